@@ -1,0 +1,21 @@
+"""mlprod: is this model worth what it costs? The router of the multi-page dashboard."""
+
+import streamlit as st
+
+from mlprod import ui
+
+st.set_page_config(
+    page_title="mlprod · ML training productivity",
+    page_icon=":material/speed:",
+    layout="wide",
+)
+
+page = st.navigation(
+    [
+        st.Page(
+            "pages/calculator.py", title="Calculator", icon=":material/calculate:", default=True
+        ),
+    ]
+)
+ui.sidebar()
+page.run()

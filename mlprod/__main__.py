@@ -1,0 +1,7 @@
+"""``python -m mlprod``: see :mod:`mlprod.cli`."""
+
+import sys
+
+from mlprod.cli import main
+
+sys.exit(main())

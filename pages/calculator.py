@@ -1,0 +1,132 @@
+"""Calculator: enter one run, see its three ratios explained, save it to the history."""
+
+import uuid
+
+import streamlit as st
+
+from mlprod import ui
+from mlprod.errors import InvalidInput
+from mlprod.explain import CURRENCIES, advice_for, formulas
+from mlprod.metrics import calculate, resolve_f1
+
+F1_MODES = ("F1 score", "Precision & recall", "TP / FP / FN counts")
+
+st.title("Is this model worth what it costs?")
+st.caption(
+    "Enter a training run. mlprod turns it into three ratios where higher is better: "
+    "cost efficiency (CER), time efficiency (TER) and performance over speed (PSR)."
+)
+
+form_column, result_column = st.columns([4, 7], gap="large")
+
+with form_column:
+    f1_mode = st.radio("F1 from", F1_MODES, key="calc-f1-mode", horizontal=True)
+    with st.form("calc-form", border=True):
+        f1_parts: dict[str, float | None] = {}
+        if f1_mode == "F1 score":
+            f1_parts["f1"] = st.number_input(
+                "F1 score", value=0.90, step=0.01, format="%.3f", key="calc-f1",
+                help="Between 0 and 1 (0.90, not 90).",
+            )  # fmt: skip
+        elif f1_mode == "Precision & recall":
+            left, right = st.columns(2)
+            f1_parts["precision"] = left.number_input(
+                "Precision", value=0.90, step=0.01, format="%.3f", key="calc-precision"
+            )
+            f1_parts["recall"] = right.number_input(
+                "Recall", value=0.90, step=0.01, format="%.3f", key="calc-recall"
+            )
+        else:
+            tp_col, fp_col, fn_col = st.columns(3)
+            f1_parts["tp"] = tp_col.number_input(
+                "True positives (TP)", value=90, step=1, key="calc-tp"
+            )
+            f1_parts["fp"] = fp_col.number_input(
+                "False positives (FP)", value=10, step=1, key="calc-fp"
+            )
+            f1_parts["fn"] = fn_col.number_input(
+                "False negatives (FN)", value=10, step=1, key="calc-fn"
+            )
+
+        currency = st.selectbox("Currency", list(CURRENCIES), key="calc-currency")
+        cost_help = f"In {currency}."
+        left, right = st.columns(2)
+        training_cost = left.number_input(
+            "Training cost", value=1000.0, step=100.0, format="%.2f", key="calc-training-cost",
+            help=cost_help + " Compute, storage and people for the training run.",
+        )  # fmt: skip
+        inference_cost = right.number_input(
+            "Inference cost", value=200.0, step=10.0, format="%.2f", key="calc-inference-cost",
+            help=cost_help + " Serving cost over the period you compare.",
+        )  # fmt: skip
+        left, right = st.columns(2)
+        training_hours = left.number_input(
+            "Training time (hours)", value=10.0, step=0.5, format="%.2f", key="calc-training-hours"
+        )
+        latency_ms = right.number_input(
+            "Latency (ms)", value=50.0, step=1.0, format="%.1f", key="calc-latency-ms",
+            help="Time for one prediction, in milliseconds.",
+        )  # fmt: skip
+
+        with st.expander("Run details (optional)"):
+            model_name = st.text_input("Model name", key="calc-model-name")
+            project = st.text_input("Project", key="calc-project")
+            tags = st.text_input("Tags", key="calc-tags", placeholder="comma, separated")
+            notes = st.text_area("Notes", key="calc-notes", height=80)
+
+        submitted = st.form_submit_button("Calculate", type="primary", key="calc-submit")
+
+# The result shown is the last one calculated; on a first visit, the prefilled example.
+if submitted or "calc-result" not in st.session_state:
+    try:
+        f1 = resolve_f1(**f1_parts)
+        ratios = calculate(f1, training_cost, inference_cost, training_hours, latency_ms)
+    except InvalidInput as exc:
+        st.session_state["calc-result"] = {"error": str(exc)}
+    else:
+        st.session_state["calc-result"] = {
+            "key": uuid.uuid4().hex,
+            "ratios": ratios,
+            "record": {
+                "f1": f1, **f1_parts, "training_cost": training_cost,
+                "inference_cost": inference_cost, "training_hours": training_hours,
+                "latency_ms": latency_ms, "currency": currency, **ratios.as_dict(),
+                "model_name": model_name.strip() or None, "project": project.strip() or None,
+                "tags": ", ".join(t.strip() for t in tags.split(",") if t.strip()) or None,
+                "notes": notes.strip() or None,
+            },
+        }  # fmt: skip
+result = st.session_state["calc-result"]
+
+if "error" in result:
+    form_column.error(result["error"], icon=":material/error:")
+    with result_column:
+        st.info("Fix the input on the left and press **Calculate**. Nothing was saved.")
+    st.stop()
+
+record = result["record"]
+with result_column:
+    title = record["model_name"] or "This run"
+    st.subheader(f"{title}: F1 {record['f1']:.3g}")
+    shown_formulas = formulas(
+        record["f1"], record["training_cost"], record["inference_cost"],
+        record["training_hours"], record["latency_ms"], result["ratios"], record["currency"],
+    )  # fmt: skip
+    ui.ratio_cards(result["ratios"], record["currency"], shown_formulas)
+
+    st.markdown("**How they are computed**")
+    st.code("\n".join(shown_formulas.values()), language=None, wrap_lines=True)
+
+    advice = advice_for(result["ratios"])
+    st.markdown(f"**What to try first.** {advice.headline}")
+    st.markdown("\n".join(f"- {action}" for action in advice.actions))
+    st.caption("Weakest = furthest below the reference run (F1 0.90, $1,200, 10 h, 50 ms).")
+
+    if st.button("Save to history", key="calc-save", icon=":material/save:"):
+        saved = ui.store().save_calculation(
+            record, calc_key=result["key"], author=ui.author(), source="calculator"
+        )
+        if saved:
+            st.success("Saved to the history.", icon=":material/check_circle:")
+        else:
+            st.info("This calculation is already in the history; it was not saved twice.")

@@ -1,0 +1,154 @@
+"""Every page through Streamlit's AppTest, on a temp DuckDB file."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from mlprod.config import PROJECT_DIR
+from mlprod.store import Store
+
+PAGES = ["pages/calculator.py"]
+
+
+@pytest.fixture
+def app(db_path, monkeypatch):
+    monkeypatch.setenv("MLPROD_DB", str(db_path))
+    # Our layout has pages/ beside app.py. AppTest resets Streamlit's "legacy pages/
+    # folder" flag before every run, so each rerun would execute the page file without
+    # app.py (no sidebar). A real server clears that flag for good the first time
+    # st.navigation runs; do the same here.
+    original_init = PagesManager.__init__
+
+    def init_as_a_server_does(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_as_a_server_does)
+    at = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)
+    yield at
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def saved_rows(db_path):
+    with Store(db_path) as s:
+        return s.recent(100)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_exception(app, page):
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception
+
+
+class TestCalculator:
+    def test_first_visit_shows_the_reference_example(self, app):
+        app.run()
+        metrics = {m.label.split()[0]: m.value for m in app.metric}
+        assert metrics == {"CER": "0.00075", "TER": "0.09", "PSR": "0.018"}
+        assert "**Cost efficiency**: 0.75 F1 per $1,000" in [c.value for c in app.caption]
+
+    def test_labels_are_the_documented_ones(self, app):
+        app.run()
+        labels = {w.label for w in app.number_input}
+        assert {"F1 score", "Training cost", "Inference cost", "Training time (hours)",
+                "Latency (ms)"} <= labels  # fmt: skip
+        assert app.button(key="calc-submit").label == "Calculate"
+
+    def test_new_values_recalculate(self, app):
+        app.run()
+        app.number_input(key="calc-latency-ms").set_value(100)
+        app.button(key="calc-submit").click().run()
+        assert app.metric[2].value == "0.009"
+
+    def test_advice_targets_the_weakest_ratio(self, app):
+        app.run()
+        app.number_input(key="calc-latency-ms").set_value(900)
+        app.button(key="calc-submit").click().run()
+        text = " ".join(m.value for m in app.markdown)
+        assert "Speed (PSR) is your weakest ratio" in text and "Quantize" in text
+
+    @pytest.mark.parametrize(
+        ("key", "value", "words"),
+        [("calc-f1", 90.0, "did you mean 0.90?"), ("calc-f1", -0.5, "between 0 and 1"),
+         ("calc-training-cost", -10.0, "Training cost cannot be negative"),
+         ("calc-inference-cost", -1.0, "Inference cost cannot be negative"),
+         ("calc-training-hours", 0.0, "Training time (hours) must be above 0"),
+         ("calc-latency-ms", 0.0, "Latency (ms) must be above 0")],
+    )  # fmt: skip
+    def test_bad_input_shows_message_and_saves_nothing(self, app, db_path, key, value, words):
+        app.run()
+        app.number_input(key=key).set_value(value)
+        app.button(key="calc-submit").click().run()
+        assert not app.exception
+        assert [e.value for e in app.error] and words in app.error[0].value
+        assert not app.metric  # no stale result next to the error
+        assert not [b for b in app.button if b.key == "calc-save"]
+        assert saved_rows(db_path).empty
+
+    def test_zero_total_cost(self, app):
+        app.run()
+        app.number_input(key="calc-training-cost").set_value(0.0)
+        app.number_input(key="calc-inference-cost").set_value(0.0)
+        app.button(key="calc-submit").click().run()
+        assert "Total cost" in app.error[0].value
+
+    def test_f1_from_precision_and_recall(self, app):
+        app.run()
+        app.radio(key="calc-f1-mode").set_value("Precision & recall").run()
+        app.number_input(key="calc-precision").set_value(0.8)
+        app.number_input(key="calc-recall").set_value(1.0)
+        app.button(key="calc-submit").click().run()
+        assert app.metric[1].value == "0.0889"  # F1 0.8889 / 10 h, to 3 significant digits
+
+    def test_f1_from_counts(self, app):
+        app.run()
+        app.radio(key="calc-f1-mode").set_value("TP / FP / FN counts").run()
+        app.number_input(key="calc-tp").set_value(0)
+        app.number_input(key="calc-fp").set_value(0)
+        app.number_input(key="calc-fn").set_value(0)
+        app.button(key="calc-submit").click().run()
+        assert "undefined" in app.error[0].value
+
+    def test_save_writes_exactly_one_row_with_author(self, app, db_path):
+        app.run()
+        app.sidebar.text_input(key="sidebar-author").input("Ada")
+        app.text_input(key="calc-model-name").input("resnet-50")
+        app.text_input(key="calc-tags").input("vision, , baseline ")
+        app.button(key="calc-submit").click().run()
+        app.button(key="calc-save").click().run()
+        assert "Saved" in app.success[0].value
+        app.button(key="calc-save").click().run()  # a second click on the same result
+        app.run()  # and a rerun
+        rows = saved_rows(db_path)
+        assert len(rows) == 1
+        row = rows.iloc[0]
+        assert (row.author, row.model_name, row.tags, row.cer) == (
+            "Ada",
+            "resnet-50",
+            "vision, baseline",
+            0.00075,
+        )
+
+    def test_recalculating_then_saving_stores_a_new_row(self, app, db_path):
+        app.run()
+        app.button(key="calc-save").click().run()
+        app.button(key="calc-submit").click().run()
+        app.button(key="calc-save").click().run()
+        assert len(saved_rows(db_path)) == 2
+
+    def test_sidebar_names_the_database(self, app, db_path):
+        app.run()
+        assert str(db_path) in app.sidebar.caption[0].value
+
+    def test_unusable_database_is_explained_not_a_traceback(self, app, db_path):
+        db_path.write_text("not a database")
+        app.run()
+        app.button(key="calc-save").click().run()
+        assert not app.exception
+        assert "is not a DuckDB database" in app.error[0].value
+        assert db_path.read_text() == "not a database"

@@ -1,0 +1,42 @@
+"""The project's own promises: lint-clean, CI runs the README's test command, layering."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from mlprod.config import PROJECT_DIR
+
+
+def readme_commands() -> list[str]:
+    text = (PROJECT_DIR / "README.md").read_text()
+    return re.findall(r"```(?:bash|sh)\n(.+?)\n```", text, flags=re.S)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    test_command = next(c for c in readme_commands() if "pytest" in c)
+    ci_lines = (PROJECT_DIR / ".ci" / "run").read_text().splitlines()
+    assert test_command.strip() in [line.strip() for line in ci_lines]
+
+
+def test_readme_start_command_serves_app():
+    assert any("streamlit run app.py" in c for c in readme_commands())
+
+
+def test_ruff_is_clean():
+    for args in (["check", "."], ["format", "--check", "."]):
+        out = subprocess.run(
+            [sys.executable, "-m", "ruff", *args], cwd=PROJECT_DIR, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_core_never_imports_streamlit_and_pages_never_import_duckdb():
+    for path in (PROJECT_DIR / "mlprod").glob("*.py"):
+        if path.name != "ui.py":
+            assert not re.search(r"^\s*(import|from)\s+streamlit", path.read_text(), re.M), path
+    for path in [PROJECT_DIR / "app.py", *(PROJECT_DIR / "pages").glob("*.py")]:
+        text = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+duckdb", text, re.M), path
+        assert "unsafe_allow_html" not in text, path

@@ -1,0 +1,148 @@
+"""The history store on a real DuckDB file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import duckdb
+import pandas as pd
+import pytest
+
+from mlprod.errors import DatabaseError, DatabaseLocked
+from mlprod.metrics import calculate
+from mlprod.store import SCHEMA_VERSION, Store
+
+from .conftest import REFERENCE
+
+
+def record(**change):
+    inputs = {**REFERENCE, **change}
+    return {**inputs, **calculate(**inputs).as_dict(), "model_name": "resnet"}
+
+
+def test_new_file_gets_the_schema(store, db_path):
+    assert db_path.exists()
+    assert store.schema_version() == SCHEMA_VERSION
+    with store.cursor() as cur:
+        tables = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert {"calculations", "batches", "schema_version"} <= tables
+
+
+def test_folder_is_created(tmp_path):
+    with Store(tmp_path / "new" / "deeper" / "h.duckdb") as s:
+        assert s.count() == 0
+
+
+def test_migrations_are_idempotent(db_path):
+    with Store(db_path) as first:
+        first.save_calculation(record(), calc_key="a")
+    with Store(db_path) as again:
+        assert again.migrate() == SCHEMA_VERSION
+        assert again.count() == 1
+        with again.cursor() as cur:
+            rows = cur.execute("SELECT count(*) FROM schema_version").fetchone()
+        assert rows == (SCHEMA_VERSION,)
+
+
+def test_save_and_read_back(store):
+    assert store.save_calculation(record(), calc_key="k", author="ada") is True
+    row = store.recent().iloc[0]
+    assert (row.cer, row.ter, row.psr) == (0.00075, 0.09, 0.018)
+    assert (row.author, row.source, row.model_name, row.currency) == (
+        "ada",
+        "calculator",
+        "resnet",
+        "USD",
+    )
+    assert pd.notna(row.created_at) and pd.isna(row.deleted_at)
+
+
+def test_the_same_calculation_is_stored_once(store):
+    assert store.save_calculation(record(), calc_key="k") is True
+    assert store.save_calculation(record(), calc_key="k") is False
+    assert store.save_calculation(record(f1=0.8), calc_key="other") is True
+    assert store.count() == 2
+
+
+def test_two_threads_saving_at_once_store_both(store):
+    barrier = threading.Barrier(8)
+
+    def save(i):
+        barrier.wait()
+        for j in range(10):
+            store.save_calculation(record(), calc_key=f"{i}-{j}")
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.count() == 80
+
+
+def test_batch_is_one_transaction(store):
+    good = pd.DataFrame([record(), record(f1=0.5)])
+    batch_id = store.append_calculations(good, source="batch", file_name="runs.csv")
+    assert store.count() == 2
+    with store.cursor() as cur:
+        assert cur.execute(
+            "SELECT row_count FROM batches WHERE batch_id = ?", [batch_id]
+        ).fetchone() == (2,)
+    bad = pd.DataFrame([record(), {**record(), "f1": None}])  # NOT NULL violated on row 2
+    with pytest.raises(duckdb.ConstraintException):
+        store.append_calculations(bad, source="batch")
+    assert store.count() == 2  # neither row of the failed batch, nor its batch row
+    with store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM batches").fetchone() == (1,)
+
+
+def test_soft_delete_and_restore(store):
+    store.save_calculation(record(), calc_key="a")
+    store.save_calculation(record(), calc_key="b")
+    ids = store.recent()["id"].tolist()
+    assert store.soft_delete(ids[:1], by="bob") == 1
+    assert store.count() == 1 and store.count(include_deleted=True) == 2
+    deleted = store.recent(include_deleted=True).set_index("id").loc[ids[0]]
+    assert deleted.deleted_by == "bob" and pd.notna(deleted.deleted_at)
+    assert store.soft_delete(ids[:1], by="eve") == 0  # already deleted
+    assert store.restore(ids[:1]) == 1
+    assert store.count() == 2
+
+
+def test_a_second_process_gets_a_clear_lock_error(store, db_path):
+    script = textwrap.dedent(
+        f"""
+        from mlprod.store import Store
+        from mlprod.errors import DatabaseLocked
+        try:
+            Store({str(db_path)!r})
+        except DatabaseLocked as exc:
+            print(exc)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "is in use by" in out.stdout and "PID" in out.stdout
+    assert "Traceback" not in out.stderr
+
+
+def test_not_a_duckdb_file_is_left_alone(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("my precious notes")
+    with pytest.raises(DatabaseError, match="is not a DuckDB database"):
+        Store(path)
+    assert path.read_text() == "my precious notes"
+
+
+def test_newer_schema_is_refused(db_path):
+    with Store(db_path) as s, s.cursor() as cur:
+        cur.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
+    with pytest.raises(DatabaseError, match="newer mlprod"):
+        Store(db_path)
+
+
+def test_lock_error_is_a_database_error():
+    assert issubclass(DatabaseLocked, DatabaseError) and issubclass(DatabaseError, ValueError)
