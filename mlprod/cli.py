@@ -9,12 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlprod import config
-from mlprod.errors import DatabaseError, InvalidInput, MlprodError
+from mlprod.errors import BadFile, DatabaseError, InvalidInput, MlprodError
 from mlprod.explain import CURRENCIES, advice_for, format_ratio, formulas, readable
+from mlprod.export import CsvOut
+from mlprod.ingest import BatchSummary, inspect, resolve_mapping, scored_batches
 from mlprod.metrics import calculate, resolve_f1
 from mlprod.store import Store
 
@@ -54,6 +61,30 @@ def build_parser() -> argparse.ArgumentParser:
     calc.add_argument("--save", action="store_true", help="store the run in the history")
     calc.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
     calc.add_argument("--author")
+
+    score = commands.add_parser(
+        "score",
+        help="score a CSV/Parquet file of runs (ours, MLflow, W&B)",
+        description="Score every row of a file of runs. Exit codes: 0 all rows scored, "
+        "1 some rows have errors (the good rows are still scored and written), 2 the file "
+        "is unusable, 3 the database is locked or unusable (the scored file is still written).",
+    )
+    score.add_argument("runs", help="a .csv, .csv.gz or .parquet file")
+    score.add_argument(
+        "-o", "--output", help="scored CSV to write (default: RUNS.scored.csv; '-' for stdout)"
+    )
+    score.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="use COLUMN for FIELD, e.g. --map f1=metrics.val_f1 (repeatable)",
+    )
+    score.add_argument("--save", action="store_true", help="store the good rows in the history")
+    score.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
+    score.add_argument("--author")
+    score.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
+    score.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
 
@@ -113,16 +144,105 @@ def _calc(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _parse_map(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field.strip() or not column:
+            raise BadFile(f"--map takes FIELD=COLUMN (e.g. f1=metrics.val_f1), got '{pair}'.")
+        overrides[field.strip()] = column
+    return overrides
+
+
+def _score(args: argparse.Namespace) -> int:
+    path = Path(args.runs)
+    if not path.is_file():
+        raise BadFile(f"No such file: {path}")
+    inspection = inspect(path)
+    mapping = resolve_mapping(inspection, _parse_map(args.map))
+    to_stdout = args.output == "-"
+    output = None if to_stdout else Path(args.output or _default_output(path))
+    progress = _Progress(inspection.size) if inspection.size > 20_000_000 else None
+    summary = BatchSummary()
+    out = CsvOut(sys.stdout.buffer if to_stdout else str(output))
+
+    def good_rows() -> Iterator[pa.Table]:
+        for table in scored_batches(inspection, mapping, progress=progress):
+            out.write(table)
+            summary.add(table)
+            yield table.filter(pc.equal(table["status"], "ok"))
+
+    store_problem: DatabaseError | None = None
+    batch_no = None
+    try:
+        if args.save:
+            try:
+                store = Store(args.db or config.database())
+            except DatabaseError as exc:
+                store_problem = exc
+            else:
+                with store:
+                    batch_no = store.append_calculations(
+                        good_rows(),
+                        source="cli",
+                        author=args.author,
+                        file_name=path.name,
+                        content_hash=inspection.content_hash,
+                        currency=args.currency,
+                    )
+        if not args.save or store_problem is not None:
+            for _ in good_rows():
+                pass
+    finally:
+        out.close()
+    if progress:
+        progress.done()
+
+    report = summary.as_dict(path.name, inspection.format_label, output, batch_no)
+    stream = sys.stderr if to_stdout else sys.stdout
+    if args.json:
+        print(json.dumps(report, default=str), file=stream)
+    else:
+        print(summary.describe(path.name, inspection.format_label, output, batch_no), file=stream)
+    if store_problem is not None:
+        print(f"error: not saved: {store_problem}", file=sys.stderr)
+        return EXIT_DATABASE
+    return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
+
+
+def _default_output(path: Path) -> Path:
+    name = path.name
+    for suffix in (".csv.gz", ".csv", ".parquet", ".tsv", ".txt"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return path.with_name(name + ".scored.csv")
+
+
+class _Progress:
+    """Progress on stderr for large files."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        print(f"\rscoring… {done / max(total, 1):4.0%}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        print(f"\rscored in {time.monotonic() - self.started:.1f} s", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _calc(args)
+        return _calc(args) if args.command == "calc" else _score(args)
     except InvalidInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except DatabaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATABASE
-    except MlprodError as exc:
+    except MlprodError as exc:  # BadFile and other unusable input
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -141,23 +141,26 @@ def _flag_not_finite(errors: _RowErrors, field: str, values: FloatArray) -> None
     errors.flag(np.isinf(values), field, f"{label} is infinite — enter a finite number.")
 
 
+_POW10 = 10.0 ** np.arange(23)  # exact doubles
+
+
 def _round_significant(x: FloatArray, digits: int = SIGNIFICANT_DIGITS) -> FloatArray:
-    """Round to ``digits`` significant digits, leaving 0, NaN and extreme values alone."""
+    """Round to ``digits`` (or one more) significant digits; 0, NaN and inf pass through.
+
+    Dividing an exact integer by an exact power of ten is correctly rounded, so the
+    result is the double nearest to the decimal a person would write.
+    """
+    _, exp2 = np.frexp(x)
+    # floor(log10|x|) from the binary exponent: exact or one too low (one digit more).
+    exp10 = np.floor((exp2 - 1) * 0.30102999566398120).astype(np.int64)
+    decimals = digits - 1 - exp10
+    fast = (decimals >= 0) & (decimals <= 22) & np.isfinite(x) & (x != 0)
     out = x.copy()
-    absx = np.abs(x)
-    normal = np.isfinite(x) & (absx > 1e-280) & (absx < 1e280)
-    if not normal.any():
-        return out
-    exponent = np.floor(np.log10(absx[normal]))
-    decimals = (digits - 1 - exponent).astype(np.int64)
-    v = x[normal]
-    pos = decimals >= 0
-    scale = np.power(10.0, np.abs(decimals))
-    rounded = np.empty_like(v)
-    # Dividing an exact integer by an exact power of ten is correctly rounded.
-    rounded[pos] = np.round(v[pos] * scale[pos]) / scale[pos]
-    rounded[~pos] = np.round(v[~pos] / scale[~pos]) * scale[~pos]
-    out[normal] = rounded
+    if fast.all():
+        scale = _POW10[decimals]
+        return np.rint(x * scale) / scale
+    scale = _POW10[np.clip(decimals[fast], 0, 22)]
+    out[fast] = np.rint(x[fast] * scale) / scale
     return out
 
 
@@ -211,23 +214,64 @@ def score_arrays(
         if len(arr) != n:
             raise ValueError(f"{name} has {len(arr)} values, f1 has {n}")
 
-    errors = _RowErrors(n)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        total_cost = train_a + infer_a
+        cer = f1_a / total_cost
+        ter = f1_a / hours_a
+        psr = f1_a / lat_a
+        # One pass of cheap comparisons finds the good rows (NaN fails every comparison);
+        # only the few bad rows go through the rule-by-rule explanation below.
+        ok = (
+            (f1_a >= 0) & (f1_a <= 1)
+            & (train_a >= 0) & (infer_a >= 0) & (total_cost > 0) & np.isfinite(total_cost)
+            & (hours_a > 0) & np.isfinite(hours_a) & (lat_a > 0) & np.isfinite(lat_a)
+            & np.isfinite(cer) & np.isfinite(ter) & np.isfinite(psr)
+        )  # fmt: skip
+    error = np.full(n, None, dtype=object)
+    error_field = np.full(n, None, dtype=object)
+    bad = np.flatnonzero(~ok)
+    if len(bad):
+        explained = _explain_bad_rows(*(column[bad] for column in columns.values()))
+        error[bad] = explained.message
+        error_field[bad] = explained.field
+    nan = np.float64(np.nan)
+    return Scored(
+        cer=np.where(ok, _round_significant(np.where(ok, cer, nan)), nan),
+        ter=np.where(ok, _round_significant(np.where(ok, ter, nan)), nan),
+        psr=np.where(ok, _round_significant(np.where(ok, psr, nan)), nan),
+        ok=ok,
+        error=error,
+        error_field=error_field,
+    )
+
+
+def _explain_bad_rows(
+    f1_a: FloatArray,
+    train_a: FloatArray,
+    infer_a: FloatArray,
+    hours_a: FloatArray,
+    lat_a: FloatArray,
+) -> _RowErrors:
+    """The first rule each row breaks, in words; every row given here breaks one."""
+    errors = _RowErrors(len(f1_a))
+    columns = {
+        "f1": f1_a,
+        "training_cost": train_a,
+        "inference_cost": infer_a,
+        "training_hours": hours_a,
+        "latency_ms": lat_a,
+    }
     for name, arr in columns.items():
         _flag_not_finite(errors, name, arr)
-
-    with np.errstate(invalid="ignore", over="ignore"):
-        looks_like_percent = (f1_a > 1) & (f1_a <= 100)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         errors.flag(
-            looks_like_percent,
+            (f1_a > 1) & (f1_a <= 100),
             "f1",
             "F1 score must be between 0 and 1 — did you mean {v:.2f}?",
             f1_a / 100,
         )
         errors.flag(
-            (f1_a < 0) | (f1_a > 100),
-            "f1",
-            "F1 score must be between 0 and 1 — got {v:g}.",
-            f1_a,
+            (f1_a < 0) | (f1_a > 100), "f1", "F1 score must be between 0 and 1 — got {v:g}.", f1_a
         )
         errors.flag(
             train_a < 0, "training_cost", "Training cost cannot be negative — got {v:g}.", train_a
@@ -256,33 +300,24 @@ def score_arrays(
             hours_a,
         )
         errors.flag(lat_a <= 0, "latency_ms", "Latency (ms) must be above 0 — got {v:g}.", lat_a)
-
-    ok = ~errors.bad
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        cer = np.where(ok, f1_a / total_cost, np.nan)
-        ter = np.where(ok, f1_a / hours_a, np.nan)
-        psr = np.where(ok, f1_a / lat_a, np.nan)
-    # A valid but tiny divisor (1e-320 hours) overflows: say which input did it.
-    errors.flag(
-        ok & np.isinf(ter),
-        "training_hours",
-        "Training time (hours) is too small — got {v:g}.",
-        hours_a,
-    )
-    errors.flag(ok & np.isinf(psr), "latency_ms", "Latency (ms) is too small — got {v:g}.", lat_a)
-    errors.flag(
-        ok & np.isinf(cer), "training_cost", "Total cost is too small — got {v:g}.", total_cost
-    )
-    ok = ~errors.bad
-    nan = np.float64(np.nan)
-    return Scored(
-        cer=np.where(ok, _round_significant(cer), nan),
-        ter=np.where(ok, _round_significant(ter), nan),
-        psr=np.where(ok, _round_significant(psr), nan),
-        ok=ok,
-        error=errors.message,
-        error_field=errors.field,
-    )
+        # A valid but tiny divisor (1e-320 hours) overflows: say which input did it.
+        errors.flag(
+            np.isinf(f1_a / hours_a),
+            "training_hours",
+            "Training time (hours) is too small — got {v:g}.",
+            hours_a,
+        )
+        errors.flag(
+            np.isinf(f1_a / lat_a), "latency_ms", "Latency (ms) is too small — got {v:g}.", lat_a
+        )
+        errors.flag(
+            np.isinf(f1_a / total_cost),
+            "training_cost",
+            "Total cost is too small — got {v:g}.",
+            total_cost,
+        )
+    errors.flag(~errors.bad, "f1", "This row cannot be scored.")  # never expected
+    return errors
 
 
 def _scalar(field: str, value: Any) -> float:

@@ -9,88 +9,108 @@ numbered migrations recorded in ``schema_version``.
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mlprod.errors import DatabaseError, DatabaseLocked
 
 __all__ = ["CALCULATION_COLUMNS", "SCHEMA_VERSION", "Store"]
 
-#: Columns a caller may give for a calculation (the store adds id, author, source, ...).
+#: Columns of one calculation that a caller gives (the store adds id, batch and audit).
 CALCULATION_COLUMNS: tuple[str, ...] = (
     "created_at",
-    "model_name",
     "run_id",
+    "run_name",
+    "model_name",
     "project",
     "tags",
     "notes",
     "f1",
-    "precision",
-    "recall",
-    "tp",
-    "fp",
-    "fn",
     "training_cost",
     "inference_cost",
-    "currency",
     "training_hours",
     "latency_ms",
     "cer",
     "ter",
     "psr",
 )
+#: Where an F1 came from, when it was not given directly (kept in ``f1_inputs``).
+F1_INPUT_COLUMNS: tuple[str, ...] = ("precision", "recall", "tp", "fp", "fn")
 
+# A calculation's id is its batch number times this plus its row in the batch: ids are
+# unique and ordered without a per-row sequence call (which costs ~0.25 s per 1M rows).
+ROWS_PER_BATCH = 1_000_000_000
+
+# Every save is a batch (a calculator save is a batch of one): who, when, from where and in
+# which currency live once per batch, not once per row. Rarely-given columns live in side
+# tables, because every all-NULL column still costs DuckDB time on a million-row insert.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
-        "CREATE SEQUENCE calculation_id START 1",
+        "CREATE SEQUENCE batch_no START 1",
         """
         CREATE TABLE batches (
-            batch_id     VARCHAR PRIMARY KEY,
-            created_at   TIMESTAMP NOT NULL,
+            batch_no     BIGINT PRIMARY KEY,
+            saved_at     TIMESTAMP NOT NULL,
             author       VARCHAR,
             source       VARCHAR NOT NULL,
             file_name    VARCHAR,
             content_hash VARCHAR,
+            currency     VARCHAR NOT NULL,
             row_count    BIGINT NOT NULL
         )
         """,
         """
         CREATE TABLE calculations (
-            id             BIGINT NOT NULL DEFAULT nextval('calculation_id'),
+            id             BIGINT NOT NULL,
+            batch_no       BIGINT NOT NULL,
             created_at     TIMESTAMP NOT NULL,
-            model_name     VARCHAR,
             run_id         VARCHAR,
+            run_name       VARCHAR,
+            model_name     VARCHAR,
             project        VARCHAR,
             tags           VARCHAR,
             notes          VARCHAR,
             f1             DOUBLE NOT NULL,
-            precision      DOUBLE,
-            recall         DOUBLE,
-            tp             DOUBLE,
-            fp             DOUBLE,
-            fn             DOUBLE,
             training_cost  DOUBLE NOT NULL,
             inference_cost DOUBLE NOT NULL,
-            currency       VARCHAR NOT NULL DEFAULT 'USD',
             training_hours DOUBLE NOT NULL,
             latency_ms     DOUBLE NOT NULL,
             cer            DOUBLE NOT NULL,
             ter            DOUBLE NOT NULL,
             psr            DOUBLE NOT NULL,
-            author         VARCHAR,
-            source         VARCHAR NOT NULL,
-            batch_id       VARCHAR,
-            calc_key       VARCHAR,
-            deleted_at     TIMESTAMP,
-            deleted_by     VARCHAR
+            deleted_at     TIMESTAMP
         )
+        """,
+        """
+        CREATE TABLE f1_inputs (
+            calculation_id BIGINT NOT NULL,
+            precision      DOUBLE,
+            recall         DOUBLE,
+            tp             DOUBLE,
+            fp             DOUBLE,
+            fn             DOUBLE
+        )
+        """,
+        """
+        CREATE TABLE deletions (
+            calculation_id BIGINT NOT NULL,
+            action         VARCHAR NOT NULL,
+            happened_at    TIMESTAMP NOT NULL,
+            done_by        VARCHAR
+        )
+        """,
+        """
+        CREATE VIEW history AS
+        SELECT c.*, b.author, b.source, b.currency, b.file_name, b.saved_at
+        FROM calculations c JOIN batches b USING (batch_no)
         """,
     ),
 }
@@ -209,6 +229,26 @@ class Store:
         return max(current, SCHEMA_VERSION)
 
     # -- writes -------------------------------------------------------------------------
+    def _new_batch(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        *,
+        rows: int,
+        source: str,
+        author: str | None,
+        currency: str,
+        file_name: str | None = None,
+        content_hash: str | None = None,
+    ) -> tuple[int, datetime]:
+        row = cur.execute("SELECT nextval('batch_no')").fetchone()
+        assert row is not None
+        batch_no, now = int(row[0]), _utc_now()
+        cur.execute(
+            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch_no, now, author, source, file_name, content_hash, currency, rows],
+        )
+        return batch_no, now
+
     def save_calculation(
         self,
         calculation: Mapping[str, Any],
@@ -217,80 +257,133 @@ class Store:
         author: str | None = None,
         source: str = "calculator",
     ) -> bool:
-        """Store one calculation unless one with the same ``calc_key`` is already stored.
+        """Store one calculation unless the one with the same ``calc_key`` is stored already.
 
         ``calc_key`` identifies one press of *Calculate*: saving it again (a double click, a
         rerun) stores nothing. Returns True when a row was written.
         """
-        values = {name: calculation.get(name) for name in CALCULATION_COLUMNS}
-        values["created_at"] = values["created_at"] or _utc_now()
-        values["currency"] = values["currency"] or "USD"
-        columns = [*CALCULATION_COLUMNS, "author", "source", "calc_key"]
-        params = [*values.values(), author, source, calc_key, calc_key]
-        placeholders = ", ".join("?" for _ in columns)
         with self.transaction() as cur:
-            cur.execute(
-                f"INSERT INTO calculations ({', '.join(columns)}) "
-                f"SELECT {placeholders} "
-                "WHERE NOT EXISTS (SELECT 1 FROM calculations WHERE calc_key = ?)",
-                params,
+            seen = cur.execute(
+                "SELECT 1 FROM batches WHERE content_hash = ? AND source = ? LIMIT 1",
+                [calc_key, source],
+            ).fetchone()
+            if seen:
+                return False
+            batch_no, now = self._new_batch(
+                cur,
+                rows=1,
+                source=source,
+                author=author,
+                currency=calculation.get("currency") or "USD",
+                content_hash=calc_key,
             )
-            written = cur.fetchone()
-        return bool(written and written[0])
+            values = [calculation.get(name) for name in CALCULATION_COLUMNS]
+            values[0] = values[0] or now
+            calc_id = batch_no * ROWS_PER_BATCH
+            cur.execute(
+                f"INSERT INTO calculations (id, batch_no, {', '.join(CALCULATION_COLUMNS)}) "
+                f"VALUES (?, ?, {', '.join('?' for _ in CALCULATION_COLUMNS)})",
+                [calc_id, batch_no, *values],
+            )
+            parts = [calculation.get(name) for name in F1_INPUT_COLUMNS]
+            if any(p is not None for p in parts):
+                cur.execute("INSERT INTO f1_inputs VALUES (?, ?, ?, ?, ?, ?)", [calc_id, *parts])
+        return True
 
     def append_calculations(
         self,
-        frame: pd.DataFrame,
+        chunks: pa.Table | pd.DataFrame | Iterable[pa.Table | pd.DataFrame],
         *,
         source: str,
         author: str | None = None,
         file_name: str | None = None,
         content_hash: str | None = None,
-    ) -> str:
-        """Store scored rows as one batch in one transaction; returns the batch id.
+        currency: str = "USD",
+    ) -> int:
+        """Store scored rows as one batch, in one transaction; returns the batch number.
 
-        ``frame`` holds any of :data:`CALCULATION_COLUMNS` (the five inputs and three
-        ratios are required). Either every row is stored or none is.
+        ``chunks`` is a table (or an iterable of tables, streamed) of good rows holding the
+        five inputs and three ratios, and any other of :data:`CALCULATION_COLUMNS` and
+        :data:`F1_INPUT_COLUMNS`. Either every row is stored or none is.
         """
-        batch_id = uuid.uuid4().hex
-        now = _utc_now()
-        present = [c for c in CALCULATION_COLUMNS if c in frame.columns and c != "created_at"]
-        created = "coalesce(created_at, ?)" if "created_at" in frame.columns else "?"
+        if isinstance(chunks, pa.Table | pd.DataFrame):
+            chunks = [chunks]
         with self.transaction() as cur:
-            cur.register("incoming", frame)
-            cur.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [batch_id, now, author, source, file_name, content_hash, len(frame)],
+            batch_no, now = self._new_batch(
+                cur,
+                rows=0,
+                source=source,
+                author=author,
+                currency=currency,
+                file_name=file_name,
+                content_hash=content_hash,
             )
-            cur.execute(
-                f"INSERT INTO calculations (created_at, {', '.join(present)}, author, source, "
-                f"batch_id) SELECT {created}, {', '.join(present)}, ?, ?, ? FROM incoming",
-                [now, author, source, batch_id],
-            )
-            cur.unregister("incoming")
-        return batch_id
+            stored = 0
+            for chunk in chunks:
+                table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk)
+                if table.num_rows == 0:
+                    continue
+                first_id = batch_no * ROWS_PER_BATCH + stored
+                ids = pa.array(np.arange(first_id, first_id + table.num_rows, dtype=np.int64))
+                table = table.append_column("id", ids)
+                present = [c for c in CALCULATION_COLUMNS[1:] if c in table.column_names]
+                created = (
+                    "coalesce(created_at, ?::TIMESTAMP)" if "created_at" in table.column_names
+                    else "?::TIMESTAMP"
+                )  # fmt: skip
+                cur.register("incoming", table)
+                cur.execute(
+                    f"INSERT INTO calculations (id, batch_no, created_at, {', '.join(present)}) "
+                    f"SELECT id, ?, {created}, {', '.join(present)} FROM incoming",
+                    [batch_no, now],
+                )
+                parts = [c for c in F1_INPUT_COLUMNS if c in table.column_names]
+                if parts:
+                    any_part = " OR ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in parts)
+                    cur.execute(
+                        f"INSERT INTO f1_inputs (calculation_id, {', '.join(parts)}) "
+                        f"SELECT id, {', '.join(parts)} FROM incoming WHERE {any_part}"
+                    )
+                cur.unregister("incoming")
+                stored += table.num_rows
+            cur.execute("UPDATE batches SET row_count = ? WHERE batch_no = ?", [stored, batch_no])
+        return batch_no
+
+    def find_batch(self, content_hash: str) -> dict[str, Any] | None:
+        """The newest batch stored from a file with this content hash, if any."""
+        with self.cursor() as cur:
+            row = cur.execute(
+                "SELECT batch_no, saved_at, author, file_name, row_count FROM batches "
+                "WHERE content_hash = ? ORDER BY saved_at DESC LIMIT 1",
+                [content_hash],
+            ).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("batch_no", "saved_at", "author", "file_name", "rows"), row, strict=True))
 
     def soft_delete(self, ids: list[int], *, by: str | None = None) -> int:
         """Mark calculations deleted (they stay restorable); returns how many changed."""
-        with self.transaction() as cur:
-            cur.execute(
-                "UPDATE calculations SET deleted_at = ?, deleted_by = ? "
-                "WHERE id IN (SELECT unnest(?::BIGINT[])) AND deleted_at IS NULL",
-                [_utc_now(), by, ids],
-            )
-            row = cur.fetchone()
-        return int(row[0]) if row else 0
+        return self._mark(ids, deleted=True, by=by)
 
-    def restore(self, ids: list[int]) -> int:
+    def restore(self, ids: list[int], *, by: str | None = None) -> int:
         """Undo :meth:`soft_delete`; returns how many calculations came back."""
+        return self._mark(ids, deleted=False, by=by)
+
+    def _mark(self, ids: list[int], *, deleted: bool, by: str | None) -> int:
+        now = _utc_now()
+        state = "deleted_at IS NULL" if deleted else "deleted_at IS NOT NULL"
         with self.transaction() as cur:
-            cur.execute(
-                "UPDATE calculations SET deleted_at = NULL, deleted_by = NULL "
-                "WHERE id IN (SELECT unnest(?::BIGINT[])) AND deleted_at IS NOT NULL",
-                [ids],
-            )
-            row = cur.fetchone()
-        return int(row[0]) if row else 0
+            changed = cur.execute(
+                f"UPDATE calculations SET deleted_at = ? WHERE {state} "
+                "AND id IN (SELECT unnest(?::BIGINT[])) RETURNING id",
+                [now if deleted else None, ids],
+            ).fetchall()
+            if changed:
+                cur.executemany(
+                    "INSERT INTO deletions VALUES (?, ?, ?, ?)",
+                    [[row[0], "delete" if deleted else "restore", now, by] for row in changed],
+                )
+        return len(changed)
 
     # -- reads --------------------------------------------------------------------------
     def count(self, *, include_deleted: bool = False) -> int:
@@ -300,10 +393,17 @@ class Store:
         return int(row[0]) if row else 0
 
     def recent(self, limit: int = 20, *, include_deleted: bool = False) -> pd.DataFrame:
-        """The newest calculations first."""
+        """The newest calculations first, with who saved them and how."""
         where = "" if include_deleted else "WHERE deleted_at IS NULL"
         with self.cursor() as cur:
             return cur.execute(
-                f"SELECT * FROM calculations {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+                f"SELECT h.*, f.precision, f.recall, f.tp, f.fp, f.fn FROM history h "
+                f"LEFT JOIN f1_inputs f ON f.calculation_id = h.id {where} "
+                "ORDER BY h.created_at DESC, h.id DESC LIMIT ?",
                 [limit],
             ).df()
+
+    def deletion_log(self) -> pd.DataFrame:
+        """Who deleted or restored which calculation, and when (newest first)."""
+        with self.cursor() as cur:
+            return cur.execute("SELECT * FROM deletions ORDER BY happened_at DESC").df()

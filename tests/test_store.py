@@ -28,7 +28,7 @@ def test_new_file_gets_the_schema(store, db_path):
     assert store.schema_version() == SCHEMA_VERSION
     with store.cursor() as cur:
         tables = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    assert {"calculations", "batches", "schema_version"} <= tables
+    assert {"calculations", "batches", "f1_inputs", "deletions", "schema_version"} <= tables
 
 
 def test_folder_is_created(tmp_path):
@@ -85,18 +85,39 @@ def test_two_threads_saving_at_once_store_both(store):
 
 def test_batch_is_one_transaction(store):
     good = pd.DataFrame([record(), record(f1=0.5)])
-    batch_id = store.append_calculations(good, source="batch", file_name="runs.csv")
+    batch_no = store.append_calculations(
+        good, source="batch", file_name="runs.csv", content_hash="abc", author="ann"
+    )
     assert store.count() == 2
-    with store.cursor() as cur:
-        assert cur.execute(
-            "SELECT row_count FROM batches WHERE batch_id = ?", [batch_id]
-        ).fetchone() == (2,)
+    assert store.find_batch("abc")["rows"] == 2
+    assert set(store.recent()["author"]) == {"ann"}
     bad = pd.DataFrame([record(), {**record(), "f1": None}])  # NOT NULL violated on row 2
     with pytest.raises(duckdb.ConstraintException):
         store.append_calculations(bad, source="batch")
     assert store.count() == 2  # neither row of the failed batch, nor its batch row
     with store.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM batches").fetchone() == (1,)
+    assert batch_no == 1
+
+
+def test_streamed_chunks_are_one_batch_with_unique_ids(store):
+    chunk = pd.DataFrame([record()] * 3)
+    store.append_calculations((chunk for _ in range(4)), source="batch")
+    ids = store.recent(100)["id"]
+    assert len(ids) == 12 and ids.is_unique
+    with store.cursor() as cur:
+        assert cur.execute("SELECT count(*), max(row_count) FROM batches").fetchone() == (1, 12)
+
+
+def test_f1_inputs_are_kept(store):
+    store.save_calculation({**record(), "precision": 0.9, "recall": 0.9}, calc_key="pr")
+    store.append_calculations(
+        pd.DataFrame([{**record(), "tp": 90.0, "fp": 10.0, "fn": 10.0}, record()]),
+        source="batch",
+    )
+    rows = store.recent(10).sort_values("id")
+    assert rows["precision"].tolist()[0] == 0.9
+    assert rows["tp"].tolist()[1] == 90.0 and pd.isna(rows["tp"].tolist()[2])
 
 
 def test_soft_delete_and_restore(store):
@@ -106,10 +127,15 @@ def test_soft_delete_and_restore(store):
     assert store.soft_delete(ids[:1], by="bob") == 1
     assert store.count() == 1 and store.count(include_deleted=True) == 2
     deleted = store.recent(include_deleted=True).set_index("id").loc[ids[0]]
-    assert deleted.deleted_by == "bob" and pd.notna(deleted.deleted_at)
+    assert pd.notna(deleted.deleted_at)
     assert store.soft_delete(ids[:1], by="eve") == 0  # already deleted
-    assert store.restore(ids[:1]) == 1
+    assert store.restore(ids[:1], by="bob") == 1
     assert store.count() == 2
+    log = store.deletion_log()
+    assert log[["calculation_id", "action", "done_by"]].values.tolist() == [
+        [ids[0], "restore", "bob"],
+        [ids[0], "delete", "bob"],
+    ]
 
 
 def test_a_second_process_gets_a_clear_lock_error(store, db_path):

@@ -1,0 +1,901 @@
+"""Files of runs in: dialect, encoding, column mapping, per-row parsing and scoring.
+
+Reads our own CSVs, ``mlflow.search_runs()`` exports, the MLflow UI's "Download CSV",
+W&B runs-table exports, ``.csv.gz`` and Parquet. A file that cannot be read at all raises
+:class:`~mlprod.errors.BadFile`; a bad row never stops the others: it comes back with
+``status == "error"``, its line number and the reason.
+
+The work is columnar (pyarrow compute and numpy over whole record batches); files are
+streamed in blocks so memory stays flat on large files.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mlprod.errors import BadFile
+from mlprod.metrics import (
+    LABELS,
+    f1_arrays_from_counts,
+    f1_arrays_from_precision_recall,
+    score_arrays,
+)
+
+__all__ = [
+    "FIELDS",
+    "OUTPUT_COLUMNS",
+    "REQUIRED",
+    "BatchSummary",
+    "Inspection",
+    "ScoredFile",
+    "inspect",
+    "normalize_header",
+    "resolve_mapping",
+    "score_file",
+    "scored_batches",
+]
+
+NUMERIC_FIELDS = (
+    "f1",
+    "training_cost",
+    "inference_cost",
+    "training_hours",
+    "latency_ms",
+    "precision",
+    "recall",
+    "tp",
+    "fp",
+    "fn",
+)
+TEXT_FIELDS = ("run_id", "run_name", "model_name", "project", "tags", "notes")
+FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at")
+REQUIRED = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms")
+
+#: Columns of a scored file, in order: where the row came from, its verdict, its values.
+OUTPUT_COLUMNS = (
+    "line",
+    "status",
+    "error",
+    "run_id",
+    "run_name",
+    "model_name",
+    "project",
+    "tags",
+    "notes",
+    "created_at",
+    "f1",
+    "training_cost",
+    "inference_cost",
+    "training_hours",
+    "latency_ms",
+    "cer",
+    "ter",
+    "psr",
+    "precision",
+    "recall",
+    "tp",
+    "fp",
+    "fn",
+)
+
+_FIELD_LABELS = {
+    **LABELS,
+    "run_id": "Run id",
+    "run_name": "Run name",
+    "model_name": "Model name",
+    "project": "Project",
+    "tags": "Tags",
+    "notes": "Notes",
+    "created_at": "Date",
+}
+
+#: Normalised header names that mean each field (see :func:`normalize_header`).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "f1": ("f1", "f1_score", "f1score", "f_1", "val_f1", "valid_f1", "validation_f1",
+           "test_f1", "eval_f1", "f1_macro", "macro_f1", "f_measure"),
+    "training_cost": ("training_cost", "train_cost", "cost_training", "training_cost_usd",
+                      "train_cost_usd", "training_spend"),
+    "inference_cost": ("inference_cost", "infer_cost", "serving_cost", "inference_cost_usd",
+                       "cost_inference", "prediction_cost"),
+    "training_hours": ("training_hours", "train_hours", "training_time_hours", "training_time",
+                       "train_time", "train_time_hours", "training_duration_hours", "hours"),
+    "latency_ms": ("latency_ms", "latency", "inference_latency_ms", "inference_latency",
+                   "p50_latency_ms", "latency_p50_ms", "avg_latency_ms", "mean_latency_ms"),
+    "precision": ("precision", "val_precision", "test_precision"),
+    "recall": ("recall", "val_recall", "test_recall"),
+    "tp": ("tp", "true_positives"),
+    "fp": ("fp", "false_positives"),
+    "fn": ("fn", "false_negatives"),
+    "run_id": ("run_id", "runid", "run_uuid", "id"),
+    "run_name": ("run_name", "mlflow_runname", "name"),
+    "model_name": ("model_name", "model", "model_id", "architecture", "arch"),
+    "project": ("project", "project_name", "experiment", "experiment_name"),
+    "tags": ("tags", "tag", "labels"),
+    "notes": ("notes", "note", "description", "comment"),
+    "created_at": ("created_at", "created", "start_time", "started_at", "timestamp", "date"),
+}  # fmt: skip
+
+# Prefixes trackers put before keys, best first for numbers (metrics) and for text.
+_NUMERIC_PREFIXES = ("metrics.", "summary.", "", "params.", "config.", "tags.")
+_TEXT_PREFIXES = ("", "params.", "tags.", "config.", "summary.", "metrics.")
+
+FORMATS = {
+    "mlprod": "mlprod columns",
+    "mlflow": "MLflow search_runs / experiments csv export",
+    "mlflow-ui": "MLflow UI 'Download CSV'",
+    "wandb": "Weights & Biases runs table export",
+    "parquet": "Parquet file",
+}
+
+_MISSING_TEXT = ("", "na", "n/a", "null", "none", "-", "#n/a", "nat")
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
+_DURATION = r"^(?P<value>[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|sec|min|m|h|hr|d)$"
+_DURATION_HOURS = {"ms": 1 / 3_600_000, "s": 1 / 3600, "sec": 1 / 3600, "min": 1 / 60,
+                   "m": 1 / 60, "h": 1.0, "hr": 1.0, "d": 24.0}  # fmt: skip
+_SNIFF_BYTES = 64 * 1024
+DEFAULT_BLOCK_BYTES = 16 << 20
+
+
+def normalize_header(name: str) -> str:
+    """A header as matching sees it: lower case, no units in brackets, ``_`` separators.
+
+    >>> [normalize_header(h) for h in (" F1 Score ", "Latency (ms)", "train-hours [h]")]
+    ['f1_score', 'latency', 'train_hours']
+    """
+    text = re.sub(r"[\(\[][^\)\]]*[\)\]]", " ", name.strip().lower())
+    return re.sub(r"[\s\-/.]+", "_", text).strip("_")
+
+
+@dataclass(frozen=True)
+class HoursFrom:
+    """Where training hours come from when no column holds them."""
+
+    kind: str  # "duration" (MLflow UI text), "seconds" (W&B Runtime), "span" (end - start)
+    columns: tuple[str, ...]
+
+    def describe(self) -> str:
+        if self.kind == "duration":
+            return f"from the duration in '{self.columns[0]}'"
+        if self.kind == "seconds":
+            return f"from the seconds in '{self.columns[0]}'"
+        return f"from '{self.columns[1]}' minus '{self.columns[0]}'"
+
+
+@dataclass
+class Inspection:
+    """What :func:`inspect` found out about a file, before anything is scored."""
+
+    path: Path
+    kind: str  # "csv" or "parquet"
+    size: int
+    encoding: str
+    delimiter: str
+    columns: list[str]
+    format: str
+    mapping: dict[str, str]
+    hours_from: HoursFrom | None
+    preview: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    _hash: str | None = None
+
+    @property
+    def format_label(self) -> str:
+        return FORMATS[self.format]
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of the file's bytes: the same upload twice has the same hash."""
+        if self._hash is None:
+            digest = hashlib.sha256()
+            with self.path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            self._hash = digest.hexdigest()
+        return self._hash
+
+    def missing(self, mapping: Mapping[str, str] | None = None) -> list[str]:
+        """Required fields that neither the mapping nor a derivation provides."""
+        mapping = self.mapping if mapping is None else mapping
+        missing = []
+        has_f1 = "f1" in mapping or {"precision", "recall"} <= mapping.keys()
+        if not (has_f1 or {"tp", "fp", "fn"} <= mapping.keys()):
+            missing.append("f1")
+        for name in REQUIRED[1:]:
+            if name not in mapping and not (name == "training_hours" and self.hours_from):
+                missing.append(name)
+        return missing
+
+
+# -- finding out what a file is ------------------------------------------------------------
+
+
+def _is_gzip(head: bytes) -> bool:
+    return head[:2] == b"\x1f\x8b"
+
+
+def _read_head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if _is_gzip(head):
+        try:
+            with gzip.open(path, "rb") as gz:
+                return gz.read(_SNIFF_BYTES)
+        except (OSError, EOFError) as exc:
+            raise BadFile(
+                f"{path.name} looks gzip-compressed but cannot be opened: {exc}"
+            ) from None
+    return head
+
+
+def _decode(head: bytes, name: str) -> tuple[str, str]:
+    if b"\x00" in head:
+        raise BadFile(
+            f"{name} is not a text CSV file (it contains binary data). Export the runs as CSV "
+            "(UTF-8) or Parquet."
+        )
+    try:
+        # A multi-byte character may be cut at the end of the sample.
+        return head.decode("utf-8-sig", errors="strict") if len(head) < _SNIFF_BYTES else (
+            head[:-4].decode("utf-8-sig")
+        ), "utf-8"
+    except UnicodeDecodeError:
+        text = head.decode("latin-1")
+        if sum(not (c.isprintable() or c in "\r\n\t") for c in text) > len(text) // 20:
+            raise BadFile(f"{name} is not a text CSV file (unreadable characters).") from None
+        return text, "latin-1"
+
+
+def _sniff_delimiter(text: str) -> str:
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        header = lines[0] if lines else ""
+        counts = {d: header.count(d) for d in ",;\t|"}
+        return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+
+
+def _detect_format(columns: list[str], kind: str) -> str:
+    names = set(columns)
+    if {"Name", "State", "Runtime", "Created"} <= names:
+        return "wandb"
+    if {"Run ID", "Start Time", "Duration"} <= names:
+        return "mlflow-ui"
+    if "run_id" in names and any(c.startswith("metrics.") for c in columns):
+        return "mlflow"
+    return "parquet" if kind == "parquet" else "mlprod"
+
+
+def _auto_mapping(columns: list[str]) -> dict[str, str]:
+    by_key: dict[str, str] = {}
+    for column in columns:
+        prefix = next((p for p in ("metrics.", "params.", "tags.", "config.", "summary.")
+                       if column.startswith(p)), "")  # fmt: skip
+        by_key.setdefault(prefix + normalize_header(column[len(prefix) :]), column)
+    mapping: dict[str, str] = {}
+    for name, synonyms in SYNONYMS.items():
+        prefixes = _NUMERIC_PREFIXES if name in NUMERIC_FIELDS else _TEXT_PREFIXES
+        for prefix in prefixes:
+            found = next((by_key[prefix + s] for s in synonyms if prefix + s in by_key), None)
+            if found:
+                mapping[name] = found
+                break
+    return mapping
+
+
+def _hours_from(columns: list[str], fmt: str) -> HoursFrom | None:
+    names = set(columns)
+    if fmt == "mlflow-ui" and "Duration" in names:
+        return HoursFrom("duration", ("Duration",))
+    if fmt == "wandb" and "Runtime" in names:
+        return HoursFrom("seconds", ("Runtime",))
+    if {"start_time", "end_time"} <= names:
+        return HoursFrom("span", ("start_time", "end_time"))
+    return None
+
+
+def inspect(
+    path: str | Path, *, name: str | None = None, max_bytes: int | None = None
+) -> Inspection:
+    """Find the format, dialect and column mapping of a file of runs.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv``, ``.csv.gz`` or ``.parquet`` file.
+    name : str, optional
+        The name to use in messages (an upload's original name).
+    max_bytes : int, optional
+        Refuse larger files.
+
+    Raises
+    ------
+    BadFile
+        Empty, header only, binary, duplicate headers, too large, or unparseable.
+    """
+    path = Path(path)
+    name = name or path.name
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise BadFile(
+            f"{name} is {size / 1e6:,.1f} MB; the limit is {max_bytes / 1e6:,.0f} MB. "
+            "Split it, or score it with `python -m mlprod score`."
+        )
+    if size == 0:
+        raise BadFile(f"{name} is empty.")
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PAR1":
+        return _inspect_parquet(path, name, size)
+
+    text, encoding = _decode(_read_head(path), name)
+    if not text.strip():
+        raise BadFile(f"{name} is empty.")
+    delimiter = _sniff_delimiter(text)
+    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    columns = list(header)
+    _check_header(columns, name)
+    notes = []
+    if encoding == "latin-1":
+        notes.append("Read as Latin-1 (the file is not UTF-8).")
+    if delimiter != ",":
+        notes.append(f"Columns are separated by {_DELIMITER_NAMES[delimiter]}.")
+    preview = _preview_csv(path, name, encoding, delimiter, columns)
+    fmt = _detect_format(columns, "csv")
+    return Inspection(
+        path=path,
+        kind="csv",
+        size=size,
+        encoding=encoding,
+        delimiter=delimiter,
+        columns=columns,
+        format=fmt,
+        mapping=_auto_mapping(columns),
+        hours_from=_hours_from(columns, fmt),
+        preview=preview,
+        notes=notes,
+    )
+
+
+_DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes", ",": "commas"}
+
+
+def _check_header(columns: list[str], name: str) -> None:
+    if not columns or all(not c for c in columns):
+        raise BadFile(f"{name} has no header row.")
+    seen: dict[str, int] = {}
+    for position, column in enumerate(columns, start=1):
+        if column in seen:
+            raise BadFile(
+                f"{name} has the column '{column}' twice (columns {seen[column]} and "
+                f"{position}). Rename one so it is clear which to use."
+            )
+        seen[column] = position
+
+
+def _preview_csv(
+    path: Path, name: str, encoding: str, delimiter: str, columns: list[str]
+) -> pd.DataFrame:
+    try:
+        reader = _open_csv(
+            path, encoding, delimiter, {c: pa.string() for c in columns}, block_bytes=1 << 20
+        )
+        batch = reader.read_next_batch()
+    except StopIteration:
+        raise BadFile(f"{name} has a header but no rows of runs.") from None
+    except pa.ArrowInvalid as exc:
+        raise BadFile(f"{name} cannot be read as CSV: {exc}") from None
+    if batch.num_rows == 0:
+        raise BadFile(f"{name} has a header but no rows of runs.")
+    return batch.slice(0, 20).to_pandas()
+
+
+def _inspect_parquet(path: Path, name: str, size: int) -> Inspection:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BadFile(f"{name} is not a readable Parquet file: {exc}") from None
+    columns = list(parquet.schema_arrow.names)
+    _check_header(columns, name)
+    if parquet.metadata.num_rows == 0:
+        raise BadFile(f"{name} has columns but no rows of runs.")
+    preview = next(parquet.iter_batches(batch_size=20)).to_pandas()
+    return Inspection(
+        path=path,
+        kind="parquet",
+        size=size,
+        encoding="binary",
+        delimiter="",
+        columns=columns,
+        format="parquet",
+        mapping=_auto_mapping(columns),
+        hours_from=_hours_from(columns, "parquet"),
+        preview=preview,
+    )
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def _open_csv(
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    column_types: dict[str, pa.DataType],
+    *,
+    include: list[str] | None = None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    on_ragged: Callable[[Any], str] | None = None,
+    use_threads: bool = True,
+) -> pacsv.CSVStreamingReader:
+    with path.open("rb") as fh:
+        compression = "gzip" if _is_gzip(fh.read(2)) else None
+    return pacsv.open_csv(
+        pa.input_stream(str(path), compression=compression),
+        read_options=pacsv.ReadOptions(
+            block_size=block_bytes,
+            encoding="latin1" if encoding == "latin-1" else "utf8",
+            use_threads=use_threads,
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_ragged
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=column_types,
+            include_columns=include,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
+
+
+def _record_batches(
+    inspection: Inspection,
+    columns: list[str],
+    block_bytes: int,
+    on_ragged: Callable[[Any], str],
+) -> Iterator[pa.RecordBatch]:
+    if inspection.kind == "parquet":
+        parquet = pq.ParquetFile(inspection.path)
+        yield from parquet.iter_batches(batch_size=256 * 1024, columns=columns)
+        return
+    reader = _open_csv(
+        inspection.path,
+        inspection.encoding,
+        inspection.delimiter,
+        {c: pa.string() for c in columns},
+        include=columns,
+        block_bytes=block_bytes,
+        on_ragged=on_ragged,
+    )
+    try:
+        yield from reader
+    except pa.ArrowInvalid as exc:
+        raise BadFile(f"{inspection.path.name} stopped being readable as CSV: {exc}") from None
+
+
+# -- turning text into values --------------------------------------------------------------
+
+
+def _unescape(column: pa.Array) -> pa.Array:
+    """Undo the MLflow UI's formula escaping ('=SUM -> =SUM) and trim spaces."""
+    trimmed = pc.utf8_trim_whitespace(column)
+    return pc.replace_substring_regex(trimmed, pattern=r"^'([=+\-@\t\r])", replacement=r"\1")
+
+
+class _Problems:
+    """The first problem of each row, filled sparsely (most rows have none)."""
+
+    def __init__(self, n: int) -> None:
+        self.message = np.full(n, None, dtype=object)
+
+    def add(self, mask: np.ndarray, messages: Any) -> None:
+        new = mask & np.equal(self.message, None)
+        if new.any():
+            if isinstance(messages, str):
+                self.message[new] = messages
+            else:
+                self.message[new] = np.asarray(messages, dtype=object)[new]
+
+
+def _numbers(column: pa.Array, name: str, problems: _Problems) -> np.ndarray:
+    """Floats from a column of text or numbers; each bad cell gets a reason."""
+    label = _FIELD_LABELS[name]
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+        problems.add(np.asarray(column.is_null()), f"{label} is empty.")
+        return np.asarray(values, dtype=np.float64)
+    try:  # clean columns: one C-level cast
+        values = pc.cast(column, pa.float64())
+        problems.add(
+            np.asarray(values.is_null().to_numpy(zero_copy_only=False)), f"{label} is empty."
+        )
+        return np.asarray(values.fill_null(np.nan).to_numpy(zero_copy_only=False))
+    except pa.ArrowInvalid:
+        pass
+    text = _unescape(column)
+    lowered = pc.utf8_lower(text)
+    empty = np.asarray(pc.fill_null(pc.is_in(lowered, pa.array(_MISSING_TEXT)), True))
+    thousands = np.asarray(pc.fill_null(pc.match_substring_regex(text, _THOUSANDS), False))
+    text = pc.if_else(thousands, pc.replace_substring(text, ",", ""), text)
+    number = np.asarray(pc.fill_null(pc.match_substring_regex(text, _NUMBER), False))
+    special = np.asarray(
+        pc.fill_null(pc.is_in(lowered, pa.array(["nan", "inf", "+inf", "-inf", "infinity",
+                                                 "-infinity", "+infinity"])), False)
+    )  # fmt: skip
+    usable = number | special
+    values = pc.cast(pc.if_else(pa.array(usable), text, pa.scalar(None, pa.string())), pa.float64())
+    out = np.asarray(values.fill_null(np.nan).to_numpy(zero_copy_only=False))
+    if empty.any():
+        raw = np.asarray(column.to_pylist(), dtype=object)
+        blank = np.asarray(column.is_null()) | (
+            np.asarray(pc.fill_null(pc.utf8_length(text), 0)) == 0
+        )
+        problems.add(empty & blank, f"{label} is empty.")
+        problems.add(
+            empty & ~blank,
+            np.array([f"{label} is '{v}': give a number." for v in raw], dtype=object)
+            if (empty & ~blank).any() else "",
+        )  # fmt: skip
+    bad = ~usable & ~empty
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        raw_bad = column.take(pa.array(idx)).to_pylist()
+        messages = np.full(len(out), None, dtype=object)
+        messages[idx] = [f"{label} '{_short(v)}' is not a number." for v in raw_bad]
+        problems.add(bad, messages)
+    return out
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _timestamps(column: pa.Array) -> pd.Series:
+    """UTC timestamps (tz-naive) from ISO 8601-ish text; unreadable ones become NaT."""
+    text = pd.Series(np.asarray(_unescape(column).to_pylist(), dtype=object))
+    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+    return parsed.dt.tz_localize(None).astype("datetime64[us]")
+
+
+def _hours(batch: pa.RecordBatch, how: HoursFrom, problems: _Problems) -> np.ndarray:
+    label = _FIELD_LABELS["training_hours"]
+    if how.kind == "seconds":
+        seconds = _numbers(batch.column(how.columns[0]), "training_hours", problems)
+        return seconds / 3600
+    if how.kind == "duration":
+        column = batch.column(how.columns[0])
+        text = pc.utf8_lower(_unescape(column))
+        parts = pc.extract_regex(text, _DURATION)
+        value = pc.cast(pc.struct_field(parts, "value"), pa.float64())
+        unit = pc.struct_field(parts, "unit")
+        factor = pc.cast(pc.index_in(unit, pa.array(list(_DURATION_HOURS))), pa.int64()).to_numpy(
+            zero_copy_only=False
+        )
+        factors = np.array(list(_DURATION_HOURS.values()))
+        ok = np.asarray(parts.is_valid())
+        hours = np.full(len(column), np.nan)
+        hours[ok] = (
+            np.asarray(value.to_numpy(zero_copy_only=False))[ok]
+            * factors[factor[ok].astype(np.int64)]
+        )
+        if not ok.all():
+            raw = column.to_pylist()
+            problems.add(
+                ~ok,
+                np.array([f"{label}: '{how.columns[0]}' value '{_short(v)}' is not a duration "
+                          "like 42.0s, 3.5min or 1.2h." for v in raw], dtype=object),
+            )  # fmt: skip
+        return hours
+    start = _timestamps(batch.column(how.columns[0]))
+    end = _timestamps(batch.column(how.columns[1]))
+    span = ((end - start).dt.total_seconds() / 3600).to_numpy(dtype=np.float64, na_value=np.nan)
+    problems.add(
+        np.isnan(span), f"{label}: no hours column, and '{how.columns[0]}'/'{how.columns[1]}' "
+        "do not both hold a date."
+    )  # fmt: skip
+    return span
+
+
+def _text(column: pa.Array, name: str) -> pa.Array:
+    text = _unescape(pc.cast(column, pa.string()))
+    dash = pc.fill_null(pc.equal(text, "-"), False) if name == "notes" else None
+    if dash is not None:  # W&B writes an empty note as "-"
+        text = pc.if_else(dash, pa.scalar(None, pa.string()), text)
+    return pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
+
+
+def _score_batch(
+    batch: pa.RecordBatch,
+    mapping: Mapping[str, str],
+    hours_from: HoursFrom | None,
+    first_line: int,
+) -> pa.Table:
+    n = batch.num_rows
+    problems = _Problems(n)
+    values: dict[str, np.ndarray] = {}
+    for name in NUMERIC_FIELDS:
+        if name in mapping:
+            values[name] = _numbers(batch.column(mapping[name]), name, problems)
+    if "training_hours" not in values and hours_from is not None:
+        values["training_hours"] = _hours(batch, hours_from, problems)
+    if "f1" not in values:
+        if "precision" in values and "recall" in values:
+            f1, f1_error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])
+        else:
+            f1, f1_error, _ = f1_arrays_from_counts(values["tp"], values["fp"], values["fn"])
+        problems.add(np.not_equal(f1_error, None), f1_error)
+        values["f1"] = f1
+    scored = score_arrays(*(values[name] for name in REQUIRED))
+    problems.add(~scored.ok, scored.error)
+    ok = np.equal(problems.message, None)
+    nan = np.float64(np.nan)
+    out: dict[str, pa.Array] = {
+        "line": pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),
+        "status": pa.array(np.where(ok, "ok", "error")),
+        "error": pa.array(problems.message, type=pa.string()),
+    }
+    for name in TEXT_FIELDS:
+        out[name] = (
+            _text(batch.column(mapping[name]), name)
+            if name in mapping
+            else pa.nulls(n, pa.string())
+        )
+    if "created_at" in mapping:
+        out["created_at"] = pa.array(_timestamps(batch.column(mapping["created_at"])))
+    else:
+        out["created_at"] = pa.nulls(n, pa.timestamp("us"))
+    for name in REQUIRED:
+        out[name] = pa.array(values[name])
+    out["cer"] = pa.array(np.where(ok, scored.cer, nan))
+    out["ter"] = pa.array(np.where(ok, scored.ter, nan))
+    out["psr"] = pa.array(np.where(ok, scored.psr, nan))
+    for name in ("precision", "recall", "tp", "fp", "fn"):
+        out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
+    return pa.table(out)
+
+
+# -- the public entry points ---------------------------------------------------------------
+
+
+def _ragged_table(rows: list[tuple[int | None, str]]) -> pa.Table:
+    n = len(rows)
+    table = {name: pa.nulls(n, pa.float64()) for name in OUTPUT_COLUMNS}
+    table["line"] = pa.array([line for line, _ in rows], type=pa.int64())
+    table["status"] = pa.array(["error"] * n)
+    table["error"] = pa.array([reason for _, reason in rows])
+    for name in TEXT_FIELDS:
+        table[name] = pa.nulls(n, pa.string())
+    table["created_at"] = pa.nulls(n, pa.timestamp("us"))
+    return pa.table(table)
+
+
+def resolve_mapping(
+    inspection: Inspection, overrides: Mapping[str, str | None] | None = None
+) -> dict[str, str]:
+    """The detected mapping with a person's corrections applied (``None`` unmaps a field).
+
+    Raises
+    ------
+    BadFile
+        An override names an unknown field or a column the file does not have, or a
+        required field has no column.
+    """
+    mapping = dict(inspection.mapping)
+    for name, column in (overrides or {}).items():
+        if name not in FIELDS:
+            raise BadFile(f"Unknown field '{name}'. Fields: {', '.join(FIELDS)}.")
+        if column is None:
+            mapping.pop(name, None)
+        elif column not in inspection.columns:
+            raise BadFile(
+                f"There is no column '{column}' for {_FIELD_LABELS[name]} in "
+                f"{inspection.path.name}. Columns: {', '.join(inspection.columns)}."
+            )
+        else:
+            mapping[name] = column
+    missing = inspection.missing(mapping)
+    if missing:
+        wanted = ", ".join(f"{_FIELD_LABELS[m]} ({m})" for m in missing)
+        raise BadFile(
+            f"No column found for {wanted}. Columns seen: {', '.join(inspection.columns)}. "
+            f"Choose the column for each (e.g. --map {missing[0]}=COLUMN)."
+        )
+    return mapping
+
+
+def scored_batches(
+    inspection: Inspection,
+    mapping: Mapping[str, str],
+    *,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[pa.Table]:
+    """Score a file block by block, in input order; rows that cannot be split come last.
+
+    ``progress(bytes_done, bytes_total)`` is called after each block (approximate).
+    """
+    hours_from = None if "training_hours" in mapping else inspection.hours_from
+    needed = sorted(
+        set(mapping.values()) | (set(hours_from.columns) if hours_from else set()),
+        key=inspection.columns.index,
+    )
+    ragged: list[tuple[int | None, str]] = []
+
+    def on_ragged(row: Any) -> str:
+        ragged.append(
+            (row.number, f"Expected {row.expected_columns} fields, found {row.actual_columns}: "
+                         f"{_short(row.text, 60)}")
+        )  # fmt: skip
+        return "skip"
+
+    line = 2  # line 1 is the header
+    done = 0
+    for batch in _record_batches(inspection, needed, block_bytes, on_ragged):
+        if batch.num_rows == 0:
+            continue
+        yield _score_batch(batch, mapping, hours_from, line)
+        line += batch.num_rows
+        done = min(inspection.size, done + block_bytes)
+        if progress:
+            progress(done, inspection.size)
+    if ragged:
+        yield _ragged_table(_number_ragged(inspection, ragged))
+    if progress:
+        progress(inspection.size, inspection.size)
+
+
+def _number_ragged(
+    inspection: Inspection, ragged: list[tuple[int | None, str]]
+) -> list[tuple[int | None, str]]:
+    """Line numbers for rows that could not be split (a slower, single-threaded re-read)."""
+    numbers: list[int | None] = []
+
+    def collect(row: Any) -> str:
+        numbers.append(row.number)
+        return "skip"
+
+    reader = _open_csv(
+        inspection.path,
+        inspection.encoding,
+        inspection.delimiter,
+        {inspection.columns[0]: pa.string()},
+        include=[inspection.columns[0]],
+        on_ragged=collect,
+        use_threads=False,
+    )
+    for _ in reader:
+        pass
+    if len(numbers) == len(ragged):
+        return [(number, reason) for number, (_, reason) in zip(numbers, ragged, strict=True)]
+    return ragged
+
+
+class BatchSummary:
+    """Counts, the first errors and the best run per ratio, gathered block by block."""
+
+    SHOWN_ERRORS = 50
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.errors = 0
+        self.first_errors: list[dict[str, Any]] = []
+        self.best: dict[str, dict[str, Any]] = {}
+
+    @property
+    def ok(self) -> int:
+        return self.rows - self.errors
+
+    def add(self, table: pa.Table) -> None:
+        self.rows += table.num_rows
+        bad = pc.equal(table["status"], "error")
+        n_bad = int(pc.sum(bad).as_py() or 0)
+        self.errors += n_bad
+        if n_bad and len(self.first_errors) < self.SHOWN_ERRORS:
+            wanted = self.SHOWN_ERRORS - len(self.first_errors)
+            errors = table.filter(bad).slice(0, wanted)
+            self.first_errors += errors.select(["line", "error", "run_id", "run_name"]).to_pylist()
+        if n_bad == table.num_rows:
+            return
+        for ratio in ("cer", "ter", "psr"):
+            best_here = pc.max(table[ratio]).as_py()  # NaN of error rows is skipped
+            if best_here is not None and best_here > self.best.get(ratio, {}).get(ratio, -1):
+                index = pc.index(table[ratio], best_here).as_py()
+                self.best[ratio] = table.slice(index, 1).to_pylist()[0]
+
+    def as_dict(
+        self, name: str, fmt: str, output: Path | None, batch_no: int | None
+    ) -> dict[str, Any]:
+        return {
+            "file": name,
+            "format": fmt,
+            "rows": self.rows,
+            "ok": self.ok,
+            "errors": self.errors,
+            "output": str(output) if output else None,
+            "saved_batch": batch_no,
+            "best": {
+                ratio: {k: row.get(k) for k in ("line", "run_id", "run_name", "model_name", ratio)}
+                for ratio, row in self.best.items()
+            },
+            "first_errors": self.first_errors,
+        }
+
+    def describe(self, name: str, fmt: str, output: Path | None, batch_no: int | None) -> str:
+        lines = [f"{name} ({fmt}): {self.rows:,} rows, {self.ok:,} scored, "
+                 f"{self.errors:,} with errors."]  # fmt: skip
+        for ratio, row in self.best.items():
+            who = row.get("run_name") or row.get("run_id") or f"line {row['line']}"
+            model = f" ({row['model_name']})" if row.get("model_name") else ""
+            lines.append(f"  best {ratio.upper()}: {row[ratio]:.4g}  {who}{model}")
+        for error in self.first_errors[:10]:
+            lines.append(f"  line {error['line']}: {error['error']}")
+        if self.errors > 10:
+            lines.append(f"  … and {self.errors - 10:,} more errors (see the scored file).")
+        if output:
+            lines.append(f"Scored rows written to {output}")
+        if batch_no is not None:
+            lines.append(f"Saved {self.ok:,} rows to the history as batch {batch_no}.")
+        return "\n".join(lines)
+
+
+@dataclass
+class ScoredFile:
+    """A whole scored file: one row per input row, and its summary."""
+
+    inspection: Inspection
+    mapping: dict[str, str]
+    table: pa.Table
+    summary: BatchSummary
+
+    def good(self) -> pa.Table:
+        return self.table.filter(pc.equal(self.table["status"], "ok"))
+
+    def errors(self) -> pa.Table:
+        return self.table.filter(pc.equal(self.table["status"], "error")).select(
+            ["line", "error", "run_id", "run_name", "model_name"]
+        )
+
+
+def score_file(
+    inspection: Inspection,
+    overrides: Mapping[str, str | None] | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> ScoredFile:
+    r"""Score every row of an inspected file into one table (for files that fit in memory).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "runs.csv"
+    >>> _ = path.write_text("model,F1 Score,train_cost,inference_cost,hours,latency\n"
+    ...                     "bert,0.9,1000,200,10,50\nbert,90,1000,200,10,50\n")
+    >>> scored = score_file(inspect(path))
+    >>> scored.table.select(["line", "status", "cer"]).to_pylist()[0]
+    {'line': 2, 'status': 'ok', 'cer': 0.00075}
+    >>> scored.table["error"][1].as_py()
+    'F1 score must be between 0 and 1 — did you mean 0.90?'
+    """
+    mapping = resolve_mapping(inspection, overrides)
+    tables = list(scored_batches(inspection, mapping, progress=progress, block_bytes=block_bytes))
+    return ScoredFile(inspection, mapping, pa.concat_tables(tables))
