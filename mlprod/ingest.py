@@ -897,5 +897,9 @@ def score_file(
     'F1 score must be between 0 and 1 — did you mean 0.90?'
     """
     mapping = resolve_mapping(inspection, overrides)
-    tables = list(scored_batches(inspection, mapping, progress=progress, block_bytes=block_bytes))
-    return ScoredFile(inspection, mapping, pa.concat_tables(tables))
+    summary = BatchSummary()
+    tables = []
+    for table in scored_batches(inspection, mapping, progress=progress, block_bytes=block_bytes):
+        summary.add(table)
+        tables.append(table)
+    return ScoredFile(inspection, mapping, pa.concat_tables(tables), summary)
