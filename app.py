@@ -15,6 +15,7 @@ page = st.navigation(
         st.Page(
             "pages/calculator.py", title="Calculator", icon=":material/calculate:", default=True
         ),
+        st.Page("pages/batch.py", title="Batch scoring", icon=":material/upload_file:"),
     ]
 )
 ui.sidebar()

@@ -38,6 +38,7 @@ from mlprod.metrics import (
 
 __all__ = [
     "FIELDS",
+    "FIELD_LABELS",
     "OUTPUT_COLUMNS",
     "REQUIRED",
     "BatchSummary",
@@ -93,7 +94,7 @@ OUTPUT_COLUMNS = (
     "fn",
 )
 
-_FIELD_LABELS = {
+FIELD_LABELS = {
     **LABELS,
     "run_id": "Run id",
     "run_name": "Run name",
@@ -394,7 +395,12 @@ def _preview_csv(
 ) -> pd.DataFrame:
     try:
         reader = _open_csv(
-            path, encoding, delimiter, {c: pa.string() for c in columns}, block_bytes=1 << 20
+            path,
+            encoding,
+            delimiter,
+            {c: pa.string() for c in columns},
+            block_bytes=1 << 20,
+            on_ragged=lambda row: "skip",  # reported with line numbers when scoring
         )
         batch = reader.read_next_batch()
     except StopIteration:
@@ -484,6 +490,7 @@ def _record_batches(
         include=columns,
         block_bytes=block_bytes,
         on_ragged=on_ragged,
+        use_threads=False,  # so a skipped row knows its line number; no slower here
     )
     try:
         yield from reader
@@ -517,7 +524,7 @@ class _Problems:
 
 def _numbers(column: pa.Array, name: str, problems: _Problems) -> np.ndarray:
     """Floats from a column of text or numbers; each bad cell gets a reason."""
-    label = _FIELD_LABELS[name]
+    label = FIELD_LABELS[name]
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         problems.add(np.asarray(column.is_null()), f"{label} is empty.")
@@ -577,7 +584,7 @@ def _timestamps(column: pa.Array) -> pd.Series:
 
 
 def _hours(batch: pa.RecordBatch, how: HoursFrom, problems: _Problems) -> np.ndarray:
-    label = _FIELD_LABELS["training_hours"]
+    label = FIELD_LABELS["training_hours"]
     if how.kind == "seconds":
         seconds = _numbers(batch.column(how.columns[0]), "training_hours", problems)
         return seconds / 3600
@@ -627,7 +634,7 @@ def _score_batch(
     batch: pa.RecordBatch,
     mapping: Mapping[str, str],
     hours_from: HoursFrom | None,
-    first_line: int,
+    lines: np.ndarray,
 ) -> pa.Table:
     n = batch.num_rows
     problems = _Problems(n)
@@ -649,7 +656,7 @@ def _score_batch(
     ok = np.equal(problems.message, None)
     nan = np.float64(np.nan)
     out: dict[str, pa.Array] = {
-        "line": pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),
+        "line": pa.array(lines),
         "status": pa.array(np.where(ok, "ok", "error")),
         "error": pa.array(problems.message, type=pa.string()),
     }
@@ -707,14 +714,14 @@ def resolve_mapping(
             mapping.pop(name, None)
         elif column not in inspection.columns:
             raise BadFile(
-                f"There is no column '{column}' for {_FIELD_LABELS[name]} in "
+                f"There is no column '{column}' for {FIELD_LABELS[name]} in "
                 f"{inspection.path.name}. Columns: {', '.join(inspection.columns)}."
             )
         else:
             mapping[name] = column
     missing = inspection.missing(mapping)
     if missing:
-        wanted = ", ".join(f"{_FIELD_LABELS[m]} ({m})" for m in missing)
+        wanted = ", ".join(f"{FIELD_LABELS[m]} ({m})" for m in missing)
         raise BadFile(
             f"No column found for {wanted}. Columns seen: {', '.join(inspection.columns)}. "
             f"Choose the column for each (e.g. --map {missing[0]}=COLUMN)."
@@ -750,43 +757,24 @@ def scored_batches(
     line = 2  # line 1 is the header
     done = 0
     for batch in _record_batches(inspection, needed, block_bytes, on_ragged):
-        if batch.num_rows == 0:
-            continue
-        yield _score_batch(batch, mapping, hours_from, line)
-        line += batch.num_rows
+        skipped, ragged[:] = list(ragged), []
+        n = batch.num_rows + len(skipped)
+        lines = np.arange(line, line + n, dtype=np.int64)
+        if skipped:  # the good rows are the lines that were not skipped
+            skipped_lines = [number for number, _ in skipped if number is not None]
+            lines = lines[~np.isin(lines, skipped_lines)][: batch.num_rows]
+        table = _score_batch(batch, mapping, hours_from, lines)
+        if skipped:
+            table = pa.concat_tables([table, _ragged_table(skipped)]).sort_by("line")
+        yield table
+        line += n
         done = min(inspection.size, done + block_bytes)
         if progress:
             progress(done, inspection.size)
-    if ragged:
-        yield _ragged_table(_number_ragged(inspection, ragged))
+    if ragged:  # rows skipped after the last block
+        yield _ragged_table(ragged)
     if progress:
         progress(inspection.size, inspection.size)
-
-
-def _number_ragged(
-    inspection: Inspection, ragged: list[tuple[int | None, str]]
-) -> list[tuple[int | None, str]]:
-    """Line numbers for rows that could not be split (a slower, single-threaded re-read)."""
-    numbers: list[int | None] = []
-
-    def collect(row: Any) -> str:
-        numbers.append(row.number)
-        return "skip"
-
-    reader = _open_csv(
-        inspection.path,
-        inspection.encoding,
-        inspection.delimiter,
-        {inspection.columns[0]: pa.string()},
-        include=[inspection.columns[0]],
-        on_ragged=collect,
-        use_threads=False,
-    )
-    for _ in reader:
-        pass
-    if len(numbers) == len(ragged):
-        return [(number, reason) for number, (_, reason) in zip(numbers, ragged, strict=True)]
-    return ragged
 
 
 class BatchSummary:

@@ -9,6 +9,8 @@ from mlprod.errors import InvalidInput
 from mlprod.explain import CURRENCIES, advice_for, formulas
 from mlprod.metrics import calculate, resolve_f1
 
+ui.ensure_app_shell()
+
 F1_MODES = ("F1 score", "Precision & recall", "TP / FP / FN counts")
 
 st.title("Is this model worth what it costs?")

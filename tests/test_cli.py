@@ -84,3 +84,90 @@ def test_locked_database_exit_3(tmp_path):
         out = run("calc", *REFERENCE_ARGS, "--save", "--db", str(db))
     assert out.returncode == 3
     assert "is in use by" in out.stderr and "Traceback" not in out.stderr
+
+
+# -- score -------------------------------------------------------------------------------
+
+CANONICAL = "run_id,model_name,f1,training_cost,inference_cost,training_hours,latency_ms\n"
+
+
+def runs_file(tmp_path, body):
+    path = tmp_path / "runs.csv"
+    path.write_text(CANONICAL + body)
+    return path
+
+
+def read_csv(path):
+    import csv
+
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_score_all_good_exit_0(tmp_path):
+    path = runs_file(tmp_path, "r1,bert,0.9,1000,200,10,50\nr2,gpt,0.8,100,0,4,20\n")
+    out = run("score", str(path), "-o", str(tmp_path / "out.csv"))
+    assert out.returncode == 0, out.stderr
+    rows = read_csv(tmp_path / "out.csv")
+    assert [r["run_id"] for r in rows] == ["r1", "r2"]
+    assert (rows[0]["cer"], rows[0]["ter"], rows[0]["psr"]) == ("0.00075", "0.09", "0.018")
+    assert {"line", "status", "error", "cer", "ter", "psr", "model_name"} <= rows[0].keys()
+    assert "2 rows, 2 scored, 0 with errors" in out.stdout
+
+
+def test_score_some_errors_exit_1_good_rows_still_written_in_order(tmp_path):
+    path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\nr2,=HYPERLINK(1),90,1,1,1,1\n"
+                               "r3,c,0.5,1,1,1,1\n")  # fmt: skip
+    out = run("score", str(path))  # default output beside the input
+    assert out.returncode == 1
+    rows = read_csv(tmp_path / "runs.scored.csv")
+    assert [(r["line"], r["status"]) for r in rows] == [("2", "ok"), ("3", "error"), ("4", "ok")]
+    assert "did you mean 0.90?" in rows[1]["error"]
+    assert rows[1]["model_name"] == "'=HYPERLINK(1)"  # formula-safe
+    assert "line 3: F1 score must be between 0 and 1" in out.stdout
+
+
+def test_score_unusable_file_exit_2(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text(CANONICAL)
+    out = run("score", str(path))
+    assert out.returncode == 2 and "header but no rows" in out.stderr
+    assert "Traceback" not in out.stderr
+    missing = run("score", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "No such file" in missing.stderr
+
+
+def test_score_map_overrides_and_json(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("name,metrics.val_f1,cost_a,inference_cost,training_hours,latency_ms\n"
+                    "x,0.9,1000,200,10,50\n")  # fmt: skip
+    out = run("score", str(path), "--map", "f1=metrics.val_f1", "--map",
+              "training_cost=cost_a", "--json", "-o", "-")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stderr)["ok"] == 1
+    assert "0.00075" in out.stdout  # the scored CSV on stdout
+    bad = run("score", str(path), "--map", "f1")
+    assert bad.returncode == 2 and "FIELD=COLUMN" in bad.stderr
+
+
+def test_score_save_stores_one_batch(tmp_path):
+    path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\nr2,b,0,0,0,0,0\n")
+    db = tmp_path / "h.duckdb"
+    out = run("score", str(path), "--save", "--db", str(db), "--author", "cli-user")
+    assert out.returncode == 1
+    with Store(db) as s:
+        rows = s.recent()
+    assert rows["run_id"].tolist() == ["r1"]
+    assert (rows.iloc[0].source, rows.iloc[0].author, rows.iloc[0].file_name) == (
+        "cli", "cli-user", "runs.csv")  # fmt: skip
+
+
+def test_score_locked_database_exit_3_file_still_written(tmp_path):
+    path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\n")
+    db = tmp_path / "h.duckdb"
+    with Store(db) as holder:
+        out = run("score", str(path), "--save", "--db", str(db), "-o", str(tmp_path / "o.csv"))
+        assert holder.count() == 0
+    assert out.returncode == 3
+    assert "is in use by" in out.stderr and "PID" in out.stderr
+    assert read_csv(tmp_path / "o.csv")[0]["cer"] == "0.00075"

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
 
-PAGES = ["pages/calculator.py"]
+PAGES = ["pages/calculator.py", "pages/batch.py"]
 
 
 @pytest.fixture
@@ -152,3 +152,62 @@ class TestCalculator:
         assert not app.exception
         assert "is not a DuckDB database" in app.error[0].value
         assert db_path.read_text() == "not a database"
+
+
+SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
+
+
+class TestBatch:
+    def open(self, app):
+        app.run()
+        app.switch_page("pages/batch.py").run()
+        return app
+
+    def upload(self, app, name, data):
+        app.file_uploader(key="batch-upload").upload(name, data, "text/csv").run()
+        assert not app.exception
+        return app
+
+    def test_upload_score_save_and_detect_a_second_upload(self, app, db_path):
+        data = (SHARED_DATA / "mlflow_search_runs.csv").read_bytes()
+        self.upload(self.open(app), "mlflow_search_runs.csv", data)
+        assert "MLflow search_runs" in app.subheader[0].value
+        app.button(key="batch-score").click().run()
+        metrics = {m.label: m.value for m in app.metric}
+        assert (metrics["Rows"], metrics["Scored"], metrics["With errors"]) == ("300", "292", "8")
+        assert {"Best CER", "Best TER", "Best PSR"} <= metrics.keys()
+        errors = app.dataframe[-1].value
+        assert errors["line"].tolist()[:2] == [5, 27]
+        assert "Latency (ms) must be above 0" in errors["error"].iloc[0]
+
+        app.button(key="batch-save").click().run()
+        assert "Saved 292 rows" in app.success[0].value
+        rows = saved_rows(db_path)
+        with Store(db_path) as s:
+            assert s.count() == 292
+        assert set(rows["source"]) == {"batch"}
+
+        # The same file again, in a new session: the page asks before storing it twice.
+        st.cache_resource.clear()
+        second = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)
+        self.upload(self.open(second), "again.csv", data)
+        second.button(key="batch-score").click().run()
+        assert "saved before: 292 rows" in second.warning[0].value
+        assert not [b for b in second.button if b.key == "batch-save"]
+        second.button(key="batch-save-again").click().run()
+        second.button(key="batch-save").click().run()
+        with Store(db_path) as s:
+            assert s.count() == 584
+
+    def test_bad_file_shows_one_message(self, app):
+        self.upload(self.open(app), "junk.csv", b"\x00\x01\x02binary\x00")
+        assert "not a text CSV file" in app.error[0].value
+        assert not [b for b in app.button if b.key == "batch-score"]
+
+    def test_missing_column_is_chosen_by_hand(self, app):
+        data = b"name,quality,training_cost,inference_cost,training_hours,latency_ms\nm,0.9,1000,200,10,50\n"
+        self.upload(self.open(app), "runs.csv", data)
+        assert "F1 score" in app.warning[0].value
+        app.selectbox(key="batch-map-f1").set_value("quality").run()
+        app.button(key="batch-score").click().run()
+        assert {m.label: m.value for m in app.metric}["Best CER"] == "0.00075"

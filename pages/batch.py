@@ -1,0 +1,162 @@
+"""Batch scoring: upload a file of runs, check the mapping, score, save, download."""
+
+import streamlit as st
+
+from mlprod import ui
+from mlprod.errors import BadFile
+from mlprod.explain import format_ratio
+from mlprod.export import csv_bytes
+from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect, score_file
+
+ui.ensure_app_shell()
+
+NOT_IN_FILE = "(not in the file)"
+
+st.title("Batch scoring")
+st.caption(
+    "Drop a CSV of runs — your own, an `mlflow.search_runs()` export, the MLflow UI's "
+    "Download CSV, or a W&B runs table export (.csv, .csv.gz or .parquet). Every row is "
+    "scored; rows with problems are listed with their line number and kept out of the history."
+)
+
+uploaded = st.file_uploader(
+    "File of runs", type=["csv", "gz", "parquet", "tsv", "txt"], key="batch-upload"
+)
+if uploaded is None:
+    st.info("Columns we look for: `model_name, f1, training_cost, inference_cost, "
+            "training_hours, latency_ms` (and synonyms such as `F1 Score`, `latency`, "
+            "`train_hours`). F1 may come from precision/recall or TP/FP/FN instead.")  # fmt: skip
+    st.stop()
+
+try:
+    inspection = inspect(
+        ui.spill_upload(uploaded), name=uploaded.name, max_bytes=ui.max_upload_bytes()
+    )
+except BadFile as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+st.subheader(f"{uploaded.name}: {inspection.format_label}")
+for note in inspection.notes:
+    st.caption(note)
+with st.expander("First rows of the file", expanded=False):
+    st.dataframe(inspection.preview, hide_index=True, height=250)
+
+# The mapping: detected columns, correctable; a person's choice is remembered per layout.
+remembered = st.session_state.setdefault("batch-mappings", {}).setdefault(
+    tuple(inspection.columns), dict(inspection.mapping)
+)
+options = [NOT_IN_FILE, *inspection.columns]
+with st.expander("Column mapping", expanded=bool(inspection.missing(remembered))):
+    if inspection.hours_from and "training_hours" not in remembered:
+        st.caption(f"Training time (hours) is computed {inspection.hours_from.describe()}.")
+    grid = st.columns(4)
+    for index, name in enumerate(FIELDS):
+        current = remembered.get(name)
+        choice = grid[index % 4].selectbox(
+            FIELD_LABELS[name] + (" *" if name in REQUIRED else ""),
+            options,
+            index=options.index(current) if current in options else 0,
+            key=f"batch-map-{name}",
+        )
+        if choice == NOT_IN_FILE:
+            remembered.pop(name, None)
+        else:
+            remembered[name] = choice
+    st.caption("* needed (F1 may come from precision + recall or TP + FP + FN instead).")
+
+missing = inspection.missing(remembered)
+if missing:
+    st.warning("Choose a column for: " + ", ".join(FIELD_LABELS[m] for m in missing) + ".")
+    st.stop()
+
+scored_key = (inspection.content_hash, tuple(sorted(remembered.items())))
+if st.button("Score", type="primary", key="batch-score", icon=":material/play_arrow:"):
+    bar = st.progress(0.0, text="Scoring…")
+    try:
+        scored = score_file(
+            inspection,
+            {name: remembered.get(name) for name in FIELDS},
+            progress=lambda done, total: bar.progress(min(done / total, 1.0), text="Scoring…"),
+        )
+    except BadFile as exc:
+        bar.empty()
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    bar.empty()
+    st.session_state["batch-scored"] = {"key": scored_key, "file": scored, "saved": None}
+
+result = st.session_state.get("batch-scored")
+if not result or result["key"] != scored_key:
+    st.stop()
+scored = result["file"]
+summary = scored.summary
+
+rows_col, ok_col, bad_col = st.columns(3)
+rows_col.metric("Rows", f"{summary.rows:,}")
+ok_col.metric("Scored", f"{summary.ok:,}")
+bad_col.metric("With errors", f"{summary.errors:,}")
+
+if summary.best:
+    st.markdown("**Best runs**")
+    best_cols = st.columns(3)
+    for column, (ratio, row) in zip(best_cols, summary.best.items(), strict=False):
+        who = row.get("run_name") or row.get("run_id") or f"line {row['line']}"
+        column.metric(f"Best {ratio.upper()}", format_ratio(row[ratio], 3), border=True)
+        column.caption(f"{who}" + (f" · {row['model_name']}" if row.get("model_name") else ""))
+
+shown = 10_000
+st.markdown("**Scored rows**")
+st.dataframe(
+    scored.table.slice(0, shown).to_pandas(),
+    hide_index=True,
+    height=360,
+    column_config=ui.scored_column_config(),
+)
+if summary.rows > shown:
+    st.caption(f"Showing the first {shown:,} of {summary.rows:,} rows; download for all.")
+
+if summary.errors:
+    st.markdown(f"**Rows with errors** ({summary.errors:,})")
+    st.dataframe(scored.errors().to_pandas(), hide_index=True, height=250)
+
+download, errors_download, save = st.columns(3)
+stem = uploaded.name.split(".")[0]
+download.download_button(
+    "Download scored CSV", csv_bytes(scored.table), f"{stem}.scored.csv", "text/csv",
+    key="batch-download", icon=":material/download:",
+)  # fmt: skip
+errors_download.download_button(
+    "Download error report", csv_bytes(scored.errors()), f"{stem}.errors.csv", "text/csv",
+    key="batch-download-errors", disabled=not summary.errors, icon=":material/report:",
+)  # fmt: skip
+
+with save:
+    if result["saved"] is not None:
+        st.success(f"Saved {summary.ok:,} rows to the history (batch {result['saved']}).")
+        st.stop()
+    if not summary.ok:
+        st.stop()
+    store = ui.store()
+    previous = store.find_batch(inspection.content_hash)
+    confirmed = st.session_state.get("batch-confirm") == inspection.content_hash
+    if previous and not confirmed:
+        st.warning(
+            f"This file was saved before: {previous['rows']:,} rows on "
+            f"{previous['saved_at']:%Y-%m-%d %H:%M} UTC by {previous['author'] or 'someone'}."
+        )
+        if st.button("Save it again anyway", key="batch-save-again"):
+            st.session_state["batch-confirm"] = inspection.content_hash
+            st.rerun()
+    elif st.button(
+        f"Save {summary.ok:,} rows to history", key="batch-save", icon=":material/save:"
+    ):
+        with st.spinner("Saving…"):
+            result["saved"] = store.append_calculations(
+                scored.good(),
+                source="batch",
+                author=ui.author(),
+                file_name=uploaded.name,
+                content_hash=inspection.content_hash,
+            )
+        st.rerun()

@@ -1,0 +1,317 @@
+"""The importer against real exports, awkward values and broken files."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlprod.errors import BadFile
+from mlprod.ingest import inspect, resolve_mapping, score_file
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED.exists():  # CI clones main beside a copy of shared/
+    SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+CANONICAL = "model_name,f1,training_cost,inference_cost,training_hours,latency_ms\n"
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "runs.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def score_text(tmp_path, text, **kwargs):
+    return score_file(inspect(write(tmp_path, text, **kwargs)))
+
+
+def expected_rows(path: Path, columns: dict[str, str], hours=None):
+    """Ratios computed independently with the csv module and plain Python floats."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            f1, tc, ic, lat = (float(row[columns[k]]) for k in ("f1", "tc", "ic", "lat"))
+            h = hours(row) if hours else float(row[columns["h"]])
+        except ValueError:
+            out.append((line, None))
+            continue
+        if lat <= 0 or h <= 0 or tc + ic <= 0:
+            out.append((line, None))
+        else:
+            out.append((line, (f1 / (tc + ic), f1 / h, f1 / lat)))
+    return out
+
+
+def assert_scored_like(scored, expected):
+    table = scored.table.to_pylist()
+    assert len(table) == len(expected)
+    for row, (line, ratios) in zip(table, expected, strict=True):
+        assert row["line"] == line
+        if ratios is None:
+            assert row["status"] == "error" and row["error"]
+        else:
+            assert row["status"] == "ok", row
+            assert (row["cer"], row["ter"], row["psr"]) == pytest.approx(ratios, rel=1e-11)
+
+
+class TestRealExports:
+    def test_mlflow_search_runs(self):
+        path = SHARED / "mlflow_search_runs.csv"
+        inspection = inspect(path)
+        assert inspection.format == "mlflow"
+        scored = score_file(inspection)
+        cols = {"f1": "metrics.f1", "tc": "metrics.training_cost", "ic": "metrics.inference_cost",
+                "h": "metrics.training_hours", "lat": "metrics.latency_ms"}  # fmt: skip
+        assert_scored_like(scored, expected_rows(path, cols))
+        first = scored.table.slice(0, 1).to_pylist()[0]
+        assert first["run_name"] == "bert-large-299" and first["model_name"] == "bert-large"
+        assert first["run_id"] == "2bfe61c92d93403891055f06750ebdae"
+        assert str(first["created_at"]) == "2026-10-04 01:27:31.120000"
+        assert scored.summary.errors == 8
+
+    def test_mlflow_ui_download(self):
+        path = SHARED / "mlflow_ui_download.csv"
+        inspection = inspect(path)
+        assert inspection.format == "mlflow-ui"
+        cols = {"f1": "f1", "tc": "training_cost", "ic": "inference_cost", "h": "training_hours",
+                "lat": "latency_ms"}  # fmt: skip
+        assert_scored_like(score_file(inspection), expected_rows(path, cols))
+
+    def test_wandb_export(self):
+        path = SHARED / "wandb_runs_export.csv"
+        inspection = inspect(path)
+        assert inspection.format == "wandb"
+        scored = score_file(inspection)
+        cols = {"f1": "f1", "tc": "training_cost", "ic": "inference_cost", "h": "training_hours",
+                "lat": "latency_ms"}  # fmt: skip
+        assert_scored_like(scored, expected_rows(path, cols))
+        first = scored.table.slice(0, 1).to_pylist()[0]
+        assert first["tags"] == "prod" and first["notes"] is None  # "-" is W&B's empty note
+
+    def test_three_exports_agree(self):
+        names = ("mlflow_search_runs.csv", "mlflow_ui_download.csv", "wandb_runs_export.csv")
+        scored = [score_file(inspect(SHARED / name)).table for name in names]
+        for other in scored[1:]:
+            assert other["cer"].to_pylist()[:50] == pytest.approx(
+                scored[0]["cer"].to_pylist()[:50], nan_ok=True
+            )
+
+
+class TestTrainingHoursFromTrackerFields:
+    def drop_column(self, src: Path, dst: Path, column: str) -> Path:
+        with src.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        with dst.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, [c for c in rows[0] if c != column], quoting=csv.QUOTE_ALL)
+            writer.writeheader()
+            writer.writerows({k: v for k, v in r.items() if k != column} for r in rows)
+        return dst
+
+    def test_mlflow_ui_duration(self, tmp_path):
+        path = self.drop_column(SHARED / "mlflow_ui_download.csv", tmp_path / "ui.csv",
+                                "training_hours")  # fmt: skip
+        units = {"ms": 1 / 3_600_000, "s": 1 / 3600, "min": 1 / 60, "h": 1, "d": 24}
+
+        def hours(row):
+            value = row["Duration"]
+            unit = next(u for u in ("ms", "min", "s", "h", "d") if value.endswith(u))
+            return float(value[: -len(unit)]) * units[unit]
+
+        cols = {"f1": "f1", "tc": "training_cost", "ic": "inference_cost", "lat": "latency_ms"}
+        assert_scored_like(score_file(inspect(path)), expected_rows(path, cols, hours))
+
+    def test_wandb_runtime_seconds(self, tmp_path):
+        path = self.drop_column(SHARED / "wandb_runs_export.csv", tmp_path / "w.csv",
+                                "training_hours")  # fmt: skip
+        cols = {"f1": "f1", "tc": "training_cost", "ic": "inference_cost", "lat": "latency_ms"}
+        expected = expected_rows(path, cols, lambda r: float(r["Runtime"]) / 3600)
+        assert_scored_like(score_file(inspect(path)), expected)
+
+    def test_mlflow_end_minus_start(self, tmp_path):
+        path = self.drop_column(SHARED / "mlflow_search_runs.csv", tmp_path / "m.csv",
+                                "metrics.training_hours")  # fmt: skip
+        from datetime import datetime
+
+        def hours(row):
+            start, end = (datetime.fromisoformat(row[c]) for c in ("start_time", "end_time"))
+            return (end - start).total_seconds() / 3600
+
+        cols = {"f1": "metrics.f1", "tc": "metrics.training_cost",
+                "ic": "metrics.inference_cost", "lat": "metrics.latency_ms"}  # fmt: skip
+        assert_scored_like(score_file(inspect(path)), expected_rows(path, cols, hours))
+
+
+class TestHeaders:
+    def test_synonyms_case_units_and_dashes(self, tmp_path):
+        text = "Model,F1 Score,Training-Cost [USD],inference cost,train_hours,Latency (ms)\n"
+        scored = score_text(tmp_path, text + "bert,0.9,1000,200,10,50\n")
+        assert scored.table["cer"].to_pylist() == [0.00075]
+        assert scored.table["model_name"].to_pylist() == ["bert"]
+
+    def test_f1_from_precision_and_recall(self, tmp_path):
+        text = "precision,recall,training_cost,inference_cost,training_hours,latency\n"
+        scored = score_text(tmp_path, text + "0.9,0.9,1000,200,10,50\n1.5,0.9,1,1,1,1\n")
+        assert scored.table["ter"].to_pylist()[0] == 0.09
+        assert "Precision must be between 0 and 1" in scored.table["error"][1].as_py()
+
+    def test_f1_from_counts(self, tmp_path):
+        text = "tp,fp,fn,training_cost,inference_cost,training_hours,latency_ms\n"
+        scored = score_text(tmp_path, text + "90,10,10,1000,200,10,50\n")
+        assert scored.table["psr"].to_pylist() == [0.018]
+
+    def test_map_overrides_detection(self, tmp_path):
+        text = "f1,val_f1_best,training_cost,inference_cost,training_hours,latency_ms\n"
+        inspection = inspect(write(tmp_path, text + "0.5,0.9,1000,200,10,50\n"))
+        scored = score_file(inspection, {"f1": "val_f1_best"})
+        assert scored.table["f1"].to_pylist() == [0.9]
+
+    def test_map_to_unknown_column_names_columns(self, tmp_path):
+        inspection = inspect(write(tmp_path, CANONICAL + "m,0.9,1000,200,10,50\n"))
+        with pytest.raises(BadFile, match=r"no column 'nope'.*Columns: model_name, f1"):
+            resolve_mapping(inspection, {"f1": "nope"})
+
+    def test_missing_required_field_names_it_and_the_columns(self, tmp_path):
+        text = "model,f1,training_cost,training_hours,latency_ms\nm,0.9,1,1,1\n"
+        with pytest.raises(BadFile) as caught:
+            score_text(tmp_path, text)
+        message = str(caught.value)
+        assert "Inference cost (inference_cost)" in message
+        assert "Columns seen: model, f1, training_cost, training_hours, latency_ms" in message
+
+
+class TestValues:
+    @pytest.mark.parametrize(
+        ("cells", "words"),
+        [
+            ("90,1000,200,10,50", "did you mean 0.90?"),
+            ("0.9,NA,200,10,50", "Training cost is 'NA': give a number."),
+            ("0.9,,200,10,50", "Training cost is empty."),
+            ("0.9,1000,200,10,inf", "Latency (ms) is infinite"),
+            ("nan,1000,200,10,50", "F1 score is missing or not a number"),
+            ("0.9,1000,200,ten,50", "Training time (hours) 'ten' is not a number."),
+            ("0.9,1000,-5,10,50", "Inference cost cannot be negative"),
+            ("0.9,0,0,10,50", "Total cost (training + inference) is 0"),
+            ("0.9,1000,200,0,50", "Training time (hours) must be above 0"),
+        ],
+    )
+    def test_bad_value_gives_row_error_and_good_rows_still_score(self, tmp_path, cells, words):
+        text = CANONICAL + f"good,0.9,1000,200,10,50\nbad,{cells}\nalso-good,0.9,1000,200,10,50\n"
+        scored = score_text(tmp_path, text)
+        rows = scored.table.to_pylist()
+        assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+        assert words in rows[1]["error"]
+        assert rows[1]["line"] == 3
+        assert math.isnan(rows[1]["cer"])
+        assert rows[0]["cer"] == rows[2]["cer"] == 0.00075
+
+    def test_thousands_separators(self, tmp_path):
+        scored = score_text(tmp_path, CANONICAL + 'm,0.9,"1,000.00",200,10,50\n')
+        assert scored.table["cer"].to_pylist() == [0.00075]
+        assert scored.table["training_cost"].to_pylist() == [1000.0]
+
+    def test_mlflow_ui_escapes_are_undone(self, tmp_path):
+        text = '"Name","f1","training_cost","inference_cost","training_hours","latency_ms"\n'
+        text += '"\'=cmd","0.9","\'-5","200","10","50"\n'
+        row = score_text(tmp_path, text).table.to_pylist()[0]
+        assert row["run_name"] == "=cmd"
+        assert "Training cost cannot be negative — got -5" in row["error"]
+
+    def test_no_silent_nan_ratio(self, tmp_path):
+        rng = np.random.default_rng(3)
+        cells = ["", "NA", "nan", "inf", "-inf", "x", "0", "-1", "1e400", "90", "0.5"]
+        lines = [",".join(rng.choice(cells, 5)) for _ in range(300)]
+        scored = score_text(tmp_path, CANONICAL + "".join(f"m,{line}\n" for line in lines))
+        for row in scored.table.to_pylist():
+            if row["status"] == "ok":
+                assert all(math.isfinite(row[r]) for r in ("cer", "ter", "psr"))
+            else:
+                assert row["error"] and math.isnan(row["cer"])
+
+
+class TestFiles:
+    def test_empty(self, tmp_path):
+        with pytest.raises(BadFile, match="is empty"):
+            inspect(write(tmp_path, ""))
+        with pytest.raises(BadFile, match="is empty"):
+            inspect(write(tmp_path, "\n\n  \n"))
+
+    def test_header_only(self, tmp_path):
+        with pytest.raises(BadFile, match="header but no rows"):
+            inspect(write(tmp_path, CANONICAL))
+
+    def test_binary_junk(self, tmp_path):
+        junk = bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8))
+        with pytest.raises(BadFile, match="not a text CSV"):
+            inspect(write(tmp_path, junk))
+
+    @pytest.mark.parametrize("delimiter", [";", "\t"])
+    def test_semicolon_and_tab(self, tmp_path, delimiter):
+        text = (CANONICAL + "m,0.9,1000,200,10,50\n").replace(",", delimiter)
+        inspection = inspect(write(tmp_path, text))
+        assert inspection.delimiter == delimiter
+        assert score_file(inspection).table["cer"].to_pylist() == [0.00075]
+
+    def test_utf8_bom(self, tmp_path):
+        scored = score_text(tmp_path, ("\ufeff" + CANONICAL + "m,0.9,1000,200,10,50\n").encode())
+        assert scored.mapping["model_name"] == "model_name"
+        assert scored.table["cer"].to_pylist() == [0.00075]
+
+    def test_latin1(self, tmp_path):
+        data = (CANONICAL + "modèle-é,0.9,1000,200,10,50\n").encode("latin-1")
+        inspection = inspect(write(tmp_path, data))
+        assert inspection.encoding == "latin-1" and "Latin-1" in inspection.notes[0]
+        assert score_file(inspection).table["model_name"].to_pylist() == ["modèle-é"]
+
+    def test_quoted_newlines(self, tmp_path):
+        text = "model_name,notes,f1,training_cost,inference_cost,training_hours,latency_ms\n"
+        text += 'm,"line one\nline two",0.9,1000,200,10,50\nn,,0.8,1,1,1,1\n'
+        rows = score_text(tmp_path, text).table.to_pylist()
+        assert rows[0]["notes"] == "line one\nline two" and rows[0]["cer"] == 0.00075
+        assert rows[1]["model_name"] == "n"
+
+    def test_duplicate_headers(self, tmp_path):
+        with pytest.raises(BadFile, match="column 'f1' twice"):
+            inspect(write(tmp_path, "f1,f1,training_cost\n1,2,3\n"))
+
+    def test_over_the_size_limit(self, tmp_path):
+        path = write(tmp_path, CANONICAL + "m,0.9,1000,200,10,50\n" * 100)
+        with pytest.raises(BadFile, match="the limit is"):
+            inspect(path, max_bytes=1000)
+
+    def test_ragged_rows_are_row_errors_with_line_numbers(self, tmp_path):
+        text = CANONICAL + "a,0.9,1000,200,10,50\nb,0.9\nc,0.9,1000,200,10,50\n"
+        scored = score_text(tmp_path, text)
+        by_line = {r["line"]: r for r in scored.table.to_pylist()}
+        assert by_line[2]["status"] == by_line[4]["status"] == "ok"
+        assert "Expected 6 fields, found 2" in by_line[3]["error"]
+
+    def test_gzip(self, tmp_path):
+        data = gzip.compress((CANONICAL + "m,0.9,1000,200,10,50\n").encode())
+        scored = score_text(tmp_path, data, name="runs.csv.gz")
+        assert scored.table["cer"].to_pylist() == [0.00075]
+
+    def test_parquet(self, tmp_path):
+        path = tmp_path / "runs.parquet"
+        pq.write_table(pa.table({"model_name": ["m"], "f1": [0.9], "training_cost": [1000],
+                                 "inference_cost": [200.0], "training_hours": [10.0],
+                                 "latency_ms": [50.0]}), path)  # fmt: skip
+        assert score_file(inspect(path)).table["psr"].to_pylist() == [0.018]
+
+    def test_many_blocks_keep_order_and_lines(self, tmp_path):
+        lines = "".join(f"m{i},0.9,{1000 + i},200,10,50\n" for i in range(5000))
+        inspection = inspect(write(tmp_path, CANONICAL + lines))
+        scored = score_file(inspection, block_bytes=4096)
+        assert scored.table["line"].to_pylist() == list(range(2, 5002))
+        assert scored.table["model_name"].to_pylist()[-1] == "m4999"
