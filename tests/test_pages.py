@@ -205,7 +205,8 @@ class TestBatch:
         assert not [b for b in app.button if b.key == "batch-score"]
 
     def test_missing_column_is_chosen_by_hand(self, app):
-        data = b"name,quality,training_cost,inference_cost,training_hours,latency_ms\nm,0.9,1000,200,10,50\n"
+        header = b"name,quality,training_cost,inference_cost,training_hours,latency_ms\n"
+        data = header + b"m,0.9,1000,200,10,50\n"
         self.upload(self.open(app), "runs.csv", data)
         assert "F1 score" in app.warning[0].value
         app.selectbox(key="batch-map-f1").set_value("quality").run()
