@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mlprod import config
 from mlprod.errors import BadFile, DatabaseError, InvalidInput, MlprodError
@@ -170,7 +169,7 @@ def _score(args: argparse.Namespace) -> int:
         for table in scored_batches(inspection, mapping, progress=progress):
             out.write(table)
             summary.add(table)
-            yield table.filter(pc.equal(table["status"], "ok"))
+            yield table  # the store keeps only the rows whose status is "ok"
 
     store_problem: DatabaseError | None = None
     batch_no = None

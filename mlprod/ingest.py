@@ -16,9 +16,11 @@ import gzip
 import hashlib
 import io
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any
 
 import numpy as np
@@ -151,6 +153,9 @@ _DURATION_HOURS = {"ms": 1 / 3_600_000, "s": 1 / 3600, "sec": 1 / 3600, "min": 1
                    "m": 1 / 60, "h": 1.0, "hr": 1.0, "d": 24.0}  # fmt: skip
 _SNIFF_BYTES = 64 * 1024
 DEFAULT_BLOCK_BYTES = 16 << 20
+BATCH_ROWS = 256 * 1024
+# Files up to this size are parsed in one go on every core; larger ones are streamed.
+WHOLE_FILE_BYTES = 256 << 20
 
 
 def normalize_header(name: str) -> str:
@@ -480,7 +485,10 @@ def _record_batches(
 ) -> Iterator[pa.RecordBatch]:
     if inspection.kind == "parquet":
         parquet = pq.ParquetFile(inspection.path)
-        yield from parquet.iter_batches(batch_size=256 * 1024, columns=columns)
+        yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        return
+    if inspection.size <= WHOLE_FILE_BYTES and not _gzipped(inspection.path):
+        yield from _read_whole(inspection, columns, on_ragged)
         return
     reader = _open_csv(
         inspection.path,
@@ -498,28 +506,86 @@ def _record_batches(
         raise BadFile(f"{inspection.path.name} stopped being readable as CSV: {exc}") from None
 
 
+def _read_whole(
+    inspection: Inspection, columns: list[str], on_ragged: Callable[[Any], str]
+) -> Iterator[pa.RecordBatch]:
+    """Read a file that fits in memory with every core, then hand it out in blocks."""
+    options = {
+        "read_options": pacsv.ReadOptions(
+            encoding="latin1" if inspection.encoding == "latin-1" else "utf8",
+            # Big blocks: each becomes one insert later, and small inserts cost DuckDB more.
+            block_size=DEFAULT_BLOCK_BYTES,
+        ),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in columns},
+            include_columns=columns,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=[""],
+        ),
+    }
+    seen: list[Any] = []
+
+    def note(row: Any) -> str:
+        seen.append(row)
+        return "skip"
+
+    parse = pacsv.ParseOptions(delimiter=inspection.delimiter, newlines_in_values=True)
+    try:
+        parse.invalid_row_handler = note
+        table = pacsv.read_csv(inspection.path, parse_options=parse, **options)
+        if seen:  # the parallel reader cannot tell their line numbers: read again in order
+            parse.invalid_row_handler = on_ragged
+            options["read_options"].use_threads = False
+            table = pacsv.read_csv(inspection.path, parse_options=parse, **options)
+    except pa.ArrowInvalid as exc:
+        raise BadFile(f"{inspection.path.name} cannot be read as CSV: {exc}") from None
+    yield from table.to_batches(max_chunksize=BATCH_ROWS)
+
+
+def _gzipped(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return _is_gzip(fh.read(2))
+
+
 # -- turning text into values --------------------------------------------------------------
 
 
 def _unescape(column: pa.Array) -> pa.Array:
     """Undo the MLflow UI's formula escaping ('=SUM -> =SUM) and trim spaces."""
     trimmed = pc.utf8_trim_whitespace(column)
+    if not pc.any(pc.starts_with(trimmed, "'")).as_py():  # the regex is 10x the check
+        return trimmed
     return pc.replace_substring_regex(trimmed, pattern=r"^'([=+\-@\t\r])", replacement=r"\1")
 
 
 class _Problems:
-    """The first problem of each row, filled sparsely (most rows have none)."""
+    """The first problem of each row; messages are only ever built for bad rows."""
 
     def __init__(self, n: int) -> None:
-        self.message = np.full(n, None, dtype=object)
+        self.bad = np.zeros(n, dtype=bool)
+        self._message: np.ndarray | None = None
 
     def add(self, mask: np.ndarray, messages: Any) -> None:
-        new = mask & np.equal(self.message, None)
+        new = mask & ~self.bad
         if new.any():
+            if self._message is None:
+                self._message = np.full(len(self.bad), None, dtype=object)
             if isinstance(messages, str):
-                self.message[new] = messages
+                self._message[new] = messages
             else:
-                self.message[new] = np.asarray(messages, dtype=object)[new]
+                self._message[new] = np.asarray(messages, dtype=object)[new]
+            self.bad |= new
+
+    def column(self) -> pa.Array:
+        """The messages as a string column, null for good rows."""
+        n = len(self.bad)
+        if self._message is None:
+            return pa.nulls(n, pa.string())
+        idx = np.flatnonzero(self.bad)
+        return pc.replace_with_mask(
+            pa.nulls(n, pa.string()), pa.array(self.bad), pa.array(self._message[idx].tolist())
+        )
 
 
 def _numbers(column: pa.Array, name: str, problems: _Problems) -> np.ndarray:
@@ -649,16 +715,16 @@ def _score_batch(
             f1, f1_error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])
         else:
             f1, f1_error, _ = f1_arrays_from_counts(values["tp"], values["fp"], values["fn"])
-        problems.add(np.not_equal(f1_error, None), f1_error)
+        problems.add(np.not_equal(f1_error, None), f1_error)  # few rows: object compare ok
         values["f1"] = f1
     scored = score_arrays(*(values[name] for name in REQUIRED))
     problems.add(~scored.ok, scored.error)
-    ok = np.equal(problems.message, None)
+    ok = ~problems.bad
     nan = np.float64(np.nan)
     out: dict[str, pa.Array] = {
         "line": pa.array(lines),
-        "status": pa.array(np.where(ok, "ok", "error")),
-        "error": pa.array(problems.message, type=pa.string()),
+        "status": pc.if_else(pa.array(ok), "ok", "error"),
+        "error": problems.column(),
     }
     for name in TEXT_FIELDS:
         out[name] = (
@@ -754,27 +820,79 @@ def scored_batches(
         )  # fmt: skip
         return "skip"
 
-    line = 2  # line 1 is the header
+    def scored() -> Iterator[pa.Table]:
+        # Runs in a background thread, so DuckDB can store one block while the next is
+        # parsed and scored. Rows that could not be split (``ragged``) are placed by their
+        # line number among the good rows.
+        cursor = 2  # line 1 is the header
+        pending: list[tuple[int | None, str]] = []
+        for batch in _record_batches(inspection, needed, block_bytes, on_ragged):
+            pending += ragged
+            ragged.clear()
+            skipped = {number for number, _ in pending if number is not None}
+            candidates = np.arange(cursor, cursor + batch.num_rows + len(skipped), dtype=np.int64)
+            lines = candidates[~np.isin(candidates, list(skipped))][: batch.num_rows]
+            cursor = int(lines[-1]) + 1 if len(lines) else cursor
+            table = _score_batch(batch, mapping, hours_from, lines)
+            here = [row for row in pending if row[0] is not None and row[0] < cursor]
+            if here:
+                pending = [row for row in pending if row not in here]
+                table = pa.concat_tables([table, _ragged_table(here)]).sort_by("line")
+            yield table
+        pending += ragged
+        if pending:
+            yield _ragged_table(pending)
+
     done = 0
-    for batch in _record_batches(inspection, needed, block_bytes, on_ragged):
-        skipped, ragged[:] = list(ragged), []
-        n = batch.num_rows + len(skipped)
-        lines = np.arange(line, line + n, dtype=np.int64)
-        if skipped:  # the good rows are the lines that were not skipped
-            skipped_lines = [number for number, _ in skipped if number is not None]
-            lines = lines[~np.isin(lines, skipped_lines)][: batch.num_rows]
-        table = _score_batch(batch, mapping, hours_from, lines)
-        if skipped:
-            table = pa.concat_tables([table, _ragged_table(skipped)]).sort_by("line")
+    for table in _prefetch(scored()):
         yield table
-        line += n
-        done = min(inspection.size, done + block_bytes)
-        if progress:
+        if progress:  # on the caller's thread: Streamlit widgets can't be touched elsewhere
+            done = min(inspection.size, done + table.nbytes // 2)
             progress(done, inspection.size)
-    if ragged:  # rows skipped after the last block
-        yield _ragged_table(ragged)
     if progress:
         progress(inspection.size, inspection.size)
+
+
+_END = object()
+
+
+def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Produce ``items`` in a background thread, ``depth`` ahead of the consumer.
+
+    Parsing (pyarrow) and storing (DuckDB) both release the GIL, so on two cores the next
+    block is parsed while the previous one is written.
+    """
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, name="mlprod-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 class BatchSummary:

@@ -302,9 +302,10 @@ class Store:
     ) -> int:
         """Store scored rows as one batch, in one transaction; returns the batch number.
 
-        ``chunks`` is a table (or an iterable of tables, streamed) of good rows holding the
-        five inputs and three ratios, and any other of :data:`CALCULATION_COLUMNS` and
-        :data:`F1_INPUT_COLUMNS`. Either every row is stored or none is.
+        ``chunks`` is a table (or an iterable of tables, streamed) holding the five inputs
+        and three ratios, and any other of :data:`CALCULATION_COLUMNS` and
+        :data:`F1_INPUT_COLUMNS`; when it has a ``status`` column, only rows whose status
+        is ``"ok"`` are stored. Either every row is stored or none is.
         """
         if isinstance(chunks, pa.Table | pd.DataFrame):
             chunks = [chunks]
@@ -318,12 +319,12 @@ class Store:
                 file_name=file_name,
                 content_hash=content_hash,
             )
-            stored = 0
+            offset = stored = 0
             for chunk in chunks:
                 table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk)
                 if table.num_rows == 0:
                     continue
-                first_id = batch_no * ROWS_PER_BATCH + stored
+                first_id = batch_no * ROWS_PER_BATCH + offset
                 ids = pa.array(np.arange(first_id, first_id + table.num_rows, dtype=np.int64))
                 table = table.append_column("id", ids)
                 present = [c for c in CALCULATION_COLUMNS[1:] if c in table.column_names]
@@ -331,21 +332,26 @@ class Store:
                     "coalesce(created_at, ?::TIMESTAMP)" if "created_at" in table.column_names
                     else "?::TIMESTAMP"
                 )  # fmt: skip
+                # Scored files carry their bad rows too: DuckDB skips them while it scans,
+                # which is cheaper than copying the good rows into a new Arrow table first.
+                only_ok = "WHERE status = 'ok'" if "status" in table.column_names else ""
                 cur.register("incoming", table)
-                cur.execute(
+                inserted = cur.execute(
                     f"INSERT INTO calculations (id, batch_no, created_at, {', '.join(present)}) "
-                    f"SELECT id, ?, {created}, {', '.join(present)} FROM incoming",
+                    f"SELECT id, ?, {created}, {', '.join(present)} FROM incoming {only_ok}",
                     [batch_no, now],
-                )
+                ).fetchone()
                 parts = [c for c in F1_INPUT_COLUMNS if c in table.column_names]
                 if parts:
                     any_part = " OR ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in parts)
                     cur.execute(
                         f"INSERT INTO f1_inputs (calculation_id, {', '.join(parts)}) "
-                        f"SELECT id, {', '.join(parts)} FROM incoming WHERE {any_part}"
+                        f"SELECT id, {', '.join(parts)} FROM incoming "
+                        f"WHERE ({any_part}) {only_ok.replace('WHERE', 'AND')}"
                     )
                 cur.unregister("incoming")
-                stored += table.num_rows
+                offset += table.num_rows
+                stored += int(inserted[0]) if inserted else 0
             cur.execute("UPDATE batches SET row_count = ? WHERE batch_no = ?", [stored, batch_no])
         return batch_no
 

@@ -153,7 +153,7 @@ with save:
     ):
         with st.spinner("Saving…"):
             result["saved"] = store.append_calculations(
-                scored.good(),
+                scored.table,
                 source="batch",
                 author=ui.author(),
                 file_name=uploaded.name,
