@@ -44,3 +44,13 @@ def database(environ: dict[str, str] | None = None, secrets_path: Path | None = 
     if found.get("MLPROD_DB"):
         return str(found["MLPROD_DB"])
     return str(DEFAULT_DB)
+
+
+def memory_limit(environ: dict[str, str] | None = None) -> str:
+    """DuckDB's memory cap: ``MLPROD_DB_MEMORY`` (e.g. ``"2GB"``), by default 512MB.
+
+    >>> memory_limit({}), memory_limit({"MLPROD_DB_MEMORY": "2GB"})
+    ('512MB', '2GB')
+    """
+    env = os.environ if environ is None else environ
+    return env.get("MLPROD_DB_MEMORY") or "512MB"

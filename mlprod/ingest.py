@@ -152,7 +152,7 @@ _DURATION = r"^(?P<value>[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|sec|min|m|h|hr|d)$"
 _DURATION_HOURS = {"ms": 1 / 3_600_000, "s": 1 / 3600, "sec": 1 / 3600, "min": 1 / 60,
                    "m": 1 / 60, "h": 1.0, "hr": 1.0, "d": 24.0}  # fmt: skip
 _SNIFF_BYTES = 64 * 1024
-DEFAULT_BLOCK_BYTES = 16 << 20
+DEFAULT_BLOCK_BYTES = 4 << 20  # pyarrow's streaming reader holds many blocks at once
 BATCH_ROWS = 256 * 1024
 # Files up to this size are parsed in one go on every core; larger ones are streamed.
 WHOLE_FILE_BYTES = 256 << 20
@@ -500,10 +500,19 @@ def _record_batches(
         on_ragged=on_ragged,
         use_threads=False,  # so a skipped row knows its line number; no slower here
     )
+    pending: list[pa.RecordBatch] = []
+    rows = 0
     try:
-        yield from reader
+        for batch in reader:  # small blocks keep the reader's memory low; score bigger ones
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= BATCH_ROWS:
+                yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+                pending, rows = [], 0
     except pa.ArrowInvalid as exc:
         raise BadFile(f"{inspection.path.name} stopped being readable as CSV: {exc}") from None
+    if pending:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 def _read_whole(
@@ -514,7 +523,7 @@ def _read_whole(
         "read_options": pacsv.ReadOptions(
             encoding="latin1" if inspection.encoding == "latin-1" else "utf8",
             # Big blocks: each becomes one insert later, and small inserts cost DuckDB more.
-            block_size=DEFAULT_BLOCK_BYTES,
+            block_size=16 << 20,
         ),
         "convert_options": pacsv.ConvertOptions(
             column_types={c: pa.string() for c in columns},

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlprod import ingest
 from mlprod.errors import BadFile
 from mlprod.ingest import inspect, resolve_mapping, score_file
 
@@ -309,9 +310,17 @@ class TestFiles:
                                  "latency_ms": [50.0]}), path)  # fmt: skip
         assert score_file(inspect(path)).table["psr"].to_pylist() == [0.018]
 
-    def test_many_blocks_keep_order_and_lines(self, tmp_path):
-        lines = "".join(f"m{i},0.9,{1000 + i},200,10,50\n" for i in range(5000))
-        inspection = inspect(write(tmp_path, CANONICAL + lines))
+    @pytest.mark.parametrize("streamed", [False, True], ids=["whole-file", "streamed"])
+    def test_many_blocks_keep_order_and_lines(self, tmp_path, monkeypatch, streamed):
+        if streamed:  # large files are read block by block; force that path on a small one
+            monkeypatch.setattr(ingest, "WHOLE_FILE_BYTES", 0)
+            monkeypatch.setattr(ingest, "BATCH_ROWS", 700)
+        body = [f"m{i},0.9,{1000 + i},200,10,50\n" for i in range(5000)]
+        body[2500] = "broken,row\n"  # line 2502 cannot be split into fields
+        inspection = inspect(write(tmp_path, CANONICAL + "".join(body)))
         scored = score_file(inspection, block_bytes=4096)
-        assert scored.table["line"].to_pylist() == list(range(2, 5002))
-        assert scored.table["model_name"].to_pylist()[-1] == "m4999"
+        rows = scored.table.to_pylist()
+        assert [r["line"] for r in rows] == list(range(2, 5002))
+        assert rows[2500]["status"] == "error" and "found 2" in rows[2500]["error"]
+        assert rows[2501]["model_name"] == "m2501" and rows[-1]["model_name"] == "m4999"
+        assert scored.summary.ok == 4999

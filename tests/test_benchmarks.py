@@ -1,0 +1,21 @@
+"""The benchmark script runs end to end on small sizes (figures are read by people)."""
+
+import json
+import subprocess
+import sys
+
+from mlprod.config import PROJECT_DIR
+
+
+def test_benchmark_script_reports_every_figure():
+    out = subprocess.run(
+        [sys.executable, "tests/benchmarks/run.py", "--rows", "20000", "--naive-rows", "2000",
+         "--memory-rows", "30000", "--repeat", "1"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    figures = {f["figure"]: f for f in map(json.loads, out.stdout.splitlines())}
+    assert set(figures) == {"input", "plain_load", "score_store", "naive_apply", "peak_memory"}
+    # About 1% of the generated rows carry an F1 of 90 and must be kept out of the store.
+    assert 19_600 < figures["score_store"]["stored"] < 20_000
+    assert figures["score_store"]["rows_per_s"] > 0 and figures["peak_memory"]["peak_rss_mb"] > 0
