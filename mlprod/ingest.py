@@ -480,6 +480,7 @@ def _open_csv(
 def _record_batches(
     inspection: Inspection,
     columns: list[str],
+    numeric: set[str],
     block_bytes: int,
     on_ragged: Callable[[Any], str],
 ) -> Iterator[pa.RecordBatch]:
@@ -488,7 +489,7 @@ def _record_batches(
         yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)
         return
     if inspection.size <= WHOLE_FILE_BYTES and not _gzipped(inspection.path):
-        yield from _read_whole(inspection, columns, on_ragged)
+        yield from _read_whole(inspection, columns, numeric, on_ragged)
         return
     reader = _open_csv(
         inspection.path,
@@ -516,39 +517,57 @@ def _record_batches(
 
 
 def _read_whole(
-    inspection: Inspection, columns: list[str], on_ragged: Callable[[Any], str]
+    inspection: Inspection,
+    columns: list[str],
+    numeric: set[str],
+    on_ragged: Callable[[Any], str],
 ) -> Iterator[pa.RecordBatch]:
-    """Read a file that fits in memory with every core, then hand it out in blocks."""
-    options = {
-        "read_options": pacsv.ReadOptions(
-            encoding="latin1" if inspection.encoding == "latin-1" else "utf8",
-            # Big blocks: each becomes one insert later, and small inserts cost DuckDB more.
-            block_size=16 << 20,
-        ),
-        "convert_options": pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in columns},
-            include_columns=columns,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-            null_values=[""],
-        ),
-    }
+    """Read a file that fits in memory with every core, then hand it out in blocks.
+
+    Number columns are parsed as numbers straight away (no strings to allocate and cast);
+    a column holding something else ("NA", "1,234.5", "'-5") is read again as text and
+    cleaned cell by cell later.
+    """
+    types = {c: pa.float64() if c in numeric else pa.string() for c in columns}
+    read = pacsv.ReadOptions(
+        encoding="latin1" if inspection.encoding == "latin-1" else "utf8",
+        block_size=16 << 20,  # big blocks: each becomes one insert, and small ones cost more
+    )
     seen: list[Any] = []
 
     def note(row: Any) -> str:
         seen.append(row)
         return "skip"
 
-    parse = pacsv.ParseOptions(delimiter=inspection.delimiter, newlines_in_values=True)
-    try:
-        parse.invalid_row_handler = note
-        table = pacsv.read_csv(inspection.path, parse_options=parse, **options)
-        if seen:  # the parallel reader cannot tell their line numbers: read again in order
-            parse.invalid_row_handler = on_ragged
-            options["read_options"].use_threads = False
-            table = pacsv.read_csv(inspection.path, parse_options=parse, **options)
-    except pa.ArrowInvalid as exc:
-        raise BadFile(f"{inspection.path.name} cannot be read as CSV: {exc}") from None
+    parse = pacsv.ParseOptions(
+        delimiter=inspection.delimiter, newlines_in_values=True, invalid_row_handler=note
+    )
+    while True:
+        convert = pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=columns,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=[""],
+        )
+        try:
+            table = pacsv.read_csv(
+                inspection.path, read_options=read, parse_options=parse, convert_options=convert
+            )
+            break
+        except pa.ArrowInvalid as exc:
+            dirty = re.match(r"In CSV column #(\d+): CSV conversion error", str(exc))
+            column = inspection.columns[int(dirty.group(1))] if dirty else None
+            if column is None or types.get(column) == pa.string():
+                raise BadFile(f"{inspection.path.name} cannot be read as CSV: {exc}") from None
+            types[column] = pa.string()
+            seen.clear()
+    if seen:  # the parallel reader cannot tell their line numbers: read again in order
+        read.use_threads = False
+        parse.invalid_row_handler = on_ragged
+        table = pacsv.read_csv(
+            inspection.path, read_options=read, parse_options=parse, convert_options=convert
+        )
     yield from table.to_batches(max_chunksize=BATCH_ROWS)
 
 
@@ -820,6 +839,9 @@ def scored_batches(
         set(mapping.values()) | (set(hours_from.columns) if hours_from else set()),
         key=inspection.columns.index,
     )
+    numeric = {mapping[name] for name in NUMERIC_FIELDS if name in mapping}
+    if hours_from and hours_from.kind == "seconds":
+        numeric.add(hours_from.columns[0])
     ragged: list[tuple[int | None, str]] = []
 
     def on_ragged(row: Any) -> str:
@@ -835,7 +857,7 @@ def scored_batches(
         # line number among the good rows.
         cursor = 2  # line 1 is the header
         pending: list[tuple[int | None, str]] = []
-        for batch in _record_batches(inspection, needed, block_bytes, on_ragged):
+        for batch in _record_batches(inspection, needed, numeric, block_bytes, on_ragged):
             pending += ragged
             ragged.clear()
             skipped = {number for number, _ in pending if number is not None}

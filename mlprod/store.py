@@ -48,7 +48,7 @@ F1_INPUT_COLUMNS: tuple[str, ...] = ("precision", "recall", "tp", "fp", "fn")
 
 # A calculation's id is its batch number times this plus its row in the batch: ids are
 # unique and ordered without a per-row sequence call (which costs ~0.25 s per 1M rows).
-ROWS_PER_BATCH = 1_000_000_000
+ROWS_PER_BATCH = 1_000_000_000  # also spelled out in the history view
 
 # Every save is a batch (a calculator save is a batch of one): who, when, from where and in
 # which currency live once per batch, not once per row. Rarely-given columns live in side
@@ -70,8 +70,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
         """
         CREATE TABLE calculations (
-            id             BIGINT NOT NULL,
-            batch_no       BIGINT NOT NULL,
+            id             BIGINT NOT NULL,  -- batch_no * ROWS_PER_BATCH + row in batch
             created_at     TIMESTAMP NOT NULL,
             run_id         VARCHAR,
             run_name       VARCHAR,
@@ -110,8 +109,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
         """
         CREATE VIEW history AS
-        SELECT c.*, b.author, b.source, b.currency, b.file_name, b.saved_at
-        FROM calculations c JOIN batches b USING (batch_no)
+        SELECT c.*, b.batch_no, b.author, b.source, b.currency, b.file_name, b.saved_at
+        FROM calculations c JOIN batches b ON b.batch_no = c.id // 1000000000
         """,
     ),
 }
@@ -289,9 +288,9 @@ class Store:
             values[0] = values[0] or now
             calc_id = batch_no * ROWS_PER_BATCH
             cur.execute(
-                f"INSERT INTO calculations (id, batch_no, {', '.join(CALCULATION_COLUMNS)}) "
-                f"VALUES (?, ?, {', '.join('?' for _ in CALCULATION_COLUMNS)})",
-                [calc_id, batch_no, *values],
+                f"INSERT INTO calculations (id, {', '.join(CALCULATION_COLUMNS)}) "
+                f"VALUES (?, {', '.join('?' for _ in CALCULATION_COLUMNS)})",
+                [calc_id, *values],
             )
             parts = [calculation.get(name) for name in F1_INPUT_COLUMNS]
             if any(p is not None for p in parts):
@@ -335,11 +334,11 @@ class Store:
                 first_id = batch_no * ROWS_PER_BATCH + offset
                 ids = pa.array(np.arange(first_id, first_id + table.num_rows, dtype=np.int64))
                 table = table.append_column("id", ids)
-                present = [c for c in CALCULATION_COLUMNS[1:] if c in table.column_names]
-                created = (
-                    "coalesce(created_at, ?::TIMESTAMP)" if "created_at" in table.column_names
-                    else "?::TIMESTAMP"
-                )  # fmt: skip
+                # Columns that are all null are left to their default (NULL) rather than
+                # scanned and written value by value.
+                given = {c for c in table.column_names if table[c].null_count < table.num_rows}
+                present = [c for c in CALCULATION_COLUMNS[1:] if c in given]
+                created = "coalesce(created_at, ?::TIMESTAMP)" if "created_at" in given else "?"
                 # Scored files carry their bad rows too: DuckDB skips them while it scans,
                 # which is cheaper than copying the good rows into a new Arrow table first.
                 only_ok = "WHERE status = 'ok'" if "status" in table.column_names else ""
@@ -348,11 +347,11 @@ class Store:
                 # 10M rows then held ~1 GB of Arrow memory.
                 incoming = table  # noqa: F841 - read by name in the SQL below
                 inserted = cur.execute(
-                    f"INSERT INTO calculations (id, batch_no, created_at, {', '.join(present)}) "
-                    f"SELECT id, ?, {created}, {', '.join(present)} FROM incoming {only_ok}",
-                    [batch_no, now],
+                    f"INSERT INTO calculations (id, created_at, {', '.join(present)}) "
+                    f"SELECT id, {created}, {', '.join(present)} FROM incoming {only_ok}",
+                    [now],
                 ).fetchone()
-                parts = [c for c in F1_INPUT_COLUMNS if c in table.column_names]
+                parts = [c for c in F1_INPUT_COLUMNS if c in given]
                 if parts:
                     any_part = " OR ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in parts)
                     cur.execute(
