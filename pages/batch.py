@@ -63,7 +63,7 @@ with st.expander("Column mapping", expanded=bool(inspection.missing(remembered))
             remembered.pop(name, None)
         else:
             remembered[name] = choice
-    st.caption("* needed (F1 may come from precision + recall or TP + FP + FN instead).")
+    st.caption("Fields marked \\* are needed; F1 may come from precision + recall or TP + FP + FN.")
 
 missing = inspection.missing(remembered)
 if missing:
@@ -118,7 +118,12 @@ if summary.rows > shown:
 
 if summary.errors:
     st.markdown(f"**Rows with errors** ({summary.errors:,})")
-    st.dataframe(scored.errors().to_pandas(), hide_index=True, height=250)
+    st.dataframe(
+        scored.errors().to_pandas(),
+        hide_index=True,
+        height=250,
+        column_config=ui.scored_column_config(),
+    )
 
 download, errors_download, save = st.columns(3)
 stem = uploaded.name.split(".")[0]
