@@ -15,7 +15,14 @@ def test_benchmark_script_reports_every_figure():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     figures = {f["figure"]: f for f in map(json.loads, out.stdout.splitlines())}
-    assert set(figures) == {"input", "plain_load", "score_store", "naive_apply", "peak_memory"}
+    assert set(figures) == {
+        "input",
+        "plain_load",
+        "score_store",
+        "store_only",
+        "naive_apply",
+        "peak_memory",
+    }
     # About 1% of the generated rows carry an F1 of 90 and must be kept out of the store.
     assert 19_600 < figures["score_store"]["stored"] < 20_000
     assert figures["score_store"]["rows_per_s"] > 0 and figures["peak_memory"]["peak_rss_mb"] > 0
