@@ -16,6 +16,7 @@ page = st.navigation(
             "pages/calculator.py", title="Calculator", icon=":material/calculate:", default=True
         ),
         st.Page("pages/batch.py", title="Batch scoring", icon=":material/upload_file:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ]
 )
 ui.sidebar()

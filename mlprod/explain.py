@@ -53,15 +53,23 @@ def format_ratio(value: float, digits: int = 4) -> str:
 def format_money(amount: float, currency: str = "USD") -> str:
     """An amount with its currency symbol and thousands separators.
 
-    >>> format_money(1000), format_money(1234.5, "EUR"), format_money(0.125)
-    ('$1,000', '€1,234.50', '$0.125')
+    Whole amounts and amounts from 1,000 up have no cents; small ones keep 3 digits.
+
+    >>> format_money(1000), format_money(1234.6, "EUR"), format_money(0.125), format_money(-5)
+    ('$1,000', '€1,235', '$0.125', '-$5')
+    >>> format_money(24750.000000000004), format_money(12.5)
+    ('$24,750', '$12.50')
     """
     symbol = CURRENCIES.get(currency, currency + " ")
-    if amount == int(amount):
-        return f"{symbol}{amount:,.0f}"
-    if abs(amount) >= 1:
-        return f"{symbol}{amount:,.2f}"
-    return f"{symbol}{format_ratio(amount, 3)}"
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if not np.isfinite(amount):
+        return f"{sign}{symbol}∞"
+    if amount >= 1000 or abs(amount - round(amount)) < 1e-9 * max(1.0, amount):
+        return f"{sign}{symbol}{amount:,.0f}"
+    if amount >= 1:
+        return f"{sign}{symbol}{amount:,.2f}"
+    return f"{sign}{symbol}{format_ratio(amount, 3)}"
 
 
 def _per_money_unit(cer: float, currency: str) -> str:

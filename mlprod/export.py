@@ -8,7 +8,7 @@ are never touched: ``-5`` stays a number.
 from __future__ import annotations
 
 import io
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -62,3 +62,48 @@ class CsvOut:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def png_bytes(chart: Any, *, scale: float = 2.0) -> bytes:
+    """The chart as a PNG rendered on the server (vl-convert), ``scale`` x its CSS size."""
+    import vl_convert as vlc
+
+    return bytes(vlc.vegalite_to_png(_spec(chart), scale=scale))
+
+
+def card_png(chart: Any, *, size: tuple[int, int] = (1280, 720), scale: float = 2.0) -> bytes:
+    """A PNG of exactly ``size`` x ``scale`` pixels: the chart, shrunk to fit if needed,
+    on a white canvas — what a slide placeholder expects."""
+    from PIL import Image
+
+    rendered = Image.open(io.BytesIO(png_bytes(chart, scale=scale))).convert("RGB")
+    width, height = int(size[0] * scale), int(size[1] * scale)
+    if rendered.width > width or rendered.height > height:
+        rendered.thumbnail((width, height), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (width, height), "white")
+    canvas.paste(rendered, ((width - rendered.width) // 2, (height - rendered.height) // 2))
+    out = io.BytesIO()
+    canvas.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def svg_text(chart: Any) -> str:
+    """The chart as SVG text rendered on the server (vl-convert)."""
+    import vl_convert as vlc
+
+    return str(vlc.vegalite_to_svg(_spec(chart)))
+
+
+def _spec(chart: Any) -> dict[str, Any]:
+    return chart if isinstance(chart, dict) else chart.to_dict()
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, read from its header.
+
+    >>> png_size(bytes.fromhex("89504e470d0a1a0a0000000d4948445200000500000002d0"))
+    (1280, 720)
+    """
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG file")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

@@ -418,6 +418,41 @@ class Store:
                 [limit],
             ).df()
 
+    def search(self, text: str = "", *, limit: int = 200) -> pd.DataFrame:
+        """Calculations whose model, run id or name, project or tags contain ``text``
+        (case-insensitive), newest first."""
+        like = f"%{text.strip()}%"
+        with self.cursor() as cur:
+            return cur.execute(
+                "SELECT id, created_at, model_name, run_id, run_name, project, tags, f1, "
+                "training_cost, inference_cost, training_hours, latency_ms, cer, ter, psr, "
+                "currency, author, source FROM history WHERE deleted_at IS NULL AND ("
+                "? = '%%' OR model_name ILIKE ? OR run_id ILIKE ? OR run_name ILIKE ? "
+                "OR project ILIKE ? OR tags ILIKE ?) "
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                [like, like, like, like, like, like, limit],
+            ).df()
+
+    def calculations_by_id(self, ids: list[int]) -> pd.DataFrame:
+        """The calculations with these ids (deleted ones too), in the order asked."""
+        with self.cursor() as cur:
+            found = cur.execute(
+                "SELECT * FROM history WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]
+            ).df()
+        order = {calc_id: i for i, calc_id in enumerate(ids)}
+        return found.sort_values("id", key=lambda s: s.map(order)).reset_index(drop=True)
+
+    def latest_per_model(self, models: int = 2) -> pd.DataFrame:
+        """The newest calculation of each of the ``models`` most recently used models."""
+        with self.cursor() as cur:
+            return cur.execute(
+                "SELECT * FROM history WHERE deleted_at IS NULL AND model_name IS NOT NULL "
+                "QUALIFY row_number() OVER (PARTITION BY model_name "
+                "ORDER BY created_at DESC, id DESC) = 1 "
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                [models],
+            ).df()
+
     def deletion_log(self) -> pd.DataFrame:
         """Who deleted or restored which calculation, and when (newest first)."""
         with self.cursor() as cur:

@@ -129,11 +129,12 @@ download, errors_download, save = st.columns(3)
 stem = uploaded.name.split(".")[0]
 download.download_button(
     "Download scored CSV", csv_bytes(scored.table), f"{stem}.scored.csv", "text/csv",
-    key="batch-download", icon=":material/download:",
+    key="batch-download", icon=":material/download:", on_click="ignore",
 )  # fmt: skip
 errors_download.download_button(
     "Download error report", csv_bytes(scored.errors()), f"{stem}.errors.csv", "text/csv",
     key="batch-download-errors", disabled=not summary.errors, icon=":material/report:",
+    on_click="ignore",
 )  # fmt: skip
 
 with save:

@@ -23,7 +23,8 @@ def test_readable_cer_uses_currency_and_a_spend_that_reads_well():
 
 def test_money_has_separators_and_symbol():
     assert format_money(50000) == "$50,000"
-    assert format_money(1234.5, "GBP") == "£1,234.50"
+    assert format_money(1234.6, "GBP") == "£1,235"
+    assert format_money(99.5, "GBP") == "£99.50"
 
 
 @pytest.mark.parametrize(

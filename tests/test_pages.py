@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -10,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
 
-PAGES = ["pages/calculator.py", "pages/batch.py"]
+PAGES = ["pages/calculator.py", "pages/batch.py", "pages/compare.py"]
 
 
 @pytest.fixture
@@ -212,3 +213,77 @@ class TestBatch:
         app.selectbox(key="batch-map-f1").set_value("quality").run()
         app.button(key="batch-score").click().run()
         assert {m.label: m.value for m in app.metric}["Best CER"] == "0.00075"
+
+
+class TestCompare:
+    def seed(self, db_path):
+        with Store(db_path) as s:
+            s.append_calculations(
+                pd.DataFrame([
+                    {"model_name": "bert", "f1": 0.9, "training_cost": 1000.0,
+                     "inference_cost": 200.0, "training_hours": 10.0, "latency_ms": 50.0,
+                     "cer": 0.00075, "ter": 0.09, "psr": 0.018,
+                     "created_at": pd.Timestamp("2026-01-01")},
+                    {"model_name": "distilbert", "f1": 0.85, "training_cost": 200.0,
+                     "inference_cost": 100.0, "training_hours": 2.0, "latency_ms": 10.0,
+                     "cer": 0.85 / 300, "ter": 0.425, "psr": 0.085,
+                     "created_at": pd.Timestamp("2026-02-01")},
+                ]),
+                source="batch",
+            )  # fmt: skip
+            return s.latest_per_model(2)["id"].tolist()
+
+    def open(self, app, **params):
+        app.run()
+        for key, value in params.items():
+            app.query_params[key] = value
+        app.switch_page("pages/compare.py").run()
+        assert not app.exception
+        return app
+
+    def test_empty_history_shows_the_classic_trade_off(self, app):
+        self.open(app)
+        assert app.success[0].value.startswith("Choose A, light-distilled")
+        assert app.query_params["a"] == "light-distilled~0.97~400~100~6~20"
+        assert any("$24,750 per 0.01 F1" in m.value for m in app.markdown)
+
+    def test_from_history_defaults_to_the_two_newest_models(self, app, db_path):
+        newest, older = self.seed(db_path)
+        self.open(app)
+        assert app.query_params["a"] == str(newest) and app.query_params["b"] == str(older)
+        assert app.success[0].value.startswith("Choose A, distilbert")
+        table = app.dataframe[0].value.set_index("measure")
+        assert table.loc["CER", "winner"] == "A · distilbert"
+
+    def test_by_hand(self, app):
+        self.open(app)
+        app.number_input(key="compare-b-latency_ms").set_value(10.0)
+        app.number_input(key="compare-b-training_cost").set_value(300.0)
+        app.number_input(key="compare-b-inference_cost").set_value(100.0)
+        app.number_input(key="compare-b-training_hours").set_value(5.0)
+        app.run()
+        assert app.success[0].value.startswith("Choose B, heavy-ensemble")
+        assert app.query_params["b"] == "heavy-ensemble~0.99~300~100~5~10"
+
+    def test_permalink_reproduces_the_comparison(self, app, db_path):
+        newest, _ = self.seed(db_path)
+        self.open(app, a="fast~0.8~100~0~1~5", b=str(newest), w="0,0,1", tie="5")
+        assert app.radio(key="compare-a-source").value == "By hand"
+        assert app.text_input(key="compare-a-name").value == "fast"
+        assert app.selectbox(key="compare-b-pick").value == newest
+        assert app.slider(key="compare-w-psr").value == 1.0
+        assert app.slider(key="compare-tie").value == 5.0
+        assert app.success[0].value.startswith("Choose A, fast")
+        assert "(weights: cost 0, time 0, speed 1)" in app.success[0].value
+        link = app.code[-1].value
+        assert "a=fast~0.8~100~0~1~5" in link and f"b={newest}" in link
+
+    def test_broken_link_falls_back_with_a_warning(self, app):
+        self.open(app, a="nonsense~1", b="7")
+        assert "Cannot read the run" in app.warning[0].value
+        assert app.success[0].value.startswith("Choose A, light-distilled")
+
+    def test_invalid_hand_entry_is_an_error_not_a_traceback(self, app):
+        self.open(app)
+        app.number_input(key="compare-a-latency_ms").set_value(0.0).run()
+        assert "Latency (ms) must be above 0" in app.error[0].value

@@ -172,3 +172,27 @@ def test_newer_schema_is_refused(db_path):
 
 def test_lock_error_is_a_database_error():
     assert issubclass(DatabaseLocked, DatabaseError) and issubclass(DatabaseError, ValueError)
+
+
+def test_search_latest_per_model_and_by_id(store):
+    from datetime import datetime
+
+    rows = [
+        {**record(), "model_name": "bert", "project": "nlp", "tags": "prod",
+         "created_at": datetime(2026, 1, 1)},
+        {**record(f1=0.8), "model_name": "bert", "run_id": "r-77",
+         "created_at": datetime(2026, 2, 1)},
+        {**record(f1=0.7), "model_name": "resnet", "tags": "vision, prod",
+         "created_at": datetime(2026, 1, 15)},
+    ]  # fmt: skip
+    store.append_calculations(pd.DataFrame(rows), source="batch")
+    assert store.search("BERT")["f1"].tolist() == [0.8, 0.9]  # newest first
+    assert store.search("r-77")["f1"].tolist() == [0.8]
+    assert store.search("prod")["model_name"].tolist() == ["resnet", "bert"]
+    assert len(store.search("")) == 3 and store.search("nothing").empty
+    latest = store.latest_per_model(2)
+    assert latest[["model_name", "f1"]].values.tolist() == [["bert", 0.8], ["resnet", 0.7]]
+    ids = latest["id"].tolist()
+    assert store.calculations_by_id(ids[::-1])["model_name"].tolist() == ["resnet", "bert"]
+    store.soft_delete([ids[0]])
+    assert store.latest_per_model(2)["f1"].tolist() == [0.7, 0.9]

@@ -101,3 +101,16 @@ def page(browser):
 
 def wait_idle(page) -> None:
     page.wait_for_selector(IDLE, timeout=30_000)
+
+
+def full_screenshot(page, path) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so grow the viewport."""
+    height = page.evaluate(
+        '() => Math.max(...[...document.querySelectorAll(\'[data-testid="stMain"], '
+        '[data-testid="stAppViewContainer"], section.main\')].map(e => e.scrollHeight), '
+        "document.body.scrollHeight)"
+    )
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": width, "height": int(height) + 40})
+    page.wait_for_timeout(600)  # charts re-lay out to the new size
+    page.screenshot(path=str(path), full_page=True)

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from mlprod.config import PROJECT_DIR
 
-from .conftest import wait_idle
+from .conftest import full_screenshot, wait_idle
 from .test_calculator_browser import saved
 
 pytestmark = pytest.mark.e2e
@@ -37,8 +37,9 @@ def test_upload_score_save_download(server, page, artifacts):
     assert len(rows) == 300 and download.suggested_filename == "wandb_runs_export.scored.csv"
     assert rows[0]["run_name"] == "bert-large-299" and float(rows[0]["cer"]) > 0
 
+    wait_idle(page)
     before = len(saved(server["db"]))
     page.get_by_role("button", name="Save 292 rows to history").click()
     expect(page.get_by_text("Saved 292 rows to the history")).to_be_visible(timeout=20_000)
-    page.screenshot(path=str(artifacts / "batch.png"), full_page=True)
+    full_screenshot(page, artifacts / "batch.png")
     assert len(saved(server["db"])) == before + 292

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from mlprod.store import Store
 
-from .conftest import wait_idle
+from .conftest import full_screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def test_fill_calculate_save_and_screenshot(server, page, artifacts):
 
     page.get_by_role("button", name="Save to history").click()
     expect(page.get_by_text("Saved to the history.")).to_be_visible()
-    page.screenshot(path=str(artifacts / "calculator.png"), full_page=True)
+    full_screenshot(page, artifacts / "calculator.png")
 
     page.get_by_role("button", name="Save to history").click()  # again: no second row
     expect(page.get_by_text("already in the history")).to_be_visible()

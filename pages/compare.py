@@ -1,0 +1,144 @@
+"""Compare: model A vs model B — which goes to production, and why."""
+
+import streamlit as st
+
+from mlprod import ui
+from mlprod.charts import comparison_card, inputs_chart, inputs_frame, ratio_chart, ratio_frame
+from mlprod.compare import (
+    CLASSIC_TRADE_OFF,
+    compare,
+    comparison_table,
+    parse_side,
+    parse_weights,
+    run_from_row,
+    side_param,
+    weights_param,
+)
+from mlprod.errors import InvalidInput
+from mlprod.export import card_png, csv_bytes, svg_text
+
+ui.ensure_app_shell()
+
+st.title("Model A vs model B")
+st.caption(
+    "Which model should go to production? Pick two runs; the verdict weighs cost, time and "
+    "speed efficiency the way you set it. The link below reproduces this comparison."
+)
+store = ui.store()
+batch = st.session_state.get("batch-scored")
+batch_rows = batch["file"].good().slice(0, 500).to_pandas() if batch else None
+
+# First visit in this session: start from the link, or from something meaningful.
+if "compare-ready" not in st.session_state:
+    params = st.query_params
+    try:
+        if "a" in params and "b" in params:
+            sides = [parse_side(params["a"]), parse_side(params["b"])]
+        else:
+            latest = store.latest_per_model(2)
+            sides = [int(i) for i in latest["id"]] if len(latest) == 2 else list(CLASSIC_TRADE_OFF)
+        st.session_state["compare-weights"] = parse_weights(params.get("w", "1,1,1"))
+        st.session_state["compare-tie"] = float(params.get("tie", 2))
+        st.session_state["compare-extra"] = [int(x) for x in params.get("x", "").split(",") if x]
+    except ValueError as exc:
+        st.warning(f"{exc} Showing the default comparison instead.")
+        sides = list(CLASSIC_TRADE_OFF)
+    for prefix, side in zip(("compare-a", "compare-b"), sides, strict=True):
+        st.session_state.update(ui.side_defaults(prefix, side))
+    weights = st.session_state.pop("compare-weights", {"cer": 1.0, "ter": 1.0, "psr": 1.0})
+    for key, value in weights.items():
+        st.session_state[f"compare-w-{key}"] = value
+    st.session_state["compare-ready"] = True
+
+left, right = st.columns(2, gap="large")
+with left, st.container(border=True):
+    side_a = ui.run_picker("compare-a", "Model A", store, batch_rows)
+with right, st.container(border=True):
+    side_b = ui.run_picker("compare-b", "Model B", store, batch_rows)
+
+with st.expander("Weights, tie band and more runs"):
+    w_cost, w_time, w_speed, tie = st.columns(4)
+    weights = {
+        "cer": w_cost.slider("Cost weight", 0.0, 5.0, step=0.5, key="compare-w-cer"),
+        "ter": w_time.slider("Time weight", 0.0, 5.0, step=0.5, key="compare-w-ter"),
+        "psr": w_speed.slider("Speed weight", 0.0, 5.0, step=0.5, key="compare-w-psr"),
+    }
+    tie_band = tie.slider("Tie band (%)", 0.0, 20.0, step=0.5, key="compare-tie") / 100
+    recent = store.search("", limit=200)
+    extra_labels = {int(r.id): ui._run_label(r) for r in recent.itertuples()}
+    extra_ids = st.multiselect(
+        "Also show (up to 4 more runs from the history)",
+        list(extra_labels),
+        format_func=lambda i: extra_labels.get(i, f"run {i}"),
+        max_selections=4,
+        key="compare-extra",
+    )
+
+chosen_ids = [s for s in (side_a, side_b) if isinstance(s, int)] + list(extra_ids)
+rows = store.calculations_by_id(chosen_ids).set_index("id") if chosen_ids else None
+run_a, run_b = (run_from_row(rows.loc[s].to_dict() | {"id": s}) if isinstance(s, int) else s
+                for s in (side_a, side_b))  # fmt: skip
+extras = [run_from_row(rows.loc[i].to_dict() | {"id": i}) for i in extra_ids if i in rows.index]
+
+st.query_params.from_dict(
+    {"a": side_param(side_a), "b": side_param(side_b), "w": weights_param(weights),
+     "tie": f"{tie_band * 100:g}"} | ({"x": ",".join(map(str, extra_ids))} if extra_ids else {})
+)  # fmt: skip
+
+try:
+    comparison = compare(run_a, run_b, weights=weights, tie_band=tie_band)
+except InvalidInput as exc:
+    st.error(f"Cannot compare these runs: {exc}", icon=":material/error:")
+    st.stop()
+except ValueError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+box = st.info if comparison.recommended == "tie" else st.success
+box(comparison.verdict, icon=":material/gavel:")
+for line in comparison.key_numbers + comparison.break_evens:
+    st.markdown(f"- {line}")
+
+st.dataframe(
+    comparison_table(comparison),
+    hide_index=True,
+    column_config={
+        "measure": st.column_config.TextColumn("Measure"),
+        "A": st.column_config.NumberColumn(f"A · {run_a.name}", format="%.4g"),
+        "B": st.column_config.NumberColumn(f"B · {run_b.name}", format="%.4g"),
+        "B - A": st.column_config.NumberColumn("B − A", format="%.4g"),
+        "B vs A (%)": st.column_config.NumberColumn("B vs A", format="%+.1f%%"),
+        "winner": st.column_config.TextColumn("Winner"),
+    },
+)
+
+runs = [run_a, run_b, *extras]
+title = f"{run_a.name} vs {run_b.name}"
+chart_left, chart_right = st.columns(2, gap="large")
+with chart_left:
+    ratios = ratio_chart(ratio_frame(runs), title=f"{title}: ratios, best = 100", width=480)
+    ui.chart(ratios, "compare-ratios")
+with chart_right:
+    inputs = inputs_chart(inputs_frame(runs), width=70, height=300)
+    ui.chart(inputs.properties(title=f"{title}: inputs"), "compare-inputs")
+
+card = comparison_card(comparison, extras)
+png_col, svg_col, csv_col = st.columns(3)
+stem = f"compare-{run_a.name}-vs-{run_b.name}".replace(" ", "_")[:80]
+png_col.download_button(
+    "Download PNG", lambda: card_png(card), f"{stem}.png", "image/png",
+    key="compare-png", icon=":material/image:",
+)  # fmt: skip
+svg_col.download_button(
+    "Download SVG", lambda: svg_text(card), f"{stem}.svg", "image/svg+xml",
+    key="compare-svg", icon=":material/draw:",
+)  # fmt: skip
+csv_col.download_button(
+    "Download table (CSV)", csv_bytes(comparison_table(comparison)), f"{stem}.csv", "text/csv",
+    key="compare-csv", icon=":material/table:",
+)  # fmt: skip
+
+st.markdown("**Link to this comparison**")
+st.code(ui.page_url(dict(st.query_params.to_dict())), language=None, wrap_lines=True)
+with st.expander("The comparison card as exported (1280 × 720)"):
+    ui.chart(card, "compare-card")

@@ -1,0 +1,92 @@
+"""Chart specs carry the encodings and titles a reader needs; exports are real images."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+from PIL import Image
+
+from mlprod.charts import (
+    A_COLOR,
+    B_COLOR,
+    comparison_card,
+    inputs_chart,
+    inputs_frame,
+    ratio_chart,
+    ratio_frame,
+)
+from mlprod.compare import CLASSIC_TRADE_OFF, Run, compare
+from mlprod.export import card_png, png_bytes, png_size, svg_text
+
+LIGHT, HEAVY = CLASSIC_TRADE_OFF
+
+
+def test_ratio_frame_scales_each_ratio_to_the_better_run():
+    frame = ratio_frame([LIGHT, HEAVY]).set_index(["ratio", "run"])
+    assert frame.loc[("CER", "A · light-distilled"), "index"] == 100
+    assert frame.loc[("CER", "B · heavy-ensemble"), "index"] == pytest.approx(
+        100 * (0.99 / 50_000) / (0.97 / 500)
+    )
+    assert frame.loc[("PSR", "A · light-distilled"), "shown"] == "0.0485"
+
+
+def test_ratio_chart_encodings_and_colours():
+    spec = ratio_chart(ratio_frame([LIGHT, HEAVY]), title="light vs heavy").to_dict()
+    bars = spec["layer"][0]["encoding"]
+    assert bars["x"]["field"] == "ratio" and bars["y"]["field"] == "index"
+    assert bars["y"]["title"] == "% of the better run (higher is better)"
+    assert bars["color"]["scale"]["range"] == [A_COLOR, B_COLOR]
+    assert bars["color"]["scale"]["domain"] == ["A · light-distilled", "B · heavy-ensemble"]
+    assert spec["title"] == "light vs heavy"
+    assert {t["field"] for t in bars["tooltip"]} >= {"run", "shown"}
+
+
+def test_colours_stay_with_their_model_when_runs_are_added():
+    extra = Run("third", 0.9, 100, 10, 3, 30)
+    spec = ratio_chart(ratio_frame([LIGHT, HEAVY, extra])).to_dict()
+    scale = spec["encoding"]["color"]["scale"]  # one layer: no value labels beyond A and B
+    assert scale["range"][:2] == [A_COLOR, B_COLOR] and len(scale["range"]) == 3
+
+
+def test_inputs_chart_has_one_panel_per_input_with_units():
+    frame = inputs_frame([LIGHT, HEAVY])
+    assert list(dict.fromkeys(frame["input"])) == [
+        "F1", "Total cost ($)", "Training time (h)", "Latency (ms)"]  # fmt: skip
+    spec = inputs_chart(frame).to_dict()
+    assert spec["facet"]["column"]["field"] == "input"
+    assert spec["resolve"]["scale"]["y"] == "independent"
+
+
+def test_card_names_both_models_the_verdict_and_the_date():
+    c = compare(LIGHT, HEAVY)
+    spec = comparison_card(c, on=date(2026, 11, 28)).to_dict()
+    assert spec["title"]["text"] == "light-distilled vs heavy-ensemble"
+    subtitle = " ".join(spec["title"]["subtitle"])
+    assert "Choose A, light-distilled" in subtitle
+    assert "$24,750 per 0.01 F1" in subtitle
+    assert "2026-11-28" in subtitle
+
+
+def test_card_png_is_a_2x_1280x720_image_with_both_colours():
+    data = card_png(comparison_card(compare(LIGHT, HEAVY)))
+    assert png_size(data) == (2560, 1440)
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    colours = {c for _, c in image.getcolors(maxcolors=1 << 20)}
+    assert (0x00, 0x72, 0xB2) in colours and (0xE6, 0x9F, 0x00) in colours  # A and B drawn
+    assert image.getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_long_names_still_fit_the_card():
+    long_a = Run("a-" + "very-long-model-name-" * 4, 0.9, 1000, 200, 10, 50)
+    data = card_png(comparison_card(compare(long_a, HEAVY)))
+    assert png_size(data) == (2560, 1440)
+
+
+def test_raw_png_is_twice_the_css_size_and_svg_is_svg():
+    chart = ratio_chart(ratio_frame([LIGHT, HEAVY]), width=300, height=200)
+    width, height = png_size(png_bytes(chart, scale=2))
+    assert 600 <= width <= 900 and 400 <= height <= 650
+    svg = svg_text(chart)
+    assert svg.lstrip().startswith("<svg") and "CER" in svg
