@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import streamlit as st
@@ -287,3 +289,23 @@ class TestCompare:
         self.open(app)
         app.number_input(key="compare-a-latency_ms").set_value(0.0).run()
         assert "Latency (ms) must be above 0" in app.error[0].value
+
+    def test_extra_runs_join_the_charts(self, app, db_path):
+        newest, older = self.seed(db_path)
+        self.open(app, a="fast~0.8~100~0~1~5", b=str(newest), x=str(older))
+        spec = json.loads(app.get("vega_lite_chart")[0].proto.spec)
+        domain = spec["encoding"]["color"]["scale"]["domain"]
+        assert domain == ["A · fast", "B · distilbert", "C · bert"]
+        assert app.query_params["x"] == str(older)
+
+    def test_a_run_from_the_last_scored_batch(self, app):
+        app.run()
+        app.switch_page("pages/batch.py").run()
+        data = (SHARED_DATA / "wandb_runs_export.csv").read_bytes()
+        app.file_uploader(key="batch-upload").upload("w.csv", data, "text/csv").run()
+        app.button(key="batch-score").click().run()
+        app.switch_page("pages/compare.py").run()
+        app.radio(key="compare-b-source").set_value("Last scored batch").run()
+        assert not app.exception
+        assert app.query_params["b"].startswith("bert-large~0.9404~67.67~2.38~1.162~13.12")
+        assert "bert-large" in app.success[0].value
