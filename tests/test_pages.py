@@ -157,7 +157,7 @@ class TestCalculator:
         assert db_path.read_text() == "not a database"
 
 
-SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
+SHARED_DATA = PROJECT_DIR / "tests" / "data"
 
 
 class TestBatch:

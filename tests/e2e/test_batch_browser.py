@@ -15,7 +15,7 @@ from .test_calculator_browser import saved
 
 pytestmark = pytest.mark.e2e
 
-EXPORT = PROJECT_DIR.parent / "shared" / "data" / "wandb_runs_export.csv"
+EXPORT = PROJECT_DIR / "tests" / "data" / "wandb_runs_export.csv"
 
 
 def test_upload_score_save_download(server, page, artifacts):
