@@ -178,7 +178,21 @@ def weakest_ratio(ratios: Ratios, reference: Ratios = REFERENCE_RATIOS) -> str:
 def advice_for(ratios: Ratios, reference: Ratios = REFERENCE_RATIOS) -> Advice:
     """What to try first, for the weakest ratio.
 
+    When the three are within 5% of each other (relative to the reference run) none is
+    weakest; cost is then the lever most teams can pull soonest.
+
     >>> advice_for(Ratios(cer=0.00075, ter=0.09, psr=0.002)).actions[0]
     'Quantize the model (int8 / fp16) for faster inference.'
+    >>> advice_for(REFERENCE_RATIOS).headline.startswith("Your three ratios are in balance")
+    True
     """
+    shares = [getattr(ratios, n) / getattr(reference, n) for n in ("cer", "ter", "psr")]
+    if min(shares) > 0 and max(shares) / min(shares) < 1.05:
+        cost = _ADVICE["cer"]
+        return Advice(
+            "cer",
+            "Your three ratios are in balance against the reference run; cost is usually "
+            "the quickest lever.",
+            cost.actions,
+        )
     return _ADVICE[weakest_ratio(ratios, reference)]
