@@ -51,6 +51,7 @@ with form_column:
             )
 
         currency = st.selectbox("Currency", list(CURRENCIES), key="calc-currency")
+        st.caption(f"Costs below are in {currency} ({CURRENCIES[currency].strip()}).")
         cost_help = f"In {currency}."
         left, right = st.columns(2)
         training_cost = left.number_input(

@@ -61,6 +61,7 @@ class TestCalculator:
         assert {"F1 score", "Training cost", "Inference cost", "Training time (hours)",
                 "Latency (ms)"} <= labels  # fmt: skip
         assert app.button(key="calc-submit").label == "Calculate"
+        assert "Costs below are in USD ($)." in [c.value for c in app.caption]
 
     def test_new_values_recalculate(self, app):
         app.run()
