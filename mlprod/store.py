@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import sleep
 from typing import Any
 
 import duckdb
@@ -116,7 +118,64 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
+_X_COLUMNS = {
+    "total_cost": "(c.training_cost + c.inference_cost)",
+    "latency_ms": "c.latency_ms",
+}
+
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)")
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """What the history page shows: every list is "any of"; empty means no filter."""
+
+    models: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None  # inclusive
+    text: str = ""
+
+    def where(self, deleted: bool = False) -> tuple[str, list[Any]]:
+        """A WHERE clause on ``calculations c`` and its parameters."""
+        clauses = ["c.deleted_at IS NOT NULL" if deleted else "c.deleted_at IS NULL"]
+        params: list[Any] = []
+        for column, values in (("model_name", self.models), ("project", self.projects)):
+            if values:
+                clauses.append(f"c.{column} IN (SELECT unnest(?::VARCHAR[]))")
+                params.append(list(values))
+        if self.tags:
+            clauses.append(
+                "list_has_any(string_split(replace(c.tags, ', ', ','), ','), ?::VARCHAR[])"
+            )
+            params.append(list(self.tags))
+        batch_rules = []
+        for column, values in (("author", self.authors), ("source", self.sources)):
+            if values:
+                batch_rules.append(f"{column} IN (SELECT unnest(?::VARCHAR[]))")
+                params.append(list(values))
+        if batch_rules:  # batch-level filters: a semi-join on the small batches table
+            clauses.append(
+                f"c.id // {ROWS_PER_BATCH} IN (SELECT batch_no FROM batches "
+                f"WHERE {' AND '.join(batch_rules)})"
+            )
+        if self.date_from:
+            clauses.append("c.created_at >= ?")
+            params.append(datetime.combine(self.date_from, time.min))
+        if self.date_to:
+            clauses.append("c.created_at < ?")
+            params.append(datetime.combine(self.date_to + timedelta(days=1), time.min))
+        if self.text.strip():
+            like = f"%{self.text.strip()}%"
+            clauses.append(
+                "(c.model_name ILIKE ? OR c.run_id ILIKE ? OR c.run_name ILIKE ? "
+                "OR c.project ILIKE ? OR c.tags ILIKE ? OR c.notes ILIKE ?)"
+            )
+            params += [like] * 6
+        return " AND ".join(clauses), params
 
 
 def _utc_now() -> datetime:
@@ -387,18 +446,29 @@ class Store:
     def _mark(self, ids: list[int], *, deleted: bool, by: str | None) -> int:
         now = _utc_now()
         state = "deleted_at IS NULL" if deleted else "deleted_at IS NOT NULL"
-        with self.transaction() as cur:
-            changed = cur.execute(
-                f"UPDATE calculations SET deleted_at = ? WHERE {state} "
-                "AND id IN (SELECT unnest(?::BIGINT[])) RETURNING id",
-                [now if deleted else None, ids],
-            ).fetchall()
-            if changed:
-                cur.executemany(
-                    "INSERT INTO deletions VALUES (?, ?, ?, ?)",
-                    [[row[0], "delete" if deleted else "restore", now, by] for row in changed],
-                )
-        return len(changed)
+        attempts = 6
+        for attempt in range(attempts):
+            try:
+                with self.transaction() as cur:
+                    changed = cur.execute(
+                        f"UPDATE calculations SET deleted_at = ? WHERE {state} "
+                        "AND id IN (SELECT unnest(?::BIGINT[])) RETURNING id",
+                        [now if deleted else None, ids],
+                    ).fetchall()
+                    if changed:
+                        cur.executemany(
+                            "INSERT INTO deletions VALUES (?, ?, ?, ?)",
+                            [[r[0], "delete" if deleted else "restore", now, by] for r in changed],
+                        )
+                return len(changed)
+            except duckdb.TransactionException:
+                # Someone is changing the same rows right now: wait for them to finish and
+                # look again; rows they deleted (or restored) no longer match, so they are
+                # not counted twice.
+                if attempt == attempts - 1:
+                    raise
+                sleep(0.02 * 2**attempt)
+        return 0
 
     # -- reads --------------------------------------------------------------------------
     def count(self, *, include_deleted: bool = False) -> int:
@@ -452,6 +522,178 @@ class Store:
                 "ORDER BY created_at DESC, id DESC LIMIT ?",
                 [models],
             ).df()
+
+    # -- the history page ---------------------------------------------------------------
+    # Every query filters `calculations` first and joins the small `batches` table only
+    # for the rows it returns, so a page of 50 never drags 10M rows through a join.
+
+    def history_page(
+        self, f: HistoryFilter, *, page: int = 0, page_size: int = 50, deleted: bool = False
+    ) -> pd.DataFrame:
+        """One page of matching calculations, newest first (deleted ones with ``deleted``)."""
+        where, params = f.where(deleted=deleted)
+        with self.cursor() as cur:
+            return cur.execute(
+                f"WITH page AS (SELECT c.* FROM calculations c WHERE {where} "
+                "ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?) "
+                f"SELECT page.*, page.training_cost + page.inference_cost AS total_cost, "
+                "b.author, b.source, b.currency, b.file_name, d.done_by AS deleted_by "
+                f"FROM page JOIN batches b ON b.batch_no = page.id // {ROWS_PER_BATCH} "
+                "LEFT JOIN (SELECT calculation_id, arg_max(done_by, happened_at) AS done_by "
+                "FROM deletions WHERE action = 'delete' GROUP BY ALL) d "
+                "ON d.calculation_id = page.id "
+                "ORDER BY page.created_at DESC, page.id DESC",
+                [*params, page_size, page * page_size],
+            ).df()
+
+    def summary(self, f: HistoryFilter) -> dict[str, Any]:
+        """Counts, the date span and the best of each ratio among matching calculations."""
+        where, params = f.where()
+        with self.cursor() as cur:
+            row = cur.execute(
+                "SELECT count(*), count(DISTINCT model_name), min(created_at), "
+                f"max(created_at), max(cer), max(ter), max(psr) FROM calculations c WHERE {where}",
+                params,
+            ).fetchone()
+        assert row is not None
+        keys = ("runs", "models", "first", "last", "best_cer", "best_ter", "best_psr")
+        return dict(zip(keys, row, strict=True))
+
+    def filter_options(self) -> dict[str, list[str]]:
+        """The values each filter can take (live calculations only)."""
+        with self.cursor() as cur:
+
+            def values(sql: str) -> list[str]:
+                return [r[0] for r in cur.execute(sql).fetchall() if r[0] is not None]
+
+            live = "FROM calculations WHERE deleted_at IS NULL"
+            return {
+                "models": values(f"SELECT DISTINCT model_name {live} ORDER BY 1"),
+                "projects": values(f"SELECT DISTINCT project {live} ORDER BY 1"),
+                "tags": values(
+                    "SELECT DISTINCT unnest(string_split(replace(tags, ', ', ','), ',')) "
+                    f"{live} ORDER BY 1"
+                ),
+                "authors": values("SELECT DISTINCT author FROM batches ORDER BY 1"),
+                "sources": values("SELECT DISTINCT source FROM batches ORDER BY 1"),
+            }
+
+    def trend(self, f: HistoryFilter, bucket: str, *, max_models: int = 8) -> pd.DataFrame:
+        """Mean CER, TER and PSR per model and time bucket (``day``, ``week`` or ``month``),
+        long format, for the ``max_models`` models with the most matching runs."""
+        if bucket not in ("day", "week", "month"):
+            raise ValueError(f"bucket must be day, week or month, not {bucket!r}")
+        where, params = f.where()
+        with self.cursor() as cur:
+            return cur.execute(
+                f"WITH top AS (SELECT model_name FROM calculations c WHERE {where} "
+                "AND model_name IS NOT NULL GROUP BY ALL ORDER BY count(*) DESC, 1 LIMIT ?), "
+                "agg AS (SELECT date_trunc(?, created_at) AS bucket, model_name, "
+                "avg(cer) AS CER, avg(ter) AS TER, avg(psr) AS PSR, count(*) AS runs "
+                f"FROM calculations c WHERE {where} AND model_name IN (SELECT * FROM top) "
+                "GROUP BY ALL) "
+                "UNPIVOT agg ON CER, TER, PSR INTO NAME ratio VALUE value "
+                "ORDER BY bucket, model_name, ratio",
+                [*params, max_models, bucket, *params],
+            ).df()
+
+    def frontier(self, f: HistoryFilter, x: str) -> pd.DataFrame:
+        """The Pareto frontier of F1 against ``x`` (``total_cost`` or ``latency_ms``): runs
+        no other run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first.
+
+        Only the cheapest run of each F1 value can be on the frontier, so those are picked
+        first and the running maximum runs over far fewer rows.
+        """
+        expr = _X_COLUMNS[x]
+        where, params = f.where()
+        with self.cursor() as cur:
+            return cur.execute(
+                f"WITH cheapest AS (SELECT f1, min({expr}) AS x, arg_min(id, {expr}) AS id "
+                f"FROM calculations c WHERE {where} GROUP BY f1), "
+                "ranked AS (SELECT *, max(f1) OVER (ORDER BY x, f1 DESC ROWS BETWEEN "
+                "UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_before FROM cheapest) "
+                "SELECT r.id, r.f1, r.x, c.model_name, c.run_id, c.run_name, c.created_at "
+                "FROM ranked r JOIN calculations c ON c.id = r.id "
+                "WHERE r.best_before IS NULL OR r.f1 > r.best_before ORDER BY r.x, r.f1",
+                params,
+            ).df()
+
+    def scatter(self, f: HistoryFilter, x: str, *, limit: int = 2000) -> tuple[pd.DataFrame, int]:
+        """At most ``limit`` matching runs (a repeatable random sample beyond that) with
+        F1 and ``x``; returns the points and how many runs matched."""
+        expr = _X_COLUMNS[x]
+        where, params = f.where()
+        with self.cursor() as cur:
+            total_row = cur.execute(
+                f"SELECT count(*) FROM calculations c WHERE {where}", params
+            ).fetchone()
+            total = int(total_row[0]) if total_row else 0
+            sample = (
+                f"USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE (7)" if total > limit else ""
+            )
+            points = cur.execute(
+                f"SELECT * FROM (SELECT c.id, c.f1, {expr} AS x, c.model_name, c.run_id, "
+                f"c.run_name, c.created_at FROM calculations c WHERE {where}) {sample}",
+                params,
+            ).df()
+        return points, total
+
+    def best_per_model(self, f: HistoryFilter, *, max_models: int = 12) -> pd.DataFrame:
+        """The best run of each model for each ratio (long format), models by best CER."""
+        where, params = f.where()
+        with self.cursor() as cur:
+            return cur.execute(
+                "WITH best AS (SELECT model_name, max(cer) AS CER, max(ter) AS TER, "
+                "max(psr) AS PSR, arg_max(coalesce(run_name, run_id), cer) AS cer_run, "
+                "arg_max(coalesce(run_name, run_id), ter) AS ter_run, "
+                "arg_max(coalesce(run_name, run_id), psr) AS psr_run "
+                f"FROM calculations c WHERE {where} AND model_name IS NOT NULL GROUP BY ALL "
+                "ORDER BY CER DESC LIMIT ?) "
+                "SELECT model_name, 'CER' AS ratio, CER AS value, cer_run AS run FROM best "
+                "UNION ALL SELECT model_name, 'TER', TER, ter_run FROM best "
+                "UNION ALL SELECT model_name, 'PSR', PSR, psr_run FROM best",
+                [*params, max_models],
+            ).df()
+
+    def cheapest_within(self, f: HistoryFilter, f1_gap: float) -> dict[str, Any] | None:
+        """The cheapest run whose F1 is within ``f1_gap`` of the best matching F1."""
+        where, params = f.where()
+        return self._one_run(
+            f"WITH best AS (SELECT max(f1) AS f1 FROM calculations c WHERE {where}) "
+            f"SELECT c.* FROM calculations c, best WHERE {where} AND c.f1 >= best.f1 - ? "
+            "ORDER BY c.training_cost + c.inference_cost, c.f1 DESC, c.id LIMIT 1",
+            [*params, *params, f1_gap],
+        )
+
+    def best_under(
+        self, f: HistoryFilter, *, budget: float, latency_ms: float
+    ) -> dict[str, Any] | None:
+        """The best-F1 run that costs at most ``budget`` and answers within ``latency_ms``."""
+        where, params = f.where()
+        return self._one_run(
+            f"SELECT c.* FROM calculations c WHERE {where} "
+            "AND c.training_cost + c.inference_cost <= ? AND c.latency_ms <= ? "
+            "ORDER BY c.f1 DESC, c.training_cost + c.inference_cost, c.id LIMIT 1",
+            [*params, budget, latency_ms],
+        )
+
+    def _one_run(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
+        with self.cursor() as cur:
+            found = cur.execute(sql, params).df()
+        return None if found.empty else found.iloc[0].to_dict()
+
+    def export_filtered(self, f: HistoryFilter) -> pa.Table:
+        """Every matching calculation with who saved it, as Arrow (for CSV / Parquet)."""
+        where, params = f.where()
+        with self.cursor() as cur:
+            return cur.execute(
+                "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
+                "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
+                "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source "
+                f"FROM calculations c JOIN batches b ON b.batch_no = c.id // {ROWS_PER_BATCH} "
+                f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
+                params,
+            ).fetch_arrow_table()
 
     def deletion_log(self) -> pd.DataFrame:
         """Who deleted or restored which calculation, and when (newest first)."""

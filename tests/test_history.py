@@ -1,0 +1,186 @@
+"""History queries on a real DuckDB file: filters, frontier, trends, answers, deletes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlprod.config import PROJECT_DIR
+from mlprod.ingest import inspect, resolve_mapping, scored_batches
+from mlprod.store import HistoryFilter, Store
+
+ALL = HistoryFilter()
+
+
+def runs(**columns):
+    n = len(next(iter(columns.values())))
+    base = {"model_name": ["m"] * n, "f1": [0.9] * n, "training_cost": [100.0] * n,
+            "inference_cost": [0.0] * n, "training_hours": [1.0] * n,
+            "latency_ms": [10.0] * n}  # fmt: skip
+    frame = pd.DataFrame({**base, **columns})
+    frame["cer"] = frame.f1 / (frame.training_cost + frame.inference_cost)
+    frame["ter"] = frame.f1 / frame.training_hours
+    frame["psr"] = frame.f1 / frame.latency_ms
+    return frame
+
+
+@pytest.fixture
+def sample(store):
+    inspection = inspect(PROJECT_DIR / "data" / "sample_runs.csv")
+    store.append_calculations(
+        scored_batches(inspection, resolve_mapping(inspection)), source="batch", author="ann"
+    )
+    return store
+
+
+def brute_force_frontier(points: list[tuple[float, float]]) -> set[tuple[float, float]]:
+    """(f1, x) pairs no other pair beats: f1 >= and x <= with one strictly better."""
+    front = set()
+    for f1, x in points:
+        dominated = any((g >= f1 and y <= x) and (g > f1 or y < x) for g, y in points)
+        if not dominated:
+            front.add((f1, x))
+    return front
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 20).map(lambda v: v / 20), st.integers(1, 30).map(float)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_frontier_matches_brute_force(tmp_path_factory, points):
+    db = tmp_path_factory.mktemp("frontier") / "f.duckdb"
+    with Store(db) as s:
+        s.append_calculations(
+            runs(f1=[p[0] for p in points], training_cost=[p[1] for p in points]), source="t"
+        )
+        found = s.frontier(ALL, "total_cost")
+    assert set(zip(found.f1, found.x, strict=True)) == brute_force_frontier(points)
+    assert found.x.is_monotonic_increasing and found.f1.is_monotonic_increasing
+
+
+def test_latency_frontier(store):
+    store.append_calculations(
+        runs(f1=[0.9, 0.8, 0.95, 0.85], latency_ms=[10.0, 5.0, 40.0, 20.0]), source="t"
+    )
+    assert store.frontier(ALL, "latency_ms")[["f1", "x"]].values.tolist() == [
+        [0.8, 5.0], [0.9, 10.0], [0.95, 40.0]]  # fmt: skip
+
+
+class TestFilters:
+    def test_each_filter(self, sample):
+        everything = sample.summary(ALL)["runs"]
+        assert everything == 420
+        by_model = sample.summary(HistoryFilter(models=("xgboost",)))["runs"]
+        assert 0 < by_model < everything
+        page = sample.history_page(HistoryFilter(models=("xgboost",)), page_size=500)
+        assert set(page.model_name) == {"xgboost"} and len(page) == by_model
+        spot = sample.history_page(HistoryFilter(tags=("spot",)), page_size=500)
+        assert len(spot) and all("spot" in t.split(", ") for t in spot.tags)
+        july = HistoryFilter(date_from=date(2026, 7, 1), date_to=date(2026, 7, 31))
+        days = sample.history_page(july, page_size=500).created_at
+        assert days.min() >= datetime(2026, 7, 1) and days.max() < datetime(2026, 8, 1)
+        assert sample.summary(HistoryFilter(authors=("ann",)))["runs"] == everything
+        assert sample.summary(HistoryFilter(authors=("bob",)))["runs"] == 0
+        assert sample.summary(HistoryFilter(sources=("batch",)))["runs"] == everything
+        assert len(sample.history_page(HistoryFilter(text="augment"), page_size=500)) > 0
+        vision = sample.summary(HistoryFilter(projects=("vision-qc",), models=("resnet50",)))
+        assert vision["models"] == 1
+
+    def test_pages_are_newest_first_and_do_not_overlap(self, sample):
+        first = sample.history_page(ALL, page=0, page_size=50)
+        second = sample.history_page(ALL, page=1, page_size=50)
+        assert first.created_at.is_monotonic_decreasing
+        assert first.created_at.iloc[-1] >= second.created_at.iloc[0]
+        assert not set(first.id) & set(second.id)
+        assert {"author", "source", "total_cost"} <= set(first.columns)
+
+    def test_filter_options(self, sample):
+        options = sample.filter_options()
+        assert "xgboost" in options["models"] and "vision-qc" in options["projects"]
+        assert "spot" in options["tags"] and options["authors"] == ["ann"]
+
+
+class TestChartsData:
+    def test_trend_buckets_and_models(self, sample):
+        trend = sample.trend(ALL, "week", max_models=3)
+        assert set(trend.ratio) == {"CER", "TER", "PSR"}
+        assert trend.model_name.nunique() == 3
+        assert (trend.bucket.dt.dayofweek == 0).all()  # weeks start on Monday
+        with pytest.raises(ValueError):
+            sample.trend(ALL, "hour")
+
+    def test_scatter_samples_beyond_the_limit(self, sample):
+        points, total = sample.scatter(ALL, "total_cost", limit=100)
+        assert total == 420 and len(points) == 100
+        again, _ = sample.scatter(ALL, "total_cost", limit=100)
+        assert sorted(points.id) == sorted(again.id)  # repeatable
+        everything, _ = sample.scatter(ALL, "latency_ms", limit=1000)
+        assert len(everything) == 420
+
+    def test_best_per_model(self, sample):
+        best = sample.best_per_model(ALL)
+        xgb = best[(best.model_name == "xgboost") & (best.ratio == "CER")].iloc[0]
+        page = sample.history_page(HistoryFilter(models=("xgboost",)), page_size=500)
+        assert xgb.value == page.cer.max()
+
+
+class TestQuestions:
+    def test_cheapest_within_and_best_under(self, store):
+        store.append_calculations(
+            runs(f1=[0.95, 0.94, 0.90, 0.80], training_cost=[1000.0, 300.0, 100.0, 10.0],
+                 latency_ms=[50.0, 30.0, 5.0, 1.0], run_id=["a", "b", "c", "d"]),
+            source="t",
+        )  # fmt: skip
+        assert store.cheapest_within(ALL, 0.01)["run_id"] == "b"
+        assert store.cheapest_within(ALL, 0.0)["run_id"] == "a"
+        assert store.best_under(ALL, budget=500, latency_ms=40)["run_id"] == "b"
+        assert store.best_under(ALL, budget=500, latency_ms=10)["run_id"] == "c"
+        assert store.best_under(ALL, budget=5, latency_ms=10) is None
+
+
+class TestDeletes:
+    def test_delete_hides_from_every_query_and_restore_brings_back(self, sample):
+        xgb = HistoryFilter(models=("xgboost",))
+        ids = sample.history_page(xgb, page_size=500).id.tolist()
+        assert sample.soft_delete(ids, by="ann") == len(ids)
+        assert sample.summary(xgb)["runs"] == 0
+        assert "xgboost" not in set(sample.best_per_model(ALL).model_name)
+        gone = sample.history_page(xgb, deleted=True, page_size=500)
+        assert len(gone) == len(ids) and set(gone.deleted_by) == {"ann"}
+        assert sample.restore(ids[:2], by="bob") == 2
+        assert sample.summary(xgb)["runs"] == 2
+
+    def test_two_sessions_deleting_the_same_rows(self, sample):
+        ids = sample.history_page(ALL, page_size=20).id.tolist()
+        results = []
+        barrier = threading.Barrier(2)
+
+        def delete(who):
+            barrier.wait()
+            results.append(sample.soft_delete(ids, by=who))
+
+        threads = [threading.Thread(target=delete, args=(w,)) for w in ("ann", "bob")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == [0, 20]  # one did it, the other is told nothing was left
+        assert len(sample.deletion_log()) == 20
+
+
+def test_sample_runs_file_is_realistic():
+    frame = pd.read_csv(PROJECT_DIR / "data" / "sample_runs.csv")
+    assert frame.model_name.nunique() >= 6 and frame.project.nunique() >= 3
+    span = pd.to_datetime(frame.created_at).agg(["min", "max"])
+    assert (span["max"] - span["min"]).days > 90
+    assert np.isfinite(frame[["f1", "training_cost", "latency_ms"]].to_numpy()).all()
