@@ -17,6 +17,7 @@ page = st.navigation(
         ),
         st.Page("pages/batch.py", title="Batch scoring", icon=":material/upload_file:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/history.py", title="History", icon=":material/history:"),
     ]
 )
 ui.sidebar()

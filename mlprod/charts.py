@@ -62,8 +62,15 @@ def ratio_frame(runs: Sequence[Run]) -> pd.DataFrame:
         ratios = run.ratios
         for key, name in RATIO_LABELS.items():
             value = getattr(ratios, key)
-            rows.append({"run": label, "ratio": name.split(" ·")[0], "ratio_label": name,
-                         "value": value, "shown": format_ratio(value)})  # fmt: skip
+            rows.append(
+                {
+                    "run": label,
+                    "ratio": name.split(" ·")[0],
+                    "ratio_label": name,
+                    "value": value,
+                    "shown": format_ratio(value),
+                }
+            )
     frame = pd.DataFrame(rows)
     best = frame.groupby("ratio")["value"].transform("max")
     frame["index"] = (frame["value"] / best * 100).where(best > 0, 0.0)
@@ -96,17 +103,32 @@ def ratio_chart(
     one readable axis; the raw value is on the bar and in the tooltip."""
     labels = list(dict.fromkeys(frame["run"]))
     base = alt.Chart(frame).encode(
-        x=alt.X("ratio:N", title=None, sort=["CER", "TER", "PSR"],
-                axis=alt.Axis(labelAngle=0, labelFontSize=14, labelFontWeight="bold")),
+        x=alt.X(
+            "ratio:N",
+            title=None,
+            sort=["CER", "TER", "PSR"],
+            axis=alt.Axis(labelAngle=0, labelFontSize=14, labelFontWeight="bold"),
+        ),
         xOffset=alt.XOffset("run:N", sort=labels),
-        y=alt.Y("index:Q", title="% of the better run (higher is better)",
-                scale=alt.Scale(domain=[0, 112]), axis=alt.Axis(values=[0, 25, 50, 75, 100])),
-        color=alt.Color("run:N", sort=labels, scale=_color_scale(labels),
-                        legend=alt.Legend(title=None, orient="top", labelFontSize=13)),
-        tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("ratio_label:N", title="Ratio"),
-                 alt.Tooltip("shown:N", title="Value"),
-                 alt.Tooltip("index:Q", title="% of best", format=".1f")],
-    )  # fmt: skip
+        y=alt.Y(
+            "index:Q",
+            title="% of the better run (higher is better)",
+            scale=alt.Scale(domain=[0, 112]),
+            axis=alt.Axis(values=[0, 25, 50, 75, 100]),
+        ),
+        color=alt.Color(
+            "run:N",
+            sort=labels,
+            scale=_color_scale(labels),
+            legend=alt.Legend(title=None, orient="top", labelFontSize=13),
+        ),
+        tooltip=[
+            alt.Tooltip("run:N", title="Run"),
+            alt.Tooltip("ratio_label:N", title="Ratio"),
+            alt.Tooltip("shown:N", title="Value"),
+            alt.Tooltip("index:Q", title="% of best", format=".1f"),
+        ],
+    )
     bars = base.mark_bar(cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
     chart = bars
     if len(labels) <= 2:  # values on bars collide beyond A and B; the tooltip has them
@@ -120,12 +142,20 @@ def inputs_chart(frame: pd.DataFrame, *, width: int = 120, height: int = 230) ->
     labels = list(dict.fromkeys(frame["run"]))
     base = alt.Chart(frame).encode(
         x=alt.X("run:N", sort=labels, title=None, axis=alt.Axis(labels=False, ticks=False)),
-        y=alt.Y("value:Q", title=None, axis=alt.Axis(format="~s", tickCount=4, labelExpr=(
-            "datum.value == 0 ? '0' : datum.label"))),
+        y=alt.Y(
+            "value:Q",
+            title=None,
+            axis=alt.Axis(
+                format="~s", tickCount=4, labelExpr=("datum.value == 0 ? '0' : datum.label")
+            ),
+        ),
         color=alt.Color("run:N", sort=labels, scale=_color_scale(labels), legend=None),
-        tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("input:N", title="Input"),
-                 alt.Tooltip("shown:N", title="Value")],
-    )  # fmt: skip
+        tooltip=[
+            alt.Tooltip("run:N", title="Run"),
+            alt.Tooltip("input:N", title="Input"),
+            alt.Tooltip("shown:N", title="Value"),
+        ],
+    )
     layered = base.mark_bar(cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
     if len(labels) <= 2:
         layered += base.mark_text(dy=-7, fontSize=11, color=TEXT).encode(text="shown:N")
@@ -144,10 +174,19 @@ def inputs_chart(frame: pd.DataFrame, *, width: int = 120, height: int = 230) ->
 
 
 def _theme(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    return chart.configure(font=FONT, background="white").configure_axis(
-        labelFontSize=12, titleFontSize=13, labelColor=TEXT, titleColor=TEXT, grid=True,
-        gridColor="#E6E9EF",
-    ).configure_title(color=TEXT, anchor="start").configure_view(stroke=None)  # fmt: skip
+    return (
+        chart.configure(font=FONT, background="white")
+        .configure_axis(
+            labelFontSize=12,
+            titleFontSize=13,
+            labelColor=TEXT,
+            titleColor=TEXT,
+            grid=True,
+            gridColor="#E6E9EF",
+        )
+        .configure_title(color=TEXT, anchor="start")
+        .configure_view(stroke=None)
+    )
 
 
 def themed(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
@@ -189,3 +228,136 @@ def comparison_card(
         padding={"left": 24, "right": 24, "top": 20, "bottom": 16},
     )
     return _theme(card)
+
+
+# -- history -------------------------------------------------------------------------------
+
+HIGHLIGHT = "#D55E00"  # Okabe-Ito vermillion: an answer to a question on the page
+MODEL_PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#000000",
+)
+
+
+def trend_chart(trend: pd.DataFrame, bucket: str) -> alt.Chart:
+    """Each ratio over time per model (mean per ``bucket``), one row per ratio."""
+    return (
+        alt.Chart(trend)
+        .mark_line(point=True, strokeWidth=2)
+        .encode(
+            x=alt.X("bucket:T", title=f"{bucket.capitalize()} (UTC)"),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(type="log"), axis=alt.Axis(format="~g")),
+            color=alt.Color("model_name:N", title="Model", scale=alt.Scale(range=MODEL_PALETTE)),
+            tooltip=[
+                alt.Tooltip("bucket:T", title=bucket.capitalize()),
+                alt.Tooltip("model_name:N", title="Model"),
+                alt.Tooltip("ratio:N", title="Ratio"),
+                alt.Tooltip("value:Q", title="Mean", format=".4g"),
+                alt.Tooltip("runs:Q", title="Runs"),
+            ],
+        )
+        .properties(width=640, height=140)
+        .facet(
+            row=alt.Row(
+                "ratio:N",
+                title=None,
+                sort=["CER", "TER", "PSR"],
+                header=alt.Header(labelFontSize=13, labelFontWeight="bold"),
+            )
+        )
+        .resolve_scale(y="independent")
+        .properties(title=f"Mean ratio per model and {bucket} (log scale) — higher is better")
+    )
+
+
+def frontier_chart(
+    points: pd.DataFrame,
+    frontier: pd.DataFrame,
+    *,
+    x_title: str,
+    total: int,
+    highlight: set[int] = frozenset(),  # type: ignore[assignment]
+) -> alt.LayerChart:
+    """F1 against cost or latency: every run as a dot, the Pareto frontier as a step line,
+    runs answering a question in a highlight colour. Says so when the dots are a sample."""
+    points = points.assign(answer=points["id"].isin(highlight))
+    title = alt.TitleParams(
+        f"F1 vs {x_title}: the frontier is what no other run beats",
+        subtitle=(
+            f"Dots: a random sample of {len(points):,} of {total:,} runs; the "
+            "frontier uses all of them."
+            if total > len(points)
+            else f"{total:,} runs."
+        ),
+    )
+    tooltip = [
+        alt.Tooltip("model_name:N", title="Model"),
+        alt.Tooltip("run_name:N", title="Run"),
+        alt.Tooltip("run_id:N", title="Run id"),
+        alt.Tooltip("f1:Q", title="F1"),
+        alt.Tooltip("x:Q", title=x_title, format=",.4g"),
+        alt.Tooltip("created_at:T", title="Date"),
+    ]
+    x = alt.X("x:Q", title=x_title, scale=alt.Scale(type="log"))
+    y = alt.Y("f1:Q", title="F1", scale=alt.Scale(zero=False))
+    dots = (
+        alt.Chart(points)
+        .mark_circle(size=40, opacity=0.55)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.condition("datum.answer", alt.value(HIGHLIGHT), alt.value("#8A94A6")),
+            size=alt.condition("datum.answer", alt.value(160), alt.value(40)),
+            tooltip=tooltip,
+        )
+    )
+    line = alt.Chart(frontier).mark_line(interpolate="step-after", color=A_COLOR, strokeWidth=2.5)
+    line = line.encode(x=x, y=y)
+    front = (
+        alt.Chart(frontier)
+        .mark_point(filled=True, size=70, color=A_COLOR)
+        .encode(x=x, y=y, tooltip=tooltip)
+    )
+    return (dots + line + front).properties(width=440, height=300, title=title)
+
+
+def best_chart(best: pd.DataFrame) -> alt.FacetChart:
+    """The best run of each model for each ratio (bars per ratio, own scale each)."""
+    return (
+        alt.Chart(best)
+        .mark_bar(cornerRadiusEnd=3)
+        .encode(
+            y=alt.Y("model_name:N", title=None, sort="-x"),
+            x=alt.X("value:Q", title=None, axis=alt.Axis(format="~g")),
+            color=alt.Color(
+                "ratio:N",
+                legend=None,
+                scale=alt.Scale(
+                    domain=["CER", "TER", "PSR"], range=[A_COLOR, B_COLOR, EXTRA_COLORS[0]]
+                ),
+            ),
+            tooltip=[
+                alt.Tooltip("model_name:N", title="Model"),
+                alt.Tooltip("run:N", title="Run"),
+                alt.Tooltip("ratio:N", title="Ratio"),
+                alt.Tooltip("value:Q", title="Best", format=".4g"),
+            ],
+        )
+        .properties(width=170, height=alt.Step(18))
+        .facet(
+            column=alt.Column(
+                "ratio:N",
+                title=None,
+                sort=["CER", "TER", "PSR"],
+                header=alt.Header(labelFontSize=13, labelFontWeight="bold"),
+            )
+        )
+        .resolve_scale(x="independent", y="independent")
+        .properties(title="Best run of each model, per ratio")
+    )

@@ -46,6 +46,17 @@ def csv_bytes(table: pa.Table | pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def parquet_bytes(table: pa.Table | pd.DataFrame) -> bytes:
+    """A Parquet file (zstd) as bytes; Parquet has no formulas to escape."""
+    import pyarrow.parquet as pq
+
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
 class CsvOut:
     """Write formula-safe CSV block by block (for files too large to hold at once)."""
 

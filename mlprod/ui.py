@@ -6,7 +6,9 @@ The only mlprod module that imports streamlit.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import astuple
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import altair as alt
@@ -18,9 +20,10 @@ from mlprod import config
 from mlprod.charts import themed
 from mlprod.compare import Run, run_from_row
 from mlprod.errors import DatabaseError
-from mlprod.explain import format_ratio, readable
+from mlprod.explain import format_money, format_ratio, readable
+from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.metrics import Ratios
-from mlprod.store import Store
+from mlprod.store import HistoryFilter, Store
 
 __all__ = ["author", "ratio_cards", "sidebar", "store"]
 
@@ -214,3 +217,75 @@ def page_url(params: dict[str, str]) -> str:
     """An absolute link to this page with ``params`` (relative when the URL is unknown)."""
     base = (getattr(st.context, "url", None) or "").split("?")[0]
     return f"{base}?{urlencode(params)}"
+
+
+# -- cached history queries ------------------------------------------------------------------
+
+
+@st.cache_data(ttl=900, max_entries=512, show_spinner=False)
+def _history_query(database: str, query: str, key: tuple, _f: HistoryFilter, kwargs: tuple) -> Any:
+    return getattr(store(), query)(_f, **dict(kwargs))
+
+
+def history(query: str, f: HistoryFilter, **kwargs: Any) -> Any:
+    """A :class:`Store` history query, cached per filter until anything is written."""
+    return _history_query(config.database(), query, astuple(f), f, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(ttl=900, show_spinner=False)
+def _filter_options(database: str) -> dict[str, list[str]]:
+    return store().filter_options()
+
+
+def filter_options() -> dict[str, list[str]]:
+    return _filter_options(config.database())
+
+
+def written() -> None:
+    """Call after every write: cached query results must not hide it from anyone."""
+    st.cache_data.clear()
+
+
+HISTORY_TABLE_COLUMNS = [
+    "answer", "created_at", "model_name", "run_name", "run_id", "project", "tags", "f1",
+    "total_cost", "training_hours", "latency_ms", "cer", "ter", "psr", "author", "source",
+    "notes",
+]  # fmt: skip
+
+
+def history_column_config() -> dict[str, object]:
+    number = st.column_config.NumberColumn
+    return {
+        **scored_column_config(),
+        "answer": st.column_config.TextColumn("★", help="answers a question above", width=30),
+        "total_cost": number("Total cost", format="dollar"),
+        "author": st.column_config.TextColumn("Saved by"),
+        "source": st.column_config.TextColumn("Source"),
+        "deleted_at": st.column_config.DatetimeColumn("Deleted", format="YYYY-MM-DD HH:mm"),
+        "deleted_by": st.column_config.TextColumn("Deleted by"),
+    }
+
+
+def run_answer(row: dict[str, Any]) -> str:
+    """One line naming a run that answers a question, with its numbers."""
+    name = row.get("run_name") or row.get("run_id") or f"#{row['id']}"
+    total = float(row["training_cost"]) + float(row["inference_cost"])
+    return (
+        f"★ **{row.get('model_name') or 'run'}** · {name} — F1 {float(row['f1']):.4g}, "
+        f"{format_money(total)}, {format_ratio(float(row['latency_ms']), 4)} ms"
+    )
+
+
+def load_sample_runs() -> int:
+    """Store ``data/sample_runs.csv`` as one batch; returns the batch number."""
+    path = config.PROJECT_DIR / "data" / "sample_runs.csv"
+    inspection = inspect(path)
+    batch_no = store().append_calculations(
+        scored_batches(inspection, resolve_mapping(inspection)),
+        source="sample",
+        author=author(),
+        file_name=path.name,
+        content_hash=inspection.content_hash,
+    )
+    written()
+    return batch_no

@@ -165,4 +165,5 @@ with save:
                 file_name=uploaded.name,
                 content_hash=inspection.content_hash,
             )
+        ui.written()
         st.rerun()

@@ -130,6 +130,7 @@ with result_column:
             record, calc_key=result["key"], author=ui.author(), source="calculator"
         )
         if saved:
+            ui.written()
             st.success("Saved to the history.", icon=":material/check_circle:")
         else:
             st.info("This calculation is already in the history; it was not saved twice.")

@@ -115,7 +115,7 @@ class TestChartsData:
         trend = sample.trend(ALL, "week", max_models=3)
         assert set(trend.ratio) == {"CER", "TER", "PSR"}
         assert trend.model_name.nunique() == 3
-        assert (trend.bucket.dt.dayofweek == 0).all()  # weeks start on Monday
+        assert (trend.bucket.dt.day_of_week == 0).all()  # weeks start on Monday
         with pytest.raises(ValueError):
             sample.trend(ALL, "hour")
 

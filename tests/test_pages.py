@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
 
-PAGES = ["pages/calculator.py", "pages/batch.py", "pages/compare.py"]
+PAGES = ["pages/calculator.py", "pages/batch.py", "pages/compare.py", "pages/history.py"]
 
 
 @pytest.fixture
@@ -310,3 +310,55 @@ class TestCompare:
         assert not app.exception
         assert app.query_params["b"].startswith("bert-large~0.9404~67.67~2.38~1.162~13.12")
         assert "bert-large" in app.success[0].value
+
+
+class TestHistory:
+    def open(self, app):
+        app.run()
+        app.switch_page("pages/history.py").run()
+        assert not app.exception
+        return app
+
+    def metrics(self, app):
+        return {m.label: m.value for m in app.metric}
+
+    def test_empty_state_then_load_sample(self, app, db_path):
+        self.open(app)
+        assert "Nothing saved yet" in app.info[0].value
+        app.button(key="history-load-sample").click().run()
+        assert not app.exception
+        assert self.metrics(app)["Runs"] == "420"
+        with Store(db_path) as s:
+            assert s.count() == 420 and s.recent(1)["source"].iloc[0] == "sample"
+        charts = app.get("vega_lite_chart")
+        assert len(charts) == 4  # trend, two frontiers, best per model
+
+    def test_filters_drive_figures_and_table(self, app):
+        self.open(app)
+        app.button(key="history-load-sample").click().run()
+        app.multiselect(key="history-models").set_value(["xgboost"]).run()
+        runs = int(self.metrics(app)["Runs"])
+        assert 0 < runs < 420 and self.metrics(app)["Models"] == "1"
+        table = app.dataframe[0].value
+        assert set(table["model_name"]) == {"xgboost"}
+        app.text_input(key="history-text").input("no such thing anywhere").run()
+        assert "No saved run matches" in app.warning[0].value
+
+    def test_questions_are_answered_and_starred(self, app):
+        self.open(app)
+        app.button(key="history-load-sample").click().run()
+        app.number_input(key="history-budget").set_value(50.0)
+        app.number_input(key="history-latency").set_value(5.0).run()
+        answer = [m.value for m in app.markdown if m.value.startswith("★")]
+        assert any("xgboost" in a for a in answer)
+        app.number_input(key="history-budget").set_value(1.0).run()
+        assert any(m.value.startswith("No run costs at most $1") for m in app.markdown)
+
+    def test_a_save_on_another_page_shows_up_at_once(self, app):
+        self.open(app)
+        app.button(key="history-load-sample").click().run()
+        assert self.metrics(app)["Runs"] == "420"  # now cached
+        app.switch_page("pages/calculator.py").run()
+        app.button(key="calc-save").click().run()
+        app.switch_page("pages/history.py").run()
+        assert self.metrics(app)["Runs"] == "421"

@@ -1,0 +1,168 @@
+"""History: the team's past calculations — progress, frontier, answers, housekeeping."""
+
+from datetime import date
+
+import streamlit as st
+
+from mlprod import ui
+from mlprod.charts import best_chart, frontier_chart, trend_chart
+from mlprod.explain import format_money, format_ratio
+from mlprod.export import csv_bytes, parquet_bytes
+from mlprod.store import HistoryFilter
+
+ui.ensure_app_shell()
+
+PAGE_SIZE = 50
+
+st.title("History")
+store = ui.store()
+
+if ui.history("summary", HistoryFilter())["runs"] == 0:
+    st.info(
+        "Nothing saved yet. Every calculation saved from the calculator, a batch upload or "
+        "`python -m mlprod ... --save` lands here, so the team can see its progress, the "
+        "cost/F1 frontier and what it tried before. Load a sample to look around."
+    )
+    if st.button("Load sample runs", key="history-load-sample", type="primary"):
+        with st.spinner("Loading data/sample_runs.csv…"):
+            ui.load_sample_runs()
+        st.rerun()
+    st.stop()
+
+# -- filters ---------------------------------------------------------------------------------
+options = ui.filter_options()
+with st.container(border=True):
+    models_col, projects_col, tags_col = st.columns(3)
+    models = models_col.multiselect("Model", options["models"], key="history-models")
+    projects = projects_col.multiselect("Project", options["projects"], key="history-projects")
+    tags = tags_col.multiselect("Tag", options["tags"], key="history-tags")
+    authors_col, sources_col, dates_col, text_col = st.columns(4)
+    authors = authors_col.multiselect("Saved by", options["authors"], key="history-authors")
+    sources = sources_col.multiselect("Source", options["sources"], key="history-sources")
+    dates = dates_col.date_input("Dates", value=(), key="history-dates", format="YYYY-MM-DD")
+    text = text_col.text_input("Search", key="history-text", placeholder="run, note, tag…")
+picked = (
+    tuple(dates) if isinstance(dates, tuple | list) else (dates,)
+)  # () or (from,) or (from, to)
+date_from = picked[0] if picked else None
+date_to = picked[1] if len(picked) > 1 else date_from
+f = HistoryFilter(
+    models=tuple(models), projects=tuple(projects), tags=tuple(tags), authors=tuple(authors),
+    sources=tuple(sources), date_from=date_from, date_to=date_to, text=text,
+)  # fmt: skip
+summary = ui.history("summary", f)
+if summary["runs"] == 0:
+    st.warning("No saved run matches these filters.")
+    st.stop()
+
+runs_col, models_col, cer_col, ter_col, psr_col = st.columns(5)
+runs_col.metric("Runs", f"{summary['runs']:,}")
+models_col.metric("Models", f"{summary['models']:,}")
+cer_col.metric("Best CER", format_ratio(summary["best_cer"], 3))
+ter_col.metric("Best TER", format_ratio(summary["best_ter"], 3))
+psr_col.metric("Best PSR", format_ratio(summary["best_psr"], 3))
+
+# -- the two questions -------------------------------------------------------------------------
+q1, q2 = st.columns(2, gap="large")
+with q1, st.container(border=True):
+    gap = st.number_input(
+        "Cheapest run within this much F1 of the best", 0.0, 1.0, 0.01, step=0.005,
+        format="%.3f", key="history-gap",
+    )  # fmt: skip
+    cheapest = ui.history("cheapest_within", f, f1_gap=gap)
+    if cheapest:
+        st.markdown(ui.run_answer(cheapest))
+with q2, st.container(border=True):
+    budget_col, latency_col = st.columns(2)
+    budget = budget_col.number_input("Budget", 0.0, value=1000.0, step=100.0, key="history-budget")
+    latency = latency_col.number_input(
+        "Latency up to (ms)", 0.0, value=50.0, step=5.0, key="history-latency"
+    )
+    best = ui.history("best_under", f, budget=budget, latency_ms=latency)
+    st.markdown(
+        ui.run_answer(best) if best else
+        f"No run costs at most {format_money(budget)} with latency ≤ {format_ratio(latency)} ms."
+    )  # fmt: skip
+answers = {int(r["id"]) for r in (cheapest, best) if r}
+
+# -- charts, all from SQL ------------------------------------------------------------------------
+first, last = summary["first"], summary["last"]
+span_days = (last - first).days if first and last else 0
+bucket = "day" if span_days <= 62 else "week" if span_days <= 730 else "month"
+ui.chart(trend_chart(ui.history("trend", f, bucket=bucket), bucket), "history-trend")
+cost_col, latency_col = st.columns(2, gap="large")
+for column, x, title in ((cost_col, "total_cost", "total cost ($)"),
+                         (latency_col, "latency_ms", "latency (ms)")):  # fmt: skip
+    points, total = ui.history("scatter", f, x=x)
+    with column:
+        chart = frontier_chart(
+            points, ui.history("frontier", f, x=x), x_title=title, total=total, highlight=answers
+        )
+        ui.chart(chart, f"history-frontier-{x}")
+ui.chart(best_chart(ui.history("best_per_model", f)), "history-best")
+
+# -- the table, with delete and undo -----------------------------------------------------------
+pages = max(1, -(-summary["runs"] // PAGE_SIZE))
+st.subheader("Calculations")
+page = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page") - 1
+rows = ui.history("history_page", f, page=int(page), page_size=PAGE_SIZE)
+rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""}))
+# A selection is positions in this exact table: a new filter, page or any write starts a
+# fresh one, so a second click on Delete never hits rows that moved into those positions.
+table_key = f"history-table-{abs(hash((f, int(page), st.session_state.get('history-gen', 0))))}"
+picked = st.dataframe(
+    rows, hide_index=True, height=420, key=table_key, on_select="rerun",
+    selection_mode="multi-row", column_order=ui.HISTORY_TABLE_COLUMNS,
+    column_config=ui.history_column_config(),
+)  # fmt: skip
+selected = [int(rows.iloc[i]["id"]) for i in picked.selection.rows]
+delete_col, undo_col, export_csv, export_parquet = st.columns(4)
+if delete_col.button(
+    f"Delete {len(selected)} selected", key="history-delete", disabled=not selected,
+    icon=":material/delete:",
+):  # fmt: skip
+    done = store.soft_delete(selected, by=ui.author())
+    ui.written()
+    st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
+    st.session_state["history-undo"] = selected
+    st.session_state["history-note"] = (
+        f"Deleted {done} run(s)." + (f" {len(selected) - done} were already deleted by someone "
+                                      "else." if done < len(selected) else "")
+    )  # fmt: skip
+    st.rerun()
+if note := st.session_state.pop("history-note", None):
+    st.toast(note, icon=":material/delete:")
+if st.session_state.get("history-undo") and undo_col.button(
+    "Undo delete", key="history-undo-button", icon=":material/undo:"
+):
+    store.restore(st.session_state.pop("history-undo"), by=ui.author())
+    ui.written()
+    st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
+    st.rerun()
+stem = f"mlprod-history-{date.today():%Y%m%d}"
+export_csv.download_button(
+    "Download CSV", lambda: csv_bytes(store.export_filtered(f)), f"{stem}.csv", "text/csv",
+    key="history-csv", icon=":material/download:", on_click="ignore",
+)  # fmt: skip
+export_parquet.download_button(
+    "Download Parquet", lambda: parquet_bytes(store.export_filtered(f)), f"{stem}.parquet",
+    "application/vnd.apache.parquet", key="history-parquet", icon=":material/download:",
+    on_click="ignore",
+)  # fmt: skip
+
+with st.expander("Deleted runs"):
+    gone = ui.history("history_page", f, deleted=True, page_size=200)
+    if gone.empty:
+        st.caption("Nothing deleted under these filters.")
+    else:
+        restore_pick = st.dataframe(
+            gone, hide_index=True, key="history-deleted", on_select="rerun",
+            selection_mode="multi-row", column_order=["deleted_at", "deleted_by",
+                                                      *ui.HISTORY_TABLE_COLUMNS[1:]],
+            column_config=ui.history_column_config(),
+        )  # fmt: skip
+        chosen = [int(gone.iloc[i]["id"]) for i in restore_pick.selection.rows]
+        if st.button(f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen):
+            store.restore(chosen, by=ui.author())
+            ui.written()
+            st.rerun()

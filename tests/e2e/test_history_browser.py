@@ -1,0 +1,55 @@
+"""History in a real browser: load the sample, filter, delete, undo."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import full_screenshot, wait_idle
+from .test_calculator_browser import saved
+
+pytestmark = pytest.mark.e2e
+
+
+def metric(page, label):
+    box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_sample_filter_delete_undo(server, page, artifacts):
+    page.goto(server["url"] + "/history")
+    wait_idle(page)
+    page.get_by_role("button", name="Load sample runs").click()
+    expect(page.get_by_text("Best CER")).to_be_visible(timeout=30_000)
+    assert metric(page, "Runs") == "420"
+
+    page.get_by_label("Model").first.click()  # the Model multiselect
+    page.get_by_role("option", name="xgboost", exact=True).click()
+    page.keyboard.press("Escape")
+    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Models").locator(
+        '[data-testid="stMetricValue"]')).to_have_text("1", timeout=20_000)  # fmt: skip
+    runs = int(metric(page, "Runs"))
+    assert 0 < runs < 420
+
+    # Tick the first two rows in the grid (the row-marker column is its left edge).
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    for row in range(2):
+        page.mouse.click(box["x"] + 16, box["y"] + 36 + 35 * row + 17)
+        page.wait_for_timeout(300)
+    expect(page.get_by_role("button", name="Delete 2 selected")).to_be_enabled(timeout=10_000)
+    page.get_by_role("button", name="Delete 2 selected").click()
+    expect(page.get_by_role("button", name="Undo delete")).to_be_visible(timeout=20_000)
+    wait_idle(page)
+    assert int(metric(page, "Runs")) == runs - 2
+    assert len(saved(server["db"])) == 418
+    # The selection does not jump to the rows that moved up.
+    expect(page.get_by_role("button", name="Delete 0 selected")).to_be_disabled()
+    full_screenshot(page, artifacts / "history.png")
+
+    page.get_by_role("button", name="Undo delete").click()
+    expect(page.get_by_role("button", name="Undo delete")).to_have_count(0, timeout=20_000)
+    wait_idle(page)
+    assert int(metric(page, "Runs")) == runs
+    assert len(saved(server["db"])) == 420
