@@ -280,13 +280,15 @@ def frontier_chart(
     points: pd.DataFrame,
     frontier: pd.DataFrame,
     *,
+    x: str,
     x_title: str,
     total: int,
     highlight: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> alt.LayerChart:
-    """F1 against cost or latency: every run as a dot, the Pareto frontier as a step line,
-    runs answering a question in a highlight colour. Says so when the dots are a sample."""
-    points = points.assign(answer=points["id"].isin(highlight))
+    """F1 against ``x`` (a column of ``points``; ``frontier`` has it as ``x``): every run as
+    a dot, the Pareto frontier as a step line, runs answering a question highlighted.
+    Says so when the dots are a sample."""
+    points = points.assign(answer=points["id"].isin(highlight), x=points[x])
     title = alt.TitleParams(
         f"F1 vs {x_title}: the frontier is what no other run beats",
         subtitle=(

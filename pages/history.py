@@ -69,7 +69,7 @@ with q1, st.container(border=True):
         "Cheapest run within this much F1 of the best", 0.0, 1.0, 0.01, step=0.005,
         format="%.3f", key="history-gap",
     )  # fmt: skip
-    cheapest = ui.history("cheapest_within", f, f1_gap=gap)
+    cheapest = ui.history("cheapest_within", f, f1_gap=gap, best_f1=summary["best_f1"])
     if cheapest:
         st.markdown(ui.run_answer(cheapest))
 with q2, st.container(border=True):
@@ -90,13 +90,14 @@ first, last = summary["first"], summary["last"]
 span_days = (last - first).days if first and last else 0
 bucket = "day" if span_days <= 62 else "week" if span_days <= 730 else "month"
 ui.chart(trend_chart(ui.history("trend", f, bucket=bucket), bucket), "history-trend")
+points, total = ui.history("scatter", f, total=summary["runs"])
+frontiers = ui.history("frontiers", f)
 cost_col, latency_col = st.columns(2, gap="large")
 for column, x, title in ((cost_col, "total_cost", "total cost ($)"),
                          (latency_col, "latency_ms", "latency (ms)")):  # fmt: skip
-    points, total = ui.history("scatter", f, x=x)
     with column:
         chart = frontier_chart(
-            points, ui.history("frontier", f, x=x), x_title=title, total=total, highlight=answers
+            points, frontiers[x], x=x, x_title=title, total=total, highlight=answers
         )
         ui.chart(chart, f"history-frontier-{x}")
 ui.chart(best_chart(ui.history("best_per_model", f)), "history-best")

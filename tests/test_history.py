@@ -120,11 +120,12 @@ class TestChartsData:
             sample.trend(ALL, "hour")
 
     def test_scatter_samples_beyond_the_limit(self, sample):
-        points, total = sample.scatter(ALL, "total_cost", limit=100)
-        assert total == 420 and len(points) == 100
-        again, _ = sample.scatter(ALL, "total_cost", limit=100)
+        points, total = sample.scatter(ALL, limit=100)
+        assert total == 420 and 0 < len(points) <= 100
+        assert {"f1", "total_cost", "latency_ms", "model_name"} <= set(points.columns)
+        again, _ = sample.scatter(ALL, limit=100, total=420)
         assert sorted(points.id) == sorted(again.id)  # repeatable
-        everything, _ = sample.scatter(ALL, "latency_ms", limit=1000)
+        everything, _ = sample.scatter(ALL, limit=1000)
         assert len(everything) == 420
 
     def test_best_per_model(self, sample):
@@ -143,6 +144,7 @@ class TestQuestions:
         )  # fmt: skip
         assert store.cheapest_within(ALL, 0.01)["run_id"] == "b"
         assert store.cheapest_within(ALL, 0.0)["run_id"] == "a"
+        assert store.cheapest_within(ALL, 0.01, best_f1=0.95)["run_id"] == "b"
         assert store.best_under(ALL, budget=500, latency_ms=40)["run_id"] == "b"
         assert store.best_under(ALL, budget=500, latency_ms=10)["run_id"] == "c"
         assert store.best_under(ALL, budget=5, latency_ms=10) is None
