@@ -329,8 +329,11 @@ def frontier_chart(
     return (dots + line + front).properties(width=440, height=300, title=title)
 
 
-def best_chart(best: pd.DataFrame) -> alt.FacetChart:
-    """The best run of each model for each ratio (bars per ratio, own scale each)."""
+def best_chart(best: pd.DataFrame, *, max_models: int = 12) -> alt.FacetChart:
+    """The best run of each model for each ratio (bars per ratio, own scale each); the
+    ``max_models`` models with the best CER when there are more."""
+    top = best[best.ratio == "CER"].nlargest(max_models, "value")["model_name"]
+    best = best[best.model_name.isin(top)]
     return (
         alt.Chart(best)
         .mark_bar(cornerRadiusEnd=3)

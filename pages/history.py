@@ -55,9 +55,10 @@ if summary["runs"] == 0:
     st.warning("No saved run matches these filters.")
     st.stop()
 
+best_runs = ui.history("best_per_model", f)
 runs_col, models_col, cer_col, ter_col, psr_col = st.columns(5)
 runs_col.metric("Runs", f"{summary['runs']:,}")
-models_col.metric("Models", f"{summary['models']:,}")
+models_col.metric("Models", f"{best_runs['model_name'].nunique():,}")
 cer_col.metric("Best CER", format_ratio(summary["best_cer"], 3))
 ter_col.metric("Best TER", format_ratio(summary["best_ter"], 3))
 psr_col.metric("Best PSR", format_ratio(summary["best_psr"], 3))
@@ -100,7 +101,7 @@ for column, x, title in ((cost_col, "total_cost", "total cost ($)"),
             points, frontiers[x], x=x, x_title=title, total=total, highlight=answers
         )
         ui.chart(chart, f"history-frontier-{x}")
-ui.chart(best_chart(ui.history("best_per_model", f)), "history-best")
+ui.chart(best_chart(best_runs), "history-best")
 
 # -- the table, with delete and undo -----------------------------------------------------------
 pages = max(1, -(-summary["runs"] // PAGE_SIZE))

@@ -93,8 +93,10 @@ class TestFilters:
         assert sample.summary(HistoryFilter(authors=("bob",)))["runs"] == 0
         assert sample.summary(HistoryFilter(sources=("batch",)))["runs"] == everything
         assert len(sample.history_page(HistoryFilter(text="augment"), page_size=500)) > 0
-        vision = sample.summary(HistoryFilter(projects=("vision-qc",), models=("resnet50",)))
-        assert vision["models"] == 1
+        vision = HistoryFilter(projects=("vision-qc",), models=("resnet50",))
+        assert set(sample.best_per_model(vision).model_name) == {"resnet50"}
+        assert sample.summary(HistoryFilter(projects=("vision-qc",), models=("xgboost",)))[
+            "runs"] == 0  # fmt: skip
 
     def test_pages_are_newest_first_and_do_not_overlap(self, sample):
         first = sample.history_page(ALL, page=0, page_size=50)
