@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -204,6 +205,32 @@ class HistoryFilter:
             )
             params += [like] * 6
         return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class HistoryOverview:
+    """What :meth:`Store.overview` returns: every figure of the history page."""
+
+    summary: dict[str, Any]
+    bucket: str
+    trend: pd.DataFrame | None
+    frontiers: dict[str, pd.DataFrame]
+    points: pd.DataFrame | None
+    best: pd.DataFrame | None
+    cheapest: dict[str, Any] | None
+    best_under: dict[str, Any] | None
+
+
+def bucket_for(first: datetime | None, last: datetime | None) -> str:
+    """Trend buckets that give a readable number of points for a date span.
+
+    >>> bucket_for(datetime(2026, 1, 1), datetime(2026, 2, 1)), bucket_for(None, None)
+    ('day', 'day')
+    >>> bucket_for(datetime(2025, 1, 1), datetime(2026, 6, 1))
+    'week'
+    """
+    days = (last - first).days if first and last else 0
+    return "day" if days <= 62 else "week" if days <= 730 else "month"
 
 
 def _utc_now() -> datetime:
@@ -631,6 +658,46 @@ class Store:
                 [*params, max_models],
             ).df()
 
+    def overview(
+        self,
+        f: HistoryFilter,
+        *,
+        f1_gap: float = 0.01,
+        budget: float = 1000.0,
+        latency_ms: float = 50.0,
+        points: int = 2000,
+    ) -> HistoryOverview:
+        """Everything the history page shows above its table, for one filter.
+
+        The independent queries run at the same time, each on its own cursor: DuckDB
+        releases the GIL, and the short ones fill the gaps the long ones leave on the cores.
+        """
+        summary = self.summary(f)
+        bucket = bucket_for(summary["first"], summary["last"])
+        if not summary["runs"]:
+            return HistoryOverview(summary, bucket, None, {}, None, None, None, None)
+        jobs = {
+            "trend": (self.trend, (f, bucket), {}),
+            "frontiers": (self.frontiers, (f,), {}),
+            "points": (self.scatter, (f,), {"limit": points, "total": summary["runs"]}),
+            "best": (self.best_per_model, (f,), {}),
+            "cheapest": (self.cheapest_within, (f, f1_gap), {"best_f1": summary["best_f1"]}),
+            "under": (self.best_under, (f,), {"budget": budget, "latency_ms": latency_ms}),
+        }
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlprod-history") as pool:
+            futures = {name: pool.submit(fn, *args, **kw) for name, (fn, args, kw) in jobs.items()}
+            done = {name: future.result() for name, future in futures.items()}
+        return HistoryOverview(
+            summary=summary,
+            bucket=bucket,
+            trend=done["trend"],
+            frontiers=done["frontiers"],
+            points=done["points"][0],
+            best=done["best"],
+            cheapest=done["cheapest"],
+            best_under=done["under"],
+        )
+
     def frontiers(self, f: HistoryFilter) -> dict[str, pd.DataFrame]:
         """The Pareto frontiers of F1 against total cost and against latency: runs no other
         run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first.
@@ -768,7 +835,7 @@ class Store:
                 f"FROM calculations c JOIN batches b ON b.batch_no = c.id // {ROWS_PER_BATCH} "
                 f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
                 params,
-            ).fetch_arrow_table()
+            ).to_arrow_table()
 
     def deletion_log(self) -> pd.DataFrame:
         """Who deleted or restored which calculation, and when (newest first)."""

@@ -50,58 +50,54 @@ f = HistoryFilter(
     models=tuple(models), projects=tuple(projects), tags=tuple(tags), authors=tuple(authors),
     sources=tuple(sources), date_from=date_from, date_to=date_to, text=text,
 )  # fmt: skip
-summary = ui.history("summary", f)
-if summary["runs"] == 0:
-    st.warning("No saved run matches these filters.")
-    st.stop()
 
-best_runs = ui.history("best_per_model", f)
-runs_col, models_col, cer_col, ter_col, psr_col = st.columns(5)
-runs_col.metric("Runs", f"{summary['runs']:,}")
-models_col.metric("Models", f"{best_runs['model_name'].nunique():,}")
-cer_col.metric("Best CER", format_ratio(summary["best_cer"], 3))
-ter_col.metric("Best TER", format_ratio(summary["best_ter"], 3))
-psr_col.metric("Best PSR", format_ratio(summary["best_psr"], 3))
-
-# -- the two questions -------------------------------------------------------------------------
+# -- figures, the two questions and the charts: all SQL, one cached overview per filter -------
 q1, q2 = st.columns(2, gap="large")
 with q1, st.container(border=True):
     gap = st.number_input(
         "Cheapest run within this much F1 of the best", 0.0, 1.0, 0.01, step=0.005,
         format="%.3f", key="history-gap",
     )  # fmt: skip
-    cheapest = ui.history("cheapest_within", f, f1_gap=gap, best_f1=summary["best_f1"])
-    if cheapest:
-        st.markdown(ui.run_answer(cheapest))
+    cheapest_slot = st.empty()
 with q2, st.container(border=True):
     budget_col, latency_col = st.columns(2)
     budget = budget_col.number_input("Budget", 0.0, value=1000.0, step=100.0, key="history-budget")
     latency = latency_col.number_input(
         "Latency up to (ms)", 0.0, value=50.0, step=5.0, key="history-latency"
     )
-    best = ui.history("best_under", f, budget=budget, latency_ms=latency)
-    st.markdown(
-        ui.run_answer(best) if best else
-        f"No run costs at most {format_money(budget)} with latency ≤ {format_ratio(latency)} ms."
-    )  # fmt: skip
-answers = {int(r["id"]) for r in (cheapest, best) if r}
+    under_slot = st.empty()
 
-# -- charts, all from SQL ------------------------------------------------------------------------
-first, last = summary["first"], summary["last"]
-span_days = (last - first).days if first and last else 0
-bucket = "day" if span_days <= 62 else "week" if span_days <= 730 else "month"
-ui.chart(trend_chart(ui.history("trend", f, bucket=bucket), bucket), "history-trend")
-points, total = ui.history("scatter", f, total=summary["runs"])
-frontiers = ui.history("frontiers", f)
+view = ui.history("overview", f, f1_gap=gap, budget=budget, latency_ms=latency)
+summary = view.summary
+if summary["runs"] == 0:
+    st.warning("No saved run matches these filters.")
+    st.stop()
+if view.cheapest:
+    cheapest_slot.markdown(ui.run_answer(view.cheapest))
+under_slot.markdown(
+    ui.run_answer(view.best_under) if view.best_under else
+    f"No run costs at most {format_money(budget)} with latency ≤ {format_ratio(latency)} ms."
+)  # fmt: skip
+answers = {int(r["id"]) for r in (view.cheapest, view.best_under) if r}
+
+runs_col, models_col, cer_col, ter_col, psr_col = st.columns(5)
+runs_col.metric("Runs", f"{summary['runs']:,}")
+models_col.metric("Models", f"{view.best['model_name'].nunique():,}")
+cer_col.metric("Best CER", format_ratio(summary["best_cer"], 3))
+ter_col.metric("Best TER", format_ratio(summary["best_ter"], 3))
+psr_col.metric("Best PSR", format_ratio(summary["best_psr"], 3))
+
+ui.chart(trend_chart(view.trend, view.bucket), "history-trend")
 cost_col, latency_col = st.columns(2, gap="large")
 for column, x, title in ((cost_col, "total_cost", "total cost ($)"),
                          (latency_col, "latency_ms", "latency (ms)")):  # fmt: skip
     with column:
         chart = frontier_chart(
-            points, frontiers[x], x=x, x_title=title, total=total, highlight=answers
-        )
+            view.points, view.frontiers[x], x=x, x_title=title, total=summary["runs"],
+            highlight=answers,
+        )  # fmt: skip
         ui.chart(chart, f"history-frontier-{x}")
-ui.chart(best_chart(best_runs), "history-best")
+ui.chart(best_chart(view.best), "history-best")
 
 # -- the table, with delete and undo -----------------------------------------------------------
 pages = max(1, -(-summary["runs"] // PAGE_SIZE))
@@ -152,7 +148,7 @@ export_parquet.download_button(
     on_click="ignore",
 )  # fmt: skip
 
-with st.expander("Deleted runs"):
+if st.toggle("Show deleted runs", key="history-show-deleted"):
     gone = ui.history("history_page", f, deleted=True, page_size=200)
     if gone.empty:
         st.caption("Nothing deleted under these filters.")

@@ -188,3 +188,30 @@ def test_sample_runs_file_is_realistic():
     span = pd.to_datetime(frame.created_at).agg(["min", "max"])
     assert (span["max"] - span["min"]).days > 90
     assert np.isfinite(frame[["f1", "training_cost", "latency_ms"]].to_numpy()).all()
+
+
+def test_export_of_the_filtered_history_round_trips(sample):
+    import io
+
+    import pyarrow.parquet as pq
+
+    from mlprod.export import csv_bytes, parquet_bytes
+
+    xgb = HistoryFilter(models=("xgboost",))
+    table = sample.export_filtered(xgb)
+    assert table.num_rows == sample.summary(xgb)["runs"]
+    assert set(table.column("model_name").to_pylist()) == {"xgboost"}
+    back = pq.read_table(io.BytesIO(parquet_bytes(table)))
+    assert back.column("cer").to_pylist() == table.column("cer").to_pylist()
+    assert csv_bytes(table).decode().splitlines()[0].startswith('"id","created_at"')
+
+
+def test_overview_has_every_figure(sample):
+    view = sample.overview(ALL, f1_gap=0.01, budget=1000, latency_ms=50)
+    assert view.summary["runs"] == 420 and view.bucket == "week"
+    assert set(view.frontiers) == {"total_cost", "latency_ms"}
+    assert len(view.points) == 420 and view.best.model_name.nunique() == 9
+    assert view.cheapest["f1"] >= view.summary["best_f1"] - 0.01
+    assert view.best_under["latency_ms"] <= 50
+    empty = sample.overview(HistoryFilter(text="nothing like this"))
+    assert empty.summary["runs"] == 0 and empty.trend is None
