@@ -828,13 +828,13 @@ class Store:
         """Every matching calculation with who saved it, as Arrow (for CSV / Parquet)."""
         where, params = f.where()
         with self.cursor() as cur:
-            return cur.execute(
+            return cur.sql(  # a relation hands Arrow over without the DB-API copy
                 "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
                 "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
                 "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source "
                 f"FROM calculations c JOIN batches b ON b.batch_no = c.id // {ROWS_PER_BATCH} "
                 f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
-                params,
+                params=params,
             ).to_arrow_table()
 
     def deletion_log(self) -> pd.DataFrame:
