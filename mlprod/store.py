@@ -138,6 +138,18 @@ _X_COLUMNS = {
 _RUN_DETAILS = ("model_name", "run_id", "run_name", "created_at")
 
 
+def _pareto(cheapest: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Rows of (f1, x, x_id) that no other row beats: sorted by x (ties: higher F1 first),
+    a row is on the frontier when its F1 is above every F1 before it."""
+    f1 = cheapest["f1"].to_numpy()
+    xs = cheapest[x].to_numpy()
+    order = np.lexsort((-f1, xs))  # by x, then by F1 descending
+    f1_sorted = f1[order]
+    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], f1_sorted[:-1]]))
+    keep = order[f1_sorted > best_before]
+    return pd.DataFrame({"id": cheapest[f"{x}_id"].to_numpy()[keep], "f1": f1[keep], "x": xs[keep]})
+
+
 def _rows_by_id(
     cur: duckdb.DuckDBPyConnection, ids: list[int], columns: tuple[str, ...]
 ) -> pd.DataFrame:
@@ -703,31 +715,23 @@ class Store:
         run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first.
 
         Only the cheapest run of each F1 value can be on a frontier, so one scan picks
-        those for both axes; the running maximum then runs over a few thousand rows.
+        those for both axes; the running maximum then runs over those few thousand rows
+        (numpy: a SQL window over them cost ~5 ms more at 1M runs).
         """
         where, params = f.where()
         picks = ", ".join(
             f"min({expr}) AS {x}, arg_min(id, {expr}) AS {x}_id" for x, expr in _X_COLUMNS.items()
         )
-        ranked = " UNION ALL ".join(
-            f"SELECT '{x}' AS axis, f1, {x} AS x, {x}_id AS id, max(f1) OVER (ORDER BY {x}, "
-            "f1 DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_before "
-            "FROM cheapest"
-            for x in _X_COLUMNS
-        )
         with self.cursor() as cur:
-            found = cur.execute(
-                f"WITH cheapest AS MATERIALIZED (SELECT f1, {picks} FROM calculations c "
-                f"WHERE {where} GROUP BY f1), ranked AS ({ranked}) "
-                "SELECT axis, id, f1, x FROM ranked "
-                "WHERE best_before IS NULL OR f1 > best_before ORDER BY axis, x, f1",
-                params,
+            cheapest = cur.execute(
+                f"SELECT f1, {picks} FROM calculations c WHERE {where} GROUP BY f1", params
             ).df()
-            details = _rows_by_id(cur, found["id"].tolist(), _RUN_DETAILS)
-        found = found.merge(details, on="id", how="left")
+            fronts = {x: _pareto(cheapest, x) for x in _X_COLUMNS}
+            ids = [i for front in fronts.values() for i in front["id"].tolist()]
+            details = _rows_by_id(cur, ids, _RUN_DETAILS)
         return {
-            x: found[found.axis == x].drop(columns="axis").reset_index(drop=True)
-            for x in _X_COLUMNS
+            x: front.merge(details, on="id", how="left").reset_index(drop=True)
+            for x, front in fronts.items()
         }
 
     def frontier(self, f: HistoryFilter, x: str) -> pd.DataFrame:
