@@ -467,13 +467,20 @@ def _open_csv(
         parse_options=pacsv.ParseOptions(
             delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_ragged
         ),
-        convert_options=pacsv.ConvertOptions(
-            column_types=column_types,
-            include_columns=include,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-            null_values=[""],
-        ),
+        convert_options=_convert_options(column_types, include),
+    )
+
+
+def _convert_options(
+    column_types: dict[str, pa.DataType], include: list[str] | None
+) -> pacsv.ConvertOptions:
+    # Only an empty cell is null: "NA", "nan" and "-" stay text so each gets its own reason.
+    return pacsv.ConvertOptions(
+        column_types=column_types,
+        include_columns=include,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        null_values=[""],
     )
 
 
@@ -543,13 +550,7 @@ def _read_whole(
         delimiter=inspection.delimiter, newlines_in_values=True, invalid_row_handler=note
     )
     while True:
-        convert = pacsv.ConvertOptions(
-            column_types=types,
-            include_columns=columns,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-            null_values=[""],
-        )
+        convert = _convert_options(types, columns)
         try:
             table = pacsv.read_csv(
                 inspection.path, read_options=read, parse_options=parse, convert_options=convert
