@@ -1,0 +1,472 @@
+"""Where costs come from: GPU hours x prices, traffic or tokens x prices, currencies.
+
+Every builder returns the amount *and* the assumptions behind it (price used, its date and
+source, traffic, ...) with a formula a person can check, so the assumptions can travel
+with the result into the history, the comparison and the exports.
+
+Prices in ``data/gpu_prices.csv`` are US dollars per GPU-hour; ``data/fx_rates.csv`` says
+how many units of each currency one dollar buys.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlprod.config import PROJECT_DIR
+from mlprod.errors import InvalidInput, MlprodError
+from mlprod.explain import format_money, format_ratio
+
+__all__ = [
+    "CostTableError",
+    "FxTable",
+    "GpuPrice",
+    "InferenceCost",
+    "PriceTable",
+    "TrainingCost",
+    "default_fx",
+    "default_prices",
+    "gpu_key",
+    "inference_from_requests",
+    "inference_from_tokens",
+    "training_cost",
+]
+
+PRICES_PATH = PROJECT_DIR / "data" / "gpu_prices.csv"
+FX_PATH = PROJECT_DIR / "data" / "fx_rates.csv"
+
+
+class CostTableError(MlprodError):
+    """A price or exchange-rate table that cannot be used (names the file and line)."""
+
+
+def gpu_key(name: str) -> str:
+    """A GPU name as lookups see it: ``"A100 80GB"``, ``"a100-80gb"`` and ``"A100_80GB"``
+    are the same GPU.
+
+    >>> gpu_key(" A100 80GB "), gpu_key("h100-80gb")
+    ('a10080gb', 'h10080gb')
+    """
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+@dataclass(frozen=True)
+class GpuPrice:
+    provider: str
+    gpu_model: str
+    on_demand: float  # USD per GPU-hour
+    spot: float | None  # None where the provider has no spot market
+    as_of: date
+    source: str
+
+
+def _positive(value: str, what: str, where: str, *, optional: bool = False) -> float | None:
+    if optional and not value.strip():
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise CostTableError(f"{where}: {what} '{value}' is not a number.") from None
+    if not math.isfinite(number) or number <= 0:
+        raise CostTableError(f"{where}: {what} must be above 0, got '{value}'.")
+    return number
+
+
+def _day(value: str, where: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise CostTableError(f"{where}: as_of '{value}' is not a date like 2026-10-01.") from None
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise CostTableError(f"{path.name}: missing column(s) {', '.join(missing)}.")
+            return [(f"{path.name} line {i}", row) for i, row in enumerate(reader, start=2)]
+    except OSError as exc:
+        raise CostTableError(f"Cannot read {path}: {exc}") from None
+
+
+class PriceTable:
+    """GPU prices per provider, validated when loaded."""
+
+    COLUMNS = (
+        "provider",
+        "gpu_model",
+        "on_demand_usd_per_gpu_hour",
+        "spot_usd_per_gpu_hour",
+        "as_of",
+        "source",
+    )
+
+    def __init__(self, prices: list[GpuPrice]) -> None:
+        if not prices:
+            raise CostTableError("The GPU price table is empty.")
+        self.prices = prices
+
+    @classmethod
+    def load(cls, path: Path = PRICES_PATH) -> PriceTable:
+        """Read and validate a price table; a bad row raises CostTableError naming it."""
+        prices, seen = [], set()
+        for where, row in _rows(path, cls.COLUMNS):
+            if not row["provider"].strip() or not row["gpu_model"].strip():
+                raise CostTableError(f"{where}: provider and gpu_model are required.")
+            key = (row["provider"].strip().lower(), gpu_key(row["gpu_model"]))
+            if key in seen:
+                raise CostTableError(
+                    f"{where}: {row['provider']} {row['gpu_model']} is listed twice."
+                )
+            seen.add(key)
+            on_demand = _positive(row["on_demand_usd_per_gpu_hour"], "on-demand price", where)
+            spot = _positive(row["spot_usd_per_gpu_hour"], "spot price", where, optional=True)
+            assert on_demand is not None
+            if spot is not None and spot > on_demand:
+                raise CostTableError(f"{where}: the spot price is above the on-demand price.")
+            prices.append(
+                GpuPrice(
+                    row["provider"].strip(),
+                    row["gpu_model"].strip(),
+                    on_demand,
+                    spot,
+                    _day(row["as_of"], where),
+                    row["source"].strip(),
+                )
+            )
+        return cls(prices)
+
+    def models(self) -> list[str]:
+        """Every GPU model in the table, as written there."""
+        return sorted({p.gpu_model for p in self.prices}, key=gpu_key)
+
+    def providers(self, gpu_model: str | None = None) -> list[str]:
+        return sorted(
+            {
+                p.provider
+                for p in self.prices
+                if gpu_model is None or gpu_key(p.gpu_model) == gpu_key(gpu_model)
+            }
+        )
+
+    def price(self, gpu_model: str, *, spot: bool = False, provider: str | None = None) -> GpuPrice:
+        """The price of one GPU: at ``provider``, or the cheapest provider listing it.
+
+        Raises
+        ------
+        InvalidInput
+            Unknown GPU or provider, or no spot market there; the message lists what is known.
+        """
+        found = [p for p in self.prices if gpu_key(p.gpu_model) == gpu_key(gpu_model)]
+        if not found:
+            raise InvalidInput(
+                "gpu_model",
+                f"GPU '{gpu_model}' is not in the price table; known: {', '.join(self.models())}.",
+            )
+        if provider:
+            found = [p for p in found if p.provider.lower() == provider.lower()]
+            if not found:
+                raise InvalidInput(
+                    "provider",
+                    f"{provider} does not list {gpu_model}; it is listed by "
+                    f"{', '.join(self.providers(gpu_model))}.",
+                )
+        if spot:
+            found = [p for p in found if p.spot is not None]
+            if not found:
+                raise InvalidInput("spot", f"No spot price for {gpu_model} at {provider}.")
+            return min(found, key=lambda p: p.spot or math.inf)
+        return min(found, key=lambda p: p.on_demand)
+
+    def hourly_prices(self, gpu_models: pa.Array) -> np.ndarray:
+        """On-demand USD per GPU-hour at the cheapest provider for a column of GPU names;
+        NaN where the name is unknown or empty. Columnar: no Python loop per row."""
+        cheapest: dict[str, float] = {}
+        for p in self.prices:
+            key = gpu_key(p.gpu_model)
+            cheapest[key] = min(cheapest.get(key, math.inf), p.on_demand)
+        keys = pc.replace_substring_regex(
+            pc.utf8_lower(pc.cast(gpu_models, pa.string())), pattern="[^a-z0-9]", replacement=""
+        )
+        index = pc.index_in(keys, value_set=pa.array(list(cheapest)))
+        prices = pa.array(list(cheapest.values()), type=pa.float64())
+        found = pc.take(prices, pc.fill_null(index, 0))
+        return np.where(
+            index.is_valid().to_numpy(zero_copy_only=False),
+            found.to_numpy(zero_copy_only=False),
+            np.nan,
+        )
+
+
+class FxTable:
+    """Units of each currency per US dollar, dated."""
+
+    COLUMNS = ("currency", "per_usd", "as_of", "source")
+
+    def __init__(self, rates: dict[str, tuple[float, date, str]]) -> None:
+        self.rates = rates
+
+    @classmethod
+    def load(cls, path: Path = FX_PATH) -> FxTable:
+        rates = {}
+        for where, row in _rows(path, cls.COLUMNS):
+            code = row["currency"].strip().upper()
+            if not re.fullmatch(r"[A-Z]{3}", code):
+                raise CostTableError(
+                    f"{where}: currency '{row['currency']}' is not a code like EUR."
+                )
+            rate = _positive(row["per_usd"], "per_usd", where)
+            assert rate is not None
+            rates[code] = (rate, _day(row["as_of"], where), row["source"].strip())
+        if rates.get("USD", (None,))[0] != 1.0:
+            raise CostTableError(f"{path.name}: USD must be listed with per_usd 1.0.")
+        return cls(rates)
+
+    def rate(self, currency: str) -> float:
+        """How many ``currency`` one US dollar buys.
+
+        >>> day = date(2026, 1, 1)
+        >>> FxTable({"USD": (1.0, day, ""), "EUR": (0.9, day, "")}).rate("eur")
+        0.9
+        """
+        try:
+            return self.rates[currency.upper()][0]
+        except KeyError:
+            raise InvalidInput(
+                "currency", f"No exchange rate for {currency}; known: {', '.join(self.rates)}."
+            ) from None
+
+    def as_of(self, currency: str) -> date:
+        return self.rates[currency.upper()][1]
+
+
+@cache
+def default_prices() -> PriceTable:
+    return PriceTable.load()
+
+
+@cache
+def default_fx() -> FxTable:
+    return FxTable.load()
+
+
+def _number(
+    value: Any, field: str, label: str, *, minimum: float = 0.0, strict: bool = False
+) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(field, f"{label} must be a number — got {value!r}.") from None
+    if not math.isfinite(number) or number < minimum or (strict and number <= minimum):
+        word = "above" if strict else "at least"
+        raise InvalidInput(field, f"{label} must be {word} {format_ratio(minimum)} — got {value}.")
+    return number
+
+
+@dataclass(frozen=True)
+class TrainingCost:
+    """A training cost built from GPU hours, with the assumptions behind it."""
+
+    gpu_model: str
+    gpu_count: float
+    gpu_hours: float
+    price_per_gpu_hour: float  # in ``currency``
+    price_kind: str  # "on-demand", "spot" or "override"
+    price_provider: str | None
+    price_as_of: date | None
+    extra_costs: float
+    currency: str
+    fx_rate: float
+    total: float
+
+    def formula(self) -> str:
+        """The cost with every number filled in.
+
+        >>> t = training_cost("A100-80GB", 8, 10, price_override=2.5)
+        >>> t.formula()
+        'Training cost = 8 GPUs × 10 h × $2.50/GPU-h (your price) = $200'
+        """
+        money = lambda v: format_money(v, self.currency)  # noqa: E731
+        where = (
+            "your price"
+            if self.price_kind == "override"
+            else f"{self.price_provider} {self.price_kind}, {self.price_as_of}"
+        )
+        text = (
+            f"Training cost = {format_ratio(self.gpu_count)} GPU{'' if self.gpu_count == 1 else 's'} × "
+            f"{format_ratio(self.gpu_hours)} h × {money(self.price_per_gpu_hour)}/GPU-h "
+            f"({where})"
+        )
+        if self.extra_costs:
+            text += f" + {money(self.extra_costs)} extra"
+        return f"{text} = {money(self.total)}"
+
+    def assumptions(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("total")
+        return out
+
+
+def training_cost(
+    gpu_model: str,
+    gpu_count: float,
+    gpu_hours: float,
+    *,
+    spot: bool = False,
+    provider: str | None = None,
+    price_override: float | None = None,
+    extra_costs: float = 0.0,
+    currency: str = "USD",
+    prices: PriceTable | None = None,
+    fx: FxTable | None = None,
+) -> TrainingCost:
+    """Training cost = GPUs × hours × price per GPU-hour + extra costs, in ``currency``.
+
+    The price is ``price_override`` (already in ``currency``) or the table's on-demand or
+    spot price (USD, converted at the table's rate).
+
+    Raises
+    ------
+    InvalidInput
+        Unknown GPU (listing the known ones), a count or hours not above 0, and so on.
+
+    >>> training_cost("A100-80GB", 8, 10, provider="AWS").total  # 8 × 10 × $5.12
+    409.6
+    """
+    count = _number(gpu_count, "gpu_count", "GPU count", strict=True)
+    hours = _number(gpu_hours, "gpu_hours", "GPU hours", strict=True)
+    extra = _number(extra_costs, "extra_costs", "Extra costs")
+    fx = fx or default_fx()
+    rate = fx.rate(currency)
+    if price_override is not None:
+        price = _number(price_override, "price_per_gpu_hour", "Price per GPU-hour", strict=True)
+        kind, where, as_of = "override", None, None
+    else:
+        listed = (prices or default_prices()).price(gpu_model, spot=spot, provider=provider)
+        usd = listed.spot if spot and listed.spot is not None else listed.on_demand
+        price, kind, where, as_of = (
+            usd * rate,
+            ("spot" if spot else "on-demand"),
+            listed.provider,
+            listed.as_of,
+        )
+    total = round(count * hours * price + extra, 6)
+    return TrainingCost(
+        gpu_model, count, hours, price, kind, where, as_of, extra, currency.upper(), rate, total
+    )
+
+
+@dataclass(frozen=True)
+class InferenceCost:
+    """An inference cost built from traffic or tokens over a horizon in months."""
+
+    mode: str  # "requests" or "tokens"
+    months: float
+    currency: str
+    total: float
+    requests_per_month: float | None = None
+    cost_per_1k_requests: float | None = None
+    tokens_in_per_month: float | None = None
+    tokens_out_per_month: float | None = None
+    price_in_per_1m: float | None = None
+    price_out_per_1m: float | None = None
+
+    def formula(self) -> str:
+        """The cost with every number filled in.
+
+        >>> inference_from_requests(2_000_000, 0.1, 1).formula()
+        'Inference cost = 2,000,000 requests/month × $0.1 per 1,000 × 1 month = $200'
+        """
+        money = lambda v: format_money(v, self.currency)  # noqa: E731
+        months = f"{format_ratio(self.months)} month{'s' if self.months != 1 else ''}"
+        if self.mode == "requests":
+            return (
+                f"Inference cost = {self.requests_per_month:,.0f} requests/month × "
+                f"{money(self.cost_per_1k_requests or 0)} per 1,000 × {months} = "
+                f"{money(self.total)}"
+            )
+        return (
+            f"Inference cost = ({self.tokens_in_per_month:,.0f} tokens in × "
+            f"{money(self.price_in_per_1m or 0)} + {self.tokens_out_per_month:,.0f} tokens out "
+            f"× {money(self.price_out_per_1m or 0)}) per 1M per month × {months} = "
+            f"{money(self.total)}"
+        )
+
+    def assumptions(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["inference_mode"] = out.pop("mode")
+        out.pop("total")
+        out.pop("currency")
+        return out
+
+
+def inference_from_requests(
+    requests_per_month: float,
+    cost_per_1k_requests: float,
+    months: float = 1.0,
+    *,
+    currency: str = "USD",
+) -> InferenceCost:
+    """Inference cost = requests per month ÷ 1,000 × cost per 1,000 requests × months
+    (the cost per 1,000 requests in ``currency``).
+
+    >>> inference_from_requests(2_000_000, 0.1, 1).total
+    200.0
+    """
+    requests = _number(requests_per_month, "requests_per_month", "Requests per month")
+    price = _number(cost_per_1k_requests, "cost_per_1k_requests", "Cost per 1,000 requests")
+    span = _number(months, "months", "Months", strict=True)
+    total = round(requests / 1000 * price * span, 6)
+    return InferenceCost(
+        "requests",
+        span,
+        currency.upper(),
+        total,
+        requests_per_month=requests,
+        cost_per_1k_requests=price,
+    )
+
+
+def inference_from_tokens(
+    tokens_in_per_month: float,
+    tokens_out_per_month: float,
+    price_in_per_1m: float,
+    price_out_per_1m: float,
+    months: float = 1.0,
+    *,
+    currency: str = "USD",
+) -> InferenceCost:
+    """Inference cost = (tokens in × price in + tokens out × price out) per 1M tokens, per
+    month, × months (prices in ``currency``).
+
+    >>> inference_from_tokens(50_000_000, 10_000_000, 0.5, 1.5, 2).total
+    80.0
+    """
+    t_in = _number(tokens_in_per_month, "tokens_in", "Tokens in per month")
+    t_out = _number(tokens_out_per_month, "tokens_out", "Tokens out per month")
+    p_in = _number(price_in_per_1m, "price_in_per_1m", "Price per 1M input tokens")
+    p_out = _number(price_out_per_1m, "price_out_per_1m", "Price per 1M output tokens")
+    span = _number(months, "months", "Months", strict=True)
+    total = round((t_in * p_in + t_out * p_out) / 1_000_000 * span, 6)
+    return InferenceCost(
+        "tokens",
+        span,
+        currency.upper(),
+        total,
+        tokens_in_per_month=t_in,
+        tokens_out_per_month=t_out,
+        price_in_per_1m=p_in,
+        price_out_per_1m=p_out,
+    )
