@@ -304,8 +304,9 @@ class TrainingCost:
             if self.price_kind == "override"
             else f"{self.price_provider} {self.price_kind}, {self.price_as_of}"
         )
+        gpus = "GPU" if self.gpu_count == 1 else "GPUs"
         text = (
-            f"Training cost = {format_ratio(self.gpu_count)} GPU{'' if self.gpu_count == 1 else 's'} × "
+            f"Training cost = {format_ratio(self.gpu_count)} {gpus} × "
             f"{format_ratio(self.gpu_hours)} h × {money(self.price_per_gpu_hour)}/GPU-h "
             f"({where})"
         )
