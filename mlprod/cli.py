@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlprod import config
+from mlprod.costs import inference_from_requests, inference_from_tokens, training_cost
 from mlprod.errors import BadFile, DatabaseError, InvalidInput, MlprodError
 from mlprod.explain import CURRENCIES, advice_for, format_ratio, formulas, readable
 from mlprod.export import CsvOut
@@ -47,8 +48,28 @@ def build_parser() -> argparse.ArgumentParser:
     f1.add_argument("--tp", type=float, help="true positives")
     f1.add_argument("--fp", type=float, help="false positives")
     f1.add_argument("--fn", type=float, help="false negatives")
-    calc.add_argument("--training-cost", type=float, required=True)
-    calc.add_argument("--inference-cost", type=float, required=True)
+    train = calc.add_argument_group("training cost (give --training-cost, or --gpu and --gpus)")
+    train.add_argument("--training-cost", type=float, help="in --currency")
+    train.add_argument("--gpu", help="GPU model from data/gpu_prices.csv, e.g. A100-80GB")
+    train.add_argument("--gpus", type=float, help="number of GPUs")
+    train.add_argument(
+        "--gpu-hours", type=float, help="hours on those GPUs (default: training hours)"
+    )
+    train.add_argument("--spot", action="store_true", help="use the spot price")
+    train.add_argument("--provider", help="price at this provider (default: the cheapest)")
+    train.add_argument("--price-per-gpu-hour", type=float, help="your own price, in --currency")
+    train.add_argument("--extra-costs", type=float, default=0.0, help="storage, people, ...")
+    infer = calc.add_argument_group(
+        "inference cost (give --inference-cost, or requests, or tokens)"
+    )
+    infer.add_argument("--inference-cost", type=float, help="in --currency")
+    infer.add_argument("--requests-per-month", type=float)
+    infer.add_argument("--cost-per-1k-requests", type=float, help="in --currency")
+    infer.add_argument("--tokens-in", type=float, help="input tokens per month")
+    infer.add_argument("--tokens-out", type=float, help="output tokens per month")
+    infer.add_argument("--price-in-per-1m", type=float, help="per 1M input tokens, in --currency")
+    infer.add_argument("--price-out-per-1m", type=float, help="per 1M output tokens")
+    infer.add_argument("--months", type=float, default=1.0, help="horizon (default 1)")
     calc.add_argument("--training-hours", type=float, required=True)
     calc.add_argument("--latency-ms", type=float, required=True)
     calc.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
@@ -87,16 +108,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _costs(args: argparse.Namespace) -> tuple[float, float, list[str], dict[str, object]]:
+    """Training and inference cost, typed or built; their formulas and assumptions."""
+    formulas, assumptions = [], {}
+    if args.training_cost is not None:
+        training = args.training_cost
+    elif args.gpu and args.gpus is not None:
+        built = training_cost(
+            args.gpu, args.gpus, args.gpu_hours or args.training_hours, spot=args.spot,
+            provider=args.provider, price_override=args.price_per_gpu_hour,
+            extra_costs=args.extra_costs, currency=args.currency,
+        )  # fmt: skip
+        training = built.total
+        formulas.append(built.formula())
+        assumptions |= built.assumptions()
+    else:
+        raise InvalidInput(
+            "training_cost", "Give --training-cost, or --gpu and --gpus to price GPU hours."
+        )
+    if args.inference_cost is not None:
+        inference = args.inference_cost
+    elif args.requests_per_month is not None or args.cost_per_1k_requests is not None:
+        built_i = inference_from_requests(
+            args.requests_per_month, args.cost_per_1k_requests, args.months,
+            currency=args.currency,
+        )  # fmt: skip
+        inference, formulas, assumptions = (
+            built_i.total,
+            [*formulas, built_i.formula()],
+            assumptions | built_i.assumptions(),
+        )
+    elif args.tokens_in is not None or args.tokens_out is not None:
+        built_i = inference_from_tokens(
+            args.tokens_in, args.tokens_out, args.price_in_per_1m, args.price_out_per_1m,
+            args.months, currency=args.currency,
+        )  # fmt: skip
+        inference, formulas, assumptions = (
+            built_i.total,
+            [*formulas, built_i.formula()],
+            assumptions | built_i.assumptions(),
+        )
+    else:
+        raise InvalidInput(
+            "inference_cost",
+            "Give --inference-cost, or --requests-per-month and --cost-per-1k-requests, or "
+            "--tokens-in/--tokens-out with their prices per 1M tokens.",
+        )
+    return training, inference, formulas, assumptions
+
+
 def _calc(args: argparse.Namespace) -> int:
     f1 = resolve_f1(
         args.f1, precision=args.precision, recall=args.recall, tp=args.tp, fp=args.fp, fn=args.fn
     )
+    args.training_cost, args.inference_cost, cost_lines, assumptions = _costs(args)
     ratios = calculate(
         f1, args.training_cost, args.inference_cost, args.training_hours, args.latency_ms
     )
     if args.json:
-        print(json.dumps(ratios.as_dict()))
+        out: dict[str, object] = ratios.as_dict()
+        if cost_lines:  # built costs are part of the answer
+            out |= {"training_cost": args.training_cost, "inference_cost": args.inference_cost}
+        print(json.dumps(out))
     else:
+        for line in cost_lines:
+            print(line)
+        if cost_lines:
+            print()
         words = readable(ratios, args.currency)
         shown = formulas(
             f1,
@@ -133,6 +211,7 @@ def _calc(args: argparse.Namespace) -> int:
             "tags": args.tags,
             "notes": args.notes,
             **ratios.as_dict(),
+            **assumptions,
         }
         database = args.db or config.database()
         with Store(database) as store:

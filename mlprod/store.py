@@ -117,6 +117,39 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
     ),
 }
+MIGRATIONS[2] = (
+    # Where a cost came from (GPU prices, traffic, tokens): issue #6. One row per
+    # calculation whose cost was built rather than typed.
+    """
+    CREATE TABLE cost_assumptions (
+        calculation_id       BIGINT NOT NULL,
+        gpu_model            VARCHAR,
+        gpu_count            DOUBLE,
+        gpu_hours            DOUBLE,
+        price_per_gpu_hour   DOUBLE,
+        price_kind           VARCHAR,
+        price_provider       VARCHAR,
+        price_as_of          DATE,
+        extra_costs          DOUBLE,
+        inference_mode       VARCHAR,
+        months               DOUBLE,
+        requests_per_month   DOUBLE,
+        cost_per_1k_requests DOUBLE,
+        tokens_in_per_month  DOUBLE,
+        tokens_out_per_month DOUBLE,
+        price_in_per_1m      DOUBLE,
+        price_out_per_1m     DOUBLE,
+        fx_rate              DOUBLE
+    )
+    """,
+)
+#: The assumptions behind a built cost, kept in ``cost_assumptions``.
+ASSUMPTION_COLUMNS: tuple[str, ...] = (
+    "gpu_model", "gpu_count", "gpu_hours", "price_per_gpu_hour", "price_kind", "price_provider",
+    "price_as_of", "extra_costs", "inference_mode", "months", "requests_per_month",
+    "cost_per_1k_requests", "tokens_in_per_month", "tokens_out_per_month", "price_in_per_1m",
+    "price_out_per_1m", "fx_rate",
+)  # fmt: skip
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Day and week buckets by integer arithmetic on microseconds (date_trunc does calendar work
@@ -421,6 +454,14 @@ class Store:
             parts = [calculation.get(name) for name in F1_INPUT_COLUMNS]
             if any(p is not None for p in parts):
                 cur.execute("INSERT INTO f1_inputs VALUES (?, ?, ?, ?, ?, ?)", [calc_id, *parts])
+            assumed = [calculation.get(name) for name in ASSUMPTION_COLUMNS]
+            if any(a is not None for a in assumed):
+                columns = ", ".join(ASSUMPTION_COLUMNS)
+                cur.execute(
+                    f"INSERT INTO cost_assumptions (calculation_id, {columns}) "
+                    f"VALUES (?, {', '.join('?' for _ in ASSUMPTION_COLUMNS)})",
+                    [calc_id, *assumed],
+                )
         return True
 
     def append_calculations(
@@ -484,6 +525,14 @@ class Store:
                         f"INSERT INTO f1_inputs (calculation_id, {', '.join(parts)}) "
                         f"SELECT id, {', '.join(parts)} FROM incoming "
                         f"WHERE ({any_part}) {only_ok.replace('WHERE', 'AND')}"
+                    )
+                assumed = [c for c in ASSUMPTION_COLUMNS if c in given]
+                if assumed:  # only rows whose cost was built from a GPU carry assumptions
+                    rows = "gpu_model IS NOT NULL" if "gpu_model" in assumed else "true"
+                    cur.execute(
+                        f"INSERT INTO cost_assumptions (calculation_id, {', '.join(assumed)}) "
+                        f"SELECT id, {', '.join(assumed)} FROM incoming WHERE {rows} "
+                        f"{only_ok.replace('WHERE', 'AND')}"
                     )
                 offset += table.num_rows
                 stored += int(inserted[0]) if inserted else 0
@@ -549,8 +598,10 @@ class Store:
         where = "" if include_deleted else "WHERE deleted_at IS NULL"
         with self.cursor() as cur:
             return cur.execute(
-                f"SELECT h.*, f.precision, f.recall, f.tp, f.fp, f.fn FROM history h "
-                f"LEFT JOIN f1_inputs f ON f.calculation_id = h.id {where} "
+                f"SELECT h.*, f.precision, f.recall, f.tp, f.fp, f.fn, "
+                "a.* EXCLUDE (calculation_id) FROM history h "
+                "LEFT JOIN f1_inputs f ON f.calculation_id = h.id "
+                f"LEFT JOIN cost_assumptions a ON a.calculation_id = h.id {where} "
                 "ORDER BY h.created_at DESC, h.id DESC LIMIT ?",
                 [limit],
             ).df()
@@ -574,7 +625,10 @@ class Store:
         """The calculations with these ids (deleted ones too), in the order asked."""
         with self.cursor() as cur:
             found = cur.execute(
-                "SELECT * FROM history WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]
+                "SELECT h.*, a.* EXCLUDE (calculation_id) FROM history h "
+                "LEFT JOIN cost_assumptions a ON a.calculation_id = h.id "
+                "WHERE h.id IN (SELECT unnest(?::BIGINT[]))",
+                [ids],
             ).df()
         order = {calc_id: i for i, calc_id in enumerate(ids)}
         return found.sort_values("id", key=lambda s: s.map(order)).reset_index(drop=True)
@@ -835,8 +889,10 @@ class Store:
             return cur.sql(  # a relation hands Arrow over without the DB-API copy
                 "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
                 "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
-                "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source "
+                "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source, "
+                "a.* EXCLUDE (calculation_id) "
                 f"FROM calculations c JOIN batches b ON b.batch_no = c.id // {ROWS_PER_BATCH} "
+                "LEFT JOIN cost_assumptions a ON a.calculation_id = c.id "
                 f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
                 params=params,
             ).to_arrow_table()

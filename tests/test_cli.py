@@ -171,3 +171,51 @@ def test_score_locked_database_exit_3_file_still_written(tmp_path):
     assert out.returncode == 3
     assert "is in use by" in out.stderr and "PID" in out.stderr
     assert read_csv(tmp_path / "o.csv")[0]["cer"] == "0.00075"
+
+
+# -- costs built from GPUs, traffic and tokens (issue #6) -----------------------------------
+
+GPU_ARGS = ["--f1", "0.9", "--gpu", "A100-80GB", "--gpus", "8", "--training-hours", "10",
+            "--requests-per-month", "2000000", "--cost-per-1k-requests", "0.1", "--months", "1",
+            "--latency-ms", "50"]  # fmt: skip
+
+
+def test_calc_builds_costs_and_prints_them():
+    out = run("calc", *GPU_ARGS)
+    assert out.returncode == 0, out.stderr
+    assert (
+        "Training cost = 8 GPUs × 10 h × $1.79/GPU-h (Lambda on-demand, 2026-10-01)" in out.stdout
+    )
+    assert (
+        "Inference cost = 2,000,000 requests/month × $0.1 per 1,000 × 1 month = $200" in out.stdout
+    )
+    as_json = json.loads(run("calc", *GPU_ARGS, "--json").stdout)
+    assert as_json["training_cost"] == pytest.approx(8 * 10 * 1.79)
+    assert as_json["cer"] == pytest.approx(0.9 / (8 * 10 * 1.79 + 200), rel=1e-11)
+
+
+def test_calc_spot_provider_tokens_and_currency():
+    args = ["--f1", "0.9", "--gpu", "V100", "--gpus", "2", "--training-hours", "5", "--spot",
+            "--provider", "GCP", "--tokens-in", "1000000", "--tokens-out", "1000000",
+            "--price-in-per-1m", "1", "--price-out-per-1m", "3", "--months", "2",
+            "--latency-ms", "10", "--currency", "EUR", "--json"]  # fmt: skip
+    got = json.loads(run("calc", *args).stdout)
+    assert got["training_cost"] == pytest.approx(2 * 5 * 0.89 * 0.92)
+    assert got["inference_cost"] == pytest.approx((1 * 1 + 1 * 3) * 2)
+
+
+def test_calc_unknown_gpu_and_missing_costs_exit_2():
+    bad = run("calc", *[("B200" if a == "A100-80GB" else a) for a in GPU_ARGS])
+    assert bad.returncode == 2 and "known: A100-40GB, A100-80GB" in bad.stderr
+    missing = run("calc", "--f1", "0.9", "--training-hours", "1", "--latency-ms", "1",
+                  "--inference-cost", "1")  # fmt: skip
+    assert missing.returncode == 2 and "--gpu and --gpus" in missing.stderr
+
+
+def test_calc_save_keeps_the_assumptions(tmp_path):
+    db = tmp_path / "h.duckdb"
+    assert run("calc", *GPU_ARGS, "--save", "--db", str(db)).returncode == 0
+    with Store(db) as s:
+        row = s.recent(1).iloc[0]
+    assert (row.gpu_model, row.gpu_count, row.price_provider) == ("A100-80GB", 8, "Lambda")
+    assert row.requests_per_month == 2_000_000

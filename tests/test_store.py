@@ -196,3 +196,40 @@ def test_search_latest_per_model_and_by_id(store):
     assert store.calculations_by_id(ids[::-1])["model_name"].tolist() == ["resnet", "bert"]
     store.soft_delete([ids[0]])
     assert store.latest_per_model(2)["f1"].tolist() == [0.7, 0.9]
+
+
+def test_cost_assumptions_travel_with_the_calculation(store):
+    from mlprod.costs import inference_from_requests, training_cost
+
+    train = training_cost("A100-80GB", 8, 10, provider="AWS")
+    infer = inference_from_requests(2_000_000, 0.1, 1)
+    calc = {**record(training_cost=train.total, inference_cost=infer.total),
+            **train.assumptions(), **infer.assumptions()}  # fmt: skip
+    store.save_calculation(calc, calc_key="gpu")
+    row = store.recent(1).iloc[0]
+    assert (row.gpu_model, row.gpu_count, row.price_per_gpu_hour) == ("A100-80GB", 8, 5.12)
+    assert (row.price_provider, str(row.price_as_of)[:10]) == ("AWS", "2026-10-01")
+    assert (row.inference_mode, row.requests_per_month) == ("requests", 2_000_000)
+    by_id = store.calculations_by_id([int(row.id)]).iloc[0]
+    assert by_id.gpu_model == "A100-80GB"
+    from mlprod.store import HistoryFilter
+
+    exported = store.export_filtered(HistoryFilter()).to_pylist()[0]
+    assert exported["gpu_model"] == "A100-80GB" and exported["cost_per_1k_requests"] == 0.1
+
+
+def test_migration_from_version_1_adds_cost_assumptions(db_path):
+    import duckdb as ddb
+
+    from mlprod.store import MIGRATIONS
+
+    con = ddb.connect(str(db_path))  # a database written by the first release
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
+    for statement in MIGRATIONS[1]:
+        con.execute(statement)
+    con.execute("INSERT INTO schema_version VALUES (1, now())")
+    con.close()
+    with Store(db_path) as s:
+        assert s.schema_version() == 2
+        s.save_calculation(record(), calc_key="after")
+        assert s.count() == 1
