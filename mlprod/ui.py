@@ -6,6 +6,7 @@ The only mlprod module that imports streamlit.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,14 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from mlprod import config
 from mlprod.charts import themed
 from mlprod.compare import Run, run_from_row
+from mlprod.costs import (
+    InferenceCost,
+    TrainingCost,
+    default_prices,
+    inference_from_requests,
+    inference_from_tokens,
+    training_cost,
+)
 from mlprod.errors import DatabaseError
 from mlprod.explain import format_money, format_ratio, readable
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
@@ -289,3 +298,101 @@ def load_sample_runs() -> int:
     )
     written()
     return batch_no
+
+
+# -- cost builders (issue #6) ------------------------------------------------------------------
+
+TRAIN_MODES = ("Enter it", "From GPU hours")
+INFER_MODES = ("Enter it", "From requests", "From tokens")
+CHEAPEST = "Cheapest listed"
+Built = TrainingCost | InferenceCost | None
+
+
+def training_cost_inputs(mode: str, currency: str) -> Callable[[float], tuple[float, Built]]:
+    """The training-cost inputs for ``mode``; returns how to turn them into a cost once the
+    form is submitted (given the training hours, the default GPU hours)."""
+    if mode == TRAIN_MODES[0]:
+        typed = st.number_input(
+            "Training cost", value=1000.0, step=100.0, format="%.2f", key="calc-training-cost",
+            help=f"In {currency}. Compute, storage and people for the training run.",
+        )  # fmt: skip
+        return lambda hours: (typed, None)
+    prices = default_prices()
+    left, right = st.columns(2)
+    gpu = left.selectbox("GPU model", prices.models(), key="calc-gpu")
+    count = right.number_input("GPUs", value=8.0, min_value=0.0, step=1.0, key="calc-gpus")
+    left, right = st.columns(2)
+    gpu_hours = left.number_input(
+        "GPU hours", value=None, min_value=0.0, step=1.0, key="calc-gpu-hours",
+        placeholder="= training time", help="Hours on those GPUs; empty: the training time.",
+    )  # fmt: skip
+    kind = right.radio("Price", ("On-demand", "Spot"), key="calc-price-kind", horizontal=True)
+    left, right = st.columns(2)
+    provider = left.selectbox("Provider", [CHEAPEST, *prices.providers()], key="calc-provider")
+    override = right.number_input(
+        f"Your price per GPU-hour ({currency})", value=None, min_value=0.0, step=0.1,
+        key="calc-price-override", placeholder="from the price table",
+    )  # fmt: skip
+    extra = st.number_input(
+        f"Extra training costs ({currency})", value=0.0, min_value=0.0, step=50.0,
+        key="calc-extra-costs", help="Storage, data labelling, people, …",
+    )  # fmt: skip
+
+    def build(hours: float) -> tuple[float, Built]:
+        built = training_cost(
+            gpu, count, gpu_hours or hours, spot=kind == "Spot",
+            provider=None if provider == CHEAPEST else provider, price_override=override,
+            extra_costs=extra, currency=currency,
+        )  # fmt: skip
+        return built.total, built
+
+    return build
+
+
+def inference_cost_inputs(mode: str, currency: str) -> Callable[[], tuple[float, Built]]:
+    """The inference-cost inputs for ``mode``; returns how to turn them into a cost."""
+    if mode == INFER_MODES[0]:
+        typed = st.number_input(
+            "Inference cost", value=200.0, step=10.0, format="%.2f", key="calc-inference-cost",
+            help=f"In {currency}. Serving cost over the period you compare.",
+        )  # fmt: skip
+        return lambda: (typed, None)
+    months = st.number_input("Months of serving", value=1.0, min_value=0.0, step=1.0,
+                             key="calc-months")  # fmt: skip
+    left, right = st.columns(2)
+    if mode == INFER_MODES[1]:
+        requests = left.number_input(
+            "Requests per month", value=2_000_000.0, min_value=0.0, step=100_000.0,
+            format="%.0f", key="calc-requests",
+        )  # fmt: skip
+        per_1k = right.number_input(
+            f"Cost per 1,000 requests ({currency})", value=0.1, min_value=0.0, step=0.01,
+            format="%.4f", key="calc-cost-per-1k",
+        )  # fmt: skip
+
+        def from_requests() -> tuple[float, Built]:
+            built = inference_from_requests(requests, per_1k, months, currency=currency)
+            return built.total, built
+
+        return from_requests
+    tokens_in = left.number_input(
+        "Input tokens per month", value=50_000_000.0, min_value=0.0, step=1_000_000.0,
+        format="%.0f", key="calc-tokens-in",
+    )  # fmt: skip
+    tokens_out = right.number_input(
+        "Output tokens per month", value=10_000_000.0, min_value=0.0, step=1_000_000.0,
+        format="%.0f", key="calc-tokens-out",
+    )  # fmt: skip
+    left, right = st.columns(2)
+    price_in = left.number_input(f"Price per 1M input tokens ({currency})", value=0.5,
+                                 min_value=0.0, step=0.1, key="calc-price-in")  # fmt: skip
+    price_out = right.number_input(f"Price per 1M output tokens ({currency})", value=1.5,
+                                   min_value=0.0, step=0.1, key="calc-price-out")  # fmt: skip
+
+    def from_tokens() -> tuple[float, Built]:
+        built = inference_from_tokens(
+            tokens_in, tokens_out, price_in, price_out, months, currency=currency
+        )
+        return built.total, built
+
+    return from_tokens

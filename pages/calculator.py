@@ -23,6 +23,12 @@ form_column, result_column = st.columns([4, 7], gap="large")
 
 with form_column:
     f1_mode = st.radio("F1 from", F1_MODES, key="calc-f1-mode", horizontal=True)
+    train_mode = st.radio(
+        "Training cost from", ui.TRAIN_MODES, key="calc-train-mode", horizontal=True
+    )
+    infer_mode = st.radio(
+        "Inference cost from", ui.INFER_MODES, key="calc-infer-mode", horizontal=True
+    )
     with st.form("calc-form", border=True):
         f1_parts: dict[str, float | None] = {}
         if f1_mode == "F1 score":
@@ -52,16 +58,8 @@ with form_column:
 
         currency = st.selectbox("Currency", list(CURRENCIES), key="calc-currency")
         st.caption(f"Costs below are in {currency} ({CURRENCIES[currency].strip()}).")
-        cost_help = f"In {currency}."
-        left, right = st.columns(2)
-        training_cost = left.number_input(
-            "Training cost", value=1000.0, step=100.0, format="%.2f", key="calc-training-cost",
-            help=cost_help + " Compute, storage and people for the training run.",
-        )  # fmt: skip
-        inference_cost = right.number_input(
-            "Inference cost", value=200.0, step=10.0, format="%.2f", key="calc-inference-cost",
-            help=cost_help + " Serving cost over the period you compare.",
-        )  # fmt: skip
+        build_training = ui.training_cost_inputs(train_mode, currency)
+        build_inference = ui.inference_cost_inputs(infer_mode, currency)
         left, right = st.columns(2)
         training_hours = left.number_input(
             "Training time (hours)", value=10.0, step=0.5, format="%.2f", key="calc-training-hours"
@@ -83,6 +81,8 @@ with form_column:
 if submitted or "calc-result" not in st.session_state:
     try:
         f1 = resolve_f1(**f1_parts)
+        training_cost, built_training = build_training(training_hours)
+        inference_cost, built_inference = build_inference()
         ratios = calculate(f1, training_cost, inference_cost, training_hours, latency_ms)
     except InvalidInput as exc:
         st.session_state["calc-result"] = {"error": str(exc)}
@@ -97,7 +97,10 @@ if submitted or "calc-result" not in st.session_state:
                 "model_name": model_name.strip() or None, "project": project.strip() or None,
                 "tags": ", ".join(t.strip() for t in tags.split(",") if t.strip()) or None,
                 "notes": notes.strip() or None,
+                **(built_training.assumptions() if built_training else {}),
+                **(built_inference.assumptions() if built_inference else {}),
             },
+            "cost_formulas": [b.formula() for b in (built_training, built_inference) if b],
         }  # fmt: skip
 result = st.session_state["calc-result"]
 
@@ -118,7 +121,10 @@ with result_column:
     ui.ratio_cards(result["ratios"], record["currency"], shown_formulas)
 
     st.markdown("**How they are computed**")
-    st.code("\n".join(shown_formulas.values()), language=None, wrap_lines=True)
+    st.code(
+        "\n".join([*result.get("cost_formulas", []), *shown_formulas.values()]),
+        language=None, wrap_lines=True,
+    )  # fmt: skip
 
     advice = advice_for(result["ratios"])
     st.markdown(f"**What to try first.** {advice.headline}")

@@ -11,6 +11,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from mlprod.config import PROJECT_DIR
+from mlprod.explain import format_ratio
 from mlprod.store import Store
 
 PAGES = ["pages/calculator.py", "pages/batch.py", "pages/compare.py", "pages/history.py"]
@@ -362,3 +363,52 @@ class TestHistory:
         app.button(key="calc-save").click().run()
         app.switch_page("pages/history.py").run()
         assert self.metrics(app)["Runs"] == "421"
+
+
+class TestCostBuilders:
+    def test_training_cost_from_gpu_hours(self, app, db_path):
+        app.run()
+        app.radio(key="calc-train-mode").set_value("From GPU hours").run()
+        app.selectbox(key="calc-gpu").set_value("A100-80GB")
+        app.number_input(key="calc-gpus").set_value(8.0)
+        app.selectbox(key="calc-provider").set_value("AWS")
+        app.button(key="calc-submit").click().run()
+        assert not app.exception
+        code = app.code[0].value
+        assert "Training cost = 8 GPUs × 10 h × $5.12/GPU-h (AWS on-demand, 2026-10-01)" in code
+        assert app.metric[0].value == format_ratio(0.9 / (8 * 10 * 5.12 + 200), 3)
+        app.button(key="calc-save").click().run()
+        row = saved_rows(db_path).iloc[0]
+        assert (row.gpu_model, row.gpu_count, row.price_provider) == ("A100-80GB", 8, "AWS")
+        assert row.training_cost == 8 * 10 * 5.12
+
+    def test_spot_override_and_extra(self, app):
+        app.run()
+        app.radio(key="calc-train-mode").set_value("From GPU hours").run()
+        app.selectbox(key="calc-gpu").set_value("T4")
+        app.number_input(key="calc-gpus").set_value(2.0)
+        app.number_input(key="calc-gpu-hours").set_value(5.0)
+        app.number_input(key="calc-price-override").set_value(1.0)
+        app.number_input(key="calc-extra-costs").set_value(10.0)
+        app.button(key="calc-submit").click().run()
+        assert "2 GPUs × 5 h × $1/GPU-h (your price) + $10 extra = $20" in app.code[0].value
+
+    def test_inference_from_requests_and_tokens_in_euros(self, app):
+        app.run()
+        app.radio(key="calc-infer-mode").set_value("From tokens").run()
+        app.selectbox(key="calc-currency").set_value("EUR")
+        app.button(key="calc-submit").click().run()
+        code = app.code[0].value
+        assert "Inference cost = (50,000,000 tokens in × €0.5" in code and "= €40" in code
+        assert "F1 per €1,000" in " ".join(c.value for c in app.caption)
+        app.radio(key="calc-infer-mode").set_value("From requests").run()
+        app.button(key="calc-submit").click().run()
+        assert "2,000,000 requests/month × €0.1 per 1,000 × 1 month = €200" in app.code[0].value
+
+    def test_zero_gpus_is_refused(self, app, db_path):
+        app.run()
+        app.radio(key="calc-train-mode").set_value("From GPU hours").run()
+        app.number_input(key="calc-gpus").set_value(0.0)
+        app.button(key="calc-submit").click().run()
+        assert "GPU count must be above 0" in app.error[0].value
+        assert saved_rows(db_path).empty
