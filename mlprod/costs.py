@@ -190,24 +190,30 @@ class PriceTable:
             return min(found, key=lambda p: p.spot or math.inf)
         return min(found, key=lambda p: p.on_demand)
 
-    def hourly_prices(self, gpu_models: pa.Array) -> np.ndarray:
-        """On-demand USD per GPU-hour at the cheapest provider for a column of GPU names;
-        NaN where the name is unknown or empty. Columnar: no Python loop per row."""
-        cheapest: dict[str, float] = {}
+    def hourly_prices(self, gpu_models: pa.Array) -> dict[str, np.ndarray]:
+        """The cheapest on-demand price (USD per GPU-hour) for a column of GPU names, with
+        its provider and date; price NaN where the name is unknown or empty. Columnar: no
+        Python loop per row."""
+        cheapest: dict[str, GpuPrice] = {}
         for p in self.prices:
             key = gpu_key(p.gpu_model)
-            cheapest[key] = min(cheapest.get(key, math.inf), p.on_demand)
+            if key not in cheapest or p.on_demand < cheapest[key].on_demand:
+                cheapest[key] = p
         keys = pc.replace_substring_regex(
             pc.utf8_lower(pc.cast(gpu_models, pa.string())), pattern="[^a-z0-9]", replacement=""
         )
         index = pc.index_in(keys, value_set=pa.array(list(cheapest)))
-        prices = pa.array(list(cheapest.values()), type=pa.float64())
-        found = pc.take(prices, pc.fill_null(index, 0))
-        return np.where(
-            index.is_valid().to_numpy(zero_copy_only=False),
-            found.to_numpy(zero_copy_only=False),
-            np.nan,
-        )
+        known = index.is_valid().to_numpy(zero_copy_only=False)
+        at = pc.fill_null(index, 0).to_numpy(zero_copy_only=False)
+        rows = list(cheapest.values())
+        price = np.array([p.on_demand for p in rows])[at]
+        return {
+            "price": np.where(known, price, np.nan),
+            "provider": np.where(
+                known, np.array([p.provider for p in rows], dtype=object)[at], None
+            ),
+            "as_of": np.where(known, np.array([p.as_of for p in rows], dtype=object)[at], None),
+        }
 
 
 class FxTable:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from mlprod.costs import default_prices
 from mlprod.errors import BadFile
 from mlprod.metrics import (
     LABELS,
@@ -64,8 +65,11 @@ NUMERIC_FIELDS = (
     "tp",
     "fp",
     "fn",
+    "gpu_count",
 )
-TEXT_FIELDS = ("run_id", "run_name", "model_name", "project", "tags", "notes")
+#: Text columns every scored file carries (null when the file has none).
+RUN_TEXT_FIELDS = ("run_id", "run_name", "model_name", "project", "tags", "notes")
+TEXT_FIELDS = (*RUN_TEXT_FIELDS, "gpu_model")
 FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at")
 REQUIRED = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms")
 
@@ -105,6 +109,8 @@ FIELD_LABELS = {
     "tags": "Tags",
     "notes": "Notes",
     "created_at": "Date",
+    "gpu_model": "GPU model",
+    "gpu_count": "GPU count",
 }
 
 #: Normalised header names that mean each field (see :func:`normalize_header`).
@@ -131,6 +137,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "tags": ("tags", "tag", "labels"),
     "notes": ("notes", "note", "description", "comment"),
     "created_at": ("created_at", "created", "start_time", "started_at", "timestamp", "date"),
+    "gpu_model": ("gpu_model", "gpu", "gpu_type", "accelerator", "accelerator_type"),
+    "gpu_count": ("gpu_count", "gpus", "num_gpus", "n_gpus", "gpu_num"),
 }  # fmt: skip
 
 # Prefixes trackers put before keys, best first for numbers (metrics) and for text.
@@ -222,9 +230,13 @@ class Inspection:
         has_f1 = "f1" in mapping or {"precision", "recall"} <= mapping.keys()
         if not (has_f1 or {"tp", "fp", "fn"} <= mapping.keys()):
             missing.append("f1")
+        gpu_priced = {"gpu_model", "gpu_count"} <= mapping.keys()
         for name in REQUIRED[1:]:
-            if name not in mapping and not (name == "training_hours" and self.hours_from):
-                missing.append(name)
+            if name in mapping or (name == "training_hours" and self.hours_from):
+                continue
+            if name == "training_cost" and gpu_priced:
+                continue  # priced from data/gpu_prices.csv
+            missing.append(name)
         return missing
 
 
@@ -739,6 +751,12 @@ def _score_batch(
             values[name] = _numbers(batch.column(mapping[name]), name, problems)
     if "training_hours" not in values and hours_from is not None:
         values["training_hours"] = _hours(batch, hours_from, problems)
+    gpu_columns: dict[str, pa.Array] = {}
+    if "training_cost" not in values and "gpu_model" in mapping and "training_hours" in values:
+        values["training_cost"], gpu_columns = _gpu_training_cost(
+            batch.column(mapping["gpu_model"]), values["gpu_count"], values["training_hours"],
+            problems,
+        )  # fmt: skip
     if "f1" not in values:
         if "precision" in values and "recall" in values:
             f1, f1_error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])
@@ -755,7 +773,7 @@ def _score_batch(
         "status": pc.if_else(pa.array(ok), "ok", "error"),
         "error": problems.column(),
     }
-    for name in TEXT_FIELDS:
+    for name in RUN_TEXT_FIELDS:  # gpu_model comes with the GPU pricing columns
         out[name] = (
             _text(batch.column(mapping[name]), name)
             if name in mapping
@@ -772,22 +790,53 @@ def _score_batch(
     out["psr"] = pa.array(np.where(ok, scored.psr, nan))
     for name in ("precision", "recall", "tp", "fp", "fn"):
         out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
+    out.update(gpu_columns)  # only when the training cost was priced from GPUs
     return pa.table(out)
+
+
+def _gpu_training_cost(
+    gpu_models: pa.Array, counts: np.ndarray, hours: np.ndarray, problems: _Problems
+) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """Training cost = GPUs × hours × the cheapest on-demand price in the price table;
+    an unknown GPU is a row error naming the GPUs the table knows."""
+    prices = default_prices()
+    found = prices.hourly_prices(gpu_models)
+    unknown = np.isnan(found["price"])
+    if unknown.any():
+        known = ", ".join(prices.models())
+        names = np.asarray(gpu_models.to_pylist(), dtype=object)
+        messages = np.full(len(names), None, dtype=object)
+        messages[unknown] = [
+            f"GPU '{name}' is not in the price table; known: {known}."
+            if name
+            else f"GPU model is empty; known: {known}."
+            for name in names[unknown]
+        ]
+        problems.add(unknown, messages)
+    cost = counts * hours * found["price"]
+    columns = {
+        "gpu_model": _text(gpu_models, "gpu_model"),
+        "gpu_count": pa.array(counts),
+        "gpu_hours": pa.array(hours),
+        "price_per_gpu_hour": pa.array(found["price"]),
+        "price_kind": pa.array(np.where(unknown, None, "on-demand"), type=pa.string()),
+        "price_provider": pa.array(found["provider"], type=pa.string()),
+        "price_as_of": pa.array(found["as_of"], type=pa.date32()),
+    }
+    return cost, columns
 
 
 # -- the public entry points ---------------------------------------------------------------
 
 
-def _ragged_table(rows: list[tuple[int | None, str]]) -> pa.Table:
+def _ragged_table(rows: list[tuple[int | None, str]], schema: pa.Schema) -> pa.Table:
+    """Rows that could not be split into fields, shaped like the scored blocks."""
     n = len(rows)
-    table = {name: pa.nulls(n, pa.float64()) for name in OUTPUT_COLUMNS}
+    table = {field.name: pa.nulls(n, field.type) for field in schema}
     table["line"] = pa.array([line for line, _ in rows], type=pa.int64())
     table["status"] = pa.array(["error"] * n)
     table["error"] = pa.array([reason for _, reason in rows])
-    for name in TEXT_FIELDS:
-        table[name] = pa.nulls(n, pa.string())
-    table["created_at"] = pa.nulls(n, pa.timestamp("us"))
-    return pa.table(table)
+    return pa.table(table, schema=schema)
 
 
 def resolve_mapping(
@@ -857,6 +906,7 @@ def scored_batches(
         # parsed and scored. Rows that could not be split (``ragged``) are placed by their
         # line number among the good rows.
         cursor = 2  # line 1 is the header
+        schema: pa.Schema | None = None
         pending: list[tuple[int | None, str]] = []
         for batch in _record_batches(inspection, needed, numeric, block_bytes, on_ragged):
             pending += ragged
@@ -866,14 +916,18 @@ def scored_batches(
             lines = candidates[~np.isin(candidates, list(skipped))][: batch.num_rows]
             cursor = int(lines[-1]) + 1 if len(lines) else cursor
             table = _score_batch(batch, mapping, hours_from, lines)
+            schema = table.schema
             here = [row for row in pending if row[0] is not None and row[0] < cursor]
             if here:
                 pending = [row for row in pending if row not in here]
-                table = pa.concat_tables([table, _ragged_table(here)]).sort_by("line")
+                table = pa.concat_tables([table, _ragged_table(here, table.schema)])
+                table = table.sort_by("line")
             yield table
         pending += ragged
         if pending:
-            yield _ragged_table(pending)
+            yield _ragged_table(pending, schema or _score_batch(
+                pa.record_batch({c: pa.array([], pa.string()) for c in needed}), mapping,
+                hours_from, np.arange(0)).schema)  # fmt: skip
 
     done = 0
     for table in _prefetch(scored()):

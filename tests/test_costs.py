@@ -72,8 +72,9 @@ class TestPriceTable:
 
     def test_column_lookup(self):
         got = default_prices().hourly_prices(pa.array(["T4", "nope", None, "a100-80gb"]))
-        assert got[0] == 0.53 and got[3] == 1.79
-        assert all(x != x for x in got[1:3])  # NaN
+        assert got["price"][0] == 0.53 and got["price"][3] == 1.79
+        assert all(x != x for x in got["price"][1:3])  # NaN
+        assert got["provider"].tolist() == ["AWS", None, None, "Lambda"]
 
 
 class TestBuilders:

@@ -323,3 +323,37 @@ class TestFiles:
         assert rows[2500]["status"] == "error" and "found 2" in rows[2500]["error"]
         assert rows[2501]["model_name"] == "m2501" and rows[-1]["model_name"] == "m4999"
         assert scored.summary.ok == 4999
+
+
+class TestGpuPricedRows:
+    HEADER = "model_name,f1,gpu,num_gpus,inference_cost,training_hours,latency_ms\n"
+
+    def test_training_cost_comes_from_the_price_table(self, tmp_path):
+        text = self.HEADER + "m,0.9,A100-80GB,8,200,10,50\nn,0.9,t4,2,0,5,10\n"
+        scored = score_text(tmp_path, text)
+        rows = scored.table.to_pylist()
+        assert rows[0]["training_cost"] == pytest.approx(8 * 10 * 1.79)  # Lambda, cheapest
+        assert rows[0]["price_provider"] == "Lambda" and rows[0]["price_kind"] == "on-demand"
+        assert rows[1]["training_cost"] == pytest.approx(2 * 5 * 0.53)
+        assert rows[0]["cer"] == pytest.approx(0.9 / (8 * 10 * 1.79 + 200), rel=1e-11)
+
+    def test_unknown_gpu_is_a_row_error_naming_known_models(self, tmp_path):
+        text = self.HEADER + "m,0.9,B200,8,200,10,50\nn,0.9,T4,1,0,1,1\n"
+        rows = score_text(tmp_path, text).table.to_pylist()
+        assert rows[0]["status"] == "error"
+        assert "GPU 'B200' is not in the price table; known: A100-40GB" in rows[0]["error"]
+        assert rows[1]["status"] == "ok"
+
+    def test_assumptions_are_stored_with_the_batch(self, tmp_path):
+        from mlprod.store import Store
+
+        text = self.HEADER + "m,0.9,A100-80GB,8,200,10,50\nx,0.9,B200,1,1,1,1\n"
+        inspection = inspect(write(tmp_path, text))
+        with Store(tmp_path / "h.duckdb") as s:
+            s.append_calculations(
+                ingest.scored_batches(inspection, resolve_mapping(inspection)), source="batch"
+            )
+            rows = s.recent()
+        assert len(rows) == 1
+        row = rows.iloc[0]
+        assert (row.gpu_model, row.gpu_count, row.price_per_gpu_hour) == ("A100-80GB", 8, 1.79)
