@@ -31,8 +31,12 @@ def test_sample_filter_delete_undo(server, page, artifacts):
     runs = int(metric(page, "Runs"))
     assert 0 < runs < 420
 
-    # Tick the first two rows in the grid (the row-marker column is its left edge).
+    # Tick the first two rows in the grid (the row-marker column is its left edge). The grid
+    # is rebuilt for the new filter: wait until the rerun is over before touching it.
+    wait_idle(page)
+    page.wait_for_timeout(500)
     grid = page.locator('[data-testid="stDataFrame"]').first
+    expect(grid).to_be_visible()
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()
     for row in range(2):
