@@ -21,4 +21,5 @@ page = st.navigation(
     ]
 )
 ui.sidebar()
+ui.check_cost_tables()
 page.run()

@@ -21,6 +21,7 @@ __all__ = [
     "Comparison",
     "RatioResult",
     "Run",
+    "assumptions_table",
     "compare",
     "comparison_table",
     "parse_side",
@@ -51,6 +52,8 @@ class Run:
     currency: str = "USD"
     calculation_id: int | None = None
     created_at: str | None = None
+    #: Where its costs came from (GPU prices, traffic, tokens), when they were built.
+    assumptions: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def total_cost(self) -> float:
@@ -373,4 +376,43 @@ def run_from_row(row: Any) -> Run:
         currency=str(get("currency") or "USD"),
         calculation_id=None if identifier is None or pd.isna(identifier) else int(identifier),
         created_at=str(created)[:16] if created is not None else None,
-    )
+        assumptions={name: get(name) for name in ASSUMPTION_LABELS if _given(get(name))},
+    )  # fmt: skip
+
+
+def _given(value: Any) -> bool:
+    """Not None, NaN or NaT."""
+    return value is not None and not (pd.api.types.is_scalar(value) and pd.isna(value))
+
+
+#: The cost assumptions a reviewer reads, in the order they read them.
+ASSUMPTION_LABELS = {
+    "gpu_model": "GPU", "gpu_count": "GPUs", "gpu_hours": "GPU hours",
+    "price_per_gpu_hour": "Price per GPU-hour", "price_kind": "Price", "price_provider":
+    "Provider", "price_as_of": "Price as of", "extra_costs": "Extra training costs",
+    "inference_mode": "Inference from", "requests_per_month": "Requests per month",
+    "cost_per_1k_requests": "Cost per 1,000 requests", "tokens_in_per_month": "Input tokens/month",
+    "tokens_out_per_month": "Output tokens/month", "price_in_per_1m": "Price per 1M input tokens",
+    "price_out_per_1m": "Price per 1M output tokens", "months": "Months of serving",
+    "fx_rate": "Exchange rate (per USD)",
+}  # fmt: skip
+
+
+def assumptions_table(comparison: Comparison) -> pd.DataFrame | None:
+    """The cost assumptions of A and B side by side, or None when neither has any."""
+    a, b = comparison.a.assumptions, comparison.b.assumptions
+    names = [n for n in ASSUMPTION_LABELS if n in a or n in b]
+    if not names:
+        return None
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return "—"
+        if hasattr(value, "strftime"):
+            return value.strftime("%Y-%m-%d")
+        return format_ratio(value, 6) if isinstance(value, float) else str(value)
+
+    return pd.DataFrame(
+        {"assumption": [ASSUMPTION_LABELS[n] for n in names],
+         "A": [shown(a.get(n)) for n in names], "B": [shown(b.get(n)) for n in names]}
+    )  # fmt: skip

@@ -54,3 +54,25 @@ def memory_limit(environ: dict[str, str] | None = None) -> str:
     """
     env = os.environ if environ is None else environ
     return env.get("MLPROD_DB_MEMORY") or "512MB"
+
+
+def currency(environ: dict[str, str] | None = None) -> str:
+    """The team's currency: ``MLPROD_CURRENCY`` (``EUR``, ``GBP``, ...), by default USD.
+
+    >>> currency({}), currency({"MLPROD_CURRENCY": "eur"})
+    ('USD', 'EUR')
+    """
+    env = os.environ if environ is None else environ
+    return (env.get("MLPROD_CURRENCY") or "USD").upper()
+
+
+def gpu_prices_path(environ: dict[str, str] | None = None) -> Path:
+    """The GPU price table: ``MLPROD_GPU_PRICES`` or ``data/gpu_prices.csv``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("MLPROD_GPU_PRICES") or PROJECT_DIR / "data" / "gpu_prices.csv")
+
+
+def fx_rates_path(environ: dict[str, str] | None = None) -> Path:
+    """The exchange-rate table: ``MLPROD_FX_RATES`` or ``data/fx_rates.csv``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("MLPROD_FX_RATES") or PROJECT_DIR / "data" / "fx_rates.csv")

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlprod.config import PROJECT_DIR
+from mlprod import config
 from mlprod.errors import InvalidInput, MlprodError
 from mlprod.explain import format_money, format_ratio
 
@@ -41,9 +41,6 @@ __all__ = [
     "inference_from_tokens",
     "training_cost",
 ]
-
-PRICES_PATH = PROJECT_DIR / "data" / "gpu_prices.csv"
-FX_PATH = PROJECT_DIR / "data" / "fx_rates.csv"
 
 
 class CostTableError(MlprodError):
@@ -119,8 +116,9 @@ class PriceTable:
         self.prices = prices
 
     @classmethod
-    def load(cls, path: Path = PRICES_PATH) -> PriceTable:
+    def load(cls, path: Path | None = None) -> PriceTable:
         """Read and validate a price table; a bad row raises CostTableError naming it."""
+        path = path or config.gpu_prices_path()
         prices, seen = [], set()
         for where, row in _rows(path, cls.COLUMNS):
             if not row["provider"].strip() or not row["gpu_model"].strip():
@@ -225,7 +223,8 @@ class FxTable:
         self.rates = rates
 
     @classmethod
-    def load(cls, path: Path = FX_PATH) -> FxTable:
+    def load(cls, path: Path | None = None) -> FxTable:
+        path = path or config.fx_rates_path()
         rates = {}
         for where, row in _rows(path, cls.COLUMNS):
             code = row["currency"].strip().upper()
@@ -258,14 +257,24 @@ class FxTable:
         return self.rates[currency.upper()][1]
 
 
-@cache
 def default_prices() -> PriceTable:
-    return PriceTable.load()
+    """The team's price table (``MLPROD_GPU_PRICES`` or data/gpu_prices.csv), read once."""
+    return _load_prices(config.gpu_prices_path())
+
+
+def default_fx() -> FxTable:
+    """The team's exchange rates (``MLPROD_FX_RATES`` or data/fx_rates.csv), read once."""
+    return _load_fx(config.fx_rates_path())
 
 
 @cache
-def default_fx() -> FxTable:
-    return FxTable.load()
+def _load_prices(path: Path) -> PriceTable:
+    return PriceTable.load(path)
+
+
+@cache
+def _load_fx(path: Path) -> FxTable:
+    return FxTable.load(path)
 
 
 def _number(

@@ -21,8 +21,10 @@ from mlprod import config
 from mlprod.charts import themed
 from mlprod.compare import Run, run_from_row
 from mlprod.costs import (
+    CostTableError,
     InferenceCost,
     TrainingCost,
+    default_fx,
     default_prices,
     inference_from_requests,
     inference_from_tokens,
@@ -74,6 +76,16 @@ def author() -> str | None:
     """The name entered in the sidebar, or None."""
     name = str(st.session_state.get(AUTHOR_KEY) or "").strip()
     return name or None
+
+
+def check_cost_tables() -> None:
+    """Read the GPU price and exchange-rate tables at start: a bad row is named on every
+    page (costs can still be typed in; the builders need the tables)."""
+    try:
+        default_prices()
+        default_fx()
+    except CostTableError as exc:
+        st.error(f"The cost tables cannot be used: {exc}", icon=":material/table:")
 
 
 def sidebar() -> None:
@@ -257,7 +269,9 @@ def written() -> None:
 
 HISTORY_TABLE_COLUMNS = [
     "answer", "created_at", "model_name", "run_name", "run_id", "project", "tags", "f1",
-    "total_cost", "training_hours", "latency_ms", "cer", "ter", "psr", "author", "source",
+    "total_cost", "training_hours", "latency_ms", "cer", "ter", "psr", "currency", "author",
+    "source", "gpu_model", "gpu_count", "price_per_gpu_hour", "price_kind", "price_provider",
+    "price_as_of", "inference_mode", "requests_per_month", "cost_per_1k_requests", "months",
     "notes",
 ]  # fmt: skip
 
@@ -272,6 +286,17 @@ def history_column_config() -> dict[str, object]:
         "source": st.column_config.TextColumn("Source"),
         "deleted_at": st.column_config.DatetimeColumn("Deleted", format="YYYY-MM-DD HH:mm"),
         "deleted_by": st.column_config.TextColumn("Deleted by"),
+        "currency": st.column_config.TextColumn("Currency"),
+        "gpu_model": st.column_config.TextColumn("GPU"),
+        "gpu_count": number("GPUs", format="%g"),
+        "price_per_gpu_hour": number("Price / GPU-h", format="%.3g"),
+        "price_kind": st.column_config.TextColumn("Price"),
+        "price_provider": st.column_config.TextColumn("Provider"),
+        "price_as_of": st.column_config.DateColumn("Price as of"),
+        "inference_mode": st.column_config.TextColumn("Inference from"),
+        "requests_per_month": number("Requests / month", format="%.3g"),
+        "cost_per_1k_requests": number("Cost / 1k requests", format="%.3g"),
+        "months": number("Months", format="%g"),
     }
 
 

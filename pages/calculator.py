@@ -4,7 +4,7 @@ import uuid
 
 import streamlit as st
 
-from mlprod import ui
+from mlprod import config, ui
 from mlprod.errors import InvalidInput
 from mlprod.explain import CURRENCIES, advice_for, formulas
 from mlprod.metrics import calculate, resolve_f1
@@ -56,7 +56,12 @@ with form_column:
                 "False negatives (FN)", value=10, step=1, key="calc-fn"
             )
 
-        currency = st.selectbox("Currency", list(CURRENCIES), key="calc-currency")
+        codes = list(CURRENCIES)
+        team = config.currency()
+        currency = st.selectbox(
+            "Currency", codes, index=codes.index(team) if team in codes else 0,
+            key="calc-currency", help="The team's default comes from MLPROD_CURRENCY.",
+        )  # fmt: skip
         st.caption(f"Costs below are in {currency} ({CURRENCIES[currency].strip()}).")
         build_training = ui.training_cost_inputs(train_mode, currency)
         build_inference = ui.inference_cost_inputs(infer_mode, currency)

@@ -6,6 +6,7 @@ from mlprod import ui
 from mlprod.charts import comparison_card, inputs_chart, inputs_frame, ratio_chart, ratio_frame
 from mlprod.compare import (
     CLASSIC_TRADE_OFF,
+    assumptions_table,
     compare,
     comparison_table,
     parse_side,
@@ -111,6 +112,16 @@ st.dataframe(
         "winner": st.column_config.TextColumn("Winner"),
     },
 )
+
+assumed = assumptions_table(comparison)
+if assumed is not None:
+    with st.expander("Cost assumptions (where the costs came from)", expanded=True):
+        st.dataframe(
+            assumed, hide_index=True,
+            column_config={"assumption": st.column_config.TextColumn("Assumption"),
+                           "A": st.column_config.TextColumn(f"A · {run_a.name}"),
+                           "B": st.column_config.TextColumn(f"B · {run_b.name}")},
+        )  # fmt: skip
 
 runs = [run_a, run_b, *extras]
 title = f"{run_a.name} vs {run_b.name}"

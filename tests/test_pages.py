@@ -412,3 +412,58 @@ class TestCostBuilders:
         app.button(key="calc-submit").click().run()
         assert "GPU count must be above 0" in app.error[0].value
         assert saved_rows(db_path).empty
+
+
+def test_compare_shows_the_cost_assumptions_of_saved_runs(app, db_path):
+    from mlprod.costs import training_cost
+
+    built = training_cost("A100-80GB", 8, 10, provider="AWS")
+    with Store(db_path) as s:
+        for key, model in (("a", "gpu-model"), ("b", "typed-model")):
+            extra = built.assumptions() if key == "a" else {}
+            s.save_calculation(
+                {"model_name": model, "f1": 0.9, "training_cost": 409.6, "inference_cost": 100.0,
+                 "training_hours": 10.0, "latency_ms": 50.0, "cer": 0.9 / 509.6, "ter": 0.09,
+                 "psr": 0.018, **extra},
+                calc_key=key,
+            )  # fmt: skip
+    app.run()
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception
+    table = next(d.value for d in app.dataframe if "assumption" in d.value.columns)
+    table = table.set_index("assumption")
+    newest_first = table["A"]  # A is the newest model: the typed one, with no assumptions
+    assert newest_first.eq("—").all()
+    assert (table.loc["GPU", "B"], table.loc["Provider", "B"]) == ("A100-80GB", "AWS")
+    assert table.loc["Price per GPU-hour", "B"] == "5.12"
+
+
+def test_a_bad_price_table_is_named_on_the_page(app, tmp_path, monkeypatch):
+    bad = tmp_path / "prices.csv"
+    bad.write_text(
+        "provider,gpu_model,on_demand_usd_per_gpu_hour,spot_usd_per_gpu_hour,as_of,source\n"
+        "AWS,T4,cheap,,2026-10-01,x\n"
+    )
+    monkeypatch.setenv("MLPROD_GPU_PRICES", str(bad))
+    app.run()
+    assert not app.exception
+    assert "prices.csv line 2: on-demand price 'cheap' is not a number" in app.error[0].value
+    assert app.metric[0].value == "0.00075"  # typed costs still work
+
+
+def test_history_table_shows_the_cost_assumptions(app, db_path):
+    from mlprod.costs import training_cost
+
+    built = training_cost("T4", 2, 5, provider="AWS")
+    with Store(db_path) as s:
+        s.save_calculation(
+            {"model_name": "gpu-priced", "f1": 0.9, "training_cost": built.total,
+             "inference_cost": 1.0, "training_hours": 5.0, "latency_ms": 5.0,
+             "cer": 0.9 / (built.total + 1), "ter": 0.18, "psr": 0.18, **built.assumptions()},
+            calc_key="k",
+        )  # fmt: skip
+    app.run()
+    app.switch_page("pages/history.py").run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert table.loc[0, "gpu_model"] == "T4" and table.loc[0, "price_provider"] == "AWS"
