@@ -685,6 +685,12 @@ class Store:
         keys = ("runs", "first", "last", "best_cer", "best_ter", "best_psr", "best_f1")
         return dict(zip(keys, row, strict=True))
 
+    def currencies(self) -> list[str]:
+        """The currencies the history's costs are in (one per batch)."""
+        with self.cursor() as cur:
+            return [r[0] for r in cur.execute(
+                "SELECT DISTINCT currency FROM batches ORDER BY 1").fetchall()]  # fmt: skip
+
     def filter_options(self) -> dict[str, list[str]]:
         """The values each filter can take (live calculations only)."""
         with self.cursor() as cur:

@@ -254,6 +254,15 @@ def history(query: str, f: HistoryFilter, **kwargs: Any) -> Any:
 
 
 @st.cache_data(ttl=900, show_spinner=False)
+def _currencies(database: str) -> list[str]:
+    return store().currencies()
+
+
+def history_currencies() -> list[str]:
+    return _currencies(config.database())
+
+
+@st.cache_data(ttl=900, show_spinner=False)
 def _filter_options(database: str) -> dict[str, list[str]]:
     return store().filter_options()
 
@@ -281,7 +290,7 @@ def history_column_config() -> dict[str, object]:
     return {
         **scored_column_config(),
         "answer": st.column_config.TextColumn("★", help="answers a question above", width=30),
-        "total_cost": number("Total cost", format="dollar"),
+        "total_cost": number("Total cost", format="%.2f"),
         "author": st.column_config.TextColumn("Saved by"),
         "source": st.column_config.TextColumn("Source"),
         "deleted_at": st.column_config.DatetimeColumn("Deleted", format="YYYY-MM-DD HH:mm"),
@@ -300,13 +309,14 @@ def history_column_config() -> dict[str, object]:
     }
 
 
-def run_answer(row: dict[str, Any]) -> str:
+def run_answer(row: dict[str, Any], currency: str | None = "USD") -> str:
     """One line naming a run that answers a question, with its numbers."""
     name = row.get("run_name") or row.get("run_id") or f"#{row['id']}"
     total = float(row["training_cost"]) + float(row["inference_cost"])
     return (
         f"★ **{row.get('model_name') or 'run'}** · {name} — F1 {float(row['f1']):.4g}, "
-        f"{format_money(total)}, {format_ratio(float(row['latency_ms']), 4)} ms"
+        f"{format_money(total, currency or 'USD')}{'' if currency else ' (as stored)'}, "
+        f"{format_ratio(float(row['latency_ms']), 4)} ms"
     )
 
 

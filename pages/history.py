@@ -6,7 +6,7 @@ import streamlit as st
 
 from mlprod import ui
 from mlprod.charts import best_chart, frontier_chart, trend_chart
-from mlprod.explain import format_money, format_ratio
+from mlprod.explain import CURRENCIES, format_money, format_ratio
 from mlprod.export import csv_bytes, parquet_bytes
 from mlprod.store import HistoryFilter
 
@@ -28,6 +28,15 @@ if ui.history("summary", HistoryFilter())["runs"] == 0:
             ui.load_sample_runs()
         st.rerun()
     st.stop()
+
+currencies = ui.history_currencies()
+currency = currencies[0] if len(currencies) == 1 else None
+if currency is None:
+    st.warning(
+        f"The history holds costs in {', '.join(currencies)}: they are shown as stored, "
+        "not converted — filter by source or author to compare like with like."
+    )
+symbol = CURRENCIES.get(currency or "", "").strip() or "mixed currencies"
 
 # -- filters ---------------------------------------------------------------------------------
 options = ui.filter_options()
@@ -61,7 +70,9 @@ with q1, st.container(border=True):
     cheapest_slot = st.empty()
 with q2, st.container(border=True):
     budget_col, latency_col = st.columns(2)
-    budget = budget_col.number_input("Budget", 0.0, value=1000.0, step=100.0, key="history-budget")
+    budget = budget_col.number_input(
+        f"Budget ({symbol})", 0.0, value=1000.0, step=100.0, key="history-budget"
+    )
     latency = latency_col.number_input(
         "Latency up to (ms)", 0.0, value=50.0, step=5.0, key="history-latency"
     )
@@ -73,10 +84,11 @@ if summary["runs"] == 0:
     st.warning("No saved run matches these filters.")
     st.stop()
 if view.cheapest:
-    cheapest_slot.markdown(ui.run_answer(view.cheapest))
+    cheapest_slot.markdown(ui.run_answer(view.cheapest, currency))
 under_slot.markdown(
-    ui.run_answer(view.best_under) if view.best_under else
-    f"No run costs at most {format_money(budget)} with latency ≤ {format_ratio(latency)} ms."
+    ui.run_answer(view.best_under, currency) if view.best_under else
+    f"No run costs at most {format_money(budget, currency or 'USD')} with latency ≤ "
+    f"{format_ratio(latency)} ms."
 )  # fmt: skip
 answers = {int(r["id"]) for r in (view.cheapest, view.best_under) if r}
 
@@ -89,7 +101,7 @@ psr_col.metric("Best PSR", format_ratio(summary["best_psr"], 3))
 
 ui.chart(trend_chart(view.trend, view.bucket), "history-trend")
 cost_col, latency_col = st.columns(2, gap="large")
-for column, x, title in ((cost_col, "total_cost", "total cost ($)"),
+for column, x, title in ((cost_col, "total_cost", f"total cost ({symbol})"),
                          (latency_col, "latency_ms", "latency (ms)")):  # fmt: skip
     with column:
         chart = frontier_chart(

@@ -467,3 +467,19 @@ def test_history_table_shows_the_cost_assumptions(app, db_path):
     assert not app.exception
     table = app.dataframe[0].value
     assert table.loc[0, "gpu_model"] == "T4" and table.loc[0, "price_provider"] == "AWS"
+
+
+def test_history_says_when_currencies_are_mixed(app, db_path):
+    with Store(db_path) as s:
+        for key, currency in (("usd", "USD"), ("eur", "EUR")):
+            s.save_calculation(
+                {"model_name": key, "f1": 0.9, "training_cost": 100.0, "inference_cost": 0.0,
+                 "training_hours": 1.0, "latency_ms": 1.0, "cer": 0.009, "ter": 0.9,
+                 "psr": 0.9, "currency": currency},
+                calc_key=key,
+            )  # fmt: skip
+    app.run()
+    app.switch_page("pages/history.py").run()
+    assert not app.exception
+    assert "holds costs in EUR, USD" in app.warning[0].value
+    assert app.number_input(key="history-budget").label == "Budget (mixed currencies)"
