@@ -245,7 +245,7 @@ def _score(args: argparse.Namespace) -> int:
     out = CsvOut(sys.stdout.buffer if to_stdout else str(output))
 
     def good_rows() -> Iterator[pa.Table]:
-        for table in scored_batches(inspection, mapping, progress=progress):
+        for table in scored_batches(inspection, mapping, progress=progress, currency=args.currency):
             out.write(table)
             summary.add(table)
             yield table  # the store keeps only the rows whose status is "ok"

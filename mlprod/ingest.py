@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mlprod.costs import default_prices
+from mlprod.costs import default_fx, default_prices
 from mlprod.errors import BadFile
 from mlprod.metrics import (
     LABELS,
@@ -742,6 +742,7 @@ def _score_batch(
     mapping: Mapping[str, str],
     hours_from: HoursFrom | None,
     lines: np.ndarray,
+    currency: str = "USD",
 ) -> pa.Table:
     n = batch.num_rows
     problems = _Problems(n)
@@ -755,7 +756,7 @@ def _score_batch(
     if "training_cost" not in values and "gpu_model" in mapping and "training_hours" in values:
         values["training_cost"], gpu_columns = _gpu_training_cost(
             batch.column(mapping["gpu_model"]), values["gpu_count"], values["training_hours"],
-            problems,
+            problems, default_fx().rate(currency),
         )  # fmt: skip
     if "f1" not in values:
         if "precision" in values and "recall" in values:
@@ -795,10 +796,15 @@ def _score_batch(
 
 
 def _gpu_training_cost(
-    gpu_models: pa.Array, counts: np.ndarray, hours: np.ndarray, problems: _Problems
+    gpu_models: pa.Array,
+    counts: np.ndarray,
+    hours: np.ndarray,
+    problems: _Problems,
+    fx_rate: float = 1.0,
 ) -> tuple[np.ndarray, dict[str, pa.Array]]:
-    """Training cost = GPUs × hours × the cheapest on-demand price in the price table;
-    an unknown GPU is a row error naming the GPUs the table knows."""
+    """Training cost = GPUs × hours × the cheapest on-demand price in the price table
+    (× ``fx_rate`` units of the batch's currency per US$); an unknown GPU is a row error
+    naming the GPUs the table knows."""
     prices = default_prices()
     found = prices.hourly_prices(gpu_models)
     unknown = np.isnan(found["price"])
@@ -813,15 +819,17 @@ def _gpu_training_cost(
             for name in names[unknown]
         ]
         problems.add(unknown, messages)
-    cost = counts * hours * found["price"]
+    price = found["price"] * fx_rate
+    cost = counts * hours * price
     columns = {
         "gpu_model": _text(gpu_models, "gpu_model"),
         "gpu_count": pa.array(counts),
         "gpu_hours": pa.array(hours),
-        "price_per_gpu_hour": pa.array(found["price"]),
+        "price_per_gpu_hour": pa.array(price),
         "price_kind": pa.array(np.where(unknown, None, "on-demand"), type=pa.string()),
         "price_provider": pa.array(found["provider"], type=pa.string()),
         "price_as_of": pa.array(found["as_of"], type=pa.date32()),
+        "fx_rate": pa.array(np.full(len(price), fx_rate)),
     }
     return cost, columns
 
@@ -879,8 +887,11 @@ def scored_batches(
     *,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     progress: Callable[[int, int], None] | None = None,
+    currency: str = "USD",
 ) -> Iterator[pa.Table]:
     """Score a file block by block, in input order; rows that cannot be split come last.
+
+    Costs in the file are taken to be in ``currency``; GPU prices (US$) are converted to it.
 
     ``progress(bytes_done, bytes_total)`` is called after each block (approximate).
     """
@@ -915,7 +926,7 @@ def scored_batches(
             candidates = np.arange(cursor, cursor + batch.num_rows + len(skipped), dtype=np.int64)
             lines = candidates[~np.isin(candidates, list(skipped))][: batch.num_rows]
             cursor = int(lines[-1]) + 1 if len(lines) else cursor
-            table = _score_batch(batch, mapping, hours_from, lines)
+            table = _score_batch(batch, mapping, hours_from, lines, currency)
             schema = table.schema
             here = [row for row in pending if row[0] is not None and row[0] < cursor]
             if here:
@@ -927,7 +938,7 @@ def scored_batches(
         if pending:
             yield _ragged_table(pending, schema or _score_batch(
                 pa.record_batch({c: pa.array([], pa.string()) for c in needed}), mapping,
-                hours_from, np.arange(0)).schema)  # fmt: skip
+                hours_from, np.arange(0), currency).schema)  # fmt: skip
 
     done = 0
     for table in _prefetch(scored()):
@@ -1073,6 +1084,7 @@ def score_file(
     *,
     progress: Callable[[int, int], None] | None = None,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    currency: str = "USD",
 ) -> ScoredFile:
     r"""Score every row of an inspected file into one table (for files that fit in memory).
 
@@ -1091,7 +1103,9 @@ def score_file(
     mapping = resolve_mapping(inspection, overrides)
     summary = BatchSummary()
     tables = []
-    for table in scored_batches(inspection, mapping, progress=progress, block_bytes=block_bytes):
+    for table in scored_batches(
+        inspection, mapping, progress=progress, block_bytes=block_bytes, currency=currency
+    ):
         summary.add(table)
         tables.append(table)
     return ScoredFile(inspection, mapping, pa.concat_tables(tables), summary)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mlprod import ui
+from mlprod import config, ui
 from mlprod.errors import BadFile
 from mlprod.explain import format_ratio
 from mlprod.export import csv_bytes
@@ -77,6 +77,7 @@ if st.button("Score", type="primary", key="batch-score", icon=":material/play_ar
         scored = score_file(
             inspection,
             {name: remembered.get(name) for name in FIELDS},
+            currency=config.currency(),
             progress=lambda done, total: bar.progress(min(done / total, 1.0), text="Scoring…"),
         )
     except BadFile as exc:
@@ -164,6 +165,7 @@ with save:
                 author=ui.author(),
                 file_name=uploaded.name,
                 content_hash=inspection.content_hash,
+                currency=config.currency(),
             )
         ui.written()
         st.rerun()

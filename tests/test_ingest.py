@@ -357,3 +357,13 @@ class TestGpuPricedRows:
         assert len(rows) == 1
         row = rows.iloc[0]
         assert (row.gpu_model, row.gpu_count, row.price_per_gpu_hour) == ("A100-80GB", 8, 1.79)
+
+
+def test_gpu_prices_are_converted_to_the_batch_currency(tmp_path):
+    from mlprod.costs import default_fx
+
+    text = TestGpuPricedRows.HEADER + "m,0.9,T4,2,0,5,10\n"
+    inspection = inspect(write(tmp_path, text))
+    row = score_file(inspection, currency="EUR").table.to_pylist()[0]
+    assert row["training_cost"] == pytest.approx(2 * 5 * 0.53 * default_fx().rate("EUR"))
+    assert row["fx_rate"] == 0.92
