@@ -339,7 +339,7 @@ def load_sample_runs() -> int:
 
 TRAIN_MODES = ("Enter it", "From GPU hours")
 INFER_MODES = ("Enter it", "From requests", "From tokens")
-CHEAPEST = "Cheapest listed"
+CHEAPEST = "Cheapest"
 Built = TrainingCost | InferenceCost | None
 
 
@@ -359,14 +359,13 @@ def training_cost_inputs(mode: str, currency: str) -> Callable[[float], tuple[fl
     left, right = st.columns(2)
     gpu_hours = left.number_input(
         "GPU hours", value=None, min_value=0.0, step=1.0, key="calc-gpu-hours",
-        placeholder="= training time", help="Hours on those GPUs; empty: the training time.",
+        placeholder="auto", help="Hours on those GPUs; empty: the training time.",
     )  # fmt: skip
     kind = right.radio("Price", ("On-demand", "Spot"), key="calc-price-kind", horizontal=True)
-    left, right = st.columns(2)
-    provider = left.selectbox("Provider", [CHEAPEST, *prices.providers()], key="calc-provider")
-    override = right.number_input(
+    provider = st.selectbox("Provider", [CHEAPEST, *prices.providers()], key="calc-provider")
+    override = st.number_input(
         f"Your price per GPU-hour ({currency})", value=None, min_value=0.0, step=0.1,
-        key="calc-price-override", placeholder="from the price table",
+        key="calc-price-override", placeholder="table",
     )  # fmt: skip
     extra = st.number_input(
         f"Extra training costs ({currency})", value=0.0, min_value=0.0, step=50.0,
@@ -394,13 +393,12 @@ def inference_cost_inputs(mode: str, currency: str) -> Callable[[], tuple[float,
         return lambda: (typed, None)
     months = st.number_input("Months of serving", value=1.0, min_value=0.0, step=1.0,
                              key="calc-months")  # fmt: skip
-    left, right = st.columns(2)
     if mode == INFER_MODES[1]:
-        requests = left.number_input(
+        requests = st.number_input(
             "Requests per month", value=2_000_000.0, min_value=0.0, step=100_000.0,
             format="%.0f", key="calc-requests",
         )  # fmt: skip
-        per_1k = right.number_input(
+        per_1k = st.number_input(
             f"Cost per 1,000 requests ({currency})", value=0.1, min_value=0.0, step=0.01,
             format="%.4f", key="calc-cost-per-1k",
         )  # fmt: skip
@@ -410,11 +408,11 @@ def inference_cost_inputs(mode: str, currency: str) -> Callable[[], tuple[float,
             return built.total, built
 
         return from_requests
-    tokens_in = left.number_input(
+    tokens_in = st.number_input(
         "Input tokens per month", value=50_000_000.0, min_value=0.0, step=1_000_000.0,
         format="%.0f", key="calc-tokens-in",
     )  # fmt: skip
-    tokens_out = right.number_input(
+    tokens_out = st.number_input(
         "Output tokens per month", value=10_000_000.0, min_value=0.0, step=1_000_000.0,
         format="%.0f", key="calc-tokens-out",
     )  # fmt: skip
