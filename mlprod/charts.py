@@ -146,7 +146,11 @@ def inputs_chart(frame: pd.DataFrame, *, width: int = 120, height: int = 230) ->
             "value:Q",
             title=None,
             axis=alt.Axis(
-                format="~s", tickCount=4, labelExpr=("datum.value == 0 ? '0' : datum.label")
+                tickCount=4,
+                # SI suffixes for money and hours (50k), plain decimals below 1 (F1 0.8, not
+                # "800m").
+                labelExpr="abs(datum.value) < 1 ? format(datum.value, '~g') "
+                ": format(datum.value, '~s')",
             ),
         ),
         color=alt.Color("run:N", sort=labels, scale=_color_scale(labels), legend=None),

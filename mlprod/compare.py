@@ -225,9 +225,11 @@ def _key_numbers(a: Run, b: Run) -> list[str]:
             out = [f"{acc.name} buys +{format_ratio(gain, 3)} F1 for "
                    f"+{format_money(extra, currency)}: "
                    f"{format_money(extra / points, currency)} per 0.01 F1."]  # fmt: skip
-        else:
+        elif extra < 0:
             out = [f"{acc.name} is {format_ratio(gain, 3)} F1 more accurate and "
                    f"{format_money(-extra, currency)} cheaper: no trade-off on cost."]  # fmt: skip
+        else:
+            out = [f"{acc.name} is {format_ratio(gain, 3)} F1 more accurate at the same cost."]
         slower = acc.latency_ms - other.latency_ms
         if slower > 0:
             out.append(
@@ -235,8 +237,10 @@ def _key_numbers(a: Run, b: Run) -> list[str]:
                 f"({_times(acc.latency_ms / other.latency_ms)} slower): "
                 f"{format_ratio(slower / points, 3)} ms per 0.01 F1."
             )
-        else:
+        elif slower < 0:
             out.append(f"{acc.name} is also {format_ratio(-slower, 4)} ms faster.")
+        else:
+            out.append(f"Both answer in {format_ratio(acc.latency_ms, 4)} ms.")
     hours = b.training_hours - a.training_hours
     if hours:
         longer, shorter = (b, a) if hours > 0 else (a, b)

@@ -90,3 +90,11 @@ def test_raw_png_is_twice_the_css_size_and_svg_is_svg():
     assert 600 <= width <= 900 and 400 <= height <= 650
     svg = svg_text(chart)
     assert svg.lstrip().startswith("<svg") and "CER" in svg
+
+
+def test_inputs_axis_labels_do_not_turn_f1_into_milli_units():
+    spec = inputs_chart(inputs_frame([LIGHT, HEAVY])).to_dict()
+    axis = spec["spec"]["layer"][0]["encoding"]["y"]["axis"]
+    assert "format(datum.value, '~g')" in axis["labelExpr"]
+    svg = svg_text(inputs_chart(inputs_frame([LIGHT, HEAVY])))
+    assert ">800m<" not in svg and ">0.8<" in svg and ">50k<" in svg

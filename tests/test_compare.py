@@ -159,3 +159,9 @@ def test_swapping_sides_mirrors_the_result(f1a, f1b, ca, cb, ha, hb, la, lb):
     for name in ("cer", "ter", "psr"):
         assert ba.ratios[name].winner == mirror[ab.ratios[name].winner]
     assert math.isfinite(ab.weighted_log_advantage)
+
+
+def test_same_cost_and_latency_are_said_plainly():
+    c = compare(Run("a", 0.84, 100, 10, 2, 20), Run("b", 0.83, 100, 10, 2, 20))
+    assert c.key_numbers[:2] == ["a is 0.01 F1 more accurate at the same cost.",
+                                 "Both answer in 20 ms."]  # fmt: skip
