@@ -183,6 +183,13 @@ def _pareto(cheapest: pd.DataFrame, x: str) -> pd.DataFrame:
     return pd.DataFrame({"id": cheapest[f"{x}_id"].to_numpy()[keep], "f1": f1[keep], "x": xs[keep]})
 
 
+def with_run_names(best: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
+    """Best runs with a ``run`` label: the run's name, else its id."""
+    label = names.set_index("id")
+    run = label["run_name"].fillna(label["run_id"]) if len(label) else pd.Series(dtype=object)
+    return best.assign(run=best["id"].map(run))
+
+
 def _rows_by_id(
     cur: duckdb.DuckDBPyConnection, ids: list[int], columns: tuple[str, ...]
 ) -> pd.DataFrame:
@@ -752,15 +759,22 @@ class Store:
             return HistoryOverview(summary, bucket, None, {}, None, None, None, None)
         jobs = {
             "trend": (self.trend, (f, bucket), {}),
-            "frontiers": (self.frontiers, (f,), {}),
+            "frontiers": (self.frontiers, (f,), {"details": False}),
             "points": (self.scatter, (f,), {"limit": points, "total": summary["runs"]}),
-            "best": (self.best_per_model, (f,), {}),
+            "best": (self.best_per_model, (f,), {"details": False}),
             "cheapest": (self.cheapest_within, (f, f1_gap), {"best_f1": summary["best_f1"]}),
             "under": (self.best_under, (f,), {"budget": budget, "latency_ms": latency_ms}),
         }
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlprod-history") as pool:
             futures = {name: pool.submit(fn, *args, **kw) for name, (fn, args, kw) in jobs.items()}
             done = {name: future.result() for name, future in futures.items()}
+        # One lookup of run names for both frontiers and the best runs.
+        ids = [*done["best"]["id"], *(i for fr in done["frontiers"].values() for i in fr["id"])]
+        names = self.run_details(ids)
+        done["frontiers"] = {
+            x: fr.merge(names, on="id", how="left") for x, fr in done["frontiers"].items()
+        }
+        done["best"] = with_run_names(done["best"], names)
         return HistoryOverview(
             summary=summary,
             bucket=bucket,
@@ -772,13 +786,14 @@ class Store:
             best_under=done["under"],
         )
 
-    def frontiers(self, f: HistoryFilter) -> dict[str, pd.DataFrame]:
+    def frontiers(self, f: HistoryFilter, *, details: bool = True) -> dict[str, pd.DataFrame]:
         """The Pareto frontiers of F1 against total cost and against latency: runs no other
         run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first.
 
         Only the cheapest run of each F1 value can be on a frontier, so one scan picks
         those for both axes; the running maximum then runs over those few thousand rows
-        (numpy: a SQL window over them cost ~5 ms more at 1M runs).
+        (numpy: a SQL window over them cost ~5 ms more at 1M runs). ``details=False``
+        leaves out the run names (see :meth:`run_details`).
         """
         where, params = f.where()
         picks = ", ".join(
@@ -788,13 +803,11 @@ class Store:
             cheapest = cur.execute(
                 f"SELECT f1, {picks} FROM calculations c WHERE {where} GROUP BY f1", params
             ).df()
-            fronts = {x: _pareto(cheapest, x) for x in _X_COLUMNS}
-            ids = [i for front in fronts.values() for i in front["id"].tolist()]
-            details = _rows_by_id(cur, ids, _RUN_DETAILS)
-        return {
-            x: front.merge(details, on="id", how="left").reset_index(drop=True)
-            for x, front in fronts.items()
-        }
+        fronts = {x: _pareto(cheapest, x) for x in _X_COLUMNS}
+        if not details:
+            return fronts
+        names = self.run_details([i for front in fronts.values() for i in front["id"]])
+        return {x: front.merge(names, on="id", how="left") for x, front in fronts.items()}
 
     def frontier(self, f: HistoryFilter, x: str) -> pd.DataFrame:
         """The Pareto frontier of F1 against ``x`` (``total_cost`` or ``latency_ms``)."""
@@ -828,32 +841,32 @@ class Store:
             ).df()
         return points, total
 
-    def best_per_model(self, f: HistoryFilter) -> pd.DataFrame:
-        """The best run of every model for each ratio (long format)."""
+    def best_per_model(self, f: HistoryFilter, *, details: bool = True) -> pd.DataFrame:
+        """The best run of every model for each ratio (long format: model_name, ratio,
+        value, id; and ``run`` unless ``details=False``, see :meth:`run_details`)."""
         where, params = f.where()
         with self.cursor() as cur:
             best = cur.execute(
-                "SELECT model_name, arg_max(id, cer) AS cer_id, arg_max(id, ter) AS ter_id, "
+                "SELECT model_name, max(cer) AS CER, max(ter) AS TER, max(psr) AS PSR, "
+                "arg_max(id, cer) AS cer_id, arg_max(id, ter) AS ter_id, "
                 f"arg_max(id, psr) AS psr_id FROM calculations c WHERE {where} "
                 "AND model_name IS NOT NULL GROUP BY ALL",
                 params,
             ).df()
-            details = _rows_by_id(
-                cur,
-                best[["cer_id", "ter_id", "psr_id"]].stack().tolist(),
-                ("run_name", "run_id", "cer", "ter", "psr"),
-            ).set_index("id")
-        run = details["run_name"].fillna(details["run_id"])
         long = pd.concat(
             [
                 pd.DataFrame({"model_name": best.model_name, "ratio": ratio,
-                              "value": best[f"{ratio.lower()}_id"].map(details[ratio.lower()]),
-                              "run": best[f"{ratio.lower()}_id"].map(run)})
+                              "value": best[ratio], "id": best[f"{ratio.lower()}_id"]})
                 for ratio in ("CER", "TER", "PSR")
             ],
             ignore_index=True,
         )  # fmt: skip
-        return long
+        return with_run_names(long, self.run_details(long["id"])) if details else long
+
+    def run_details(self, ids: Iterable[int]) -> pd.DataFrame:
+        """Model, run id and name and date of a few calculations (for chart tooltips)."""
+        with self.cursor() as cur:
+            return _rows_by_id(cur, list(ids), _RUN_DETAILS)
 
     def cheapest_within(
         self, f: HistoryFilter, f1_gap: float, *, best_f1: float | None = None

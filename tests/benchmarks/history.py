@@ -65,13 +65,17 @@ def build(path: Path, rows: int, seed: int = 11) -> None:
 def page_queries(store: Store, f: HistoryFilter) -> dict[str, Callable[[], object]]:
     """Exactly what pages/history.py asks for on one visit."""
     total = store.summary(f)["runs"]  # the page passes the count it already has
+    fronts = store.frontiers(f, details=False)
+    best = store.best_per_model(f, details=False)
+    ids = [*best["id"], *(i for front in fronts.values() for i in front["id"])]
     return {
         "summary": lambda: store.summary(f),
         "table_page": lambda: store.history_page(f, page=2, page_size=50),
         "trend": lambda: store.trend(f, "week"),
-        "frontiers": lambda: store.frontiers(f),
+        "frontiers": lambda: store.frontiers(f, details=False),
         "scatter": lambda: store.scatter(f, total=total),
-        "best_per_model": lambda: store.best_per_model(f),
+        "best_per_model": lambda: store.best_per_model(f, details=False),
+        "run_details": lambda: store.run_details(ids),
         "cheapest_within": lambda: store.cheapest_within(f, 0.01, best_f1=0.95),
         "best_under": lambda: store.best_under(f, budget=1000, latency_ms=50),
         "deleted_page": lambda: store.history_page(f, deleted=True, page_size=200),
