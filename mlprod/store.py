@@ -271,6 +271,7 @@ class HistoryOverview:
     best: pd.DataFrame | None
     cheapest: dict[str, Any] | None
     best_under: dict[str, Any] | None
+    table: pd.DataFrame | None  # one page of the matching calculations, newest first
 
 
 def bucket_for(first: datetime | None, last: datetime | None) -> str:
@@ -747,6 +748,8 @@ class Store:
         budget: float = 1000.0,
         latency_ms: float = 50.0,
         points: int = 2000,
+        page: int = 0,
+        page_size: int = 50,
     ) -> HistoryOverview:
         """Everything the history page shows above its table, for one filter.
 
@@ -756,7 +759,7 @@ class Store:
         summary = self.summary(f)
         bucket = bucket_for(summary["first"], summary["last"])
         if not summary["runs"]:
-            return HistoryOverview(summary, bucket, None, {}, None, None, None, None)
+            return HistoryOverview(summary, bucket, None, {}, None, None, None, None, None)
         jobs = {
             "trend": (self.trend, (f, bucket), {}),
             "frontiers": (self.frontiers, (f,), {"details": False}),
@@ -764,6 +767,7 @@ class Store:
             "best": (self.best_per_model, (f,), {"details": False}),
             "cheapest": (self.cheapest_within, (f, f1_gap), {"best_f1": summary["best_f1"]}),
             "under": (self.best_under, (f,), {"budget": budget, "latency_ms": latency_ms}),
+            "table": (self.history_page, (f,), {"page": page, "page_size": page_size}),
         }
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlprod-history") as pool:
             futures = {name: pool.submit(fn, *args, **kw) for name, (fn, args, kw) in jobs.items()}
@@ -784,6 +788,7 @@ class Store:
             best=done["best"],
             cheapest=done["cheapest"],
             best_under=done["under"],
+            table=done["table"],
         )
 
     def frontiers(self, f: HistoryFilter, *, details: bool = True) -> dict[str, pd.DataFrame]:

@@ -78,7 +78,14 @@ with q2, st.container(border=True):
     )
     under_slot = st.empty()
 
-view = ui.history("overview", f, f1_gap=gap, budget=budget, latency_ms=latency)
+# The page selector sits below the charts; a new filter may have fewer pages than before.
+pages = max(1, -(-ui.history("summary", f)["runs"] // PAGE_SIZE))
+if st.session_state.get("history-page", 1) > pages:
+    st.session_state["history-page"] = pages
+page = int(st.session_state.get("history-page", 1)) - 1
+view = ui.history(
+    "overview", f, f1_gap=gap, budget=budget, latency_ms=latency, page=page, page_size=PAGE_SIZE
+)
 summary = view.summary
 if summary["runs"] == 0:
     st.warning("No saved run matches these filters.")
@@ -112,10 +119,9 @@ for column, x, title in ((cost_col, "total_cost", f"total cost ({symbol})"),
 ui.chart(best_chart(view.best), "history-best")
 
 # -- the table, with delete and undo -----------------------------------------------------------
-pages = max(1, -(-summary["runs"] // PAGE_SIZE))
 st.subheader("Calculations")
-page = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page") - 1
-rows = ui.history("history_page", f, page=int(page), page_size=PAGE_SIZE)
+st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page")
+rows = view.table
 rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""}))
 # A selection is positions in this exact table: a new filter, page or any write starts a
 # fresh one, so a second click on Delete never hits rows that moved into those positions.

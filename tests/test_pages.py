@@ -483,3 +483,17 @@ def test_history_says_when_currencies_are_mixed(app, db_path):
     assert not app.exception
     assert "holds costs in EUR, USD" in app.warning[0].value
     assert app.number_input(key="history-budget").label == "Budget (mixed currencies)"
+
+
+def test_history_paging_and_a_narrower_filter(app):
+    app.run()
+    app.switch_page("pages/history.py").run()
+    app.button(key="history-load-sample").click().run()
+    first = app.dataframe[0].value["run_id"].tolist()
+    app.number_input(key="history-page").set_value(9).run()
+    last = app.dataframe[0].value["run_id"].tolist()
+    assert len(first) == 50 and len(last) == 20 and not set(first) & set(last)
+    app.multiselect(key="history-models").set_value(["vit-b16"]).run()  # one page only
+    assert not app.exception
+    assert app.number_input(key="history-page").value == 1
+    assert set(app.dataframe[0].value["model_name"]) == {"vit-b16"}
