@@ -366,7 +366,10 @@ def inspect(
     if not text.strip():
         raise BadFile(f"{name} is empty.")
     delimiter = _sniff_delimiter(text)
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise BadFile(f"{name} cannot be read as CSV: {exc}.") from None
     columns = list(header)
     _check_header(columns, name)
     notes = []

@@ -1,0 +1,70 @@
+"""Fuzzing the importer: any bytes, any CSV shape → scored rows and row errors, or BadFile."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlprod.errors import BadFile
+from mlprod.ingest import FIELDS, inspect, score_file
+
+SETTINGS = settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+WORKDIR = Path(tempfile.mkdtemp(prefix="mlprod-fuzz-"))
+
+cell = st.one_of(
+    st.sampled_from(["", "NA", "nan", "inf", "-1", "0", "0.9", "90", "1,234.5", "'=1+1",
+                     "-", "1e400", "12ms", "3.5h", "2026-10-04", "ünïcode", '"q"', "a;b"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(max_size=12),
+)  # fmt: skip
+header = st.lists(
+    st.one_of(st.sampled_from([*FIELDS, "metrics.f1", "Latency (ms)", "F1 Score", "Duration",
+                               "Runtime", "start_time", "end_time", "Name", "gpu"]),
+              st.text(min_size=1, max_size=10)),
+    min_size=1, max_size=9, unique=True,
+)  # fmt: skip
+
+
+def check(data: bytes) -> None:
+    path = WORKDIR / "fuzz.csv"
+    path.write_bytes(data)
+    try:
+        scored = score_file(inspect(path))
+    except BadFile as exc:
+        assert str(exc)
+        return
+    rows = scored.table.to_pylist()
+    assert scored.summary.rows == len(rows)
+    for row in rows:
+        assert row["status"] in ("ok", "error")
+        if row["status"] == "ok":
+            assert all(math.isfinite(row[r]) and row[r] >= 0 for r in ("cer", "ter", "psr"))
+        else:
+            assert row["error"]
+
+
+@SETTINGS
+@given(st.binary(max_size=400))
+def test_random_bytes(data):
+    check(data)
+
+
+@SETTINGS
+@given(
+    header,
+    st.lists(st.lists(cell, min_size=0, max_size=10), max_size=8),
+    st.sampled_from([",", ";", "\t"]),
+    st.sampled_from(["utf-8", "latin-1", "utf-8-sig"]),
+)
+def test_random_csv_structures(columns, rows, delimiter, encoding):
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    check(out.getvalue().encode(encoding, errors="replace"))
