@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from mlprod import config
 from mlprod.costs import inference_from_requests, inference_from_tokens, training_cost
-from mlprod.errors import BadFile, DatabaseError, InvalidInput, MlprodError
+from mlprod.errors import BadFile, DatabaseError, DatabaseLocked, InvalidInput, MlprodError
 from mlprod.explain import CURRENCIES, advice_for, format_ratio, formulas, readable
 from mlprod.export import CsvOut
 from mlprod.ingest import BatchSummary, inspect, resolve_mapping, scored_batches
@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--author")
     score.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
     score.add_argument("--json", action="store_true", help="print the summary as JSON")
+    score.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --save: wait up to SECONDS for another process to release the database",
+    )
     return parser
 
 
@@ -255,7 +262,7 @@ def _score(args: argparse.Namespace) -> int:
     try:
         if args.save:
             try:
-                store = Store(args.db or config.database())
+                store = _open_waiting(args.db or config.database(), args.wait)
             except DatabaseError as exc:
                 store_problem = exc
             else:
@@ -286,6 +293,20 @@ def _score(args: argparse.Namespace) -> int:
         print(f"error: not saved: {store_problem}", file=sys.stderr)
         return EXIT_DATABASE
     return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
+
+
+def _open_waiting(database: str, seconds: float) -> Store:
+    """Open the store, retrying while another process holds the lock, up to ``seconds``."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    delay = 0.05
+    while True:
+        try:
+            return Store(database)
+        except DatabaseLocked:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _default_output(path: Path) -> Path:

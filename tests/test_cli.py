@@ -219,3 +219,31 @@ def test_calc_save_keeps_the_assumptions(tmp_path):
         row = s.recent(1).iloc[0]
     assert (row.gpu_model, row.gpu_count, row.price_provider) == ("A100-80GB", 8, "Lambda")
     assert row.requests_per_month == 2_000_000
+
+
+def test_score_wait_saves_once_the_holder_lets_go(tmp_path):
+    import time as clock
+
+    path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\n")
+    db = tmp_path / "h.duckdb"
+    holder = Store(db)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlprod", "score", str(path), "--save", "--db", str(db),
+         "--wait", "30", "-o", str(tmp_path / "o.csv")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    clock.sleep(1.5)
+    assert proc.poll() is None  # still waiting for the lock
+    holder.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    with Store(db) as s:
+        assert s.count() == 1
+
+
+def test_score_wait_gives_up_with_exit_3(tmp_path):
+    path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\n")
+    db = tmp_path / "h.duckdb"
+    with Store(db):
+        out = run("score", str(path), "--save", "--db", str(db), "--wait", "0.5")
+    assert out.returncode == 3 and "is in use by" in out.stderr
