@@ -335,7 +335,17 @@ class Store:
             # DuckDB's default cap is 80% of RAM; its page cache and checkpoints then grow
             # the process by ~1 GB after a 10M-row batch. It spills to disk past the cap.
             self._con = duckdb.connect(
-                self.database, config={"memory_limit": memory_limit or config.memory_limit()}
+                self.database,
+                config={
+                    "memory_limit": memory_limit or config.memory_limit(),
+                    # No extension is fetched or loaded behind our back (httpfs would give
+                    # SQL the network), and no query can change these settings later.
+                    # enable_external_access=false would be stricter, but DuckDB 2.0 then
+                    # refuses the Arrow scans every batch insert is made of.
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                    "lock_configuration": True,
+                },
             )
         except duckdb.Error as exc:
             raise _open_error(self.database, exc) from None

@@ -233,3 +233,11 @@ def test_migration_from_version_1_adds_cost_assumptions(db_path):
         assert s.schema_version() == 2
         s.save_calculation(record(), calc_key="after")
         assert s.count() == 1
+
+
+def test_connection_settings_are_locked_and_no_extension_loads_itself(store):
+    with store.cursor() as cur:
+        with pytest.raises(duckdb.Error, match="Cannot change configuration"):
+            cur.execute("SET memory_limit = '64GB'")
+        with pytest.raises(duckdb.Error, match="requires the extension httpfs"):
+            cur.execute("SELECT * FROM read_csv('https://example.invalid/runs.csv')")
