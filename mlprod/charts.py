@@ -33,6 +33,8 @@ EXTRA_COLORS = ("#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 FONT = "Liberation Sans"
 TEXT = "#1B2430"
 LETTERS = "ABCDEF"
+RATIO_ORDER = ["CER", "TER", "PSR"]
+FACET_HEADER = alt.Header(labelFontSize=13, labelFontWeight="bold")
 RATIO_LABELS = {"cer": "CER · cost", "ter": "TER · time", "psr": "PSR · speed"}
 
 
@@ -177,7 +179,8 @@ def inputs_chart(frame: pd.DataFrame, *, width: int = 120, height: int = 230) ->
     )
 
 
-def _theme(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+def themed(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """Any chart in the house style (fonts, colours of text and grid)."""
     return (
         chart.configure(font=FONT, background="white")
         .configure_axis(
@@ -191,11 +194,6 @@ def _theme(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
         .configure_title(color=TEXT, anchor="start")
         .configure_view(stroke=None)
     )
-
-
-def themed(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """Any chart in the house style (fonts, colours of text and grid)."""
-    return _theme(chart)
 
 
 def comparison_card(
@@ -231,7 +229,7 @@ def comparison_card(
         ),
         padding={"left": 24, "right": 24, "top": 20, "bottom": 16},
     )
-    return _theme(card)
+    return themed(card)
 
 
 # -- history -------------------------------------------------------------------------------
@@ -267,14 +265,7 @@ def trend_chart(trend: pd.DataFrame, bucket: str) -> alt.Chart:
             ],
         )
         .properties(width=640, height=140)
-        .facet(
-            row=alt.Row(
-                "ratio:N",
-                title=None,
-                sort=["CER", "TER", "PSR"],
-                header=alt.Header(labelFontSize=13, labelFontWeight="bold"),
-            )
-        )
+        .facet(row=alt.Row("ratio:N", title=None, sort=RATIO_ORDER, header=FACET_HEADER))
         .resolve_scale(y="independent")
         .properties(title=f"Mean ratio per model and {bucket} (log scale) — higher is better")
     )
@@ -359,14 +350,7 @@ def best_chart(best: pd.DataFrame, *, max_models: int = 12) -> alt.FacetChart:
             ],
         )
         .properties(width=170, height=alt.Step(18))
-        .facet(
-            column=alt.Column(
-                "ratio:N",
-                title=None,
-                sort=["CER", "TER", "PSR"],
-                header=alt.Header(labelFontSize=13, labelFontWeight="bold"),
-            )
-        )
+        .facet(column=alt.Column("ratio:N", title=None, sort=RATIO_ORDER, header=FACET_HEADER))
         .resolve_scale(x="independent", y="independent")
         .properties(title="Best run of each model, per ratio")
     )

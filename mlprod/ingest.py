@@ -470,8 +470,7 @@ def _open_csv(
     on_ragged: Callable[[Any], str] | None = None,
     use_threads: bool = True,
 ) -> pacsv.CSVStreamingReader:
-    with path.open("rb") as fh:
-        compression = "gzip" if _is_gzip(fh.read(2)) else None
+    compression = "gzip" if _gzipped(path) else None
     return pacsv.open_csv(
         pa.input_stream(str(path), compression=compression),
         read_options=pacsv.ReadOptions(
