@@ -156,6 +156,7 @@ SCHEMA_VERSION = max(MIGRATIONS)
 # per row: ~30% slower at 1M rows). 1970-01-01 was a Thursday: shift 3 days so weeks start
 # on Monday.
 _DAY_US, _WEEK_US, _MONDAY_SHIFT_US = 86_400_000_000, 604_800_000_000, 259_200_000_000
+_RATIOS = ("cer", "ter", "psr")
 _BUCKETS = {
     "day": f"make_timestamp(epoch_us(created_at) // {_DAY_US} * {_DAY_US})",
     "week": f"make_timestamp((epoch_us(created_at) + {_MONDAY_SHIFT_US}) // {_WEEK_US} "
@@ -169,6 +170,8 @@ _X_COLUMNS = {
 }
 
 _RUN_DETAILS = ("model_name", "run_id", "run_name", "created_at")
+# What an answer to one of the history questions shows: its name and its numbers.
+_ANSWER_COLUMNS = (*_RUN_DETAILS, "f1", "training_cost", "inference_cost", "latency_ms")
 
 
 def _pareto(cheapest: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -181,6 +184,30 @@ def _pareto(cheapest: pd.DataFrame, x: str) -> pd.DataFrame:
     best_before = np.maximum.accumulate(np.concatenate([[-np.inf], f1_sorted[:-1]]))
     keep = order[f1_sorted > best_before]
     return pd.DataFrame({"id": cheapest[f"{x}_id"].to_numpy()[keep], "f1": f1[keep], "x": xs[keep]})
+
+
+def _cheapest_within_id(
+    groups: pd.DataFrame, f1_gap: float, best_f1: float | None = None
+) -> int | None:
+    """From :meth:`Store._f1_groups`: the cheapest run with F1 >= best - gap (of equal
+    cost, the higher F1)."""
+    if groups.empty:
+        return None
+    top = groups["f1"].max() if best_f1 is None else best_f1
+    near = groups[groups["f1"] >= top - f1_gap]
+    if near.empty:
+        return None
+    pick = near.sort_values(["total_cost", "f1"], ascending=[True, False]).iloc[0]
+    return int(pick["total_cost_id"])
+
+
+def _best_under_id(groups: pd.DataFrame) -> int | None:
+    """From :meth:`Store._f1_groups` with limits: the cheapest qualifying run of the
+    highest F1 that has one."""
+    under = groups["under_id"].dropna() if "under_id" in groups else pd.Series(dtype=float)
+    if under.empty:
+        return None
+    return int(under[groups.loc[under.index, "f1"].idxmax()])
 
 
 def with_run_names(best: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
@@ -728,27 +755,54 @@ class Store:
                 "sources": values("SELECT DISTINCT source FROM batches ORDER BY 1"),
             }
 
-    def trend(self, f: HistoryFilter, bucket: str, *, max_models: int = 8) -> pd.DataFrame:
-        """Mean CER, TER and PSR per model and time bucket (``day``, ``week`` or ``month``),
-        long format, for the ``max_models`` models with the most matching runs.
+    def model_buckets(self, f: HistoryFilter, bucket: str) -> pd.DataFrame:
+        """Per model and time bucket (``day``, ``week`` or ``month``): the run count and,
+        for each ratio, its mean, its best value and the id of the best run.
 
-        One scan: aggregate per bucket and model, then rank models on that small result.
+        The trend and the best run per model both come from this one scan (two scans
+        cost ~15 ms more at 1M runs); the result is small (buckets x models).
         """
         if bucket not in ("day", "week", "month"):
             raise ValueError(f"bucket must be day, week or month, not {bucket!r}")
         where, params = f.where()
+        per_ratio = ", ".join(
+            f"avg({r}) AS {r}_mean, max({r}) AS {r}_max, arg_max(id, {r}) AS {r}_id"
+            for r in _RATIOS
+        )
         with self.cursor() as cur:
             return cur.execute(
-                f"WITH agg AS (SELECT {_BUCKETS[bucket]} AS bucket, model_name, "
-                "avg(cer) AS CER, avg(ter) AS TER, avg(psr) AS PSR, count(*) AS runs "
-                f"FROM calculations c WHERE {where} AND model_name IS NOT NULL GROUP BY ALL), "
-                "top AS (SELECT model_name FROM agg GROUP BY ALL "
-                "ORDER BY sum(runs) DESC, model_name LIMIT ?), "
-                "kept AS (SELECT * FROM agg WHERE model_name IN (SELECT model_name FROM top)) "
-                "UNPIVOT kept ON CER, TER, PSR INTO NAME ratio VALUE value "
-                "ORDER BY bucket, model_name, ratio",
-                [*params, max_models],
+                f"SELECT {_BUCKETS[bucket]} AS bucket, model_name, count(*) AS runs, "
+                f"{per_ratio} FROM calculations c WHERE {where} AND model_name IS NOT NULL "
+                "GROUP BY ALL",
+                params,
             ).df()
+
+    def trend(
+        self,
+        f: HistoryFilter,
+        bucket: str,
+        *,
+        max_models: int = 8,
+        buckets: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Mean CER, TER and PSR per model and time bucket (``day``, ``week`` or
+        ``month``), long format (bucket, model_name, runs, ratio, value), for the
+        ``max_models`` models with the most matching runs; from :meth:`model_buckets`
+        (or ``buckets`` when already fetched)."""
+        agg = self.model_buckets(f, bucket) if buckets is None else buckets
+        runs = agg.groupby("model_name")["runs"].sum().reset_index()
+        top = runs.sort_values(["runs", "model_name"], ascending=[False, True])["model_name"]
+        kept = agg[agg["model_name"].isin(top.head(max_models))]
+        long = pd.concat(
+            [
+                kept[["bucket", "model_name", "runs"]].assign(
+                    ratio=r.upper(), value=kept[f"{r}_mean"]
+                )
+                for r in _RATIOS
+            ],
+            ignore_index=True,
+        )
+        return long.sort_values(["bucket", "model_name", "ratio"], ignore_index=True)
 
     def overview(
         self,
@@ -770,54 +824,85 @@ class Store:
         bucket = bucket_for(summary["first"], summary["last"])
         if not summary["runs"]:
             return HistoryOverview(summary, bucket, None, {}, None, None, None, None, None)
-        jobs = {
-            "trend": (self.trend, (f, bucket), {}),
-            "frontiers": (self.frontiers, (f,), {"details": False}),
-            "points": (self.scatter, (f,), {"limit": points, "total": summary["runs"]}),
-            "best": (self.best_per_model, (f,), {"details": False}),
-            "cheapest": (self.cheapest_within, (f, f1_gap), {"best_f1": summary["best_f1"]}),
-            "under": (self.best_under, (f,), {"budget": budget, "latency_ms": latency_ms}),
-            "table": (self.history_page, (f,), {"page": page, "page_size": page_size}),
-        }
+
+        def by_model() -> tuple[pd.DataFrame, pd.DataFrame]:
+            buckets = self.model_buckets(f, bucket)
+            best = self.best_per_model(f, details=False, buckets=buckets)
+            return self.trend(f, bucket, buckets=buckets), with_run_names(
+                best, self.run_details(best["id"])
+            )
+
+        def by_f1() -> tuple[dict[str, pd.DataFrame], list[dict[str, Any] | None]]:
+            groups = self._f1_groups(f, budget=budget, latency_ms=latency_ms)
+            fronts = self.frontiers(f, details=False, groups=groups)
+            on_front = [i for front in fronts.values() for i in front["id"]]
+            answers = (
+                _cheapest_within_id(groups, f1_gap, summary["best_f1"]),
+                _best_under_id(groups),
+            )
+            # One lookup for the two answers and the run names on both frontiers.
+            runs = self._runs(*answers, *on_front)
+            unique = {int(r["id"]): r for r in runs[2:] if r}
+            names = pd.DataFrame(list(unique.values()), columns=["id", *_ANSWER_COLUMNS])
+            names = names[["id", *_RUN_DETAILS]]
+            return {x: fr.merge(names, on="id", how="left") for x, fr in fronts.items()}, runs
+
+        # Each thread also does its lookups and pandas work, while DuckDB (which releases
+        # the GIL) runs the other queries.
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlprod-history") as pool:
-            futures = {name: pool.submit(fn, *args, **kw) for name, (fn, args, kw) in jobs.items()}
-            done = {name: future.result() for name, future in futures.items()}
-        # One lookup of run names for both frontiers and the best runs.
-        ids = [*done["best"]["id"], *(i for fr in done["frontiers"].values() for i in fr["id"])]
-        names = self.run_details(ids)
-        done["frontiers"] = {
-            x: fr.merge(names, on="id", how="left") for x, fr in done["frontiers"].items()
-        }
-        done["best"] = with_run_names(done["best"], names)
+            model_job, f1_job = pool.submit(by_model), pool.submit(by_f1)
+            table_job = pool.submit(self.history_page, f, page=page, page_size=page_size)
+            points_job = pool.submit(self.scatter, f, limit=points, total=summary["runs"])
+            (trend, best), (frontiers, runs) = model_job.result(), f1_job.result()
         return HistoryOverview(
             summary=summary,
             bucket=bucket,
-            trend=done["trend"],
-            frontiers=done["frontiers"],
-            points=done["points"][0],
-            best=done["best"],
-            cheapest=done["cheapest"],
-            best_under=done["under"],
-            table=done["table"],
+            trend=trend,
+            frontiers=frontiers,
+            points=points_job.result()[0],
+            best=best,
+            cheapest=runs[0],
+            best_under=runs[1],
+            table=table_job.result(),
         )
 
-    def frontiers(self, f: HistoryFilter, *, details: bool = True) -> dict[str, pd.DataFrame]:
+    def _f1_groups(
+        self, f: HistoryFilter, *, budget: float | None = None, latency_ms: float | None = None
+    ) -> pd.DataFrame:
+        """One row per distinct F1 among the matching runs: its cheapest run, its fastest
+        run and, with ``budget`` and ``latency_ms``, its cheapest run within both.
+
+        Only these runs can be on a frontier or answer the page's two questions, so one
+        scan serves all four (three scans cost ~20 ms more at 1M runs).
+        """
+        where, params = f.where()
+        picks = [
+            f"min({expr}) AS {x}, arg_min(id, {expr}) AS {x}_id" for x, expr in _X_COLUMNS.items()
+        ]
+        limits: list[Any] = []
+        if budget is not None and latency_ms is not None:
+            within = f"{_X_COLUMNS['total_cost']} <= ? AND latency_ms <= ?"
+            picks.append(f"arg_min(id, {_X_COLUMNS['total_cost']}) FILTER ({within}) AS under_id")
+            limits = [budget, latency_ms]
+        with self.cursor() as cur:
+            return cur.execute(
+                f"SELECT f1, {', '.join(picks)} FROM calculations c WHERE {where} GROUP BY f1",
+                [*limits, *params],
+            ).df()
+
+    def frontiers(
+        self, f: HistoryFilter, *, details: bool = True, groups: pd.DataFrame | None = None
+    ) -> dict[str, pd.DataFrame]:
         """The Pareto frontiers of F1 against total cost and against latency: runs no other
         run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first.
 
         Only the cheapest run of each F1 value can be on a frontier, so one scan picks
-        those for both axes; the running maximum then runs over those few thousand rows
-        (numpy: a SQL window over them cost ~5 ms more at 1M runs). ``details=False``
-        leaves out the run names (see :meth:`run_details`).
+        those for both axes (:meth:`_f1_groups`, or ``groups`` when already fetched); the
+        running maximum then runs over those few thousand rows (numpy: a SQL window over
+        them cost ~5 ms more at 1M runs). ``details=False`` leaves out the run names (see
+        :meth:`run_details`).
         """
-        where, params = f.where()
-        picks = ", ".join(
-            f"min({expr}) AS {x}, arg_min(id, {expr}) AS {x}_id" for x, expr in _X_COLUMNS.items()
-        )
-        with self.cursor() as cur:
-            cheapest = cur.execute(
-                f"SELECT f1, {picks} FROM calculations c WHERE {where} GROUP BY f1", params
-            ).df()
+        cheapest = self._f1_groups(f) if groups is None else groups
         fronts = {x: _pareto(cheapest, x) for x in _X_COLUMNS}
         if not details:
             return fronts
@@ -856,26 +941,21 @@ class Store:
             ).df()
         return points, total
 
-    def best_per_model(self, f: HistoryFilter, *, details: bool = True) -> pd.DataFrame:
+    def best_per_model(
+        self, f: HistoryFilter, *, details: bool = True, buckets: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """The best run of every model for each ratio (long format: model_name, ratio,
-        value, id; and ``run`` unless ``details=False``, see :meth:`run_details`)."""
-        where, params = f.where()
-        with self.cursor() as cur:
-            best = cur.execute(
-                "SELECT model_name, max(cer) AS CER, max(ter) AS TER, max(psr) AS PSR, "
-                "arg_max(id, cer) AS cer_id, arg_max(id, ter) AS ter_id, "
-                f"arg_max(id, psr) AS psr_id FROM calculations c WHERE {where} "
-                "AND model_name IS NOT NULL GROUP BY ALL",
-                params,
-            ).df()
-        long = pd.concat(
-            [
-                pd.DataFrame({"model_name": best.model_name, "ratio": ratio,
-                              "value": best[ratio], "id": best[f"{ratio.lower()}_id"]})
-                for ratio in ("CER", "TER", "PSR")
-            ],
-            ignore_index=True,
-        )  # fmt: skip
+        value, id; and ``run`` unless ``details=False``, see :meth:`run_details`); from
+        :meth:`model_buckets` (or ``buckets`` when already fetched)."""
+        agg = self.model_buckets(f, "month") if buckets is None else buckets
+        parts = []
+        for r in _RATIOS:
+            top = agg.loc[agg.groupby("model_name")[f"{r}_max"].idxmax()] if len(agg) else agg
+            parts.append(
+                pd.DataFrame({"model_name": top["model_name"], "ratio": r.upper(),
+                              "value": top[f"{r}_max"], "id": top[f"{r}_id"]})
+            )  # fmt: skip
+        long = pd.concat(parts, ignore_index=True)
         return with_run_names(long, self.run_details(long["id"])) if details else long
 
     def run_details(self, ids: Iterable[int]) -> pd.DataFrame:
@@ -888,35 +968,23 @@ class Store:
     ) -> dict[str, Any] | None:
         """The cheapest run whose F1 is within ``f1_gap`` of the best matching F1
         (``best_f1`` when the caller knows it already, e.g. from :meth:`summary`)."""
-        where, params = f.where()
-        if best_f1 is None:
-            with self.cursor() as cur:
-                row = cur.execute(f"SELECT max(f1) FROM calculations c WHERE {where}", params)
-                best_f1 = row.fetchone()[0]  # type: ignore[index]
-            if best_f1 is None:
-                return None
-        return self._one_run(
-            f"SELECT c.* FROM calculations c WHERE {where} AND c.f1 >= ? "
-            "ORDER BY c.training_cost + c.inference_cost, c.f1 DESC, c.id LIMIT 1",
-            [*params, best_f1 - f1_gap],
-        )
+        return self._runs(_cheapest_within_id(self._f1_groups(f), f1_gap, best_f1))[0]
 
     def best_under(
         self, f: HistoryFilter, *, budget: float, latency_ms: float
     ) -> dict[str, Any] | None:
-        """The best-F1 run that costs at most ``budget`` and answers within ``latency_ms``."""
-        where, params = f.where()
-        return self._one_run(
-            f"SELECT c.* FROM calculations c WHERE {where} "
-            "AND c.training_cost + c.inference_cost <= ? AND c.latency_ms <= ? "
-            "ORDER BY c.f1 DESC, c.training_cost + c.inference_cost, c.id LIMIT 1",
-            [*params, budget, latency_ms],
-        )
+        """The best-F1 run that costs at most ``budget`` and answers within ``latency_ms``
+        (of equal F1, the cheapest)."""
+        groups = self._f1_groups(f, budget=budget, latency_ms=latency_ms)
+        return self._runs(_best_under_id(groups))[0]
 
-    def _one_run(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    def _runs(self, *ids: int | None) -> list[dict[str, Any] | None]:
+        """Calculations by id (name, F1, costs, latency), in the order asked; ``None`` for
+        ``None``. Only these columns: fetching whole rows cost ~15 ms more at 1M runs."""
         with self.cursor() as cur:
-            found = cur.execute(sql, params).df()
-        return None if found.empty else found.iloc[0].to_dict()
+            found = _rows_by_id(cur, [i for i in ids if i is not None], _ANSWER_COLUMNS)
+        rows = {int(row["id"]): row for row in found.to_dict("records")}
+        return [None if i is None else rows.get(int(i)) for i in ids]
 
     def export_filtered(self, f: HistoryFilter) -> pa.Table:
         """Every matching calculation with who saved it, as Arrow (for CSV / Parquet)."""

@@ -68,6 +68,48 @@ def test_frontier_matches_brute_force(tmp_path_factory, points):
     assert found.x.is_monotonic_increasing and found.f1.is_monotonic_increasing
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 20).map(lambda v: v / 20),  # F1, with ties
+            st.integers(1, 30).map(float),  # cost
+            st.integers(1, 30).map(float),  # latency
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([0.0, 0.05, 0.2]),
+    st.integers(1, 30),
+    st.integers(1, 30),
+)
+def test_answers_match_brute_force(tmp_path_factory, points, gap, budget, latency):
+    db = tmp_path_factory.mktemp("answers") / "a.duckdb"
+    with Store(db) as s:
+        s.append_calculations(
+            runs(f1=[p[0] for p in points], training_cost=[p[1] for p in points],
+                 latency_ms=[p[2] for p in points]),
+            source="t",
+        )  # fmt: skip
+        cheapest = s.cheapest_within(ALL, gap)
+        under = s.best_under(ALL, budget=budget, latency_ms=latency)
+        view = s.overview(ALL, f1_gap=gap, budget=budget, latency_ms=latency)
+    best_f1 = max(p[0] for p in points)
+    near = [p for p in points if p[0] >= best_f1 - gap]
+    want = min(near, key=lambda p: (p[1], -p[0]))
+    assert (cheapest["f1"], cheapest["training_cost"]) == (want[0], want[1])
+    fitting = [p for p in points if p[1] <= budget and p[2] <= latency]
+    if not fitting:
+        assert under is None and view.best_under is None
+    else:
+        top = max(fitting, key=lambda p: (p[0], -p[1]))
+        assert (under["f1"], under["training_cost"]) == (top[0], top[1])
+        assert under["latency_ms"] <= latency
+    assert view.cheapest["id"] == cheapest["id"]
+    if under is not None:
+        assert view.best_under["id"] == under["id"]
+
+
 def test_latency_frontier(store):
     store.append_calculations(
         runs(f1=[0.9, 0.8, 0.95, 0.85], latency_ms=[10.0, 5.0, 40.0, 20.0]), source="t"
@@ -213,5 +255,12 @@ def test_overview_has_every_figure(sample):
     assert len(view.points) == 420 and view.best.model_name.nunique() == 9
     assert view.cheapest["f1"] >= view.summary["best_f1"] - 0.01
     assert view.best_under["latency_ms"] <= 50
+    # The page's one-pass overview says what the standalone queries say.
+    assert view.cheapest["id"] == sample.cheapest_within(ALL, 0.01)["id"]
+    assert view.best_under["id"] == sample.best_under(ALL, budget=1000, latency_ms=50)["id"]
+    pd.testing.assert_frame_equal(view.trend, sample.trend(ALL, "week"))
+    pd.testing.assert_frame_equal(view.best, sample.best_per_model(ALL))
+    for x, front in sample.frontiers(ALL).items():
+        pd.testing.assert_frame_equal(view.frontiers[x], front)
     empty = sample.overview(HistoryFilter(text="nothing like this"))
     assert empty.summary["runs"] == 0 and empty.trend is None
