@@ -8,6 +8,7 @@ numbered migrations recorded in ``schema_version``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -335,6 +336,38 @@ def _open_error(database: str, exc: duckdb.Error) -> DatabaseError:
     return DatabaseError(f"Cannot open the history database {database}: {text}")
 
 
+def _allowed_directories(database: str) -> list[str]:
+    """The one folder SQL may touch: the database's own (file, WAL, spill folder)."""
+    if database == ":memory:" or database.startswith("md:"):
+        return []
+    return [str(Path(database).expanduser().resolve().parent) + os.sep]
+
+
+def _harden(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    """Limit SQL to the database's folder and lock the settings (settable only once the
+    database has started; a second connection in this process shares the locked ones)."""
+    locked = con.execute("SELECT current_setting('lock_configuration')").fetchone()
+    if locked and locked[0]:
+        return
+    con.execute("SET allowed_directories = ?", [_allowed_directories(database)])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _query(incoming: duckdb.DuckDBPyRelation, sql: str) -> duckdb.DuckDBPyRelation:
+    """Run ``sql`` (DML: it runs once, here) with the relation readable as ``incoming``.
+
+    Inside a transaction, DuckDB 2.0 reports a failed statement as "Current transaction is
+    aborted" and keeps the real reason (a constraint, say) as the context: raise that.
+    """
+    try:
+        return incoming.query("incoming", sql)
+    except duckdb.TransactionException as exc:
+        if isinstance(exc.__context__, duckdb.Error):
+            raise exc.__context__ from None
+        raise
+
+
 class Store:
     """The team's history of calculations in a DuckDB database.
 
@@ -365,15 +398,15 @@ class Store:
                 self.database,
                 config={
                     "memory_limit": memory_limit or config.memory_limit(),
-                    # No extension is fetched or loaded behind our back (httpfs would give
-                    # SQL the network), and no query can change these settings later.
-                    # enable_external_access=false would be stricter, but DuckDB 2.0 then
-                    # refuses the Arrow scans every batch insert is made of.
+                    # SQL reaches no file outside the database's folder (the file, its WAL
+                    # and DuckDB's spill folder live there), no extension is fetched or
+                    # loaded (httpfs would give SQL the network), and no query can change
+                    # these settings later.
                     "autoinstall_known_extensions": False,
                     "autoload_known_extensions": False,
-                    "lock_configuration": True,
                 },
             )
+            _harden(self._con, self.database)
         except duckdb.Error as exc:
             raise _open_error(self.database, exc) from None
         try:
@@ -550,37 +583,40 @@ class Store:
                 # scanned and written value by value.
                 given = {c for c in table.column_names if table[c].null_count < table.num_rows}
                 present = [c for c in CALCULATION_COLUMNS[1:] if c in given]
-                created = "coalesce(created_at, ?::TIMESTAMP)" if "created_at" in given else "?"
                 # Scored files carry their bad rows too: DuckDB skips them while it scans,
                 # which is cheaper than copying the good rows into a new Arrow table first.
                 only_ok = "WHERE status = 'ok'" if "status" in table.column_names else ""
-                # DuckDB reads `incoming` (this local variable) through a replacement scan.
-                # cur.register() would keep every registered table alive until COMMIT:
-                # 10M rows then held ~1 GB of Arrow memory.
-                incoming = table  # noqa: F841 - read by name in the SQL below
-                inserted = cur.execute(
+                # The SQL reads `incoming` as a relation on this cursor: no replacement scan
+                # (external access is off) and no registered view (cur.register() keeps
+                # every table alive until COMMIT: 10M rows then held ~1 GB of Arrow memory).
+                incoming = cur.from_arrow(table)
+                stamp = f"TIMESTAMP '{now.isoformat(sep=' ')}'"  # ours, not user input
+                created = f"coalesce(created_at, {stamp})" if "created_at" in given else stamp
+                inserted = _query(
+                    incoming,
                     f"INSERT INTO calculations (id, created_at, {', '.join(present)}) "
                     f"SELECT id, {created}, {', '.join(present)} FROM incoming {only_ok}",
-                    [now],
-                ).fetchone()
+                ).fetchall()  # DML runs once, in query(); this reads its row count
                 parts = [c for c in F1_INPUT_COLUMNS if c in given]
                 if parts:
                     any_part = " OR ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in parts)
-                    cur.execute(
+                    _query(
+                        incoming,
                         f"INSERT INTO f1_inputs (calculation_id, {', '.join(parts)}) "
                         f"SELECT id, {', '.join(parts)} FROM incoming "
-                        f"WHERE ({any_part}) {only_ok.replace('WHERE', 'AND')}"
+                        f"WHERE ({any_part}) {only_ok.replace('WHERE', 'AND')}",
                     )
                 assumed = [c for c in ASSUMPTION_COLUMNS if c in given]
                 if assumed:  # only rows whose cost was built from a GPU carry assumptions
                     rows = "gpu_model IS NOT NULL" if "gpu_model" in assumed else "true"
-                    cur.execute(
+                    _query(
+                        incoming,
                         f"INSERT INTO cost_assumptions (calculation_id, {', '.join(assumed)}) "
                         f"SELECT id, {', '.join(assumed)} FROM incoming WHERE {rows} "
-                        f"{only_ok.replace('WHERE', 'AND')}"
+                        f"{only_ok.replace('WHERE', 'AND')}",
                     )
                 offset += table.num_rows
-                stored += int(inserted[0]) if inserted else 0
+                stored += int(inserted[0][0]) if inserted else 0
             cur.execute("UPDATE batches SET row_count = ? WHERE batch_no = ?", [stored, batch_no])
         return batch_no
 

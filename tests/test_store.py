@@ -239,5 +239,15 @@ def test_connection_settings_are_locked_and_no_extension_loads_itself(store):
     with store.cursor() as cur:
         with pytest.raises(duckdb.Error, match="Cannot change configuration"):
             cur.execute("SET memory_limit = '64GB'")
-        with pytest.raises(duckdb.Error, match="requires the extension httpfs"):
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):
             cur.execute("SELECT * FROM read_csv('https://example.invalid/runs.csv')")
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):
+            cur.execute("SELECT * FROM read_text('/etc/passwd')")
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):
+            cur.execute("COPY (SELECT 1) TO '/tmp/mlprod-outside.csv'")
+        with pytest.raises(duckdb.Error, match=r"disabled by configuration|Cannot change"):
+            cur.execute("SET enable_external_access = true")
+        with pytest.raises(duckdb.Error):
+            cur.execute("INSTALL httpfs")
+        with pytest.raises(duckdb.Error):
+            cur.execute("SELECT 1 FROM pd")  # no Python object is reachable from SQL
