@@ -266,6 +266,12 @@ def _score(args: argparse.Namespace) -> int:
             except DatabaseError as exc:
                 store_problem = exc
             else:
+                try:
+                    store.require_writable()
+                except DatabaseError as exc:
+                    store.close()
+                    store_problem = exc
+            if store_problem is None:
                 with store:
                     batch_no = store.append_calculations(
                         good_rows(),

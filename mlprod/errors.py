@@ -7,7 +7,14 @@ non-zero.
 
 from __future__ import annotations
 
-__all__ = ["BadFile", "DatabaseError", "DatabaseLocked", "InvalidInput", "MlprodError"]
+__all__ = [
+    "BadFile",
+    "DatabaseError",
+    "DatabaseLocked",
+    "DatabaseReadOnly",
+    "InvalidInput",
+    "MlprodError",
+]
 
 
 class MlprodError(ValueError):
@@ -35,3 +42,7 @@ class DatabaseError(MlprodError):
 
 class DatabaseLocked(DatabaseError):
     """Another process holds the DuckDB file's write lock."""
+
+
+class DatabaseReadOnly(DatabaseError):
+    """The history database can be read but not written (file or folder permissions)."""

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mlprod import config
-from mlprod.errors import DatabaseError, DatabaseLocked
+from mlprod.errors import DatabaseError, DatabaseLocked, DatabaseReadOnly
 
 __all__ = ["CALCULATION_COLUMNS", "SCHEMA_VERSION", "Store"]
 
@@ -343,6 +343,44 @@ def _allowed_directories(database: str) -> list[str]:
     return [str(Path(database).expanduser().resolve().parent) + os.sep]
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """Refuse, before DuckDB touches it, anything at ``path`` that is not a DuckDB file."""
+    if path.is_dir():
+        raise DatabaseError(
+            f"{path} is a folder, not a database file. Point MLPROD_DB at a file, e.g. "
+            f"{path / 'mlprod.duckdb'}; nothing in the folder was touched."
+        )
+    try:
+        with path.open("rb") as file:
+            head = file.read(16)
+    except FileNotFoundError:
+        return  # a new database
+    except OSError as exc:
+        raise DatabaseError(f"Cannot read the history database {path}: {exc.strerror}.") from None
+    if not head:
+        return  # an empty file: DuckDB makes it a new database
+    if head.startswith(_SQLITE_MAGIC):
+        kind = "a SQLite database"
+    elif len(head) < 12 or head[8:12] != b"DUCK":  # DuckDB's header: checksum, then DUCK
+        kind = "not a DuckDB database"
+    else:
+        return
+    raise DatabaseError(
+        f"{path} is {kind}. Point MLPROD_DB at a DuckDB file (or at a new path to create "
+        "one); the file was left untouched."
+    )
+
+
+def _writable(path: Path) -> bool:
+    """Whether the file and its folder may be written: by permissions, and by the file's
+    own write bits (root may write anything, but a file made read-only stays so here)."""
+    bits = path.stat().st_mode & 0o222
+    return bool(bits) and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
 def _harden(con: duckdb.DuckDBPyConnection, database: str) -> None:
     """Limit SQL to the database's folder and lock the settings (settable only once the
     database has started; a second connection in this process shares the locked ones)."""
@@ -389,13 +427,18 @@ class Store:
 
     def __init__(self, database: str | Path, *, memory_limit: str | None = None) -> None:
         self.database = str(database)
+        self.read_only = False
         if self.database != ":memory:" and not self.database.startswith("md:"):
-            Path(self.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(self.database).expanduser()
+            _refuse_foreign_file(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.read_only = path.exists() and not _writable(path)
         try:
             # DuckDB's default cap is 80% of RAM; its page cache and checkpoints then grow
             # the process by ~1 GB after a 10M-row batch. It spills to disk past the cap.
             self._con = duckdb.connect(
                 self.database,
+                read_only=self.read_only,
                 config={
                     "memory_limit": memory_limit or config.memory_limit(),
                     # SQL reaches no file outside the database's folder (the file, its WAL
@@ -427,7 +470,11 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor inside ``BEGIN``/``COMMIT``; rolled back if anything raises."""
+        """A cursor inside ``BEGIN``/``COMMIT``; rolled back if anything raises.
+
+        Every write goes through here, so a read-only database refuses it here, in words.
+        """
+        self.require_writable()
         with self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
@@ -436,6 +483,15 @@ class Store:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
+
+    def require_writable(self) -> None:
+        """Raise :class:`DatabaseReadOnly` (in words) when nothing can be written."""
+        if self.read_only:
+            raise DatabaseReadOnly(
+                f"The history database {self.database} is read-only (file or folder "
+                "permissions): the history can be viewed, but nothing can be saved or "
+                "deleted. Make it writable, or point MLPROD_DB at a writable file."
+            )
 
     def close(self) -> None:
         self._con.close()
@@ -449,10 +505,16 @@ class Store:
     # -- schema -------------------------------------------------------------------------
     def schema_version(self) -> int:
         with self.cursor() as cur:
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
-            )
+            known = cur.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
+            ).fetchone()
+            if not (known and known[0]):
+                if self.read_only:
+                    return 0
+                cur.execute(
+                    "CREATE TABLE schema_version "
+                    "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+                )
             row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
@@ -465,7 +527,14 @@ class Store:
                 f"this one knows up to {SCHEMA_VERSION}). Upgrade mlprod; the file was "
                 "left untouched."
             )
-        for version in sorted(v for v in MIGRATIONS if v > current):
+        pending = sorted(v for v in MIGRATIONS if v > current)
+        if pending and self.read_only:
+            raise DatabaseReadOnly(
+                f"{self.database} is read-only and was written by an older mlprod (schema "
+                f"version {current}); it needs an upgrade to version {SCHEMA_VERSION}. Make "
+                "it writable once so mlprod can upgrade it; the file was left untouched."
+            )
+        for version in pending:
             with self.transaction() as cur:
                 for statement in MIGRATIONS[version]:
                     cur.execute(statement)

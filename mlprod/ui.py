@@ -6,7 +6,8 @@ The only mlprod module that imports streamlit.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
@@ -65,11 +66,29 @@ def ensure_app_shell() -> None:
 def store() -> Store:
     """The process-wide history store; stops the page with a clear message if it can't open."""
     try:
-        return _open_store(config.database())
+        opened = _open_store(config.database())
     except DatabaseError as exc:
         st.error(str(exc), icon=":material/database:")
         st.stop()
         raise  # st.stop raises; this line keeps type checkers calm
+    if opened.read_only:
+        st.warning(
+            f"The history database `{opened.database}` is read-only: you can look, but "
+            "saving and deleting are off.",
+            icon=":material/lock:",
+        )
+    return opened
+
+
+@contextmanager
+def writing() -> Iterator[Store]:
+    """The store, for one write; a write the database refuses (read-only, locked, a
+    concurrent change) is shown as a message and stops the page, never a traceback."""
+    try:
+        yield _open_store(config.database())
+    except DatabaseError as exc:
+        st.error(f"Nothing was saved. {exc}", icon=":material/database:")
+        st.stop()
 
 
 def author() -> str | None:
@@ -324,13 +343,14 @@ def load_sample_runs() -> int:
     """Store ``data/sample_runs.csv`` as one batch; returns the batch number."""
     path = config.PROJECT_DIR / "data" / "sample_runs.csv"
     inspection = inspect(path)
-    batch_no = store().append_calculations(
-        scored_batches(inspection, resolve_mapping(inspection)),
-        source="sample",
-        author=author(),
-        file_name=path.name,
-        content_hash=inspection.content_hash,
-    )
+    with writing() as target:
+        batch_no = target.append_calculations(
+            scored_batches(inspection, resolve_mapping(inspection)),
+            source="sample",
+            author=author(),
+            file_name=path.name,
+            content_hash=inspection.content_hash,
+        )
     written()
     return batch_no
 

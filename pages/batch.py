@@ -158,8 +158,8 @@ with save:
     elif st.button(
         f"Save {summary.ok:,} rows to history", key="batch-save", icon=":material/save:"
     ):
-        with st.spinner("Saving…"):
-            result["saved"] = store.append_calculations(
+        with st.spinner("Saving…"), ui.writing() as target:
+            result["saved"] = target.append_calculations(
                 scored.table,
                 source="batch",
                 author=ui.author(),

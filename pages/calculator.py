@@ -137,9 +137,10 @@ with result_column:
     st.caption("Weakest = furthest below the reference run (F1 0.90, $1,200, 10 h, 50 ms).")
 
     if st.button("Save to history", key="calc-save", icon=":material/save:"):
-        saved = ui.store().save_calculation(
-            record, calc_key=result["key"], author=ui.author(), source="calculator"
-        )
+        with ui.writing() as store:
+            saved = store.save_calculation(
+                record, calc_key=result["key"], author=ui.author(), source="calculator"
+            )
         if saved:
             ui.written()
             st.success("Saved to the history.", icon=":material/check_circle:")

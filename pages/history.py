@@ -137,7 +137,8 @@ if delete_col.button(
     f"Delete {len(selected)} selected", key="history-delete", disabled=not selected,
     icon=":material/delete:",
 ):  # fmt: skip
-    done = store.soft_delete(selected, by=ui.author())
+    with ui.writing() as target:
+        done = target.soft_delete(selected, by=ui.author())
     ui.written()
     st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
     st.session_state["history-undo"] = selected
@@ -151,7 +152,8 @@ if note := st.session_state.pop("history-note", None):
 if st.session_state.get("history-undo") and undo_col.button(
     "Undo delete", key="history-undo-button", icon=":material/undo:"
 ):
-    store.restore(st.session_state.pop("history-undo"), by=ui.author())
+    with ui.writing() as target:
+        target.restore(st.session_state.pop("history-undo"), by=ui.author())
     ui.written()
     st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
     st.rerun()
@@ -179,6 +181,7 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
         )  # fmt: skip
         chosen = [int(gone.iloc[i]["id"]) for i in restore_pick.selection.rows]
         if st.button(f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen):
-            store.restore(chosen, by=ui.author())
+            with ui.writing() as target:
+                target.restore(chosen, by=ui.author())
             ui.written()
             st.rerun()

@@ -6,7 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
 
+from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
 
 REFERENCE = {
@@ -27,3 +31,23 @@ def db_path(tmp_path: Path) -> Path:
 def store(db_path: Path) -> Iterator[Store]:
     with Store(db_path) as opened:
         yield opened
+
+
+@pytest.fixture
+def app(db_path, monkeypatch):
+    monkeypatch.setenv("MLPROD_DB", str(db_path))
+    # Our layout has pages/ beside app.py. AppTest resets Streamlit's "legacy pages/
+    # folder" flag before every run, so each rerun would execute the page file without
+    # app.py (no sidebar). A real server clears that flag for good the first time
+    # st.navigation runs; do the same here.
+    original_init = PagesManager.__init__
+
+    def init_as_a_server_does(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_as_a_server_does)
+    at = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)
+    yield at
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -7,7 +7,6 @@ import json
 import pandas as pd
 import pytest
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from mlprod.config import PROJECT_DIR
@@ -15,26 +14,6 @@ from mlprod.explain import format_ratio
 from mlprod.store import Store
 
 PAGES = ["pages/calculator.py", "pages/batch.py", "pages/compare.py", "pages/history.py"]
-
-
-@pytest.fixture
-def app(db_path, monkeypatch):
-    monkeypatch.setenv("MLPROD_DB", str(db_path))
-    # Our layout has pages/ beside app.py. AppTest resets Streamlit's "legacy pages/
-    # folder" flag before every run, so each rerun would execute the page file without
-    # app.py (no sidebar). A real server clears that flag for good the first time
-    # st.navigation runs; do the same here.
-    original_init = PagesManager.__init__
-
-    def init_as_a_server_does(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_as_a_server_does)
-    at = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)
-    yield at
-    st.cache_resource.clear()
-    st.cache_data.clear()
 
 
 def saved_rows(db_path):
