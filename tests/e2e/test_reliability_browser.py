@@ -1,0 +1,223 @@
+"""One shared dashboard under load, a second process and a crash: real server, real browsers.
+
+Figures (seconds, rows) are appended to ``tests/artifacts/reliability.jsonl``; the numbers
+in docs/RELIABILITY.md come from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from mlprod.config import PROJECT_DIR
+from mlprod.store import Store
+from tests.benchmarks.run import generate
+
+from .conftest import Server, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+SESSIONS, SAVES = 8, 25
+
+
+def figure(artifacts: Path, **values: object) -> None:
+    with (artifacts / "reliability.jsonl").open("a") as out:
+        out.write(json.dumps(values) + "\n")
+
+
+def rows_in(db: Path) -> list[tuple]:
+    """Every stored calculation, read after the server has stopped."""
+    with Store(db) as s, s.cursor() as cur:
+        return cur.execute(
+            "SELECT c.model_name, c.f1, c.run_id, b.batch_no, b.row_count "
+            "FROM calculations c JOIN batches b ON b.batch_no = c.id // 1000000000"
+        ).fetchall()
+
+
+def test_eight_sessions_saving_at_once_lose_and_double_nothing(browser, tmp_path, artifacts):
+    server = Server(tmp_path / "history.duckdb", tmp_path / "streamlit.log")
+    contexts = [browser.new_context(viewport={"width": 1300, "height": 900})
+                for _ in range(SESSIONS)]  # fmt: skip
+    try:
+        pages = [context.new_page() for context in contexts]
+        for s, page in enumerate(pages):
+            page.goto(server.url)
+            wait_idle(page)
+            page.get_by_text("Run details (optional)").click()
+            page.get_by_role("textbox", name="Model name").fill(f"session-{s}")
+        started = time.perf_counter()
+        for i in range(SAVES):
+            f1 = round(0.5 + i / 100, 2)
+            # Every session acts before any waits: the server gets eight reruns at once.
+            for page in pages:
+                page.get_by_role("spinbutton", name="F1 score").fill(str(f1))
+                page.get_by_role("button", name="Calculate").click()
+            for s, page in enumerate(pages):
+                expect(page.get_by_text(f"session-{s}: F1 {f1:.3g}")).to_be_visible(timeout=60_000)
+            for page in pages:
+                page.get_by_role("button", name="Save to history").click()
+            for page in pages:
+                expect(page.get_by_text("Saved to the history.")).to_be_visible(timeout=60_000)
+        seconds = time.perf_counter() - started
+    finally:
+        for context in contexts:
+            context.close()
+        server.stop()
+    rows = rows_in(server.db)
+    saved = sorted((model, f1) for model, f1, *_ in rows)
+    expected = sorted(
+        (f"session-{s}", round(0.5 + i / 100, 2)) for s in range(SESSIONS) for i in range(SAVES)
+    )
+    assert saved == expected  # exactly 200: none lost, none doubled
+    figure(artifacts, scenario="concurrent_sessions", sessions=SESSIONS, saves_each=SAVES,
+           rows=len(rows), seconds=round(seconds, 1),
+           saves_per_s=round(len(rows) / seconds, 1))  # fmt: skip
+
+
+def upload_and_score(page, path: Path) -> None:
+    page.get_by_role("link", name="Batch scoring").click()
+    wait_idle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    wait_idle(page)
+    page.get_by_role("button", name="Score", exact=True).click()
+    expect(page.get_by_role("button", name="to history")).to_be_visible(timeout=120_000)
+
+
+def test_two_sessions_saving_batches_at_once(browser, tmp_path, artifacts):
+    files = []
+    for n, rows in enumerate((60_000, 40_000)):
+        path = tmp_path / f"runs-{n}.csv"
+        generate(path, rows, seed=n)
+        files.append(path)
+    server = Server(tmp_path / "history.duckdb", tmp_path / "streamlit.log")
+    contexts = [browser.new_context(viewport={"width": 1300, "height": 900}) for _ in files]
+    try:
+        pages = [context.new_page() for context in contexts]
+        for page, path in zip(pages, files, strict=True):
+            page.goto(server.url)
+            wait_idle(page)
+            upload_and_score(page, path)
+        started = time.perf_counter()
+        for page in pages:
+            page.get_by_role("button", name="to history").click()
+        for page in pages:
+            expect(page.get_by_text("rows to the history (batch")).to_be_visible(timeout=120_000)
+        seconds = time.perf_counter() - started
+    finally:
+        for context in contexts:
+            context.close()
+        server.stop()
+    rows = rows_in(server.db)
+    per_batch: dict[int, set[str]] = {}
+    for _, _, run_id, batch_no, row_count in rows:
+        per_batch.setdefault(batch_no, set()).add(run_id)
+        assert row_count is not None
+    assert len(per_batch) == 2
+    # Each batch holds exactly the good rows of one file (1% of generated rows are errors).
+    expected = sorted(len(_good_run_ids(path)) for path in files)
+    assert sorted(len(ids) for ids in per_batch.values()) == expected
+    assert len(rows) == sum(expected)
+    figure(artifacts, scenario="two_batch_saves_at_once", rows=len(rows),
+           seconds=round(seconds, 2))  # fmt: skip
+
+
+def _good_run_ids(path: Path) -> set[str]:
+    import csv
+
+    with path.open() as f:
+        return {row["run_id"] for row in csv.DictReader(f) if 0 <= float(row["f1"]) <= 1}
+
+
+def cli(*args: str, db: Path) -> subprocess.Popen:
+    env = {**os.environ, "MLPROD_DB": str(db), "PYTHONPATH": str(PROJECT_DIR)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlprod", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=PROJECT_DIR,
+    )
+
+
+def test_cli_while_the_dashboard_holds_the_database(page, tmp_path, artifacts):
+    db = tmp_path / "history.duckdb"
+    server = Server(db, tmp_path / "streamlit.log")
+    sample = PROJECT_DIR / "data" / "sample_runs.csv"
+    try:
+        page.goto(server.url)
+        wait_idle(page)
+        page.get_by_role("button", name="Save to history").click()  # the dashboard writes
+        expect(page.get_by_text("Saved to the history.")).to_be_visible()
+        before = db.read_bytes()
+
+        out = tmp_path / "scored.csv"
+        refused = cli("score", str(sample), "--save", "-o", str(out), db=db)
+        _, stderr = refused.communicate(timeout=60)
+        assert refused.returncode == 3
+        assert "is in use by" in stderr and f"PID {server.proc.pid}" in stderr
+        assert len(out.read_text().splitlines()) == 421  # the scored file is still written
+        assert db.read_bytes() == before  # nothing in the database changed
+
+        waiting = cli("score", str(sample), "--save", "--wait", "60", "-o", os.devnull, db=db)
+        time.sleep(2)
+        assert waiting.poll() is None  # still waiting for the dashboard to let go
+    finally:
+        server.stop()
+    stopped = time.perf_counter()
+    _, stderr = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, stderr
+    figure(artifacts, scenario="cli_wait_after_dashboard_stops",
+           seconds_after_stop=round(time.perf_counter() - stopped, 2))  # fmt: skip
+    rows = rows_in(db)
+    assert len(rows) == 1 + 420  # the dashboard's save and the whole CLI batch
+
+
+def _size(db: Path) -> int:
+    wal = db.with_name(db.name + ".wal")
+    return sum(p.stat().st_size for p in (db, wal) if p.exists())
+
+
+def _kill_when_writing(server: Server, delay_ms: int) -> None:
+    """``kill -9`` the server ``delay_ms`` after its database files start to grow."""
+    before = _size(server.db)
+    deadline = time.monotonic() + 60
+    while _size(server.db) == before and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(delay_ms / 1000)
+    server.kill()
+
+
+@pytest.mark.parametrize("delay_ms", [0, 100, 250, 2000])
+def test_dashboard_killed_while_saving_keeps_all_or_nothing(browser, tmp_path, delay_ms, artifacts):
+    path = tmp_path / "runs.csv"
+    generate(path, 300_000)
+    good = len(_good_run_ids(path))
+    db = tmp_path / "history.duckdb"
+    server = Server(db, tmp_path / "streamlit.log")
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        wait_idle(page)
+        page.get_by_role("button", name="Save to history").click()  # one committed row first
+        expect(page.get_by_text("Saved to the history.")).to_be_visible()
+        upload_and_score(page, path)
+        page.get_by_role("button", name="to history").click()
+        _kill_when_writing(server, delay_ms)
+    finally:
+        context.close()
+        if server.proc.poll() is None:
+            server.stop()
+    stored = len(rows_in(db)) - 1
+    assert stored in (0, good), f"a partial batch: {stored} of {good} rows"
+    found = "all" if stored else "none"
+    figure(artifacts, scenario="dashboard_kill_9_mid_save", rows=good,
+           kill_ms_after_writing_began=delay_ms, batch_found=found)  # fmt: skip
