@@ -1,5 +1,6 @@
 """``python -m mlprod``: the same core without a browser.
 
+Commands: ``calc`` (one run), ``score`` (a file of runs), ``backup`` and ``restore``.
 Exit codes: 0 success, 1 some rows had errors, 2 unusable input, 3 database locked or
 unusable.
 """
@@ -112,7 +113,44 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with --save: wait up to SECONDS for another process to release the database",
     )
+    backup = commands.add_parser(
+        "backup",
+        help="write a consistent copy of the history database (also while the dashboard runs)",
+    )
+    backup.add_argument("dest", help="the new backup file, e.g. backups/mlprod-2026-11-29.duckdb")
+    backup.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
+    restore = commands.add_parser(
+        "restore",
+        help="bring a backup back (stop the dashboard first; the current database is kept)",
+    )
+    restore.add_argument("source", help="a backup written by `python -m mlprod backup`")
+    restore.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
     return parser
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from mlprod.backup import backup, restore
+
+    database = args.db or config.database()
+    if args.command == "backup":
+        done = backup(database, args.dest)
+        how = (
+            "copied while another process held it"
+            if done.method == "snapshot"
+            else "checkpointed and copied"
+        )
+        print(
+            f"Backed up {done.calculations:,} calculations in {done.batches:,} batches to "
+            f"{done.path} ({how}; checked: every batch complete)."
+        )
+    else:
+        done = restore(args.source, database)
+        kept = f" The database it replaced is kept at {done.kept}." if done.kept else ""
+        print(
+            f"Restored {done.calculations:,} calculations in {done.batches:,} batches to "
+            f"{done.path}.{kept}"
+        )
+    return EXIT_OK
 
 
 def _costs(args: argparse.Namespace) -> tuple[float, float, list[str], dict[str, object]]:
@@ -341,6 +379,8 @@ class _Progress:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("backup", "restore"):
+            return _backup(args)
         return _calc(args) if args.command == "calc" else _score(args)
     except InvalidInput as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -484,6 +484,35 @@ class Store:
                 raise
             cur.execute("COMMIT")
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file, so the file alone holds everything."""
+        with self.cursor() as cur:
+            cur.execute("CHECKPOINT")
+
+    def integrity(self) -> dict[str, int]:
+        """Counts, and how many batches do not hold exactly the rows they recorded (0 in a
+        consistent database: a batch's rows and its count are written in one transaction)."""
+        with self.cursor() as cur:
+            row = cur.execute(
+                "WITH found AS (SELECT id // ? AS batch_no, count(*) AS n FROM calculations "
+                "GROUP BY ALL) SELECT count(*), coalesce(sum(b.row_count), 0), "
+                "count(*) FILTER (WHERE b.row_count IS DISTINCT FROM coalesce(f.n, 0)) "
+                "FROM batches b LEFT JOIN found f USING (batch_no)",
+                [ROWS_PER_BATCH],
+            ).fetchone()
+            orphans = cur.execute(
+                "SELECT count(*) FROM calculations WHERE id // ? NOT IN "
+                "(SELECT batch_no FROM batches)",
+                [ROWS_PER_BATCH],
+            ).fetchone()
+        batches, calculations, broken = row if row else (0, 0, 0)
+        return {
+            "batches": int(batches),
+            "calculations": int(calculations),
+            "broken_batches": int(broken) + int(orphans[0] if orphans else 0),
+            "schema_version": self.schema_version(),
+        }
+
     def require_writable(self) -> None:
         """Raise :class:`DatabaseReadOnly` (in words) when nothing can be written."""
         if self.read_only:

@@ -221,3 +221,49 @@ def test_dashboard_killed_while_saving_keeps_all_or_nothing(browser, tmp_path, d
     found = "all" if stored else "none"
     figure(artifacts, scenario="dashboard_kill_9_mid_save", rows=good,
            kill_ms_after_writing_began=delay_ms, batch_found=found)  # fmt: skip
+
+
+def test_backups_while_the_dashboard_saves_are_whole(browser, tmp_path, artifacts):
+    path = tmp_path / "runs.csv"
+    generate(path, 300_000)
+    good = len(_good_run_ids(path))
+    db = tmp_path / "history.duckdb"
+    server = Server(db, tmp_path / "streamlit.log")
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    backups: list[tuple[Path, subprocess.Popen]] = []
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        wait_idle(page)
+        page.get_by_role("button", name="Save to history").click()
+        expect(page.get_by_text("Saved to the history.")).to_be_visible()
+        upload_and_score(page, path)
+        page.get_by_role("button", name="to history").click()
+        # Backups one after another while the 300,000-row batch is being written.
+        while not page.get_by_text("rows to the history (batch").count() or len(backups) < 3:
+            dest = tmp_path / "backups" / f"b{len(backups)}.duckdb"
+            proc = cli("backup", str(dest), db=db)
+            proc.wait(timeout=120)
+            backups.append((dest, proc))
+            if len(backups) > 40:
+                break
+        expect(page.get_by_text("rows to the history (batch")).to_be_visible(timeout=60_000)
+    finally:
+        context.close()
+        server.stop()
+    seen = []
+    for dest, proc in backups:
+        assert proc.returncode == 0, proc.stderr.read()
+        with Store(dest) as s:
+            found = s.integrity()
+        assert found["broken_batches"] == 0
+        assert found["calculations"] in (1, 1 + good)  # before the batch, or all of it
+        seen.append(found["calculations"])
+    # The last backup, restored with the dashboard stopped, is the database as it was.
+    last = backups[-1][0]
+    restored = cli("restore", str(last), db=db)
+    restored.wait(timeout=120)
+    assert restored.returncode == 0, restored.stderr.read()
+    assert len(rows_in(db)) == seen[-1]
+    figure(artifacts, scenario="backups_during_a_dashboard_save", backups=len(backups),
+           with_batch=sum(n > 1 for n in seen), without=sum(n == 1 for n in seen))  # fmt: skip

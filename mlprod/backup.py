@@ -1,0 +1,146 @@
+"""Backups of the history database, and bringing one back.
+
+DuckDB lets one process hold a database file; while the dashboard runs, no other process
+can open it, not even read-only. A backup therefore works in one of two ways:
+
+- nobody holds the file: open it (taking the lock), ``CHECKPOINT``, copy the file;
+- the dashboard holds it: copy the file and its write-ahead log as they are, and keep the
+  copy only if neither changed while it was being made (DuckDB writes both on every commit
+  and checkpoint, so an unchanged pair is a committed state). Otherwise try again.
+
+Either way the copy is then opened on its own, its log folded in, and checked: every batch
+must hold exactly the rows it recorded. Only a copy that passes is moved to ``DEST``.
+A restore checks its source the same way, refuses while the database is in use, and keeps
+the database it replaces beside it (``*.before-restore-<time>.duckdb``): nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlprod.errors import DatabaseError, DatabaseLocked
+from mlprod.store import Store
+
+__all__ = ["Copied", "backup", "restore"]
+
+ATTEMPTS = 50  # a snapshot is retried while the dashboard keeps writing
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What a backup or restore wrote, and what it holds."""
+
+    path: Path
+    calculations: int
+    batches: int
+    method: str  # "checkpoint", "snapshot" or "restore"
+    attempts: int = 1
+    kept: Path | None = None  # restore: where the replaced database was kept
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _state(path: Path) -> tuple:
+    """Size and modification time of the file and of its log (absent: None)."""
+    found = []
+    for p in (path, _wal(path)):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            found.append(None)
+        else:
+            found.append((st.st_size, st.st_mtime_ns))
+    return tuple(found)
+
+
+def _copy_pair(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    if _wal(source).exists():
+        shutil.copyfile(_wal(source), _wal(target))
+    else:
+        _wal(target).unlink(missing_ok=True)
+
+
+def _verified(copy: Path) -> dict[str, int]:
+    """Open the copy alone, fold its log in and check it; raise if it is not whole."""
+    with Store(copy) as store:
+        store.checkpoint()
+        found = store.integrity()
+    _wal(copy).unlink(missing_ok=True)  # folded in by the checkpoint
+    if found["broken_batches"]:
+        raise DatabaseError(
+            f"The copy of the database has {found['broken_batches']} incomplete batch(es)."
+        )
+    return found
+
+
+def _snapshot(database: Path, temp: Path) -> int:
+    """Copy a database another process holds; returns the attempts it took."""
+    for attempt in range(1, ATTEMPTS + 1):
+        before = _state(database)
+        _copy_pair(database, temp)
+        if _state(database) == before:
+            return attempt
+        time.sleep(min(0.05 * attempt, 0.5))  # it was written meanwhile: try again
+    raise DatabaseLocked(
+        f"{database} kept changing during {ATTEMPTS} attempts to copy it; try again when "
+        "the dashboard is less busy."
+    )
+
+
+def backup(database: str | Path, dest: str | Path) -> Copied:
+    """Write a consistent, checked copy of ``database`` to ``dest`` (a new DuckDB file)."""
+    database, dest = Path(database).expanduser(), Path(dest).expanduser()
+    if not database.is_file():
+        raise DatabaseError(f"There is no database at {database} to back up.")
+    if dest.exists():
+        raise DatabaseError(f"{dest} exists already; choose a new file name for the backup.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".mlprod-backup-", dir=dest.parent) as folder:
+        temp = Path(folder) / "copy.duckdb"
+        try:
+            store = Store(database)
+        except DatabaseLocked:
+            method, attempts = "snapshot", _snapshot(database, temp)
+        else:
+            with store:  # ours alone while the lock is held: nothing changes under the copy
+                if not store.read_only:
+                    store.checkpoint()
+                _copy_pair(database, temp)
+            method, attempts = "checkpoint", 1
+        found = _verified(temp)
+        os.replace(temp, dest)
+    return Copied(dest, found["calculations"], found["batches"], method, attempts)
+
+
+def restore(source: str | Path, database: str | Path) -> Copied:
+    """Make ``source`` (a backup) the database again; the replaced one is kept beside it."""
+    source, database = Path(source).expanduser(), Path(database).expanduser()
+    if not source.is_file():
+        raise DatabaseError(f"There is no backup at {source}.")
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".mlprod-restore-", dir=database.parent) as folder:
+        temp = Path(folder) / "restore.duckdb"
+        _copy_pair(source, temp)  # the backup itself is only read
+        found = _verified(temp)
+        kept = None
+        if database.exists():
+            try:
+                Store(database).close()  # fails while the dashboard (or anyone) holds it
+            except DatabaseLocked as exc:
+                raise DatabaseLocked(f"{exc} Stop the dashboard, then restore.") from None
+            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+            kept = database.with_name(f"{database.stem}.before-restore-{stamp}.duckdb")
+            os.replace(database, kept)
+            if _wal(database).exists():
+                os.replace(_wal(database), _wal(kept))
+        os.replace(temp, database)
+    return Copied(database, found["calculations"], found["batches"], "restore", kept=kept)
