@@ -10,6 +10,8 @@ st.set_page_config(
     layout="wide",
 )
 
+ui.require_sign_in()  # only when .streamlit/secrets.toml has an [auth] section
+
 page = st.navigation(
     [
         st.Page(

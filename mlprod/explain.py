@@ -5,6 +5,7 @@ Pure functions shared by the calculator page and the CLI.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,9 +20,26 @@ __all__ = [
     "format_money",
     "format_ratio",
     "formulas",
+    "md",
     "readable",
     "weakest_ratio",
 ]
+
+
+# Every ASCII punctuation mark markdown (or Streamlit's additions: $ for LaTeX, : for
+# emoji, icons and colours) could act on; a backslash makes each one literal.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'])")
+
+
+def md(text: object) -> str:
+    r"""``text`` (a run name, a file name, an error naming a column) shown literally where
+    Streamlit renders markdown: nothing in it can format, link or hide itself.
+
+    >>> print(md("**bold** :red[x] $y$"))
+    \*\*bold\*\* \:red\[x\] \$y\$
+    """
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
+
 
 #: Currency code -> symbol shown before amounts.
 CURRENCIES: dict[str, str] = {

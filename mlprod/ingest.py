@@ -686,10 +686,13 @@ def _short(value: Any, limit: int = 40) -> str:
 
 
 def _timestamps(column: pa.Array) -> pd.Series:
-    """UTC timestamps (tz-naive) from ISO 8601-ish text; unreadable ones become NaT."""
+    """UTC timestamps (tz-naive) from ISO 8601-ish text; unreadable ones, and dates outside
+    1900-2199 (a mangled year, e.g. "0014"), become NaT."""
     text = pd.Series(np.asarray(_unescape(column).to_pylist(), dtype=object))
     parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-    return parsed.dt.tz_localize(None).astype("datetime64[us]")
+    stamps = parsed.dt.tz_localize(None).astype("datetime64[us]")
+    sane = stamps.between(pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01"))
+    return stamps.where(sane)
 
 
 def _hours(batch: pa.RecordBatch, how: HoursFrom, problems: _Problems) -> np.ndarray:

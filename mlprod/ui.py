@@ -6,7 +6,7 @@ The only mlprod module that imports streamlit.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import astuple
 from pathlib import Path
@@ -32,7 +32,7 @@ from mlprod.costs import (
     training_cost,
 )
 from mlprod.errors import DatabaseError
-from mlprod.explain import format_money, format_ratio, readable
+from mlprod.explain import format_money, format_ratio, md, readable
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.metrics import Ratios
 from mlprod.store import HistoryFilter, Store
@@ -68,7 +68,7 @@ def store() -> Store:
     try:
         opened = _open_store(config.database())
     except DatabaseError as exc:
-        st.error(str(exc), icon=":material/database:")
+        st.error(md(exc), icon=":material/database:")
         st.stop()
         raise  # st.stop raises; this line keeps type checkers calm
     if opened.read_only:
@@ -87,12 +87,41 @@ def writing() -> Iterator[Store]:
     try:
         yield _open_store(config.database())
     except DatabaseError as exc:
-        st.error(f"Nothing was saved. {exc}", icon=":material/database:")
+        st.error(f"Nothing was saved. {md(exc)}", icon=":material/database:")
         st.stop()
 
 
+def sign_in_provider() -> tuple[bool, str | None]:
+    """Whether sign-in is on (an ``[auth]`` section in ``.streamlit/secrets.toml``), and
+    the provider to use: the one named sub-section, if there is exactly one."""
+    try:
+        section = st.secrets.get("auth")
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        return False, None
+    if not section:
+        return False, None
+    named = [key for key, value in section.items() if isinstance(value, Mapping)]
+    return True, named[0] if len(named) == 1 else None
+
+
+def require_sign_in() -> None:
+    """With sign-in on, nobody gets past this without signing in (OIDC via st.login)."""
+    required, provider = sign_in_provider()
+    if not required or st.user.is_logged_in:
+        return
+    st.title("mlprod")
+    st.write("This dashboard is shared by the team. Sign in to see and save calculations.")
+    st.button(
+        "Sign in", type="primary", icon=":material/login:", key="sign-in",
+        on_click=st.login, args=(provider,) if provider else (),
+    )  # fmt: skip
+    st.stop()
+
+
 def author() -> str | None:
-    """The name entered in the sidebar, or None."""
+    """Who saves: the signed-in user's email when sign-in is on, else the sidebar name."""
+    if sign_in_provider()[0] and st.user.is_logged_in:
+        return str(st.user.get("email") or st.user.get("name") or "") or None
     name = str(st.session_state.get(AUTHOR_KEY) or "").strip()
     return name or None
 
@@ -104,18 +133,22 @@ def check_cost_tables() -> None:
         default_prices()
         default_fx()
     except CostTableError as exc:
-        st.error(f"The cost tables cannot be used: {exc}", icon=":material/table:")
+        st.error(f"The cost tables cannot be used: {md(exc)}", icon=":material/table:")
 
 
 def sidebar() -> None:
     """Who is working, and which database they are working on."""
     with st.sidebar:
-        st.text_input(
-            "Your name",
-            key=AUTHOR_KEY,
-            placeholder="e.g. Ada",
-            help="Stored with every calculation you save, so the team knows who ran what.",
-        )
+        if sign_in_provider()[0]:
+            st.caption(f"Signed in as **{md(author() or 'unknown')}**; saves carry this name.")
+            st.button("Sign out", key="sign-out", icon=":material/logout:", on_click=st.logout)
+        else:
+            st.text_input(
+                "Your name",
+                key=AUTHOR_KEY,
+                placeholder="e.g. Ada",
+                help="Stored with every calculation you save, so the team knows who ran what.",
+            )
         st.caption(f"History database: `{config.database()}`")
 
 
@@ -333,7 +366,8 @@ def run_answer(row: dict[str, Any], currency: str | None = "USD") -> str:
     name = row.get("run_name") or row.get("run_id") or f"#{row['id']}"
     total = float(row["training_cost"]) + float(row["inference_cost"])
     return (
-        f"★ **{row.get('model_name') or 'run'}** · {name} — F1 {float(row['f1']):.4g}, "
+        f"★ **{md(row.get('model_name') or 'run')}** · {md(name)} — "
+        f"F1 {float(row['f1']):.4g}, "
         f"{format_money(total, currency or 'USD')}{'' if currency else ' (as stored)'}, "
         f"{format_ratio(float(row['latency_ms']), 4)} ms"
     )

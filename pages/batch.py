@@ -4,7 +4,7 @@ import streamlit as st
 
 from mlprod import config, ui
 from mlprod.errors import BadFile
-from mlprod.explain import format_ratio
+from mlprod.explain import format_ratio, md
 from mlprod.export import csv_bytes
 from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect, score_file
 
@@ -33,12 +33,12 @@ try:
         ui.spill_upload(uploaded), name=uploaded.name, max_bytes=ui.max_upload_bytes()
     )
 except BadFile as exc:
-    st.error(str(exc), icon=":material/error:")
+    st.error(md(exc), icon=":material/error:")
     st.stop()
 
-st.subheader(f"{uploaded.name}: {inspection.format_label}")
+st.subheader(f"{md(uploaded.name)}: {inspection.format_label}")
 for note in inspection.notes:
-    st.caption(note)
+    st.caption(md(note))
 with st.expander("First rows of the file", expanded=False):
     st.dataframe(inspection.preview, hide_index=True, height=250)
 
@@ -49,7 +49,7 @@ remembered = st.session_state.setdefault("batch-mappings", {}).setdefault(
 options = [NOT_IN_FILE, *inspection.columns]
 with st.expander("Column mapping", expanded=bool(inspection.missing(remembered))):
     if inspection.hours_from and "training_hours" not in remembered:
-        st.caption(f"Training time (hours) is computed {inspection.hours_from.describe()}.")
+        st.caption(f"Training time (hours) is computed {md(inspection.hours_from.describe())}.")
     grid = st.columns(4)
     for index, name in enumerate(FIELDS):
         current = remembered.get(name)
@@ -82,7 +82,7 @@ if st.button("Score", type="primary", key="batch-score", icon=":material/play_ar
         )
     except BadFile as exc:
         bar.empty()
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc), icon=":material/error:")
         st.stop()
     bar.empty()
     st.session_state["batch-scored"] = {"key": scored_key, "file": scored, "saved": None}

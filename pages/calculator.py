@@ -6,7 +6,7 @@ import streamlit as st
 
 from mlprod import config, ui
 from mlprod.errors import InvalidInput
-from mlprod.explain import CURRENCIES, advice_for, formulas
+from mlprod.explain import CURRENCIES, advice_for, formulas, md
 from mlprod.metrics import calculate, resolve_f1
 
 ui.ensure_app_shell()
@@ -118,7 +118,7 @@ if "error" in result:
 record = result["record"]
 with result_column:
     title = record["model_name"] or "This run"
-    st.subheader(f"{title}: F1 {record['f1']:.3g}")
+    st.subheader(f"{md(title)}: F1 {record['f1']:.3g}")
     shown_formulas = formulas(
         record["f1"], record["training_cost"], record["inference_cost"],
         record["training_hours"], record["latency_ms"], result["ratios"], record["currency"],

@@ -16,6 +16,7 @@ from mlprod.compare import (
     weights_param,
 )
 from mlprod.errors import InvalidInput
+from mlprod.explain import md
 from mlprod.export import card_png, csv_bytes, svg_text
 
 ui.ensure_app_shell()
@@ -42,7 +43,7 @@ if "compare-ready" not in st.session_state:
         st.session_state["compare-tie"] = float(params.get("tie", 2))
         st.session_state["compare-extra"] = [int(x) for x in params.get("x", "").split(",") if x]
     except ValueError as exc:
-        st.warning(f"{exc} Showing the default comparison instead.")
+        st.warning(f"{md(exc)} Showing the default comparison instead.")
         sides = list(CLASSIC_TRADE_OFF)
     for prefix, side in zip(("compare-a", "compare-b"), sides, strict=True):
         st.session_state.update(ui.side_defaults(prefix, side))
@@ -89,16 +90,16 @@ st.query_params.from_dict(
 try:
     comparison = compare(run_a, run_b, weights=weights, tie_band=tie_band)
 except InvalidInput as exc:
-    st.error(f"Cannot compare these runs: {exc}", icon=":material/error:")
+    st.error(f"Cannot compare these runs: {md(exc)}", icon=":material/error:")
     st.stop()
 except ValueError as exc:
-    st.error(str(exc), icon=":material/error:")
+    st.error(md(exc), icon=":material/error:")
     st.stop()
 
 box = st.info if comparison.recommended == "tie" else st.success
-box(comparison.verdict, icon=":material/gavel:")
+box(md(comparison.verdict), icon=":material/gavel:")
 for line in comparison.key_numbers + comparison.break_evens:
-    st.markdown(f"- {line}")
+    st.markdown(f"- {md(line)}")
 
 st.dataframe(
     comparison_table(comparison),

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,11 @@ def bad_db(request, tmp_path):
         path.chmod(0o644)
 
 
+def rendered(markdown: Iterable[str]) -> str:
+    """Messages as the browser shows them: markdown escapes removed."""
+    return re.sub(r"\\(.)", r"\1", " ".join(markdown))
+
+
 def cli(*args: str, db: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLPROD_DB": str(db), "PYTHONPATH": str(PROJECT_DIR)}
     return subprocess.run(
@@ -120,7 +127,7 @@ def test_calculator_save_shows_the_message(bad_db, app, monkeypatch):
     assert app.metric[0].value == "0.00075"  # the calculator works without a database
     app.button(key="calc-save").click().run()
     assert not app.exception
-    assert message in " ".join(e.value for e in app.error)
+    assert message in rendered(e.value for e in app.error)
     assert not [s for s in app.success if "Saved" in s.value]
 
 
@@ -131,7 +138,7 @@ def test_history_pages_show_the_message(bad_db, app, page, monkeypatch):
     app.run()
     app.switch_page(page).run()
     assert not app.exception
-    assert message in " ".join(e.value for e in [*app.error, *app.warning])
+    assert message in rendered(e.value for e in [*app.error, *app.warning])
 
 
 def test_read_only_history_can_still_be_viewed(tmp_path, app, monkeypatch):

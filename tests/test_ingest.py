@@ -367,3 +367,17 @@ def test_gpu_prices_are_converted_to_the_batch_currency(tmp_path):
     row = score_file(inspection, currency="EUR").table.to_pylist()[0]
     assert row["training_cost"] == pytest.approx(2 * 5 * 0.53 * default_fx().rate("EUR"))
     assert row["fx_rate"] == 0.92
+
+
+def test_dates_outside_1900_2199_are_not_kept(tmp_path):
+    # Found by atheris: a mangled year ("0014") made a timestamp Python cannot hold, and
+    # the scored table could not be shown or exported.
+    scored = score_text(
+        tmp_path,
+        "model_name,f1,training_cost,inference_cost,training_hours,latency_ms,created_at\n"
+        "a,0.9,1000,200,10,50,0014-06-03 15:21:00\n"
+        "b,0.9,1000,200,10,50,2026-06-03 15:21:00\n",
+    )
+    rows = scored.table.to_pylist()  # raised OverflowError before the fix
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert rows[0]["created_at"] is None and str(rows[1]["created_at"]) == "2026-06-03 15:21:00"

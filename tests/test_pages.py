@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import ClassVar
 
 import pandas as pd
 import pytest
@@ -14,6 +16,11 @@ from mlprod.explain import format_ratio
 from mlprod.store import Store
 
 PAGES = ["pages/calculator.py", "pages/batch.py", "pages/compare.py", "pages/history.py"]
+
+
+def text(markdown: str) -> str:
+    """A markdown element as the browser shows it: escapes (see mlprod.explain.md) removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def saved_rows(db_path):
@@ -69,7 +76,7 @@ class TestCalculator:
         app.number_input(key=key).set_value(value)
         app.button(key="calc-submit").click().run()
         assert not app.exception
-        assert [e.value for e in app.error] and words in app.error[0].value
+        assert [e.value for e in app.error] and words in text(app.error[0].value)
         assert not app.metric  # no stale result next to the error
         assert not [b for b in app.button if b.key == "calc-save"]
         assert saved_rows(db_path).empty
@@ -79,7 +86,7 @@ class TestCalculator:
         app.number_input(key="calc-training-cost").set_value(0.0)
         app.number_input(key="calc-inference-cost").set_value(0.0)
         app.button(key="calc-submit").click().run()
-        assert "Total cost" in app.error[0].value
+        assert "Total cost" in text(app.error[0].value)
 
     def test_f1_from_precision_and_recall(self, app):
         app.run()
@@ -96,7 +103,7 @@ class TestCalculator:
         app.number_input(key="calc-fp").set_value(0)
         app.number_input(key="calc-fn").set_value(0)
         app.button(key="calc-submit").click().run()
-        assert "undefined" in app.error[0].value
+        assert "undefined" in text(app.error[0].value)
 
     def test_save_writes_exactly_one_row_with_author(self, app, db_path):
         app.run()
@@ -105,7 +112,7 @@ class TestCalculator:
         app.text_input(key="calc-tags").input("vision, , baseline ")
         app.button(key="calc-submit").click().run()
         app.button(key="calc-save").click().run()
-        assert "Saved" in app.success[0].value
+        assert "Saved" in text(app.success[0].value)
         app.button(key="calc-save").click().run()  # a second click on the same result
         app.run()  # and a rerun
         rows = saved_rows(db_path)
@@ -134,7 +141,7 @@ class TestCalculator:
         app.run()
         app.button(key="calc-save").click().run()
         assert not app.exception
-        assert "is not a DuckDB database" in app.error[0].value
+        assert "is not a DuckDB database" in text(app.error[0].value)
         assert db_path.read_text() == "not a database"
 
 
@@ -165,7 +172,7 @@ class TestBatch:
         assert "Latency (ms) must be above 0" in errors["error"].iloc[0]
 
         app.button(key="batch-save").click().run()
-        assert "Saved 292 rows" in app.success[0].value
+        assert "Saved 292 rows" in text(app.success[0].value)
         rows = saved_rows(db_path)
         with Store(db_path) as s:
             assert s.count() == 292
@@ -176,7 +183,7 @@ class TestBatch:
         second = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)
         self.upload(self.open(second), "again.csv", data)
         second.button(key="batch-score").click().run()
-        assert "saved before: 292 rows" in second.warning[0].value
+        assert "saved before: 292 rows" in text(second.warning[0].value)
         assert not [b for b in second.button if b.key == "batch-save"]
         second.button(key="batch-save-again").click().run()
         second.button(key="batch-save").click().run()
@@ -185,14 +192,14 @@ class TestBatch:
 
     def test_bad_file_shows_one_message(self, app):
         self.upload(self.open(app), "junk.csv", b"\x00\x01\x02binary\x00")
-        assert "not a text CSV file" in app.error[0].value
+        assert "not a text CSV file" in text(app.error[0].value)
         assert not [b for b in app.button if b.key == "batch-score"]
 
     def test_missing_column_is_chosen_by_hand(self, app):
         header = b"name,quality,training_cost,inference_cost,training_hours,latency_ms\n"
         data = header + b"m,0.9,1000,200,10,50\n"
         self.upload(self.open(app), "runs.csv", data)
-        assert "F1 score" in app.warning[0].value
+        assert "F1 score" in text(app.warning[0].value)
         app.selectbox(key="batch-map-f1").set_value("quality").run()
         app.button(key="batch-score").click().run()
         assert {m.label: m.value for m in app.metric}["Best CER"] == "0.00075"
@@ -226,15 +233,15 @@ class TestCompare:
 
     def test_empty_history_shows_the_classic_trade_off(self, app):
         self.open(app)
-        assert app.success[0].value.startswith("Choose A, light-distilled")
+        assert text(app.success[0].value).startswith("Choose A, light-distilled")
         assert app.query_params["a"] == "light-distilled~0.97~400~100~6~20"
-        assert any("$24,750 per 0.01 F1" in m.value for m in app.markdown)
+        assert any("$24,750 per 0.01 F1" in text(m.value) for m in app.markdown)
 
     def test_from_history_defaults_to_the_two_newest_models(self, app, db_path):
         newest, older = self.seed(db_path)
         self.open(app)
         assert app.query_params["a"] == str(newest) and app.query_params["b"] == str(older)
-        assert app.success[0].value.startswith("Choose A, distilbert")
+        assert text(app.success[0].value).startswith("Choose A, distilbert")
         table = app.dataframe[0].value.set_index("measure")
         assert table.loc["CER", "winner"] == "A · distilbert"
 
@@ -245,7 +252,7 @@ class TestCompare:
         app.number_input(key="compare-b-inference_cost").set_value(100.0)
         app.number_input(key="compare-b-training_hours").set_value(5.0)
         app.run()
-        assert app.success[0].value.startswith("Choose B, heavy-ensemble")
+        assert text(app.success[0].value).startswith("Choose B, heavy-ensemble")
         assert app.query_params["b"] == "heavy-ensemble~0.99~300~100~5~10"
 
     def test_permalink_reproduces_the_comparison(self, app, db_path):
@@ -256,20 +263,20 @@ class TestCompare:
         assert app.selectbox(key="compare-b-pick").value == newest
         assert app.slider(key="compare-w-psr").value == 1.0
         assert app.slider(key="compare-tie").value == 5.0
-        assert app.success[0].value.startswith("Choose A, fast")
-        assert "(weights: cost 0, time 0, speed 1)" in app.success[0].value
+        assert text(app.success[0].value).startswith("Choose A, fast")
+        assert "(weights: cost 0, time 0, speed 1)" in text(app.success[0].value)
         link = app.code[-1].value
         assert "a=fast~0.8~100~0~1~5" in link and f"b={newest}" in link
 
     def test_broken_link_falls_back_with_a_warning(self, app):
         self.open(app, a="nonsense~1", b="7")
-        assert "Cannot read the run" in app.warning[0].value
-        assert app.success[0].value.startswith("Choose A, light-distilled")
+        assert "Cannot read the run" in text(app.warning[0].value)
+        assert text(app.success[0].value).startswith("Choose A, light-distilled")
 
     def test_invalid_hand_entry_is_an_error_not_a_traceback(self, app):
         self.open(app)
         app.number_input(key="compare-a-latency_ms").set_value(0.0).run()
-        assert "Latency (ms) must be above 0" in app.error[0].value
+        assert "Latency (ms) must be above 0" in text(app.error[0].value)
 
     def test_extra_runs_join_the_charts(self, app, db_path):
         newest, older = self.seed(db_path)
@@ -289,7 +296,7 @@ class TestCompare:
         app.radio(key="compare-b-source").set_value("Last scored batch").run()
         assert not app.exception
         assert app.query_params["b"].startswith("bert-large~0.9404~67.67~2.38~1.162~13.12")
-        assert "bert-large" in app.success[0].value
+        assert "bert-large" in text(app.success[0].value)
 
 
 class TestHistory:
@@ -322,17 +329,17 @@ class TestHistory:
         table = app.dataframe[0].value
         assert set(table["model_name"]) == {"xgboost"}
         app.text_input(key="history-text").input("no such thing anywhere").run()
-        assert "No saved run matches" in app.warning[0].value
+        assert "No saved run matches" in text(app.warning[0].value)
 
     def test_questions_are_answered_and_starred(self, app):
         self.open(app)
         app.button(key="history-load-sample").click().run()
         app.number_input(key="history-budget").set_value(50.0)
         app.number_input(key="history-latency").set_value(5.0).run()
-        answer = [m.value for m in app.markdown if m.value.startswith("★")]
+        answer = [text(m.value) for m in app.markdown if m.value.startswith("★")]
         assert any("xgboost" in a for a in answer)
         app.number_input(key="history-budget").set_value(1.0).run()
-        assert any(m.value.startswith("No run costs at most $1") for m in app.markdown)
+        assert any(text(m.value).startswith("No run costs at most $1") for m in app.markdown)
 
     def test_a_save_on_another_page_shows_up_at_once(self, app):
         self.open(app)
@@ -389,7 +396,7 @@ class TestCostBuilders:
         app.radio(key="calc-train-mode").set_value("From GPU hours").run()
         app.number_input(key="calc-gpus").set_value(0.0)
         app.button(key="calc-submit").click().run()
-        assert "GPU count must be above 0" in app.error[0].value
+        assert "GPU count must be above 0" in text(app.error[0].value)
         assert saved_rows(db_path).empty
 
 
@@ -426,7 +433,7 @@ def test_a_bad_price_table_is_named_on_the_page(app, tmp_path, monkeypatch):
     monkeypatch.setenv("MLPROD_GPU_PRICES", str(bad))
     app.run()
     assert not app.exception
-    assert "prices.csv line 2: on-demand price 'cheap' is not a number" in app.error[0].value
+    assert "prices.csv line 2: on-demand price 'cheap' is not a number" in text(app.error[0].value)
     assert app.metric[0].value == "0.00075"  # typed costs still work
 
 
@@ -460,7 +467,7 @@ def test_history_says_when_currencies_are_mixed(app, db_path):
     app.run()
     app.switch_page("pages/history.py").run()
     assert not app.exception
-    assert "holds costs in EUR, USD" in app.warning[0].value
+    assert "holds costs in EUR, USD" in text(app.warning[0].value)
     assert app.number_input(key="history-budget").label == "Budget (mixed currencies)"
 
 
@@ -476,3 +483,45 @@ def test_history_paging_and_a_narrower_filter(app):
     assert not app.exception
     assert app.number_input(key="history-page").value == 1
     assert set(app.dataframe[0].value["model_name"]) == {"vit-b16"}
+
+
+class TestSignIn:
+    """Sign-in is off without an [auth] section in secrets.toml, and required with one."""
+
+    AUTH: ClassVar[dict] = {
+        "auth": {
+            "redirect_uri": "http://localhost:8501/oauth2callback",
+            "cookie_secret": "x" * 32,
+            "okta": {
+                "client_id": "id",
+                "client_secret": "secret",
+                "server_metadata_url": "https://example.invalid/.well-known/openid-configuration",
+            },
+        }
+    }
+
+    def test_without_auth_section_the_sidebar_name_is_the_author(self, app):
+        app.run()
+        assert app.sidebar.text_input(key="sidebar-author").label == "Your name"
+        assert not [b for b in app.button if b.key == "sign-in"]
+
+    def test_with_auth_section_nothing_shows_before_sign_in(self, app, db_path):
+        app.secrets = dict(self.AUTH)
+        app.user = {"is_logged_in": False}
+        app.run()
+        assert not app.exception
+        assert app.button(key="sign-in").label == "Sign in"
+        assert not app.metric and not app.number_input  # no calculator, no history
+        app.switch_page("pages/history.py").run()
+        assert not app.dataframe and app.button(key="sign-in")
+
+    def test_signed_in_user_is_the_author(self, app, db_path):
+        app.secrets = dict(self.AUTH)
+        app.user = {"is_logged_in": True, "email": "ada@example.com", "name": "Ada L."}
+        app.run()
+        assert not app.exception
+        assert not [t for t in app.sidebar.text_input if t.key == "sidebar-author"]
+        assert "ada@example.com" in text(" ".join(c.value for c in app.sidebar.caption))
+        app.button(key="calc-save").click().run()
+        assert "Saved" in text(app.success[0].value)
+        assert saved_rows(db_path).iloc[0].author == "ada@example.com"

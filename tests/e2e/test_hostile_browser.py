@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import wait_idle
+from .test_calculator_browser import saved
 
 pytestmark = pytest.mark.e2e
 
@@ -17,6 +18,8 @@ HOSTILE = {
     "formula": '=HYPERLINK("http://example.invalid","x")',
     "sql": "'; DROP TABLE calculations; --",
     "rtl-emoji": "نموذج 🚀 модель",
+    "long": "L" * 5000 + "<b>not bold</b>",
+    "markdown": "**bold** _it_ :red[red] $x^2$ [link](javascript:alert(3)) # h",
 }
 
 
@@ -31,18 +34,44 @@ def test_hostile_names_are_text_everywhere(server, page, tmp_path):
         for i, (key, text) in enumerate(HOSTILE.items()):
             writer.writerow([text, f"{key}-{i}", text, text, 0.8 + i / 100, 100, 10, 2, 20])
 
+    # Typed into the calculator: the heading shows the name as typed, nothing formatted.
+    page.goto(server["url"])
+    wait_idle(page)
+    page.get_by_text("Run details (optional)").click()
+    page.get_by_role("textbox", name="Model name").fill(HOSTILE["markdown"])
+    page.get_by_role("button", name="Calculate").click()
+    heading = page.get_by_role("heading", name="F1 0.9")
+    expect(heading).to_have_text(f"{HOSTILE['markdown']}: F1 0.9")
+    assert heading.locator("[data-heading-text] *").count() == 0  # plain text, no markup
+
     page.goto(server["url"] + "/batch")
     wait_idle(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
     page.get_by_role("button", name="Score").click()
     expect(page.get_by_text("With errors", exact=True)).to_be_visible(timeout=20_000)
     wait_idle(page)
-    page.get_by_role("button", name="Save 5 rows to history").click()
-    expect(page.get_by_text("Saved 5 rows to the history")).to_be_visible(timeout=20_000)
+    page.get_by_role("button", name=f"Save {len(HOSTILE)} rows to history").click()
+    expect(page.get_by_text(f"Saved {len(HOSTILE)} rows to the history")).to_be_visible(
+        timeout=20_000
+    )
+    # Stored exactly as written (and the SQL text did nothing: the table is still there).
+    stored = saved(server["db"])
+    for key, text in HOSTILE.items():
+        row = stored[stored.run_id.str.startswith(key)].iloc[0]
+        assert (row.model_name, row.tags, row.notes) == (text, text, text)
 
     page.goto(server["url"] + "/history")
     wait_idle(page)
     expect(page.get_by_text("Best CER")).to_be_visible(timeout=20_000)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download CSV").click()
+    exported = {r["run_id"]: r for r in csv.DictReader(download_info.value.path().open())}
+    for key, text in HOSTILE.items():
+        row = next(r for run_id, r in exported.items() if run_id.startswith(key))
+        # A formula is escaped with a leading ' so a spreadsheet shows it as text; every
+        # other value comes back exactly.
+        want = "'" + text if text[0] in "=+-@" else text
+        assert (row["model_name"], row["notes"]) == (want, want)
     page.goto(server["url"] + "/compare")
     wait_idle(page)
     page.wait_for_timeout(1500)
@@ -50,7 +79,7 @@ def test_hostile_names_are_text_everywhere(server, page, tmp_path):
     expect(page.get_by_text("Model A vs model B")).to_be_visible(timeout=20_000)
     # The two newest models are hostile names: their labels are plain text on the page.
     body = page.locator('[data-testid="stMain"]').inner_text()
-    assert HOSTILE["rtl-emoji"] in body or HOSTILE["sql"] in body
+    assert [key for key, text in HOSTILE.items() if text in body]  # shown verbatim
     assert page.locator("img[src=x]").count() == 0
     assert page.locator('[data-testid="stMain"] script').count() == 0
     assert fired == []  # no alert() ever ran
