@@ -157,7 +157,6 @@ SCHEMA_VERSION = max(MIGRATIONS)
 # per row: ~30% slower at 1M rows). 1970-01-01 was a Thursday: shift 3 days so weeks start
 # on Monday.
 _DAY_US, _WEEK_US, _MONDAY_SHIFT_US = 86_400_000_000, 604_800_000_000, 259_200_000_000
-_RATIOS = ("cer", "ter", "psr")
 _BUCKETS = {
     "day": f"make_timestamp(epoch_us(created_at) // {_DAY_US} * {_DAY_US})",
     "week": f"make_timestamp((epoch_us(created_at) + {_MONDAY_SHIFT_US}) // {_WEEK_US} "
@@ -190,7 +189,7 @@ def _pareto(cheapest: pd.DataFrame, x: str) -> pd.DataFrame:
 def _cheapest_within_id(
     groups: pd.DataFrame, f1_gap: float, best_f1: float | None = None
 ) -> int | None:
-    """From :meth:`Store._f1_groups`: the cheapest run with F1 >= best - gap (of equal
+    """From :meth:`Store.f1_groups`: the cheapest run with F1 >= best - gap (of equal
     cost, the higher F1)."""
     if groups.empty:
         return None
@@ -203,7 +202,7 @@ def _cheapest_within_id(
 
 
 def _best_under_id(groups: pd.DataFrame) -> int | None:
-    """From :meth:`Store._f1_groups` with limits: the cheapest qualifying run of the
+    """From :meth:`Store.f1_groups` with limits: the cheapest qualifying run of the
     highest F1 that has one."""
     under = groups["under_id"].dropna() if "under_id" in groups else pd.Series(dtype=float)
     if under.empty:
@@ -889,54 +888,27 @@ class Store:
                 "sources": values("SELECT DISTINCT source FROM batches ORDER BY 1"),
             }
 
-    def model_buckets(self, f: HistoryFilter, bucket: str) -> pd.DataFrame:
-        """Per model and time bucket (``day``, ``week`` or ``month``): the run count and,
-        for each ratio, its mean, its best value and the id of the best run.
+    def trend(self, f: HistoryFilter, bucket: str, *, max_models: int = 8) -> pd.DataFrame:
+        """Mean CER, TER and PSR per model and time bucket (``day``, ``week`` or ``month``),
+        long format, for the ``max_models`` models with the most matching runs.
 
-        The trend and the best run per model both come from this one scan (two scans
-        cost ~15 ms more at 1M runs); the result is small (buckets x models).
+        One scan: aggregate per bucket and model, then rank models on that small result.
         """
         if bucket not in ("day", "week", "month"):
             raise ValueError(f"bucket must be day, week or month, not {bucket!r}")
         where, params = f.where()
-        per_ratio = ", ".join(
-            f"avg({r}) AS {r}_mean, max({r}) AS {r}_max, arg_max(id, {r}) AS {r}_id"
-            for r in _RATIOS
-        )
         with self.cursor() as cur:
             return cur.execute(
-                f"SELECT {_BUCKETS[bucket]} AS bucket, model_name, count(*) AS runs, "
-                f"{per_ratio} FROM calculations c WHERE {where} AND model_name IS NOT NULL "
-                "GROUP BY ALL",
-                params,
+                f"WITH agg AS (SELECT {_BUCKETS[bucket]} AS bucket, model_name, "
+                "avg(cer) AS CER, avg(ter) AS TER, avg(psr) AS PSR, count(*) AS runs "
+                f"FROM calculations c WHERE {where} AND model_name IS NOT NULL GROUP BY ALL), "
+                "top AS (SELECT model_name FROM agg GROUP BY ALL "
+                "ORDER BY sum(runs) DESC, model_name LIMIT ?), "
+                "kept AS (SELECT * FROM agg WHERE model_name IN (SELECT model_name FROM top)) "
+                "UNPIVOT kept ON CER, TER, PSR INTO NAME ratio VALUE value "
+                "ORDER BY bucket, model_name, ratio",
+                [*params, max_models],
             ).df()
-
-    def trend(
-        self,
-        f: HistoryFilter,
-        bucket: str,
-        *,
-        max_models: int = 8,
-        buckets: pd.DataFrame | None = None,
-    ) -> pd.DataFrame:
-        """Mean CER, TER and PSR per model and time bucket (``day``, ``week`` or
-        ``month``), long format (bucket, model_name, runs, ratio, value), for the
-        ``max_models`` models with the most matching runs; from :meth:`model_buckets`
-        (or ``buckets`` when already fetched)."""
-        agg = self.model_buckets(f, bucket) if buckets is None else buckets
-        runs = agg.groupby("model_name")["runs"].sum().reset_index()
-        top = runs.sort_values(["runs", "model_name"], ascending=[False, True])["model_name"]
-        kept = agg[agg["model_name"].isin(top.head(max_models))]
-        long = pd.concat(
-            [
-                kept[["bucket", "model_name", "runs"]].assign(
-                    ratio=r.upper(), value=kept[f"{r}_mean"]
-                )
-                for r in _RATIOS
-            ],
-            ignore_index=True,
-        )
-        return long.sort_values(["bucket", "model_name", "ratio"], ignore_index=True)
 
     def overview(
         self,
@@ -959,15 +931,12 @@ class Store:
         if not summary["runs"]:
             return HistoryOverview(summary, bucket, None, {}, None, None, None, None, None)
 
-        def by_model() -> tuple[pd.DataFrame, pd.DataFrame]:
-            buckets = self.model_buckets(f, bucket)
-            best = self.best_per_model(f, details=False, buckets=buckets)
-            return self.trend(f, bucket, buckets=buckets), with_run_names(
-                best, self.run_details(best["id"])
-            )
+        def best_runs() -> pd.DataFrame:
+            best = self.best_per_model(f, details=False)
+            return with_run_names(best, self.run_details(best["id"]))
 
         def by_f1() -> tuple[dict[str, pd.DataFrame], list[dict[str, Any] | None]]:
-            groups = self._f1_groups(f, budget=budget, latency_ms=latency_ms)
+            groups = self.f1_groups(f, budget=budget, latency_ms=latency_ms)
             fronts = self.frontiers(f, details=False, groups=groups)
             on_front = [i for front in fronts.values() for i in front["id"]]
             answers = (
@@ -984,10 +953,11 @@ class Store:
         # Each thread also does its lookups and pandas work, while DuckDB (which releases
         # the GIL) runs the other queries.
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlprod-history") as pool:
-            model_job, f1_job = pool.submit(by_model), pool.submit(by_f1)
+            trend_job = pool.submit(self.trend, f, bucket)
+            f1_job, best_job = pool.submit(by_f1), pool.submit(best_runs)
             table_job = pool.submit(self.history_page, f, page=page, page_size=page_size)
             points_job = pool.submit(self.scatter, f, limit=points, total=summary["runs"])
-            (trend, best), (frontiers, runs) = model_job.result(), f1_job.result()
+            trend, best, (frontiers, runs) = trend_job.result(), best_job.result(), f1_job.result()
         return HistoryOverview(
             summary=summary,
             bucket=bucket,
@@ -1000,7 +970,7 @@ class Store:
             table=table_job.result(),
         )
 
-    def _f1_groups(
+    def f1_groups(
         self, f: HistoryFilter, *, budget: float | None = None, latency_ms: float | None = None
     ) -> pd.DataFrame:
         """One row per distinct F1 among the matching runs: its cheapest run, its fastest
@@ -1031,12 +1001,12 @@ class Store:
         run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first.
 
         Only the cheapest run of each F1 value can be on a frontier, so one scan picks
-        those for both axes (:meth:`_f1_groups`, or ``groups`` when already fetched); the
+        those for both axes (:meth:`f1_groups`, or ``groups`` when already fetched); the
         running maximum then runs over those few thousand rows (numpy: a SQL window over
         them cost ~5 ms more at 1M runs). ``details=False`` leaves out the run names (see
         :meth:`run_details`).
         """
-        cheapest = self._f1_groups(f) if groups is None else groups
+        cheapest = self.f1_groups(f) if groups is None else groups
         fronts = {x: _pareto(cheapest, x) for x in _X_COLUMNS}
         if not details:
             return fronts
@@ -1075,21 +1045,26 @@ class Store:
             ).df()
         return points, total
 
-    def best_per_model(
-        self, f: HistoryFilter, *, details: bool = True, buckets: pd.DataFrame | None = None
-    ) -> pd.DataFrame:
+    def best_per_model(self, f: HistoryFilter, *, details: bool = True) -> pd.DataFrame:
         """The best run of every model for each ratio (long format: model_name, ratio,
-        value, id; and ``run`` unless ``details=False``, see :meth:`run_details`); from
-        :meth:`model_buckets` (or ``buckets`` when already fetched)."""
-        agg = self.model_buckets(f, "month") if buckets is None else buckets
-        parts = []
-        for r in _RATIOS:
-            top = agg.loc[agg.groupby("model_name")[f"{r}_max"].idxmax()] if len(agg) else agg
-            parts.append(
-                pd.DataFrame({"model_name": top["model_name"], "ratio": r.upper(),
-                              "value": top[f"{r}_max"], "id": top[f"{r}_id"]})
-            )  # fmt: skip
-        long = pd.concat(parts, ignore_index=True)
+        value, id; and ``run`` unless ``details=False``, see :meth:`run_details`)."""
+        where, params = f.where()
+        with self.cursor() as cur:
+            best = cur.execute(
+                "SELECT model_name, max(cer) AS CER, max(ter) AS TER, max(psr) AS PSR, "
+                "arg_max(id, cer) AS cer_id, arg_max(id, ter) AS ter_id, "
+                f"arg_max(id, psr) AS psr_id FROM calculations c WHERE {where} "
+                "AND model_name IS NOT NULL GROUP BY ALL ORDER BY model_name",
+                params,
+            ).df()
+        long = pd.concat(
+            [
+                pd.DataFrame({"model_name": best.model_name, "ratio": ratio,
+                              "value": best[ratio], "id": best[f"{ratio.lower()}_id"]})
+                for ratio in ("CER", "TER", "PSR")
+            ],
+            ignore_index=True,
+        )  # fmt: skip
         return with_run_names(long, self.run_details(long["id"])) if details else long
 
     def run_details(self, ids: Iterable[int]) -> pd.DataFrame:
@@ -1102,14 +1077,14 @@ class Store:
     ) -> dict[str, Any] | None:
         """The cheapest run whose F1 is within ``f1_gap`` of the best matching F1
         (``best_f1`` when the caller knows it already, e.g. from :meth:`summary`)."""
-        return self._runs(_cheapest_within_id(self._f1_groups(f), f1_gap, best_f1))[0]
+        return self._runs(_cheapest_within_id(self.f1_groups(f), f1_gap, best_f1))[0]
 
     def best_under(
         self, f: HistoryFilter, *, budget: float, latency_ms: float
     ) -> dict[str, Any] | None:
         """The best-F1 run that costs at most ``budget`` and answers within ``latency_ms``
         (of equal F1, the cheapest)."""
-        groups = self._f1_groups(f, budget=budget, latency_ms=latency_ms)
+        groups = self.f1_groups(f, budget=budget, latency_ms=latency_ms)
         return self._runs(_best_under_id(groups))[0]
 
     def _runs(self, *ids: int | None) -> list[dict[str, Any] | None]:

@@ -40,3 +40,14 @@ def test_core_never_imports_streamlit_and_pages_never_import_duckdb():
         text = path.read_text()
         assert not re.search(r"^\s*(import|from)\s+duckdb", text, re.M), path
         assert "unsafe_allow_html" not in text, path
+
+
+def test_server_config_keeps_the_protections_on():
+    import tomllib
+
+    config = tomllib.loads((PROJECT_DIR / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["client"]["showErrorDetails"] == "none"  # details go to the server log
+    assert config["server"]["maxUploadSize"] <= 200
+    for path in (PROJECT_DIR / "mlprod").glob("*.py"):
+        assert "unsafe_allow_html" not in path.read_text(), path

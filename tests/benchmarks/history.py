@@ -72,6 +72,9 @@ def page_queries(store: Store, f: HistoryFilter) -> dict[str, Callable[[], objec
         "summary": lambda: store.summary(f),
         "table_page": lambda: store.history_page(f, page=2, page_size=50),
         "trend": lambda: store.trend(f, "week"),
+        # One scan for both frontiers and both questions (the page's query) ...
+        "frontiers_and_answers": lambda: store.f1_groups(f, budget=1000, latency_ms=50),
+        # ... and each of them asked alone (scan + lookup of the run).
         "frontiers": lambda: store.frontiers(f, details=False),
         "scatter": lambda: store.scatter(f, total=total),
         "best_per_model": lambda: store.best_per_model(f, details=False),
