@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,15 +43,29 @@ def rows_in(db: Path) -> list[tuple]:
         ).fetchall()
 
 
-def test_eight_sessions_saving_at_once_lose_and_double_nothing(browser, tmp_path, artifacts):
+@contextmanager
+def dashboard(browser, tmp_path: Path, sessions: int = 1) -> Iterator[tuple[Server, list]]:
+    """A fresh server on its own database and ``sessions`` browser sessions open on it;
+    afterwards the sessions are closed and the server stopped (unless a test killed it)."""
     server = Server(tmp_path / "history.duckdb", tmp_path / "streamlit.log")
     contexts = [browser.new_context(viewport={"width": 1300, "height": 900})
-                for _ in range(SESSIONS)]  # fmt: skip
+                for _ in range(sessions)]  # fmt: skip
     try:
         pages = [context.new_page() for context in contexts]
-        for s, page in enumerate(pages):
+        for page in pages:
             page.goto(server.url)
             wait_idle(page)
+        yield server, pages
+    finally:
+        for context in contexts:
+            context.close()
+        if server.proc.poll() is None:
+            server.stop()
+
+
+def test_eight_sessions_saving_at_once_lose_and_double_nothing(browser, tmp_path, artifacts):
+    with dashboard(browser, tmp_path, SESSIONS) as (server, pages):
+        for s, page in enumerate(pages):
             page.get_by_text("Run details (optional)").click()
             page.get_by_role("textbox", name="Model name").fill(f"session-{s}")
         started = time.perf_counter()
@@ -66,10 +82,6 @@ def test_eight_sessions_saving_at_once_lose_and_double_nothing(browser, tmp_path
             for page in pages:
                 expect(page.get_by_text("Saved to the history.")).to_be_visible(timeout=60_000)
         seconds = time.perf_counter() - started
-    finally:
-        for context in contexts:
-            context.close()
-        server.stop()
     rows = rows_in(server.db)
     saved = sorted((model, f1) for model, f1, *_ in rows)
     expected = sorted(
@@ -96,13 +108,8 @@ def test_two_sessions_saving_batches_at_once(browser, tmp_path, artifacts):
         path = tmp_path / f"runs-{n}.csv"
         generate(path, rows, seed=n)
         files.append(path)
-    server = Server(tmp_path / "history.duckdb", tmp_path / "streamlit.log")
-    contexts = [browser.new_context(viewport={"width": 1300, "height": 900}) for _ in files]
-    try:
-        pages = [context.new_page() for context in contexts]
+    with dashboard(browser, tmp_path, len(files)) as (server, pages):
         for page, path in zip(pages, files, strict=True):
-            page.goto(server.url)
-            wait_idle(page)
             upload_and_score(page, path)
         started = time.perf_counter()
         for page in pages:
@@ -110,10 +117,6 @@ def test_two_sessions_saving_batches_at_once(browser, tmp_path, artifacts):
         for page in pages:
             expect(page.get_by_text("rows to the history (batch")).to_be_visible(timeout=120_000)
         seconds = time.perf_counter() - started
-    finally:
-        for context in contexts:
-            context.close()
-        server.stop()
     rows = rows_in(server.db)
     per_batch: dict[int, set[str]] = {}
     for _, _, run_id, batch_no, row_count in rows:
@@ -200,22 +203,13 @@ def test_dashboard_killed_while_saving_keeps_all_or_nothing(browser, tmp_path, d
     path = tmp_path / "runs.csv"
     generate(path, 300_000)
     good = len(_good_run_ids(path))
-    db = tmp_path / "history.duckdb"
-    server = Server(db, tmp_path / "streamlit.log")
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    try:
-        page = context.new_page()
-        page.goto(server.url)
-        wait_idle(page)
+    with dashboard(browser, tmp_path) as (server, [page]):
         page.get_by_role("button", name="Save to history").click()  # one committed row first
         expect(page.get_by_text("Saved to the history.")).to_be_visible()
         upload_and_score(page, path)
         page.get_by_role("button", name="to history").click()
         _kill_when_writing(server, delay_ms)
-    finally:
-        context.close()
-        if server.proc.poll() is None:
-            server.stop()
+    db = server.db
     stored = len(rows_in(db)) - 1
     assert stored in (0, good), f"a partial batch: {stored} of {good} rows"
     found = "all" if stored else "none"
@@ -227,14 +221,8 @@ def test_backups_while_the_dashboard_saves_are_whole(browser, tmp_path, artifact
     path = tmp_path / "runs.csv"
     generate(path, 300_000)
     good = len(_good_run_ids(path))
-    db = tmp_path / "history.duckdb"
-    server = Server(db, tmp_path / "streamlit.log")
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
     backups: list[tuple[Path, subprocess.Popen]] = []
-    try:
-        page = context.new_page()
-        page.goto(server.url)
-        wait_idle(page)
+    with dashboard(browser, tmp_path) as (server, [page]):
         page.get_by_role("button", name="Save to history").click()
         expect(page.get_by_text("Saved to the history.")).to_be_visible()
         upload_and_score(page, path)
@@ -242,15 +230,13 @@ def test_backups_while_the_dashboard_saves_are_whole(browser, tmp_path, artifact
         # Backups one after another while the 300,000-row batch is being written.
         while not page.get_by_text("rows to the history (batch").count() or len(backups) < 3:
             dest = tmp_path / "backups" / f"b{len(backups)}.duckdb"
-            proc = cli("backup", str(dest), db=db)
+            proc = cli("backup", str(dest), db=server.db)
             proc.wait(timeout=120)
             backups.append((dest, proc))
             if len(backups) > 40:
                 break
         expect(page.get_by_text("rows to the history (batch")).to_be_visible(timeout=60_000)
-    finally:
-        context.close()
-        server.stop()
+    db = server.db
     seen = []
     for dest, proc in backups:
         assert proc.returncode == 0, proc.stderr.read()
