@@ -302,7 +302,7 @@ def frontier_chart(
         alt.Tooltip("created_at:T", title="Date"),
     ]
     x = alt.X("x:Q", title=x_title, scale=alt.Scale(type="log"))
-    y = alt.Y("f1:Q", title="F1", scale=alt.Scale(zero=False))
+    y = alt.Y("f1:Q", title="F1", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f"))
     dots = (
         alt.Chart(points)
         .mark_circle(size=40, opacity=0.55)

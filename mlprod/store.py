@@ -169,6 +169,10 @@ _X_COLUMNS = {
     "latency_ms": "latency_ms",
 }
 
+# Runs saved without a model name still belong in the trend and the best runs.
+NO_MODEL = "(no model name)"
+_MODEL = f"coalesce(model_name, '{NO_MODEL}')"
+
 _RUN_DETAILS = ("model_name", "run_id", "run_name", "created_at")
 # What an answer to one of the history questions shows: its name and its numbers.
 _ANSWER_COLUMNS = (*_RUN_DETAILS, "f1", "training_cost", "inference_cost", "latency_ms")
@@ -899,9 +903,9 @@ class Store:
         where, params = f.where()
         with self.cursor() as cur:
             return cur.execute(
-                f"WITH agg AS (SELECT {_BUCKETS[bucket]} AS bucket, model_name, "
+                f"WITH agg AS (SELECT {_BUCKETS[bucket]} AS bucket, {_MODEL} AS model_name, "
                 "avg(cer) AS CER, avg(ter) AS TER, avg(psr) AS PSR, count(*) AS runs "
-                f"FROM calculations c WHERE {where} AND model_name IS NOT NULL GROUP BY ALL), "
+                f"FROM calculations c WHERE {where} GROUP BY ALL), "
                 "top AS (SELECT model_name FROM agg GROUP BY ALL "
                 "ORDER BY sum(runs) DESC, model_name LIMIT ?), "
                 "kept AS (SELECT * FROM agg WHERE model_name IN (SELECT model_name FROM top)) "
@@ -1051,10 +1055,10 @@ class Store:
         where, params = f.where()
         with self.cursor() as cur:
             best = cur.execute(
-                "SELECT model_name, max(cer) AS CER, max(ter) AS TER, max(psr) AS PSR, "
-                "arg_max(id, cer) AS cer_id, arg_max(id, ter) AS ter_id, "
+                f"SELECT {_MODEL} AS model_name, max(cer) AS CER, max(ter) AS TER, "
+                "max(psr) AS PSR, arg_max(id, cer) AS cer_id, arg_max(id, ter) AS ter_id, "
                 f"arg_max(id, psr) AS psr_id FROM calculations c WHERE {where} "
-                "AND model_name IS NOT NULL GROUP BY ALL ORDER BY model_name",
+                "GROUP BY ALL ORDER BY model_name",
                 params,
             ).df()
         long = pd.concat(

@@ -163,6 +163,14 @@ class TestChartsData:
         with pytest.raises(ValueError):
             sample.trend(ALL, "hour")
 
+    def test_runs_without_a_model_name_are_in_the_trend_and_best_runs(self, store):
+        # The calculator's prefilled run has no model name: saving it must not leave the
+        # history page with an empty trend chart.
+        store.append_calculations(runs(model_name=[None, "m"]), source="t")
+        trend = store.trend(ALL, "day")
+        assert set(trend.model_name) == {"(no model name)", "m"}
+        assert set(store.best_per_model(ALL).model_name) == {"(no model name)", "m"}
+
     def test_scatter_samples_beyond_the_limit(self, sample):
         points, total = sample.scatter(ALL, limit=100)
         assert total == 420 and 0 < len(points) <= 100
