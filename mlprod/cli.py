@@ -290,7 +290,9 @@ def _score(args: argparse.Namespace) -> int:
     out = CsvOut(sys.stdout.buffer if to_stdout else str(output))
 
     def good_rows() -> Iterator[pa.Table]:
-        for table in scored_batches(inspection, mapping, progress=progress, currency=args.currency):
+        for table in scored_batches(
+            inspection, mapping, progress=progress, currency=args.currency, stream=args.save
+        ):
             out.write(table)
             summary.add(table)
             yield table  # the store keeps only the rows whose status is "ok"

@@ -161,7 +161,7 @@ _DURATION_HOURS = {"ms": 1 / 3_600_000, "s": 1 / 3600, "sec": 1 / 3600, "min": 1
                    "m": 1 / 60, "h": 1.0, "hr": 1.0, "d": 24.0}  # fmt: skip
 _SNIFF_BYTES = 64 * 1024
 DEFAULT_BLOCK_BYTES = 4 << 20  # pyarrow's streaming reader holds many blocks at once
-BATCH_ROWS = 256 * 1024
+BATCH_ROWS = 128 * 1024
 # Files up to this size are parsed in one go on every core; larger ones are streamed.
 WHOLE_FILE_BYTES = 256 << 20
 
@@ -504,12 +504,14 @@ def _record_batches(
     numeric: set[str],
     block_bytes: int,
     on_ragged: Callable[[Any], str],
+    stream: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     if inspection.kind == "parquet":
         parquet = pq.ParquetFile(inspection.path)
         yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)
         return
-    if inspection.size <= WHOLE_FILE_BYTES and not _gzipped(inspection.path):
+    fits = inspection.size <= WHOLE_FILE_BYTES and not _gzipped(inspection.path)
+    if fits and not stream:
         yield from _read_whole(inspection, columns, numeric, on_ragged)
         return
     reader = _open_csv(
@@ -893,10 +895,16 @@ def scored_batches(
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     progress: Callable[[int, int], None] | None = None,
     currency: str = "USD",
+    stream: bool = False,
 ) -> Iterator[pa.Table]:
     """Score a file block by block, in input order; rows that cannot be split come last.
 
     Costs in the file are taken to be in ``currency``; GPU prices (US$) are converted to it.
+
+    A file that fits in memory is read whole with every core, which scores it fastest.
+    ``stream=True`` reads it block by block instead: when each block is stored as it
+    comes, parsing the next block while DuckDB writes the last one wins (1M rows scored and
+    stored: ~1.0 s instead of ~1.3 s).
 
     ``progress(bytes_done, bytes_total)`` is called after each block (approximate).
     """
@@ -924,7 +932,8 @@ def scored_batches(
         cursor = 2  # line 1 is the header
         schema: pa.Schema | None = None
         pending: list[tuple[int | None, str]] = []
-        for batch in _record_batches(inspection, needed, numeric, block_bytes, on_ragged):
+        batches = _record_batches(inspection, needed, numeric, block_bytes, on_ragged, stream)
+        for batch in batches:
             pending += ragged
             ragged.clear()
             skipped = {number for number, _ in pending if number is not None}

@@ -95,7 +95,7 @@ def score_store(csv_path: Path, workdir: Path) -> tuple[float, int]:
         inspection = inspect(csv_path)
         mapping = resolve_mapping(inspection)
         store.append_calculations(
-            scored_batches(inspection, mapping),
+            scored_batches(inspection, mapping, stream=True),  # as `score --save` does
             source="benchmark",
             content_hash=inspection.content_hash,
         )
