@@ -957,10 +957,6 @@ class Store:
         if not summary["runs"]:
             return HistoryOverview(summary, bucket, None, {}, None, None, None, None, None)
 
-        def best_runs() -> pd.DataFrame:
-            best = self.best_per_model(f, details=False)
-            return with_run_names(best, self.run_details(best["id"]))
-
         def by_f1() -> tuple[dict[str, pd.DataFrame], list[dict[str, Any] | None]]:
             groups = self.f1_groups(f, budget=budget, latency_ms=latency_ms)
             fronts = self.frontiers(f, details=False, groups=groups)
@@ -980,7 +976,7 @@ class Store:
         # the GIL) runs the other queries.
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlprod-history") as pool:
             trend_job = pool.submit(self.trend, f, bucket)
-            f1_job, best_job = pool.submit(by_f1), pool.submit(best_runs)
+            f1_job, best_job = pool.submit(by_f1), pool.submit(self.best_per_model, f)
             table_job = pool.submit(self.history_page, f, page=page, page_size=page_size)
             points_job = pool.submit(self.scatter, f, limit=points, total=summary["runs"])
             trend, best, (frontiers, runs) = trend_job.result(), best_job.result(), f1_job.result()
