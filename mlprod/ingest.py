@@ -638,10 +638,13 @@ def _numbers(column: pa.Array, name: str, problems: _Problems) -> np.ndarray:
     label = FIELD_LABELS[name]
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-        problems.add(np.asarray(column.is_null()), f"{label} is empty.")
+        if column.null_count:
+            problems.add(np.asarray(column.is_null()), f"{label} is empty.")
         return np.asarray(values, dtype=np.float64)
     try:  # clean columns: one C-level cast
         values = pc.cast(column, pa.float64())
+        if values.null_count == 0:
+            return np.asarray(values.to_numpy(zero_copy_only=False))
         problems.add(
             np.asarray(values.is_null().to_numpy(zero_copy_only=False)), f"{label} is empty."
         )
@@ -741,7 +744,10 @@ def _text(column: pa.Array, name: str) -> pa.Array:
     dash = pc.fill_null(pc.equal(text, "-"), False) if name == "notes" else None
     if dash is not None:  # W&B writes an empty note as "-"
         text = pc.if_else(dash, pa.scalar(None, pa.string()), text)
-    return pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
+    empty = pc.equal(pc.binary_length(text), 0)  # from the offsets: no string is read
+    if not pc.any(empty).as_py():
+        return text
+    return pc.if_else(empty, pa.scalar(None, pa.string()), text)
 
 
 def _score_batch(
@@ -775,7 +781,9 @@ def _score_batch(
     scored = score_arrays(*(values[name] for name in REQUIRED))
     problems.add(~scored.ok, scored.error)
     ok = ~problems.bad
-    nan = np.float64(np.nan)
+    if (problems.bad & scored.ok).any():  # a row fine by the calculator's rules, bad here
+        for ratio in (scored.cer, scored.ter, scored.psr):
+            ratio[problems.bad] = np.nan
     out: dict[str, pa.Array] = {
         "line": pa.array(lines),
         "status": pc.if_else(pa.array(ok), "ok", "error"),
@@ -793,9 +801,9 @@ def _score_batch(
         out["created_at"] = pa.nulls(n, pa.timestamp("us"))
     for name in REQUIRED:
         out[name] = pa.array(values[name])
-    out["cer"] = pa.array(np.where(ok, scored.cer, nan))
-    out["ter"] = pa.array(np.where(ok, scored.ter, nan))
-    out["psr"] = pa.array(np.where(ok, scored.psr, nan))
+    out["cer"] = pa.array(scored.cer)
+    out["ter"] = pa.array(scored.ter)
+    out["psr"] = pa.array(scored.psr)
     for name in ("precision", "recall", "tp", "fp", "fn"):
         out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
     out.update(gpu_columns)  # only when the training cost was priced from GPUs
@@ -925,17 +933,25 @@ def scored_batches(
         )  # fmt: skip
         return "skip"
 
+    def read() -> Iterator[tuple[pa.RecordBatch | None, list[tuple[int | None, str]]]]:
+        # Each block with the rows skipped while reading it (on_ragged runs on this thread);
+        # a last (None, rows) hands over the rows skipped after the last block.
+        for batch in _record_batches(inspection, needed, numeric, block_bytes, on_ragged, stream):
+            yield batch, ragged[:]
+            ragged.clear()
+        yield None, ragged[:]
+
     def scored() -> Iterator[pa.Table]:
-        # Runs in a background thread, so DuckDB can store one block while the next is
-        # parsed and scored. Rows that could not be split (``ragged``) are placed by their
-        # line number among the good rows.
+        # Reading, scoring and storing run at once on three threads: DuckDB stores one
+        # block while the next is scored and the one after is read. Rows that could not be
+        # split (``ragged``) are placed by their line number among the good rows.
         cursor = 2  # line 1 is the header
         schema: pa.Schema | None = None
         pending: list[tuple[int | None, str]] = []
-        batches = _record_batches(inspection, needed, numeric, block_bytes, on_ragged, stream)
-        for batch in batches:
-            pending += ragged
-            ragged.clear()
+        for batch, skipped_rows in _prefetch(read()):  # the next block is read meanwhile
+            pending += skipped_rows
+            if batch is None:
+                break
             skipped = {number for number, _ in pending if number is not None}
             candidates = np.arange(cursor, cursor + batch.num_rows + len(skipped), dtype=np.int64)
             lines = candidates[~np.isin(candidates, list(skipped))][: batch.num_rows]
@@ -948,7 +964,6 @@ def scored_batches(
                 table = pa.concat_tables([table, _ragged_table(here, table.schema)])
                 table = table.sort_by("line")
             yield table
-        pending += ragged
         if pending:
             yield _ragged_table(pending, schema or _score_batch(
                 pa.record_batch({c: pa.array([], pa.string()) for c in needed}), mapping,

@@ -150,15 +150,15 @@ def _round_significant(x: FloatArray, digits: int = SIGNIFICANT_DIGITS) -> Float
     Dividing an exact integer by an exact power of ten is correctly rounded, so the
     result is the double nearest to the decimal a person would write.
     """
-    _, exp2 = np.frexp(x)
+    _, exp2 = np.frexp(x)  # 0, NaN and inf give 0: rounded below, they stay what they are
     # floor(log10|x|) from the binary exponent: exact or one too low (one digit more).
     exp10 = np.floor((exp2 - 1) * 0.30102999566398120).astype(np.int64)
     decimals = digits - 1 - exp10
-    fast = (decimals >= 0) & (decimals <= 22) & np.isfinite(x) & (x != 0)
-    out = x.copy()
-    if fast.all():
+    if len(x) and decimals.min() >= 0 and decimals.max() <= 22:  # every ratio seen in practice
         scale = _POW10[decimals]
         return np.rint(x * scale) / scale
+    fast = (decimals >= 0) & (decimals <= 22) & np.isfinite(x) & (x != 0)
+    out = x.copy()
     scale = _POW10[np.clip(decimals[fast], 0, 22)]
     out[fast] = np.rint(x[fast] * scale) / scale
     return out
@@ -234,11 +234,13 @@ def score_arrays(
         explained = _explain_bad_rows(*(column[bad] for column in columns.values()))
         error[bad] = explained.message
         error_field[bad] = explained.field
-    nan = np.float64(np.nan)
+        cer[bad] = np.nan  # fresh arrays of our own: no copy needed
+        ter[bad] = np.nan
+        psr[bad] = np.nan
     return Scored(
-        cer=np.where(ok, _round_significant(np.where(ok, cer, nan)), nan),
-        ter=np.where(ok, _round_significant(np.where(ok, ter, nan)), nan),
-        psr=np.where(ok, _round_significant(np.where(ok, psr, nan)), nan),
+        cer=_round_significant(cer),
+        ter=_round_significant(ter),
+        psr=_round_significant(psr),
         ok=ok,
         error=error,
         error_field=error_field,

@@ -9,6 +9,7 @@ import threading
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from mlprod.errors import DatabaseError, DatabaseLocked
@@ -107,6 +108,34 @@ def test_streamed_chunks_are_one_batch_with_unique_ids(store):
     assert len(ids) == 12 and ids.is_unique
     with store.cursor() as cur:
         assert cur.execute("SELECT count(*), max(row_count) FROM batches").fetchone() == (1, 12)
+
+
+def test_a_column_first_empty_then_filled_is_stored(store):
+    # One INSERT streams the blocks; a later block with notes (the first had none) must
+    # not lose them, and the ids stay in file order across the statements.
+    def block(notes, n):  # same schema in every block, as scored files have
+        table = pa.Table.from_pylist([record()] * n)
+        return table.append_column("notes", pa.array([notes] * n, pa.string()))
+
+    first, later = block(None, 3), block("tuned lr", 2)
+    store.append_calculations(iter([first, later, first]), source="batch")
+    rows = store.recent(100).sort_values("id")
+    assert rows["notes"].fillna("-").tolist() == ["-"] * 3 + ["tuned lr"] * 2 + ["-"] * 3
+    assert rows["id"].diff().dropna().eq(1).all()
+
+
+def test_a_failure_while_streaming_stores_nothing_and_names_itself(store):
+    store.save_calculation(record(), calc_key="before")
+
+    def chunks():
+        yield pd.DataFrame([record()] * 5)
+        raise ValueError("runs.csv stopped being readable as CSV")
+
+    with pytest.raises(ValueError, match="stopped being readable"):
+        store.append_calculations(chunks(), source="batch")
+    assert store.count() == 1
+    with store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM batches").fetchone() == (1,)
 
 
 def test_f1_inputs_are_kept(store):
