@@ -272,3 +272,78 @@ def test_overview_has_every_figure(sample):
         pd.testing.assert_frame_equal(view.frontiers[x], front)
     empty = sample.overview(HistoryFilter(text="nothing like this"))
     assert empty.summary["runs"] == 0 and empty.trend is None
+
+
+def _compare_rollup_to_rows(store: Store, f: HistoryFilter) -> None:
+    """The summary, trend, best runs and filter choices read from the rollup equal the
+    same figures computed from the calculations themselves."""
+    rolled = (store.summary(f), {b: store.trend(f, b) for b in ("day", "week", "month")},
+              store.best_per_model(f, details=False), store.filter_options())  # fmt: skip
+    store.use_rollup = False
+    try:
+        raw = (store.summary(f), {b: store.trend(f, b) for b in ("day", "week", "month")},
+               store.best_per_model(f, details=False))  # fmt: skip
+        with store.cursor() as cur:
+            live_models = sorted(
+                r[0] for r in cur.execute(
+                    "SELECT DISTINCT model_name FROM calculations "
+                    "WHERE deleted_at IS NULL AND model_name IS NOT NULL").fetchall()
+            )  # fmt: skip
+    finally:
+        store.use_rollup = True
+    assert rolled[0] == raw[0]  # counts, dates and maxima: exact
+    for bucket, trend in rolled[1].items():
+        expected = raw[1][bucket]
+        assert trend[["bucket", "model_name", "ratio"]].equals(
+            expected[["bucket", "model_name", "ratio"]]
+        ), bucket
+        assert trend["value"].to_numpy() == pytest.approx(expected["value"].to_numpy(), rel=1e-12)
+        assert trend["runs"].tolist() == expected["runs"].tolist()
+    best, expected = rolled[2], raw[2]
+    assert best[["model_name", "ratio"]].equals(expected[["model_name", "ratio"]])
+    assert best["value"].tolist() == expected["value"].tolist()
+    # Ties may name another run of the same best value: check the run holds that value.
+    named = store.calculations_by_id(best["id"].tolist())
+    value = {r: named.set_index("id")[r.lower()] for r in ("CER", "TER", "PSR")}
+    assert [value[r][i] for r, i in zip(best["ratio"], best["id"], strict=True)] == best[
+        "value"
+    ].tolist()
+    assert rolled[3]["models"] == live_models
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rollup_stays_equal_to_the_rows_through_saves_deletes_and_restores(store, seed):
+    rng = np.random.default_rng(seed)
+    models = np.array(["bert", "resnet", None, "xgb"], dtype=object)
+    for i in range(int(rng.integers(2, 5))):
+        n = int(rng.integers(1, 300))
+        days = rng.integers(0, 120, n).astype("timedelta64[D]") + np.datetime64("2026-01-01")
+        frame = runs(
+            model_name=list(models[rng.integers(0, 4, n)]),
+            project=list(np.array(["nlp", "cv", None], dtype=object)[rng.integers(0, 3, n)]),
+            tags=list(np.array(["prod", "spot, prod", None], dtype=object)[rng.integers(0, 3, n)]),
+            f1=np.round(rng.uniform(0.5, 1, n), 2),
+            training_cost=np.round(rng.uniform(1, 500, n)),
+            latency_ms=np.round(rng.uniform(1, 100, n)),
+            created_at=pd.to_datetime(days) + pd.to_timedelta(rng.integers(0, 86400, n), "s"),
+        )
+        store.append_calculations(
+            frame, source=["batch", "cli"][i % 2], author=["ann", "bob"][i % 2]
+        )
+        if rng.random() < 0.5:
+            store.save_calculation(runs(f1=[0.77]).iloc[0].to_dict(), calc_key=f"{seed}-{i}")
+    ids = store.history_page(ALL, page_size=10_000)["id"].to_numpy()
+    deleted = rng.choice(ids, size=min(len(ids), int(rng.integers(1, 60))), replace=False)
+    store.soft_delete(deleted.tolist())
+    store.restore(deleted[: len(deleted) // 2].tolist())
+    filters = [
+        ALL,
+        HistoryFilter(models=("bert", "xgb")),
+        HistoryFilter(projects=("nlp",), tags=("spot",)),
+        HistoryFilter(authors=("bob",)),
+        HistoryFilter(sources=("batch",), date_from=date(2026, 2, 1), date_to=date(2026, 3, 15)),
+        HistoryFilter(date_from=date(2026, 3, 1), date_to=date(2026, 3, 1)),
+        HistoryFilter(models=("nothing",)),
+    ]
+    for f in filters:
+        _compare_rollup_to_rows(store, f)

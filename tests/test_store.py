@@ -14,7 +14,7 @@ import pytest
 
 from mlprod.errors import DatabaseError, DatabaseLocked
 from mlprod.metrics import calculate
-from mlprod.store import SCHEMA_VERSION, Store
+from mlprod.store import SCHEMA_VERSION, HistoryFilter, Store
 
 from .conftest import REFERENCE
 
@@ -257,11 +257,26 @@ def test_migration_from_version_1_adds_cost_assumptions(db_path):
     for statement in MIGRATIONS[1]:
         con.execute(statement)
     con.execute("INSERT INTO schema_version VALUES (1, now())")
+    con.execute(
+        "INSERT INTO batches VALUES "
+        "(nextval('batch_no'), now(), 'ann', 'cli', NULL, NULL, 'USD', 3)"
+    )
+    con.execute(  # three runs of the first release, the last one deleted
+        "INSERT INTO calculations (id, created_at, model_name, f1, training_cost, "
+        "inference_cost, training_hours, latency_ms, cer, ter, psr, deleted_at) VALUES "
+        "(1000000000, '2026-01-05', 'bert', 0.9, 1000, 200, 10, 50, 0.00075, 0.09, 0.018, NULL),"
+        "(1000000001, '2026-01-06', 'bert', 0.8, 800, 200, 8, 40, 0.0008, 0.1, 0.02, NULL),"
+        "(1000000002, '2026-01-06', 'bert', 0.99, 10, 0, 1, 1, 0.099, 0.99, 0.99, now())"
+    )
     con.close()
     with Store(db_path) as s:
-        assert s.schema_version() == 2
+        assert s.schema_version() == SCHEMA_VERSION == 3
+        # The rollup (migration 3) starts with the live runs already in the file.
+        summary = s.summary(HistoryFilter())
+        assert summary["runs"] == 2 and summary["best_f1"] == 0.9
+        assert summary["best_cer"] == 0.0008
         s.save_calculation(record(), calc_key="after")
-        assert s.count() == 1
+        assert s.count() == 3 and s.summary(HistoryFilter())["runs"] == 3
 
 
 def test_connection_settings_are_locked_and_no_extension_loads_itself(store):
