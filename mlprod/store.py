@@ -434,15 +434,6 @@ def _cheapest_within_id(
     return int(pick["total_cost_id"])
 
 
-def _best_under_id(groups: pd.DataFrame) -> int | None:
-    """From :meth:`Store.f1_groups` with limits: the cheapest qualifying run of the
-    highest F1 that has one."""
-    under = groups["under_id"].dropna() if "under_id" in groups else pd.Series(dtype=float)
-    if under.empty:
-        return None
-    return int(under[groups.loc[under.index, "f1"].idxmax()])
-
-
 def with_run_names(best: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
     """Best runs with a ``run`` label: the run's name, else its id."""
     label = names.set_index("id")
@@ -1171,29 +1162,31 @@ class Store:
         if not summary["runs"]:
             return HistoryOverview(summary, bucket, None, {}, None, None, None, None, None)
 
-        def by_f1() -> tuple[dict[str, pd.DataFrame], list[dict[str, Any] | None]]:
-            groups = self.f1_groups(f, budget=budget, latency_ms=latency_ms)
+        def by_f1() -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
+            groups = self.f1_groups(f)
             fronts = self.frontiers(f, details=False, groups=groups)
             on_front = [i for front in fronts.values() for i in front["id"]]
-            answers = (
-                _cheapest_within_id(groups, f1_gap, summary["best_f1"]),
-                _best_under_id(groups),
-            )
-            # One lookup for the two answers and the run names on both frontiers.
-            runs = self._runs(*answers, *on_front)
-            unique = {int(r["id"]): r for r in runs[2:] if r}
+            # The cheapest run near the best F1 is the cheapest of some F1 value: one of
+            # these groups. One lookup for it and the run names on both frontiers.
+            runs = self._runs(_cheapest_within_id(groups, f1_gap, summary["best_f1"]), *on_front)
+            unique = {int(r["id"]): r for r in runs[1:] if r}
             names = pd.DataFrame(list(unique.values()), columns=["id", *_ANSWER_COLUMNS])
             names = names[["id", *_RUN_DETAILS]]
-            return {x: fr.merge(names, on="id", how="left") for x, fr in fronts.items()}, runs
+            return {x: fr.merge(names, on="id", how="left") for x, fr in fronts.items()}, runs[0]
 
         # Each thread also does its lookups and pandas work, while DuckDB (which releases
         # the GIL) runs the other queries.
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlprod-history") as pool:
             trend_job = pool.submit(self.trend, f, bucket)
             f1_job, best_job = pool.submit(by_f1), pool.submit(self.best_per_model, f)
+            # Its own top-1 scan: as a FILTER aggregate in the frontier scan it cost more
+            # (10M runs: +40-50 ms on that scan, which then went past 200 ms).
+            under_job = pool.submit(self.best_under, f, budget=budget, latency_ms=latency_ms)
             table_job = pool.submit(self.history_page, f, page=page, page_size=page_size)
             points_job = pool.submit(self.scatter, f, limit=points, total=summary["runs"])
-            trend, best, (frontiers, runs) = trend_job.result(), best_job.result(), f1_job.result()
+            trend, best, (frontiers, cheapest) = (
+                trend_job.result(), best_job.result(), f1_job.result()
+            )  # fmt: skip
         return HistoryOverview(
             summary=summary,
             bucket=bucket,
@@ -1201,33 +1194,24 @@ class Store:
             frontiers=frontiers,
             points=points_job.result()[0],
             best=best,
-            cheapest=runs[0],
-            best_under=runs[1],
+            cheapest=cheapest,
+            best_under=under_job.result(),
             table=table_job.result(),
         )
 
-    def f1_groups(
-        self, f: HistoryFilter, *, budget: float | None = None, latency_ms: float | None = None
-    ) -> pd.DataFrame:
-        """One row per distinct F1 among the matching runs: its cheapest run, its fastest
-        run and, with ``budget`` and ``latency_ms``, its cheapest run within both.
-
-        Only these runs can be on a frontier or answer the page's two questions, so one
-        scan serves all four (three scans cost ~20 ms more at 1M runs).
+    def f1_groups(self, f: HistoryFilter) -> pd.DataFrame:
+        """One row per distinct F1 among the matching runs: its cheapest run and its
+        fastest run. Only these runs can be on a frontier or be the cheapest run near the
+        best F1, so one scan serves all three (three scans cost ~20 ms more at 1M runs).
         """
         where, params = f.where()
         picks = [
             f"min({expr}) AS {x}, arg_min(id, {expr}) AS {x}_id" for x, expr in _X_COLUMNS.items()
         ]
-        limits: list[Any] = []
-        if budget is not None and latency_ms is not None:
-            within = f"{_X_COLUMNS['total_cost']} <= ? AND latency_ms <= ?"
-            picks.append(f"arg_min(id, {_X_COLUMNS['total_cost']}) FILTER ({within}) AS under_id")
-            limits = [budget, latency_ms]
         with self.cursor() as cur:
             return cur.execute(
                 f"SELECT f1, {', '.join(picks)} FROM calculations c WHERE {where} GROUP BY f1",
-                [*limits, *params],
+                params,
             ).df()
 
     def frontiers(
@@ -1321,16 +1305,41 @@ class Store:
         self, f: HistoryFilter, f1_gap: float, *, best_f1: float | None = None
     ) -> dict[str, Any] | None:
         """The cheapest run whose F1 is within ``f1_gap`` of the best matching F1
-        (``best_f1`` when the caller knows it already, e.g. from :meth:`summary`)."""
-        return self._runs(_cheapest_within_id(self.f1_groups(f), f1_gap, best_f1))[0]
+        (``best_f1`` when the caller knows it already, e.g. from :meth:`summary`); of equal
+        cost, the higher F1.
+
+        Asked alone, one top-1 scan answers it (:meth:`overview` answers both questions
+        from the scan it needs for the frontiers anyway).
+        """
+        if best_f1 is None:
+            best_f1 = self.summary(f)["best_f1"]
+            if best_f1 is None:
+                return None
+        total = _X_COLUMNS["total_cost"]
+        return self._first(f, "f1 >= ?", [best_f1 - f1_gap], f"{total}, f1 DESC")
 
     def best_under(
         self, f: HistoryFilter, *, budget: float, latency_ms: float
     ) -> dict[str, Any] | None:
         """The best-F1 run that costs at most ``budget`` and answers within ``latency_ms``
-        (of equal F1, the cheapest)."""
-        groups = self.f1_groups(f, budget=budget, latency_ms=latency_ms)
-        return self._runs(_best_under_id(groups))[0]
+        (of equal F1, the cheapest): one top-1 scan."""
+        total = _X_COLUMNS["total_cost"]
+        return self._first(
+            f, f"{total} <= ? AND latency_ms <= ?", [budget, latency_ms], f"f1 DESC, {total}"
+        )
+
+    def _first(
+        self, f: HistoryFilter, condition: str, values: list[Any], order: str
+    ) -> dict[str, Any] | None:
+        """The first matching run meeting ``condition`` in ``order`` (then by id)."""
+        where, params = f.where()
+        with self.cursor() as cur:
+            found = cur.execute(
+                f"SELECT id, {', '.join(_ANSWER_COLUMNS)} FROM calculations c "
+                f"WHERE {where} AND {condition} ORDER BY {order}, id LIMIT 1",
+                [*params, *values],
+            ).df()
+        return found.to_dict("records")[0] if len(found) else None
 
     def _runs(self, *ids: int | None) -> list[dict[str, Any] | None]:
         """Calculations by id (name, F1, costs, latency), in the order asked; ``None`` for

@@ -10,11 +10,12 @@ from mlprod.config import PROJECT_DIR
 def test_benchmark_script_reports_every_figure():
     out = subprocess.run(
         [sys.executable, "tests/benchmarks/run.py", "--rows", "20000", "--naive-rows", "2000",
-         "--memory-rows", "30000", "--repeat", "1"],
+         "--memory-rows", "30000", "--repeat", "1", "--history-rows", "20000"],
         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    figures = {f["figure"]: f for f in map(json.loads, out.stdout.splitlines())}
+    lines = list(map(json.loads, out.stdout.splitlines()))
+    figures = {f["figure"]: f for f in lines}
     assert set(figures) == {
         "input",
         "plain_load",
@@ -22,7 +23,17 @@ def test_benchmark_script_reports_every_figure():
         "store_only",
         "naive_apply",
         "peak_memory",
+        "history_build",
+        "history_query",
+        "history_page_total",
     }
+    # Every query of the history page is timed, for the whole history and a filtered view.
+    queries = {(f["view"], f["query"]) for f in lines if f["figure"] == "history_query"}
+    assert {q for _, q in queries} >= {"summary", "table_page", "trend", "frontiers",
+                                       "best_per_model", "scatter"}  # fmt: skip
+    assert {v for v, _ in queries} == {"all", "filtered"}
+    totals = [f for f in lines if f["figure"] == "history_page_total"]
+    assert len(totals) == 2 and all(f["rows"] == 20_000 and f["median_ms"] > 0 for f in totals)
     # About 1% of the generated rows carry an F1 of 90 and must be kept out of the store.
     assert 19_600 < figures["score_store"]["stored"] < 20_000
     assert figures["score_store"]["rows_per_s"] > 0 and figures["peak_memory"]["peak_rss_mb"] > 0

@@ -15,6 +15,8 @@ Figures
   raw file).
 - ``naive``: pandas ``read_csv`` + ``DataFrame.apply`` per row + the same store.
 - ``peak_memory``: the whole path in a fresh process on ``--memory-rows`` rows (max RSS).
+- ``history_*``: the history page's queries on generated databases of ``--history-rows``
+  calculations (issue #5; see ``tests/benchmarks/history.py``, which also runs alone).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from mlprod.ingest import inspect, resolve_mapping, scored_batches  # noqa: E402
 from mlprod.store import Store  # noqa: E402
+from tests.benchmarks.history import history_figures  # noqa: E402
 
 MODELS = np.array(["bert-large", "resnet50", "distilbert-base", "mobilenet-v3", "gpt2-small",
                    "vit-b16", "xgboost", "llama-7b-ft"])  # fmt: skip
@@ -174,6 +177,13 @@ def main() -> None:
         help="rows for the peak-memory run in a fresh process (0 skips it)",
     )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--history-rows",
+        type=int,
+        nargs="+",
+        default=[1_000_000, 10_000_000],
+        help="database sizes for the history figures (0 skips them)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mlprod-bench-") as tmp:
@@ -217,6 +227,10 @@ def main() -> None:
                 seconds=round(seconds, 2),
                 rows_per_s=round(args.memory_rows / seconds),
             )
+
+    history_rows = [rows for rows in args.history_rows if rows > 0]
+    if history_rows:
+        history_figures(history_rows, repeat=max(args.repeat, 5))
 
 
 if __name__ == "__main__":
