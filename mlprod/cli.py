@@ -318,7 +318,7 @@ def _score(args: argparse.Namespace) -> int:
                         source="cli",
                         author=args.author,
                         file_name=path.name,
-                        content_hash=inspection.content_hash,
+                        content_hash=inspection.hash_meanwhile(),
                         currency=args.currency,
                     )
         if not args.save or store_problem is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -884,7 +884,7 @@ class Store:
         source: str,
         author: str | None = None,
         file_name: str | None = None,
-        content_hash: str | None = None,
+        content_hash: str | Callable[[], str] | None = None,
         currency: str = "USD",
     ) -> int:
         """Store scored rows as one batch, in one transaction; returns the batch number.
@@ -893,6 +893,9 @@ class Store:
         and three ratios, and any other of :data:`CALCULATION_COLUMNS` and
         :data:`F1_INPUT_COLUMNS`; when it has a ``status`` column, only rows whose status
         is ``"ok"`` are stored. Either every row is stored or none is.
+
+        ``content_hash`` may be a callable, asked once the rows are written: a file's hash
+        can then be computed while its rows are scored and stored, not before.
         """
         if isinstance(chunks, pa.Table | pd.DataFrame):
             chunks = [chunks]
@@ -904,7 +907,7 @@ class Store:
                 author=author,
                 currency=currency,
                 file_name=file_name,
-                content_hash=content_hash,
+                content_hash=None if callable(content_hash) else content_hash,
             )
             stamp = f"TIMESTAMP '{now.isoformat(sep=' ')}'"  # ours, not user input
             ids = _Ids(batch_no)
@@ -917,7 +920,11 @@ class Store:
                         stored += _insert_block(cur, ids.add_to(table), stamp)
                 else:
                     stored += _insert_stream(cur, map(ids.add_to, run), given, stamp)
-            cur.execute("UPDATE batches SET row_count = ? WHERE batch_no = ?", [stored, batch_no])
+            cur.execute(
+                "UPDATE batches SET row_count = ?, content_hash = coalesce(content_hash, ?) "
+                "WHERE batch_no = ?",
+                [stored, content_hash() if callable(content_hash) else None, batch_no],
+            )
             _roll_up_batch(cur, batch_no)
         return batch_no
 

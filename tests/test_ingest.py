@@ -14,7 +14,7 @@ import pytest
 
 from mlprod import ingest
 from mlprod.errors import BadFile
-from mlprod.ingest import inspect, resolve_mapping, score_file
+from mlprod.ingest import inspect, resolve_mapping, score_file, scored_batches
 
 # Real exports made by MLflow and W&B (copied from the team's shared/data; see README there).
 SHARED = Path(__file__).resolve().parent / "data"
@@ -381,3 +381,17 @@ def test_dates_outside_1900_2199_are_not_kept(tmp_path):
     rows = scored.table.to_pylist()  # raised OverflowError before the fix
     assert [r["status"] for r in rows] == ["ok", "ok"]
     assert rows[0]["created_at"] is None and str(rows[1]["created_at"]) == "2026-06-03 15:21:00"
+
+
+def test_a_row_longer_than_the_preview_block_is_still_read(tmp_path):
+    # The preview parses 256 KB; a W&B export's config can make one row longer than that.
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "model_name,f1,training_cost,inference_cost,training_hours,latency_ms,notes\n"
+        f"m,0.9,1000,200,10,50,{'x' * 400_000}\nm,0.8,1000,200,10,50,short\n"
+    )
+    inspection = inspect(path)
+    assert inspection.preview["notes"].tolist()[1] == "short"
+    scored = pa.concat_tables(scored_batches(inspection, resolve_mapping(inspection)))
+    assert scored["cer"].to_pylist() == [0.00075, pytest.approx(0.8 / 1200)]
+    assert len(scored["notes"][0].as_py()) == 400_000

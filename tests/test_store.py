@@ -138,6 +138,18 @@ def test_a_failure_while_streaming_stores_nothing_and_names_itself(store):
         assert cur.execute("SELECT count(*) FROM batches").fetchone() == (1,)
 
 
+def test_a_hash_given_as_a_function_is_asked_once_the_rows_are_in(store):
+    asked = []
+
+    def digest():
+        asked.append(store.count())  # what this connection sees: the batch is not committed
+        return "c0ffee"
+
+    store.append_calculations(pd.DataFrame([record()] * 3), source="cli", content_hash=digest)
+    assert asked == [0]
+    assert store.find_batch("c0ffee")["rows"] == 3
+
+
 def test_f1_inputs_are_kept(store):
     store.save_calculation({**record(), "precision": 0.9, "recall": 0.9}, calc_key="pr")
     store.append_calculations(
