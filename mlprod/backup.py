@@ -79,6 +79,11 @@ def _verified(copy: Path) -> dict[str, int]:
         raise DatabaseError(
             f"The copy of the database has {found['broken_batches']} incomplete batch(es)."
         )
+    if found["rollup_mismatches"]:
+        raise DatabaseError(
+            f"The copy of the database has {found['rollup_mismatches']} history summary "
+            "group(s) that do not match its calculations."
+        )
     return found
 
 

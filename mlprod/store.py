@@ -726,8 +726,9 @@ class Store:
             cur.execute("CHECKPOINT")
 
     def integrity(self) -> dict[str, int]:
-        """Counts, and how many batches do not hold exactly the rows they recorded (0 in a
-        consistent database: a batch's rows and its count are written in one transaction)."""
+        """Counts; how many batches do not hold exactly the rows they recorded, and how
+        many (batch, day) groups of the rollup do not sum up the live rows they stand for
+        (both 0 in a consistent database: each is written in one transaction with the rows)."""
         with self.cursor() as cur:
             row = cur.execute(
                 "WITH found AS (SELECT id // ? AS batch_no, count(*) AS n FROM calculations "
@@ -741,11 +742,21 @@ class Store:
                 "(SELECT batch_no FROM batches)",
                 [ROWS_PER_BATCH],
             ).fetchone()
+            # The rollup against the rows it sums up: runs per batch and day.
+            rollup_off = cur.execute(
+                f"WITH live AS (SELECT id // {ROWS_PER_BATCH} AS batch_no, "
+                "CAST(created_at AS DATE) AS day, count(*) AS n FROM calculations "
+                "WHERE deleted_at IS NULL GROUP BY ALL), "
+                "rolled AS (SELECT batch_no, day, sum(runs) AS n FROM rollup GROUP BY ALL) "
+                "SELECT count(*) FROM live FULL JOIN rolled USING (batch_no, day) "
+                "WHERE live.n IS DISTINCT FROM rolled.n"
+            ).fetchone()
         batches, calculations, broken = row if row else (0, 0, 0)
         return {
             "batches": int(batches),
             "calculations": int(calculations),
             "broken_batches": int(broken) + int(orphans[0] if orphans else 0),
+            "rollup_mismatches": int(rollup_off[0]) if rollup_off else 0,
             "schema_version": self.schema_version(),
         }
 
