@@ -290,7 +290,7 @@ def frontier_chart(
             f"Dots: a random sample of {len(points):,} of {total:,} runs; the "
             "frontier uses all of them."
             if total > len(points)
-            else f"{total:,} runs."
+            else f"{total:,} run{'' if total == 1 else 's'}."
         ),
     )
     tooltip = [

@@ -363,7 +363,14 @@ def history_column_config() -> dict[str, object]:
 
 def run_answer(row: dict[str, Any], currency: str | None = "USD") -> str:
     """One line naming a run that answers a question, with its numbers."""
-    name = row.get("run_name") or row.get("run_id") or f"#{row['id']}"
+    name = row.get("run_name") or row.get("run_id")
+    if not name:  # a calculator save has neither: name it by its date, not our id
+        created = row.get("created_at")
+        name = (
+            f"run of {pd.Timestamp(created):%Y-%m-%d %H:%M} UTC"
+            if created is not None and pd.notna(created)
+            else f"#{row['id']}"
+        )
     total = float(row["training_cost"]) + float(row["inference_cost"])
     return (
         f"★ **{md(row.get('model_name') or 'run')}** · {md(name)} — "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import date
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -12,6 +13,7 @@ from mlprod.charts import (
     A_COLOR,
     B_COLOR,
     comparison_card,
+    frontier_chart,
     inputs_chart,
     inputs_frame,
     ratio_chart,
@@ -98,3 +100,14 @@ def test_inputs_axis_labels_do_not_turn_f1_into_milli_units():
     assert "format(datum.value, '~g')" in axis["labelExpr"]
     svg = svg_text(inputs_chart(inputs_frame([LIGHT, HEAVY])))
     assert ">800m<" not in svg and ">0.8<" in svg and ">50k<" in svg
+
+
+@pytest.mark.parametrize(("total", "words"), [(1, "1 run."), (2, "2 runs.")])
+def test_frontier_chart_counts_its_runs_in_words(total, words):
+    points = pd.DataFrame({"id": range(total), "f1": [0.9] * total, "total_cost": [1200.0] * total,
+                           "model_name": "m", "run_name": None, "run_id": None,
+                           "created_at": pd.Timestamp("2026-11-29")})  # fmt: skip
+    frontier = pd.DataFrame({"id": [0], "f1": [0.9], "x": [1200.0]})
+    spec = frontier_chart(points, frontier, x="total_cost", x_title="total cost ($)",
+                          total=total).to_dict()  # fmt: skip
+    assert spec["title"]["subtitle"] == words

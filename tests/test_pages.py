@@ -341,6 +341,14 @@ class TestHistory:
         app.number_input(key="history-budget").set_value(1.0).run()
         assert any(text(m.value).startswith("No run costs at most $1") for m in app.markdown)
 
+    def test_an_unnamed_calculator_run_is_named_by_its_date(self, app):
+        app.run()
+        app.button(key="calc-save").click().run()  # the prefilled run: no model, no run id
+        self.open(app)
+        answers = [text(m.value) for m in app.markdown if m.value.startswith("★")]
+        assert answers and all("run of 20" in a and "UTC" in a for a in answers), answers
+        assert not any("#1000000000" in a for a in answers)
+
     def test_a_save_on_another_page_shows_up_at_once(self, app):
         self.open(app)
         app.button(key="history-load-sample").click().run()
