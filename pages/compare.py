@@ -114,6 +114,7 @@ st.dataframe(
     },
 )
 
+stem = f"compare-{run_a.name}-vs-{run_b.name}".replace(" ", "_")[:80]  # download names
 assumed = assumptions_table(comparison)
 if assumed is not None:
     with st.expander("Cost assumptions (where the costs came from)", expanded=True):
@@ -122,6 +123,12 @@ if assumed is not None:
             column_config={"assumption": st.column_config.TextColumn("Assumption"),
                            "A": st.column_config.TextColumn(f"A · {run_a.name}"),
                            "B": st.column_config.TextColumn(f"B · {run_b.name}")},
+        )  # fmt: skip
+        named = assumed.rename(columns={"A": f"A · {run_a.name}", "B": f"B · {run_b.name}"})
+        st.download_button(
+            "Download cost assumptions (CSV)", csv_bytes(named),
+            f"{stem}-assumptions.csv",
+            "text/csv", key="compare-assumptions-csv", icon=":material/table:",
         )  # fmt: skip
 
 runs = [run_a, run_b, *extras]
@@ -136,7 +143,6 @@ with chart_right:
 
 card = comparison_card(comparison, extras)
 png_col, svg_col, csv_col = st.columns(3)
-stem = f"compare-{run_a.name}-vs-{run_b.name}".replace(" ", "_")[:80]
 png_col.download_button(
     "Download PNG", lambda: card_png(card), f"{stem}.png", "image/png",
     key="compare-png", icon=":material/image:",

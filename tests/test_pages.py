@@ -430,6 +430,10 @@ def test_compare_shows_the_cost_assumptions_of_saved_runs(app, db_path):
     assert newest_first.eq("—").all()
     assert (table.loc["GPU", "B"], table.loc["Provider", "B"]) == ("A100-80GB", "AWS")
     assert table.loc["Price per GPU-hour", "B"] == "5.12"
+    # The assumptions can be taken into a review deck too, as their own CSV.
+    download = app.get("download_button")
+    labels = [d.proto.label for d in download]
+    assert "Download cost assumptions (CSV)" in labels
 
 
 def test_a_bad_price_table_is_named_on_the_page(app, tmp_path, monkeypatch):
