@@ -246,10 +246,15 @@ def _grouped(chunks: Iterable[pa.Table | pd.DataFrame], rows: int) -> Iterator[p
 _SIDE_COLUMNS = frozenset(F1_INPUT_COLUMNS) | frozenset(ASSUMPTION_COLUMNS)
 
 
+_STORED = frozenset(CALCULATION_COLUMNS) | _SIDE_COLUMNS
+
+
 def _given(table: pa.Table) -> frozenset[str]:
-    """Columns holding at least one value; all-null ones are left to their default (NULL)
-    rather than scanned and written value by value."""
-    return frozenset(c for c in table.column_names if table[c].null_count < table.num_rows)
+    """Stored columns holding at least one value; all-null ones are left to their default
+    (NULL) rather than scanned and written value by value."""
+    return frozenset(
+        c for c in table.column_names if c in _STORED and table[c].null_count < table.num_rows
+    )
 
 
 class _Runs:
