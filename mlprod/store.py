@@ -301,6 +301,17 @@ def _only_ok(table: pa.Table) -> str:
     return "status = 'ok'" if "status" in table.column_names else "true"
 
 
+def _calculations_insert(given: frozenset[str], stamp: str, ok: str) -> str:
+    """The INSERT of ``incoming``'s good rows into calculations (only the given columns;
+    a row without its own date gets the save's time ``stamp``)."""
+    present = [c for c in CALCULATION_COLUMNS[1:] if c in given]
+    created = f"coalesce(created_at, {stamp})" if "created_at" in given else stamp
+    return (
+        f"INSERT INTO calculations (id, created_at, {', '.join(present)}) "
+        f"SELECT id, {created}, {', '.join(present)} FROM incoming WHERE {ok}"
+    )
+
+
 def _insert_stream(
     cur: duckdb.DuckDBPyConnection, tables: Iterator[pa.Table], given: frozenset[str], stamp: str
 ) -> int:
@@ -322,17 +333,12 @@ def _insert_stream(
             failure.append(exc)
             raise
 
-    present = [c for c in CALCULATION_COLUMNS[1:] if c in given]
-    created = f"coalesce(created_at, {stamp})" if "created_at" in given else stamp
     reader = pa.RecordBatchReader.from_batches(first.schema, batches())
     try:
         # The SQL reads the stream as a relation on this cursor: no replacement scan
         # (external access is off) and nothing registered that outlives the statement.
         inserted = _query(
-            cur.from_arrow(reader),
-            f"INSERT INTO calculations (id, created_at, {', '.join(present)}) "
-            f"SELECT id, {created}, {', '.join(present)} FROM incoming "
-            f"WHERE {_only_ok(first)}",
+            cur.from_arrow(reader), _calculations_insert(given, stamp, _only_ok(first))
         ).fetchall()  # DML runs once, in query(); this reads its row count
     except Exception:
         if failure:
@@ -344,15 +350,9 @@ def _insert_stream(
 def _insert_block(cur: duckdb.DuckDBPyConnection, table: pa.Table, stamp: str) -> int:
     """Insert one block (with ids) into calculations and its side tables."""
     given = _given(table)
-    present = [c for c in CALCULATION_COLUMNS[1:] if c in given]
     ok = _only_ok(table)
     incoming = cur.from_arrow(table)
-    created = f"coalesce(created_at, {stamp})" if "created_at" in given else stamp
-    inserted = _query(
-        incoming,
-        f"INSERT INTO calculations (id, created_at, {', '.join(present)}) "
-        f"SELECT id, {created}, {', '.join(present)} FROM incoming WHERE {ok}",
-    ).fetchall()
+    inserted = _query(incoming, _calculations_insert(given, stamp, ok)).fetchall()
     parts = [c for c in F1_INPUT_COLUMNS if c in given]
     if parts:
         any_part = " OR ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in parts)
