@@ -157,7 +157,6 @@ ASSUMPTION_COLUMNS: tuple[str, ...] = (
 # history's summary, trend and best runs read this small table instead of every row
 # (~10x fewer rows at 1M runs). Kept right in the same transaction as every write:
 # a save adds its batch's groups, a delete or restore recomputes the groups it touched.
-_ROLLUP_KEYS = "batch_no, day, model_name, project, tags"
 _ROLLUP_SELECT = f"""
     SELECT id // {ROWS_PER_BATCH} AS batch_no, CAST(created_at AS DATE) AS day, model_name,
            project, tags, count(*) AS runs, min(created_at) AS first_at,
@@ -244,8 +243,6 @@ def _grouped(chunks: Iterable[pa.Table | pd.DataFrame], rows: int) -> Iterator[p
 
 
 _SIDE_COLUMNS = frozenset(F1_INPUT_COLUMNS) | frozenset(ASSUMPTION_COLUMNS)
-
-
 _STORED = frozenset(CALCULATION_COLUMNS) | _SIDE_COLUMNS
 
 
