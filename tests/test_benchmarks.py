@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mlprod.config import PROJECT_DIR
 
 
@@ -21,6 +23,8 @@ def test_benchmark_script_reports_every_figure():
         "plain_load",
         "score_store",
         "store_only",
+        "cpu_floor",
+        "duckdb_sql_sketch",
         "naive_apply",
         "peak_memory",
         "history_build",
@@ -37,3 +41,11 @@ def test_benchmark_script_reports_every_figure():
     # About 1% of the generated rows carry an F1 of 90 and must be kept out of the store.
     assert 19_600 < figures["score_store"]["stored"] < 20_000
     assert figures["score_store"]["rows_per_s"] > 0 and figures["peak_memory"]["peak_rss_mb"] > 0
+    # The CPU floor adds up its parts and spreads them over the machine's cores.
+    floor = figures["cpu_floor"]
+    parts = floor["read_score_cpu_s"] + floor["hash_cpu_s"] + floor["write_cpu_s"]
+    assert floor["total_cpu_s"] == pytest.approx(parts, abs=0.002) and parts > 0
+    assert floor["least_wall_s"] == pytest.approx(parts / floor["cores"], abs=0.002)
+    assert floor["write_cpu_s"] == figures["store_only"]["cpu_s"]
+    sketches = {f["shape"] for f in lines if f["figure"] == "duckdb_sql_sketch"}
+    assert sketches == {"parallel, no line numbers", "in file order, line numbers"}

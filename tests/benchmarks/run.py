@@ -13,6 +13,13 @@ Figures
 - ``store_only``: just the DuckDB write of rows already scored in memory — the floor
   under ``score_store`` (our rows carry ids, ratios and metadata: more columns than the
   raw file).
+- ``cpu_floor``: why ``score_store`` cannot get much closer to ``plain_load`` on this
+  machine: the CPU seconds its parts need (reading + scoring, hashing, DuckDB's write),
+  summed and spread perfectly over every core, give the least wall time possible.
+- ``duckdb_sql_sketch``: the same file parsed *and* scored by DuckDB itself (ratios and
+  the ok check in SQL, no error texts), once in parallel (rows lose their file order and
+  line numbers) and once ``WITH ORDINALITY`` (line numbers kept: DuckDB runs it on one
+  thread) — the two shapes an all-SQL save could take.
 - ``naive``: pandas ``read_csv`` + ``DataFrame.apply`` per row + the same store.
 - ``peak_memory``: the whole path in a fresh process on ``--memory-rows`` rows (max RSS).
 - ``history_*``: the history page's queries on generated databases of ``--history-rows``
@@ -79,22 +86,52 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
     writer.close()
 
 
-def plain_load(csv_path: Path, workdir: Path) -> float:
+def cpu_seconds() -> float:
+    """CPU time of this process so far, every thread (DuckDB's and pyarrow's) included."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+class Clock:
+    """Wall and CPU seconds of the block it times."""
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = cpu_seconds() - self.cpu
+
+
+def plain_load(csv_path: Path, workdir: Path, sql: str = "SELECT * FROM read_csv(?)") -> Clock:
     db = workdir / "plain.duckdb"
     db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
-    started = time.perf_counter()
-    con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [str(csv_path)])
-    elapsed = time.perf_counter() - started
+    with Clock() as clock:
+        con.execute(f"CREATE TABLE t AS {sql}", [str(csv_path)])
     con.close()
-    return elapsed
+    return clock
 
 
-def score_store(csv_path: Path, workdir: Path) -> tuple[float, int]:
+# The ratios and the ok check in DuckDB SQL (the error texts left out): what a save would
+# cost if DuckDB parsed and scored the file itself, for ``duckdb_sql_sketch``.
+_SQL_SCORED = """
+    SELECT {order} *, f1 / (training_cost + inference_cost) AS cer, f1 / training_hours AS ter,
+           f1 / latency_ms AS psr,
+           f1 BETWEEN 0 AND 1 AND training_cost >= 0 AND inference_cost >= 0
+           AND training_cost + inference_cost > 0 AND training_hours > 0 AND latency_ms > 0
+           AS ok
+    FROM read_csv(?) {ordinality}
+"""
+
+
+def score_store(csv_path: Path, workdir: Path) -> tuple[float, int, float]:
+    """Seconds, rows stored, CPU seconds."""
     db = workdir / "ours.duckdb"
     db.unlink(missing_ok=True)
     with Store(db) as store:
-        started = time.perf_counter()
+        clock = Clock().__enter__()
         inspection = inspect(csv_path)
         mapping = resolve_mapping(inspection)
         store.append_calculations(
@@ -102,23 +139,37 @@ def score_store(csv_path: Path, workdir: Path) -> tuple[float, int]:
             source="benchmark",
             content_hash=inspection.hash_meanwhile(),  # as `score --save` does
         )
-        elapsed = time.perf_counter() - started
+        clock.__exit__()
         # The batch's own row count: a count(*) scan here would fill DuckDB's page cache
         # and show up in the peak memory as if scoring had used it.
         found = store.find_batch(inspection.content_hash)
-    return elapsed, int(found["rows"]) if found else 0
+    return clock.wall, int(found["rows"]) if found else 0, clock.cpu
 
 
-def store_only(csv_path: Path, workdir: Path) -> float:
+def read_and_score(csv_path: Path) -> Clock:
+    """Inspect, parse, validate and score, storing nothing (as ``score_store`` streams it)."""
+    with Clock() as clock:
+        inspection = inspect(csv_path)
+        for _ in scored_batches(inspection, resolve_mapping(inspection), stream=True):
+            pass
+    return clock
+
+
+def hash_only(csv_path: Path) -> Clock:
+    with Clock() as clock:
+        inspect(csv_path).content_hash  # noqa: B018 (computed on first read)
+    return clock
+
+
+def store_only(csv_path: Path, workdir: Path) -> Clock:
     """Only the DuckDB write of already-scored rows: the floor under score_store."""
     inspection = inspect(csv_path)
     tables = list(scored_batches(inspection, resolve_mapping(inspection)))
     db = workdir / "store_only.duckdb"
     db.unlink(missing_ok=True)
-    with Store(db) as store:
-        started = time.perf_counter()
+    with Store(db) as store, Clock() as clock:
         store.append_calculations(tables, source="benchmark")
-        return time.perf_counter() - started
+    return clock
 
 
 def naive(csv_path: Path, workdir: Path, rows: int) -> float:
@@ -155,7 +206,7 @@ def peak_memory_mb(rows: int, workdir: Path) -> tuple[float, float]:
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "from tests.benchmarks.run import score_store\n"
         "from pathlib import Path\n"
-        f"elapsed, stored = score_store(Path({str(csv_path)!r}), Path({str(workdir)!r}))\n"
+        f"elapsed, stored, _ = score_store(Path({str(csv_path)!r}), Path({str(workdir)!r}))\n"
         "print(elapsed, stored)\n"
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -164,6 +215,32 @@ def peak_memory_mb(rows: int, workdir: Path) -> tuple[float, float]:
     if peak_kb <= before:
         raise RuntimeError("could not measure the child's peak memory")
     return peak_kb / 1024, float(out.stdout.split()[0])
+
+
+def emit_floor(csv_path: Path, rows: int, repeat: int, plain_s: float, writes: list[Clock]) -> None:
+    """The least wall time score_store could take: its parts' CPU over every core."""
+    read_cpu = statistics.median(read_and_score(csv_path).cpu for _ in range(repeat))
+    hash_cpu = statistics.median(hash_only(csv_path).cpu for _ in range(repeat))
+    write_cpu = statistics.median(c.cpu for c in writes)
+    total = read_cpu + hash_cpu + write_cpu
+    cores = os.cpu_count() or 1
+    emit(figure="cpu_floor", rows=rows, read_score_cpu_s=round(read_cpu, 3),
+         hash_cpu_s=round(hash_cpu, 3), write_cpu_s=round(write_cpu, 3),
+         total_cpu_s=round(total, 3), cores=cores, least_wall_s=round(total / cores, 3),
+         least_ratio_to_plain_load=round(total / cores / plain_s, 2))  # fmt: skip
+
+
+def emit_sql_sketch(csv_path: Path, workdir: Path, rows: int, repeat: int, plain_s: float) -> None:
+    shapes = {
+        "parallel, no line numbers": _SQL_SCORED.format(order="", ordinality=""),
+        "in file order, line numbers": _SQL_SCORED.format(
+            order="ordinality + 1 AS line,", ordinality="WITH ORDINALITY"
+        ),
+    }
+    for shape, sql in shapes.items():
+        wall = statistics.median(plain_load(csv_path, workdir, sql).wall for _ in range(repeat))
+        emit(figure="duckdb_sql_sketch", rows=rows, shape=shape, median_s=round(wall, 3),
+             ratio_to_plain_load=round(wall / plain_s, 2))  # fmt: skip
 
 
 def main() -> None:
@@ -195,21 +272,27 @@ def main() -> None:
 
         plain = [plain_load(csv_path, workdir) for _ in range(args.repeat)]
         ours = [score_store(csv_path, workdir) for _ in range(args.repeat)]
-        plain_s = statistics.median(plain)
-        ours_s = statistics.median(t for t, _ in ours)
+        plain_s = statistics.median(c.wall for c in plain)
+        ours_s = statistics.median(t for t, _, _ in ours)
         emit(figure="plain_load", rows=args.rows, median_s=round(plain_s, 3),
-             rows_per_s=round(args.rows / plain_s))  # fmt: skip
+             rows_per_s=round(args.rows / plain_s),
+             cpu_s=round(statistics.median(c.cpu for c in plain), 3))  # fmt: skip
         emit(figure="score_store", rows=args.rows, stored=ours[0][1], median_s=round(ours_s, 3),
              rows_per_s=round(args.rows / ours_s),
-             ratio_to_plain_load=round(ours_s / plain_s, 2))  # fmt: skip
+             ratio_to_plain_load=round(ours_s / plain_s, 2),
+             cpu_s=round(statistics.median(c for _, _, c in ours), 3))  # fmt: skip
 
-        write_s = statistics.median(store_only(csv_path, workdir) for _ in range(args.repeat))
+        writes = [store_only(csv_path, workdir) for _ in range(args.repeat)]
+        write_s = statistics.median(c.wall for c in writes)
         emit(
             figure="store_only",
             rows=args.rows,
             median_s=round(write_s, 3),
             ratio_to_plain_load=round(write_s / plain_s, 2),
+            cpu_s=round(statistics.median(c.cpu for c in writes), 3),
         )
+        emit_floor(csv_path, args.rows, args.repeat, plain_s, writes)
+        emit_sql_sketch(csv_path, workdir, args.rows, args.repeat, plain_s)
 
         naive_rows = min(args.naive_rows, args.rows)
         naive_s = naive(csv_path, workdir, naive_rows)
