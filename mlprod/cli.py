@@ -326,6 +326,8 @@ def _score(args: argparse.Namespace) -> int:
                 pass
     finally:
         out.close()
+        if to_stdout:  # all of the CSV before the summary on stderr
+            sys.stdout.flush()
     if progress:
         progress.done()
 

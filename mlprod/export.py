@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-__all__ = ["CsvOut", "csv_bytes", "formula_safe"]
+__all__ = ["CsvOut", "csv_bytes", "for_csv", "formula_safe"]
 
 _DANGEROUS_START = r"^([=+\-@\t\r])"
 
@@ -39,10 +39,28 @@ def formula_safe(table: pa.Table | pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(columns, names=table.column_names)
 
 
+def for_csv(table: pa.Table | pd.DataFrame) -> pa.Table:
+    """:func:`formula_safe`, and no number that is not one: a ratio a bad row has no value
+    for is an empty cell, not ``nan`` (spreadsheets show that as text).
+
+    >>> for_csv(pa.table({"cer": [0.5, float("nan")]})).to_pydict()
+    {'cer': [0.5, None]}
+    """
+    table = formula_safe(table)
+    columns = []
+    for column in table.columns:
+        if pa.types.is_floating(column.type):
+            nan = pc.is_nan(column)
+            if pc.any(nan).as_py():
+                column = pc.if_else(nan, pa.scalar(None, column.type), column)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
 def csv_bytes(table: pa.Table | pd.DataFrame) -> bytes:
     """A formula-safe CSV file (UTF-8, header, comma separated) as bytes."""
     buffer = io.BytesIO()
-    pacsv.write_csv(formula_safe(table), buffer)
+    pacsv.write_csv(for_csv(table), buffer)
     return buffer.getvalue()
 
 
@@ -65,7 +83,7 @@ class CsvOut:
         self._writer: pacsv.CSVWriter | None = None
 
     def write(self, table: pa.Table) -> None:
-        safe = formula_safe(table)
+        safe = for_csv(table)
         if self._writer is None:
             self._writer = pacsv.CSVWriter(self._sink, safe.schema)
         self._writer.write_table(safe)

@@ -155,8 +155,17 @@ FORMATS = {
 }
 
 _MISSING_TEXT = ("", "na", "n/a", "null", "none", "-", "#n/a", "nat")
+_SPECIAL_NUMBERS = ("nan", "inf", "+inf", "-inf", "infinity", "-infinity", "+infinity")
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
+# Decimal commas (Excel's CSV in much of Europe: "0,9", "1.234,5"): a cell is evidence of
+# a decimal mark only when it cannot be read as a thousands separator ("1,234" proves
+# nothing; "0,900", "12,5" and "1.234,5" do).
+_NUMBER_LIKE = r"^[+-]?[\d.,]*\d[\d.,]*([eE][+-]?\d+)?$"
+_COMMA_DECIMAL = r"^[+-]?(\d*,\d+|[1-9]\d{0,2}(\.\d{3})+,\d+)$"
+_COMMA_GROUPED = r"^[+-]?[1-9]\d{0,2}(,\d{3})+$"
+_DOT_DECIMAL = r"^[+-]?(\d*\.\d+([eE][+-]?\d+)?|[1-9]\d{0,2}(,\d{3})+\.\d+)$"
+_DOT_GROUPED = r"^[+-]?[1-9]\d{0,2}(\.\d{3})+$"
 _DURATION = r"^(?P<value>[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|sec|min|m|h|hr|d)$"
 _DURATION_HOURS = {"ms": 1 / 3_600_000, "s": 1 / 3600, "sec": 1 / 3600, "min": 1 / 60,
                    "m": 1 / 60, "h": 1.0, "hr": 1.0, "d": 24.0}  # fmt: skip
@@ -207,6 +216,7 @@ class Inspection:
     hours_from: HoursFrom | None
     preview: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    decimal: str = "."  # "," when the file writes 0,9 for 0.9
     _hash: str | None = None
 
     @property
@@ -389,7 +399,9 @@ def inspect(
         notes.append("Read as Latin-1 (the file is not UTF-8).")
     if delimiter != ",":
         notes.append(f"Columns are separated by {_DELIMITER_NAMES[delimiter]}.")
-    preview = _preview_csv(path, name, encoding, delimiter, columns)
+    preview, decimal = _preview_csv(path, name, encoding, delimiter, columns)
+    if decimal == ",":
+        notes.append("Numbers use a decimal comma (0,9 is read as 0.9; 1.234,5 as 1234.5).")
     fmt = _detect_format(columns, "csv")
     return Inspection(
         path=path,
@@ -403,6 +415,7 @@ def inspect(
         hours_from=_hours_from(columns, fmt),
         preview=preview,
         notes=notes,
+        decimal=decimal,
     )
 
 
@@ -424,7 +437,8 @@ def _check_header(columns: list[str], name: str) -> None:
 
 def _preview_csv(
     path: Path, name: str, encoding: str, delimiter: str, columns: list[str]
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, str]:
+    """The first 20 rows, and the decimal mark the first block's numbers use."""
     try:
         try:  # 20 rows are shown: no need to parse megabytes (inspect: ~25 -> ~5 ms)
             reader = _open_csv(
@@ -443,7 +457,38 @@ def _preview_csv(
         raise BadFile(f"{name} cannot be read as CSV: {exc}") from None
     if batch.num_rows == 0:
         raise BadFile(f"{name} has a header but no rows of runs.")
-    return batch.slice(0, 20).to_pandas()
+    return batch.slice(0, 20).to_pandas(), _decimal_mark(batch)
+
+
+def _decimal_mark(batch: pa.RecordBatch) -> str:
+    """ "," when the columns holding numbers write decimal commas and never a decimal point.
+
+    >>> _decimal_mark(pa.record_batch({"f1": ["0,9", "0,85"], "cost": ["1.000", "12,5"]}))
+    ','
+    >>> _decimal_mark(pa.record_batch({"f1": ["0,9", "0.85"]}))  # mixed: points win
+    '.'
+    >>> _decimal_mark(pa.record_batch({"cost": ["1,234", "5,000"], "tags": ["1,5", "a"]}))
+    '.'
+    """
+    comma = dot = 0
+    for column in batch.columns:
+        cells = _unescape(pc.cast(column, pa.string()))
+        missing = pc.is_in(pc.utf8_lower(cells), pa.array([*_MISSING_TEXT, *_SPECIAL_NUMBERS]))
+        cells = pc.drop_null(pc.if_else(missing, None, cells))
+        if len(cells) == 0 or not pc.all(pc.match_substring_regex(cells, _NUMBER_LIKE)).as_py():
+            continue  # text, not numbers (tags like "1,5" among words say nothing)
+        comma += _evidence(cells, _COMMA_DECIMAL, _COMMA_GROUPED)
+        dot += _evidence(cells, _DOT_DECIMAL, _DOT_GROUPED)
+    return "," if comma and not dot else "."
+
+
+def _evidence(cells: pa.Array, decimal: str, grouped: str) -> int:
+    """Cells that read as a decimal number this way and cannot be a thousands group."""
+    hits = pc.and_(
+        pc.match_substring_regex(cells, decimal),
+        pc.invert(pc.match_substring_regex(cells, grouped)),
+    )
+    return int(pc.sum(hits).as_py() or 0)
 
 
 def _inspect_parquet(path: Path, name: str, size: int) -> Inspection:
@@ -647,34 +692,45 @@ class _Problems:
         )
 
 
-def _numbers(column: pa.Array, name: str, problems: _Problems) -> np.ndarray:
-    """Floats from a column of text or numbers; each bad cell gets a reason."""
+def _cast_clean(column: pa.Array) -> pa.Array | None:
+    """Clean columns in one C-level cast; None when some cell needs a closer look."""
+    try:
+        return pc.cast(column, pa.float64())
+    except pa.ArrowInvalid:
+        return None
+
+
+def _numbers(column: pa.Array, name: str, problems: _Problems, decimal: str = ".") -> np.ndarray:
+    """Floats from a column of text or numbers; each bad cell gets a reason.
+
+    ``decimal=","`` reads 0,9 as 0.9 and 1.234,5 as 1234.5 (see :func:`_decimal_mark`).
+    """
     label = FIELD_LABELS[name]
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         if column.null_count:
             problems.add(np.asarray(column.is_null()), f"{label} is empty.")
         return np.asarray(values, dtype=np.float64)
-    try:  # clean columns: one C-level cast
-        values = pc.cast(column, pa.float64())
+    values = _cast_clean(column) if decimal == "." else None  # with ",": 1.000 is 1000
+    if values is not None:
         if values.null_count == 0:
             return np.asarray(values.to_numpy(zero_copy_only=False))
         problems.add(
             np.asarray(values.is_null().to_numpy(zero_copy_only=False)), f"{label} is empty."
         )
         return np.asarray(values.fill_null(np.nan).to_numpy(zero_copy_only=False))
-    except pa.ArrowInvalid:
-        pass
     text = _unescape(column)
+    if decimal == ",":  # 1.234,5 -> 1234,5 -> 1234.5; a stray 1,234.5 becomes no number
+        grouped = pc.match_substring_regex(text, r"^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$")
+        text = pc.if_else(grouped, pc.replace_substring(text, ".", ""), text)
+        text = pc.replace_substring(text, ",", ".")
     lowered = pc.utf8_lower(text)
     empty = np.asarray(pc.fill_null(pc.is_in(lowered, pa.array(_MISSING_TEXT)), True))
-    thousands = np.asarray(pc.fill_null(pc.match_substring_regex(text, _THOUSANDS), False))
-    text = pc.if_else(thousands, pc.replace_substring(text, ",", ""), text)
+    if decimal == ".":
+        thousands = pc.fill_null(pc.match_substring_regex(text, _THOUSANDS), False)
+        text = pc.if_else(thousands, pc.replace_substring(text, ",", ""), text)
     number = np.asarray(pc.fill_null(pc.match_substring_regex(text, _NUMBER), False))
-    special = np.asarray(
-        pc.fill_null(pc.is_in(lowered, pa.array(["nan", "inf", "+inf", "-inf", "infinity",
-                                                 "-infinity", "+infinity"])), False)
-    )  # fmt: skip
+    special = np.asarray(pc.fill_null(pc.is_in(lowered, pa.array(_SPECIAL_NUMBERS)), False))
     usable = number | special
     values = pc.cast(pc.if_else(pa.array(usable), text, pa.scalar(None, pa.string())), pa.float64())
     out = np.asarray(values.fill_null(np.nan).to_numpy(zero_copy_only=False))
@@ -694,9 +750,20 @@ def _numbers(column: pa.Array, name: str, problems: _Problems) -> np.ndarray:
         idx = np.flatnonzero(bad)
         raw_bad = column.take(pa.array(idx)).to_pylist()
         messages = np.full(len(out), None, dtype=object)
-        messages[idx] = [f"{label} '{_short(v)}' is not a number." for v in raw_bad]
+        messages[idx] = [_not_a_number(label, v) for v in raw_bad]
         problems.add(bad, messages)
     return out
+
+
+def _not_a_number(label: str, value: Any) -> str:
+    """Why a cell is no number; a decimal comma in a file of decimal points says so."""
+    if isinstance(value, str) and re.fullmatch(_COMMA_DECIMAL, value.strip()):
+        point = value.strip().replace(".", "").replace(",", ".")
+        return (
+            f"{label} '{_short(value)}' has a decimal comma, but this file's other numbers "
+            f"use decimal points: write {point}."
+        )
+    return f"{label} '{_short(value)}' is not a number."
 
 
 def _short(value: Any, limit: int = 40) -> str:
@@ -714,10 +781,12 @@ def _timestamps(column: pa.Array) -> pd.Series:
     return stamps.where(sane)
 
 
-def _hours(batch: pa.RecordBatch, how: HoursFrom, problems: _Problems) -> np.ndarray:
+def _hours(
+    batch: pa.RecordBatch, how: HoursFrom, problems: _Problems, decimal: str = "."
+) -> np.ndarray:
     label = FIELD_LABELS["training_hours"]
     if how.kind == "seconds":
-        seconds = _numbers(batch.column(how.columns[0]), "training_hours", problems)
+        seconds = _numbers(batch.column(how.columns[0]), "training_hours", problems, decimal)
         return seconds / 3600
     if how.kind == "duration":
         column = batch.column(how.columns[0])
@@ -770,15 +839,16 @@ def _score_batch(
     hours_from: HoursFrom | None,
     lines: np.ndarray,
     currency: str = "USD",
+    decimal: str = ".",
 ) -> pa.Table:
     n = batch.num_rows
     problems = _Problems(n)
     values: dict[str, np.ndarray] = {}
     for name in NUMERIC_FIELDS:
         if name in mapping:
-            values[name] = _numbers(batch.column(mapping[name]), name, problems)
+            values[name] = _numbers(batch.column(mapping[name]), name, problems, decimal)
     if "training_hours" not in values and hours_from is not None:
-        values["training_hours"] = _hours(batch, hours_from, problems)
+        values["training_hours"] = _hours(batch, hours_from, problems, decimal)
     gpu_columns: dict[str, pa.Array] = {}
     if "training_cost" not in values and "gpu_model" in mapping and "training_hours" in values:
         values["training_cost"], gpu_columns = _gpu_training_cost(
@@ -970,7 +1040,7 @@ def scored_batches(
             candidates = np.arange(cursor, cursor + batch.num_rows + len(skipped), dtype=np.int64)
             lines = candidates[~np.isin(candidates, list(skipped))][: batch.num_rows]
             cursor = int(lines[-1]) + 1 if len(lines) else cursor
-            table = _score_batch(batch, mapping, hours_from, lines, currency)
+            table = _score_batch(batch, mapping, hours_from, lines, currency, inspection.decimal)
             schema = table.schema
             here = [row for row in pending if row[0] is not None and row[0] < cursor]
             if here:

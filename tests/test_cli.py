@@ -125,6 +125,20 @@ def test_score_some_errors_exit_1_good_rows_still_written_in_order(tmp_path):
     assert "did you mean 0.90?" in rows[1]["error"]
     assert rows[1]["model_name"] == "'=HYPERLINK(1)"  # formula-safe
     assert "line 3: F1 score must be between 0 and 1" in out.stdout
+    # A bad row has no ratios: empty cells, not "nan" text in a spreadsheet.
+    assert (rows[1]["cer"], rows[1]["ter"], rows[1]["psr"]) == ("", "", "")
+    assert rows[1]["f1"] == "90"
+
+
+def test_score_to_stdout_keeps_the_summary_out_of_the_csv(tmp_path):
+    path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\nr2,b,x,1,1,1,1\n")
+    out = run("score", str(path), "-o", "-")
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith('"line"')
+    assert lines[2].startswith('3,"error","F1 score \'x\' is not a number."')
+    assert lines[2].endswith(",,,,,,,,")  # no ratios, no F1 parts: empty cells, not "nan"
+    assert "2 rows, 1 scored, 1 with errors" in out.stderr
 
 
 def test_score_unusable_file_exit_2(tmp_path):

@@ -221,6 +221,50 @@ class TestValues:
         assert scored.table["cer"].to_pylist() == [0.00075]
         assert scored.table["training_cost"].to_pylist() == [1000.0]
 
+    def test_decimal_commas_from_a_european_spreadsheet(self, tmp_path):
+        # Excel in much of Europe: semicolons, decimal commas, dots between thousands.
+        text = CANONICAL.replace(",", ";") + (
+            "résnet;0,9;1.000;200;10;50\nbert;0,85;1.234,5;10,5;0,5;12,25\nvit;NA;1;1;1;1\n"
+        )
+        inspection = inspect(write(tmp_path, text.encode("cp1252")))
+        assert inspection.decimal == ","
+        assert any("decimal comma" in note for note in inspection.notes)
+        rows = score_file(inspection).table.to_pylist()
+        assert rows[0]["training_cost"] == 1000.0 and rows[0]["cer"] == 0.00075
+        assert (rows[1]["f1"], rows[1]["training_cost"], rows[1]["inference_cost"]) == (
+            0.85,
+            1234.5,
+            10.5,
+        )
+        assert rows[1]["ter"] == pytest.approx(0.85 / 0.5) and rows[1]["psr"] == pytest.approx(
+            0.85 / 12.25
+        )
+        assert rows[1]["cer"] == pytest.approx(0.85 / 1245.0)
+        assert rows[2]["status"] == "error" and "F1 score is 'NA'" in rows[2]["error"]
+
+    def test_a_decimal_comma_among_decimal_points_is_an_error_that_says_so(self, tmp_path):
+        text = CANONICAL + 'a,"0,9",1.000,200,10,50\nb,0.8,1000,200,10,50\n'
+        inspection = inspect(write(tmp_path, text))
+        assert inspection.decimal == "."
+        rows = score_file(inspection).table.to_pylist()
+        assert rows[0]["status"] == "error"
+        assert "'0,9' has a decimal comma" in rows[0]["error"] and "write 0.9" in rows[0]["error"]
+        assert rows[1]["cer"] == pytest.approx(0.8 / 1200)
+
+    @pytest.mark.parametrize(
+        ("cells", "mark"),
+        [
+            (["1,234", "5,000"], "."),  # thousands groups prove nothing: points stay
+            (["0,900", "12,5"], ","),  # "0,900" cannot be a thousands group
+            (["1.000", "2.500,75"], ","),
+            (["0,9", "0.85"], "."),  # mixed: points win, the commas become row errors
+            (["0,9", "NA", "", "nan"], ","),  # missing cells do not make a column text
+        ],
+    )
+    def test_decimal_mark_detection(self, cells, mark):
+        batch = pa.record_batch({"f1": cells, "tags": ["1,5", "a"] * (len(cells) // 2)})
+        assert ingest._decimal_mark(batch) == mark
+
     def test_mlflow_ui_escapes_are_undone(self, tmp_path):
         text = '"Name","f1","training_cost","inference_cost","training_hours","latency_ms"\n'
         text += '"\'=cmd","0.9","\'-5","200","10","50"\n'
