@@ -155,7 +155,14 @@ def inputs_chart(frame: pd.DataFrame, *, width: int = 120, height: int = 230) ->
                 ": format(datum.value, '~s')",
             ),
         ),
-        color=alt.Color("run:N", sort=labels, scale=_color_scale(labels), legend=None),
+        color=alt.Color(
+            "run:N",
+            sort=labels,
+            scale=_color_scale(labels),
+            # Its own key, so a screenshot of this chart alone still says which run is which
+            # (beside the ratio chart, on the card, the two share one).
+            legend=alt.Legend(title=None, orient="top", labelFontSize=13),
+        ),
         tooltip=[
             alt.Tooltip("run:N", title="Run"),
             alt.Tooltip("input:N", title="Input"),

@@ -59,6 +59,14 @@ def test_inputs_chart_has_one_panel_per_input_with_units():
     spec = inputs_chart(frame).to_dict()
     assert spec["facet"]["column"]["field"] == "input"
     assert spec["resolve"]["scale"]["y"] == "independent"
+    # A screenshot of the inputs alone still says which colour is which run.
+    svg = svg_text(inputs_chart(frame))
+    assert ">A · light-distilled<" in svg and ">B · heavy-ensemble<" in svg
+
+
+def test_the_card_keys_its_runs_once():
+    svg = svg_text(comparison_card(compare(LIGHT, HEAVY)))
+    assert svg.count(">A · light-distilled<") == 1
 
 
 def test_card_names_both_models_the_verdict_and_the_date():

@@ -28,6 +28,15 @@ def test_permalink_shows_both_models_verdict_and_downloads_png(server, page, art
     charts = page.locator('[data-testid="stVegaLiteChart"]')
     expect(charts.first).to_be_visible()
     assert charts.count() >= 2
+    # Screenshot-sized: each chart spans the page (side by side, a laptop screen left the
+    # bars narrower than the values written on them), ratios above inputs.
+    page.set_viewport_size({"width": 1280, "height": 1300})
+    wait_idle(page)
+    ratios, inputs = charts.nth(0).bounding_box(), charts.nth(1).bounding_box()
+    assert ratios and inputs
+    assert ratios["width"] > 700 and inputs["width"] > 600
+    assert inputs["y"] >= ratios["y"] + ratios["height"] - 1
+    page.set_viewport_size({"width": 1400, "height": 1300})
 
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download PNG").click()
