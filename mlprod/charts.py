@@ -278,6 +278,20 @@ def trend_chart(trend: pd.DataFrame, bucket: str) -> alt.Chart:
     )
 
 
+def _log_scale(values: pd.Series) -> alt.Scale:
+    """A log scale just around ``values``: a "nice" one widens $1,200-$1,245 to
+    $1,000-$10,000 and leaves the runs squeezed against one edge.
+
+    >>> _log_scale(pd.Series([1200.0, 1245.0])).to_dict()["domain"]
+    [960.0, 1556.25]
+    """
+    positive = values[values > 0]
+    if positive.empty:
+        return alt.Scale(type="log")
+    low, high = float(positive.min()), float(positive.max())
+    return alt.Scale(type="log", domain=[low / 1.25, high * 1.25], nice=False)
+
+
 def frontier_chart(
     points: pd.DataFrame,
     frontier: pd.DataFrame,
@@ -308,8 +322,18 @@ def frontier_chart(
         alt.Tooltip("x:Q", title=x_title, format=",.4g"),
         alt.Tooltip("created_at:T", title="Date"),
     ]
-    x = alt.X("x:Q", title=x_title, scale=alt.Scale(type="log"))
-    y = alt.Y("f1:Q", title="F1", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f"))
+    x = alt.X(
+        "x:Q",
+        title=x_title,
+        scale=_log_scale(pd.concat([points["x"], frontier["x"]])),
+        axis=alt.Axis(tickCount=6, labelOverlap="greedy"),
+    )
+    y = alt.Y(
+        "f1:Q",
+        title="F1",
+        scale=alt.Scale(zero=False, padding=10),  # the best run's dot is not cut in half
+        axis=alt.Axis(format=".3~f"),
+    )
     dots = (
         alt.Chart(points)
         .mark_circle(size=40, opacity=0.55)
