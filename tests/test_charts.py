@@ -110,6 +110,19 @@ def test_inputs_axis_labels_do_not_turn_f1_into_milli_units():
     assert ">800m<" not in svg and ">0.8<" in svg and ">50k<" in svg
 
 
+def test_frontier_axis_spans_the_runs_not_a_rounded_decade():
+    points = pd.DataFrame({"id": [0, 1], "f1": [0.9, 0.85], "total_cost": [1200.0, 1245.0],
+                           "model_name": "m", "run_name": None, "run_id": None,
+                           "created_at": pd.Timestamp("2026-11-29")})  # fmt: skip
+    frontier = pd.DataFrame({"id": [0], "f1": [0.9], "x": [1200.0]})
+    spec = frontier_chart(points, frontier, x="total_cost", x_title="total cost ($)",
+                          total=2).to_dict()  # fmt: skip
+    scale = spec["layer"][0]["encoding"]["x"]["scale"]
+    low, high = scale["domain"]
+    assert scale["type"] == "log" and scale["nice"] is False
+    assert 900 < low < 1200 and 1245 < high < 1600  # not $1,000-$10,000
+
+
 @pytest.mark.parametrize(("total", "words"), [(1, "1 run."), (2, "2 runs.")])
 def test_frontier_chart_counts_its_runs_in_words(total, words):
     points = pd.DataFrame({"id": range(total), "f1": [0.9] * total, "total_cost": [1200.0] * total,
