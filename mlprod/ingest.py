@@ -610,7 +610,8 @@ def _read_whole(
     a column holding something else ("NA", "1,234.5", "'-5") is read again as text and
     cleaned cell by cell later.
     """
-    types = {c: pa.float64() if c in numeric else pa.string() for c in columns}
+    typed = numeric if inspection.decimal == "." else set()  # "1.000" is 1000 there
+    types = {c: pa.float64() if c in typed else pa.string() for c in columns}
     read = pacsv.ReadOptions(
         encoding="latin1" if inspection.encoding == "latin-1" else "utf8",
         block_size=16 << 20,  # big blocks: each becomes one insert, and small ones cost more

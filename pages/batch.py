@@ -143,6 +143,7 @@ with save:
         st.success(f"Saved {summary.ok:,} rows to the history (batch {result['saved']}).")
         st.stop()
     if not summary.ok:
+        st.caption("Nothing to save: every row has an error (see the list above).")
         st.stop()
     store = ui.store()
     previous = store.find_batch(inspection.content_hash)

@@ -242,6 +242,16 @@ class TestValues:
         assert rows[1]["cer"] == pytest.approx(0.85 / 1245.0)
         assert rows[2]["status"] == "error" and "F1 score is 'NA'" in rows[2]["error"]
 
+    @pytest.mark.parametrize("stream", [False, True])
+    def test_a_thousands_dot_alone_in_a_decimal_comma_file_is_a_thousand(self, tmp_path, stream):
+        # "1.000" parses as a number (1.0) by itself: the file's decimal comma decides.
+        text = CANONICAL.replace(",", ";") + "m;0,9;1.000;200;10;50\n"
+        inspection = inspect(write(tmp_path, text))
+        rows = pa.concat_tables(
+            scored_batches(inspection, resolve_mapping(inspection), stream=stream)
+        ).to_pylist()
+        assert rows[0]["training_cost"] == 1000.0 and rows[0]["cer"] == 0.00075
+
     def test_a_decimal_comma_among_decimal_points_is_an_error_that_says_so(self, tmp_path):
         text = CANONICAL + 'a,"0,9",1.000,200,10,50\nb,0.8,1000,200,10,50\n'
         inspection = inspect(write(tmp_path, text))

@@ -195,6 +195,25 @@ class TestBatch:
         assert "not a text CSV file" in text(app.error[0].value)
         assert not [b for b in app.button if b.key == "batch-score"]
 
+    def test_a_file_of_bad_rows_says_there_is_nothing_to_save(self, app, db_path):
+        data = b"model_name,f1,training_cost,inference_cost,training_hours,latency_ms\n"
+        data += b"m,90,1000,200,10,50\nn,0.9,0,0,10,50\n"
+        self.upload(self.open(app), "bad.csv", data)
+        app.button(key="batch-score").click().run()
+        assert {m.label: m.value for m in app.metric}["With errors"] == "2"
+        assert not [b for b in app.button if b.key == "batch-save"]
+        assert any("Nothing to save" in c.value for c in app.caption)
+        with Store(db_path) as s:
+            assert s.count() == 0
+
+    def test_decimal_commas_are_read_and_said(self, app):
+        data = "model_name;f1;training_cost;inference_cost;training_hours;latency_ms\n"
+        data += "résnet;0,9;1.000;200;10;50\n"
+        self.upload(self.open(app), "eu.csv", data.encode("cp1252"))
+        assert any("decimal comma" in c.value for c in app.caption)
+        app.button(key="batch-score").click().run()
+        assert {m.label: m.value for m in app.metric}["Best CER"] == "0.00075"
+
     def test_missing_column_is_chosen_by_hand(self, app):
         header = b"name,quality,training_cost,inference_cost,training_hours,latency_ms\n"
         data = header + b"m,0.9,1000,200,10,50\n"
