@@ -158,6 +158,7 @@ _MISSING_TEXT = ("", "na", "n/a", "null", "none", "-", "#n/a", "nat")
 _SPECIAL_NUMBERS = ("nan", "inf", "+inf", "-inf", "infinity", "-infinity", "+infinity")
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
+_DOT_THOUSANDS = r"^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$"  # 1.234,5 where commas are decimal
 # Decimal commas (Excel's CSV in much of Europe: "0,9", "1.234,5"): a cell is evidence of
 # a decimal mark only when it cannot be read as a thousands separator ("1,234" proves
 # nothing; "0,900", "12,5" and "1.234,5" do).
@@ -722,7 +723,7 @@ def _numbers(column: pa.Array, name: str, problems: _Problems, decimal: str = ".
         return np.asarray(values.fill_null(np.nan).to_numpy(zero_copy_only=False))
     text = _unescape(column)
     if decimal == ",":  # 1.234,5 -> 1234,5 -> 1234.5; a stray 1,234.5 becomes no number
-        grouped = pc.match_substring_regex(text, r"^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$")
+        grouped = pc.match_substring_regex(text, _DOT_THOUSANDS)
         text = pc.if_else(grouped, pc.replace_substring(text, ".", ""), text)
         text = pc.replace_substring(text, ",", ".")
     lowered = pc.utf8_lower(text)
