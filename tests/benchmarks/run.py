@@ -131,15 +131,14 @@ def score_store(csv_path: Path, workdir: Path) -> tuple[float, int, float]:
     db = workdir / "ours.duckdb"
     db.unlink(missing_ok=True)
     with Store(db) as store:
-        clock = Clock().__enter__()
-        inspection = inspect(csv_path)
-        mapping = resolve_mapping(inspection)
-        store.append_calculations(
-            scored_batches(inspection, mapping, stream=True),  # as `score --save` does
-            source="benchmark",
-            content_hash=inspection.hash_meanwhile(),  # as `score --save` does
-        )
-        clock.__exit__()
+        with Clock() as clock:
+            inspection = inspect(csv_path)
+            mapping = resolve_mapping(inspection)
+            store.append_calculations(
+                scored_batches(inspection, mapping, stream=True),  # as `score --save` does
+                source="benchmark",
+                content_hash=inspection.hash_meanwhile(),  # as `score --save` does
+            )
         # The batch's own row count: a count(*) scan here would fill DuckDB's page cache
         # and show up in the peak memory as if scoring had used it.
         found = store.find_batch(inspection.content_hash)
