@@ -280,7 +280,11 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 def _score(args: argparse.Namespace) -> int:
     path = Path(args.runs)
     if not path.is_file():
-        raise BadFile(f"No such file: {path}")
+        raise BadFile(
+            f"{path} is a folder: give the CSV or Parquet file of runs inside it."
+            if path.is_dir()
+            else f"No such file: {path}"
+        )
     inspection = inspect(path)
     mapping = resolve_mapping(inspection, _parse_map(args.map))
     to_stdout = args.output == "-"

@@ -149,6 +149,8 @@ def test_score_unusable_file_exit_2(tmp_path):
     assert "Traceback" not in out.stderr
     missing = run("score", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2 and "No such file" in missing.stderr
+    folder = run("score", str(tmp_path))
+    assert folder.returncode == 2 and "is a folder" in folder.stderr
 
 
 def test_score_map_overrides_and_json(tmp_path):
