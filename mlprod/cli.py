@@ -18,12 +18,20 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlprod import config
-from mlprod.costs import inference_from_requests, inference_from_tokens, training_cost
-from mlprod.errors import BadFile, DatabaseError, DatabaseLocked, InvalidInput, MlprodError
+from mlprod.errors import (
+    AlreadySaved,
+    BadFile,
+    DatabaseError,
+    DatabaseLocked,
+    InvalidInput,
+    MlprodError,
+)
 from mlprod.explain import CURRENCIES, advice_for, format_ratio, formulas, readable
 from mlprod.export import CsvOut
 from mlprod.ingest import BatchSummary, inspect, resolve_mapping, scored_batches
 from mlprod.metrics import calculate, resolve_f1
+from mlprod.saving import calculation_record, save_batch, save_calculation
+from mlprod.scenario import CostScenario, build_costs
 from mlprod.store import Store
 
 __all__ = ["build_parser", "main"]
@@ -102,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="use COLUMN for FIELD, e.g. --map f1=metrics.val_f1 (repeatable)",
     )
     score.add_argument("--save", action="store_true", help="store the good rows in the history")
+    score.add_argument(
+        "--again",
+        action="store_true",
+        help="with --save: store a file saved before once more (by default it is reported "
+        "and not stored twice)",
+    )
     score.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
     score.add_argument("--author")
     score.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
@@ -153,82 +167,39 @@ def _backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _costs(args: argparse.Namespace) -> tuple[float, float, list[str], dict[str, object]]:
-    """Training and inference cost, typed or built; their formulas and assumptions."""
-    formulas, assumptions = [], {}
-    if args.training_cost is not None:
-        training = args.training_cost
-    elif args.gpu and args.gpus is not None:
-        built = training_cost(
-            args.gpu, args.gpus, args.gpu_hours or args.training_hours, spot=args.spot,
-            provider=args.provider, price_override=args.price_per_gpu_hour,
-            extra_costs=args.extra_costs, currency=args.currency,
-        )  # fmt: skip
-        training = built.total
-        formulas.append(built.formula())
-        assumptions |= built.assumptions()
-    else:
-        raise InvalidInput(
-            "training_cost", "Give --training-cost, or --gpu and --gpus to price GPU hours."
-        )
-    if args.inference_cost is not None:
-        inference = args.inference_cost
-    elif args.requests_per_month is not None or args.cost_per_1k_requests is not None:
-        built_i = inference_from_requests(
-            args.requests_per_month, args.cost_per_1k_requests, args.months,
-            currency=args.currency,
-        )  # fmt: skip
-        inference, formulas, assumptions = (
-            built_i.total,
-            [*formulas, built_i.formula()],
-            assumptions | built_i.assumptions(),
-        )
-    elif args.tokens_in is not None or args.tokens_out is not None:
-        built_i = inference_from_tokens(
-            args.tokens_in, args.tokens_out, args.price_in_per_1m, args.price_out_per_1m,
-            args.months, currency=args.currency,
-        )  # fmt: skip
-        inference, formulas, assumptions = (
-            built_i.total,
-            [*formulas, built_i.formula()],
-            assumptions | built_i.assumptions(),
-        )
-    else:
-        raise InvalidInput(
-            "inference_cost",
-            "Give --inference-cost, or --requests-per-month and --cost-per-1k-requests, or "
-            "--tokens-in/--tokens-out with their prices per 1M tokens.",
-        )
-    return training, inference, formulas, assumptions
+def _scenario(args: argparse.Namespace) -> CostScenario:
+    """The cost inputs of ``calc``, as the calculator page gathers them."""
+    return CostScenario(
+        training_cost=args.training_cost, gpu_model=args.gpu, gpu_count=args.gpus,
+        gpu_hours=args.gpu_hours, spot=args.spot, provider=args.provider,
+        price_per_gpu_hour=args.price_per_gpu_hour, extra_costs=args.extra_costs,
+        inference_cost=args.inference_cost, requests_per_month=args.requests_per_month,
+        cost_per_1k_requests=args.cost_per_1k_requests, tokens_in_per_month=args.tokens_in,
+        tokens_out_per_month=args.tokens_out, price_in_per_1m=args.price_in_per_1m,
+        price_out_per_1m=args.price_out_per_1m, months=args.months, currency=args.currency,
+    )  # fmt: skip
 
 
 def _calc(args: argparse.Namespace) -> int:
-    f1 = resolve_f1(
-        args.f1, precision=args.precision, recall=args.recall, tp=args.tp, fp=args.fp, fn=args.fn
-    )
-    args.training_cost, args.inference_cost, cost_lines, assumptions = _costs(args)
-    ratios = calculate(
-        f1, args.training_cost, args.inference_cost, args.training_hours, args.latency_ms
-    )
+    f1_inputs = {"precision": args.precision, "recall": args.recall, "tp": args.tp,
+                 "fp": args.fp, "fn": args.fn}  # fmt: skip
+    f1 = resolve_f1(args.f1, **f1_inputs)
+    costs = build_costs(_scenario(args), args.training_hours)
+    training, inference = costs.training_cost, costs.inference_cost
+    ratios = calculate(f1, training, inference, args.training_hours, args.latency_ms)
     if args.json:
         out: dict[str, object] = ratios.as_dict()
-        if cost_lines:  # built costs are part of the answer
-            out |= {"training_cost": args.training_cost, "inference_cost": args.inference_cost}
+        if costs.formulas:  # built costs are part of the answer
+            out |= {"training_cost": training, "inference_cost": inference}
         print(json.dumps(out))
     else:
-        for line in cost_lines:
+        for line in costs.formulas:
             print(line)
-        if cost_lines:
+        if costs.formulas:
             print()
         words = readable(ratios, args.currency)
         shown = formulas(
-            f1,
-            args.training_cost,
-            args.inference_cost,
-            args.training_hours,
-            args.latency_ms,
-            ratios,
-            args.currency,
+            f1, training, inference, args.training_hours, args.latency_ms, ratios, args.currency
         )
         for name in ("cer", "ter", "psr"):
             print(f"{name.upper()}  {format_ratio(getattr(ratios, name)):>12}   {words[name]}")
@@ -239,30 +210,16 @@ def _calc(args: argparse.Namespace) -> int:
         print(advice.headline)
         print("\n".join(f"  - {action}" for action in advice.actions))
     if args.save:
-        record = {
-            "f1": f1,
-            "precision": args.precision,
-            "recall": args.recall,
-            "tp": args.tp,
-            "fp": args.fp,
-            "fn": args.fn,
-            "training_cost": args.training_cost,
-            "inference_cost": args.inference_cost,
-            "training_hours": args.training_hours,
-            "latency_ms": args.latency_ms,
-            "currency": args.currency,
-            "model_name": args.model_name,
-            "project": args.project,
-            "tags": args.tags,
-            "notes": args.notes,
-            **ratios.as_dict(),
-            **assumptions,
-        }
+        record = calculation_record(
+            f1=f1, training_cost=training, inference_cost=inference,
+            training_hours=args.training_hours, latency_ms=args.latency_ms, ratios=ratios,
+            currency=args.currency, f1_inputs=f1_inputs, assumptions=costs.assumptions,
+            model_name=args.model_name, project=args.project, tags=args.tags, notes=args.notes,
+        )  # fmt: skip
         database = args.db or config.database()
         with Store(database) as store:
-            store.save_calculation(
-                record, calc_key=uuid.uuid4().hex, author=args.author, source="cli"
-            )
+            save_calculation(store, record, calc_key=uuid.uuid4().hex, author=args.author,
+                             source="cli")  # fmt: skip
         print(f"Saved to {database}", file=sys.stderr)
     return EXIT_OK
 
@@ -302,6 +259,7 @@ def _score(args: argparse.Namespace) -> int:
             yield table  # the store keeps only the rows whose status is "ok"
 
     store_problem: DatabaseError | None = None
+    already: AlreadySaved | None = None
     batch_no = None
     try:
         if args.save:
@@ -317,14 +275,13 @@ def _score(args: argparse.Namespace) -> int:
                     store_problem = exc
             if store_problem is None:
                 with store:
-                    batch_no = store.append_calculations(
-                        good_rows(),
-                        source="cli",
-                        author=args.author,
-                        file_name=path.name,
-                        content_hash=inspection.hash_meanwhile(),
-                        currency=args.currency,
-                    )
+                    try:
+                        batch_no = save_batch(
+                            store, good_rows(), source="cli", file=path, author=args.author,
+                            currency=args.currency, again=args.again,
+                        )  # fmt: skip
+                    except AlreadySaved as exc:
+                        already = exc
         if not args.save or store_problem is not None:
             for _ in good_rows():
                 pass
@@ -336,11 +293,17 @@ def _score(args: argparse.Namespace) -> int:
         progress.done()
 
     report = summary.as_dict(path.name, inspection.format_label, output, batch_no)
+    report["already_saved"] = already.previous if already else None
     stream = sys.stderr if to_stdout else sys.stdout
     if args.json:
         print(json.dumps(report, default=str), file=stream)
     else:
         print(summary.describe(path.name, inspection.format_label, output, batch_no), file=stream)
+    if already is not None:
+        print(
+            f"Not saved again: {already} Add --again to store it once more.",
+            file=sys.stderr if args.json else stream,
+        )
     if store_problem is not None:
         print(f"error: not saved: {store_problem}", file=sys.stderr)
         return EXIT_DATABASE

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlprod.errors import BadLink, InvalidInput
 from mlprod.explain import format_money, format_ratio
 from mlprod.metrics import Ratios, calculate
 
@@ -25,6 +26,7 @@ __all__ = [
     "compare",
     "comparison_table",
     "parse_side",
+    "parse_tie_band",
     "parse_weights",
     "run_from_row",
     "side_param",
@@ -149,9 +151,9 @@ def compare(
     """
     weights = {k: float(v) for k, v in (weights or {"cer": 1, "ter": 1, "psr": 1}).items()}
     if any(w < 0 or not math.isfinite(w) for w in weights.values()):
-        raise ValueError("Weights must be finite and not negative.")
+        raise InvalidInput("weights", "Weights must be finite and not negative.")
     if not 0 <= tie_band < 1:
-        raise ValueError("The tie band must be between 0 and 1 (0.02 = 2%).")
+        raise InvalidInput("tie_band", "The tie band must be between 0 and 1 (0.02 = 2%).")
     ra, rb = a.ratios, b.ratios
     results = {}
     for name in ("cer", "ter", "psr"):
@@ -328,7 +330,7 @@ def parse_side(text: str) -> int | Run:
 
     Raises
     ------
-    ValueError
+    BadLink
         When the text is neither an id nor ``name~f1~training~inference~hours~latency``.
 
     >>> parse_side("42"), parse_side("light~0.97~400~100~6~20").latency_ms
@@ -339,11 +341,11 @@ def parse_side(text: str) -> int | Run:
         return int(text)
     parts = text.split("~")
     if len(parts) != 6:
-        raise ValueError(f"Cannot read the run '{text}' from the link.")
+        raise BadLink(f"Cannot read the run '{text}' from the link.")
     try:
         numbers = [float(p) for p in parts[1:]]
     except ValueError:
-        raise ValueError(f"Cannot read the run '{text}' from the link.") from None
+        raise BadLink(f"Cannot read the run '{text}' from the link.") from None
     return Run(parts[0] or "run", *numbers)
 
 
@@ -353,15 +355,33 @@ def weights_param(weights: dict[str, float]) -> str:
 
 
 def parse_weights(text: str) -> dict[str, float]:
-    """The inverse of :func:`weights_param`; raises ValueError on anything else.
+    """The inverse of :func:`weights_param`; raises :class:`BadLink` on anything else.
 
     >>> parse_weights("2,1,0.5")
     {'cer': 2.0, 'ter': 1.0, 'psr': 0.5}
     """
-    parts = [float(p) for p in text.split(",")]
+    try:
+        parts = [float(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
     if len(parts) != 3 or any(p < 0 or not math.isfinite(p) for p in parts):
-        raise ValueError(f"Cannot read the weights '{text}' from the link.")
+        raise BadLink(f"Cannot read the weights '{text}' from the link.")
     return dict(zip(("cer", "ter", "psr"), parts, strict=True))
+
+
+def parse_tie_band(text: str) -> float:
+    """The tie band in percent from a link (``"2"`` is 2%); :class:`BadLink` otherwise.
+
+    >>> parse_tie_band("2.5")
+    2.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 20:
+        raise BadLink(f"Cannot read the tie band '{text}' from the link (a percent, 0-20).")
+    return value
 
 
 def run_from_row(row: Any) -> Run:

@@ -24,11 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlprod import config
-from mlprod.errors import InvalidInput, MlprodError
+from mlprod.errors import CostTableError, InvalidInput
 from mlprod.explain import format_money, format_ratio
 
 __all__ = [
-    "CostTableError",
     "FxTable",
     "GpuPrice",
     "InferenceCost",
@@ -41,10 +40,6 @@ __all__ = [
     "inference_from_tokens",
     "training_cost",
 ]
-
-
-class CostTableError(MlprodError):
-    """A price or exchange-rate table that cannot be used (names the file and line)."""
 
 
 def gpu_key(name: str) -> str:

@@ -8,7 +8,11 @@ non-zero.
 from __future__ import annotations
 
 __all__ = [
+    "AlreadySaved",
     "BadFile",
+    "BadLink",
+    "CostTableError",
+    "DatabaseBusy",
     "DatabaseError",
     "DatabaseLocked",
     "DatabaseReadOnly",
@@ -36,6 +40,14 @@ class BadFile(MlprodError):
     """A file of runs that cannot be read at all (nothing in it is scored or stored)."""
 
 
+class BadLink(MlprodError):
+    """A comparison link (``?a=...&b=...&w=...``) whose parameters cannot be read."""
+
+
+class CostTableError(MlprodError):
+    """A price or exchange-rate table that cannot be used (names the file and line)."""
+
+
 class DatabaseError(MlprodError):
     """The history database cannot be opened or used."""
 
@@ -46,3 +58,19 @@ class DatabaseLocked(DatabaseError):
 
 class DatabaseReadOnly(DatabaseError):
     """The history database can be read but not written (file or folder permissions)."""
+
+
+class DatabaseBusy(DatabaseError):
+    """Someone else kept changing the same rows while this change was retried."""
+
+
+class AlreadySaved(MlprodError):
+    """A file whose exact content is in the history already (stored again only on request).
+
+    ``previous`` describes the earlier save: ``batch_no``, ``saved_at``, ``author``,
+    ``file_name`` and ``rows``.
+    """
+
+    def __init__(self, message: str, previous: dict[str, object]) -> None:
+        super().__init__(message)
+        self.previous = previous

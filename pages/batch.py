@@ -3,10 +3,12 @@
 import streamlit as st
 
 from mlprod import config, ui
-from mlprod.errors import BadFile
+from mlprod.errors import AlreadySaved, BadFile
 from mlprod.explain import format_ratio, md
 from mlprod.export import csv_bytes
 from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect, score_file
+from mlprod.saving import file_hash, previous_save, save_batch
+from mlprod.ui.uploads import max_upload_bytes, spill_upload
 
 ui.ensure_app_shell()
 
@@ -29,9 +31,7 @@ if uploaded is None:
     st.stop()
 
 try:
-    inspection = inspect(
-        ui.spill_upload(uploaded), name=uploaded.name, max_bytes=ui.max_upload_bytes()
-    )
+    inspection = inspect(spill_upload(uploaded), name=uploaded.name, max_bytes=max_upload_bytes())
 except BadFile as exc:
     st.error(md(exc), icon=":material/error:")
     st.stop()
@@ -70,7 +70,8 @@ if missing:
     st.warning("Choose a column for: " + ", ".join(FIELD_LABELS[m] for m in missing) + ".")
     st.stop()
 
-scored_key = (inspection.content_hash, tuple(sorted(remembered.items())))
+content_hash = file_hash(inspection.path)
+scored_key = (content_hash, tuple(sorted(remembered.items())))
 if st.button("Score", type="primary", key="batch-score", icon=":material/play_arrow:"):
     bar = st.progress(0.0, text="Scoring…")
     try:
@@ -145,28 +146,28 @@ with save:
     if not summary.ok:
         st.caption("Nothing to save: every row has an error (see the list above).")
         st.stop()
-    store = ui.store()
-    previous = store.find_batch(inspection.content_hash)
-    confirmed = st.session_state.get("batch-confirm") == inspection.content_hash
+    previous = previous_save(ui.store(), inspection.path)
+    confirmed = st.session_state.get("batch-confirm") == content_hash
     if previous and not confirmed:
         st.warning(
             f"This file was saved before: {previous['rows']:,} rows on "
             f"{previous['saved_at']:%Y-%m-%d %H:%M} UTC by {previous['author'] or 'someone'}."
         )
         if st.button("Save it again anyway", key="batch-save-again"):
-            st.session_state["batch-confirm"] = inspection.content_hash
+            st.session_state["batch-confirm"] = content_hash
             st.rerun()
     elif st.button(
         f"Save {summary.ok:,} rows to history", key="batch-save", icon=":material/save:"
     ):
-        with st.spinner("Saving…"), ui.writing() as target:
-            result["saved"] = target.append_calculations(
-                scored.table,
-                source="batch",
-                author=ui.author(),
-                file_name=uploaded.name,
-                content_hash=inspection.content_hash,
-                currency=config.currency(),
-            )
+        try:
+            with st.spinner("Saving…"), ui.writing() as target:
+                result["saved"] = save_batch(
+                    target, scored.table, source="batch", file=inspection.path,
+                    file_name=uploaded.name, author=ui.author(), currency=config.currency(),
+                    again=confirmed,
+                )  # fmt: skip
+        except AlreadySaved as exc:  # someone saved the same file a moment ago
+            st.warning(md(exc))
+            st.stop()
         ui.written()
         st.rerun()

@@ -8,6 +8,15 @@ from mlprod import config, ui
 from mlprod.errors import InvalidInput
 from mlprod.explain import CURRENCIES, advice_for, formulas, md
 from mlprod.metrics import calculate, resolve_f1
+from mlprod.saving import calculation_record, save_calculation
+from mlprod.scenario import CostScenario, build_costs
+from mlprod.ui.cost_inputs import (
+    INFER_MODES,
+    TRAIN_MODES,
+    inference_cost_inputs,
+    ratio_cards,
+    training_cost_inputs,
+)
 
 ui.ensure_app_shell()
 
@@ -23,11 +32,9 @@ form_column, result_column = st.columns([4, 7], gap="large")
 
 with form_column:
     f1_mode = st.radio("F1 from", F1_MODES, key="calc-f1-mode", horizontal=True)
-    train_mode = st.radio(
-        "Training cost from", ui.TRAIN_MODES, key="calc-train-mode", horizontal=True
-    )
+    train_mode = st.radio("Training cost from", TRAIN_MODES, key="calc-train-mode", horizontal=True)
     infer_mode = st.radio(
-        "Inference cost from", ui.INFER_MODES, key="calc-infer-mode", horizontal=True
+        "Inference cost from", INFER_MODES, key="calc-infer-mode", horizontal=True
     )
     with st.form("calc-form", border=True):
         f1_parts: dict[str, float | None] = {}
@@ -63,8 +70,8 @@ with form_column:
             key="calc-currency", help="The team's default comes from MLPROD_CURRENCY.",
         )  # fmt: skip
         st.caption(f"Costs below are in {currency} ({CURRENCIES[currency].strip()}).")
-        build_training = ui.training_cost_inputs(train_mode, currency)
-        build_inference = ui.inference_cost_inputs(infer_mode, currency)
+        cost_inputs = training_cost_inputs(train_mode, currency)
+        cost_inputs |= inference_cost_inputs(infer_mode, currency)
         left, right = st.columns(2)
         training_hours = left.number_input(
             "Training time (hours)", value=10.0, step=0.5, format="%.2f", key="calc-training-hours"
@@ -86,26 +93,23 @@ with form_column:
 if submitted or "calc-result" not in st.session_state:
     try:
         f1 = resolve_f1(**f1_parts)
-        training_cost, built_training = build_training(training_hours)
-        inference_cost, built_inference = build_inference()
-        ratios = calculate(f1, training_cost, inference_cost, training_hours, latency_ms)
+        costs = build_costs(CostScenario(**cost_inputs, currency=currency), training_hours)
+        ratios = calculate(
+            f1, costs.training_cost, costs.inference_cost, training_hours, latency_ms
+        )
     except InvalidInput as exc:
         st.session_state["calc-result"] = {"error": str(exc)}
     else:
         st.session_state["calc-result"] = {
             "key": uuid.uuid4().hex,
             "ratios": ratios,
-            "record": {
-                "f1": f1, **f1_parts, "training_cost": training_cost,
-                "inference_cost": inference_cost, "training_hours": training_hours,
-                "latency_ms": latency_ms, "currency": currency, **ratios.as_dict(),
-                "model_name": model_name.strip() or None, "project": project.strip() or None,
-                "tags": ", ".join(t.strip() for t in tags.split(",") if t.strip()) or None,
-                "notes": notes.strip() or None,
-                **(built_training.assumptions() if built_training else {}),
-                **(built_inference.assumptions() if built_inference else {}),
-            },
-            "cost_formulas": [b.formula() for b in (built_training, built_inference) if b],
+            "record": calculation_record(
+                f1=f1, training_cost=costs.training_cost, inference_cost=costs.inference_cost,
+                training_hours=training_hours, latency_ms=latency_ms, ratios=ratios,
+                currency=currency, f1_inputs=f1_parts, assumptions=costs.assumptions,
+                model_name=model_name, project=project, tags=tags, notes=notes,
+            ),
+            "cost_formulas": costs.formulas,
         }  # fmt: skip
 result = st.session_state["calc-result"]
 
@@ -123,7 +127,7 @@ with result_column:
         record["f1"], record["training_cost"], record["inference_cost"],
         record["training_hours"], record["latency_ms"], result["ratios"], record["currency"],
     )  # fmt: skip
-    ui.ratio_cards(result["ratios"], record["currency"], shown_formulas)
+    ratio_cards(result["ratios"], record["currency"], shown_formulas)
 
     st.markdown("**How they are computed**")
     st.code(
@@ -138,8 +142,8 @@ with result_column:
 
     if st.button("Save to history", key="calc-save", icon=":material/save:"):
         with ui.writing() as store:
-            saved = store.save_calculation(
-                record, calc_key=result["key"], author=ui.author(), source="calculator"
+            saved = save_calculation(
+                store, record, calc_key=result["key"], author=ui.author(), source="calculator"
             )
         if saved:
             ui.written()

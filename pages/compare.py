@@ -10,14 +10,16 @@ from mlprod.compare import (
     compare,
     comparison_table,
     parse_side,
+    parse_tie_band,
     parse_weights,
     run_from_row,
     side_param,
     weights_param,
 )
-from mlprod.errors import InvalidInput
+from mlprod.errors import BadLink, InvalidInput
 from mlprod.explain import md
 from mlprod.export import card_png, csv_bytes, svg_text
+from mlprod.ui.run_picker import run_label, run_picker, side_defaults
 
 ui.ensure_app_shell()
 
@@ -40,13 +42,16 @@ if "compare-ready" not in st.session_state:
             latest = store.latest_per_model(2)
             sides = [int(i) for i in latest["id"]] if len(latest) == 2 else list(CLASSIC_TRADE_OFF)
         st.session_state["compare-weights"] = parse_weights(params.get("w", "1,1,1"))
-        st.session_state["compare-tie"] = float(params.get("tie", 2))
-        st.session_state["compare-extra"] = [int(x) for x in params.get("x", "").split(",") if x]
-    except ValueError as exc:
+        st.session_state["compare-tie"] = parse_tie_band(params.get("tie", "2"))
+        extra = [x.strip() for x in params.get("x", "").split(",") if x.strip()]
+        if not all(x.isdigit() for x in extra):
+            raise BadLink(f"Cannot read the extra runs '{params.get('x')}' from the link.")
+        st.session_state["compare-extra"] = [int(x) for x in extra]
+    except BadLink as exc:
         st.warning(f"{md(exc)} Showing the default comparison instead.")
         sides = list(CLASSIC_TRADE_OFF)
     for prefix, side in zip(("compare-a", "compare-b"), sides, strict=True):
-        st.session_state.update(ui.side_defaults(prefix, side))
+        st.session_state.update(side_defaults(prefix, side))
     weights = st.session_state.pop("compare-weights", {"cer": 1.0, "ter": 1.0, "psr": 1.0})
     for key, value in weights.items():
         st.session_state[f"compare-w-{key}"] = value
@@ -54,9 +59,9 @@ if "compare-ready" not in st.session_state:
 
 left, right = st.columns(2, gap="large")
 with left, st.container(border=True):
-    side_a = ui.run_picker("compare-a", "Model A", store, batch_rows)
+    side_a = run_picker("compare-a", "Model A", store, batch_rows)
 with right, st.container(border=True):
-    side_b = ui.run_picker("compare-b", "Model B", store, batch_rows)
+    side_b = run_picker("compare-b", "Model B", store, batch_rows)
 
 with st.expander("Weights, tie band and more runs"):
     w_cost, w_time, w_speed, tie = st.columns(4)
@@ -67,7 +72,7 @@ with st.expander("Weights, tie band and more runs"):
     }
     tie_band = tie.slider("Tie band (%)", 0.0, 20.0, step=0.5, key="compare-tie") / 100
     recent = store.search("", limit=200)
-    extra_labels = {int(r.id): ui._run_label(r) for r in recent.itertuples()}
+    extra_labels = {int(r.id): run_label(r) for r in recent.itertuples()}
     extra_ids = st.multiselect(
         "Also show (up to 4 more runs from the history)",
         list(extra_labels),
@@ -91,9 +96,6 @@ try:
     comparison = compare(run_a, run_b, weights=weights, tie_band=tie_band)
 except InvalidInput as exc:
     st.error(f"Cannot compare these runs: {md(exc)}", icon=":material/error:")
-    st.stop()
-except ValueError as exc:
-    st.error(md(exc), icon=":material/error:")
     st.stop()
 
 box = st.info if comparison.recommended == "tie" else st.success

@@ -9,6 +9,12 @@ from mlprod.charts import best_chart, frontier_chart, trend_chart
 from mlprod.explain import CURRENCIES, format_money, format_ratio
 from mlprod.export import csv_bytes, parquet_bytes
 from mlprod.store import HistoryFilter
+from mlprod.ui.history_table import (
+    HISTORY_TABLE_COLUMNS,
+    history_column_config,
+    load_sample_runs,
+    run_answer,
+)
 
 ui.ensure_app_shell()
 
@@ -17,7 +23,7 @@ PAGE_SIZE = 50
 st.title("History")
 store = ui.store()
 
-if ui.history("summary", HistoryFilter())["runs"] == 0:
+if ui.history_summary(HistoryFilter())["runs"] == 0:
     st.info(
         "Nothing saved yet. Every calculation saved from the calculator, a batch upload or "
         "`python -m mlprod ... --save` lands here, so the team can see its progress, the "
@@ -25,7 +31,7 @@ if ui.history("summary", HistoryFilter())["runs"] == 0:
     )
     if st.button("Load sample runs", key="history-load-sample", type="primary"):
         with st.spinner("Loading data/sample_runs.csv…"):
-            ui.load_sample_runs()
+            load_sample_runs()
         st.rerun()
     st.stop()
 
@@ -79,21 +85,21 @@ with q2, st.container(border=True):
     under_slot = st.empty()
 
 # The page selector sits below the charts; a new filter may have fewer pages than before.
-pages = max(1, -(-ui.history("summary", f)["runs"] // PAGE_SIZE))
+pages = max(1, -(-ui.history_summary(f)["runs"] // PAGE_SIZE))
 if st.session_state.get("history-page", 1) > pages:
     st.session_state["history-page"] = pages
 page = int(st.session_state.get("history-page", 1)) - 1
-view = ui.history(
-    "overview", f, f1_gap=gap, budget=budget, latency_ms=latency, page=page, page_size=PAGE_SIZE
+view = ui.history_overview(
+    f, f1_gap=gap, budget=budget, latency_ms=latency, page=page, page_size=PAGE_SIZE
 )
 summary = view.summary
 if summary["runs"] == 0:
     st.warning("No saved run matches these filters.")
     st.stop()
 if view.cheapest:
-    cheapest_slot.markdown(ui.run_answer(view.cheapest, currency))
+    cheapest_slot.markdown(run_answer(view.cheapest, currency))
 under_slot.markdown(
-    ui.run_answer(view.best_under, currency) if view.best_under else
+    run_answer(view.best_under, currency) if view.best_under else
     f"No run costs at most {format_money(budget, currency or 'USD')} with latency ≤ "
     f"{format_ratio(latency)} ms."
 )  # fmt: skip
@@ -128,8 +134,8 @@ rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""})
 table_key = f"history-table-{abs(hash((f, int(page), st.session_state.get('history-gen', 0))))}"
 picked = st.dataframe(
     rows, hide_index=True, height=420, key=table_key, on_select="rerun",
-    selection_mode="multi-row", column_order=ui.HISTORY_TABLE_COLUMNS,
-    column_config=ui.history_column_config(),
+    selection_mode="multi-row", column_order=HISTORY_TABLE_COLUMNS,
+    column_config=history_column_config(),
 )  # fmt: skip
 selected = [int(rows.iloc[i]["id"]) for i in picked.selection.rows]
 delete_col, undo_col, export_csv, export_parquet = st.columns(4)
@@ -169,15 +175,15 @@ export_parquet.download_button(
 )  # fmt: skip
 
 if st.toggle("Show deleted runs", key="history-show-deleted"):
-    gone = ui.history("history_page", f, deleted=True, page_size=200)
+    gone = ui.deleted_runs(f)
     if gone.empty:
         st.caption("Nothing deleted under these filters.")
     else:
         restore_pick = st.dataframe(
             gone, hide_index=True, key="history-deleted", on_select="rerun",
             selection_mode="multi-row", column_order=["deleted_at", "deleted_by",
-                                                      *ui.HISTORY_TABLE_COLUMNS[1:]],
-            column_config=ui.history_column_config(),
+                                                      *HISTORY_TABLE_COLUMNS[1:]],
+            column_config=history_column_config(),
         )  # fmt: skip
         chosen = [int(gone.iloc[i]["id"]) for i in restore_pick.selection.rows]
         if st.button(f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen):
@@ -185,3 +191,22 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
                 target.restore(chosen, by=ui.author())
             ui.written()
             st.rerun()
+
+with st.expander("Deletion log"):
+    log = ui.deletion_log()
+    if log.empty:
+        st.caption("Nobody has deleted a run yet.")
+    else:
+        st.dataframe(
+            log, hide_index=True,
+            column_order=["happened_at", "action", "done_by", "model_name", "run_name", "run_id"],
+            column_config={
+                "happened_at": st.column_config.DatetimeColumn("When (UTC)",
+                                                               format="YYYY-MM-DD HH:mm"),
+                "action": st.column_config.TextColumn("Action"),
+                "done_by": st.column_config.TextColumn("By"),
+                "model_name": st.column_config.TextColumn("Model"),
+                "run_name": st.column_config.TextColumn("Run name"),
+                "run_id": st.column_config.TextColumn("Run id"),
+            },
+        )  # fmt: skip

@@ -51,3 +51,27 @@ def app(db_path, monkeypatch):
     yield at
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+# What the history holds, read straight from the tables: the tests' own view of a save,
+# independent of the history page's queries.
+_RECENT = (
+    "SELECT h.*, f.precision, f.recall, f.tp, f.fp, f.fn, a.* EXCLUDE (calculation_id) "
+    "FROM history h LEFT JOIN f1_inputs f ON f.calculation_id = h.id "
+    "LEFT JOIN cost_assumptions a ON a.calculation_id = h.id {where} "
+    "ORDER BY h.created_at DESC, h.id DESC LIMIT ?"
+)
+
+
+def recent(store: Store, limit: int = 20, *, include_deleted: bool = False):
+    """The newest stored calculations first, every stored column (a DataFrame)."""
+    where = "" if include_deleted else "WHERE h.deleted_at IS NULL"
+    with store.cursor() as cur:
+        return cur.execute(_RECENT.format(where=where), [limit]).df()
+
+
+def count(store: Store, *, include_deleted: bool = False) -> int:
+    """How many calculations are stored (live ones only, by default)."""
+    where = "" if include_deleted else " WHERE deleted_at IS NULL"
+    with store.cursor() as cur:
+        return int(cur.execute(f"SELECT count(*) FROM calculations{where}").fetchone()[0])

@@ -11,7 +11,9 @@ import pandas as pd
 
 from mlprod.config import PROJECT_DIR
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
+from mlprod.saving import save_batch
 from mlprod.store import Store
+from tests.conftest import count, recent
 
 SAMPLE = PROJECT_DIR / "data" / "sample_runs.csv"
 TABLES = ("batches", "calculations", "f1_inputs", "deletions", "cost_assumptions")
@@ -38,7 +40,8 @@ def fill(db: Path) -> None:
     inspection = inspect(SAMPLE)
     with Store(db) as s:
         for author in ("ann", "bob"):
-            s.append_calculations(
+            save_batch(
+                s,
                 scored_batches(inspection, resolve_mapping(inspection)),
                 source="batch",
                 author=author,
@@ -49,7 +52,7 @@ def fill(db: Path) -> None:
              "gpu_model": "A100-80GB", "gpu_count": 8.0, "price_per_gpu_hour": 1.79},
             calc_key="k1", source="calculator",
         )  # fmt: skip
-        ids = s.recent(3)["id"].tolist()
+        ids = recent(s, 3)["id"].tolist()
         s.soft_delete(ids, by="ann")
         s.restore(ids[:1], by="bob")
 
@@ -64,8 +67,8 @@ def test_backup_and_restore_round_trip(tmp_path):
     assert "Backed up 841 calculations in 3 batches" in done.stdout
 
     with Store(db) as s:  # life goes on after the backup ...
-        s.append_calculations(
-            scored_batches(inspect(SAMPLE), resolve_mapping(inspect(SAMPLE))), source="batch"
+        save_batch(
+            s, scored_batches(inspect(SAMPLE), resolve_mapping(inspect(SAMPLE))), source="batch"
         )
     back = cli("restore", str(backup), "--db", str(db))  # ... and is rolled back
     assert back.returncode == 0, back.stderr
@@ -75,8 +78,8 @@ def test_backup_and_restore_round_trip(tmp_path):
     kept = [p for p in db.parent.iterdir() if ".before-restore-" in p.name]
     assert len(kept) == 1 and contents(kept[0])["batches"].shape[0] == 4  # nothing lost
     with Store(db) as s:  # the restored database takes new saves (sequence restored too)
-        batch_no = s.append_calculations(
-            scored_batches(inspect(SAMPLE), resolve_mapping(inspect(SAMPLE))), source="batch"
+        batch_no = save_batch(
+            s, scored_batches(inspect(SAMPLE), resolve_mapping(inspect(SAMPLE))), source="batch"
         )
         assert batch_no == 4 and s.integrity()["broken_batches"] == 0
 
@@ -115,7 +118,7 @@ def test_backup_while_another_process_holds_the_file(tmp_path):
     backup = tmp_path / "b.duckdb"
     with Store(db) as holder:  # a second process can't open it: the copy is a snapshot
         done = cli("backup", str(backup), "--db", str(db))
-        assert holder.count() == 839  # 841 minus the two still deleted
+        assert count(holder) == 839  # 841 minus the two still deleted
     assert done.returncode == 0, done.stderr
     assert "copied while another process held it" in done.stdout
     for table, frame in contents(backup).items():

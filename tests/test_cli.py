@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from mlprod.store import Store
+from tests.conftest import count, recent
 
 REFERENCE_ARGS = ["--f1", "0.9", "--training-cost", "1000", "--inference-cost", "200",
                   "--training-hours", "10", "--latency-ms", "50"]  # fmt: skip
@@ -74,8 +75,8 @@ def test_save_stores_one_row(tmp_path):
     out = run("calc", *REFERENCE_ARGS, "--save", "--db", str(db), "--model-name", "bert")
     assert out.returncode == 0, out.stderr
     with Store(db) as s:
-        row, count = s.recent().iloc[0], s.count()
-    assert (row.model_name, row.source, row.cer, count) == ("bert", "cli", 0.00075, 1)
+        row, stored = recent(s).iloc[0], count(s)
+    assert (row.model_name, row.source, row.cer, stored) == ("bert", "cli", 0.00075, 1)
 
 
 def test_locked_database_exit_3(tmp_path):
@@ -172,7 +173,7 @@ def test_score_save_stores_one_batch(tmp_path):
     out = run("score", str(path), "--save", "--db", str(db), "--author", "cli-user")
     assert out.returncode == 1
     with Store(db) as s:
-        rows = s.recent()
+        rows = recent(s)
     assert rows["run_id"].tolist() == ["r1"]
     assert (rows.iloc[0].source, rows.iloc[0].author, rows.iloc[0].file_name) == (
         "cli", "cli-user", "runs.csv")  # fmt: skip
@@ -183,7 +184,7 @@ def test_score_locked_database_exit_3_file_still_written(tmp_path):
     db = tmp_path / "h.duckdb"
     with Store(db) as holder:
         out = run("score", str(path), "--save", "--db", str(db), "-o", str(tmp_path / "o.csv"))
-        assert holder.count() == 0
+        assert count(holder) == 0
     assert out.returncode == 3
     assert "is in use by" in out.stderr and "PID" in out.stderr
     assert read_csv(tmp_path / "o.csv")[0]["cer"] == "0.00075"
@@ -232,7 +233,7 @@ def test_calc_save_keeps_the_assumptions(tmp_path):
     db = tmp_path / "h.duckdb"
     assert run("calc", *GPU_ARGS, "--save", "--db", str(db)).returncode == 0
     with Store(db) as s:
-        row = s.recent(1).iloc[0]
+        row = recent(s, 1).iloc[0]
     assert (row.gpu_model, row.gpu_count, row.price_provider) == ("A100-80GB", 8, "Lambda")
     assert row.requests_per_month == 2_000_000
 
@@ -254,7 +255,7 @@ def test_score_wait_saves_once_the_holder_lets_go(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     with Store(db) as s:
-        assert s.count() == 1
+        assert count(s) == 1
 
 
 def test_score_wait_gives_up_with_exit_3(tmp_path):

@@ -14,10 +14,11 @@ from mlprod.compare import (
     compare,
     comparison_table,
     parse_side,
+    parse_tie_band,
     parse_weights,
     side_param,
 )
-from mlprod.errors import InvalidInput
+from mlprod.errors import BadLink, InvalidInput
 
 LIGHT, HEAVY = CLASSIC_TRADE_OFF
 REF = Run("ref", 0.9, 1000, 200, 10, 50)
@@ -70,9 +71,9 @@ class TestWinners:
         assert "cost efficiency" in c.verdict and "time efficiency" not in c.verdict
 
     def test_bad_weights_and_band(self):
-        with pytest.raises(ValueError, match="Weights"):
+        with pytest.raises(InvalidInput, match="Weights"):
             compare(LIGHT, HEAVY, weights={"cer": -1, "ter": 1, "psr": 1})
-        with pytest.raises(ValueError, match="tie band"):
+        with pytest.raises(InvalidInput, match="tie band"):
             compare(LIGHT, HEAVY, tie_band=1.5)
 
     def test_impossible_run_raises_invalid_input(self):
@@ -136,13 +137,18 @@ class TestPermalink:
 
     @pytest.mark.parametrize("text", ["x~1~2", "a~b~c~d~e~f", ""])
     def test_bad_sides(self, text):
-        with pytest.raises(ValueError, match="Cannot read"):
+        with pytest.raises(BadLink, match="Cannot read"):
             parse_side(text)
 
     @pytest.mark.parametrize("text", ["1,2", "1,-1,1", "a,b,c", "1,inf,1"])
     def test_bad_weights(self, text):
-        with pytest.raises(ValueError):
+        with pytest.raises(BadLink, match="Cannot read the weights"):
             parse_weights(text)
+
+    @pytest.mark.parametrize("text", ["x", "-1", "25", "nan"])
+    def test_bad_tie_band(self, text):
+        with pytest.raises(BadLink, match="tie band"):
+            parse_tie_band(text)
 
 
 positive = st.floats(0.01, 1e6)

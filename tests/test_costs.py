@@ -8,7 +8,6 @@ import pyarrow as pa
 import pytest
 
 from mlprod.costs import (
-    CostTableError,
     FxTable,
     PriceTable,
     default_fx,
@@ -17,7 +16,7 @@ from mlprod.costs import (
     inference_from_tokens,
     training_cost,
 )
-from mlprod.errors import InvalidInput
+from mlprod.errors import CostTableError, InvalidInput
 
 HEADER = "provider,gpu_model,on_demand_usd_per_gpu_hour,spot_usd_per_gpu_hour,as_of,source\n"
 

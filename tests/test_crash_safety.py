@@ -34,8 +34,8 @@ def figure(**values: object) -> None:
 
 def score(csv: Path, db: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "mlprod", "score", str(csv), "--save", "--db", str(db),
-         "-o", os.devnull, *extra],
+        [sys.executable, "-m", "mlprod", "score", str(csv), "--save", "--again", "--db",
+         str(db), "-o", os.devnull, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_DIR,
         env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
     )  # fmt: skip

@@ -12,9 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlprod import ingest
 from mlprod.errors import BadFile
-from mlprod.ingest import inspect, resolve_mapping, score_file, scored_batches
+from mlprod.ingest import dialect, inspect, readers, resolve_mapping, score_file, scored_batches
+from mlprod.saving import save_batch
+from tests.conftest import recent
 
 # Real exports made by MLflow and W&B (copied from the team's shared/data; see README there).
 SHARED = Path(__file__).resolve().parent / "data"
@@ -227,7 +228,7 @@ class TestValues:
             "résnet;0,9;1.000;200;10;50\nbert;0,85;1.234,5;10,5;0,5;12,25\nvit;NA;1;1;1;1\n"
         )
         inspection = inspect(write(tmp_path, text.encode("cp1252")))
-        assert inspection.decimal == ","
+        assert inspection.facts.decimal == ","
         assert any("decimal comma" in note for note in inspection.notes)
         rows = score_file(inspection).table.to_pylist()
         assert rows[0]["training_cost"] == 1000.0 and rows[0]["cer"] == 0.00075
@@ -255,7 +256,7 @@ class TestValues:
     def test_a_decimal_comma_among_decimal_points_is_an_error_that_says_so(self, tmp_path):
         text = CANONICAL + 'a,"0,9",1.000,200,10,50\nb,0.8,1000,200,10,50\n'
         inspection = inspect(write(tmp_path, text))
-        assert inspection.decimal == "."
+        assert inspection.facts.decimal == "."
         rows = score_file(inspection).table.to_pylist()
         assert rows[0]["status"] == "error"
         assert "'0,9' has a decimal comma" in rows[0]["error"] and "write 0.9" in rows[0]["error"]
@@ -273,7 +274,7 @@ class TestValues:
     )
     def test_decimal_mark_detection(self, cells, mark):
         batch = pa.record_batch({"f1": cells, "tags": ["1,5", "a"] * (len(cells) // 2)})
-        assert ingest._decimal_mark(batch) == mark
+        assert dialect.decimal_mark(batch) == mark
 
     def test_mlflow_ui_escapes_are_undone(self, tmp_path):
         text = '"Name","f1","training_cost","inference_cost","training_hours","latency_ms"\n'
@@ -314,7 +315,7 @@ class TestFiles:
     def test_semicolon_and_tab(self, tmp_path, delimiter):
         text = (CANONICAL + "m,0.9,1000,200,10,50\n").replace(",", delimiter)
         inspection = inspect(write(tmp_path, text))
-        assert inspection.delimiter == delimiter
+        assert inspection.facts.delimiter == delimiter
         assert score_file(inspection).table["cer"].to_pylist() == [0.00075]
 
     def test_utf8_bom(self, tmp_path):
@@ -325,7 +326,7 @@ class TestFiles:
     def test_latin1(self, tmp_path):
         data = (CANONICAL + "modèle-é,0.9,1000,200,10,50\n").encode("latin-1")
         inspection = inspect(write(tmp_path, data))
-        assert inspection.encoding == "latin-1" and "Latin-1" in inspection.notes[0]
+        assert inspection.facts.encoding == "latin-1" and "Latin-1" in inspection.notes[0]
         assert score_file(inspection).table["model_name"].to_pylist() == ["modèle-é"]
 
     def test_quoted_newlines(self, tmp_path):
@@ -366,8 +367,8 @@ class TestFiles:
     @pytest.mark.parametrize("streamed", [False, True], ids=["whole-file", "streamed"])
     def test_many_blocks_keep_order_and_lines(self, tmp_path, monkeypatch, streamed):
         if streamed:  # large files are read block by block; force that path on a small one
-            monkeypatch.setattr(ingest, "WHOLE_FILE_BYTES", 0)
-            monkeypatch.setattr(ingest, "BATCH_ROWS", 700)
+            monkeypatch.setattr(readers, "WHOLE_FILE_BYTES", 0)
+            monkeypatch.setattr(readers, "BATCH_ROWS", 700)
         body = [f"m{i},0.9,{1000 + i},200,10,50\n" for i in range(5000)]
         body[2500] = "broken,row\n"  # line 2502 cannot be split into fields
         inspection = inspect(write(tmp_path, CANONICAL + "".join(body)))
@@ -404,10 +405,8 @@ class TestGpuPricedRows:
         text = self.HEADER + "m,0.9,A100-80GB,8,200,10,50\nx,0.9,B200,1,1,1,1\n"
         inspection = inspect(write(tmp_path, text))
         with Store(tmp_path / "h.duckdb") as s:
-            s.append_calculations(
-                ingest.scored_batches(inspection, resolve_mapping(inspection)), source="batch"
-            )
-            rows = s.recent()
+            save_batch(s, scored_batches(inspection, resolve_mapping(inspection)), source="batch")
+            rows = recent(s)
         assert len(rows) == 1
         row = rows.iloc[0]
         assert (row.gpu_model, row.gpu_count, row.price_per_gpu_hour) == ("A100-80GB", 8, 1.79)

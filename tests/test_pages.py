@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from mlprod.config import PROJECT_DIR
 from mlprod.explain import format_ratio
 from mlprod.store import Store
+from tests.conftest import count, recent
 
 PAGES = ["pages/calculator.py", "pages/batch.py", "pages/compare.py", "pages/history.py"]
 
@@ -25,7 +26,7 @@ def text(markdown: str) -> str:
 
 def saved_rows(db_path):
     with Store(db_path) as s:
-        return s.recent(100)
+        return recent(s, 100)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -175,7 +176,7 @@ class TestBatch:
         assert "Saved 292 rows" in text(app.success[0].value)
         rows = saved_rows(db_path)
         with Store(db_path) as s:
-            assert s.count() == 292
+            assert count(s) == 292
         assert set(rows["source"]) == {"batch"}
 
         # The same file again, in a new session: the page asks before storing it twice.
@@ -188,7 +189,7 @@ class TestBatch:
         second.button(key="batch-save-again").click().run()
         second.button(key="batch-save").click().run()
         with Store(db_path) as s:
-            assert s.count() == 584
+            assert count(s) == 584
 
     def test_bad_file_shows_one_message(self, app):
         self.upload(self.open(app), "junk.csv", b"\x00\x01\x02binary\x00")
@@ -204,7 +205,7 @@ class TestBatch:
         assert not [b for b in app.button if b.key == "batch-save"]
         assert any("Nothing to save" in c.value for c in app.caption)
         with Store(db_path) as s:
-            assert s.count() == 0
+            assert count(s) == 0
 
     def test_decimal_commas_are_read_and_said(self, app):
         data = "model_name;f1;training_cost;inference_cost;training_hours;latency_ms\n"
@@ -335,7 +336,7 @@ class TestHistory:
         assert not app.exception
         assert self.metrics(app)["Runs"] == "420"
         with Store(db_path) as s:
-            assert s.count() == 420 and s.recent(1)["source"].iloc[0] == "sample"
+            assert count(s) == 420 and recent(s, 1)["source"].iloc[0] == "sample"
         charts = app.get("vega_lite_chart")
         assert len(charts) == 4  # trend, two frontiers, best per model
 

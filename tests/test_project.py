@@ -32,9 +32,17 @@ def test_ruff_is_clean():
         assert out.returncode == 0, out.stdout + out.stderr
 
 
+def core_modules():
+    """Every module of the core, subpackages included."""
+    found = sorted((PROJECT_DIR / "mlprod").rglob("*.py"))
+    assert len(found) > 20 and any(p.parent.name == "store" for p in found)
+    return found
+
+
 def test_core_never_imports_streamlit_and_pages_never_import_duckdb():
-    for path in (PROJECT_DIR / "mlprod").glob("*.py"):
-        if path.name != "ui.py":
+    ui = PROJECT_DIR / "mlprod" / "ui"
+    for path in core_modules():
+        if ui not in path.parents:
             assert not re.search(r"^\s*(import|from)\s+streamlit", path.read_text(), re.M), path
     for path in [PROJECT_DIR / "app.py", *(PROJECT_DIR / "pages").glob("*.py")]:
         text = path.read_text()
@@ -49,5 +57,30 @@ def test_server_config_keeps_the_protections_on():
     assert config["server"]["enableXsrfProtection"] is True
     assert config["client"]["showErrorDetails"] == "none"  # details go to the server log
     assert config["server"]["maxUploadSize"] <= 200
-    for path in (PROJECT_DIR / "mlprod").glob("*.py"):
+    for path in core_modules():
         assert "unsafe_allow_html" not in path.read_text(), path
+
+
+def test_only_the_store_writes_sql():
+    sql = re.compile(r"\b(SELECT .+ FROM|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")
+    store = PROJECT_DIR / "mlprod" / "store"
+    outside = [p for p in core_modules() if store not in p.parents and sql.search(p.read_text())]
+    assert outside == []
+    for path in [PROJECT_DIR / "app.py", *(PROJECT_DIR / "pages").glob("*.py")]:
+        assert not sql.search(path.read_text()), path
+
+
+def test_every_save_goes_through_the_one_save_path():
+    """Outside the store, only mlprod/saving.py calls the store's write methods."""
+    writes = re.compile(r"\.(append_calculations|save_calculation)\(")
+    callers = [
+        p.relative_to(PROJECT_DIR).as_posix()
+        for p in [*core_modules(), PROJECT_DIR / "app.py", *(PROJECT_DIR / "pages").glob("*.py")]
+        if writes.search(p.read_text()) and "store" not in p.relative_to(PROJECT_DIR).parts
+    ]
+    assert callers == ["mlprod/saving.py"]
+
+
+def test_no_module_is_too_long_to_read_in_one_sitting():
+    long = {p.name: n for p in core_modules() if (n := len(p.read_text().splitlines())) > 560}
+    assert long == {}, long

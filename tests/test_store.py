@@ -15,6 +15,7 @@ import pytest
 from mlprod.errors import DatabaseError, DatabaseLocked
 from mlprod.metrics import calculate
 from mlprod.store import SCHEMA_VERSION, HistoryFilter, Store
+from tests.conftest import count, recent
 
 from .conftest import REFERENCE
 
@@ -34,7 +35,7 @@ def test_new_file_gets_the_schema(store, db_path):
 
 def test_folder_is_created(tmp_path):
     with Store(tmp_path / "new" / "deeper" / "h.duckdb") as s:
-        assert s.count() == 0
+        assert count(s) == 0
 
 
 def test_migrations_are_idempotent(db_path):
@@ -42,7 +43,7 @@ def test_migrations_are_idempotent(db_path):
         first.save_calculation(record(), calc_key="a")
     with Store(db_path) as again:
         assert again.migrate() == SCHEMA_VERSION
-        assert again.count() == 1
+        assert count(again) == 1
         with again.cursor() as cur:
             rows = cur.execute("SELECT count(*) FROM schema_version").fetchone()
         assert rows == (SCHEMA_VERSION,)
@@ -50,7 +51,7 @@ def test_migrations_are_idempotent(db_path):
 
 def test_save_and_read_back(store):
     assert store.save_calculation(record(), calc_key="k", author="ada") is True
-    row = store.recent().iloc[0]
+    row = recent(store).iloc[0]
     assert (row.cer, row.ter, row.psr) == (0.00075, 0.09, 0.018)
     assert (row.author, row.source, row.model_name, row.currency) == (
         "ada",
@@ -65,7 +66,7 @@ def test_the_same_calculation_is_stored_once(store):
     assert store.save_calculation(record(), calc_key="k") is True
     assert store.save_calculation(record(), calc_key="k") is False
     assert store.save_calculation(record(f1=0.8), calc_key="other") is True
-    assert store.count() == 2
+    assert count(store) == 2
 
 
 def test_two_threads_saving_at_once_store_both(store):
@@ -81,7 +82,7 @@ def test_two_threads_saving_at_once_store_both(store):
         t.start()
     for t in threads:
         t.join()
-    assert store.count() == 80
+    assert count(store) == 80
 
 
 def test_batch_is_one_transaction(store):
@@ -89,13 +90,13 @@ def test_batch_is_one_transaction(store):
     batch_no = store.append_calculations(
         good, source="batch", file_name="runs.csv", content_hash="abc", author="ann"
     )
-    assert store.count() == 2
+    assert count(store) == 2
     assert store.find_batch("abc")["rows"] == 2
-    assert set(store.recent()["author"]) == {"ann"}
+    assert set(recent(store)["author"]) == {"ann"}
     bad = pd.DataFrame([record(), {**record(), "f1": None}])  # NOT NULL violated on row 2
     with pytest.raises(duckdb.ConstraintException):
         store.append_calculations(bad, source="batch")
-    assert store.count() == 2  # neither row of the failed batch, nor its batch row
+    assert count(store) == 2  # neither row of the failed batch, nor its batch row
     with store.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM batches").fetchone() == (1,)
     assert batch_no == 1
@@ -104,7 +105,7 @@ def test_batch_is_one_transaction(store):
 def test_streamed_chunks_are_one_batch_with_unique_ids(store):
     chunk = pd.DataFrame([record()] * 3)
     store.append_calculations((chunk for _ in range(4)), source="batch")
-    ids = store.recent(100)["id"]
+    ids = recent(store, 100)["id"]
     assert len(ids) == 12 and ids.is_unique
     with store.cursor() as cur:
         assert cur.execute("SELECT count(*), max(row_count) FROM batches").fetchone() == (1, 12)
@@ -119,7 +120,7 @@ def test_a_column_first_empty_then_filled_is_stored(store):
 
     first, later = block(None, 3), block("tuned lr", 2)
     store.append_calculations(iter([first, later, first]), source="batch")
-    rows = store.recent(100).sort_values("id")
+    rows = recent(store, 100).sort_values("id")
     assert rows["notes"].fillna("-").tolist() == ["-"] * 3 + ["tuned lr"] * 2 + ["-"] * 3
     assert rows["id"].diff().dropna().eq(1).all()
 
@@ -133,7 +134,7 @@ def test_a_failure_while_streaming_stores_nothing_and_names_itself(store):
 
     with pytest.raises(ValueError, match="stopped being readable"):
         store.append_calculations(chunks(), source="batch")
-    assert store.count() == 1
+    assert count(store) == 1
     with store.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM batches").fetchone() == (1,)
 
@@ -142,7 +143,7 @@ def test_a_hash_given_as_a_function_is_asked_once_the_rows_are_in(store):
     asked = []
 
     def digest():
-        asked.append(store.count())  # what this connection sees: the batch is not committed
+        asked.append(count(store))  # what this connection sees: the batch is not committed
         return "c0ffee"
 
     store.append_calculations(pd.DataFrame([record()] * 3), source="cli", content_hash=digest)
@@ -156,7 +157,7 @@ def test_f1_inputs_are_kept(store):
         pd.DataFrame([{**record(), "tp": 90.0, "fp": 10.0, "fn": 10.0}, record()]),
         source="batch",
     )
-    rows = store.recent(10).sort_values("id")
+    rows = recent(store, 10).sort_values("id")
     assert rows["precision"].tolist()[0] == 0.9
     assert rows["tp"].tolist()[1] == 90.0 and pd.isna(rows["tp"].tolist()[2])
 
@@ -164,16 +165,16 @@ def test_f1_inputs_are_kept(store):
 def test_soft_delete_and_restore(store):
     store.save_calculation(record(), calc_key="a")
     store.save_calculation(record(), calc_key="b")
-    ids = store.recent()["id"].tolist()
+    ids = recent(store)["id"].tolist()
     assert store.soft_delete(ids[:1], by="bob") == 1
-    assert store.count() == 1 and store.count(include_deleted=True) == 2
-    deleted = store.recent(include_deleted=True).set_index("id").loc[ids[0]]
+    assert count(store) == 1 and count(store, include_deleted=True) == 2
+    deleted = recent(store, include_deleted=True).set_index("id").loc[ids[0]]
     assert pd.notna(deleted.deleted_at)
     assert store.soft_delete(ids[:1], by="eve") == 0  # already deleted
     assert store.restore(ids[:1], by="bob") == 1
-    assert store.count() == 2
+    assert count(store) == 2
     log = store.deletion_log()
-    assert log[["calculation_id", "action", "done_by"]].values.tolist() == [
+    assert log[["id", "action", "done_by"]].values.tolist() == [
         [ids[0], "restore", "bob"],
         [ids[0], "delete", "bob"],
     ]
@@ -247,7 +248,7 @@ def test_cost_assumptions_travel_with_the_calculation(store):
     calc = {**record(training_cost=train.total, inference_cost=infer.total),
             **train.assumptions(), **infer.assumptions()}  # fmt: skip
     store.save_calculation(calc, calc_key="gpu")
-    row = store.recent(1).iloc[0]
+    row = recent(store, 1).iloc[0]
     assert (row.gpu_model, row.gpu_count, row.price_per_gpu_hour) == ("A100-80GB", 8, 5.12)
     assert (row.price_provider, str(row.price_as_of)[:10]) == ("AWS", "2026-10-01")
     assert (row.inference_mode, row.requests_per_month) == ("requests", 2_000_000)
@@ -259,7 +260,7 @@ def test_cost_assumptions_travel_with_the_calculation(store):
     assert exported["gpu_model"] == "A100-80GB" and exported["cost_per_1k_requests"] == 0.1
 
 
-def test_migration_from_version_1_adds_cost_assumptions(db_path):
+def test_migration_from_version_1_adds_cost_assumptions_and_rollup(db_path):
     import duckdb as ddb
 
     from mlprod.store import MIGRATIONS
@@ -282,13 +283,13 @@ def test_migration_from_version_1_adds_cost_assumptions(db_path):
     )
     con.close()
     with Store(db_path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 3
+        assert s.schema_version() == SCHEMA_VERSION == 4
         # The rollup (migration 3) starts with the live runs already in the file.
         summary = s.summary(HistoryFilter())
         assert summary["runs"] == 2 and summary["best_f1"] == 0.9
         assert summary["best_cer"] == 0.0008
         s.save_calculation(record(), calc_key="after")
-        assert s.count() == 3 and s.summary(HistoryFilter())["runs"] == 3
+        assert count(s) == 3 and s.summary(HistoryFilter())["runs"] == 3
 
 
 def test_connection_settings_are_locked_and_no_extension_loads_itself(store):

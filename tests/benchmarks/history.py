@@ -79,7 +79,6 @@ def page_queries(store: Store, f: HistoryFilter) -> dict[str, Callable[[], objec
         "run_details": lambda: store.run_details(ids),
         # ... and the two questions asked alone: one top-1 query each (the page asks the
         # second this way, next to the frontier scan).
-        "cheapest_within": lambda: store.cheapest_within(f, 0.01, best_f1=0.95),
         "best_under": lambda: store.best_under(f, budget=1000, latency_ms=50),
         "deleted_page": lambda: store.history_page(f, deleted=True, page_size=200),
     }

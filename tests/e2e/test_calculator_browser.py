@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from mlprod.store import Store
+from tests.conftest import recent
 
 from .conftest import full_screenshot, wait_idle
 
@@ -23,7 +24,7 @@ def saved(db):
     if wal.exists():
         shutil.copy(wal, copy.with_name(copy.name + ".wal"))
     with Store(copy) as s:
-        return s.recent(1000)
+        return recent(s, 1000)
 
 
 def test_fill_calculate_save_and_screenshot(server, page, artifacts):

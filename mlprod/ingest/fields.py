@@ -1,0 +1,206 @@
+"""The field vocabulary: what mlprod reads from a file of runs, and what headers mean it.
+
+Headers match ignoring case, spaces, dashes and units in brackets, with synonyms and the
+prefixes trackers put before keys (``metrics.``, ``params.``, ``tags.`` ...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlprod.errors import BadFile
+from mlprod.metrics import LABELS
+
+if TYPE_CHECKING:
+    from mlprod.ingest.dialect import Inspection
+
+__all__ = [
+    "FIELDS",
+    "FIELD_LABELS",
+    "FORMATS",
+    "NUMERIC_FIELDS",
+    "REQUIRED",
+    "RUN_TEXT_FIELDS",
+    "SYNONYMS",
+    "TEXT_FIELDS",
+    "HoursFrom",
+    "auto_mapping",
+    "detect_format",
+    "hours_from",
+    "normalize_header",
+    "resolve_mapping",
+]
+
+NUMERIC_FIELDS = (
+    "f1",
+    "training_cost",
+    "inference_cost",
+    "training_hours",
+    "latency_ms",
+    "precision",
+    "recall",
+    "tp",
+    "fp",
+    "fn",
+    "gpu_count",
+)
+#: Text columns every scored file carries (null when the file has none).
+RUN_TEXT_FIELDS = ("run_id", "run_name", "model_name", "project", "tags", "notes")
+TEXT_FIELDS = (*RUN_TEXT_FIELDS, "gpu_model")
+FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at")
+REQUIRED = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms")
+
+
+FIELD_LABELS = {
+    **LABELS,
+    "run_id": "Run id",
+    "run_name": "Run name",
+    "model_name": "Model name",
+    "project": "Project",
+    "tags": "Tags",
+    "notes": "Notes",
+    "created_at": "Date",
+    "gpu_model": "GPU model",
+    "gpu_count": "GPU count",
+}
+
+#: Normalised header names that mean each field (see :func:`normalize_header`).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "f1": ("f1", "f1_score", "f1score", "f_1", "val_f1", "valid_f1", "validation_f1",
+           "test_f1", "eval_f1", "f1_macro", "macro_f1", "f_measure"),
+    "training_cost": ("training_cost", "train_cost", "cost_training", "training_cost_usd",
+                      "train_cost_usd", "training_spend"),
+    "inference_cost": ("inference_cost", "infer_cost", "serving_cost", "inference_cost_usd",
+                       "cost_inference", "prediction_cost"),
+    "training_hours": ("training_hours", "train_hours", "training_time_hours", "training_time",
+                       "train_time", "train_time_hours", "training_duration_hours", "hours"),
+    "latency_ms": ("latency_ms", "latency", "inference_latency_ms", "inference_latency",
+                   "p50_latency_ms", "latency_p50_ms", "avg_latency_ms", "mean_latency_ms"),
+    "precision": ("precision", "val_precision", "test_precision"),
+    "recall": ("recall", "val_recall", "test_recall"),
+    "tp": ("tp", "true_positives"),
+    "fp": ("fp", "false_positives"),
+    "fn": ("fn", "false_negatives"),
+    "run_id": ("run_id", "runid", "run_uuid", "id"),
+    "run_name": ("run_name", "mlflow_runname", "name"),
+    "model_name": ("model_name", "model", "model_id", "architecture", "arch"),
+    "project": ("project", "project_name", "experiment", "experiment_name"),
+    "tags": ("tags", "tag", "labels"),
+    "notes": ("notes", "note", "description", "comment"),
+    "created_at": ("created_at", "created", "start_time", "started_at", "timestamp", "date"),
+    "gpu_model": ("gpu_model", "gpu", "gpu_type", "accelerator", "accelerator_type"),
+    "gpu_count": ("gpu_count", "gpus", "num_gpus", "n_gpus", "gpu_num"),
+}  # fmt: skip
+
+# Prefixes trackers put before keys, best first for numbers (metrics) and for text.
+_NUMERIC_PREFIXES = ("metrics.", "summary.", "", "params.", "config.", "tags.")
+_TEXT_PREFIXES = ("", "params.", "tags.", "config.", "summary.", "metrics.")
+
+FORMATS = {
+    "mlprod": "mlprod columns",
+    "mlflow": "MLflow search_runs / experiments csv export",
+    "mlflow-ui": "MLflow UI 'Download CSV'",
+    "wandb": "Weights & Biases runs table export",
+    "parquet": "Parquet file",
+}
+
+
+def normalize_header(name: str) -> str:
+    """A header as matching sees it: lower case, no units in brackets, ``_`` separators.
+
+    >>> [normalize_header(h) for h in (" F1 Score ", "Latency (ms)", "train-hours [h]")]
+    ['f1_score', 'latency', 'train_hours']
+    """
+    text = re.sub(r"[\(\[][^\)\]]*[\)\]]", " ", name.strip().lower())
+    return re.sub(r"[\s\-/.]+", "_", text).strip("_")
+
+
+@dataclass(frozen=True)
+class HoursFrom:
+    """Where training hours come from when no column holds them."""
+
+    kind: str  # "duration" (MLflow UI text), "seconds" (W&B Runtime), "span" (end - start)
+    columns: tuple[str, ...]
+
+    def describe(self) -> str:
+        if self.kind == "duration":
+            return f"from the duration in '{self.columns[0]}'"
+        if self.kind == "seconds":
+            return f"from the seconds in '{self.columns[0]}'"
+        return f"from '{self.columns[1]}' minus '{self.columns[0]}'"
+
+
+def detect_format(columns: list[str], kind: str) -> str:
+    names = set(columns)
+    if {"Name", "State", "Runtime", "Created"} <= names:
+        return "wandb"
+    if {"Run ID", "Start Time", "Duration"} <= names:
+        return "mlflow-ui"
+    if "run_id" in names and any(c.startswith("metrics.") for c in columns):
+        return "mlflow"
+    return "parquet" if kind == "parquet" else "mlprod"
+
+
+def auto_mapping(columns: list[str]) -> dict[str, str]:
+    by_key: dict[str, str] = {}
+    for column in columns:
+        prefix = next((p for p in ("metrics.", "params.", "tags.", "config.", "summary.")
+                       if column.startswith(p)), "")  # fmt: skip
+        by_key.setdefault(prefix + normalize_header(column[len(prefix) :]), column)
+    mapping: dict[str, str] = {}
+    for name, synonyms in SYNONYMS.items():
+        prefixes = _NUMERIC_PREFIXES if name in NUMERIC_FIELDS else _TEXT_PREFIXES
+        for prefix in prefixes:
+            found = next((by_key[prefix + s] for s in synonyms if prefix + s in by_key), None)
+            if found:
+                mapping[name] = found
+                break
+    return mapping
+
+
+def hours_from(columns: list[str], fmt: str) -> HoursFrom | None:
+    names = set(columns)
+    if fmt == "mlflow-ui" and "Duration" in names:
+        return HoursFrom("duration", ("Duration",))
+    if fmt == "wandb" and "Runtime" in names:
+        return HoursFrom("seconds", ("Runtime",))
+    if {"start_time", "end_time"} <= names:
+        return HoursFrom("span", ("start_time", "end_time"))
+    return None
+
+
+def resolve_mapping(
+    inspection: Inspection, overrides: Mapping[str, str | None] | None = None
+) -> dict[str, str]:
+    """The detected mapping with a person's corrections applied (``None`` unmaps a field).
+
+    Raises
+    ------
+    BadFile
+        An override names an unknown field or a column the file does not have, or a
+        required field has no column.
+    """
+    mapping = dict(inspection.mapping)
+    for name, column in (overrides or {}).items():
+        if name not in FIELDS:
+            raise BadFile(f"Unknown field '{name}'. Fields: {', '.join(FIELDS)}.")
+        if column is None:
+            mapping.pop(name, None)
+        elif column not in inspection.columns:
+            raise BadFile(
+                f"There is no column '{column}' for {FIELD_LABELS[name]} in "
+                f"{inspection.path.name}. Columns: {', '.join(inspection.columns)}."
+            )
+        else:
+            mapping[name] = column
+    missing = inspection.missing(mapping)
+    if missing:
+        wanted = ", ".join(f"{FIELD_LABELS[m]} ({m})" for m in missing)
+        raise BadFile(
+            f"No column found for {wanted}. Columns seen: {', '.join(inspection.columns)}. "
+            f"Choose the column for each (e.g. --map {missing[0]}=COLUMN)."
+        )
+    return mapping

@@ -1,0 +1,402 @@
+"""Scoring: record batches in, scored tables out (one row per input row, in order).
+
+A bad row never stops the others: it comes back with ``status == "error"``, its line
+number and the reason. Reading, scoring and storing overlap on three threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Full, Queue
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlprod.costs import default_fx, default_prices
+from mlprod.ingest.cells import (
+    Problems,
+    parse_hours,
+    parse_numbers,
+    parse_text,
+    parse_timestamps,
+    shorten,
+)
+from mlprod.ingest.dialect import Inspection
+from mlprod.ingest.fields import (
+    NUMERIC_FIELDS,
+    REQUIRED,
+    RUN_TEXT_FIELDS,
+    HoursFrom,
+    resolve_mapping,
+)
+from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, record_batches
+from mlprod.metrics import f1_arrays_from_counts, f1_arrays_from_precision_recall, score_arrays
+
+__all__ = ["BatchSummary", "ScoredFile", "score_file", "scored_batches"]
+
+
+def _score_batch(
+    batch: pa.RecordBatch,
+    mapping: Mapping[str, str],
+    hours_from: HoursFrom | None,
+    lines: np.ndarray,
+    currency: str = "USD",
+    decimal: str = ".",
+) -> pa.Table:
+    n = batch.num_rows
+    problems = Problems(n)
+    values: dict[str, np.ndarray] = {}
+    for name in NUMERIC_FIELDS:
+        if name in mapping:
+            values[name] = parse_numbers(batch.column(mapping[name]), name, problems, decimal)
+    if "training_hours" not in values and hours_from is not None:
+        values["training_hours"] = parse_hours(batch, hours_from, problems, decimal)
+    gpu_columns: dict[str, pa.Array] = {}
+    if "training_cost" not in values and "gpu_model" in mapping and "training_hours" in values:
+        values["training_cost"], gpu_columns = _gpu_training_cost(
+            batch.column(mapping["gpu_model"]), values["gpu_count"], values["training_hours"],
+            problems, default_fx().rate(currency),
+        )  # fmt: skip
+    if "f1" not in values:
+        if "precision" in values and "recall" in values:
+            f1, f1_error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])
+        else:
+            f1, f1_error, _ = f1_arrays_from_counts(values["tp"], values["fp"], values["fn"])
+        problems.add(np.not_equal(f1_error, None), f1_error)  # few rows: object compare ok
+        values["f1"] = f1
+    scored = score_arrays(*(values[name] for name in REQUIRED))
+    problems.add(~scored.ok, scored.error)
+    ok = ~problems.bad
+    if (problems.bad & scored.ok).any():  # a row fine by the calculator's rules, bad here
+        for ratio in (scored.cer, scored.ter, scored.psr):
+            ratio[problems.bad] = np.nan
+    out: dict[str, pa.Array] = {
+        "line": pa.array(lines),
+        "status": pc.if_else(pa.array(ok), "ok", "error"),
+        "error": problems.column(),
+    }
+    for name in RUN_TEXT_FIELDS:  # gpu_model comes with the GPU pricing columns
+        out[name] = (
+            parse_text(batch.column(mapping[name]), name)
+            if name in mapping
+            else pa.nulls(n, pa.string())
+        )
+    if "created_at" in mapping:
+        out["created_at"] = pa.array(parse_timestamps(batch.column(mapping["created_at"])))
+    else:
+        out["created_at"] = pa.nulls(n, pa.timestamp("us"))
+    for name in REQUIRED:
+        out[name] = pa.array(values[name])
+    out["cer"] = pa.array(scored.cer)
+    out["ter"] = pa.array(scored.ter)
+    out["psr"] = pa.array(scored.psr)
+    for name in ("precision", "recall", "tp", "fp", "fn"):
+        out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
+    out.update(gpu_columns)  # only when the training cost was priced from GPUs
+    return pa.table(out)
+
+
+def _gpu_training_cost(
+    gpu_models: pa.Array,
+    counts: np.ndarray,
+    hours: np.ndarray,
+    problems: Problems,
+    fx_rate: float = 1.0,
+) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """Training cost = GPUs × hours × the cheapest on-demand price in the price table
+    (× ``fx_rate`` units of the batch's currency per US$); an unknown GPU is a row error
+    naming the GPUs the table knows."""
+    prices = default_prices()
+    found = prices.hourly_prices(gpu_models)
+    unknown = np.isnan(found["price"])
+    if unknown.any():
+        known = ", ".join(prices.models())
+        names = np.asarray(gpu_models.to_pylist(), dtype=object)
+        messages = np.full(len(names), None, dtype=object)
+        messages[unknown] = [
+            f"GPU '{name}' is not in the price table; known: {known}."
+            if name
+            else f"GPU model is empty; known: {known}."
+            for name in names[unknown]
+        ]
+        problems.add(unknown, messages)
+    price = found["price"] * fx_rate
+    cost = counts * hours * price
+    columns = {
+        "gpu_model": parse_text(gpu_models, "gpu_model"),
+        "gpu_count": pa.array(counts),
+        "gpu_hours": pa.array(hours),
+        "price_per_gpu_hour": pa.array(price),
+        "price_kind": pa.array(np.where(unknown, None, "on-demand"), type=pa.string()),
+        "price_provider": pa.array(found["provider"], type=pa.string()),
+        "price_as_of": pa.array(found["as_of"], type=pa.date32()),
+        "fx_rate": pa.array(np.full(len(price), fx_rate)),
+    }
+    return cost, columns
+
+
+# -- the public entry points ---------------------------------------------------------------
+
+
+def _ragged_table(rows: list[tuple[int | None, str]], schema: pa.Schema) -> pa.Table:
+    """Rows that could not be split into fields, shaped like the scored blocks."""
+    n = len(rows)
+    table = {field.name: pa.nulls(n, field.type) for field in schema}
+    table["line"] = pa.array([line for line, _ in rows], type=pa.int64())
+    table["status"] = pa.array(["error"] * n)
+    table["error"] = pa.array([reason for _, reason in rows])
+    return pa.table(table, schema=schema)
+
+
+def scored_batches(
+    inspection: Inspection,
+    mapping: Mapping[str, str],
+    *,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+    currency: str = "USD",
+    stream: bool = False,
+) -> Iterator[pa.Table]:
+    """Score a file block by block, in input order; rows that cannot be split come last.
+
+    Costs in the file are taken to be in ``currency``; GPU prices (US$) are converted to it.
+
+    A file that fits in memory is read whole with every core, which scores it fastest.
+    ``stream=True`` reads it block by block instead: when each block is stored as it
+    comes, parsing the next block while DuckDB writes the last one wins (1M rows scored and
+    stored: ~1.0 s instead of ~1.3 s).
+
+    ``progress(bytes_done, bytes_total)`` is called after each block (approximate).
+    """
+    hours_from = None if "training_hours" in mapping else inspection.hours_from
+    needed = sorted(
+        set(mapping.values()) | (set(hours_from.columns) if hours_from else set()),
+        key=inspection.columns.index,
+    )
+    numeric = {mapping[name] for name in NUMERIC_FIELDS if name in mapping}
+    if hours_from and hours_from.kind == "seconds":
+        numeric.add(hours_from.columns[0])
+    ragged: list[tuple[int | None, str]] = []
+
+    def on_ragged(row: Any) -> str:
+        ragged.append(
+            (row.number, f"Expected {row.expected_columns} fields, found {row.actual_columns}: "
+                         f"{shorten(row.text, 60)}")
+        )  # fmt: skip
+        return "skip"
+
+    def read() -> Iterator[tuple[pa.RecordBatch | None, list[tuple[int | None, str]]]]:
+        # Each block with the rows skipped while reading it (on_ragged runs on this thread);
+        # a last (None, rows) hands over the rows skipped after the last block.
+        for batch in record_batches(
+            inspection.facts, needed, numeric, block_bytes, on_ragged, stream
+        ):
+            yield batch, ragged[:]
+            ragged.clear()
+        yield None, ragged[:]
+
+    def scored() -> Iterator[pa.Table]:
+        # Reading, scoring and storing run at once on three threads: DuckDB stores one
+        # block while the next is scored and the one after is read. Rows that could not be
+        # split (``ragged``) are placed by their line number among the good rows.
+        cursor = 2  # line 1 is the header
+        schema: pa.Schema | None = None
+        pending: list[tuple[int | None, str]] = []
+        for batch, skipped_rows in _prefetch(read()):  # the next block is read meanwhile
+            pending += skipped_rows
+            if batch is None:
+                break
+            skipped = {number for number, _ in pending if number is not None}
+            candidates = np.arange(cursor, cursor + batch.num_rows + len(skipped), dtype=np.int64)
+            lines = candidates[~np.isin(candidates, list(skipped))][: batch.num_rows]
+            cursor = int(lines[-1]) + 1 if len(lines) else cursor
+            table = _score_batch(
+                batch, mapping, hours_from, lines, currency, inspection.facts.decimal
+            )
+            schema = table.schema
+            here = [row for row in pending if row[0] is not None and row[0] < cursor]
+            if here:
+                pending = [row for row in pending if row not in here]
+                table = pa.concat_tables([table, _ragged_table(here, table.schema)])
+                table = table.sort_by("line")
+            yield table
+        if pending:
+            yield _ragged_table(pending, schema or _score_batch(
+                pa.record_batch({c: pa.array([], pa.string()) for c in needed}), mapping,
+                hours_from, np.arange(0), currency).schema)  # fmt: skip
+
+    done = 0
+    for table in _prefetch(scored()):
+        yield table
+        if progress:  # on the caller's thread: Streamlit widgets can't be touched elsewhere
+            done = min(inspection.size, done + table.nbytes // 2)
+            progress(done, inspection.size)
+    if progress:
+        progress(inspection.size, inspection.size)
+
+
+_END = object()
+
+
+def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Produce ``items`` in a background thread, ``depth`` ahead of the consumer.
+
+    Parsing (pyarrow) and storing (DuckDB) both release the GIL, so on two cores the next
+    block is parsed while the previous one is written.
+    """
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, name="mlprod-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+class BatchSummary:
+    """Counts, the first errors and the best run per ratio, gathered block by block."""
+
+    SHOWN_ERRORS = 50
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.errors = 0
+        self.first_errors: list[dict[str, Any]] = []
+        self.best: dict[str, dict[str, Any]] = {}
+
+    @property
+    def ok(self) -> int:
+        return self.rows - self.errors
+
+    def add(self, table: pa.Table) -> None:
+        self.rows += table.num_rows
+        bad = pc.equal(table["status"], "error")
+        n_bad = int(pc.sum(bad).as_py() or 0)
+        self.errors += n_bad
+        if n_bad and len(self.first_errors) < self.SHOWN_ERRORS:
+            wanted = self.SHOWN_ERRORS - len(self.first_errors)
+            errors = table.filter(bad).slice(0, wanted)
+            self.first_errors += errors.select(["line", "error", "run_id", "run_name"]).to_pylist()
+        if n_bad == table.num_rows:
+            return
+        for ratio in ("cer", "ter", "psr"):
+            best_here = pc.max(table[ratio]).as_py()  # NaN of error rows is skipped
+            if best_here is not None and best_here > self.best.get(ratio, {}).get(ratio, -1):
+                index = pc.index(table[ratio], best_here).as_py()
+                self.best[ratio] = table.slice(index, 1).to_pylist()[0]
+
+    def as_dict(
+        self, name: str, fmt: str, output: Path | None, batch_no: int | None
+    ) -> dict[str, Any]:
+        return {
+            "file": name,
+            "format": fmt,
+            "rows": self.rows,
+            "ok": self.ok,
+            "errors": self.errors,
+            "output": str(output) if output else None,
+            "saved_batch": batch_no,
+            "best": {
+                ratio: {k: row.get(k) for k in ("line", "run_id", "run_name", "model_name", ratio)}
+                for ratio, row in self.best.items()
+            },
+            "first_errors": self.first_errors,
+        }
+
+    def describe(self, name: str, fmt: str, output: Path | None, batch_no: int | None) -> str:
+        lines = [f"{name} ({fmt}): {self.rows:,} rows, {self.ok:,} scored, "
+                 f"{self.errors:,} with errors."]  # fmt: skip
+        for ratio, row in self.best.items():
+            who = row.get("run_name") or row.get("run_id") or f"line {row['line']}"
+            model = f" ({row['model_name']})" if row.get("model_name") else ""
+            lines.append(f"  best {ratio.upper()}: {row[ratio]:.4g}  {who}{model}")
+        for error in self.first_errors[:10]:
+            lines.append(f"  line {error['line']}: {error['error']}")
+        if self.errors > 10:
+            lines.append(f"  … and {self.errors - 10:,} more errors (see the scored file).")
+        if output:
+            lines.append(f"Scored rows written to {output}")
+        if batch_no is not None:
+            lines.append(f"Saved {self.ok:,} rows to the history as batch {batch_no}.")
+        return "\n".join(lines)
+
+
+@dataclass
+class ScoredFile:
+    """A whole scored file: one row per input row, and its summary."""
+
+    inspection: Inspection
+    mapping: dict[str, str]
+    table: pa.Table
+    summary: BatchSummary
+
+    def good(self) -> pa.Table:
+        return self.table.filter(pc.equal(self.table["status"], "ok"))
+
+    def errors(self) -> pa.Table:
+        return self.table.filter(pc.equal(self.table["status"], "error")).select(
+            ["line", "error", "run_id", "run_name", "model_name"]
+        )
+
+
+def score_file(
+    inspection: Inspection,
+    overrides: Mapping[str, str | None] | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    currency: str = "USD",
+) -> ScoredFile:
+    r"""Score every row of an inspected file into one table (for files that fit in memory).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from mlprod.ingest import inspect
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "runs.csv"
+    >>> _ = path.write_text("model,F1 Score,train_cost,inference_cost,hours,latency\n"
+    ...                     "bert,0.9,1000,200,10,50\nbert,90,1000,200,10,50\n")
+    >>> scored = score_file(inspect(path))
+    >>> scored.table.select(["line", "status", "cer"]).to_pylist()[0]
+    {'line': 2, 'status': 'ok', 'cer': 0.00075}
+    >>> scored.table["error"][1].as_py()
+    'F1 score must be between 0 and 1 — did you mean 0.90?'
+    """
+    mapping = resolve_mapping(inspection, overrides)
+    summary = BatchSummary()
+    tables = []
+    for table in scored_batches(
+        inspection, mapping, progress=progress, block_bytes=block_bytes, currency=currency
+    ):
+        summary.add(table)
+        tables.append(table)
+    return ScoredFile(inspection, mapping, pa.concat_tables(tables), summary)

@@ -1,0 +1,230 @@
+"""The one save path: every entry point stores calculations through here.
+
+The calculator page and ``mlprod calc --save`` store one run (:func:`save_calculation`,
+its record built by :func:`calculation_record`); the batch page, ``mlprod score --save``
+and the sample loader store a scored file (:func:`save_batch`: a file streamed block by
+block, or a table already scored and shown). One tag normaliser, one content hash, one
+duplicate policy: a file whose exact bytes were saved before is stored again only when
+asked (``again=True``); the check runs inside the saving transaction, just before it
+commits, so a file someone else saved while this one was reviewed is not stored twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlprod.metrics import Ratios
+from mlprod.store import KEEP, Store
+
+__all__ = [
+    "calculation_record",
+    "file_hash",
+    "normalize_tags",
+    "previous_save",
+    "save_batch",
+    "save_calculation",
+]
+
+# Tags are stored as "a, b, c": items trimmed, empty ones dropped (RE2 patterns, the same
+# in pyarrow as in the store's migration of older rows).
+_TAG_SEPARATOR = (r"\s*,[\s,]*", ", ")
+_TAG_ENDS = (r"^\s*(, )?|(, )?\s*$", "")
+
+
+def normalize_tag_column(tags: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Every cell of a tags column as stored: ``" a ,b,, c "`` is ``"a, b, c"``; a cell
+    with no tag is null.
+
+    >>> normalize_tag_column(pa.array([" a ,b,, c ", "x", " , ", None])).to_pylist()
+    ['a, b, c', 'x', None, None]
+    """
+    if tags.null_count == len(tags):
+        return tags
+    text = pc.replace_substring_regex(tags, _TAG_SEPARATOR[0], _TAG_SEPARATOR[1])
+    text = pc.replace_substring_regex(text, _TAG_ENDS[0], _TAG_ENDS[1])
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def normalize_tags(tags: str | None) -> str | None:
+    """One run's tags as stored (see :func:`normalize_tag_column`).
+
+    >>> normalize_tags("prod,  baseline ,"), normalize_tags("  "), normalize_tags(None)
+    ('prod, baseline', None, None)
+    """
+    if tags is None:
+        return None
+    return normalize_tag_column(pa.array([tags], pa.string()))[0].as_py()
+
+
+def _text(value: str | None) -> str | None:
+    """A typed text field as stored: trimmed, and empty is not given."""
+    if value is None:
+        return None
+    value = re.sub(r"^\s+|\s+$", "", value)
+    return value or None
+
+
+def calculation_record(
+    *,
+    f1: float,
+    training_cost: float,
+    inference_cost: float,
+    training_hours: float,
+    latency_ms: float,
+    ratios: Ratios,
+    currency: str = "USD",
+    f1_inputs: Mapping[str, float | None] | None = None,
+    assumptions: Mapping[str, Any] | None = None,
+    model_name: str | None = None,
+    run_id: str | None = None,
+    run_name: str | None = None,
+    project: str | None = None,
+    tags: str | None = None,
+    notes: str | None = None,
+) -> dict[str, Any]:
+    """The record of one calculation as the store keeps it (the one record builder).
+
+    ``f1_inputs`` holds the precision/recall or TP/FP/FN the F1 came from, if any;
+    ``assumptions`` what a built cost assumed (:class:`~mlprod.scenario.BuiltCosts`).
+    Text fields are trimmed (empty is not given) and tags normalised.
+    """
+    parts = {k: v for k, v in (f1_inputs or {}).items() if k != "f1"}
+    return {
+        "f1": f1,
+        **parts,
+        "training_cost": training_cost,
+        "inference_cost": inference_cost,
+        "training_hours": training_hours,
+        "latency_ms": latency_ms,
+        "currency": currency,
+        **ratios.as_dict(),
+        "model_name": _text(model_name),
+        "run_id": _text(run_id),
+        "run_name": _text(run_name),
+        "project": _text(project),
+        "tags": normalize_tags(tags),
+        "notes": _text(notes),
+        **(assumptions or {}),
+    }
+
+
+def save_calculation(
+    store: Store,
+    record: Mapping[str, Any],
+    *,
+    calc_key: str,
+    author: str | None = None,
+    source: str = "calculator",
+) -> bool:
+    """Store one calculation (a batch of one) unless this ``calc_key`` was stored already.
+
+    ``calc_key`` names one press of *Calculate* (or one CLI call): saving it again (a
+    double click, a rerun) stores nothing. Returns True when a row was written.
+    """
+    return store.save_calculation(record, calc_key=calc_key, author=author, source=source)
+
+
+@lru_cache(maxsize=64)
+def _hash_of(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: the same file saved twice has the same hash (remembered
+    while the file is unchanged, so a page rerun does not read it again)."""
+    stat = Path(path).stat()
+    return _hash_of(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def _hash_meanwhile(path: Path) -> Callable[[], str]:
+    """Start :func:`file_hash` on a thread of its own; returns the function that waits for
+    it. hashlib releases the GIL, so a big file (60 MB: ~75 ms) is hashed while it is
+    scored and stored instead of before."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprod-hash")
+    job = pool.submit(file_hash, path)
+    pool.shutdown(wait=False)
+    return job.result
+
+
+def previous_save(store: Store, file: str | Path) -> dict[str, Any] | None:
+    """The newest batch saved from a file with these exact bytes, if any (``batch_no``,
+    ``saved_at``, ``author``, ``file_name``, ``rows``)."""
+    return store.find_batch(file_hash(file))
+
+
+def _for_store(table: pa.Table) -> pa.Table:
+    """A scored table as the store takes it: only ``ok`` rows kept, tags normalised."""
+    if "tags" in table.column_names and table["tags"].null_count < table.num_rows:
+        table = table.set_column(
+            table.column_names.index("tags"), "tags", normalize_tag_column(table["tags"])
+        )
+    if "status" in table.column_names:
+        table = table.append_column(KEEP, pc.equal(table["status"], "ok"))
+    return table
+
+
+def save_batch(
+    store: Store,
+    scored: pa.Table | Iterable[pa.Table],
+    *,
+    source: str,
+    file: str | Path | None = None,
+    file_name: str | None = None,
+    author: str | None = None,
+    currency: str = "USD",
+    again: bool = False,
+) -> int:
+    """Store the good rows of a scored file as one batch, in one transaction.
+
+    Parameters
+    ----------
+    scored : pyarrow.Table or iterable of them
+        What :func:`~mlprod.ingest.scored_batches` yields (streamed: each block is stored
+        as it comes) or a whole :class:`~mlprod.ingest.ScoredFile` table. Rows whose
+        ``status`` is not ``"ok"`` are not stored.
+    source : str
+        Where the batch came from: ``"batch"`` (the page), ``"cli"``, ``"sample"``.
+    file : path, optional
+        The file the rows were scored from: its content hash is kept with the batch (and
+        computed while the rows are stored).
+    file_name : str, optional
+        The name to keep (an upload's original name); default: the file's name.
+    again : bool
+        Store a file whose exact bytes were saved before anyway.
+
+    Returns
+    -------
+    int
+        The batch number.
+
+    Raises
+    ------
+    AlreadySaved
+        The file was saved before and ``again`` is false; nothing was stored.
+    DatabaseError
+        The database refused the write; nothing was stored.
+    """
+    tables: Iterator[pa.Table] = iter([scored] if isinstance(scored, pa.Table) else scored)
+    content_hash = _hash_meanwhile(Path(file)) if file is not None else None
+    return store.append_calculations(
+        map(_for_store, tables),
+        source=source,
+        author=author,
+        file_name=file_name or (Path(file).name if file is not None else None),
+        content_hash=content_hash,
+        currency=currency,
+        unless_saved=not again,
+    )

@@ -1,0 +1,73 @@
+"""The history store: the only package that writes SQL.
+
+``Store`` is one facade over the parts, each in its own module by reason to change:
+
+- :mod:`~mlprod.store.connection`: opening the database, hardening, cursors, transactions
+  (and where a second backend is chosen);
+- :mod:`~mlprod.store.schema`: tables, numbered migrations, the integrity check;
+- :mod:`~mlprod.store.writes`: saving batches, soft delete and restore, the rollup;
+- :mod:`~mlprod.store.lookups`: single runs for Compare and tooltips;
+- :mod:`~mlprod.store.filters` and :mod:`~mlprod.store.history`: the history page's
+  questions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
+from mlprod.store.history import NO_MODEL, _History, with_run_names
+from mlprod.store.schema import (
+    ASSUMPTION_COLUMNS,
+    CALCULATION_COLUMNS,
+    F1_INPUT_COLUMNS,
+    MIGRATIONS,
+    ROWS_PER_BATCH,
+    SCHEMA_VERSION,
+    _Schema,
+)
+from mlprod.store.writes import KEEP, _Writes
+
+__all__ = [
+    "ASSUMPTION_COLUMNS",
+    "CALCULATION_COLUMNS",
+    "F1_INPUT_COLUMNS",
+    "KEEP",
+    "MIGRATIONS",
+    "NO_MODEL",
+    "ROWS_PER_BATCH",
+    "SCHEMA_VERSION",
+    "HistoryFilter",
+    "HistoryOverview",
+    "Store",
+    "bucket_for",
+    "with_run_names",
+]
+
+
+class Store(_Schema, _Writes, _History):
+    """The team's history of calculations.
+
+    Parameters
+    ----------
+    database : str or Path
+        A DuckDB file path (created with its folder on first use) or ``":memory:"``.
+    memory_limit : str, optional
+        DuckDB's memory cap for this process (``"512MB"``, ``"2GB"``; by default
+        ``MLPROD_DB_MEMORY`` or 512MB); beyond it DuckDB spills to a temp folder.
+
+    Raises
+    ------
+    DatabaseLocked
+        Another process holds the file.
+    DatabaseError
+        The file is not a DuckDB database, or was written by a newer mlprod.
+    """
+
+    def __init__(self, database: str | Path, *, memory_limit: str | None = None) -> None:
+        super().__init__(database, memory_limit=memory_limit)
+        try:
+            self.migrate()
+        except BaseException:
+            self.close()
+            raise

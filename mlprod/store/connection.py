@@ -1,0 +1,218 @@
+"""The connection to the history database: opening, hardening, cursors, transactions.
+
+One ``Store`` per process holds one DuckDB connection; every operation runs on its own
+``cursor()`` so Streamlit's script threads never share a bare connection. Writes that
+belong together run in one explicit ``BEGIN``/``COMMIT`` transaction.
+
+This is the seam for a second backend (a shared database server): the database setting
+picks the connection here (:func:`backend_of`), and the schema, writes and queries run on
+whatever :meth:`Connection.cursor` hands out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
+
+import duckdb
+
+from mlprod import config
+from mlprod.errors import DatabaseError, DatabaseLocked, DatabaseReadOnly
+
+__all__ = ["Connection", "backend_of"]
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)")
+
+
+def _open_error(database: str, exc: duckdb.Error) -> DatabaseError:
+    text = str(exc)
+    if "Could not set lock" in text:
+        match = _LOCK_HOLDER.search(text)
+        holder = match.group("holder") if match else "another process"
+        return DatabaseLocked(
+            f"The history database {database} is in use by {holder}. "
+            "Only one process can write to it at a time: stop that process or try again "
+            "when it is done."
+        )
+    if "not a valid DuckDB database file" in text:
+        return DatabaseError(
+            f"{database} is not a DuckDB database. Point MLPROD_DB at a DuckDB file "
+            "(or at a new path to create one); the file was left untouched."
+        )
+    return DatabaseError(f"Cannot open the history database {database}: {text}")
+
+
+def _allowed_directories(database: str) -> list[str]:
+    """The one folder SQL may touch: the database's own (file, WAL, spill folder)."""
+    if database == ":memory:" or database.startswith("md:"):
+        return []
+    return [str(Path(database).expanduser().resolve().parent) + os.sep]
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """Refuse, before DuckDB touches it, anything at ``path`` that is not a DuckDB file."""
+    if path.is_dir():
+        raise DatabaseError(
+            f"{path} is a folder, not a database file. Point MLPROD_DB at a file, e.g. "
+            f"{path / 'mlprod.duckdb'}; nothing in the folder was touched."
+        )
+    try:
+        with path.open("rb") as file:
+            head = file.read(16)
+    except FileNotFoundError:
+        return  # a new database
+    except OSError as exc:
+        raise DatabaseError(f"Cannot read the history database {path}: {exc.strerror}.") from None
+    if not head:
+        return  # an empty file: DuckDB makes it a new database
+    if head.startswith(_SQLITE_MAGIC):
+        kind = "a SQLite database"
+    elif len(head) < 12 or head[8:12] != b"DUCK":  # DuckDB's header: checksum, then DUCK
+        kind = "not a DuckDB database"
+    else:
+        return
+    raise DatabaseError(
+        f"{path} is {kind}. Point MLPROD_DB at a DuckDB file (or at a new path to create "
+        "one); the file was left untouched."
+    )
+
+
+def _writable(path: Path) -> bool:
+    """Whether the file and its folder may be written: by permissions, and by the file's
+    own write bits (root may write anything, but a file made read-only stays so here)."""
+    bits = path.stat().st_mode & 0o222
+    return bool(bits) and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _harden(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    """Limit SQL to the database's folder and lock the settings (settable only once the
+    database has started; a second connection in this process shares the locked ones)."""
+    locked = con.execute("SELECT current_setting('lock_configuration')").fetchone()
+    if locked and locked[0]:
+        return
+    con.execute("SET allowed_directories = ?", [_allowed_directories(database)])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def backend_of(database: str) -> str:
+    """Which backend a database setting names: ``"duckdb"`` (a file or ``:memory:``).
+
+    >>> backend_of("data/mlprod.duckdb"), backend_of(":memory:")
+    ('duckdb', 'duckdb')
+    >>> backend_of("postgresql://mlprod@db.internal/mlprod")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mlprod.errors.DatabaseError: postgresql://... is a database server: ...
+    """
+    scheme = database.split("://", 1)[0].lower() if "://" in database else ""
+    if scheme:
+        raise DatabaseError(
+            f"{scheme}://... is a database server: this mlprod keeps the history in a DuckDB "
+            "file only. Point MLPROD_DB at a file path."
+        )
+    return "duckdb"
+
+
+class Connection:
+    """The database connection a ``Store`` works through.
+
+    Parameters
+    ----------
+    database : str or Path
+        A DuckDB file path (created with its folder on first use) or ``":memory:"``.
+    memory_limit : str, optional
+        DuckDB's memory cap for this process (``"512MB"``, ``"2GB"``; by default
+        ``MLPROD_DB_MEMORY`` or 512MB); beyond it DuckDB spills to a temp folder.
+
+    Raises
+    ------
+    DatabaseLocked
+        Another process holds the file.
+    DatabaseError
+        The file is not a DuckDB database.
+    """
+
+    def __init__(self, database: str | Path, *, memory_limit: str | None = None) -> None:
+        self.database = str(database)
+        backend_of(self.database)
+        self.read_only = False
+        if self.database != ":memory:" and not self.database.startswith("md:"):
+            path = Path(self.database).expanduser()
+            _refuse_foreign_file(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.read_only = path.exists() and not _writable(path)
+        try:
+            # DuckDB's default cap is 80% of RAM; its page cache and checkpoints then grow
+            # the process by ~1 GB after a 10M-row batch. It spills to disk past the cap.
+            self._con = duckdb.connect(
+                self.database,
+                read_only=self.read_only,
+                config={
+                    "memory_limit": memory_limit or config.memory_limit(),
+                    # SQL reaches no file outside the database's folder (the file, its WAL
+                    # and DuckDB's spill folder live there), no extension is fetched or
+                    # loaded (httpfs would give SQL the network), and no query can change
+                    # these settings later.
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                },
+            )
+            _harden(self._con, self.database)
+        except duckdb.Error as exc:
+            raise _open_error(self.database, exc) from None
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for one operation; closed afterwards."""
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside ``BEGIN``/``COMMIT``; rolled back if anything raises.
+
+        Every write goes through here, so a read-only database refuses it here, in words.
+        """
+        self.require_writable()
+        with self.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file, so the file alone holds everything."""
+        with self.cursor() as cur:
+            cur.execute("CHECKPOINT")
+
+    def require_writable(self) -> None:
+        """Raise :class:`DatabaseReadOnly` (in words) when nothing can be written."""
+        if self.read_only:
+            raise DatabaseReadOnly(
+                f"The history database {self.database} is read-only (file or folder "
+                "permissions): the history can be viewed, but nothing can be saved or "
+                "deleted. Make it writable, or point MLPROD_DB at a writable file."
+            )
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,403 @@
+"""The history page's questions, answered in SQL over the calculations and their rollup.
+
+Every query filters ``calculations`` first and joins the small ``batches`` table only for
+the rows it returns, so a page of 50 never drags 10M rows through a join.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
+from mlprod.store.lookups import RUN_DETAILS, _Lookups, _rows_by_id
+from mlprod.store.schema import ROWS_PER_BATCH
+
+__all__ = ["NO_MODEL", "with_run_names"]
+
+# Day and week buckets by integer arithmetic on microseconds (date_trunc does calendar work
+# per row: ~30% slower at 1M rows). 1970-01-01 was a Thursday: shift 3 days so weeks start
+# on Monday.
+_DAY_US, _WEEK_US, _MONDAY_SHIFT_US = 86_400_000_000, 604_800_000_000, 259_200_000_000
+_BUCKETS = {
+    "day": f"make_timestamp(epoch_us(created_at) // {_DAY_US} * {_DAY_US})",
+    "week": f"make_timestamp((epoch_us(created_at) + {_MONDAY_SHIFT_US}) // {_WEEK_US} "
+    f"* {_WEEK_US} - {_MONDAY_SHIFT_US})",
+    "month": "date_trunc('month', created_at)",
+}
+
+_X_COLUMNS = {
+    "total_cost": "(training_cost + inference_cost)",
+    "latency_ms": "latency_ms",
+}
+
+# Runs saved without a model name still belong in the trend and the best runs.
+NO_MODEL = "(no model name)"
+_MODEL = f"coalesce(model_name, '{NO_MODEL}')"
+
+# What an answer to one of the history questions shows: its name and its numbers.
+_ANSWER_COLUMNS = (*RUN_DETAILS, "f1", "training_cost", "inference_cost", "latency_ms")
+
+
+def _pareto(cheapest: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Rows of (f1, x, x_id) that no other row beats: sorted by x (ties: higher F1 first),
+    a row is on the frontier when its F1 is above every F1 before it."""
+    f1 = cheapest["f1"].to_numpy()
+    xs = cheapest[x].to_numpy()
+    order = np.lexsort((-f1, xs))  # by x, then by F1 descending
+    f1_sorted = f1[order]
+    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], f1_sorted[:-1]]))
+    keep = order[f1_sorted > best_before]
+    return pd.DataFrame({"id": cheapest[f"{x}_id"].to_numpy()[keep], "f1": f1[keep], "x": xs[keep]})
+
+
+def _cheapest_within_id(
+    groups: pd.DataFrame, f1_gap: float, best_f1: float | None = None
+) -> int | None:
+    """From :meth:`Store.f1_groups`: the cheapest run with F1 >= best - gap (of equal
+    cost, the higher F1)."""
+    if groups.empty:
+        return None
+    top = groups["f1"].max() if best_f1 is None else best_f1
+    near = groups[groups["f1"] >= top - f1_gap]
+    if near.empty:
+        return None
+    pick = near.sort_values(["total_cost", "f1"], ascending=[True, False]).iloc[0]
+    return int(pick["total_cost_id"])
+
+
+def with_run_names(best: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
+    """Best runs with a ``run`` label: the run's name, else its id."""
+    label = names.set_index("id")
+    run = label["run_name"].fillna(label["run_id"]) if len(label) else pd.Series(dtype=object)
+    return best.assign(run=best["id"].map(run))
+
+
+class _History(_Lookups):
+    """The history page's queries (mixed into ``Store``)."""
+
+    #: Read the summary, trend and best runs from the rollup when the filter allows it
+    #: (tests switch it off to check the rollup against the calculations themselves).
+    use_rollup = True
+
+    def _rolled_up(self, f: HistoryFilter) -> bool:
+        return self.use_rollup and not f.searches
+
+    # -- the history page ---------------------------------------------------------------
+    # Every query filters `calculations` first and joins the small `batches` table only
+    # for the rows it returns, so a page of 50 never drags 10M rows through a join.
+
+    def history_page(
+        self, f: HistoryFilter, *, page: int = 0, page_size: int = 50, deleted: bool = False
+    ) -> pd.DataFrame:
+        """One page of matching calculations, newest first (deleted ones with ``deleted``)."""
+        where, params = f.where(deleted=deleted)
+        with self.cursor() as cur:
+            return cur.execute(
+                f"WITH page AS (SELECT c.* FROM calculations c WHERE {where} "
+                "ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?) "
+                f"SELECT page.*, page.training_cost + page.inference_cost AS total_cost, "
+                "b.author, b.source, b.currency, b.file_name, d.done_by AS deleted_by, "
+                "a.* EXCLUDE (calculation_id) "
+                f"FROM page JOIN batches b ON b.batch_no = page.id // {ROWS_PER_BATCH} "
+                "LEFT JOIN cost_assumptions a ON a.calculation_id = page.id "
+                "LEFT JOIN (SELECT calculation_id, arg_max(done_by, happened_at) AS done_by "
+                "FROM deletions WHERE action = 'delete' GROUP BY ALL) d "
+                "ON d.calculation_id = page.id "
+                "ORDER BY page.created_at DESC, page.id DESC",
+                [*params, page_size, page * page_size],
+            ).df()
+
+    def summary(self, f: HistoryFilter) -> dict[str, Any]:
+        """The count, the date span and the best of each ratio and of F1 among matching
+        calculations."""
+        if self._rolled_up(f):
+            where, params = f.where(rollup=True)
+            sql = (
+                "SELECT CAST(coalesce(sum(runs), 0) AS BIGINT), min(first_at), max(last_at), "
+                f"max(max_cer), max(max_ter), max(max_psr), max(max_f1) FROM rollup r WHERE {where}"
+            )
+        else:
+            where, params = f.where()
+            sql = (
+                # No count(DISTINCT model_name) here: it costs 10x the rest at 1M rows, and
+                # best_per_model() groups by model anyway.
+                "SELECT count(*), min(created_at), max(created_at), "
+                f"max(cer), max(ter), max(psr), max(f1) FROM calculations c WHERE {where}"
+            )
+        with self.cursor() as cur:
+            row = cur.execute(sql, params).fetchone()
+        assert row is not None
+        keys = ("runs", "first", "last", "best_cer", "best_ter", "best_psr", "best_f1")
+        return dict(zip(keys, row, strict=True))
+
+    def currencies(self) -> list[str]:
+        """The currencies the history's costs are in (one per batch)."""
+        with self.cursor() as cur:
+            return [r[0] for r in cur.execute(
+                "SELECT DISTINCT currency FROM batches ORDER BY 1").fetchall()]  # fmt: skip
+
+    def filter_options(self) -> dict[str, list[str]]:
+        """The values each filter can take (live calculations only)."""
+        with self.cursor() as cur:
+
+            def values(sql: str) -> list[str]:
+                return [r[0] for r in cur.execute(sql).fetchall() if r[0] is not None]
+
+            live = "FROM rollup"  # live calculations only, one row per group
+            return {
+                "models": values(f"SELECT DISTINCT model_name {live} ORDER BY 1"),
+                "projects": values(f"SELECT DISTINCT project {live} ORDER BY 1"),
+                "tags": values(
+                    f"SELECT DISTINCT unnest(string_split(tags, ', ')) {live} ORDER BY 1"
+                ),
+                "authors": values("SELECT DISTINCT author FROM batches ORDER BY 1"),
+                "sources": values("SELECT DISTINCT source FROM batches ORDER BY 1"),
+            }
+
+    def trend(self, f: HistoryFilter, bucket: str, *, max_models: int = 8) -> pd.DataFrame:
+        """Mean CER, TER and PSR per model and time bucket (``day``, ``week`` or ``month``),
+        long format, for the ``max_models`` models with the most matching runs.
+
+        One scan: aggregate per bucket and model, then rank models on that small result.
+        """
+        if bucket not in ("day", "week", "month"):
+            raise ValueError(f"bucket must be day, week or month, not {bucket!r}")
+        if self._rolled_up(f):
+            where, params = f.where(rollup=True)
+            agg = (
+                f"SELECT CAST(date_trunc('{bucket}', day) AS TIMESTAMP) AS bucket, "
+                f"{_MODEL} AS model_name, sum(sum_cer) / sum(runs) AS CER, "
+                "sum(sum_ter) / sum(runs) AS TER, sum(sum_psr) / sum(runs) AS PSR, "
+                f"CAST(sum(runs) AS BIGINT) AS runs FROM rollup r WHERE {where} GROUP BY ALL"
+            )
+        else:
+            where, params = f.where()
+            agg = (
+                f"SELECT {_BUCKETS[bucket]} AS bucket, {_MODEL} AS model_name, "
+                "avg(cer) AS CER, avg(ter) AS TER, avg(psr) AS PSR, count(*) AS runs "
+                f"FROM calculations c WHERE {where} GROUP BY ALL"
+            )
+        with self.cursor() as cur:
+            return cur.execute(
+                f"WITH agg AS ({agg}), "
+                "top AS (SELECT model_name FROM agg GROUP BY ALL "
+                "ORDER BY sum(runs) DESC, model_name LIMIT ?), "
+                "kept AS (SELECT * FROM agg WHERE model_name IN (SELECT model_name FROM top)) "
+                "UNPIVOT kept ON CER, TER, PSR INTO NAME ratio VALUE value "
+                "ORDER BY bucket, model_name, ratio",
+                [*params, max_models],
+            ).df()
+
+    def overview(
+        self,
+        f: HistoryFilter,
+        *,
+        f1_gap: float = 0.01,
+        budget: float = 1000.0,
+        latency_ms: float = 50.0,
+        points: int = 2000,
+        page: int = 0,
+        page_size: int = 50,
+    ) -> HistoryOverview:
+        """Everything the history page shows above its table, for one filter.
+
+        The independent queries run at the same time, each on its own cursor: DuckDB
+        releases the GIL, and the short ones fill the gaps the long ones leave on the cores.
+        """
+        summary = self.summary(f)
+        bucket = bucket_for(summary["first"], summary["last"])
+        if not summary["runs"]:
+            return HistoryOverview(summary, bucket, None, {}, None, None, None, None, None)
+
+        def by_f1() -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
+            groups = self.f1_groups(f)
+            fronts = self.frontiers(f, details=False, groups=groups)
+            on_front = [i for front in fronts.values() for i in front["id"]]
+            # The cheapest run near the best F1 is the cheapest of some F1 value: one of
+            # these groups. One lookup for it and the run names on both frontiers.
+            runs = self._runs(_cheapest_within_id(groups, f1_gap, summary["best_f1"]), *on_front)
+            unique = {int(r["id"]): r for r in runs[1:] if r}
+            names = pd.DataFrame(list(unique.values()), columns=["id", *_ANSWER_COLUMNS])
+            names = names[["id", *RUN_DETAILS]]
+            return {x: fr.merge(names, on="id", how="left") for x, fr in fronts.items()}, runs[0]
+
+        # Each thread also does its lookups and pandas work, while DuckDB (which releases
+        # the GIL) runs the other queries.
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlprod-history") as pool:
+            trend_job = pool.submit(self.trend, f, bucket)
+            f1_job, best_job = pool.submit(by_f1), pool.submit(self.best_per_model, f)
+            # Its own top-1 scan: as a FILTER aggregate in the frontier scan it cost more
+            # (10M runs: +40-50 ms on that scan, which then went past 200 ms).
+            under_job = pool.submit(self.best_under, f, budget=budget, latency_ms=latency_ms)
+            table_job = pool.submit(self.history_page, f, page=page, page_size=page_size)
+            points_job = pool.submit(self.scatter, f, limit=points, total=summary["runs"])
+            trend, best, (frontiers, cheapest) = (
+                trend_job.result(), best_job.result(), f1_job.result()
+            )  # fmt: skip
+        return HistoryOverview(
+            summary=summary,
+            bucket=bucket,
+            trend=trend,
+            frontiers=frontiers,
+            points=points_job.result()[0],
+            best=best,
+            cheapest=cheapest,
+            best_under=under_job.result(),
+            table=table_job.result(),
+        )
+
+    def f1_groups(self, f: HistoryFilter) -> pd.DataFrame:
+        """One row per distinct F1 among the matching runs: its cheapest run and its
+        fastest run. Only these runs can be on a frontier or be the cheapest run near the
+        best F1, so one scan serves all three (three scans cost ~20 ms more at 1M runs).
+        """
+        where, params = f.where()
+        picks = [
+            f"min({expr}) AS {x}, arg_min(id, {expr}) AS {x}_id" for x, expr in _X_COLUMNS.items()
+        ]
+        with self.cursor() as cur:
+            return cur.execute(
+                f"SELECT f1, {', '.join(picks)} FROM calculations c WHERE {where} GROUP BY f1",
+                params,
+            ).df()
+
+    def frontiers(
+        self, f: HistoryFilter, *, details: bool = True, groups: pd.DataFrame | None = None
+    ) -> dict[str, pd.DataFrame]:
+        """The Pareto frontiers of F1 against total cost and against latency: runs no other
+        run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first.
+
+        Only the cheapest run of each F1 value can be on a frontier, so one scan picks
+        those for both axes (:meth:`f1_groups`, or ``groups`` when already fetched); the
+        running maximum then runs over those few thousand rows (numpy: a SQL window over
+        them cost ~5 ms more at 1M runs). ``details=False`` leaves out the run names (see
+        :meth:`run_details`).
+        """
+        cheapest = self.f1_groups(f) if groups is None else groups
+        fronts = {x: _pareto(cheapest, x) for x in _X_COLUMNS}
+        if not details:
+            return fronts
+        names = self.run_details([i for front in fronts.values() for i in front["id"]])
+        return {x: front.merge(names, on="id", how="left") for x, front in fronts.items()}
+
+    def scatter(
+        self, f: HistoryFilter, *, limit: int = 2000, total: int | None = None
+    ) -> tuple[pd.DataFrame, int]:
+        """About ``limit`` matching runs at most, with F1, total cost and latency, and how
+        many runs matched (pass ``total`` when known). Beyond ``limit`` the dots are a
+        repeatable random sample taken while scanning (block sampling)."""
+        where, params = f.where()
+        with self.cursor() as cur:
+            if total is None:
+                row = cur.execute(f"SELECT count(*) FROM calculations c WHERE {where}", params)
+                total = int(row.fetchone()[0])  # type: ignore[index]
+            sample = ""
+            if total > limit:
+                # Block sampling reads only the sampled blocks but is all-or-nothing on
+                # small tables; below ~100 blocks sample row by row instead.
+                table_rows = cur.execute(
+                    "SELECT estimated_size FROM duckdb_tables() WHERE table_name = 'calculations'"
+                ).fetchone()[0]  # type: ignore[index]
+                method = "system" if table_rows > 200_000 else "bernoulli"
+                sample = f"TABLESAMPLE {min(100.0, 120.0 * limit / total):.6f}% ({method}, 7)"
+            points = cur.execute(
+                "SELECT c.id, c.f1, c.training_cost + c.inference_cost AS total_cost, "
+                "c.latency_ms, c.model_name, c.run_id, c.run_name, c.created_at "
+                f"FROM calculations c {sample} WHERE {where} LIMIT ?",
+                [*params, limit],
+            ).df()
+        return points, total
+
+    def best_per_model(self, f: HistoryFilter, *, details: bool = True) -> pd.DataFrame:
+        """The best run of every model for each ratio (long format: model_name, ratio,
+        value, id; and ``run`` unless ``details=False``, see :meth:`run_details`)."""
+        if self._rolled_up(f):
+            where, params = f.where(rollup=True)
+            sql = (
+                f"SELECT {_MODEL} AS model_name, max(max_cer) AS CER, max(max_ter) AS TER, "
+                "max(max_psr) AS PSR, arg_max(max_cer_id, max_cer) AS cer_id, "
+                "arg_max(max_ter_id, max_ter) AS ter_id, arg_max(max_psr_id, max_psr) AS psr_id "
+                f"FROM rollup r WHERE {where} GROUP BY ALL ORDER BY model_name"
+            )
+        else:
+            where, params = f.where()
+            sql = (
+                f"SELECT {_MODEL} AS model_name, max(cer) AS CER, max(ter) AS TER, "
+                "max(psr) AS PSR, arg_max(id, cer) AS cer_id, arg_max(id, ter) AS ter_id, "
+                f"arg_max(id, psr) AS psr_id FROM calculations c WHERE {where} "
+                "GROUP BY ALL ORDER BY model_name"
+            )
+        with self.cursor() as cur:
+            best = cur.execute(sql, params).df()
+        long = pd.concat(
+            [
+                pd.DataFrame({"model_name": best.model_name, "ratio": ratio,
+                              "value": best[ratio], "id": best[f"{ratio.lower()}_id"]})
+                for ratio in ("CER", "TER", "PSR")
+            ],
+            ignore_index=True,
+        )  # fmt: skip
+        return with_run_names(long, self.run_details(long["id"])) if details else long
+
+    def best_under(
+        self, f: HistoryFilter, *, budget: float, latency_ms: float
+    ) -> dict[str, Any] | None:
+        """The best-F1 run that costs at most ``budget`` and answers within ``latency_ms``
+        (of equal F1, the cheapest): one top-1 scan."""
+        total = _X_COLUMNS["total_cost"]
+        return self._first(
+            f, f"{total} <= ? AND latency_ms <= ?", [budget, latency_ms], f"f1 DESC, {total}"
+        )
+
+    def _first(
+        self, f: HistoryFilter, condition: str, values: list[Any], order: str
+    ) -> dict[str, Any] | None:
+        """The first matching run meeting ``condition`` in ``order`` (then by id)."""
+        where, params = f.where()
+        with self.cursor() as cur:
+            found = cur.execute(
+                f"SELECT id, {', '.join(_ANSWER_COLUMNS)} FROM calculations c "
+                f"WHERE {where} AND {condition} ORDER BY {order}, id LIMIT 1",
+                [*params, *values],
+            ).df()
+        return found.to_dict("records")[0] if len(found) else None
+
+    def _runs(self, *ids: int | None) -> list[dict[str, Any] | None]:
+        """Calculations by id (name, F1, costs, latency), in the order asked; ``None`` for
+        ``None``. Only these columns: fetching whole rows cost ~15 ms more at 1M runs."""
+        with self.cursor() as cur:
+            found = _rows_by_id(cur, [i for i in ids if i is not None], _ANSWER_COLUMNS)
+        rows = {int(row["id"]): row for row in found.to_dict("records")}
+        return [None if i is None else rows.get(int(i)) for i in ids]
+
+    def export_filtered(self, f: HistoryFilter) -> pa.Table:
+        """Every matching calculation with who saved it, as Arrow (for CSV / Parquet)."""
+        where, params = f.where()
+        with self.cursor() as cur:
+            return cur.sql(  # a relation hands Arrow over without the DB-API copy
+                "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
+                "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
+                "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source, "
+                "a.* EXCLUDE (calculation_id) "
+                f"FROM calculations c JOIN batches b ON b.batch_no = c.id // {ROWS_PER_BATCH} "
+                "LEFT JOIN cost_assumptions a ON a.calculation_id = c.id "
+                f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
+                params=params,
+            ).to_arrow_table()
+
+    def deletion_log(self, *, limit: int = 200) -> pd.DataFrame:
+        """Who deleted or restored which calculation, and when (newest first), with the
+        run's model, name and id."""
+        with self.cursor() as cur:
+            return cur.execute(
+                "SELECT d.happened_at, d.action, d.done_by, c.model_name, c.run_name, "
+                "c.run_id, d.calculation_id AS id FROM deletions d "
+                "LEFT JOIN calculations c ON c.id = d.calculation_id "
+                "ORDER BY d.happened_at DESC, d.calculation_id DESC LIMIT ?",
+                [limit],
+            ).df()

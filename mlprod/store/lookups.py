@@ -1,0 +1,76 @@
+"""Lookups of single runs: search, by id, the newest per model (Compare, chart tooltips)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+import pandas as pd
+
+from mlprod.store.connection import Connection
+
+__all__ = ["RUN_DETAILS"]
+
+#: What names a run in a tooltip or an answer: its model, run id and name, and date.
+RUN_DETAILS = ("model_name", "run_id", "run_name", "created_at")
+
+
+def _rows_by_id(
+    cur: duckdb.DuckDBPyConnection, ids: list[int], columns: tuple[str, ...]
+) -> pd.DataFrame:
+    """A few calculations by id: a hash join against the id list (measured at 1M rows:
+    ~6 ms, where ``id IN (literal list)`` took ~16 ms)."""
+    if not ids:
+        return pd.DataFrame(columns=["id", *columns])
+    return cur.execute(
+        f"SELECT id, {', '.join(columns)} FROM calculations "
+        "JOIN (SELECT unnest(?::BIGINT[]) AS id) USING (id)",
+        [sorted({int(i) for i in ids})],
+    ).df()
+
+
+class _Lookups(Connection):
+    """Runs by search text or id (mixed into ``Store``)."""
+
+    def search(self, text: str = "", *, limit: int = 200) -> pd.DataFrame:
+        """Calculations whose model, run id or name, project or tags contain ``text``
+        (case-insensitive), newest first."""
+        like = f"%{text.strip()}%"
+        with self.cursor() as cur:
+            return cur.execute(
+                "SELECT id, created_at, model_name, run_id, run_name, project, tags, f1, "
+                "training_cost, inference_cost, training_hours, latency_ms, cer, ter, psr, "
+                "currency, author, source FROM history WHERE deleted_at IS NULL AND ("
+                "? = '%%' OR model_name ILIKE ? OR run_id ILIKE ? OR run_name ILIKE ? "
+                "OR project ILIKE ? OR tags ILIKE ?) "
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                [like, like, like, like, like, like, limit],
+            ).df()
+
+    def calculations_by_id(self, ids: list[int]) -> pd.DataFrame:
+        """The calculations with these ids (deleted ones too), in the order asked."""
+        with self.cursor() as cur:
+            found = cur.execute(
+                "SELECT h.*, a.* EXCLUDE (calculation_id) FROM history h "
+                "LEFT JOIN cost_assumptions a ON a.calculation_id = h.id "
+                "WHERE h.id IN (SELECT unnest(?::BIGINT[]))",
+                [ids],
+            ).df()
+        order = {calc_id: i for i, calc_id in enumerate(ids)}
+        return found.sort_values("id", key=lambda s: s.map(order)).reset_index(drop=True)
+
+    def latest_per_model(self, models: int = 2) -> pd.DataFrame:
+        """The newest calculation of each of the ``models`` most recently used models."""
+        with self.cursor() as cur:
+            return cur.execute(
+                "SELECT * FROM history WHERE deleted_at IS NULL AND model_name IS NOT NULL "
+                "QUALIFY row_number() OVER (PARTITION BY model_name "
+                "ORDER BY created_at DESC, id DESC) = 1 "
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                [models],
+            ).df()
+
+    def run_details(self, ids: Iterable[int]) -> pd.DataFrame:
+        """Model, run id and name and date of a few calculations (for chart tooltips)."""
+        with self.cursor() as cur:
+            return _rows_by_id(cur, list(ids), RUN_DETAILS)

@@ -1,0 +1,279 @@
+"""What the history database holds: tables, numbered migrations, and their promises.
+
+Schema changes are numbered migrations recorded in ``schema_version``; :meth:`_Schema.migrate`
+applies the ones a database lacks, each in its own transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from mlprod.errors import DatabaseError, DatabaseReadOnly
+
+__all__ = [
+    "ASSUMPTION_COLUMNS",
+    "CALCULATION_COLUMNS",
+    "F1_INPUT_COLUMNS",
+    "MIGRATIONS",
+    "ROWS_PER_BATCH",
+    "SCHEMA_VERSION",
+]
+
+#: Columns of one calculation that a caller gives (the store adds id, batch and audit).
+CALCULATION_COLUMNS: tuple[str, ...] = (
+    "created_at",
+    "run_id",
+    "run_name",
+    "model_name",
+    "project",
+    "tags",
+    "notes",
+    "f1",
+    "training_cost",
+    "inference_cost",
+    "training_hours",
+    "latency_ms",
+    "cer",
+    "ter",
+    "psr",
+)
+#: Where an F1 came from, when it was not given directly (kept in ``f1_inputs``).
+F1_INPUT_COLUMNS: tuple[str, ...] = ("precision", "recall", "tp", "fp", "fn")
+
+# A calculation's id is its batch number times this plus its row in the batch: ids are
+
+# A calculation's id is its batch number times this plus its row in the batch: ids are
+# unique and ordered without a per-row sequence call (which costs ~0.25 s per 1M rows).
+ROWS_PER_BATCH = 1_000_000_000
+
+# Every save is a batch (a calculator save is a batch of one): who, when, from where and in
+# which currency live once per batch, not once per row. Rarely-given columns live in side
+# tables, because every all-NULL column still costs DuckDB time on a million-row insert.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE SEQUENCE batch_no START 1",
+        """
+        CREATE TABLE batches (
+            batch_no     BIGINT PRIMARY KEY,
+            saved_at     TIMESTAMP NOT NULL,
+            author       VARCHAR,
+            source       VARCHAR NOT NULL,
+            file_name    VARCHAR,
+            content_hash VARCHAR,
+            currency     VARCHAR NOT NULL,
+            row_count    BIGINT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE calculations (
+            id             BIGINT NOT NULL,  -- batch_no * ROWS_PER_BATCH + row in batch
+            created_at     TIMESTAMP NOT NULL,
+            run_id         VARCHAR,
+            run_name       VARCHAR,
+            model_name     VARCHAR,
+            project        VARCHAR,
+            tags           VARCHAR,
+            notes          VARCHAR,
+            f1             DOUBLE NOT NULL,
+            training_cost  DOUBLE NOT NULL,
+            inference_cost DOUBLE NOT NULL,
+            training_hours DOUBLE NOT NULL,
+            latency_ms     DOUBLE NOT NULL,
+            cer            DOUBLE NOT NULL,
+            ter            DOUBLE NOT NULL,
+            psr            DOUBLE NOT NULL,
+            deleted_at     TIMESTAMP
+        )
+        """,
+        """
+        CREATE TABLE f1_inputs (
+            calculation_id BIGINT NOT NULL,
+            precision      DOUBLE,
+            recall         DOUBLE,
+            tp             DOUBLE,
+            fp             DOUBLE,
+            fn             DOUBLE
+        )
+        """,
+        """
+        CREATE TABLE deletions (
+            calculation_id BIGINT NOT NULL,
+            action         VARCHAR NOT NULL,
+            happened_at    TIMESTAMP NOT NULL,
+            done_by        VARCHAR
+        )
+        """,
+        f"""
+        CREATE VIEW history AS
+        SELECT c.*, b.batch_no, b.author, b.source, b.currency, b.file_name, b.saved_at
+        FROM calculations c JOIN batches b ON b.batch_no = c.id // {ROWS_PER_BATCH}
+        """,
+    ),
+}
+MIGRATIONS[2] = (
+    # Where a cost came from (GPU prices, traffic, tokens): issue #6. One row per
+    # calculation whose cost was built rather than typed.
+    """
+    CREATE TABLE cost_assumptions (
+        calculation_id       BIGINT NOT NULL,
+        gpu_model            VARCHAR,
+        gpu_count            DOUBLE,
+        gpu_hours            DOUBLE,
+        price_per_gpu_hour   DOUBLE,
+        price_kind           VARCHAR,
+        price_provider       VARCHAR,
+        price_as_of          DATE,
+        extra_costs          DOUBLE,
+        inference_mode       VARCHAR,
+        months               DOUBLE,
+        requests_per_month   DOUBLE,
+        cost_per_1k_requests DOUBLE,
+        tokens_in_per_month  DOUBLE,
+        tokens_out_per_month DOUBLE,
+        price_in_per_1m      DOUBLE,
+        price_out_per_1m     DOUBLE,
+        fx_rate              DOUBLE
+    )
+    """,
+)
+#: The assumptions behind a built cost, kept in ``cost_assumptions``.
+ASSUMPTION_COLUMNS: tuple[str, ...] = (
+    "gpu_model", "gpu_count", "gpu_hours", "price_per_gpu_hour", "price_kind", "price_provider",
+    "price_as_of", "extra_costs", "inference_mode", "months", "requests_per_month",
+    "cost_per_1k_requests", "tokens_in_per_month", "tokens_out_per_month", "price_in_per_1m",
+    "price_out_per_1m", "fx_rate",
+)  # fmt: skip
+
+# The live calculations summed up per batch, day, model, project and tags (issue #5): the
+# history's summary, trend and best runs read this small table instead of every row
+# (~10x fewer rows at 1M runs). Kept right in the same transaction as every write:
+# a save adds its batch's groups, a delete or restore recomputes the groups it touched.
+_ROLLUP_SELECT = f"""
+    SELECT id // {ROWS_PER_BATCH} AS batch_no, CAST(created_at AS DATE) AS day, model_name,
+           project, tags, count(*) AS runs, min(created_at) AS first_at,
+           max(created_at) AS last_at, sum(cer) AS sum_cer, sum(ter) AS sum_ter,
+           sum(psr) AS sum_psr, max(cer) AS max_cer, arg_max(id, cer) AS max_cer_id,
+           max(ter) AS max_ter, arg_max(id, ter) AS max_ter_id, max(psr) AS max_psr,
+           arg_max(id, psr) AS max_psr_id, max(f1) AS max_f1
+    FROM calculations WHERE deleted_at IS NULL AND {{rows}} GROUP BY ALL
+"""
+MIGRATIONS[3] = (
+    """
+    CREATE TABLE rollup (
+        batch_no   BIGINT NOT NULL,
+        day        DATE NOT NULL,
+        model_name VARCHAR,
+        project    VARCHAR,
+        tags       VARCHAR,
+        runs       BIGINT NOT NULL,
+        first_at   TIMESTAMP NOT NULL,
+        last_at    TIMESTAMP NOT NULL,
+        sum_cer    DOUBLE NOT NULL,
+        sum_ter    DOUBLE NOT NULL,
+        sum_psr    DOUBLE NOT NULL,
+        max_cer    DOUBLE NOT NULL,
+        max_cer_id BIGINT NOT NULL,
+        max_ter    DOUBLE NOT NULL,
+        max_ter_id BIGINT NOT NULL,
+        max_psr    DOUBLE NOT NULL,
+        max_psr_id BIGINT NOT NULL,
+        max_f1     DOUBLE NOT NULL
+    )
+    """,
+    f"INSERT INTO rollup {_ROLLUP_SELECT.format(rows='true')}",
+)
+# Tags are stored as "a, b, c" (see mlprod.saving.normalize_tags): earlier CLI and batch
+# saves kept them as written ("a,b", "a , b"). The same RE2 patterns, then the rollup,
+# which groups by tags, summed up again.
+TAGS_SQL = (
+    "nullif(regexp_replace(regexp_replace({column}, '\\s*,[\\s,]*', ', ', 'g'), "
+    "'^\\s*(, )?|(, )?\\s*$', '', 'g'), '')"
+)
+MIGRATIONS[4] = (
+    f"UPDATE calculations SET tags = {TAGS_SQL.format(column='tags')} "
+    f"WHERE tags IS DISTINCT FROM {TAGS_SQL.format(column='tags')}",
+    "DELETE FROM rollup",
+    f"INSERT INTO rollup {_ROLLUP_SELECT.format(rows='true')}",
+)
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class _Schema:
+    """Schema version, migrations and the integrity check (mixed into ``Store``)."""
+
+    def integrity(self) -> dict[str, int]:
+        """Counts; how many batches do not hold exactly the rows they recorded, and how
+        many (batch, day) groups of the rollup do not sum up the live rows they stand for
+        (both 0 in a consistent database: each is written in one transaction with the rows)."""
+        with self.cursor() as cur:
+            row = cur.execute(
+                "WITH found AS (SELECT id // ? AS batch_no, count(*) AS n FROM calculations "
+                "GROUP BY ALL) SELECT count(*), coalesce(sum(b.row_count), 0), "
+                "count(*) FILTER (WHERE b.row_count IS DISTINCT FROM coalesce(f.n, 0)) "
+                "FROM batches b LEFT JOIN found f USING (batch_no)",
+                [ROWS_PER_BATCH],
+            ).fetchone()
+            orphans = cur.execute(
+                "SELECT count(*) FROM calculations WHERE id // ? NOT IN "
+                "(SELECT batch_no FROM batches)",
+                [ROWS_PER_BATCH],
+            ).fetchone()
+            # The rollup against the rows it sums up: runs per batch and day.
+            rollup_off = cur.execute(
+                f"WITH live AS (SELECT id // {ROWS_PER_BATCH} AS batch_no, "
+                "CAST(created_at AS DATE) AS day, count(*) AS n FROM calculations "
+                "WHERE deleted_at IS NULL GROUP BY ALL), "
+                "rolled AS (SELECT batch_no, day, sum(runs) AS n FROM rollup GROUP BY ALL) "
+                "SELECT count(*) FROM live FULL JOIN rolled USING (batch_no, day) "
+                "WHERE live.n IS DISTINCT FROM rolled.n"
+            ).fetchone()
+        batches, calculations, broken = row if row else (0, 0, 0)
+        return {
+            "batches": int(batches),
+            "calculations": int(calculations),
+            "broken_batches": int(broken) + int(orphans[0] if orphans else 0),
+            "rollup_mismatches": int(rollup_off[0]) if rollup_off else 0,
+            "schema_version": self.schema_version(),
+        }
+
+    def schema_version(self) -> int:
+        with self.cursor() as cur:
+            known = cur.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
+            ).fetchone()
+            if not (known and known[0]):
+                if self.read_only:
+                    return 0
+                cur.execute(
+                    "CREATE TABLE schema_version "
+                    "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+                )
+            row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def migrate(self) -> int:
+        """Apply every migration newer than the database; returns the version reached."""
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{self.database} was written by a newer mlprod (schema version {current}; "
+                f"this one knows up to {SCHEMA_VERSION}). Upgrade mlprod; the file was "
+                "left untouched."
+            )
+        pending = sorted(v for v in MIGRATIONS if v > current)
+        if pending and self.read_only:
+            raise DatabaseReadOnly(
+                f"{self.database} is read-only and was written by an older mlprod (schema "
+                f"version {current}); it needs an upgrade to version {SCHEMA_VERSION}. Make "
+                "it writable once so mlprod can upgrade it; the file was left untouched."
+            )
+        for version in pending:
+            with self.transaction() as cur:
+                for statement in MIGRATIONS[version]:
+                    cur.execute(statement)
+                cur.execute("INSERT INTO schema_version VALUES (?, ?)", [version, utc_now()])
+        return max(current, SCHEMA_VERSION)

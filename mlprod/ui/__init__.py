@@ -1,0 +1,41 @@
+"""Streamlit glue: the only mlprod package that imports streamlit.
+
+What every page shares is importable from here (``from mlprod import ui``); widgets that
+one page shows live in a module named for them (``ui.cost_inputs`` for the calculator,
+``ui.run_picker`` for Compare, ``ui.history_table`` for History, ``ui.uploads`` for
+Batch scoring).
+"""
+
+from mlprod.ui.resources import (
+    deleted_runs,
+    deletion_log,
+    filter_options,
+    history_currencies,
+    history_overview,
+    history_summary,
+    store,
+    writing,
+    written,
+)
+from mlprod.ui.shell import author, check_cost_tables, ensure_app_shell, require_sign_in, sidebar
+from mlprod.ui.widgets import chart, page_url, scored_column_config
+
+__all__ = [
+    "author",
+    "chart",
+    "check_cost_tables",
+    "deleted_runs",
+    "deletion_log",
+    "ensure_app_shell",
+    "filter_options",
+    "history_currencies",
+    "history_overview",
+    "history_summary",
+    "page_url",
+    "require_sign_in",
+    "scored_column_config",
+    "sidebar",
+    "store",
+    "writing",
+    "written",
+]

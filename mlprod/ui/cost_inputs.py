@@ -1,0 +1,109 @@
+"""The calculator's cost builders (inputs for a :class:`~mlprod.scenario.CostScenario`)
+and its ratio cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from mlprod.costs import default_prices
+from mlprod.explain import format_ratio, readable
+from mlprod.metrics import Ratios
+
+__all__ = ["INFER_MODES", "TRAIN_MODES", "inference_cost_inputs", "ratio_cards",
+           "training_cost_inputs"]  # fmt: skip
+
+TRAIN_MODES = ("Enter it", "From GPU hours")
+INFER_MODES = ("Enter it", "From requests", "From tokens")
+CHEAPEST = "Cheapest"
+
+
+def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
+    """The training-cost inputs for ``mode``, as :class:`~mlprod.scenario.CostScenario`
+    fields (GPU hours left empty mean the training time)."""
+    if mode == TRAIN_MODES[0]:
+        typed = st.number_input(
+            "Training cost", value=1000.0, step=100.0, format="%.2f", key="calc-training-cost",
+            help=f"In {currency}. Compute, storage and people for the training run.",
+        )  # fmt: skip
+        return {"training_cost": typed}
+    prices = default_prices()
+    left, right = st.columns(2)
+    gpu = left.selectbox("GPU model", prices.models(), key="calc-gpu")
+    count = right.number_input("GPUs", value=8.0, min_value=0.0, step=1.0, key="calc-gpus")
+    left, right = st.columns(2)
+    gpu_hours = left.number_input(
+        "GPU hours", value=None, min_value=0.0, step=1.0, key="calc-gpu-hours",
+        placeholder="auto", help="Hours on those GPUs; empty: the training time.",
+    )  # fmt: skip
+    kind = right.radio("Price", ("On-demand", "Spot"), key="calc-price-kind", horizontal=True)
+    provider = st.selectbox("Provider", [CHEAPEST, *prices.providers()], key="calc-provider")
+    override = st.number_input(
+        f"Your price per GPU-hour ({currency})", value=None, min_value=0.0, step=0.1,
+        key="calc-price-override", placeholder="table",
+    )  # fmt: skip
+    extra = st.number_input(
+        f"Extra training costs ({currency})", value=0.0, min_value=0.0, step=50.0,
+        key="calc-extra-costs", help="Storage, data labelling, people, …",
+    )  # fmt: skip
+    return {
+        "gpu_model": gpu, "gpu_count": count, "gpu_hours": gpu_hours, "spot": kind == "Spot",
+        "provider": None if provider == CHEAPEST else provider, "price_per_gpu_hour": override,
+        "extra_costs": extra,
+    }  # fmt: skip
+
+
+def inference_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
+    """The inference-cost inputs for ``mode``, as :class:`~mlprod.scenario.CostScenario`
+    fields."""
+    if mode == INFER_MODES[0]:
+        typed = st.number_input(
+            "Inference cost", value=200.0, step=10.0, format="%.2f", key="calc-inference-cost",
+            help=f"In {currency}. Serving cost over the period you compare.",
+        )  # fmt: skip
+        return {"inference_cost": typed}
+    months = st.number_input("Months of serving", value=1.0, min_value=0.0, step=1.0,
+                             key="calc-months")  # fmt: skip
+    if mode == INFER_MODES[1]:
+        requests = st.number_input(
+            "Requests per month", value=2_000_000.0, min_value=0.0, step=100_000.0,
+            format="%.0f", key="calc-requests",
+        )  # fmt: skip
+        per_1k = st.number_input(
+            f"Cost per 1,000 requests ({currency})", value=0.1, min_value=0.0, step=0.01,
+            format="%.4f", key="calc-cost-per-1k",
+        )  # fmt: skip
+        return {"requests_per_month": requests, "cost_per_1k_requests": per_1k, "months": months}
+    tokens_in = st.number_input(
+        "Input tokens per month", value=50_000_000.0, min_value=0.0, step=1_000_000.0,
+        format="%.0f", key="calc-tokens-in",
+    )  # fmt: skip
+    tokens_out = st.number_input(
+        "Output tokens per month", value=10_000_000.0, min_value=0.0, step=1_000_000.0,
+        format="%.0f", key="calc-tokens-out",
+    )  # fmt: skip
+    left, right = st.columns(2)
+    price_in = left.number_input(f"Price per 1M input tokens ({currency})", value=0.5,
+                                 min_value=0.0, step=0.1, key="calc-price-in")  # fmt: skip
+    price_out = right.number_input(f"Price per 1M output tokens ({currency})", value=1.5,
+                                   min_value=0.0, step=0.1, key="calc-price-out")  # fmt: skip
+    return {
+        "tokens_in_per_month": tokens_in, "tokens_out_per_month": tokens_out,
+        "price_in_per_1m": price_in, "price_out_per_1m": price_out, "months": months,
+    }  # fmt: skip
+
+
+def ratio_cards(ratios: Ratios, currency: str, formulas: dict[str, str]) -> None:
+    """Three metrics, each with its raw value, a readable form and its formula."""
+    words = readable(ratios, currency)
+    meaning = {"cer": "Cost efficiency", "ter": "Time efficiency", "psr": "Performance over speed"}
+    for column, name in zip(st.columns(3), ("cer", "ter", "psr"), strict=True):
+        with column:
+            st.metric(
+                name.upper(),
+                format_ratio(getattr(ratios, name), 3),
+                help=formulas[name],
+                border=True,
+            )
+            st.caption(f"**{meaning[name]}**: {words[name]}")

@@ -1,0 +1,82 @@
+"""History's table and answers: which columns show, how they read, the sample loader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from mlprod import config
+from mlprod.explain import format_money, format_ratio, md
+from mlprod.ingest import inspect, resolve_mapping, scored_batches
+from mlprod.saving import save_batch
+from mlprod.ui.resources import writing, written
+from mlprod.ui.shell import author
+from mlprod.ui.widgets import scored_column_config
+
+__all__ = ["HISTORY_TABLE_COLUMNS", "history_column_config", "load_sample_runs", "run_answer"]
+
+HISTORY_TABLE_COLUMNS = [
+    "answer", "created_at", "model_name", "run_name", "run_id", "project", "tags", "f1",
+    "total_cost", "training_hours", "latency_ms", "cer", "ter", "psr", "currency", "author",
+    "source", "gpu_model", "gpu_count", "price_per_gpu_hour", "price_kind", "price_provider",
+    "price_as_of", "inference_mode", "requests_per_month", "cost_per_1k_requests", "months",
+    "notes",
+]  # fmt: skip
+
+
+def history_column_config() -> dict[str, object]:
+    number = st.column_config.NumberColumn
+    return {
+        **scored_column_config(),
+        "answer": st.column_config.TextColumn("★", help="answers a question above", width=30),
+        "total_cost": number("Total cost", format="%.2f"),
+        "author": st.column_config.TextColumn("Saved by"),
+        "source": st.column_config.TextColumn("Source"),
+        "deleted_at": st.column_config.DatetimeColumn("Deleted", format="YYYY-MM-DD HH:mm"),
+        "deleted_by": st.column_config.TextColumn("Deleted by"),
+        "currency": st.column_config.TextColumn("Currency"),
+        "gpu_model": st.column_config.TextColumn("GPU"),
+        "gpu_count": number("GPUs", format="%g"),
+        "price_per_gpu_hour": number("Price / GPU-h", format="%.3g"),
+        "price_kind": st.column_config.TextColumn("Price"),
+        "price_provider": st.column_config.TextColumn("Provider"),
+        "price_as_of": st.column_config.DateColumn("Price as of"),
+        "inference_mode": st.column_config.TextColumn("Inference from"),
+        "requests_per_month": number("Requests / month", format="%.3g"),
+        "cost_per_1k_requests": number("Cost / 1k requests", format="%.3g"),
+        "months": number("Months", format="%g"),
+    }
+
+
+def run_answer(row: dict[str, Any], currency: str | None = "USD") -> str:
+    """One line naming a run that answers a question, with its numbers."""
+    name = row.get("run_name") or row.get("run_id")
+    if not name:  # a calculator save has neither: name it by its date, not our id
+        created = row.get("created_at")
+        name = (
+            f"run of {pd.Timestamp(created):%Y-%m-%d %H:%M} UTC"
+            if created is not None and pd.notna(created)
+            else f"#{row['id']}"
+        )
+    total = float(row["training_cost"]) + float(row["inference_cost"])
+    return (
+        f"★ **{md(row.get('model_name') or 'run')}** · {md(name)} — "
+        f"F1 {float(row['f1']):.4g}, "
+        f"{format_money(total, currency or 'USD')}{'' if currency else ' (as stored)'}, "
+        f"{format_ratio(float(row['latency_ms']), 4)} ms"
+    )
+
+
+def load_sample_runs() -> int:
+    """Store ``data/sample_runs.csv`` as one batch; returns the batch number."""
+    path = config.PROJECT_DIR / "data" / "sample_runs.csv"
+    inspection = inspect(path)
+    with writing() as target:
+        batch_no = save_batch(
+            target, scored_batches(inspection, resolve_mapping(inspection)),
+            source="sample", file=path, author=author(), again=True,
+        )  # fmt: skip
+    written()
+    return batch_no

@@ -1,0 +1,139 @@
+"""The process-wide history store and the cached answers of its history queries.
+
+One ``Store`` per server process (``st.cache_resource``); query results are cached per
+filter (``st.cache_data``) and cleared after every write, so nobody sees a stale history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import astuple
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from mlprod import config
+from mlprod.errors import DatabaseError
+from mlprod.explain import md
+from mlprod.store import HistoryFilter, HistoryOverview, Store
+
+__all__ = [
+    "deleted_runs",
+    "deletion_log",
+    "filter_options",
+    "history_currencies",
+    "history_overview",
+    "history_summary",
+    "store",
+    "writing",
+    "written",
+]
+
+_BY_FILTER = {HistoryFilter: astuple}
+
+
+@st.cache_resource(show_spinner="Opening the history database…")
+def _open_store(database: str) -> Store:
+    # One connection per server process; Store hands every operation its own cursor.
+    return Store(database)
+
+
+def store() -> Store:
+    """The process-wide history store; stops the page with a clear message if it can't open."""
+    try:
+        opened = _open_store(config.database())
+    except DatabaseError as exc:
+        st.error(md(exc), icon=":material/database:")
+        st.stop()
+        raise  # st.stop raises; this line keeps type checkers calm
+    if opened.read_only:
+        st.warning(
+            f"The history database `{opened.database}` is read-only: you can look, but "
+            "saving and deleting are off.",
+            icon=":material/lock:",
+        )
+    return opened
+
+
+@contextmanager
+def writing() -> Iterator[Store]:
+    """The store, for one write; a write the database refuses (read-only, locked, a
+    concurrent change) is shown as a message and stops the page, never a traceback."""
+    try:
+        yield _open_store(config.database())
+    except DatabaseError as exc:
+        st.error(f"Nothing was saved. {md(exc)}", icon=":material/database:")
+        st.stop()
+
+
+def written() -> None:
+    """Call after every write: cached query results must not hide it from anyone."""
+    st.cache_data.clear()
+
+
+# -- cached history queries: one function per question, keyed by database and filter ------
+
+
+@st.cache_data(ttl=900, max_entries=512, show_spinner=False, hash_funcs=_BY_FILTER)
+def _summary(database: str, f: HistoryFilter) -> dict[str, Any]:
+    return store().summary(f)
+
+
+def history_summary(f: HistoryFilter) -> dict[str, Any]:
+    """:meth:`Store.summary`, cached until anything is written."""
+    return _summary(config.database(), f)
+
+
+@st.cache_data(ttl=900, max_entries=512, show_spinner=False, hash_funcs=_BY_FILTER)
+def _overview(database: str, f: HistoryFilter, options: tuple[tuple[str, Any], ...]) -> Any:
+    return store().overview(f, **dict(options))
+
+
+def history_overview(
+    f: HistoryFilter, *, f1_gap: float, budget: float, latency_ms: float, page: int,
+    page_size: int,
+) -> HistoryOverview:  # fmt: skip
+    """:meth:`Store.overview`, cached per filter and question until anything is written."""
+    options = {"f1_gap": f1_gap, "budget": budget, "latency_ms": latency_ms, "page": page,
+               "page_size": page_size}  # fmt: skip
+    return _overview(config.database(), f, tuple(sorted(options.items())))
+
+
+@st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)
+def _deleted(database: str, f: HistoryFilter, limit: int) -> pd.DataFrame:
+    return store().history_page(f, deleted=True, page_size=limit)
+
+
+def deleted_runs(f: HistoryFilter, limit: int = 200) -> pd.DataFrame:
+    """The newest deleted runs under a filter (restorable), cached until a write."""
+    return _deleted(config.database(), f, limit)
+
+
+@st.cache_data(ttl=900, show_spinner=False)
+def _deletion_log(database: str, limit: int) -> pd.DataFrame:
+    return store().deletion_log(limit=limit)
+
+
+def deletion_log(limit: int = 200) -> pd.DataFrame:
+    """Who deleted or restored which run, and when (newest first), cached until a write."""
+    return _deletion_log(config.database(), limit)
+
+
+@st.cache_data(ttl=900, show_spinner=False)
+def _currencies(database: str) -> list[str]:
+    return store().currencies()
+
+
+def history_currencies() -> list[str]:
+    return _currencies(config.database())
+
+
+@st.cache_data(ttl=900, show_spinner=False)
+def _filter_options(database: str) -> dict[str, list[str]]:
+    return store().filter_options()
+
+
+def filter_options() -> dict[str, list[str]]:
+    return _filter_options(config.database())

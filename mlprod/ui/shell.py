@@ -1,0 +1,96 @@
+"""The app shell every page shares: sign-in, who is saving, the sidebar, start-up checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import streamlit as st
+
+from mlprod import config
+from mlprod.costs import default_fx, default_prices
+from mlprod.errors import CostTableError
+from mlprod.explain import md
+
+__all__ = ["author", "check_cost_tables", "ensure_app_shell", "require_sign_in", "sidebar"]
+
+AUTHOR_KEY = "sidebar-author"
+
+
+def ensure_app_shell() -> None:
+    """Send a page that Streamlit ran on its own back through ``app.py``.
+
+    With a ``pages/`` folder beside ``app.py``, the very first run of a fresh server takes
+    Streamlit's legacy multipage path: a deep link (``/batch``) then runs the page file
+    alone, without our navigation, sidebar and sign-in, and the server stays in that
+    mode. Streamlit 1.67 offers no setting for this: ``PagesManager`` decides from the
+    folder's existence when it is first built, and only ``st.navigation`` clears the flag,
+    which a deep link never reaches. So clear it and rerun, which hands the run to
+    ``app.py`` for good. ``tests/e2e/test_app_shell_browser.py`` fails if any page renders
+    before ``app.py`` on a cold server.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def sign_in_provider() -> tuple[bool, str | None]:
+    """Whether sign-in is on (an ``[auth]`` section in ``.streamlit/secrets.toml``), and
+    the provider to use: the one named sub-section, if there is exactly one."""
+    try:
+        section = st.secrets.get("auth")
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        return False, None
+    if not section:
+        return False, None
+    named = [key for key, value in section.items() if isinstance(value, Mapping)]
+    return True, named[0] if len(named) == 1 else None
+
+
+def require_sign_in() -> None:
+    """With sign-in on, nobody gets past this without signing in (OIDC via st.login)."""
+    required, provider = sign_in_provider()
+    if not required or st.user.is_logged_in:
+        return
+    st.title("mlprod")
+    st.write("This dashboard is shared by the team. Sign in to see and save calculations.")
+    st.button(
+        "Sign in", type="primary", icon=":material/login:", key="sign-in",
+        on_click=st.login, args=(provider,) if provider else (),
+    )  # fmt: skip
+    st.stop()
+
+
+def author() -> str | None:
+    """Who saves: the signed-in user's email when sign-in is on, else the sidebar name."""
+    if sign_in_provider()[0] and st.user.is_logged_in:
+        return str(st.user.get("email") or st.user.get("name") or "") or None
+    name = str(st.session_state.get(AUTHOR_KEY) or "").strip()
+    return name or None
+
+
+def check_cost_tables() -> None:
+    """Read the GPU price and exchange-rate tables at start: a bad row is named on every
+    page (costs can still be typed in; the builders need the tables)."""
+    try:
+        default_prices()
+        default_fx()
+    except CostTableError as exc:
+        st.error(f"The cost tables cannot be used: {md(exc)}", icon=":material/table:")
+
+
+def sidebar() -> None:
+    """Who is working, and which database they are working on."""
+    with st.sidebar:
+        if sign_in_provider()[0]:
+            st.caption(f"Signed in as **{md(author() or 'unknown')}**; saves carry this name.")
+            st.button("Sign out", key="sign-out", icon=":material/logout:", on_click=st.logout)
+        else:
+            st.text_input(
+                "Your name",
+                key=AUTHOR_KEY,
+                placeholder="e.g. Ada",
+                help="Stored with every calculation you save, so the team knows who ran what.",
+            )
+        st.caption(f"History database: `{config.database()}`")

@@ -1,0 +1,49 @@
+"""Widgets more than one page shows: charts in the house style, links, scored tables."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import altair as alt
+import streamlit as st
+
+from mlprod import config
+from mlprod.charts import themed
+
+__all__ = ["chart", "page_url", "scored_column_config"]
+
+
+def chart(figure: alt.TopLevelMixin, key: str) -> None:
+    """An Altair chart in the house style; Streamlit's own toolbar (save as PNG/SVG) stays."""
+    st.altair_chart(themed(figure), theme=None, key=key)
+
+
+def page_url(params: dict[str, str]) -> str:
+    """An absolute link to this page with ``params`` (relative when the URL is unknown)."""
+    base = (getattr(st.context, "url", None) or "").split("?")[0]
+    return f"{base}?{urlencode(params)}"
+
+
+def scored_column_config() -> dict[str, object]:
+    """How a scored table reads: currency, significant digits, dates."""
+    ratio = st.column_config.NumberColumn
+    return {
+        "line": st.column_config.NumberColumn("Line", format="%d"),
+        "status": st.column_config.TextColumn("Status"),
+        "error": st.column_config.TextColumn("Error", width="large"),
+        "f1": ratio("F1", format="%.4f"),
+        "training_cost": ratio(f"Training cost ({config.currency()})", format="%.2f"),
+        "inference_cost": ratio(f"Inference cost ({config.currency()})", format="%.2f"),
+        "training_hours": ratio("Training h", format="%.2f"),
+        "latency_ms": ratio("Latency ms", format="%.1f"),
+        "cer": ratio("CER", format="%.4g", help="F1 per currency unit"),
+        "ter": ratio("TER", format="%.4g", help="F1 per training hour"),
+        "psr": ratio("PSR", format="%.4g", help="F1 per ms of latency"),
+        "created_at": st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD HH:mm"),
+        "run_id": st.column_config.TextColumn("Run id"),
+        "run_name": st.column_config.TextColumn("Run name"),
+        "model_name": st.column_config.TextColumn("Model"),
+        "project": st.column_config.TextColumn("Project"),
+        "tags": st.column_config.TextColumn("Tags"),
+        "notes": st.column_config.TextColumn("Notes"),
+    }
