@@ -10,18 +10,20 @@ st.set_page_config(
     layout="wide",
 )
 
-ui.require_sign_in()  # only when .streamlit/secrets.toml has an [auth] section
-
+# Before sign-in the page list is hidden: a cold deep link's first run may have shown
+# Streamlit's legacy one (see ui.ensure_app_shell), and only st.navigation replaces it.
 page = st.navigation(
-    [
+    position="hidden" if ui.needs_sign_in() else "sidebar",
+    pages=[
         st.Page(
             "pages/calculator.py", title="Calculator", icon=":material/calculate:", default=True
         ),
         st.Page("pages/batch.py", title="Batch scoring", icon=":material/upload_file:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
-    ]
+    ],
 )
+ui.require_sign_in()  # only when .streamlit/secrets.toml has an [auth] section
 ui.sidebar()
 ui.check_cost_tables()
 page.run()

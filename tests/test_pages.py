@@ -369,6 +369,23 @@ class TestHistory:
         assert answers and all("run of 20" in a and "UTC" in a for a in answers), answers
         assert not any("#1000000000" in a for a in answers)
 
+    def test_the_deletion_log_says_who_deleted_and_restored_what(self, app, db_path):
+        self.open(app)
+        app.button(key="history-load-sample").click().run()
+        with Store(db_path) as s:
+            ids = recent(s, 2)["id"].tolist()
+            s.soft_delete(ids, by="bob")
+            s.restore(ids[:1], by="eve")
+        st.cache_data.clear()  # as ui.written() does after a save on the page
+        app.run()
+        assert not app.exception
+        logs = [d.value for d in app.dataframe if "action" in d.value.columns]
+        assert len(logs) == 1
+        log = logs[0]
+        assert log[["action", "done_by"]].values.tolist() == [
+            ["restore", "eve"], ["delete", "bob"], ["delete", "bob"]]  # fmt: skip
+        assert log["model_name"].notna().all()
+
     def test_a_save_on_another_page_shows_up_at_once(self, app):
         self.open(app)
         app.button(key="history-load-sample").click().run()

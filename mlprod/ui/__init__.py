@@ -17,7 +17,14 @@ from mlprod.ui.resources import (
     writing,
     written,
 )
-from mlprod.ui.shell import author, check_cost_tables, ensure_app_shell, require_sign_in, sidebar
+from mlprod.ui.shell import (
+    author,
+    check_cost_tables,
+    ensure_app_shell,
+    needs_sign_in,
+    require_sign_in,
+    sidebar,
+)
 from mlprod.ui.widgets import chart, page_url, scored_column_config
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "history_currencies",
     "history_overview",
     "history_summary",
+    "needs_sign_in",
     "page_url",
     "require_sign_in",
     "scored_column_config",

@@ -11,7 +11,14 @@ from mlprod.costs import default_fx, default_prices
 from mlprod.errors import CostTableError
 from mlprod.explain import md
 
-__all__ = ["author", "check_cost_tables", "ensure_app_shell", "require_sign_in", "sidebar"]
+__all__ = [
+    "author",
+    "check_cost_tables",
+    "ensure_app_shell",
+    "needs_sign_in",
+    "require_sign_in",
+    "sidebar",
+]
 
 AUTHOR_KEY = "sidebar-author"
 
@@ -48,11 +55,16 @@ def sign_in_provider() -> tuple[bool, str | None]:
     return True, named[0] if len(named) == 1 else None
 
 
+def needs_sign_in() -> bool:
+    """Whether sign-in is on and this visitor has not signed in yet."""
+    return sign_in_provider()[0] and not st.user.is_logged_in
+
+
 def require_sign_in() -> None:
     """With sign-in on, nobody gets past this without signing in (OIDC via st.login)."""
-    required, provider = sign_in_provider()
-    if not required or st.user.is_logged_in:
+    if not needs_sign_in():
         return
+    provider = sign_in_provider()[1]
     st.title("mlprod")
     st.write("This dashboard is shared by the team. Sign in to see and save calculations.")
     st.button(

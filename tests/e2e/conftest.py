@@ -40,7 +40,7 @@ def artifacts() -> Path:
 class Server:
     """``streamlit run app.py`` on loopback, on the database ``db``."""
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: Path, log: Path, *extra: str) -> None:
         self.db = db
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -48,7 +48,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
+             "--browser.gatherUsageStats", "false", *extra],
             cwd=PROJECT_DIR, env={**os.environ, "MLPROD_DB": str(db)}, stdout=self._log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip

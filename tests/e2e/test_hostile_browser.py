@@ -7,6 +7,8 @@ import csv
 import pytest
 from playwright.sync_api import expect
 
+from mlprod.saving import normalize_tags
+
 from .conftest import wait_idle
 from .test_calculator_browser import saved
 
@@ -54,11 +56,12 @@ def test_hostile_names_are_text_everywhere(server, page, tmp_path):
     expect(page.get_by_text(f"Saved {len(HOSTILE)} rows to the history")).to_be_visible(
         timeout=20_000
     )
-    # Stored exactly as written (and the SQL text did nothing: the table is still there).
+    # Stored as written, tags as a list "a, b" (and the SQL text did nothing: the table is
+    # still there).
     stored = saved(server["db"])
     for key, text in HOSTILE.items():
         row = stored[stored.run_id.str.startswith(key)].iloc[0]
-        assert (row.model_name, row.tags, row.notes) == (text, text, text)
+        assert (row.model_name, row.tags, row.notes) == (text, normalize_tags(text), text)
 
     page.goto(server["url"] + "/history")
     wait_idle(page)
