@@ -10,27 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import uuid
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-import pyarrow as pa
-
-from mlprod import config
+from mlprod import batch_commands, config
 from mlprod.errors import (
-    AlreadySaved,
-    BadFile,
     DatabaseError,
-    DatabaseLocked,
     InvalidInput,
     MlprodError,
 )
 from mlprod.explain import CURRENCIES, advice_for, format_ratio, formulas, readable
-from mlprod.export import CsvOut
-from mlprod.ingest import BatchSummary, inspect, resolve_mapping, scored_batches
 from mlprod.metrics import calculate, resolve_f1
-from mlprod.saving import calculation_record, save_batch, save_calculation
+from mlprod.saving import calculation_record, save_calculation
 from mlprod.scenario import CostScenario, build_costs
 from mlprod.store import Store
 
@@ -100,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("runs", help="a .csv, .csv.gz or .parquet file")
     score.add_argument(
-        "-o", "--output", help="scored CSV to write (default: RUNS.scored.csv; '-' for stdout)"
+        "-o",
+        "--output",
+        help="scored file to write: Parquet for .parquet, gzip CSV for .csv.gz, CSV "
+        "otherwise (default: RUNS.scored.csv; '-' for CSV on stdout)",
     )
     score.add_argument(
         "--map",
@@ -108,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FIELD=COLUMN",
         help="use COLUMN for FIELD, e.g. --map f1=metrics.val_f1 (repeatable)",
+    )
+    score.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="one value for every run where the file has none (a column it lacks, or its "
+        "empty cells), e.g. --set inference_cost=250, --set gpu_model=A100-80GB --set "
+        "gpu_count=8, --set requests_per_month=2000000 --set cost_per_1k_requests=0.1 "
+        "(repeatable; the fields of the calculator's cost builders work too)",
     )
     score.add_argument("--save", action="store_true", help="store the good rows in the history")
     score.add_argument(
@@ -127,6 +131,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with --save: wait up to SECONDS for another process to release the database",
     )
+    imports = commands.add_parser("import", help="score runs straight from a tracker")
+    trackers = imports.add_subparsers(dest="tracker", required=True, parser_class=_Parser)
+    mlflow = trackers.add_parser(
+        "mlflow",
+        help="runs of an MLflow tracking server",
+        description="Score the runs of MLflow experiments exactly like a file (same mapping, "
+        "row errors, outputs and exit codes). With --save, runs already in the history "
+        "(same server, same run id) are skipped, so it can run from cron.",
+    )
+    mlflow.add_argument("--tracking-uri", help="http://host:port (default: MLFLOW_TRACKING_URI)")
+    mlflow.add_argument("--experiment", action="append", default=[], metavar="NAME",
+                        help="experiment name or id (repeatable)")  # fmt: skip
+    mlflow.add_argument("--filter", help='MLflow search filter, e.g. "metrics.f1 > 0.5"')
+    mlflow.add_argument("--all-states", action="store_true",
+                        help="every run, not only FINISHED ones")  # fmt: skip
+    mlflow.add_argument(
+        "--write-back",
+        action="store_true",
+        help="log mlprod.cer, mlprod.ter and mlprod.psr on each scored run",
+    )
+    mlflow.add_argument("-o", "--output", help="scored file (default: mlflow-runs.scored.csv)")
+    mlflow.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN")
+    mlflow.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a value for every run that has none")  # fmt: skip
+    mlflow.add_argument("--save", action="store_true", help="store the runs not stored yet")
+    mlflow.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
+    mlflow.add_argument("--author")
+    mlflow.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
+    mlflow.add_argument("--json", action="store_true", help="print the summary as JSON")
+    mlflow.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="with --save: wait for the database lock")  # fmt: skip
     backup = commands.add_parser(
         "backup",
         help="write a consistent copy of the history database (also while the dashboard runs)",
@@ -224,135 +259,14 @@ def _calc(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parse_map(pairs: list[str]) -> dict[str, str]:
-    overrides = {}
-    for pair in pairs:
-        field, sep, column = pair.partition("=")
-        if not sep or not field.strip() or not column:
-            raise BadFile(f"--map takes FIELD=COLUMN (e.g. f1=metrics.val_f1), got '{pair}'.")
-        overrides[field.strip()] = column
-    return overrides
-
-
-def _score(args: argparse.Namespace) -> int:
-    path = Path(args.runs)
-    if not path.is_file():
-        raise BadFile(
-            f"{path} is a folder: give the CSV or Parquet file of runs inside it."
-            if path.is_dir()
-            else f"No such file: {path}"
-        )
-    inspection = inspect(path)
-    mapping = resolve_mapping(inspection, _parse_map(args.map))
-    to_stdout = args.output == "-"
-    output = None if to_stdout else Path(args.output or _default_output(path))
-    progress = _Progress(inspection.size) if inspection.size > 20_000_000 else None
-    summary = BatchSummary()
-    out = CsvOut(sys.stdout.buffer if to_stdout else str(output))
-
-    def good_rows() -> Iterator[pa.Table]:
-        for table in scored_batches(
-            inspection, mapping, progress=progress, currency=args.currency, stream=args.save
-        ):
-            out.write(table)
-            summary.add(table)
-            yield table  # the store keeps only the rows whose status is "ok"
-
-    store_problem: DatabaseError | None = None
-    already: AlreadySaved | None = None
-    batch_no = None
-    try:
-        if args.save:
-            try:
-                store = _open_waiting(args.db or config.database(), args.wait)
-            except DatabaseError as exc:
-                store_problem = exc
-            else:
-                try:
-                    store.require_writable()
-                except DatabaseError as exc:
-                    store.close()
-                    store_problem = exc
-            if store_problem is None:
-                with store:
-                    try:
-                        batch_no = save_batch(
-                            store, good_rows(), source="cli", file=path, author=args.author,
-                            currency=args.currency, again=args.again,
-                        )  # fmt: skip
-                    except AlreadySaved as exc:
-                        already = exc
-        if not args.save or store_problem is not None:
-            for _ in good_rows():
-                pass
-    finally:
-        out.close()
-        if to_stdout:  # all of the CSV before the summary on stderr
-            sys.stdout.flush()
-    if progress:
-        progress.done()
-
-    report = summary.as_dict(path.name, inspection.format_label, output, batch_no)
-    report["already_saved"] = already.previous if already else None
-    stream = sys.stderr if to_stdout else sys.stdout
-    if args.json:
-        print(json.dumps(report, default=str), file=stream)
-    else:
-        print(summary.describe(path.name, inspection.format_label, output, batch_no), file=stream)
-    if already is not None:
-        print(
-            f"Not saved again: {already} Add --again to store it once more.",
-            file=sys.stderr if args.json else stream,
-        )
-    if store_problem is not None:
-        print(f"error: not saved: {store_problem}", file=sys.stderr)
-        return EXIT_DATABASE
-    return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
-
-
-def _open_waiting(database: str, seconds: float) -> Store:
-    """Open the store, retrying while another process holds the lock, up to ``seconds``."""
-    deadline = time.monotonic() + max(0.0, seconds)
-    delay = 0.05
-    while True:
-        try:
-            return Store(database)
-        except DatabaseLocked:
-            if time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-
-def _default_output(path: Path) -> Path:
-    name = path.name
-    for suffix in (".csv.gz", ".csv", ".parquet", ".tsv", ".txt"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return path.with_name(name + ".scored.csv")
-
-
-class _Progress:
-    """Progress on stderr for large files."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.started = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        print(f"\rscoring… {done / max(total, 1):4.0%}", end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        print(f"\rscored in {time.monotonic() - self.started:.1f} s", file=sys.stderr)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in ("backup", "restore"):
             return _backup(args)
-        return _calc(args) if args.command == "calc" else _score(args)
+        if args.command == "import":
+            return batch_commands.import_mlflow(args)
+        return _calc(args) if args.command == "calc" else batch_commands.score(args)
     except InvalidInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -72,6 +72,13 @@ def gpu_prices_path(environ: dict[str, str] | None = None) -> Path:
     return Path(env.get("MLPROD_GPU_PRICES") or PROJECT_DIR / "data" / "gpu_prices.csv")
 
 
+def gpu_aliases_path(environ: dict[str, str] | None = None) -> Path:
+    """GPU names as trackers log them, mapped to the price table's: ``MLPROD_GPU_ALIASES``
+    or ``data/gpu_aliases.csv``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("MLPROD_GPU_ALIASES") or PROJECT_DIR / "data" / "gpu_aliases.csv")
+
+
 def fx_rates_path(environ: dict[str, str] | None = None) -> Path:
     """The exchange-rate table: ``MLPROD_FX_RATES`` or ``data/fx_rates.csv``."""
     env = os.environ if environ is None else environ

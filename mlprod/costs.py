@@ -11,6 +11,7 @@ how many units of each currency one dollar buys.
 from __future__ import annotations
 
 import csv
+import difflib
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -105,15 +106,42 @@ class PriceTable:
         "source",
     )
 
-    def __init__(self, prices: list[GpuPrice]) -> None:
+    ALIAS_COLUMNS = ("alias", "gpu_model")
+
+    def __init__(self, prices: list[GpuPrice], aliases: dict[str, str] | None = None) -> None:
         if not prices:
             raise CostTableError("The GPU price table is empty.")
         self.prices = prices
+        self._models = {gpu_key(p.gpu_model): p.gpu_model for p in prices}
+        #: gpu_key of a name as logged -> the price table's name for that GPU
+        self.aliases = {gpu_key(k): v for k, v in (aliases or {}).items()}
 
     @classmethod
-    def load(cls, path: Path | None = None) -> PriceTable:
-        """Read and validate a price table; a bad row raises CostTableError naming it."""
-        path = path or config.gpu_prices_path()
+    def load(cls, path: Path | None = None, aliases: Path | None = None) -> PriceTable:
+        """Read and validate a price table and its GPU aliases (``aliases``, by default
+        ``MLPROD_GPU_ALIASES`` or data/gpu_aliases.csv; a missing file means none); a bad
+        row raises CostTableError naming it."""
+        table = cls._read_prices(path or config.gpu_prices_path())
+        alias_path = aliases or config.gpu_aliases_path()
+        if not alias_path.exists():
+            return table
+        named = {}
+        for where, row in _rows(alias_path, cls.ALIAS_COLUMNS):
+            alias, model = row["alias"].strip(), row["gpu_model"].strip()
+            if not alias or not model:
+                raise CostTableError(f"{where}: alias and gpu_model are required.")
+            if gpu_key(model) not in table._models:
+                raise CostTableError(
+                    f"{where}: '{alias}' points at {model}, which the price table does not "
+                    f"list; known: {', '.join(table.models())}."
+                )
+            if gpu_key(alias) in named and named[gpu_key(alias)] != model:
+                raise CostTableError(f"{where}: '{alias}' is listed twice, for two GPUs.")
+            named[gpu_key(alias)] = table._models[gpu_key(model)]
+        return cls(table.prices, named)
+
+    @classmethod
+    def _read_prices(cls, path: Path) -> PriceTable:
         prices, seen = [], set()
         for where, row in _rows(path, cls.COLUMNS):
             if not row["provider"].strip() or not row["gpu_model"].strip():
@@ -141,6 +169,30 @@ class PriceTable:
             )
         return cls(prices)
 
+    def canonical(self, name: str) -> str | None:
+        """The price table's name for a GPU as written or as a tracker logged it
+        (``"NVIDIA A100-SXM4-80GB"`` is ``"A100-80GB"``); None when unknown.
+
+        >>> table = default_prices()
+        >>> table.canonical("Tesla T4"), table.canonical("a100 80gb"), table.canonical("B200")
+        ('T4', 'A100-80GB', None)
+        """
+        key = gpu_key(name)
+        return self._models.get(key) or self.aliases.get(key)
+
+    def unknown_gpu(self, name: str) -> str:
+        """Why a GPU name cannot be priced: the known names closest to it, then all."""
+        if not str(name or "").strip():
+            return f"GPU model is empty; known: {', '.join(self.models())}."
+        names = {**{k: v for k, v in self._models.items()}, **self.aliases}
+        close = difflib.get_close_matches(gpu_key(name), list(names), n=6, cutoff=0.5)
+        nearest = list(dict.fromkeys(names[k] for k in close))[:3]
+        hint = f" closest: {', '.join(nearest)};" if nearest else ""
+        return (
+            f"GPU '{name}' is not in the price table;{hint} known: {', '.join(self.models())}. "
+            "Add the name to data/gpu_aliases.csv to map it."
+        )
+
     def models(self) -> list[str]:
         """Every GPU model in the table, as written there."""
         return sorted({p.gpu_model for p in self.prices}, key=gpu_key)
@@ -150,7 +202,7 @@ class PriceTable:
             {
                 p.provider
                 for p in self.prices
-                if gpu_model is None or gpu_key(p.gpu_model) == gpu_key(gpu_model)
+                if gpu_model is None or p.gpu_model == self.canonical(gpu_model)
             }
         )
 
@@ -162,12 +214,10 @@ class PriceTable:
         InvalidInput
             Unknown GPU or provider, or no spot market there; the message lists what is known.
         """
-        found = [p for p in self.prices if gpu_key(p.gpu_model) == gpu_key(gpu_model)]
+        model = self.canonical(gpu_model)
+        found = [p for p in self.prices if model and p.gpu_model == model]
         if not found:
-            raise InvalidInput(
-                "gpu_model",
-                f"GPU '{gpu_model}' is not in the price table; known: {', '.join(self.models())}.",
-            )
+            raise InvalidInput("gpu_model", self.unknown_gpu(gpu_model))
         if provider:
             found = [p for p in found if p.provider.lower() == provider.lower()]
             if not found:
@@ -192,6 +242,8 @@ class PriceTable:
             key = gpu_key(p.gpu_model)
             if key not in cheapest or p.on_demand < cheapest[key].on_demand:
                 cheapest[key] = p
+        for alias, model in self.aliases.items():  # names as trackers log them
+            cheapest.setdefault(alias, cheapest[gpu_key(model)])
         keys = pc.replace_substring_regex(
             pc.utf8_lower(pc.cast(gpu_models, pa.string())), pattern="[^a-z0-9]", replacement=""
         )
@@ -206,6 +258,9 @@ class PriceTable:
                 known, np.array([p.provider for p in rows], dtype=object)[at], None
             ),
             "as_of": np.where(known, np.array([p.as_of for p in rows], dtype=object)[at], None),
+            "gpu_model": np.where(
+                known, np.array([p.gpu_model for p in rows], dtype=object)[at], None
+            ),
         }
 
 
@@ -361,11 +416,13 @@ def training_cost(
     extra = _number(extra_costs, "extra_costs", "Extra costs")
     fx = fx or default_fx()
     rate = fx.rate(currency)
+    table = prices or default_prices()
+    gpu_model = table.canonical(gpu_model) or gpu_model  # "Tesla T4" is the table's T4
     if price_override is not None:
         price = _number(price_override, "price_per_gpu_hour", "Price per GPU-hour", strict=True)
         kind, where, as_of = "override", None, None
     else:
-        listed = (prices or default_prices()).price(gpu_model, spot=spot, provider=provider)
+        listed = table.price(gpu_model, spot=spot, provider=provider)
         usd = listed.spot if spot and listed.spot is not None else listed.on_demand
         price, kind, where, as_of = (
             usd * rate,

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-__all__ = ["CsvOut", "csv_bytes", "for_csv", "formula_safe"]
+__all__ = ["CsvOut", "ParquetOut", "csv_bytes", "for_csv", "formula_safe", "scored_out"]
 
 _DANGEROUS_START = r"^([=+\-@\t\r])"
 
@@ -76,10 +76,16 @@ def parquet_bytes(table: pa.Table | pd.DataFrame) -> bytes:
 
 
 class CsvOut:
-    """Write formula-safe CSV block by block (for files too large to hold at once)."""
+    """Write formula-safe CSV block by block (for files too large to hold at once); a
+    path ending in ``.gz`` is written gzip-compressed."""
 
     def __init__(self, sink: str | IO[bytes]) -> None:
-        self._sink = sink
+        self._stream = (
+            pa.output_stream(sink, compression="gzip")
+            if isinstance(sink, str) and sink.lower().endswith(".gz")
+            else None
+        )
+        self._sink = self._stream if self._stream is not None else sink
         self._writer: pacsv.CSVWriter | None = None
 
     def write(self, table: pa.Table) -> None:
@@ -91,6 +97,39 @@ class CsvOut:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+        if self._stream is not None:
+            self._stream.close()
+
+
+class ParquetOut:
+    """Write a Parquet file (zstd) block by block; the types stay (no formulas to escape)."""
+
+    def __init__(self, sink: str) -> None:
+        self._sink = sink
+        self._writer: Any = None
+
+    def write(self, table: pa.Table) -> None:
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._sink, table.schema, compression="zstd")
+        self._writer.write_table(table.cast(self._writer.schema))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def scored_out(sink: str | IO[bytes]) -> CsvOut | ParquetOut:
+    """The writer for a scored file, by its name: Parquet for ``.parquet``, gzip CSV for
+    ``.csv.gz``, CSV otherwise (and for a stream such as stdout).
+
+    >>> type(scored_out("runs.scored.parquet")).__name__, type(scored_out("x.csv")).__name__
+    ('ParquetOut', 'CsvOut')
+    """
+    if isinstance(sink, str) and sink.lower().endswith(".parquet"):
+        return ParquetOut(sink)
+    return CsvOut(sink)
 
 
 def png_bytes(chart: Any, *, scale: float = 2.0) -> bytes:

@@ -65,7 +65,7 @@ class TestPriceTable:
 
     def test_unknown_gpu_names_the_known_ones(self):
         with pytest.raises(
-            InvalidInput, match=r"GPU 'B200' is not in the price table; known: .*H100"
+            InvalidInput, match=r"GPU 'B200' is not in the price table; closest: .*; known: .*H100"
         ):
             default_prices().price("B200")
 

@@ -396,7 +396,8 @@ class TestGpuPricedRows:
         text = self.HEADER + "m,0.9,B200,8,200,10,50\nn,0.9,T4,1,0,1,1\n"
         rows = score_text(tmp_path, text).table.to_pylist()
         assert rows[0]["status"] == "error"
-        assert "GPU 'B200' is not in the price table; known: A100-40GB" in rows[0]["error"]
+        assert "GPU 'B200' is not in the price table; closest: " in rows[0]["error"]
+        assert "known: A100-40GB, A100-80GB" in rows[0]["error"]
         assert rows[1]["status"] == "ok"
 
     def test_assumptions_are_stored_with_the_batch(self, tmp_path):

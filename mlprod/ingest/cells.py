@@ -34,6 +34,16 @@ _DURATION_HOURS = {"ms": 1 / 3_600_000, "s": 1 / 3600, "sec": 1 / 3600, "min": 1
                    "m": 1 / 60, "h": 1.0, "hr": 1.0, "d": 24.0}  # fmt: skip
 
 
+def decoded(column: pa.Array) -> pa.Array:
+    """A Parquet column as plain values: dictionary-encoded text decoded, large text as
+    text (the grammar below reads plain arrays)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_large_string(column.type):
+        column = pc.cast(column, pa.string())
+    return column
+
+
 def unescape(column: pa.Array) -> pa.Array:
     """Undo the MLflow UI's formula escaping ('=SUM -> =SUM) and trim spaces."""
     trimmed = pc.utf8_trim_whitespace(column)
@@ -59,6 +69,11 @@ class Problems:
             else:
                 self._message[new] = np.asarray(messages, dtype=object)[new]
             self.bad |= new
+
+    def merge(self, other: Problems, where: np.ndarray) -> None:
+        """Take ``other``'s problems for the rows in ``where``."""
+        if other._message is not None:
+            self.add(other.bad & where, other._message)
 
     def column(self) -> pa.Array:
         """The messages as a string column, null for good rows."""
@@ -87,11 +102,9 @@ def parse_numbers(
     ``decimal=","`` reads 0,9 as 0.9 and 1.234,5 as 1234.5 (see :func:`_decimal_mark`).
     """
     label = FIELD_LABELS[name]
-    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-        values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-        if column.null_count:
-            problems.add(np.asarray(column.is_null()), f"{label} is empty.")
-        return np.asarray(values, dtype=np.float64)
+    column = decoded(column)
+    if not pa.types.is_string(column.type):
+        return _typed_numbers(column, name, problems)
     values = _cast_clean(column) if decimal == "." else None  # with ",": 1.000 is 1000
     if values is not None:
         if values.null_count == 0:
@@ -136,6 +149,38 @@ def parse_numbers(
     return out
 
 
+# A typed duration in the unit each field is in.
+_DURATION_UNITS = {"training_hours": 3600.0, "latency_ms": 0.001}
+_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+
+
+def _typed_numbers(column: pa.Array, name: str, problems: Problems) -> np.ndarray:
+    """Floats from a typed (Parquet) column: integers, floats, decimals and nulls read as
+    numbers, a duration in the field's unit (hours, ms); booleans, dates and other types
+    are row errors that name the type."""
+    label = FIELD_LABELS[name]
+    kind = column.type
+    if pa.types.is_duration(kind) and name in _DURATION_UNITS:
+        ticks = np.asarray(pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False), float)
+        if column.null_count:
+            problems.add(np.asarray(column.is_null()), f"{label} is empty.")
+        return ticks / _PER_SECOND[kind.unit] / _DURATION_UNITS[name]
+    numeric = (
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+        or pa.types.is_null(kind)
+    )  # fmt: skip
+    if not numeric:
+        what = "true/false" if pa.types.is_boolean(kind) else f"a {kind} value"
+        valid = np.asarray(column.is_valid())
+        problems.add(valid, f"{label} is {what}, not a number.")
+        problems.add(~valid, f"{label} is empty.")
+        return np.full(len(column), np.nan)
+    values = pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+    if column.null_count:
+        problems.add(np.asarray(column.is_null()), f"{label} is empty.")
+    return np.asarray(values, dtype=np.float64)
+
+
 def _not_a_number(label: str, value: Any) -> str:
     """Why a cell is no number; a decimal comma in a file of decimal points says so."""
     if isinstance(value, str) and re.fullmatch(_COMMA_DECIMAL, value.strip()):
@@ -153,11 +198,21 @@ def shorten(value: Any, limit: int = 40) -> str:
 
 
 def parse_timestamps(column: pa.Array) -> pd.Series:
-    """UTC timestamps (tz-naive) from ISO 8601-ish text; unreadable ones, and dates outside
+    """UTC timestamps (tz-naive) from ISO 8601-ish text, or from a typed date or timestamp
+    column (with or without a time zone); unreadable ones, other types, and dates outside
     1900-2199 (a mangled year, e.g. "0014"), become NaT."""
-    text = pd.Series(np.asarray(unescape(column).to_pylist(), dtype=object))
-    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-    stamps = parsed.dt.tz_localize(None).astype("datetime64[us]")
+    column = decoded(column)
+    kind = column.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        # Arrow keeps UTC instants; a naive type of the same instants is UTC wall time.
+        utc = pc.cast(column, pa.timestamp("us"), safe=False)
+        stamps = pd.Series(utc.to_numpy(zero_copy_only=False)).astype("datetime64[us]")
+    elif not pa.types.is_string(kind):
+        stamps = pd.Series(np.full(len(column), np.datetime64("NaT"), dtype="datetime64[us]"))
+    else:
+        text = pd.Series(np.asarray(unescape(column).to_pylist(), dtype=object))
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+        stamps = parsed.dt.tz_localize(None).astype("datetime64[us]")
     sane = stamps.between(pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01"))
     return stamps.where(sane)
 
@@ -170,8 +225,14 @@ def parse_hours(
         seconds = parse_numbers(batch.column(how.columns[0]), "training_hours", problems, decimal)
         return seconds / 3600
     if how.kind == "duration":
-        column = batch.column(how.columns[0])
-        text = pc.utf8_lower(unescape(column))
+        column = decoded(batch.column(how.columns[0]))
+        if pa.types.is_duration(column.type):  # a typed Parquet duration
+            per_hour = {"s": 3600, "ms": 3.6e6, "us": 3.6e9, "ns": 3.6e12}[column.type.unit]
+            seconds = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)
+            hours = np.asarray(seconds, dtype=np.float64) / per_hour
+            problems.add(np.isnan(hours), f"{label} is empty.")
+            return hours
+        text = pc.utf8_lower(unescape(pc.cast(column, pa.string())))
         parts = pc.extract_regex(text, _DURATION)
         value = pc.cast(pc.struct_field(parts, "value"), pa.float64())
         unit = pc.struct_field(parts, "unit")
@@ -204,7 +265,7 @@ def parse_hours(
 
 
 def parse_text(column: pa.Array, name: str) -> pa.Array:
-    text = unescape(pc.cast(column, pa.string()))
+    text = unescape(pc.cast(decoded(column), pa.string()))
     dash = pc.fill_null(pc.equal(text, "-"), False) if name == "notes" else None
     if dash is not None:  # W&B writes an empty note as "-"
         text = pc.if_else(dash, pa.scalar(None, pa.string()), text)

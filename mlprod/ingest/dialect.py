@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,16 +74,19 @@ class Inspection:
     def format_label(self) -> str:
         return FORMATS[self.format]
 
-    def missing(self, mapping: Mapping[str, str] | None = None) -> list[str]:
-        """Required fields that neither the mapping nor a derivation provides."""
-        mapping = self.mapping if mapping is None else mapping
+    def missing(
+        self, mapping: Mapping[str, str] | None = None, provided: Iterable[str] = ()
+    ) -> list[str]:
+        """Required fields that neither the mapping, a derivation nor a value for every
+        run (``provided``, see :class:`~mlprod.ingest.defaults.Scenario`) gives."""
+        have = set((self.mapping if mapping is None else mapping).keys()) | set(provided)
         missing = []
-        has_f1 = "f1" in mapping or {"precision", "recall"} <= mapping.keys()
-        if not (has_f1 or {"tp", "fp", "fn"} <= mapping.keys()):
+        has_f1 = "f1" in have or {"precision", "recall"} <= have
+        if not (has_f1 or {"tp", "fp", "fn"} <= have):
             missing.append("f1")
-        gpu_priced = {"gpu_model", "gpu_count"} <= mapping.keys()
+        gpu_priced = {"gpu_model", "gpu_count"} <= have
         for name in REQUIRED[1:]:
-            if name in mapping or (name == "training_hours" and self.hours_from):
+            if name in have or (name == "training_hours" and self.hours_from):
                 continue
             if name == "training_cost" and gpu_priced:
                 continue  # priced from data/gpu_prices.csv

@@ -7,7 +7,7 @@ prefixes trackers put before keys (``metrics.``, ``params.``, ``tags.`` ...).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ __all__ = [
     "detect_format",
     "hours_from",
     "normalize_header",
+    "provenance",
     "resolve_mapping",
 ]
 
@@ -105,6 +106,7 @@ FORMATS = {
     "mlflow-ui": "MLflow UI 'Download CSV'",
     "wandb": "Weights & Biases runs table export",
     "parquet": "Parquet file",
+    "mlflow-server": "MLflow tracking server",
 }
 
 
@@ -173,9 +175,13 @@ def hours_from(columns: list[str], fmt: str) -> HoursFrom | None:
 
 
 def resolve_mapping(
-    inspection: Inspection, overrides: Mapping[str, str | None] | None = None
+    inspection: Inspection,
+    overrides: Mapping[str, str | None] | None = None,
+    *,
+    provided: Iterable[str] = (),
 ) -> dict[str, str]:
-    """The detected mapping with a person's corrections applied (``None`` unmaps a field).
+    """The detected mapping with a person's corrections applied (``None`` unmaps a field);
+    ``provided`` names the fields a batch scenario gives every run (``--set``).
 
     Raises
     ------
@@ -196,11 +202,42 @@ def resolve_mapping(
             )
         else:
             mapping[name] = column
-    missing = inspection.missing(mapping)
+    missing = inspection.missing(mapping, provided)
     if missing:
         wanted = ", ".join(f"{FIELD_LABELS[m]} ({m})" for m in missing)
+        example = "250" if missing[0].endswith("cost") else "VALUE"
         raise BadFile(
             f"No column found for {wanted}. Columns seen: {', '.join(inspection.columns)}. "
-            f"Choose the column for each (e.g. --map {missing[0]}=COLUMN)."
+            f"Choose the column for each (e.g. --map {missing[0]}=COLUMN), or give one value "
+            f"for every run (e.g. --set {missing[0]}={example})"
+            + (
+                "; a training cost can also come from GPUs (--set gpu_model=A100-80GB "
+                "--set gpu_count=8)."
+                if "training_cost" in missing
+                else "."
+            )
         )
     return mapping
+
+
+def provenance(
+    mapping: Mapping[str, str], hours: HoursFrom | None = None, provided: Iterable[str] = ()
+) -> str:
+    """Which column fed each field, in words (for the summary of a scored file).
+
+    >>> print(provenance({"f1": "metrics.val_f1"},
+    ...       HoursFrom("span", ("start_time", "end_time")), {"inference_cost"}))
+    F1 score from 'metrics.val_f1'; Training time (hours) from 'end_time' minus \
+'start_time'; Inference cost from --set
+    """
+    parts = [f"{FIELD_LABELS[k]} from '{v}'" for k, v in mapping.items() if k in REQUIRED]
+    if "training_hours" not in mapping and hours is not None:
+        parts.append(f"{FIELD_LABELS['training_hours']} {hours.describe()}")
+    for name in REQUIRED:
+        if name in provided and name not in mapping:
+            parts.append(f"{FIELD_LABELS[name]} from --set")
+    if "training_cost" not in mapping and {"gpu_model", "gpu_count"} <= set(mapping) | set(
+        provided
+    ):
+        parts.append(f"{FIELD_LABELS['training_cost']} from GPUs × hours × the price table")
+    return "; ".join(parts)

@@ -26,6 +26,13 @@ from mlprod.ingest.cells import (
     parse_timestamps,
     shorten,
 )
+from mlprod.ingest.defaults import (
+    Scenario,
+    check_scenario,
+    inference_assumptions,
+    is_empty,
+    with_scenario,
+)
 from mlprod.ingest.dialect import Inspection
 from mlprod.ingest.fields import (
     NUMERIC_FIELDS,
@@ -47,21 +54,48 @@ def _score_batch(
     lines: np.ndarray,
     currency: str = "USD",
     decimal: str = ".",
+    scenario: Scenario | None = None,
 ) -> pa.Table:
     n = batch.num_rows
+    if scenario:
+        batch, mapping = with_scenario(batch, mapping, scenario, decimal)
     problems = Problems(n)
+    # A row without a training cost of its own but with GPUs is priced from the GPU table,
+    # whether or not the file has a cost column: its own cell's problems then do not count.
+    gpu_priced = "gpu_model" in mapping and "gpu_count" in mapping
+    own_cost, by_gpu = Problems(n), Problems(n)
     values: dict[str, np.ndarray] = {}
     for name in NUMERIC_FIELDS:
         if name in mapping:
-            values[name] = parse_numbers(batch.column(mapping[name]), name, problems, decimal)
+            found = problems
+            if gpu_priced and name in ("training_cost", "gpu_count"):
+                found = own_cost if name == "training_cost" else by_gpu
+            values[name] = parse_numbers(batch.column(mapping[name]), name, found, decimal)
     if "training_hours" not in values and hours_from is not None:
         values["training_hours"] = parse_hours(batch, hours_from, problems, decimal)
     gpu_columns: dict[str, pa.Array] = {}
-    if "training_cost" not in values and "gpu_model" in mapping and "training_hours" in values:
-        values["training_cost"], gpu_columns = _gpu_training_cost(
+    if gpu_priced and "training_hours" in values:
+        priced = (
+            is_empty(batch.column(mapping["training_cost"]))
+            if "training_cost" in mapping
+            else np.ones(n, dtype=bool)
+        )
+        cost, gpu_columns = _gpu_training_cost(
             batch.column(mapping["gpu_model"]), values["gpu_count"], values["training_hours"],
-            problems, default_fx().rate(currency),
+            by_gpu, default_fx().rate(currency), scenario,
         )  # fmt: skip
+        problems.merge(by_gpu, priced)
+        values["training_cost"] = np.where(priced, cost, values.get("training_cost", np.nan))
+        gpu_columns = {  # assumptions only for the rows the GPUs priced
+            k: pc.if_else(pa.array(priced), v, pa.scalar(None, v.type))
+            for k, v in gpu_columns.items()
+        }
+        problems.merge(own_cost, ~priced)
+    else:
+        problems.merge(own_cost, np.ones(n, dtype=bool))
+        problems.merge(by_gpu, np.ones(n, dtype=bool))
+    if scenario:
+        gpu_columns |= inference_assumptions(scenario, n)
     if "f1" not in values:
         if "precision" in values and "recall" in values:
             f1, f1_error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])
@@ -107,32 +141,42 @@ def _gpu_training_cost(
     hours: np.ndarray,
     problems: Problems,
     fx_rate: float = 1.0,
+    scenario: Scenario | None = None,
 ) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """Training cost = GPUs × hours × the cheapest on-demand price in the price table
-    (× ``fx_rate`` units of the batch's currency per US$); an unknown GPU is a row error
-    naming the GPUs the table knows."""
+    (× ``fx_rate`` units of the batch's currency per US$), or the scenario's own price per
+    GPU-hour, plus its extra costs; an unknown GPU is a row error naming the GPUs closest
+    to it."""
     prices = default_prices()
     found = prices.hourly_prices(gpu_models)
+    given = dict(scenario.values) if scenario else {}
+    override = given.get("price_per_gpu_hour")
+    extra = float(given.get("extra_costs", 0.0))
+    if override is not None:  # in the batch's currency already
+        found["price"] = np.full(len(hours), float(override) / fx_rate)
+        found["provider"] = np.full(len(hours), None, dtype=object)
+        found["as_of"] = np.full(len(hours), None, dtype=object)
     unknown = np.isnan(found["price"])
-    if unknown.any():
-        known = ", ".join(prices.models())
-        names = np.asarray(gpu_models.to_pylist(), dtype=object)
+    logged = parse_text(gpu_models, "gpu_model")
+    if unknown.any():  # one message per distinct unknown name, not per row
+        names = np.asarray(logged.to_pylist(), dtype=object)
+        why = {name: prices.unknown_gpu(name or "") for name in set(names[unknown])}
         messages = np.full(len(names), None, dtype=object)
-        messages[unknown] = [
-            f"GPU '{name}' is not in the price table; known: {known}."
-            if name
-            else f"GPU model is empty; known: {known}."
-            for name in names[unknown]
-        ]
+        messages[unknown] = [why[name] for name in names[unknown]]
         problems.add(unknown, messages)
     price = found["price"] * fx_rate
-    cost = counts * hours * price
+    cost = counts * hours * price + extra
     columns = {
-        "gpu_model": parse_text(gpu_models, "gpu_model"),
+        # What was priced: the table's name ("NVIDIA A100-SXM4-80GB" is A100-80GB).
+        "gpu_model": pc.coalesce(pa.array(found["gpu_model"], type=pa.string()), logged),
         "gpu_count": pa.array(counts),
         "gpu_hours": pa.array(hours),
         "price_per_gpu_hour": pa.array(price),
-        "price_kind": pa.array(np.where(unknown, None, "on-demand"), type=pa.string()),
+        "price_kind": pa.array(
+            np.where(unknown, None, "override" if override is not None else "on-demand"),
+            type=pa.string(),
+        ),
+        "extra_costs": pa.array(np.full(len(price), extra)),
         "price_provider": pa.array(found["provider"], type=pa.string()),
         "price_as_of": pa.array(found["as_of"], type=pa.date32()),
         "fx_rate": pa.array(np.full(len(price), fx_rate)),
@@ -161,10 +205,14 @@ def scored_batches(
     progress: Callable[[int, int], None] | None = None,
     currency: str = "USD",
     stream: bool = False,
+    scenario: Mapping[str, str | float] | None = None,
 ) -> Iterator[pa.Table]:
     """Score a file block by block, in input order; rows that cannot be split come last.
 
     Costs in the file are taken to be in ``currency``; GPU prices (US$) are converted to it.
+    ``scenario`` gives one value per field for every run (``--set``, see
+    :mod:`mlprod.ingest.defaults`): where the file has no such column, and in its empty
+    cells. Hours the file gives by their start and end are the run's own.
 
     A file that fits in memory is read whole with every core, which scores it fastest.
     ``stream=True`` reads it block by block instead: when each block is stored as it
@@ -174,6 +222,12 @@ def scored_batches(
     ``progress(bytes_done, bytes_total)`` is called after each block (approximate).
     """
     hours_from = None if "training_hours" in mapping else inspection.hours_from
+    given = {
+        k: v for k, v in (scenario or {}).items() if not (hours_from and k == "training_hours")
+    }
+    batch_scenario = Scenario(given, currency) if given else None
+    if batch_scenario is not None:
+        check_scenario(batch_scenario)
     needed = sorted(
         set(mapping.values()) | (set(hours_from.columns) if hours_from else set()),
         key=inspection.columns.index,
@@ -216,8 +270,9 @@ def scored_batches(
             lines = candidates[~np.isin(candidates, list(skipped))][: batch.num_rows]
             cursor = int(lines[-1]) + 1 if len(lines) else cursor
             table = _score_batch(
-                batch, mapping, hours_from, lines, currency, inspection.facts.decimal
-            )
+                batch, mapping, hours_from, lines, currency, inspection.facts.decimal,
+                batch_scenario,
+            )  # fmt: skip
             schema = table.schema
             here = [row for row in pending if row[0] is not None and row[0] < cursor]
             if here:
@@ -228,7 +283,7 @@ def scored_batches(
         if pending:
             yield _ragged_table(pending, schema or _score_batch(
                 pa.record_batch({c: pa.array([], pa.string()) for c in needed}), mapping,
-                hours_from, np.arange(0), currency).schema)  # fmt: skip
+                hours_from, np.arange(0), currency, ".", batch_scenario).schema)  # fmt: skip
 
     done = 0
     for table in _prefetch(scored()):
@@ -375,6 +430,7 @@ def score_file(
     progress: Callable[[int, int], None] | None = None,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     currency: str = "USD",
+    scenario: Mapping[str, str | float] | None = None,
 ) -> ScoredFile:
     r"""Score every row of an inspected file into one table (for files that fit in memory).
 
@@ -391,11 +447,17 @@ def score_file(
     >>> scored.table["error"][1].as_py()
     'F1 score must be between 0 and 1 — did you mean 0.90?'
     """
-    mapping = resolve_mapping(inspection, overrides)
+    provided = Scenario(scenario or {}, currency).provides()
+    mapping = resolve_mapping(inspection, overrides, provided=provided)
     summary = BatchSummary()
     tables = []
     for table in scored_batches(
-        inspection, mapping, progress=progress, block_bytes=block_bytes, currency=currency
+        inspection,
+        mapping,
+        progress=progress,
+        block_bytes=block_bytes,
+        currency=currency,
+        scenario=scenario,
     ):
         summary.add(table)
         tables.append(table)

@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 
 from mlprod.store.connection import Connection
+from mlprod.store.schema import ROWS_PER_BATCH
 
 __all__ = ["RUN_DETAILS"]
 
@@ -74,3 +75,20 @@ class _Lookups(Connection):
         """Model, run id and name and date of a few calculations (for chart tooltips)."""
         with self.cursor() as cur:
             return _rows_by_id(cur, list(ids), RUN_DETAILS)
+
+    def saved_run_ids(self, source: str, origin: str, run_ids: Iterable[str]) -> set[str]:
+        """Which of these run ids are in the history already from this source and origin
+        (a tracking server's address), deleted ones included: an import then adds only
+        new runs, and a run someone deleted does not come back."""
+        wanted = [r for r in run_ids if r]
+        if not wanted:
+            return set()
+        with self.cursor() as cur:
+            found = cur.execute(
+                "SELECT DISTINCT c.run_id FROM calculations c "
+                "JOIN (SELECT unnest(?::VARCHAR[]) AS run_id) USING (run_id) "
+                f"WHERE c.id // {ROWS_PER_BATCH} IN "
+                "(SELECT batch_no FROM batches WHERE source = ? AND file_name = ?)",
+                [wanted, source, origin],
+            ).fetchall()
+        return {r[0] for r in found}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from mlprod.errors import DatabaseError, DatabaseReadOnly
+from mlprod.store.connection import Connection
 
 __all__ = [
     "ASSUMPTION_COLUMNS",
@@ -202,7 +203,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class _Schema:
+class _Schema(Connection):
     """Schema version, migrations and the integrity check (mixed into ``Store``)."""
 
     def integrity(self) -> dict[str, int]:

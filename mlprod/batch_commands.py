@@ -1,0 +1,232 @@
+"""``mlprod score FILE`` and ``mlprod import mlflow``: score a source of runs, write the
+scored file, save the good rows, say what happened.
+
+Both run the same job: the sources differ only in how they read (a file, or a tracking
+server's runs as a Parquet file), and in what "saved before" means (the same bytes, or the
+same server and run id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlprod import config
+from mlprod.errors import AlreadySaved, BadFile, DatabaseError, DatabaseLocked
+from mlprod.export import scored_out
+from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
+from mlprod.ingest.defaults import Scenario, parse_set
+from mlprod.ingest.fields import provenance
+from mlprod.saving import save_batch
+from mlprod.store import Store
+
+__all__ = ["import_mlflow", "score"]
+
+EXIT_OK, EXIT_ROW_ERRORS, EXIT_DATABASE = 0, 1, 3
+Saver = Callable[[Store, Iterator[pa.Table]], int]
+
+
+def parse_map(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field.strip() or not column:
+            raise BadFile(f"--map takes FIELD=COLUMN (e.g. f1=metrics.val_f1), got '{pair}'.")
+        overrides[field.strip()] = column
+    return overrides
+
+
+def score(args: argparse.Namespace) -> int:
+    """``mlprod score RUNS``."""
+    path = Path(args.runs)
+    if not path.is_file():
+        raise BadFile(
+            f"{path} is a folder: give the CSV or Parquet file of runs inside it."
+            if path.is_dir()
+            else f"No such file: {path}"
+        )
+
+    def save(store: Store, rows: Iterator[pa.Table]) -> int:
+        return save_batch(store, rows, source="cli", file=path, author=args.author,
+                          currency=args.currency, again=args.again)  # fmt: skip
+
+    return _run(args, inspect(path), path.name, _default_output(path), save)
+
+
+def import_mlflow(args: argparse.Namespace) -> int:
+    """``mlprod import mlflow``: runs straight from a tracking server."""
+    from mlprod.ingest.mlflow_server import SOURCE, MlflowSource
+
+    uri = (args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")).rstrip("/")
+    source = MlflowSource(uri, args.experiment, args.filter or "", args.all_states)
+    runs = source.runs()
+    read = runs.num_rows
+    skipped = 0
+    if args.save and read:
+        with _open_waiting(args.db or config.database(), args.wait) as store:
+            known = store.saved_run_ids(SOURCE, uri, runs["run_id"].to_pylist())
+        if known:
+            keep = pc.invert(pc.is_in(runs["run_id"], pa.array(sorted(known), pa.string())))
+            runs, skipped = runs.filter(keep), len(known)
+    extra = {"source": uri, "read": read, "skipped": skipped, "written_back": 0}
+    if runs.num_rows == 0:
+        _say(args, {"rows": 0, "ok": 0, "errors": 0, "saved": 0, **extra},
+             f"{uri}: {read:,} runs, all already in the history ({skipped:,} skipped); "
+             "nothing new to score.")  # fmt: skip
+        return EXIT_OK
+    scored: list[pa.Table] = []
+
+    def save(store: Store, rows: Iterator[pa.Table]) -> int:
+        return save_batch(store, rows, source=SOURCE, file_name=uri, author=args.author,
+                          currency=args.currency, again=True)  # fmt: skip
+
+    with tempfile.TemporaryDirectory(prefix="mlprod-mlflow-") as folder:
+        inspection = inspect(source.to_parquet(runs, Path(folder)), name=f"MLflow {uri}")
+        inspection.format = "mlflow-server"
+        output = Path(args.output) if args.output and args.output != "-" else None
+        code = _run(
+            args, inspection, f"{uri} ({', '.join(args.experiment)})",
+            output or Path("mlflow-runs.scored.csv"), save, extra,
+            keep=scored if args.write_back else None,
+        )  # fmt: skip
+    if args.write_back and code != EXIT_DATABASE:
+        done = source.write_back(scored)
+        print(f"Logged mlprod.cer, mlprod.ter and mlprod.psr on {done:,} MLflow runs.",
+              file=sys.stderr)  # fmt: skip
+    return code
+
+
+def _say(args: argparse.Namespace, report: dict[str, Any], text: str) -> None:
+    print(json.dumps(report, default=str) if args.json else text)
+
+
+def _run(
+    args: argparse.Namespace,
+    inspection: Inspection,
+    name: str,
+    default_output: Path,
+    save: Saver,
+    extra: dict[str, Any] | None = None,
+    keep: list[pa.Table] | None = None,
+) -> int:
+    """Score, write, save and report one source of runs; returns the exit code."""
+    given = parse_set(args.set)
+    scenario = Scenario(given, args.currency)
+    mapping = resolve_mapping(inspection, parse_map(args.map), provided=scenario.provides())
+    to_stdout = args.output == "-"
+    output = None if to_stdout else Path(args.output or default_output)
+    progress = _Progress() if inspection.size > 20_000_000 else None
+    summary = BatchSummary()
+    out = scored_out(sys.stdout.buffer if to_stdout else str(output))
+
+    def scored_rows() -> Iterator[pa.Table]:
+        for table in scored_batches(
+            inspection, mapping, progress=progress, currency=args.currency, stream=args.save,
+            scenario=given,
+        ):  # fmt: skip
+            out.write(table)
+            summary.add(table)
+            if keep is not None:
+                keep.append(table)
+            yield table  # the save path keeps only the rows whose status is "ok"
+
+    store_problem: DatabaseError | None = None
+    already: AlreadySaved | None = None
+    batch_no = None
+    try:
+        if args.save:
+            try:
+                store = _open_waiting(args.db or config.database(), args.wait)
+            except DatabaseError as exc:
+                store_problem = exc
+            else:
+                with store:
+                    try:
+                        store.require_writable()
+                    except DatabaseError as exc:
+                        store_problem = exc
+                    else:
+                        try:
+                            batch_no = save(store, scored_rows())
+                        except AlreadySaved as exc:
+                            already = exc
+        if not args.save or store_problem is not None:
+            for _ in scored_rows():
+                pass
+    finally:
+        out.close()
+        if to_stdout:  # all of the CSV before the summary on stderr
+            sys.stdout.flush()
+    if progress:
+        progress.done()
+
+    report = summary.as_dict(name, inspection.format_label, output, batch_no)
+    report["already_saved"] = already.previous if already else None
+    report["saved"] = summary.ok if batch_no is not None else 0
+    source = provenance(mapping, inspection.hours_from, scenario.provides())
+    report |= {"columns": source, "scenario": given, **(extra or {})}
+    stream = sys.stderr if to_stdout else sys.stdout
+    if args.json:
+        print(json.dumps(report, default=str), file=stream)
+    else:
+        print(summary.describe(name, inspection.format_label, output, batch_no), file=stream)
+        if extra and extra.get("skipped"):
+            print(f"Skipped {extra['skipped']:,} runs already in the history.", file=stream)
+        print(f"Columns: {source}.", file=stream)
+        for line in scenario.describe():
+            print(f"Scenario: {line}", file=stream)
+    if already is not None:
+        print(
+            f"Not saved again: {already} Add --again to store it once more.",
+            file=sys.stderr if args.json else stream,
+        )
+    if store_problem is not None:
+        print(f"error: not saved: {store_problem}", file=sys.stderr)
+        return EXIT_DATABASE
+    return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
+
+
+def _open_waiting(database: str, seconds: float) -> Store:
+    """Open the store, retrying while another process holds the lock, up to ``seconds``."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    delay = 0.05
+    while True:
+        try:
+            return Store(database)
+        except DatabaseLocked:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def _default_output(path: Path) -> Path:
+    name = path.name
+    for suffix in (".csv.gz", ".csv", ".parquet", ".tsv", ".txt"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return path.with_name(name + ".scored.csv")
+
+
+class _Progress:
+    """Progress on stderr for large files."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        print(f"\rscoring… {done / max(total, 1):4.0%}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        print(f"\rscored in {time.monotonic() - self.started:.1f} s", file=sys.stderr)

@@ -1,0 +1,213 @@
+"""A scenario for a whole batch: one value for every run, where the file has none.
+
+``mlprod score --set FIELD=VALUE``: a value for a field the file lacks, and for the empty
+cells of a field it has (a cell's own value always wins). Trackers rarely log a cost, and
+inference cost is a property of how a model will be served, not of a training run: a
+batch scenario supplies it (typed, or from requests or tokens per month, as in the
+calculator) and prices training from each run's GPUs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlprod.costs import InferenceCost, inference_from_requests, inference_from_tokens
+from mlprod.errors import BadFile, InvalidInput
+from mlprod.ingest.fields import FIELD_LABELS
+
+__all__ = ["BUILDER_FIELDS", "CELL_FIELDS", "SETTABLE", "Scenario", "parse_set"]
+
+#: Fields whose value stands in for a cell of each row (filled where the cell is empty).
+CELL_FIELDS = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms",
+               "model_name", "project", "tags", "gpu_model", "gpu_count")  # fmt: skip
+#: The calculator's cost builders: how to price a run that has no cost of its own.
+BUILDER_FIELDS = ("price_per_gpu_hour", "extra_costs", "requests_per_month",
+                  "cost_per_1k_requests", "tokens_in_per_month", "tokens_out_per_month",
+                  "price_in_per_1m", "price_out_per_1m", "months")  # fmt: skip
+SETTABLE = (*CELL_FIELDS, *BUILDER_FIELDS)
+_TEXT = ("model_name", "project", "tags", "gpu_model")
+LABELS = {
+    **FIELD_LABELS,
+    "price_per_gpu_hour": "Price per GPU-hour",
+    "extra_costs": "Extra training costs",
+    "requests_per_month": "Requests per month",
+    "cost_per_1k_requests": "Cost per 1,000 requests",
+    "tokens_in_per_month": "Input tokens per month",
+    "tokens_out_per_month": "Output tokens per month",
+    "price_in_per_1m": "Price per 1M input tokens",
+    "price_out_per_1m": "Price per 1M output tokens",
+    "months": "Months of serving",
+}
+
+
+def parse_set(pairs: list[str]) -> dict[str, str | float]:
+    """``FIELD=VALUE`` pairs (``--set``) as values; numbers for number fields.
+
+    >>> parse_set(["inference_cost=250", "gpu_model=NVIDIA A100-SXM4-80GB"])
+    {'inference_cost': 250.0, 'gpu_model': 'NVIDIA A100-SXM4-80GB'}
+
+    Raises
+    ------
+    BadFile
+        An unknown field, a pair without ``=``, or a number field that is not a number.
+    """
+    values: dict[str, str | float] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or not name or not value.strip():
+            raise BadFile(f"--set takes FIELD=VALUE (e.g. inference_cost=250), got '{pair}'.")
+        if name not in SETTABLE:
+            raise BadFile(f"--set cannot set '{name}'. Fields: {', '.join(SETTABLE)}.")
+        if name in _TEXT:
+            values[name] = value.strip()
+            continue
+        try:
+            number = float(value.replace(",", "")) if name != "f1" else float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise BadFile(f"--set {name}: '{value}' is not a number.")
+        values[name] = number
+    return values
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One value per field for every run of a batch (see :func:`parse_set`)."""
+
+    values: Mapping[str, str | float] = field(default_factory=dict)
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.values) - set(SETTABLE))
+        if unknown:
+            raise BadFile(f"Cannot set {', '.join(unknown)}. Fields: {', '.join(SETTABLE)}.")
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def inference(self) -> InferenceCost | None:
+        """The inference cost the scenario builds (from requests or from tokens), if any.
+
+        Raises
+        ------
+        InvalidInput
+            A builder given only in part (requests without their price, say).
+        """
+        v = self.values
+        months = float(v.get("months", 1.0))
+        if "requests_per_month" in v or "cost_per_1k_requests" in v:
+            return inference_from_requests(
+                v.get("requests_per_month"), v.get("cost_per_1k_requests"), months,
+                currency=self.currency,
+            )  # fmt: skip
+        if "tokens_in_per_month" in v or "tokens_out_per_month" in v:
+            return inference_from_tokens(
+                v.get("tokens_in_per_month"), v.get("tokens_out_per_month"),
+                v.get("price_in_per_1m"), v.get("price_out_per_1m"), months,
+                currency=self.currency,
+            )  # fmt: skip
+        return None
+
+    def cells(self) -> dict[str, str | float]:
+        """The value standing in for each field's empty cells (a built inference cost
+        included)."""
+        cells = {k: v for k, v in self.values.items() if k in CELL_FIELDS}
+        built = self.inference()
+        if built is not None and "inference_cost" not in cells:
+            cells["inference_cost"] = built.total
+        return cells
+
+    def provides(self) -> set[str]:
+        """Fields every run gets a value for, whatever the file holds."""
+        return set(self.cells())
+
+    def describe(self) -> list[str]:
+        """One line per value, for the summary: ``Inference cost = 250 for every run``."""
+        v = self.values
+        lines = [f"{LABELS[k]} = {v[k]} where the file has none" for k in CELL_FIELDS if k in v]
+        built = self.inference()
+        if built is not None and "inference_cost" not in v:
+            lines.append(f"{built.formula()} for every run without one")
+        for name in ("price_per_gpu_hour", "extra_costs"):
+            if name in v:
+                lines.append(f"{LABELS[name]} = {v[name]} ({self.currency}) for GPU-priced runs")
+        return lines
+
+
+def is_empty(column: pa.Array) -> np.ndarray:
+    """Cells with no value: null, or text of only spaces."""
+    empty = column.is_null()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0)
+        empty = pc.or_(empty, pc.fill_null(blank, True))
+    return np.asarray(empty.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def filled(column: pa.Array, value: str) -> pa.Array:
+    """``column`` with its empty cells holding ``value`` (as text, the grammar reads it)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+    return pc.if_else(pa.array(is_empty(text)), pa.scalar(value, pa.string()), text)
+
+
+def constant(value: str, rows: int) -> pa.Array:
+    return pa.array(np.full(rows, value, dtype=object), type=pa.string())
+
+
+def _as_cell(value: str | float, decimal: str) -> str:
+    """A value as the file's own cells would write it (``0,9`` where commas are decimal)."""
+    if isinstance(value, str):
+        return value
+    text = repr(float(value))
+    return text.replace(".", ",") if decimal == "," else text
+
+
+def with_scenario(
+    batch: pa.RecordBatch, mapping: Mapping[str, str], scenario: Scenario, decimal: str = "."
+) -> tuple[pa.RecordBatch, dict[str, str]]:
+    """The batch with the scenario's values in place of empty cells (or as columns of
+    their own, named ``--set FIELD``), and the mapping that reads them."""
+    mapping = dict(mapping)
+    for name, raw in scenario.cells().items():
+        value = _as_cell(raw, decimal)
+        if name in mapping:
+            index = batch.schema.get_field_index(mapping[name])
+            batch = batch.set_column(index, mapping[name], filled(batch.column(index), value))
+        else:
+            column = f"--set {name}"
+            batch = batch.append_column(column, constant(value, batch.num_rows))
+            mapping[name] = column
+    return batch, mapping
+
+
+def inference_assumptions(scenario: Scenario, rows: int) -> dict[str, pa.Array]:
+    """The scenario's inference builder as each run's cost assumptions."""
+    built = scenario.inference()
+    if built is None:
+        return {}
+    out: dict[str, Any] = built.assumptions()
+    return {
+        k: pa.array(np.full(rows, v, dtype=object if isinstance(v, str) else np.float64))
+        for k, v in out.items()
+        if k in ("inference_mode", "months", "requests_per_month", "cost_per_1k_requests",
+                 "tokens_in_per_month", "tokens_out_per_month", "price_in_per_1m",
+                 "price_out_per_1m") and v is not None
+    }  # fmt: skip
+
+
+def check_scenario(scenario: Scenario) -> None:
+    """Raise a file-level error for a scenario that cannot build what it names."""
+    try:
+        scenario.inference()
+    except InvalidInput as exc:
+        raise BadFile(f"--set: {exc}") from None
