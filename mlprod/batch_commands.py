@@ -173,7 +173,8 @@ def _run(
     report = summary.as_dict(name, inspection.format_label, output, batch_no)
     report["already_saved"] = already.previous if already else None
     report["saved"] = summary.ok if batch_no is not None else 0
-    source = provenance(mapping, inspection.hours_from, scenario.provides())
+    source = provenance(mapping, inspection.hours_from, scenario.provides(),
+                        inspection.spare_columns(mapping))  # fmt: skip
     report |= {"columns": source, "scenario": given, **(extra or {})}
     stream = sys.stderr if to_stdout else sys.stdout
     if args.json:

@@ -330,6 +330,8 @@ def _load_fx(path: Path) -> FxTable:
 def _number(
     value: Any, field: str, label: str, *, minimum: float = 0.0, strict: bool = False
 ) -> float:
+    if value is None:
+        raise InvalidInput(field, f"{label} is missing: give a number.")
     try:
         number = float(value)
     except (TypeError, ValueError):

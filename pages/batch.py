@@ -3,11 +3,14 @@
 import streamlit as st
 
 from mlprod import config, ui
-from mlprod.errors import AlreadySaved, BadFile
+from mlprod.errors import AlreadySaved, BadFile, InvalidInput
 from mlprod.explain import format_ratio, md
 from mlprod.export import csv_bytes
 from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect, score_file
+from mlprod.ingest.defaults import Scenario
+from mlprod.ingest.fields import provenance
 from mlprod.saving import file_hash, previous_save, save_batch
+from mlprod.ui.scenario_inputs import scenario_inputs
 from mlprod.ui.uploads import max_upload_bytes, spill_upload
 
 ui.ensure_app_shell()
@@ -65,13 +68,29 @@ with st.expander("Column mapping", expanded=bool(inspection.missing(remembered))
             remembered[name] = choice
     st.caption("Fields marked \\* are needed; F1 may come from precision + recall or TP + FP + FN.")
 
-missing = inspection.missing(remembered)
-if missing:
-    st.warning("Choose a column for: " + ", ".join(FIELD_LABELS[m] for m in missing) + ".")
+# The scenario: one value for every run where the file has none (trackers log no cost).
+unmapped = inspection.missing(remembered)
+with st.expander("Values for every run", expanded=bool(unmapped)):
+    given = scenario_inputs(config.currency(), unmapped)
+try:
+    provided = Scenario(given, config.currency()).provides()
+except InvalidInput as exc:  # a builder given in part, say requests without their price
+    st.warning(md(exc))
     st.stop()
+missing = inspection.missing(remembered, provided)
+if missing:
+    st.warning(
+        "Choose a column for, or give one value for every run to: "
+        + ", ".join(FIELD_LABELS[m] for m in missing) + "."
+    )  # fmt: skip
+    st.stop()
+st.caption(
+    md(provenance(remembered, inspection.hours_from, provided,
+                  inspection.spare_columns(remembered))) + "."
+)  # fmt: skip
 
 content_hash = file_hash(inspection.path)
-scored_key = (content_hash, tuple(sorted(remembered.items())))
+scored_key = (content_hash, tuple(sorted(remembered.items())), tuple(sorted(given.items())))
 if st.button("Score", type="primary", key="batch-score", icon=":material/play_arrow:"):
     bar = st.progress(0.0, text="Scoring…")
     try:
@@ -79,6 +98,7 @@ if st.button("Score", type="primary", key="batch-score", icon=":material/play_ar
             inspection,
             {name: remembered.get(name) for name in FIELDS},
             currency=config.currency(),
+            scenario=given,
             progress=lambda done, total: bar.progress(min(done / total, 1.0), text="Scoring…"),
         )
     except BadFile as exc:

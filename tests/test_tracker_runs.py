@@ -252,3 +252,53 @@ class TestOutputFormats:
         report = json.loads(capsys.readouterr().out)
         assert "F1 score from 'f1'" in report["columns"]
         assert report["scenario"] == {}
+
+
+class TestBatchPage:
+    """The batch page offers the same scenario as ``--set``."""
+
+    def open(self, app, tmp_path):
+        path = tmp_path / "runs.csv"
+        search_runs_frame().to_csv(path, index=False)
+        app.run()
+        app.switch_page("pages/batch.py").run()
+        app.file_uploader(key="batch-upload").upload("runs.csv", path.read_bytes(), "text/csv")
+        app.run()
+        assert not app.exception
+        return app
+
+    def test_a_missing_cost_is_given_once_for_every_run(self, app, tmp_path, db_path):
+        self.open(app, tmp_path)
+        warning = " ".join(w.value for w in app.warning)
+        assert "give one value for every run to: Inference cost" in warning
+        assert not [b for b in app.button if b.key == "batch-score"]
+        assert app.radio(key="batch-scenario-inference-from").value == "One value"
+        app.number_input(key="batch-scenario-inference_cost").set_value(120.0).run()
+        assert "Inference cost from --set" in " ".join(c.value for c in app.caption)
+        app.button(key="batch-score").click().run()
+        metrics = {m.label: m.value for m in app.metric}
+        assert (metrics["Rows"], metrics["Scored"], metrics["With errors"]) == ("4", "4", "0")
+        app.button(key="batch-save").click().run()
+        with Store(db_path) as s:
+            rows = recent(s)
+        assert set(rows["inference_cost"]) == {120.0}
+        assert sorted(rows["cer"]) == pytest.approx(sorted(expected_cer(search_runs_frame(),
+                                                                        120)))  # fmt: skip
+
+    def test_requests_per_month_build_the_inference_cost(self, app, tmp_path, db_path):
+        self.open(app, tmp_path)
+        app.radio(key="batch-scenario-inference-from").set_value("Requests per month").run()
+        assert "Requests per month is missing" in " ".join(w.value for w in app.warning)
+        app.number_input(key="batch-scenario-requests_per_month").set_value(1e6)
+        app.number_input(key="batch-scenario-cost_per_1k_requests").set_value(0.2).run()
+        app.button(key="batch-score").click().run()
+        app.button(key="batch-save").click().run()
+        assert not app.exception
+        with Store(db_path) as s:
+            rows = recent(s)
+        assert set(rows["inference_cost"]) == {200.0}
+        assert set(rows["inference_mode"]) == {"requests"}
+        # remembered for the session: back from another page, the scenario is still there
+        app.switch_page("pages/calculator.py").run()
+        app.switch_page("pages/batch.py").run()
+        assert app.radio(key="batch-scenario-inference-from").value == "Requests per month"

@@ -160,6 +160,15 @@ def filled(column: pa.Array, value: str) -> pa.Array:
     return pc.if_else(pa.array(is_empty(text)), pa.scalar(value, pa.string()), text)
 
 
+def coalesced(column: pa.Array, other: pa.Array) -> pa.Array:
+    """``column`` with its empty cells taken from ``other`` (the next-best column)."""
+    if column.type == other.type and not pa.types.is_string(column.type):
+        return pc.coalesce(column, other)
+    text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+    spare = other if pa.types.is_string(other.type) else pc.cast(other, pa.string())
+    return pc.if_else(pa.array(is_empty(text)), spare, text)
+
+
 def constant(value: str, rows: int) -> pa.Array:
     return pa.array(np.full(rows, value, dtype=object), type=pa.string())
 

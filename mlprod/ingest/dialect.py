@@ -36,6 +36,7 @@ from mlprod.ingest.fields import (
     HoursFrom,
     auto_mapping,
     detect_format,
+    fallbacks,
     hours_from,
 )
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, FileFacts, is_gzip, open_csv
@@ -56,6 +57,8 @@ class Inspection:
     hours_from: HoursFrom | None
     preview: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    #: Other columns that fill a field's empty cells (see :func:`fields.fallbacks`).
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -73,6 +76,15 @@ class Inspection:
     @property
     def format_label(self) -> str:
         return FORMATS[self.format]
+
+    def spare_columns(self, mapping: Mapping[str, str]) -> dict[str, list[str]]:
+        """The fallbacks that apply to ``mapping``: only where a field still reads the
+        column found for it (a person's own choice of column stands alone)."""
+        return {
+            name: [c for c in others if c not in mapping.values()]
+            for name, others in self.fallbacks.items()
+            if name in mapping and mapping[name] == self.mapping.get(name)
+        }
 
     def missing(
         self, mapping: Mapping[str, str] | None = None, provided: Iterable[str] = ()
@@ -199,6 +211,7 @@ def inspect(
         hours_from=hours_from(columns, fmt),
         preview=preview,
         notes=notes,
+        fallbacks=fallbacks(columns),
     )
 
 
@@ -290,4 +303,5 @@ def _inspect_parquet(path: Path, name: str, size: int) -> Inspection:
         mapping=auto_mapping(columns),
         hours_from=hours_from(columns, "parquet"),
         preview=preview,
+        fallbacks=fallbacks(columns),
     )

@@ -29,6 +29,7 @@ __all__ = [
     "HoursFrom",
     "auto_mapping",
     "detect_format",
+    "fallbacks",
     "hours_from",
     "normalize_header",
     "provenance",
@@ -146,21 +147,41 @@ def detect_format(columns: list[str], kind: str) -> str:
     return "parquet" if kind == "parquet" else "mlprod"
 
 
-def auto_mapping(columns: list[str]) -> dict[str, str]:
+def _candidates(columns: list[str]) -> dict[str, list[str]]:
+    """Every column that could hold each field, best first (by prefix, then synonym)."""
     by_key: dict[str, str] = {}
     for column in columns:
         prefix = next((p for p in ("metrics.", "params.", "tags.", "config.", "summary.")
                        if column.startswith(p)), "")  # fmt: skip
         by_key.setdefault(prefix + normalize_header(column[len(prefix) :]), column)
-    mapping: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
     for name, synonyms in SYNONYMS.items():
         prefixes = _NUMERIC_PREFIXES if name in NUMERIC_FIELDS else _TEXT_PREFIXES
         for prefix in prefixes:
-            found = next((by_key[prefix + s] for s in synonyms if prefix + s in by_key), None)
-            if found:
-                mapping[name] = found
-                break
-    return mapping
+            for s in synonyms:
+                if prefix + s in by_key and by_key[prefix + s] not in found.get(name, []):
+                    found.setdefault(name, []).append(by_key[prefix + s])
+    return found
+
+
+def auto_mapping(columns: list[str]) -> dict[str, str]:
+    """The best column for each field the columns hold."""
+    return {name: found[0] for name, found in _candidates(columns).items()}
+
+
+def fallbacks(columns: list[str]) -> dict[str, list[str]]:
+    """For number fields that more than one column could hold (a tracker run logs
+    ``f1``, the next ``val_f1``): the other columns, best first, whose cells fill the
+    best column's empty ones.
+
+    >>> fallbacks(["metrics.f1", "metrics.val_f1", "metrics.latency_ms"])
+    {'f1': ['metrics.val_f1']}
+    """
+    return {
+        name: found[1:]
+        for name, found in _candidates(columns).items()
+        if len(found) > 1 and name in REQUIRED
+    }
 
 
 def hours_from(columns: list[str], fmt: str) -> HoursFrom | None:
@@ -221,7 +242,10 @@ def resolve_mapping(
 
 
 def provenance(
-    mapping: Mapping[str, str], hours: HoursFrom | None = None, provided: Iterable[str] = ()
+    mapping: Mapping[str, str],
+    hours: HoursFrom | None = None,
+    provided: Iterable[str] = (),
+    spare: Mapping[str, list[str]] | None = None,
 ) -> str:
     """Which column fed each field, in words (for the summary of a scored file).
 
@@ -231,6 +255,11 @@ def provenance(
 'start_time'; Inference cost from --set
     """
     parts = [f"{FIELD_LABELS[k]} from '{v}'" for k, v in mapping.items() if k in REQUIRED]
+    for name, others in (spare or {}).items():
+        if name in mapping and others:
+            where = f"{FIELD_LABELS[name]} from '{mapping[name]}'"
+            also = ", ".join(f"'{c}'" for c in others)
+            parts = [f"{part} (else {also})" if part == where else part for part in parts]
     if "training_hours" not in mapping and hours is not None:
         parts.append(f"{FIELD_LABELS['training_hours']} {hours.describe()}")
     for name in REQUIRED:

@@ -29,6 +29,7 @@ from mlprod.ingest.cells import (
 from mlprod.ingest.defaults import (
     Scenario,
     check_scenario,
+    coalesced,
     inference_assumptions,
     is_empty,
     with_scenario,
@@ -55,8 +56,15 @@ def _score_batch(
     currency: str = "USD",
     decimal: str = ".",
     scenario: Scenario | None = None,
+    spare: Mapping[str, list[str]] | None = None,
 ) -> pa.Table:
     n = batch.num_rows
+    for name, others in (spare or {}).items():  # f1 here, val_f1 there: one field
+        index = batch.schema.get_field_index(mapping[name])
+        column = batch.column(index)
+        for other in others:
+            column = coalesced(column, batch.column(other))
+        batch = batch.set_column(index, mapping[name], column)
     if scenario:
         batch, mapping = with_scenario(batch, mapping, scenario, decimal)
     problems = Problems(n)
@@ -222,17 +230,19 @@ def scored_batches(
     ``progress(bytes_done, bytes_total)`` is called after each block (approximate).
     """
     hours_from = None if "training_hours" in mapping else inspection.hours_from
+    spare = inspection.spare_columns(mapping)
     given = {
         k: v for k, v in (scenario or {}).items() if not (hours_from and k == "training_hours")
     }
     batch_scenario = Scenario(given, currency) if given else None
     if batch_scenario is not None:
         check_scenario(batch_scenario)
+    extra = {c for columns in spare.values() for c in columns}
     needed = sorted(
-        set(mapping.values()) | (set(hours_from.columns) if hours_from else set()),
+        set(mapping.values()) | (set(hours_from.columns) if hours_from else set()) | extra,
         key=inspection.columns.index,
     )
-    numeric = {mapping[name] for name in NUMERIC_FIELDS if name in mapping}
+    numeric = {mapping[name] for name in NUMERIC_FIELDS if name in mapping} | extra
     if hours_from and hours_from.kind == "seconds":
         numeric.add(hours_from.columns[0])
     ragged: list[tuple[int | None, str]] = []
@@ -271,7 +281,7 @@ def scored_batches(
             cursor = int(lines[-1]) + 1 if len(lines) else cursor
             table = _score_batch(
                 batch, mapping, hours_from, lines, currency, inspection.facts.decimal,
-                batch_scenario,
+                batch_scenario, spare,
             )  # fmt: skip
             schema = table.schema
             here = [row for row in pending if row[0] is not None and row[0] < cursor]

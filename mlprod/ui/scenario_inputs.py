@@ -1,0 +1,95 @@
+"""Batch scoring's scenario: one value for every run where the file has none.
+
+The same fields as ``mlprod score --set``; the inference cost is typed, or built from
+requests or tokens per month as in the calculator. What a person chose is remembered for
+the session (``batch-scenario``), also when they visit another page and come back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from mlprod.costs import default_prices
+
+__all__ = ["INFERENCE_FROM", "scenario_inputs"]
+
+INFERENCE_FROM = ("The file", "One value", "Requests per month", "Tokens per month")
+FROM_FILE = "(from the file)"
+_USES = {
+    INFERENCE_FROM[0]: (),
+    INFERENCE_FROM[1]: ("inference_cost",),
+    INFERENCE_FROM[2]: ("requests_per_month", "cost_per_1k_requests", "months"),
+    INFERENCE_FROM[3]: ("tokens_in_per_month", "tokens_out_per_month", "price_in_per_1m",
+                        "price_out_per_1m", "months"),
+}  # fmt: skip
+KEY = "batch-scenario"
+
+
+def _number(label: str, name: str, kept: dict[str, Any], **options: Any) -> None:
+    """A number input whose value, when given, becomes the scenario's ``name``."""
+    value = st.number_input(label, value=kept.get(name), key=f"{KEY}-{name}", **options)
+    if value is None:
+        kept.pop(name, None)
+    else:
+        kept[name] = float(value)
+
+
+def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
+    """The scenario's widgets; returns its values (``--set`` fields).
+
+    ``missing`` names the fields no column holds: the inference cost then starts on "One
+    value" so the person sees what to give.
+    """
+    kept: dict[str, Any] = st.session_state.setdefault(KEY, {})
+    mode_key = f"{KEY}-inference-from"
+    if mode_key not in st.session_state:
+        st.session_state[mode_key] = kept.get(
+            "_inference_from", INFERENCE_FROM[1 if "inference_cost" in missing else 0]
+        )
+    st.caption(
+        "Trackers rarely log a cost. Values here go to every run where the file has no "
+        "column for the field, or an empty cell; a cell's own value always wins. They are "
+        "stored with each run as its cost assumptions."
+    )
+    left, right = st.columns(2)
+    with left:
+        mode = st.radio("Inference cost from", INFERENCE_FROM, key=mode_key, horizontal=True)
+        kept["_inference_from"] = mode
+        for name in {n for fields in _USES.values() for n in fields} - set(_USES[mode]):
+            kept.pop(name, None)  # a builder not chosen gives nothing
+        if mode == INFERENCE_FROM[1]:
+            _number(f"Inference cost per run ({currency})", "inference_cost", kept,
+                    min_value=0.0, step=10.0)  # fmt: skip
+        elif mode == INFERENCE_FROM[2]:
+            _number("Requests per month", "requests_per_month", kept, min_value=0.0,
+                    step=100_000.0, format="%.0f")  # fmt: skip
+            _number(f"Cost per 1,000 requests ({currency})", "cost_per_1k_requests", kept,
+                    min_value=0.0, step=0.01, format="%.4f")  # fmt: skip
+            _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
+        elif mode == INFERENCE_FROM[3]:
+            _number("Input tokens per month", "tokens_in_per_month", kept, min_value=0.0,
+                    step=1_000_000.0, format="%.0f")  # fmt: skip
+            _number("Output tokens per month", "tokens_out_per_month", kept, min_value=0.0,
+                    step=1_000_000.0, format="%.0f")  # fmt: skip
+            _number(f"Price per 1M input tokens ({currency})", "price_in_per_1m", kept,
+                    min_value=0.0, step=0.1)  # fmt: skip
+            _number(f"Price per 1M output tokens ({currency})", "price_out_per_1m", kept,
+                    min_value=0.0, step=0.1)  # fmt: skip
+            _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
+    with right:
+        models = [FROM_FILE, *default_prices().models()]
+        current = kept.get("gpu_model", FROM_FILE)
+        gpu = st.selectbox("GPU model for every run", models, key=f"{KEY}-gpu_model",
+                           index=models.index(current) if current in models else 0)  # fmt: skip
+        if gpu == FROM_FILE:
+            kept.pop("gpu_model", None)
+        else:
+            kept["gpu_model"] = gpu
+        _number("GPUs per run", "gpu_count", kept, min_value=0.0, step=1.0)
+        _number(f"Your price per GPU-hour ({currency})", "price_per_gpu_hour", kept,
+                min_value=0.0, step=0.1, placeholder="the price table's cheapest")  # fmt: skip
+        _number("Training time (hours)", "training_hours", kept, min_value=0.0, step=0.5)
+        _number("Latency (ms)", "latency_ms", kept, min_value=0.0, step=1.0)
+    return {k: v for k, v in kept.items() if not k.startswith("_")}
