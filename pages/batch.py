@@ -86,7 +86,7 @@ if missing:
     st.stop()
 st.caption(
     md(provenance(remembered, inspection.hours_from, provided,
-                  inspection.spare_columns(remembered))) + "."
+                  inspection.spare_columns(remembered), "the values for every run")) + "."
 )  # fmt: skip
 
 content_hash = file_hash(inspection.path)

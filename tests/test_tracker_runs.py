@@ -274,7 +274,8 @@ class TestBatchPage:
         assert not [b for b in app.button if b.key == "batch-score"]
         assert app.radio(key="batch-scenario-inference-from").value == "One value"
         app.number_input(key="batch-scenario-inference_cost").set_value(120.0).run()
-        assert "Inference cost from --set" in " ".join(c.value for c in app.caption)
+        captions = " ".join(c.value for c in app.caption).replace("\\", "")
+        assert "Inference cost from the values for every run" in captions
         app.button(key="batch-score").click().run()
         metrics = {m.label: m.value for m in app.metric}
         assert (metrics["Rows"], metrics["Scored"], metrics["With errors"]) == ("4", "4", "0")
@@ -298,7 +299,10 @@ class TestBatchPage:
             rows = recent(s)
         assert set(rows["inference_cost"]) == {200.0}
         assert set(rows["inference_mode"]) == {"requests"}
-        # remembered for the session: back from another page, the scenario is still there
+        # remembered for the session: back from another page with the next file, the
+        # scenario is still there
         app.switch_page("pages/calculator.py").run()
-        app.switch_page("pages/batch.py").run()
+        self.open(app, tmp_path)
         assert app.radio(key="batch-scenario-inference-from").value == "Requests per month"
+        assert app.number_input(key="batch-scenario-cost_per_1k_requests").value == 0.2
+        assert not [w for w in app.warning if "Choose a column" in w.value]

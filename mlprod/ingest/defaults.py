@@ -120,7 +120,7 @@ class Scenario:
     def cells(self) -> dict[str, str | float]:
         """The value standing in for each field's empty cells (a built inference cost
         included)."""
-        cells = {k: v for k, v in self.values.items() if k in CELL_FIELDS}
+        cells = {k: v for k, v in self.values.items() if k in CELL_FIELDS and v is not None}
         built = self.inference()
         if built is not None and "inference_cost" not in cells:
             cells["inference_cost"] = built.total
@@ -133,12 +133,16 @@ class Scenario:
     def describe(self) -> list[str]:
         """One line per value, for the summary: ``Inference cost = 250 for every run``."""
         v = self.values
-        lines = [f"{LABELS[k]} = {v[k]} where the file has none" for k in CELL_FIELDS if k in v]
+        lines = [
+            f"{LABELS[k]} = {v[k]} where the file has none"
+            for k in CELL_FIELDS
+            if v.get(k) is not None
+        ]
         built = self.inference()
         if built is not None and "inference_cost" not in v:
             lines.append(f"{built.formula()} for every run without one")
         for name in ("price_per_gpu_hour", "extra_costs"):
-            if name in v:
+            if v.get(name) is not None:
                 lines.append(f"{LABELS[name]} = {v[name]} ({self.currency}) for GPU-priced runs")
         return lines
 

@@ -246,6 +246,7 @@ def provenance(
     hours: HoursFrom | None = None,
     provided: Iterable[str] = (),
     spare: Mapping[str, list[str]] | None = None,
+    given_as: str = "--set",
 ) -> str:
     """Which column fed each field, in words (for the summary of a scored file).
 
@@ -264,7 +265,7 @@ def provenance(
         parts.append(f"{FIELD_LABELS['training_hours']} {hours.describe()}")
     for name in REQUIRED:
         if name in provided and name not in mapping:
-            parts.append(f"{FIELD_LABELS[name]} from --set")
+            parts.append(f"{FIELD_LABELS[name]} from {given_as}")
     if "training_cost" not in mapping and {"gpu_model", "gpu_count"} <= set(mapping) | set(
         provided
     ):

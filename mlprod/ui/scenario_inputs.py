@@ -21,19 +21,29 @@ _USES = {
     INFERENCE_FROM[0]: (),
     INFERENCE_FROM[1]: ("inference_cost",),
     INFERENCE_FROM[2]: ("requests_per_month", "cost_per_1k_requests", "months"),
-    INFERENCE_FROM[3]: ("tokens_in_per_month", "tokens_out_per_month", "price_in_per_1m",
-                        "price_out_per_1m", "months"),
-}  # fmt: skip
+    INFERENCE_FROM[3]: (
+        "tokens_in_per_month",
+        "tokens_out_per_month",
+        "price_in_per_1m",
+        "price_out_per_1m",
+        "months",
+    ),
+}
 KEY = "batch-scenario"
 
 
-def _number(label: str, name: str, kept: dict[str, Any], **options: Any) -> None:
-    """A number input whose value, when given, becomes the scenario's ``name``."""
+def _number(
+    label: str, name: str, kept: dict[str, Any], *, needed: bool = False, **options: Any
+) -> None:
+    """A number input whose value, when given, becomes the scenario's ``name``; an empty
+    ``needed`` one stays in the scenario as missing, so the page can name it."""
     value = st.number_input(label, value=kept.get(name), key=f"{KEY}-{name}", **options)
-    if value is None:
-        kept.pop(name, None)
-    else:
+    if value is not None:
         kept[name] = float(value)
+    elif needed:
+        kept[name] = None
+    else:
+        kept.pop(name, None)
 
 
 def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
@@ -60,36 +70,92 @@ def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
         for name in {n for fields in _USES.values() for n in fields} - set(_USES[mode]):
             kept.pop(name, None)  # a builder not chosen gives nothing
         if mode == INFERENCE_FROM[1]:
-            _number(f"Inference cost per run ({currency})", "inference_cost", kept,
-                    min_value=0.0, step=10.0)  # fmt: skip
+            _number(
+                f"Inference cost per run ({currency})",
+                "inference_cost",
+                kept,
+                needed=True,
+                min_value=0.0,
+                step=10.0,
+            )
         elif mode == INFERENCE_FROM[2]:
-            _number("Requests per month", "requests_per_month", kept, min_value=0.0,
-                    step=100_000.0, format="%.0f")  # fmt: skip
-            _number(f"Cost per 1,000 requests ({currency})", "cost_per_1k_requests", kept,
-                    min_value=0.0, step=0.01, format="%.4f")  # fmt: skip
+            _number(
+                "Requests per month",
+                "requests_per_month",
+                kept,
+                needed=True,
+                min_value=0.0,
+                step=100_000.0,
+                format="%.0f",
+            )
+            _number(
+                f"Cost per 1,000 requests ({currency})",
+                "cost_per_1k_requests",
+                kept,
+                needed=True,
+                min_value=0.0,
+                step=0.01,
+                format="%.4f",
+            )
             _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
         elif mode == INFERENCE_FROM[3]:
-            _number("Input tokens per month", "tokens_in_per_month", kept, min_value=0.0,
-                    step=1_000_000.0, format="%.0f")  # fmt: skip
-            _number("Output tokens per month", "tokens_out_per_month", kept, min_value=0.0,
-                    step=1_000_000.0, format="%.0f")  # fmt: skip
-            _number(f"Price per 1M input tokens ({currency})", "price_in_per_1m", kept,
-                    min_value=0.0, step=0.1)  # fmt: skip
-            _number(f"Price per 1M output tokens ({currency})", "price_out_per_1m", kept,
-                    min_value=0.0, step=0.1)  # fmt: skip
+            _number(
+                "Input tokens per month",
+                "tokens_in_per_month",
+                kept,
+                needed=True,
+                min_value=0.0,
+                step=1_000_000.0,
+                format="%.0f",
+            )
+            _number(
+                "Output tokens per month",
+                "tokens_out_per_month",
+                kept,
+                needed=True,
+                min_value=0.0,
+                step=1_000_000.0,
+                format="%.0f",
+            )
+            _number(
+                f"Price per 1M input tokens ({currency})",
+                "price_in_per_1m",
+                kept,
+                needed=True,
+                min_value=0.0,
+                step=0.1,
+            )
+            _number(
+                f"Price per 1M output tokens ({currency})",
+                "price_out_per_1m",
+                kept,
+                needed=True,
+                min_value=0.0,
+                step=0.1,
+            )
             _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
     with right:
         models = [FROM_FILE, *default_prices().models()]
         current = kept.get("gpu_model", FROM_FILE)
-        gpu = st.selectbox("GPU model for every run", models, key=f"{KEY}-gpu_model",
-                           index=models.index(current) if current in models else 0)  # fmt: skip
+        gpu = st.selectbox(
+            "GPU model for every run",
+            models,
+            key=f"{KEY}-gpu_model",
+            index=models.index(current) if current in models else 0,
+        )
         if gpu == FROM_FILE:
             kept.pop("gpu_model", None)
         else:
             kept["gpu_model"] = gpu
         _number("GPUs per run", "gpu_count", kept, min_value=0.0, step=1.0)
-        _number(f"Your price per GPU-hour ({currency})", "price_per_gpu_hour", kept,
-                min_value=0.0, step=0.1, placeholder="the price table's cheapest")  # fmt: skip
+        _number(
+            f"Your price per GPU-hour ({currency})",
+            "price_per_gpu_hour",
+            kept,
+            min_value=0.0,
+            step=0.1,
+            placeholder="the price table's cheapest",
+        )
         _number("Training time (hours)", "training_hours", kept, min_value=0.0, step=0.5)
         _number("Latency (ms)", "latency_ms", kept, min_value=0.0, step=1.0)
     return {k: v for k, v in kept.items() if not k.startswith("_")}
