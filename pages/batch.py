@@ -1,4 +1,5 @@
-"""Batch scoring: upload a file of runs, check the mapping, score, save, download."""
+"""Batch scoring: a file of runs (or an MLflow server's), the mapping, values for every run,
+score, save, download."""
 
 import streamlit as st
 
@@ -9,7 +10,9 @@ from mlprod.export import csv_bytes
 from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect, score_file
 from mlprod.ingest.defaults import Scenario
 from mlprod.ingest.fields import provenance
+from mlprod.ingest.mlflow_server import SOURCE, MlflowError
 from mlprod.saving import file_hash, previous_save, save_batch
+from mlprod.ui.mlflow_source import mlflow_runs, new_runs
 from mlprod.ui.scenario_inputs import scenario_inputs
 from mlprod.ui.uploads import max_upload_bytes, spill_upload
 
@@ -24,22 +27,38 @@ st.caption(
     "scored; rows with problems are listed with their line number and kept out of the history."
 )
 
-uploaded = st.file_uploader(
-    "File of runs", type=["csv", "gz", "parquet", "tsv", "txt"], key="batch-upload"
+from_server = (
+    st.radio("Runs from", ("A file", "An MLflow server"), key="batch-source", horizontal=True)
+    == "An MLflow server"
 )
-if uploaded is None:
-    st.info("Columns we look for: `model_name, f1, training_cost, inference_cost, "
+read = None
+if from_server:
+    read = mlflow_runs()
+    if read is None:
+        st.stop()
+    path, name = read.path, read.name
+else:
+    uploaded = st.file_uploader(
+        "File of runs", type=["csv", "gz", "parquet", "tsv", "txt"], key="batch-upload"
+    )
+    if uploaded is None:
+        st.info(
+            "Columns we look for: `model_name, f1, training_cost, inference_cost, "
             "training_hours, latency_ms` (and synonyms such as `F1 Score`, `latency`, "
-            "`train_hours`). F1 may come from precision/recall or TP/FP/FN instead.")  # fmt: skip
-    st.stop()
+            "`train_hours`). F1 may come from precision/recall or TP/FP/FN instead."
+        )
+        st.stop()
+    path, name = spill_upload(uploaded), uploaded.name
 
 try:
-    inspection = inspect(spill_upload(uploaded), name=uploaded.name, max_bytes=max_upload_bytes())
+    inspection = inspect(path, name=name, max_bytes=max_upload_bytes())
 except BadFile as exc:
     st.error(md(exc), icon=":material/error:")
     st.stop()
+if read is not None:
+    inspection.format = "mlflow-server"
 
-st.subheader(f"{md(uploaded.name)}: {inspection.format_label}")
+st.subheader(f"{md(name)}: {inspection.format_label}")
 for note in inspection.notes:
     st.caption(md(note))
 with st.expander("First rows of the file", expanded=False):
@@ -148,7 +167,7 @@ if summary.errors:
     )
 
 download, errors_download, save = st.columns(3)
-stem = uploaded.name.split(".")[0]
+stem = "mlflow-runs" if read is not None else name.split(".")[0]
 download.download_button(
     "Download scored CSV", csv_bytes(scored.table), f"{stem}.scored.csv", "text/csv",
     key="batch-download", icon=":material/download:", on_click="ignore",
@@ -161,10 +180,38 @@ errors_download.download_button(
 
 with save:
     if result["saved"] is not None:
-        st.success(f"Saved {summary.ok:,} rows to the history (batch {result['saved']}).")
+        st.success(result["saved"])
         st.stop()
     if not summary.ok:
         st.caption("Nothing to save: every row has an error (see the list above).")
+        st.stop()
+    if read is not None:  # from a tracking server: runs stored before are left out
+        fresh, known = new_runs(ui.store(), read, scored.good())
+        if known:
+            st.caption(f"{known:,} of these runs are in the history already; they are not "
+                       "stored twice.")  # fmt: skip
+        if not fresh.num_rows:
+            st.info("Every scored run is in the history already.")
+            st.stop()
+        write_back = st.checkbox("Also log the ratios on each run in MLflow",
+                                 key="batch-mlflow-write-back")  # fmt: skip
+        if st.button(f"Save {fresh.num_rows:,} new runs to history", key="batch-save",
+                     icon=":material/save:"):  # fmt: skip
+            with st.spinner("Saving…"), ui.writing() as target:
+                batch_no = save_batch(target, fresh, source=SOURCE, file_name=read.uri,
+                                      author=ui.author(), currency=config.currency(),
+                                      again=True)  # fmt: skip
+            note = f"Saved {fresh.num_rows:,} rows to the history (batch {batch_no})."
+            if write_back:
+                try:
+                    logged = read.source().write_back([fresh])
+                except MlflowError as exc:
+                    logged, note = 0, f"{note} Not logged in MLflow: {exc}"
+                else:
+                    note += f" Logged mlprod.cer, mlprod.ter and mlprod.psr on {logged:,} runs."
+            result["saved"] = note
+            ui.written()
+            st.rerun()
         st.stop()
     previous = previous_save(ui.store(), inspection.path)
     confirmed = st.session_state.get("batch-confirm") == content_hash
@@ -181,13 +228,14 @@ with save:
     ):
         try:
             with st.spinner("Saving…"), ui.writing() as target:
-                result["saved"] = save_batch(
+                batch_no = save_batch(
                     target, scored.table, source="batch", file=inspection.path,
-                    file_name=uploaded.name, author=ui.author(), currency=config.currency(),
+                    file_name=name, author=ui.author(), currency=config.currency(),
                     again=confirmed,
                 )  # fmt: skip
         except AlreadySaved as exc:  # someone saved the same file a moment ago
             st.warning(md(exc))
             st.stop()
+        result["saved"] = f"Saved {summary.ok:,} rows to the history (batch {batch_no})."
         ui.written()
         st.rerun()

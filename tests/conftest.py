@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
+from tests.mlflow_server import serve
 
 REFERENCE = {
     "f1": 0.90,
@@ -75,3 +76,10 @@ def count(store: Store, *, include_deleted: bool = False) -> int:
     where = "" if include_deleted else " WHERE deleted_at IS NULL"
     with store.cursor() as cur:
         return int(cur.execute(f"SELECT count(*) FROM calculations{where}").fetchone()[0])
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> Iterator[str]:
+    """The address of a real MLflow tracking server with the runs of
+    :func:`tests.mlflow_server.log_runs`, for the whole session."""
+    yield from serve(tmp_path_factory)

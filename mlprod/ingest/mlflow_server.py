@@ -99,12 +99,7 @@ class MlflowSource:
 
     def experiment_names(self) -> list[str]:
         """Every active experiment on the server, by name."""
-        with _quick_failures():
-            try:
-                found = self._client.search_experiments(max_results=PAGE)
-            except Exception as exc:  # the client raises many kinds; each is explained
-                raise _explained(self.tracking_uri, exc) from None
-        return sorted(e.name for e in found)
+        return experiments_on(self.tracking_uri)
 
     def _experiment_ids(self) -> dict[str, str]:
         ids = {}
@@ -177,6 +172,18 @@ class MlflowSource:
                         raise _explained(self.tracking_uri, exc) from None
                     done += 1
         return done
+
+
+def experiments_on(tracking_uri: str) -> list[str]:
+    """Every active experiment on a tracking server, by name."""
+    from mlflow.tracking import MlflowClient
+
+    with _quick_failures():
+        try:
+            found = MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=PAGE)
+        except Exception as exc:  # the client raises many kinds; each is explained
+            raise _explained(tracking_uri, exc) from None
+    return sorted(e.name for e in found)
 
 
 def _row(run: Any, experiments: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,99 @@
+"""Batch scoring's second source: the runs of an MLflow tracking server.
+
+The person names the server, picks experiments from the ones it lists, optionally a
+filter, and reads the runs; they then go through the same mapping, scenario, score and
+save steps as an uploaded file (a Parquet file of the runs, kept for the session).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import streamlit as st
+
+from mlprod.explain import md
+from mlprod.ingest.mlflow_server import SOURCE, MlflowError, MlflowSource, experiments_on
+from mlprod.store import Store
+
+__all__ = ["ReadRuns", "mlflow_runs", "new_runs"]
+
+KEY = "batch-mlflow"
+
+
+@dataclass(frozen=True)
+class ReadRuns:
+    """Runs read from a server for this session: where they are, and where from."""
+
+    path: Path
+    uri: str
+    experiments: tuple[str, ...]
+    runs: int
+
+    @property
+    def name(self) -> str:
+        return f"{', '.join(self.experiments)} on {self.uri}"
+
+    def source(self) -> MlflowSource:
+        return MlflowSource(self.uri, list(self.experiments))
+
+
+@st.cache_data(ttl=60, show_spinner="Asking the server for its experiments…")
+def _experiments(uri: str) -> list[str]:
+    return experiments_on(uri)
+
+
+def mlflow_runs() -> ReadRuns | None:
+    """The server, experiment and filter widgets; the runs read last, if any."""
+    uri = st.text_input(
+        "Tracking server", value=os.environ.get("MLFLOW_TRACKING_URI", ""),
+        key=f"{KEY}-uri", placeholder="http://mlflow.internal:5000",
+    ).strip().rstrip("/")  # fmt: skip
+    if not uri:
+        st.info("Give the address of the team's MLflow tracking server.")
+        return None
+    try:
+        names = _experiments(uri)
+    except MlflowError as exc:
+        st.error(md(exc), icon=":material/cloud_off:")
+        return None
+    chosen = st.multiselect("Experiments", names, key=f"{KEY}-experiments")
+    left, right = st.columns([3, 1])
+    wanted = left.text_input(
+        "Filter (MLflow search syntax)", key=f"{KEY}-filter", placeholder="metrics.f1 > 0.5"
+    )
+    every_state = right.toggle("Also unfinished runs", key=f"{KEY}-all-states")
+    if st.button("Read runs", key=f"{KEY}-read", disabled=not chosen,
+                 icon=":material/cloud_download:"):  # fmt: skip
+        try:
+            with st.spinner("Reading runs…"):
+                source = MlflowSource(uri, chosen, wanted, every_state)
+                table = source.runs()
+        except MlflowError as exc:
+            st.error(md(exc), icon=":material/error:")
+            return None
+        if table.num_rows == 0:
+            st.warning("No run of these experiments matches.")
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="mlprod-mlflow-"))
+        st.session_state[KEY] = ReadRuns(
+            source.to_parquet(table, folder), uri, tuple(chosen), table.num_rows
+        )
+    read: ReadRuns | None = st.session_state.get(KEY)
+    if read is not None and read.uri == uri and read.path.exists():
+        return read
+    return None
+
+
+def new_runs(store: Store, read: ReadRuns, scored: pa.Table) -> tuple[pa.Table, int]:
+    """The scored runs not in the history yet (same server, same run id), and how many
+    were."""
+    known = store.saved_run_ids(SOURCE, read.uri, scored["run_id"].to_pylist())
+    if not known:
+        return scored, 0
+    keep = pc.invert(pc.is_in(scored["run_id"], pa.array(sorted(known), pa.string())))
+    return scored.filter(keep), len(known)
