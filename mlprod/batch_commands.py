@@ -80,7 +80,7 @@ def import_mlflow(args: argparse.Namespace) -> int:
             runs, skipped = runs.filter(keep), len(known)
     extra = {"source": uri, "read": read, "skipped": skipped, "written_back": 0}
     if runs.num_rows == 0:
-        _say(args, {"rows": 0, "ok": 0, "errors": 0, "saved": 0, **extra},
+        _say(args, {"rows": 0, "ok": 0, "scored": 0, "errors": 0, "saved": 0, **extra},
              f"{uri}: {read:,} runs, all already in the history ({skipped:,} skipped); "
              "nothing new to score.")  # fmt: skip
         return EXIT_OK
@@ -172,6 +172,7 @@ def _run(
 
     report = summary.as_dict(name, inspection.format_label, output, batch_no)
     report["already_saved"] = already.previous if already else None
+    report["scored"] = summary.ok
     report["saved"] = summary.ok if batch_no is not None else 0
     source = provenance(mapping, inspection.hours_from, scenario.provides(),
                         inspection.spare_columns(mapping))  # fmt: skip

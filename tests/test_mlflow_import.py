@@ -81,6 +81,7 @@ def test_save_twice_adds_only_new_runs_and_write_back_shows_in_mlflow(tracking_u
     assert code == 0 and (first["saved"], first["skipped"]) == (6, 0)
     again = json.loads(run_import(*args)[1])
     assert (again["read"], again["saved"], again["skipped"]) == (6, 0, 6)
+    assert (again["rows"], again["scored"], again["errors"]) == (0, 0, 0)
     with Store(db) as s:
         stored = recent(s, 100)
     assert len(stored) == 6 and set(stored["source"]) == {"mlflow"}

@@ -87,6 +87,18 @@ class TestScenario:
         assert b["training_cost"] == pytest.approx(2 * 10 * price)
         assert (b["gpu_model"], b["price_kind"]) == ("T4", "on-demand")
 
+    def test_assumptions_only_where_the_scenario_gave_the_cost(self, tmp_path):
+        path = tmp_path / "mixed.csv"
+        path.write_text("model,f1,training_cost,inference_cost,training_hours,latency_ms\n"
+                        "a,0.9,1000,200,10,50\nb,0.9,1000,,10,50\n")  # fmt: skip
+        typed = score_file(inspect(path), scenario={"inference_cost": 70.0}).table.to_pylist()
+        assert [(r["inference_cost"], r["inference_mode"]) for r in typed] == [
+            (200.0, None), (70.0, "batch value")]  # fmt: skip
+        built = score_file(inspect(path), scenario=parse_set(
+            ["requests_per_month=1000", "cost_per_1k_requests=2"])).table.to_pylist()  # fmt: skip
+        assert [(r["inference_cost"], r["inference_mode"], r["requests_per_month"])
+                for r in built] == [(200.0, None, None), (2.0, "requests", 1000.0)]  # fmt: skip
+
     def test_inference_from_requests_and_own_gpu_price(self, tmp_path):
         path = tmp_path / "runs.csv"
         path.write_text("model,f1,training_hours,latency_ms,gpu,gpus\nm,0.9,10,50,A100,8\n")

@@ -203,19 +203,34 @@ def with_scenario(
     return batch, mapping
 
 
-def inference_assumptions(scenario: Scenario, rows: int) -> dict[str, pa.Array]:
-    """The scenario's inference builder as each run's cost assumptions."""
+def inference_assumptions(scenario: Scenario, where: np.ndarray) -> dict[str, pa.Array]:
+    """Where the scenario gave a run its inference cost (``where``), how: its builder's
+    inputs, or ``inference_mode = "batch value"`` for a typed one; null elsewhere."""
     built = scenario.inference()
-    if built is None:
+    if "inference_cost" in scenario.values and scenario.values["inference_cost"] is not None:
+        out: dict[str, Any] = {"inference_mode": "batch value"}
+    elif built is not None:
+        out = built.assumptions()
+    else:
         return {}
-    out: dict[str, Any] = built.assumptions()
-    return {
-        k: pa.array(np.full(rows, v, dtype=object if isinstance(v, str) else np.float64))
-        for k, v in out.items()
-        if k in ("inference_mode", "months", "requests_per_month", "cost_per_1k_requests",
-                 "tokens_in_per_month", "tokens_out_per_month", "price_in_per_1m",
-                 "price_out_per_1m") and v is not None
-    }  # fmt: skip
+    mask = pa.array(where)
+    columns = {}
+    for k, v in out.items():
+        if v is None or k not in (
+            "inference_mode",
+            "months",
+            "requests_per_month",
+            "cost_per_1k_requests",
+            "tokens_in_per_month",
+            "tokens_out_per_month",
+            "price_in_per_1m",
+            "price_out_per_1m",
+        ):
+            continue  # fmt: skip
+        kind = pa.string() if isinstance(v, str) else pa.float64()
+        full = pa.array(np.full(len(where), v, dtype=object), type=kind)
+        columns[k] = pc.if_else(mask, full, pa.scalar(None, kind))
+    return columns
 
 
 def check_scenario(scenario: Scenario) -> None:

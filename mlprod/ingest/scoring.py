@@ -65,7 +65,10 @@ def _score_batch(
         for other in others:
             column = coalesced(column, batch.column(other))
         batch = batch.set_column(index, mapping[name], column)
+    given_inference = np.ones(n, dtype=bool)  # the rows the scenario gives their cost
     if scenario:
+        if "inference_cost" in mapping:
+            given_inference = is_empty(batch.column(mapping["inference_cost"]))
         batch, mapping = with_scenario(batch, mapping, scenario, decimal)
     problems = Problems(n)
     # A row without a training cost of its own but with GPUs is priced from the GPU table,
@@ -103,7 +106,7 @@ def _score_batch(
         problems.merge(own_cost, np.ones(n, dtype=bool))
         problems.merge(by_gpu, np.ones(n, dtype=bool))
     if scenario:
-        gpu_columns |= inference_assumptions(scenario, n)
+        gpu_columns |= inference_assumptions(scenario, given_inference)
     if "f1" not in values:
         if "precision" in values and "recall" in values:
             f1, f1_error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])

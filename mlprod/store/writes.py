@@ -175,8 +175,10 @@ def _insert_block(cur: duckdb.DuckDBPyConnection, table: pa.Table, stamp: str) -
             f"SELECT id, {', '.join(parts)} FROM incoming WHERE ({any_part}) AND {ok}",
         )
     assumed = [c for c in ASSUMPTION_COLUMNS if c in given]
-    if assumed:  # only rows whose cost was built from a GPU carry assumptions
-        rows = "gpu_model IS NOT NULL" if "gpu_model" in assumed else "true"
+    if assumed:  # only rows whose cost was built (GPUs, a batch scenario) carry assumptions
+        marks = [c for c in ("gpu_model", "inference_mode") if c in assumed]
+        rows = " OR ".join(f"{c} IS NOT NULL" for c in marks) if marks else "true"
+        rows = f"({rows})"
         _query(
             incoming,
             f"INSERT INTO cost_assumptions (calculation_id, {', '.join(assumed)}) "

@@ -158,4 +158,17 @@ def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
         )
         _number("Training time (hours)", "training_hours", kept, min_value=0.0, step=0.5)
         _number("Latency (ms)", "latency_ms", kept, min_value=0.0, step=1.0)
+        _number(f"Training cost per run ({currency})", "training_cost", kept, min_value=0.0,
+                step=100.0)  # fmt: skip
+    cells = st.columns(3)
+    for column, (name, label) in zip(
+        cells,
+        (("model_name", "Model name"), ("project", "Project"), ("tags", "Tags")),
+        strict=True,
+    ):
+        text = column.text_input(label, value=kept.get(name, ""), key=f"{KEY}-{name}").strip()
+        if text:
+            kept[name] = text
+        else:
+            kept.pop(name, None)
     return {k: v for k, v in kept.items() if not k.startswith("_")}
