@@ -122,23 +122,8 @@ def backend_of(database: str) -> str:
 
 
 class Connection:
-    """The database connection a ``Store`` works through.
-
-    Parameters
-    ----------
-    database : str or Path
-        A DuckDB file path (created with its folder on first use) or ``":memory:"``.
-    memory_limit : str, optional
-        DuckDB's memory cap for this process (``"512MB"``, ``"2GB"``; by default
-        ``MLPROD_DB_MEMORY`` or 512MB); beyond it DuckDB spills to a temp folder.
-
-    Raises
-    ------
-    DatabaseLocked
-        Another process holds the file.
-    DatabaseError
-        The file is not a DuckDB database.
-    """
+    """The database connection a ``Store`` works through (its parameters and errors are
+    :class:`~mlprod.store.Store`'s): one per process, a cursor per operation."""
 
     def __init__(self, database: str | Path, *, memory_limit: str | None = None) -> None:
         self.database = str(database)
