@@ -36,7 +36,7 @@ if from_server:
     read = mlflow_runs()
     if read is None:
         st.stop()
-    path, name = read.path, read.name
+    path, file_name = read.path, read.name
 else:
     uploaded = st.file_uploader(
         "File of runs", type=["csv", "gz", "parquet", "tsv", "txt"], key="batch-upload"
@@ -48,17 +48,17 @@ else:
             "`train_hours`). F1 may come from precision/recall or TP/FP/FN instead."
         )
         st.stop()
-    path, name = spill_upload(uploaded), uploaded.name
+    path, file_name = spill_upload(uploaded), uploaded.name
 
 try:
-    inspection = inspect(path, name=name, max_bytes=max_upload_bytes())
+    inspection = inspect(path, name=file_name, max_bytes=max_upload_bytes())
 except BadFile as exc:
     st.error(md(exc), icon=":material/error:")
     st.stop()
 if read is not None:
     inspection.format = "mlflow-server"
 
-st.subheader(f"{md(name)}: {inspection.format_label}")
+st.subheader(f"{md(file_name)}: {inspection.format_label}")
 for note in inspection.notes:
     st.caption(md(note))
 with st.expander("First rows of the file", expanded=False):
@@ -167,7 +167,7 @@ if summary.errors:
     )
 
 download, errors_download, save = st.columns(3)
-stem = "mlflow-runs" if read is not None else name.split(".")[0]
+stem = "mlflow-runs" if read is not None else file_name.split(".")[0]
 download.download_button(
     "Download scored CSV", csv_bytes(scored.table), f"{stem}.scored.csv", "text/csv",
     key="batch-download", icon=":material/download:", on_click="ignore",
@@ -230,7 +230,7 @@ with save:
             with st.spinner("Saving…"), ui.writing() as target:
                 batch_no = save_batch(
                     target, scored.table, source="batch", file=inspection.path,
-                    file_name=name, author=ui.author(), currency=config.currency(),
+                    file_name=file_name, author=ui.author(), currency=config.currency(),
                     again=confirmed,
                 )  # fmt: skip
         except AlreadySaved as exc:  # someone saved the same file a moment ago

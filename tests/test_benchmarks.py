@@ -49,3 +49,16 @@ def test_benchmark_script_reports_every_figure():
     assert floor["write_cpu_s"] == figures["store_only"]["cpu_s"]
     sketches = {f["shape"] for f in lines if f["figure"] == "duckdb_sql_sketch"}
     assert sketches == {"parallel, no line numbers", "in file order, line numbers"}
+
+
+def test_mlflow_import_benchmark_reports_every_figure():
+    """The import benchmark against a real server, on 40 runs."""
+    out = subprocess.run(
+        [sys.executable, "tests/benchmarks/mlflow_import.py", "--runs", "40", "--repeat", "1"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    figures = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [f["figure"] for f in figures] == ["fill", "import", "import", "server_read"]
+    assert all(f["runs"] == 40 for f in figures)
+    assert [f["ok"] for f in figures if f["figure"] == "import"] == [40, 40]

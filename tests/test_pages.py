@@ -178,6 +178,7 @@ class TestBatch:
         with Store(db_path) as s:
             assert count(s) == 292
         assert set(rows["source"]) == {"batch"}
+        assert set(rows["file_name"]) == {"mlflow_search_runs.csv"}  # the upload's own name
 
         # The same file again, in a new session: the page asks before storing it twice.
         st.cache_resource.clear()
