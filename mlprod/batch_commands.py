@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mlprod import config
 from mlprod.errors import AlreadySaved, BadFile, DatabaseError, DatabaseLocked
@@ -27,7 +26,7 @@ from mlprod.export import scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
 from mlprod.ingest.defaults import Scenario, parse_set
 from mlprod.ingest.fields import provenance
-from mlprod.saving import save_batch
+from mlprod.saving import save_batch, unsaved_runs
 from mlprod.store import Store
 
 __all__ = ["import_mlflow", "score"]
@@ -74,10 +73,7 @@ def import_mlflow(args: argparse.Namespace) -> int:
     skipped = 0
     if args.save and read:
         with _open_waiting(args.db or config.database(), args.wait) as store:
-            known = store.saved_run_ids(SOURCE, uri, runs["run_id"].to_pylist())
-        if known:
-            keep = pc.invert(pc.is_in(runs["run_id"], pa.array(sorted(known), pa.string())))
-            runs, skipped = runs.filter(keep), len(known)
+            runs, skipped = unsaved_runs(store, runs, source=SOURCE, origin=uri)
     extra = {"source": uri, "read": read, "skipped": skipped, "written_back": 0}
     if runs.num_rows == 0:
         _say(args, {"rows": 0, "ok": 0, "scored": 0, "errors": 0, "saved": 0, **extra},

@@ -96,40 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="scored file to write: Parquet for .parquet, gzip CSV for .csv.gz, CSV "
         "otherwise (default: RUNS.scored.csv; '-' for CSV on stdout)",
     )
-    score.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="FIELD=COLUMN",
-        help="use COLUMN for FIELD, e.g. --map f1=metrics.val_f1 (repeatable)",
-    )
-    score.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="one value for every run where the file has none (a column it lacks, or its "
-        "empty cells), e.g. --set inference_cost=250, --set gpu_model=A100-80GB --set "
-        "gpu_count=8, --set requests_per_month=2000000 --set cost_per_1k_requests=0.1 "
-        "(repeatable; the fields of the calculator's cost builders work too)",
-    )
-    score.add_argument("--save", action="store_true", help="store the good rows in the history")
+    _batch_options(score, saves="the good rows")
     score.add_argument(
         "--again",
         action="store_true",
         help="with --save: store a file saved before once more (by default it is reported "
         "and not stored twice)",
-    )
-    score.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
-    score.add_argument("--author")
-    score.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
-    score.add_argument("--json", action="store_true", help="print the summary as JSON")
-    score.add_argument(
-        "--wait",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="with --save: wait up to SECONDS for another process to release the database",
     )
     imports = commands.add_parser("import", help="score runs straight from a tracker")
     trackers = imports.add_subparsers(dest="tracker", required=True, parser_class=_Parser)
@@ -152,16 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="log mlprod.cer, mlprod.ter and mlprod.psr on each scored run",
     )
     mlflow.add_argument("-o", "--output", help="scored file (default: mlflow-runs.scored.csv)")
-    mlflow.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN")
-    mlflow.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="a value for every run that has none")  # fmt: skip
-    mlflow.add_argument("--save", action="store_true", help="store the runs not stored yet")
-    mlflow.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
-    mlflow.add_argument("--author")
-    mlflow.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
-    mlflow.add_argument("--json", action="store_true", help="print the summary as JSON")
-    mlflow.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                        help="with --save: wait for the database lock")  # fmt: skip
+    _batch_options(mlflow, saves="the runs not stored yet")
     backup = commands.add_parser(
         "backup",
         help="write a consistent copy of the history database (also while the dashboard runs)",
@@ -175,6 +138,30 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("source", help="a backup written by `python -m mlprod backup`")
     restore.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
     return parser
+
+
+def _batch_options(parser: argparse.ArgumentParser, *, saves: str) -> None:
+    """What every command that scores a batch of runs takes (``score``, ``import``)."""
+    parser.add_argument(
+        "--map", action="append", default=[], metavar="FIELD=COLUMN",
+        help="use COLUMN for FIELD, e.g. --map f1=metrics.val_f1 (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="one value for every run where the file has none (a column it lacks, or its "
+        "empty cells), e.g. --set inference_cost=250, --set gpu_model=A100-80GB --set "
+        "gpu_count=8, --set requests_per_month=2000000 --set cost_per_1k_requests=0.1 "
+        "(repeatable; the fields of the calculator's cost builders work too)",
+    )  # fmt: skip
+    parser.add_argument("--save", action="store_true", help=f"store {saves} in the history")
+    parser.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
+    parser.add_argument("--author")
+    parser.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS",
+        help="with --save: wait up to SECONDS for another process to release the database",
+    )  # fmt: skip
 
 
 def _backup(args: argparse.Namespace) -> int:

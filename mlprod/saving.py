@@ -12,7 +12,6 @@ commits, so a file someone else saved while this one was reviewed is not stored 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -32,6 +31,7 @@ __all__ = [
     "previous_save",
     "save_batch",
     "save_calculation",
+    "unsaved_runs",
 ]
 
 # Tags are stored as "a, b, c": items trimmed, empty ones dropped (RE2 patterns, the same
@@ -69,8 +69,7 @@ def _text(value: str | None) -> str | None:
     """A typed text field as stored: trimmed, and empty is not given."""
     if value is None:
         return None
-    value = re.sub(r"^\s+|\s+$", "", value)
-    return value or None
+    return value.strip() or None
 
 
 def calculation_record(
@@ -168,6 +167,17 @@ def previous_save(store: Store, file: str | Path) -> dict[str, Any] | None:
     """The newest batch saved from a file with these exact bytes, if any (``batch_no``,
     ``saved_at``, ``author``, ``file_name``, ``rows``)."""
     return store.find_batch(file_hash(file))
+
+
+def unsaved_runs(store: Store, runs: pa.Table, *, source: str, origin: str) -> tuple[pa.Table, int]:
+    """The duplicate policy for a tracker's runs: those not in the history yet from this
+    source and origin (same server, same run id; deleted ones count as stored), and how
+    many were left out."""
+    known = store.saved_run_ids(source, origin, runs["run_id"].to_pylist())
+    if not known:
+        return runs, 0
+    keep = pc.invert(pc.is_in(runs["run_id"], pa.array(sorted(known), pa.string())))
+    return runs.filter(keep), len(known)
 
 
 def _for_store(table: pa.Table) -> pa.Table:

@@ -11,8 +11,8 @@ from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect, score_file
 from mlprod.ingest.defaults import Scenario
 from mlprod.ingest.fields import provenance
 from mlprod.ingest.mlflow_server import SOURCE, MlflowError
-from mlprod.saving import file_hash, previous_save, save_batch
-from mlprod.ui.mlflow_source import mlflow_runs, new_runs
+from mlprod.saving import file_hash, previous_save, save_batch, unsaved_runs
+from mlprod.ui.mlflow_source import mlflow_runs
 from mlprod.ui.scenario_inputs import scenario_inputs
 from mlprod.ui.uploads import max_upload_bytes, spill_upload
 
@@ -186,7 +186,7 @@ with save:
         st.caption("Nothing to save: every row has an error (see the list above).")
         st.stop()
     if read is not None:  # from a tracking server: runs stored before are left out
-        fresh, known = new_runs(ui.store(), read, scored.good())
+        fresh, known = unsaved_runs(ui.store(), scored.good(), source=SOURCE, origin=read.uri)
         if known:
             st.caption(f"{known:,} of these runs are in the history already; they are not "
                        "stored twice.")  # fmt: skip

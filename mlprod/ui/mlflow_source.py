@@ -12,15 +12,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import streamlit as st
 
 from mlprod.explain import md
-from mlprod.ingest.mlflow_server import SOURCE, MlflowError, MlflowSource, experiments_on
-from mlprod.store import Store
+from mlprod.ingest.mlflow_server import MlflowError, MlflowSource, experiments_on
 
-__all__ = ["ReadRuns", "mlflow_runs", "new_runs"]
+__all__ = ["ReadRuns", "mlflow_runs"]
 
 KEY = "batch-mlflow"
 
@@ -87,13 +84,3 @@ def mlflow_runs() -> ReadRuns | None:
     if read is not None and read.uri == uri and read.path.exists():
         return read
     return None
-
-
-def new_runs(store: Store, read: ReadRuns, scored: pa.Table) -> tuple[pa.Table, int]:
-    """The scored runs not in the history yet (same server, same run id), and how many
-    were."""
-    known = store.saved_run_ids(SOURCE, read.uri, scored["run_id"].to_pylist())
-    if not known:
-        return scored, 0
-    keep = pc.invert(pc.is_in(scored["run_id"], pa.array(sorted(known), pa.string())))
-    return scored.filter(keep), len(known)
