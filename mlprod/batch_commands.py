@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -26,13 +26,14 @@ from mlprod.export import scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
 from mlprod.ingest.defaults import Scenario, parse_set
 from mlprod.ingest.fields import provenance
-from mlprod.saving import save_batch, unsaved_runs
-from mlprod.store import Store
+
+if TYPE_CHECKING:  # the store (DuckDB) is imported only when a command saves
+    from mlprod.store import Store
 
 __all__ = ["import_mlflow", "score"]
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_DATABASE = 0, 1, 3
-Saver = Callable[[Store, Iterator[pa.Table]], int]
+Saver = Callable[["Store", Iterator[pa.Table]], int]
 
 
 def parse_map(pairs: list[str]) -> dict[str, str]:
@@ -56,6 +57,8 @@ def score(args: argparse.Namespace) -> int:
         )
 
     def save(store: Store, rows: Iterator[pa.Table]) -> int:
+        from mlprod.saving import save_batch
+
         return save_batch(store, rows, source="cli", file=path, author=args.author,
                           currency=args.currency, again=args.again)  # fmt: skip
 
@@ -72,6 +75,8 @@ def import_mlflow(args: argparse.Namespace) -> int:
     read = runs.num_rows
     skipped = 0
     if args.save and read:
+        from mlprod.saving import unsaved_runs
+
         with _open_waiting(args.db or config.database(), args.wait) as store:
             runs, skipped = unsaved_runs(store, runs, source=SOURCE, origin=uri)
     extra = {"source": uri, "read": read, "skipped": skipped, "written_back": 0}
@@ -83,6 +88,8 @@ def import_mlflow(args: argparse.Namespace) -> int:
     scored: list[pa.Table] = []
 
     def save(store: Store, rows: Iterator[pa.Table]) -> int:
+        from mlprod.saving import save_batch
+
         return save_batch(store, rows, source=SOURCE, file_name=uri, author=args.author,
                           currency=args.currency, again=True)  # fmt: skip
 
@@ -196,6 +203,8 @@ def _run(
 
 def _open_waiting(database: str, seconds: float) -> Store:
     """Open the store, retrying while another process holds the lock, up to ``seconds``."""
+    from mlprod.store import Store
+
     deadline = time.monotonic() + max(0.0, seconds)
     delay = 0.05
     while True:

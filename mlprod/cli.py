@@ -1,8 +1,11 @@
-"""``python -m mlprod``: the same core without a browser.
+"""``mlprod`` (or ``python -m mlprod``): the same core without a browser.
 
-Commands: ``calc`` (one run), ``score`` (a file of runs), ``backup`` and ``restore``.
-Exit codes: 0 success, 1 some rows had errors, 2 unusable input, 3 database locked or
-unusable.
+Commands: ``calc`` (one run), ``score`` (a file of runs), ``import mlflow``, ``backup``,
+``restore`` and ``ui`` (the dashboard). Exit codes: 0 success, 1 some rows had errors,
+2 unusable input, 3 database locked or unusable.
+
+Each command imports what it needs when it runs (``--help`` loads no numpy, ``score``
+without ``--save`` no DuckDB): a command in a pipeline starts in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -12,22 +15,19 @@ import json
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from mlprod import batch_commands, config
-from mlprod.errors import (
-    DatabaseError,
-    InvalidInput,
-    MlprodError,
-)
-from mlprod.explain import CURRENCIES, advice_for, format_ratio, formulas, readable
-from mlprod.metrics import calculate, resolve_f1
-from mlprod.saving import calculation_record, save_calculation
-from mlprod.scenario import CostScenario, build_costs
-from mlprod.store import Store
+from mlprod import config
+from mlprod.config import CURRENCIES
+from mlprod.errors import DatabaseError, InvalidInput, MlprodError
+
+if TYPE_CHECKING:
+    from mlprod.scenario import CostScenario
 
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_BAD_INPUT, EXIT_DATABASE = 0, 1, 2, 3
+_DB_HELP = f"history database (default: MLPROD_DB, else {config.DEFAULT_DB})"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +37,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m mlprod", description="ML training productivity ratios.")
+    parser = _Parser(prog="mlprod", description="ML training productivity ratios.")
+    parser.add_argument("--version", action="version", version=f"mlprod {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     calc = commands.add_parser("calc", help="ratios of one run")
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     calc.add_argument("--notes")
     calc.add_argument("--json", action="store_true", help="print {cer, ter, psr} as JSON")
     calc.add_argument("--save", action="store_true", help="store the run in the history")
-    calc.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
+    calc.add_argument("--db", help=_DB_HELP)
     calc.add_argument("--author")
 
     score = commands.add_parser(
@@ -130,13 +131,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a consistent copy of the history database (also while the dashboard runs)",
     )
     backup.add_argument("dest", help="the new backup file, e.g. backups/mlprod-2026-11-29.duckdb")
-    backup.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
+    backup.add_argument("--db", help=_DB_HELP)
     restore = commands.add_parser(
         "restore",
         help="bring a backup back (stop the dashboard first; the current database is kept)",
     )
     restore.add_argument("source", help="a backup written by `python -m mlprod backup`")
-    restore.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
+    restore.add_argument("--db", help=_DB_HELP)
+    ui = commands.add_parser(
+        "ui",
+        help="start the dashboard (the same app as `streamlit run app.py` in a clone)",
+        description="Start the dashboard on http://ADDRESS:PORT with the shipped settings "
+        "(uploads up to 200 MB, XSRF protection on, no usage statistics). Ctrl-C stops it.",
+    )
+    ui.add_argument("--port", type=int, default=8501, help="default 8501")
+    ui.add_argument(
+        "--address", default="localhost",
+        help="where to listen (default localhost: only this machine; 0.0.0.0 for a team)",
+    )  # fmt: skip
+    ui.add_argument("--db", help=_DB_HELP)
+    ui.add_argument("--browser", action="store_true", help="open a browser tab too")
     return parser
 
 
@@ -154,7 +168,7 @@ def _batch_options(parser: argparse.ArgumentParser, *, saves: str) -> None:
         "(repeatable; the fields of the calculator's cost builders work too)",
     )  # fmt: skip
     parser.add_argument("--save", action="store_true", help=f"store {saves} in the history")
-    parser.add_argument("--db", help="history database (default: MLPROD_DB or data/mlprod.duckdb)")
+    parser.add_argument("--db", help=_DB_HELP)
     parser.add_argument("--author")
     parser.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -189,8 +203,25 @@ def _backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ui(args: argparse.Namespace) -> int:
+    from mlprod.ui.launch import run_dashboard
+
+    return run_dashboard(port=args.port, address=args.address, db=args.db, browser=args.browser)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlprod")
+    except PackageNotFoundError:  # a clone that was never installed
+        return "(not installed)"
+
+
 def _scenario(args: argparse.Namespace) -> CostScenario:
     """The cost inputs of ``calc``, as the calculator page gathers them."""
+    from mlprod.scenario import CostScenario
+
     return CostScenario(
         training_cost=args.training_cost, gpu_model=args.gpu, gpu_count=args.gpus,
         gpu_hours=args.gpu_hours, spot=args.spot, provider=args.provider,
@@ -203,6 +234,10 @@ def _scenario(args: argparse.Namespace) -> CostScenario:
 
 
 def _calc(args: argparse.Namespace) -> int:
+    from mlprod.explain import advice_for, format_ratio, formulas, readable
+    from mlprod.metrics import calculate, resolve_f1
+    from mlprod.scenario import build_costs
+
     f1_inputs = {"precision": args.precision, "recall": args.recall, "tp": args.tp,
                  "fp": args.fp, "fn": args.fn}  # fmt: skip
     f1 = resolve_f1(args.f1, **f1_inputs)
@@ -232,6 +267,9 @@ def _calc(args: argparse.Namespace) -> int:
         print(advice.headline)
         print("\n".join(f"  - {action}" for action in advice.actions))
     if args.save:
+        from mlprod.saving import calculation_record, save_calculation
+        from mlprod.store import Store
+
         record = calculation_record(
             f1=f1, training_cost=training, inference_cost=inference,
             training_hours=args.training_hours, latency_ms=args.latency_ms, ratios=ratios,
@@ -249,11 +287,17 @@ def _calc(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "ui":
+            return _ui(args)
         if args.command in ("backup", "restore"):
             return _backup(args)
+        if args.command == "calc":
+            return _calc(args)
+        from mlprod import batch_commands
+
         if args.command == "import":
             return batch_commands.import_mlflow(args)
-        return _calc(args) if args.command == "calc" else batch_commands.score(args)
+        return batch_commands.score(args)
     except InvalidInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -4,7 +4,14 @@ The history database is, first found wins:
 
 1. the ``MLPROD_DB`` environment variable (a DuckDB file path, or ``:memory:``);
 2. ``MLPROD_DB = "..."`` or ``[mlprod] db = "..."`` in ``.streamlit/secrets.toml``;
-3. ``data/mlprod.duckdb`` inside the project folder.
+3. in a clone of the repository, ``data/mlprod.duckdb`` beside ``app.py``; in an installed
+   copy (``pip install``), ``mlprod.duckdb`` in the user's data folder
+   (``~/.local/share/mlprod`` on Linux, as ``platformdirs`` says elsewhere): never inside
+   site-packages.
+
+The dashboard's own files (``app.py``, ``pages/``, the shipped price, exchange-rate,
+GPU-name and sample tables under ``data/``) are found in :data:`PROJECT_DIR`: a clone's
+root, or their copy inside the installed package (``mlprod/dashboard``).
 """
 
 from __future__ import annotations
@@ -13,19 +20,55 @@ import os
 import tomllib
 from pathlib import Path
 
-__all__ = ["DEFAULT_DB", "PROJECT_DIR", "database", "secrets"]
+__all__ = ["CURRENCIES", "DEFAULT_DB", "IN_CLONE", "PROJECT_DIR", "database", "secrets"]
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_DB = PROJECT_DIR / "data" / "mlprod.duckdb"
+#: Currency code -> symbol shown before amounts.
+CURRENCIES: dict[str, str] = {
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "CHF": "CHF ",
+    "CAD": "CA$",
+    "AUD": "A$",
+    "INR": "₹",
+}
+
+_CLONE = Path(__file__).resolve().parent.parent
+#: Whether this is a clone of the repository (``app.py`` and ``pages/`` beside ``mlprod/``)
+#: rather than an installed copy.
+IN_CLONE = (_CLONE / "app.py").is_file() and (_CLONE / "pages").is_dir()
+#: The folder holding ``app.py``, ``pages/``, ``data/`` and ``.streamlit/config.toml``.
+PROJECT_DIR = _CLONE if IN_CLONE else Path(__file__).resolve().parent / "dashboard"
+
+
+def _default_db() -> Path:
+    if IN_CLONE:
+        return PROJECT_DIR / "data" / "mlprod.duckdb"
+    from platformdirs import user_data_path
+
+    return user_data_path("mlprod", appauthor=False) / "mlprod.duckdb"
+
+
+DEFAULT_DB = _default_db()
+
+
+def _secrets_files() -> list[Path]:
+    """Where secrets are read from, later files winning: the clone's, else Streamlit's own
+    places (``~/.streamlit/secrets.toml``, then ``./.streamlit/secrets.toml``)."""
+    if IN_CLONE:
+        return [PROJECT_DIR / ".streamlit" / "secrets.toml"]
+    return [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml"]
 
 
 def secrets(path: Path | None = None) -> dict[str, object]:
-    """The parsed secrets file, or ``{}`` when there is none."""
-    path = path or PROJECT_DIR / ".streamlit" / "secrets.toml"
-    if not path.is_file():
-        return {}
-    with path.open("rb") as fh:
-        return tomllib.load(fh)
+    """The parsed secrets file(s), or ``{}`` when there is none."""
+    found: dict[str, object] = {}
+    for file in [path] if path else _secrets_files():
+        if file.is_file():
+            with file.open("rb") as fh:
+                found |= tomllib.load(fh)
+    return found
 
 
 def database(environ: dict[str, str] | None = None, secrets_path: Path | None = None) -> str:

@@ -82,6 +82,10 @@ def _day(value: str, where: str) -> date:
         raise CostTableError(f"{where}: as_of '{value}' is not a date like 2026-10-01.") from None
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    return a.expanduser().resolve() == b.resolve()
+
+
 def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -120,17 +124,29 @@ class PriceTable:
     def load(cls, path: Path | None = None, aliases: Path | None = None) -> PriceTable:
         """Read and validate a price table and its GPU aliases (``aliases``, by default
         ``MLPROD_GPU_ALIASES`` or data/gpu_aliases.csv; a missing file means none); a bad
-        row raises CostTableError naming it."""
-        table = cls._read_prices(path or config.gpu_prices_path())
+        row raises CostTableError naming it.
+
+        An alias must point at a GPU the price table lists, except that when a team brings
+        its own price table but keeps the shipped aliases, the shipped aliases of GPUs it
+        does not price are left out (they could price nothing).
+        """
+        price_path = path or config.gpu_prices_path()
+        table = cls._read_prices(price_path)
         alias_path = aliases or config.gpu_aliases_path()
         if not alias_path.exists():
             return table
+        shipped = config.PROJECT_DIR / "data"
+        lenient = _same_file(alias_path, shipped / "gpu_aliases.csv") and not _same_file(
+            price_path, shipped / "gpu_prices.csv"
+        )
         named = {}
         for where, row in _rows(alias_path, cls.ALIAS_COLUMNS):
             alias, model = row["alias"].strip(), row["gpu_model"].strip()
             if not alias or not model:
                 raise CostTableError(f"{where}: alias and gpu_model are required.")
             if gpu_key(model) not in table._models:
+                if lenient:
+                    continue
                 raise CostTableError(
                     f"{where}: '{alias}' points at {model}, which the price table does not "
                     f"list; known: {', '.join(table.models())}."

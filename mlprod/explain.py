@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlprod.config import CURRENCIES
 from mlprod.metrics import Ratios
 
 __all__ = [
@@ -40,18 +41,6 @@ def md(text: object) -> str:
     """
     return _MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
 
-
-#: Currency code -> symbol shown before amounts.
-CURRENCIES: dict[str, str] = {
-    "USD": "$",
-    "EUR": "€",
-    "GBP": "£",
-    "JPY": "¥",
-    "CHF": "CHF ",
-    "CAD": "CA$",
-    "AUD": "A$",
-    "INR": "₹",
-}
 
 #: The reference run (F1 0.90, $1,000 + $200, 10 h, 50 ms): the yardstick for "weakest".
 REFERENCE_RATIOS = Ratios(cer=0.00075, ter=0.09, psr=0.018)

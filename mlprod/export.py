@@ -8,12 +8,14 @@ are never touched: ``-5`` stays a number.
 from __future__ import annotations
 
 import io
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+if TYPE_CHECKING:  # pandas is loaded only for a DataFrame (`score` to a file needs none)
+    import pandas as pd
 
 __all__ = ["CsvOut", "ParquetOut", "csv_bytes", "for_csv", "formula_safe", "scored_out"]
 
@@ -27,7 +29,7 @@ def formula_safe(table: pa.Table | pd.DataFrame) -> pa.Table:
     >>> t.to_pydict()
     {'name': ["'=1+1", 'ok', "'-x"], 'n': [-5.0, 1.0, 2.0]}
     """
-    if isinstance(table, pd.DataFrame):
+    if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)
     columns = []
     for column in table.columns:
@@ -68,7 +70,7 @@ def parquet_bytes(table: pa.Table | pd.DataFrame) -> bytes:
     """A Parquet file (zstd) as bytes; Parquet has no formulas to escape."""
     import pyarrow.parquet as pq
 
-    if isinstance(table, pd.DataFrame):
+    if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")

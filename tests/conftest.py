@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
+from tests.installed import Installed, install
 from tests.mlflow_server import serve
 
 REFERENCE = {
@@ -21,6 +22,12 @@ REFERENCE = {
     "training_hours": 10.0,
     "latency_ms": 50.0,
 }
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory) -> Installed:
+    """A wheel of this tree installed in a fresh virtual environment (tests/installed.py)."""
+    return install(tmp_path_factory.mktemp("installed"))
 
 
 @pytest.fixture

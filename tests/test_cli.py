@@ -264,3 +264,27 @@ def test_score_wait_gives_up_with_exit_3(tmp_path):
     with Store(db):
         out = run("score", str(path), "--save", "--db", str(db), "--wait", "0.5")
     assert out.returncode == 3 and "is in use by" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded", "not_loaded"),
+    [
+        (["--help"], [], ["numpy", "pandas", "pyarrow", "duckdb", "streamlit"]),
+        (["score", "RUNS", "-o", "OUT"], ["pyarrow"], ["duckdb", "streamlit"]),
+        (["score", "RUNS", "-o", "OUT", "--save", "--db", "DB"], ["duckdb"], ["streamlit"]),
+    ],
+)
+def test_each_command_imports_only_what_it_needs(argv, loaded, not_loaded, tmp_path):
+    """A pipeline's ``mlprod --help`` or ``score`` does not pay for DuckDB or Streamlit."""
+    path = runs_file(tmp_path, "r1,bert,0.9,1000,200,10,50\n")
+    argv = [str(path) if a == "RUNS" else str(tmp_path / "out.csv") if a == "OUT"
+            else str(tmp_path / "h.duckdb") if a == "DB" else a for a in argv]  # fmt: skip
+    probe = (
+        "import sys\nfrom mlprod.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\n"
+        "print('LOADED', *sorted(m for m in ('numpy', 'pandas', 'pyarrow', 'duckdb', "
+        "'streamlit') if m in sys.modules), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True)
+    modules = done.stderr.rsplit("LOADED", 1)[1].split()
+    assert set(loaded) <= set(modules) and not set(not_loaded) & set(modules), done.stderr

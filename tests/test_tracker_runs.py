@@ -188,6 +188,20 @@ class TestGpuNames:
         with pytest.raises(CostTableError, match="does not list"):
             PriceTable.load(aliases=aliases)
 
+    def test_a_price_table_of_our_own_keeps_the_shipped_aliases_it_can_use(self, tmp_path):
+        own = tmp_path / "prices.csv"
+        own.write_text(
+            "provider,gpu_model,on_demand_usd_per_gpu_hour,spot_usd_per_gpu_hour,as_of,source\n"
+            "OnPrem,A100-80GB,0.5,,2026-11-01,our cluster\n"
+        )
+        table = PriceTable.load(own)  # the shipped aliases also name H100s, T4s, ...
+        assert table.canonical("NVIDIA A100-SXM4-80GB") == "A100-80GB"
+        assert table.canonical("NVIDIA H100 80GB HBM3") is None
+        ours = tmp_path / "aliases.csv"
+        ours.write_text("alias,gpu_model\nOur Big Card,H100-80GB\n")
+        with pytest.raises(CostTableError, match="does not list"):  # our own aliases: checked
+            PriceTable.load(own, aliases=ours)
+
 
 class TestTypedParquet:
     def test_a_search_runs_frame_scores_the_same_from_parquet_and_csv(self, tmp_path):

@@ -61,20 +61,43 @@ def parse_set(pairs: list[str]) -> dict[str, str | float]:
     values: dict[str, str | float] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        name = name.strip()
-        if not sep or not name or not value.strip():
+        if not sep or not name.strip() or not value.strip():
             raise BadFile(f"--set takes FIELD=VALUE (e.g. inference_cost=250), got '{pair}'.")
+        values[name.strip()] = value
+    return scenario_values(values)
+
+
+def scenario_values(given: Mapping[str, object], *, label: str = "--set") -> dict[str, str | float]:
+    """One value per field for every run (``--set``, or ``defaults=`` in Python), checked:
+    numbers for number fields (``"1,000"`` is 1000), trimmed text for the others.
+
+    >>> scenario_values({"inference_cost": "1,250", "model_name": " bert "}, label="defaults")
+    {'inference_cost': 1250.0, 'model_name': 'bert'}
+    >>> scenario_values({"latency": 5}, label="defaults")
+    Traceback (most recent call last):
+    mlprod.errors.BadFile: defaults cannot set 'latency'. Fields: f1, ...
+    """
+    values: dict[str, str | float] = {}
+    for name, value in given.items():
         if name not in SETTABLE:
-            raise BadFile(f"--set cannot set '{name}'. Fields: {', '.join(SETTABLE)}.")
+            fields = ", ".join(SETTABLE)
+            raise BadFile(f"{label} cannot set '{name}'. Fields: {fields}.")
         if name in _TEXT:
-            values[name] = value.strip()
+            if value is None or not str(value).strip():
+                raise BadFile(f"{label} {name}: give a value, got '{value}'.")
+            values[name] = str(value).strip()
             continue
         try:
-            number = float(value.replace(",", "")) if name != "f1" else float(value)
-        except ValueError:
+            if isinstance(value, str):
+                number = float(value.replace(",", "")) if name != "f1" else float(value)
+            elif isinstance(value, bool):
+                raise TypeError
+            else:
+                number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
             number = math.nan
         if not math.isfinite(number):
-            raise BadFile(f"--set {name}: '{value}' is not a number.")
+            raise BadFile(f"{label} {name}: '{value}' is not a number.")
         values[name] = number
     return values
 

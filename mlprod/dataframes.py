@@ -1,0 +1,227 @@
+"""DataFrames in and out, for notebooks and pipelines: :func:`score` and :class:`History`.
+
+A DataFrame of runs is scored exactly like a file given to ``mlprod score``: it is handed to
+the file path as a Parquet file (the way a tracking server's runs are), so detection,
+``--set``-style defaults, row errors and output columns are the command's own.
+
+>>> import pandas as pd
+>>> runs = pd.DataFrame({"model": ["bert", "bert"], "F1 Score": [0.9, 90],
+...                      "train_cost": [1000, 1000], "inference_cost": [200, 200],
+...                      "hours": [10, 10], "latency": [50, 50]})
+>>> score(runs)[["line", "status", "cer", "error"]].to_dict("records")[0]
+{'line': 2, 'status': 'ok', 'cer': 0.00075, 'error': nan}
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mlprod import config
+from mlprod.errors import BadFile, InvalidInput
+
+if TYPE_CHECKING:
+    from mlprod.store import HistoryFilter, Store
+
+__all__ = ["History", "score"]
+
+#: The ``source`` of a batch saved from Python (the History page can filter on it).
+SOURCE = "python"
+
+
+def _as_arrow(runs: pd.DataFrame) -> pa.Table:
+    """The frame as Arrow, column names as text; a column of mixed Python objects (numbers
+    and text, say) becomes text, as it would be in a CSV file."""
+    if not isinstance(runs, pd.DataFrame):
+        raise BadFile(f"mlprod.score takes a pandas DataFrame of runs, got {type(runs).__name__}.")
+    frame = runs.rename(columns=str).reset_index(drop=True)
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    columns = {}
+    for name in frame.columns:
+        try:
+            columns[name] = pa.Array.from_pandas(frame[name])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            columns[name] = pa.Array.from_pandas(frame[name].astype("string"))
+    return pa.table(columns)
+
+
+def score(
+    runs: pd.DataFrame,
+    *,
+    mapping: Mapping[str, str | None] | None = None,
+    defaults: Mapping[str, str | float] | None = None,
+    currency: str = "USD",
+) -> pd.DataFrame:
+    """Score every run of a DataFrame, as ``mlprod score`` scores a file.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per run, in any layout ``mlprod score`` reads: our own columns, an
+        ``mlflow.search_runs()`` frame as it comes (``metrics.*``, ``params.*``,
+        ``tags.*``, time-zone-aware ``start_time``/``end_time``), a W&B export, ...
+    mapping : dict, optional
+        Corrections to the detected columns, as ``--map``: ``{"f1": "metrics.val_f1"}``;
+        ``None`` as a column unmaps a field.
+    defaults : dict, optional
+        One value for every run where the frame has none, as ``--set``:
+        ``{"inference_cost": 250}``, ``{"gpu_model": "A100-80GB", "gpu_count": 8}``,
+        ``{"requests_per_month": 2e6, "cost_per_1k_requests": 0.1}``.
+    currency : str
+        The currency of the costs in the frame (and of built costs); USD by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per row in, in order: ``line`` (the row's line in the equivalent CSV
+        file: the first row is line 2), ``status`` (``ok`` or ``error``), ``error`` (the
+        reason, naming the field), the identifiers and inputs used, ``cer``, ``ter``,
+        ``psr`` and the cost assumptions.
+
+    Raises
+    ------
+    BadFile
+        Not a DataFrame, no rows, or a field with no column and no default (the message
+        names the columns seen).
+    InvalidInput
+        A default that cannot be used (an unknown GPU, a negative price, ...).
+    """
+    from mlprod.ingest import inspect, resolve_mapping, scored_batches
+    from mlprod.ingest.defaults import Scenario, scenario_values
+
+    table = _as_arrow(runs)
+    given = scenario_values(defaults or {}, label="defaults")
+    if table.num_rows == 0:
+        raise BadFile("The DataFrame has no rows to score.")
+    with tempfile.TemporaryDirectory(prefix="mlprod-frame-") as folder:
+        path = Path(folder) / "runs.parquet"
+        pq.write_table(table, path)
+        inspection = inspect(path, name="the DataFrame")
+        chosen = resolve_mapping(inspection, mapping, provided=Scenario(given, currency).provides())
+        scored = pa.concat_tables(
+            list(scored_batches(inspection, chosen, currency=currency, scenario=given))
+        )
+    return scored.to_pandas()
+
+
+class History:
+    """The team's history, as DataFrames: what the History page shows, for a notebook.
+
+    ``db`` is a DuckDB file (default: ``MLPROD_DB``, else the default of
+    :func:`mlprod.config.database`). The file is opened for each call and closed again, so
+    a notebook never keeps the dashboard (or the CLI) from writing between cells; while
+    another process is writing, a call raises :class:`~mlprod.errors.DatabaseLocked`.
+
+    Filters (every method takes them): ``models``, ``projects``, ``tags``, ``authors``,
+    ``sources`` (lists, "any of"), ``since`` and ``until`` (dates, inclusive) and
+    ``search`` (text in the model, run id or name, project, tags or notes).
+    """
+
+    def __init__(self, db: str | os.PathLike[str] | None = None) -> None:
+        self.db = str(Path(db).expanduser()) if db is not None else config.database()
+
+    def __repr__(self) -> str:
+        return f"History({self.db!r})"
+
+    @contextmanager
+    def _store(self) -> Iterator[Store]:
+        from mlprod.store import Store
+
+        with Store(self.db) as store:
+            yield store
+
+    def runs(self, **filters: object) -> pd.DataFrame:
+        """Every live run that matches, newest first: inputs, ratios, who saved it, the
+        cost assumptions (as the History page's CSV download)."""
+        where = _filter(filters)
+        with self._store() as store:
+            return store.export_filtered(where).to_pandas()
+
+    def best_per_model(self, **filters: object) -> pd.DataFrame:
+        """The best run of every model for each ratio: ``model_name, ratio, value, id``
+        and the run's name."""
+        where = _filter(filters)
+        with self._store() as store:
+            return store.best_per_model(where)
+
+    def frontier(
+        self, against: Literal["total_cost", "latency_ms"] = "total_cost", **filters: object
+    ) -> pd.DataFrame:
+        """The Pareto frontier of F1 against total cost (or latency): the runs no other run
+        beats on both, cheapest (fastest) first: ``id, f1, total_cost`` (or
+        ``latency_ms``) and the run's model, id, name and date."""
+        if against not in ("total_cost", "latency_ms"):
+            raise InvalidInput(
+                "against", f"against is 'total_cost' or 'latency_ms', got {against!r}."
+            )
+        where = _filter(filters)
+        with self._store() as store:
+            return store.frontiers(where)[against].rename(columns={"x": against})
+
+    def save(
+        self,
+        scored: pd.DataFrame,
+        *,
+        author: str | None = None,
+        name: str | None = None,
+        currency: str = "USD",
+    ) -> int:
+        """Store the ``ok`` rows of a frame from :func:`score` as one batch (one
+        transaction, through the one save path); returns the batch number.
+
+        ``name`` is kept as the batch's file name (e.g. the notebook's or experiment's).
+        """
+        if not isinstance(scored, pd.DataFrame) or "status" not in scored.columns:
+            raise BadFile("History.save takes the DataFrame mlprod.score returned.")
+        from mlprod.saving import save_batch
+
+        table = pa.Table.from_pandas(scored.reset_index(drop=True), preserve_index=False)
+        with self._store() as store:
+            return save_batch(store, table, source=SOURCE, file_name=name, author=author,
+                              currency=currency, again=True)  # fmt: skip
+
+
+_FILTERS = ("models", "projects", "tags", "authors", "sources", "since", "until", "search")
+
+
+def _filter(filters: Mapping[str, object]) -> HistoryFilter:
+    from mlprod.store import HistoryFilter
+
+    unknown = sorted(set(filters) - set(_FILTERS))
+    if unknown:
+        raise InvalidInput(
+            unknown[0], f"Unknown filter {unknown[0]!r}. Filters: {', '.join(_FILTERS)}."
+        )
+
+    def names(key: str) -> tuple[str, ...]:
+        value = filters.get(key) or ()
+        return (value,) if isinstance(value, str) else tuple(str(v) for v in value)  # type: ignore[attr-defined]
+
+    def day(key: str) -> date | None:
+        value = filters.get(key)
+        if isinstance(value, datetime):
+            return value.date()
+        if value is None or isinstance(value, date):
+            return value
+        try:
+            return pd.Timestamp(value).date()  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            raise InvalidInput(key, f"{key} is a date (2026-11-30), got {value!r}.") from None
+
+    return HistoryFilter(
+        models=names("models"), projects=names("projects"), tags=names("tags"),
+        authors=names("authors"), sources=names("sources"), date_from=day("since"),
+        date_to=day("until"), text=str(filters.get("search") or ""),
+    )  # fmt: skip

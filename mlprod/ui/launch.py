@@ -1,0 +1,45 @@
+"""``mlprod ui``: Streamlit's own ``run`` on the app in :data:`mlprod.config.PROJECT_DIR`
+(a clone's ``app.py``, or the copy inside an installed package), never a second copy of
+the pages."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+from streamlit.web.cli import main as streamlit
+
+from mlprod import config
+
+__all__ = ["run_dashboard", "streamlit_flags"]
+
+
+def streamlit_flags(config_file: Path) -> list[str]:
+    """The shipped ``.streamlit/config.toml`` as ``streamlit run`` flags, so an installed
+    copy started from any folder runs with the same settings as a clone.
+
+    >>> streamlit_flags(config.PROJECT_DIR / ".streamlit" / "config.toml")[:2]
+    ['--server.maxUploadSize=200', '--server.enableXsrfProtection=true']
+    """
+    with config_file.open("rb") as fh:
+        sections = tomllib.load(fh)
+    return [
+        f"--{section}.{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for section, options in sections.items()
+        for key, value in options.items()
+    ]
+
+
+def run_dashboard(*, port: int, address: str, db: str | None, browser: bool) -> int:
+    """Serve the dashboard until Ctrl-C; ``db`` (else the usual settings) is its history."""
+    if db:
+        os.environ["MLPROD_DB"] = str(Path(db).expanduser().resolve())
+    flags = streamlit_flags(config.PROJECT_DIR / ".streamlit" / "config.toml")
+    flags += [f"--server.port={port}", f"--server.address={address}",
+              f"--server.headless={str(not browser).lower()}"]  # fmt: skip
+    print(f"mlprod dashboard on http://{address}:{port} (history: {config.database()}); "
+          "Ctrl-C stops it.", file=sys.stderr)  # fmt: skip
+    streamlit.main(args=["run", str(config.PROJECT_DIR / "app.py"), *flags], prog_name="mlprod ui")
+    return 0
