@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mlprod import ui
+from mlprod.ui.uploads import remove_stale_uploads_once
 
 st.set_page_config(
     page_title="mlprod · ML training productivity",
@@ -26,4 +27,5 @@ page = st.navigation(
 ui.require_sign_in()  # only when .streamlit/secrets.toml has an [auth] section
 ui.sidebar()
 ui.check_cost_tables()
+remove_stale_uploads_once()  # copies of uploads left by a server that was killed
 page.run()

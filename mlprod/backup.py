@@ -42,6 +42,7 @@ class Copied:
     method: str  # "checkpoint", "snapshot" or "restore"
     attempts: int = 1
     kept: Path | None = None  # restore: where the replaced database was kept
+    stale_log: Path | None = None  # restore: a log found without its database, kept aside
 
 
 def _wal(path: Path) -> Path:
@@ -101,6 +102,22 @@ def _snapshot(database: Path, temp: Path) -> int:
     )
 
 
+def _placed(path: Path, expected: dict[str, int]) -> None:
+    """Open a file just put in place as the dashboard will, and check it holds what was
+    verified: a foreign log beside it, say, would be replayed into it on opening."""
+    try:
+        with Store(path) as store:
+            found = store.integrity()
+    except DatabaseError as exc:
+        raise DatabaseError(f"{path} was written but does not open: {exc}") from None
+    for key in ("calculations", "batches", "broken_batches", "rollup_mismatches"):
+        if found[key] != expected[key]:
+            raise DatabaseError(
+                f"{path} was written but does not hold what was copied ({key}: "
+                f"{found[key]:,} instead of {expected[key]:,}); do not use it."
+            )
+
+
 def backup(database: str | Path, dest: str | Path) -> Copied:
     """Write a consistent, checked copy of ``database`` to ``dest`` (a new DuckDB file)."""
     database, dest = Path(database).expanduser(), Path(dest).expanduser()
@@ -108,6 +125,11 @@ def backup(database: str | Path, dest: str | Path) -> Copied:
         raise DatabaseError(f"There is no database at {database} to back up.")
     if dest.exists():
         raise DatabaseError(f"{dest} exists already; choose a new file name for the backup.")
+    if _wal(dest).exists():
+        raise DatabaseError(
+            f"{_wal(dest)} exists: the log of another database, which would be read into "
+            "the backup. Remove it or choose a new file name for the backup."
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".mlprod-backup-", dir=dest.parent) as folder:
         temp = Path(folder) / "copy.duckdb"
@@ -123,6 +145,7 @@ def backup(database: str | Path, dest: str | Path) -> Copied:
             method, attempts = "checkpoint", 1
         found = _verified(temp)
         os.replace(temp, dest)
+    _placed(dest, found)
     return Copied(dest, found["calculations"], found["batches"], method, attempts)
 
 
@@ -136,16 +159,23 @@ def restore(source: str | Path, database: str | Path) -> Copied:
         temp = Path(folder) / "restore.duckdb"
         _copy_pair(source, temp)  # the backup itself is only read
         found = _verified(temp)
-        kept = None
+        kept = stale = None
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        if not database.exists() and _wal(database).exists():
+            # A log without its database (of a lost or deleted file) would be replayed
+            # into the restored one: keep it aside, named so.
+            stale = database.with_name(f"{database.name}.wal.stale-{stamp}")
+            os.replace(_wal(database), stale)
         if database.exists():
             try:
                 Store(database).close()  # fails while the dashboard (or anyone) holds it
             except DatabaseLocked as exc:
                 raise DatabaseLocked(f"{exc} Stop the dashboard, then restore.") from None
-            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
             kept = database.with_name(f"{database.stem}.before-restore-{stamp}.duckdb")
             os.replace(database, kept)
             if _wal(database).exists():
                 os.replace(_wal(database), _wal(kept))
         os.replace(temp, database)
-    return Copied(database, found["calculations"], found["batches"], "restore", kept=kept)
+    _placed(database, found)
+    return Copied(database, found["calculations"], found["batches"], "restore", kept=kept,
+                  stale_log=stale)  # fmt: skip

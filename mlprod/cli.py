@@ -2,7 +2,8 @@
 
 Commands: ``calc`` (one run), ``score`` (a file of runs), ``import mlflow``, ``backup``,
 ``restore`` and ``ui`` (the dashboard). Exit codes: 0 success, 1 some rows had errors,
-2 unusable input, 3 database locked or unusable.
+2 unusable input, 3 database locked or unusable, 4 internal error (a bug; its traceback is
+written to a file the message names).
 
 Each command imports what it needs when it runs (``--help`` loads no numpy, ``score``
 without ``--save`` no DuckDB): a command in a pipeline starts in a fraction of a second.
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_parser", "main"]
 
-EXIT_OK, EXIT_ROW_ERRORS, EXIT_BAD_INPUT, EXIT_DATABASE = 0, 1, 2, 3
+EXIT_OK, EXIT_ROW_ERRORS, EXIT_BAD_INPUT, EXIT_DATABASE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 _DB_HELP = f"history database (default: MLPROD_DB, else {config.DEFAULT_DB})"
 
 
@@ -88,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a CSV/Parquet file of runs (ours, MLflow, W&B)",
         description="Score every row of a file of runs. Exit codes: 0 all rows scored, "
         "1 some rows have errors (the good rows are still scored and written), 2 the file "
-        "is unusable, 3 the database is locked or unusable (the scored file is still written).",
+        "is unusable, 3 the database is locked or unusable (the scored file is still "
+        "written), 4 internal error (nothing saved unless a line says 'Saved').",
     )
     score.add_argument("runs", help="a .csv, .csv.gz or .parquet file")
     score.add_argument(
@@ -196,6 +198,9 @@ def _backup(args: argparse.Namespace) -> int:
     else:
         done = restore(args.source, database)
         kept = f" The database it replaced is kept at {done.kept}." if done.kept else ""
+        if done.stale_log:
+            kept += (f" A log file without its database was beside it (it would have been "
+                     f"read into the restored one); it is kept at {done.stale_log}.")  # fmt: skip
         print(
             f"Restored {done.calculations:,} calculations in {done.batches:,} batches to "
             f"{done.path}.{kept}"
@@ -307,3 +312,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlprodError as exc:  # BadFile and other unusable input
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("\nstopped: a batch is stored only when a line says 'Saved'.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: never read as "some rows had errors" (1)
+        log = _crash_log(exc)
+        print(f"internal error ({type(exc).__name__}: {str(exc)[:200]}). A batch is stored "
+              "only when a line says 'Saved'; a save cut short stores nothing. Details: "
+              f"{log}", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
+
+
+def _crash_log(exc: BaseException) -> str:
+    """Write the traceback of an unexpected failure to a file; returns its path."""
+    import tempfile
+    import traceback
+
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="mlprod-crash-", suffix=".log", delete=False
+        ) as fh:
+            fh.write(f"mlprod {' '.join(sys.argv[1:])}\n")
+            traceback.print_exception(exc, file=fh)
+            return fh.name
+    except OSError:
+        return "(could not be written: the disk may be full)"

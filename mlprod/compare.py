@@ -20,14 +20,17 @@ __all__ = [
     "CLASSIC_TRADE_OFF",
     "RATIO_NAMES",
     "Comparison",
+    "Link",
     "RatioResult",
     "Run",
     "assumptions_table",
     "compare",
     "comparison_table",
+    "parse_extra",
     "parse_side",
     "parse_tie_band",
     "parse_weights",
+    "read_link",
     "run_from_row",
     "side_param",
     "weights_param",
@@ -337,7 +340,11 @@ def parse_side(text: str) -> int | Run:
     (42, 20.0)
     """
     text = text.strip()
+    if len(text) > 500:
+        raise BadLink("The run in the link is too long to be one.")
     if text.isdigit():
+        if len(text) > 18:  # beyond any id the history hands out (a 64-bit integer)
+            raise BadLink(f"There is no run {shorten_link(text)} in the history.")
         return int(text)
     parts = text.split("~")
     if len(parts) != 6:
@@ -364,9 +371,79 @@ def parse_weights(text: str) -> dict[str, float]:
         parts = [float(p) for p in text.split(",")]
     except ValueError:
         parts = []
-    if len(parts) != 3 or any(p < 0 or not math.isfinite(p) for p in parts):
-        raise BadLink(f"Cannot read the weights '{text}' from the link.")
+    if len(parts) != 3 or any(not 0 <= p <= MAX_WEIGHT for p in parts):
+        raise BadLink(
+            f"Cannot read the weights '{shorten_link(text)}' from the link (three numbers "
+            f"from 0 to {MAX_WEIGHT:g}, e.g. 2,1,1)."
+        )
     return dict(zip(("cer", "ter", "psr"), parts, strict=True))
+
+
+#: The compare page's slider ranges: a link cannot ask for more.
+MAX_WEIGHT = 5.0
+MAX_EXTRA_RUNS = 4
+
+
+def shorten_link(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_extra(text: str) -> list[int]:
+    """The extra runs of a link (``x=3,7``): up to :data:`MAX_EXTRA_RUNS` history ids.
+
+    >>> parse_extra("3, 7"), parse_extra("")
+    ([3, 7], [])
+    """
+    extra = [x.strip() for x in text.split(",") if x.strip()]
+    if not all(x.isdigit() and len(x) <= 18 for x in extra):
+        raise BadLink(f"Cannot read the extra runs '{shorten_link(text)}' from the link.")
+    if len(extra) > MAX_EXTRA_RUNS:
+        raise BadLink(
+            f"The link asks for {len(extra):,} more runs; the charts take up to {MAX_EXTRA_RUNS}."
+        )
+    return [int(x) for x in extra]
+
+
+@dataclass
+class Link:
+    """What a comparison link asks for, each part checked on its own: a bad part falls
+    back to its default and says why in ``problems``; the others are kept."""
+
+    sides: list[int | Run] | None = None
+    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_WEIGHTS, 1.0))
+    tie_band: float = 2.0
+    extra: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+_WEIGHTS = ("cer", "ter", "psr")
+
+
+def read_link(params: Any) -> Link:
+    """A page's query parameters (``a``, ``b``, ``w``, ``tie``, ``x``) as a :class:`Link`.
+
+    >>> link = read_link({"a": "3", "b": "4", "w": "9,1,1", "x": "1,2"})
+    >>> link.sides, link.weights["cer"], link.extra, link.problems[0][:23]
+    ([3, 4], 1.0, [1, 2], 'Cannot read the weights')
+    """
+    link = Link()
+    readers: list[tuple[tuple[str, ...], Any]] = [
+        (("a", "b"), lambda: [parse_side(params["a"]), parse_side(params["b"])]),
+        (("w",), lambda: parse_weights(params["w"])),
+        (("tie",), lambda: parse_tie_band(params["tie"])),
+        (("x",), lambda: parse_extra(params["x"])),
+    ]
+    for keys, read in readers:
+        if not all(k in params for k in keys):
+            continue
+        try:
+            value = read()
+        except BadLink as exc:
+            link.problems.append(str(exc))
+            continue
+        name = {"a": "sides", "w": "weights", "tie": "tie_band", "x": "extra"}[keys[0]]
+        setattr(link, name, value)
+    return link
 
 
 def parse_tie_band(text: str) -> float:
@@ -380,7 +457,9 @@ def parse_tie_band(text: str) -> float:
     except ValueError:
         value = math.nan
     if not 0 <= value <= 20:
-        raise BadLink(f"Cannot read the tie band '{text}' from the link (a percent, 0-20).")
+        raise BadLink(
+            f"Cannot read the tie band '{shorten_link(text)}' from the link (a percent, 0-20)."
+        )
     return value
 
 

@@ -9,14 +9,12 @@ from mlprod.compare import (
     assumptions_table,
     compare,
     comparison_table,
-    parse_side,
-    parse_tie_band,
-    parse_weights,
+    read_link,
     run_from_row,
     side_param,
     weights_param,
 )
-from mlprod.errors import BadLink, InvalidInput
+from mlprod.errors import InvalidInput
 from mlprod.explain import md
 from mlprod.export import card_png, csv_bytes, svg_text
 from mlprod.ui.run_picker import run_label, run_picker, side_defaults
@@ -34,27 +32,25 @@ batch_rows = batch["file"].good().slice(0, 500).to_pandas() if batch else None
 
 # First visit in this session: start from the link, or from something meaningful.
 if "compare-ready" not in st.session_state:
-    params = st.query_params
-    try:
-        if "a" in params and "b" in params:
-            sides = [parse_side(params["a"]), parse_side(params["b"])]
-        else:
-            latest = store.latest_per_model(2)
-            sides = [int(i) for i in latest["id"]] if len(latest) == 2 else list(CLASSIC_TRADE_OFF)
-        st.session_state["compare-weights"] = parse_weights(params.get("w", "1,1,1"))
-        st.session_state["compare-tie"] = parse_tie_band(params.get("tie", "2"))
-        extra = [x.strip() for x in params.get("x", "").split(",") if x.strip()]
-        if not all(x.isdigit() for x in extra):
-            raise BadLink(f"Cannot read the extra runs '{params.get('x')}' from the link.")
-        st.session_state["compare-extra"] = [int(x) for x in extra]
-    except BadLink as exc:
-        st.warning(f"{md(exc)} Showing the default comparison instead.")
+    link = read_link(st.query_params)
+    sides = link.sides
+    if sides is None:
+        latest = store.latest_per_model(2)
+        sides = [int(i) for i in latest["id"]] if len(latest) == 2 else list(CLASSIC_TRADE_OFF)
+    for problem in link.problems:
+        st.warning(f"{md(problem)} That part of the link is left at its default.")
+    asked = [s for s in sides if isinstance(s, int)] + link.extra
+    known = set(store.calculations_by_id(asked)["id"]) if asked else set()
+    if any(isinstance(s, int) and s not in known for s in sides):
+        st.warning("The link names a run that is not in the history (deleted, or from "
+                   "another database). Showing the default comparison instead.")  # fmt: skip
         sides = list(CLASSIC_TRADE_OFF)
     for prefix, side in zip(("compare-a", "compare-b"), sides, strict=True):
         st.session_state.update(side_defaults(prefix, side))
-    weights = st.session_state.pop("compare-weights", {"cer": 1.0, "ter": 1.0, "psr": 1.0})
-    for key, value in weights.items():
+    for key, value in link.weights.items():
         st.session_state[f"compare-w-{key}"] = value
+    st.session_state["compare-tie"] = link.tie_band
+    st.session_state["compare-extra"] = [i for i in link.extra if i in known]
     st.session_state["compare-ready"] = True
 
 left, right = st.columns(2, gap="large")
@@ -75,7 +71,7 @@ with st.expander("Weights, tie band and more runs"):
     extra_labels = {int(r.id): run_label(r) for r in recent.itertuples()}
     extra_ids = st.multiselect(
         "Also show (up to 4 more runs from the history)",
-        list(extra_labels),
+        list(dict.fromkeys([*extra_labels, *st.session_state.get("compare-extra", [])])),
         format_func=lambda i: extra_labels.get(i, f"run {i}"),
         max_selections=4,
         key="compare-extra",

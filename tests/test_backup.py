@@ -123,3 +123,59 @@ def test_backup_while_another_process_holds_the_file(tmp_path):
     assert "copied while another process held it" in done.stdout
     for table, frame in contents(backup).items():
         pd.testing.assert_frame_equal(frame, contents(db)[table])
+
+
+def _foreign_log(folder: Path) -> Path:
+    """The log of another database, left behind by a process that died before closing
+    (6 runs it saved are only in the log)."""
+    db = folder / "other.duckdb"
+    script = (
+        "import os, sys\nfrom mlprod.store import Store\nfrom mlprod.saving import save_batch\n"
+        "from mlprod.ingest import inspect, resolve_mapping, score_file\n"
+        f"path = {str(SAMPLE)!r}\nscored = score_file(inspect(path)).table.slice(0, 6)\n"
+        f"store = Store({str(db)!r})\nstore.checkpoint()\n"
+        "save_batch(store, scored, source='batch')\nos._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=PROJECT_DIR)
+    log = db.with_name(db.name + ".wal")
+    assert log.stat().st_size > 0
+    return log
+
+
+def test_restore_beside_a_stale_log_restores_exactly_the_backup(tmp_path):
+    """A log without its database would be replayed into the restored file (426 runs
+    after "Restored 420"): it is kept aside, and the result is opened and checked."""
+    source = tmp_path / "live.duckdb"
+    with Store(source) as s:
+        save_batch(s, scored_batches(inspect(SAMPLE), resolve_mapping(inspect(SAMPLE))),
+                   source="batch")  # fmt: skip
+    backup = tmp_path / "monday.duckdb"
+    assert cli("backup", str(backup), "--db", str(source)).returncode == 0
+    target = tmp_path / "restored" / "history.duckdb"
+    target.parent.mkdir()
+    stale = _foreign_log(tmp_path)
+    stale.rename(target.with_name(target.name + ".wal"))
+
+    done = cli("restore", str(backup), "--db", str(target))
+
+    assert done.returncode == 0, done.stderr
+    assert "Restored 420 calculations" in done.stdout and "log file without its" in done.stdout
+    with Store(target) as s:
+        assert count(s) == 420 and s.integrity()["broken_batches"] == 0
+    kept = [p for p in target.parent.iterdir() if ".wal.stale-" in p.name]
+    assert len(kept) == 1 and kept[0].stat().st_size > 0  # kept, not deleted
+
+
+def test_backup_refuses_a_destination_with_a_stale_log(tmp_path):
+    source = tmp_path / "live.duckdb"
+    with Store(source) as s:
+        save_batch(s, scored_batches(inspect(SAMPLE), resolve_mapping(inspect(SAMPLE))),
+                   source="batch")  # fmt: skip
+    dest = tmp_path / "backups" / "monday.duckdb"
+    dest.parent.mkdir()
+    _foreign_log(tmp_path).rename(dest.with_name(dest.name + ".wal"))
+
+    done = cli("backup", str(dest), "--db", str(source))
+
+    assert done.returncode == 3 and "the log of another database" in done.stderr
+    assert "checked" not in done.stdout and not dest.exists()

@@ -135,7 +135,8 @@ class TestCalculator:
 
     def test_sidebar_names_the_database(self, app, db_path):
         app.run()
-        assert str(db_path) in app.sidebar.caption[0].value
+        caption = app.sidebar.caption[0].value
+        assert db_path.name in caption and str(db_path.parent) not in caption  # no server path
 
     def test_unusable_database_is_explained_not_a_traceback(self, app, db_path):
         db_path.write_text("not a database")
@@ -293,6 +294,27 @@ class TestCompare:
         self.open(app, a="nonsense~1", b="7")
         assert "Cannot read the run" in text(app.warning[0].value)
         assert text(app.success[0].value).startswith("Choose A, light-distilled")
+
+    @pytest.mark.parametrize(
+        ("params", "words"),
+        [
+            ({"x": "1,2,3,4,5"}, "asks for 5 more runs"),
+            ({"x": ",".join(str(i) for i in range(10_000))}, "asks for 10,000 more runs"),
+            ({"tie": "-5"}, "tie band '-5'"),
+            ({"tie": "1e9"}, "tie band '1e9'"),
+            ({"w": "9,1,1"}, "weights '9,1,1'"),
+            ({"a": str(2**80), "b": "1"}, "There is no run 1208925819614629174706176 in"),
+            ({"a": "999999", "b": "1"}, "not in the history"),
+        ],
+    )  # fmt: skip
+    def test_a_link_edited_by_hand_is_read_part_by_part(self, app, db_path, params, words):
+        newest, older = self.seed(db_path)
+        self.open(app, **({"a": str(newest), "b": str(older)} | params))
+        warnings = " ".join(text(w.value) for w in app.warning)
+        assert words in warnings, warnings
+        assert app.slider(key="compare-tie").value in (2.0,)  # a bad part: its default
+        assert len(app.multiselect(key="compare-extra").value) <= 4
+        assert app.success  # a verdict is shown either way
 
     def test_invalid_hand_entry_is_an_error_not_a_traceback(self, app):
         self.open(app)

@@ -100,7 +100,15 @@ def parse_numbers(
     """Floats from a column of text or numbers; each bad cell gets a reason.
 
     ``decimal=","`` reads 0,9 as 0.9 and 1.234,5 as 1234.5 (see :func:`_decimal_mark`).
+    ``-0`` is 0 (stored and exported so: a spreadsheet shows "-0" as text).
+
+    >>> parse_numbers(pa.array(["-0", "1.5"]), "inference_cost", Problems(2)).tolist()
+    [0.0, 1.5]
     """
+    return _numbers(column, name, problems, decimal) + 0.0  # -0.0 + 0.0 is 0.0
+
+
+def _numbers(column: pa.Array, name: str, problems: Problems, decimal: str) -> np.ndarray:
     label = FIELD_LABELS[name]
     column = decoded(column)
     if not pa.types.is_string(column.type):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Self
 
@@ -102,6 +102,19 @@ def _harden(con: duckdb.DuckDBPyConnection, database: str) -> None:
     con.execute("SET lock_configuration = true")
 
 
+def _write_failure(exc: BaseException) -> bool:
+    """A write the disk or the file system refused (full, too large, read-only), as
+    opposed to a conflict between two writers (retried elsewhere) or a bug."""
+    if isinstance(exc, duckdb.IOException | duckdb.PermissionException):
+        return True
+    text = str(exc)
+    return isinstance(exc, duckdb.Error) and any(
+        words in text
+        for words in ("IO Error", "No space left", "File too large", "Read-only file system",
+                      "Permission denied")
+    )  # fmt: skip
+
+
 def backend_of(database: str) -> str:
     """Which backend a database setting names: ``"duckdb"`` (a file or ``:memory:``).
 
@@ -174,10 +187,26 @@ class Connection:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
+            except BaseException as exc:
+                with suppress(duckdb.Error):  # the failure itself may have ended it
+                    cur.execute("ROLLBACK")
+                if _write_failure(exc):
+                    raise self._not_written(exc) from None
                 raise
-            cur.execute("COMMIT")
+            try:
+                cur.execute("COMMIT")
+            except duckdb.Error as exc:
+                if _write_failure(exc):
+                    raise self._not_written(exc) from None
+                raise
+
+    def _not_written(self, exc: BaseException) -> DatabaseError:
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        return DatabaseError(
+            f"The history database {self.database} could not be written ({reason}); nothing "
+            "of this change was stored. Free disk space, or fix the folder's permissions, "
+            "and try again."
+        )
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the file, so the file alone holds everything."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import streamlit as st
 
@@ -105,4 +106,5 @@ def sidebar() -> None:
                 placeholder="e.g. Ada",
                 help="Stored with every calculation you save, so the team knows who ran what.",
             )
-        st.caption(f"History database: `{config.database()}`")
+        # Only the file's name: the server's folders are not every visitor's business.
+        st.caption(f"History database: `{Path(config.database()).name}`")

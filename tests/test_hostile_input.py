@@ -1,0 +1,148 @@
+"""Failures around the transactions: a full disk, a bug, every edge answers in words with
+the documented exit code (docs/RELIABILITY.md lists each case and its test)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlprod import cli
+from mlprod.config import PROJECT_DIR
+from mlprod.errors import DatabaseError
+from mlprod.ingest import inspect, score_file
+from mlprod.saving import save_batch
+from mlprod.store import Store
+from tests.conftest import count
+
+
+def _runs(folder: Path, n: int = 200_000) -> Path:
+    path = folder / "runs.csv"
+    with path.open("w") as fh:
+        fh.write("run_id,model_name,f1,training_cost,inference_cost,training_hours,latency_ms\n")
+        fh.writelines(f"r{i},bert,0.9,1000,200,10,50\n" for i in range(n))
+    return path
+
+
+def _disk_full_at(limit: int):
+    """A process whose files cannot grow past ``limit`` bytes: writes fail as on a full
+    disk (EFBIG), without mounting anything (works as root, where permissions do not)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_during_score_save_is_exit_3_in_words_and_stores_nothing(tmp_path):
+    runs = _runs(tmp_path)
+    db = tmp_path / "history.duckdb"
+    with Store(db) as store:
+        save_batch(store, score_file(inspect(runs)).table.slice(0, 10), source="cli")
+    done = subprocess.run(
+        [sys.executable, "-m", "mlprod", "score", str(runs), "-o", "-", "--save", "--db", str(db)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=PROJECT_DIR,
+        preexec_fn=_disk_full_at(db.stat().st_size + 100_000), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "could not be written" in done.stderr and "nothing of this change" in done.stderr
+    assert "Traceback" not in done.stderr
+    with Store(db) as store:
+        found = store.integrity()
+        assert count(store) == 10  # the earlier batch, whole; nothing of the refused one
+    assert (found["broken_batches"], found["rollup_mismatches"]) == (0, 0)
+
+
+def test_the_same_store_saves_again_once_there_is_room(tmp_path):
+    """What the dashboard's process sees: one refused save, then the next one works."""
+    runs = _runs(tmp_path, 50_000)
+    table = score_file(inspect(runs)).table
+    db = tmp_path / "history.duckdb"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    with Store(db) as store:
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (db.stat().st_size + 50_000, hard))
+            with pytest.raises(DatabaseError, match="could not be written"):
+                save_batch(store, table, source="batch")
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, previous)
+        save_batch(store, table.slice(0, 5), source="batch")
+        assert count(store) == 5 and store.integrity()["broken_batches"] == 0
+
+
+def test_an_unexpected_failure_is_exit_4_with_its_traceback_in_a_file(
+    tmp_path, monkeypatch, capsys
+):
+    """A bug is never read by a pipeline as "some rows had errors" (exit 1)."""
+    import mlprod.batch_commands as commands
+
+    def broken(args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(commands, "score", broken)
+    code = cli.main(["score", str(_runs(tmp_path, 3))])
+    err = capsys.readouterr().err
+    assert code == 4 and "internal error (KeyError" in err and "Saved" in err
+    log = Path(err.rsplit("Details: ", 1)[1].strip())
+    assert "Traceback" in log.read_text() and "a bug" in log.read_text()
+    os.unlink(log)
+
+
+def test_minus_zero_is_stored_and_written_as_zero(tmp_path):
+    runs = tmp_path / "runs.csv"
+    runs.write_text("model_name,f1,training_cost,inference_cost,training_hours,latency_ms\n"
+                    "bert,0.9,1000,-0,10,50\nbert,0.9,1000,-0.0,10,50\n")  # fmt: skip
+    db, out = tmp_path / "h.duckdb", tmp_path / "out.csv"
+    assert cli.main(["score", str(runs), "-o", str(out), "--save", "--db", str(db)]) == 0
+    assert "-0" not in out.read_text()
+    with Store(db) as store, store.cursor() as cur:
+        signs = cur.execute("SELECT signbit(inference_cost) FROM calculations").fetchall()
+    assert signs == [(False,), (False,)]
+
+
+class TestUploadCopies:
+    """Upload copies on the server's disk never pile up (each can be ~200 MB)."""
+
+    def test_a_long_name_and_a_replaced_upload(self, app):
+        sample = (PROJECT_DIR / "data" / "sample_runs.csv").read_bytes()
+        app.run()
+        app.switch_page("pages/batch.py").run()
+        folders = []
+        for name in ("r" * 250 + ".csv", "x." + "r" * 250 + ".csv"):  # 254 characters
+            app.file_uploader(key="batch-upload").upload(name, sample, "text/csv").run()
+            app.button(key="batch-score").click().run()
+            assert not app.exception
+            assert app.metric[0].value == "420"  # rows scored
+            folders.append(app.session_state["_upload"].folder)
+        assert not folders[0].exists() and folders[1].exists()  # replaced: removed
+
+    def test_a_session_that_ends_takes_its_copy_along(self):
+        import gc
+
+        from mlprod.ui.uploads import _Spilled
+
+        spilled = _Spilled("id", "runs.csv.gz", memoryview(b"x"))
+        folder = spilled.folder
+        assert spilled.path.name == "upload.csv.gz" and folder.exists()
+        del spilled
+        gc.collect()
+        assert not folder.exists()
+
+    def test_copies_of_a_killed_server_go_at_the_next_start(self, tmp_path):
+        from mlprod.ui.uploads import remove_stale_uploads
+
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        (tmp_path / f"mlprod-upload-{dead.pid}-abc").mkdir()
+        (tmp_path / f"mlprod-upload-{dead.pid}-abc" / "upload.csv").write_text("x")
+        (tmp_path / f"mlprod-upload-{os.getpid()}-def").mkdir()  # a running server's
+        assert remove_stale_uploads(tmp_path) == 1
+        assert [p.name for p in tmp_path.iterdir()] == [f"mlprod-upload-{os.getpid()}-def"]
