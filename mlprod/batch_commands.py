@@ -130,7 +130,14 @@ def _run(
     output = None if to_stdout else Path(args.output or default_output)
     progress = _Progress() if inspection.size > 20_000_000 else None
     summary = BatchSummary()
-    out = scored_out(sys.stdout.buffer if to_stdout else str(output))
+    # Written under a temporary name beside it and renamed at the end: a run that stops
+    # half-way (a file unusable past its first block, a crash) leaves no partial output.
+    partial = None if output is None else output.with_name(f".{output.name}.{os.getpid()}.part")
+    out = (
+        scored_out(sys.stdout.buffer)
+        if partial is None or output is None
+        else scored_out(str(partial), name=output.name)
+    )
 
     def scored_rows() -> Iterator[pa.Table]:
         for table in scored_batches(
@@ -166,8 +173,16 @@ def _run(
         if not args.save or store_problem is not None:
             for _ in scored_rows():
                 pass
-    finally:
+    except BaseException:
         out.close()
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
+    else:
+        out.close()
+        if partial is not None and output is not None:
+            os.replace(partial, output)
+    finally:
         if to_stdout:  # all of the CSV before the summary on stderr
             sys.stdout.flush()
     if progress:

@@ -81,12 +81,10 @@ class CsvOut:
     """Write formula-safe CSV block by block (for files too large to hold at once); a
     path ending in ``.gz`` is written gzip-compressed."""
 
-    def __init__(self, sink: str | IO[bytes]) -> None:
-        self._stream = (
-            pa.output_stream(sink, compression="gzip")
-            if isinstance(sink, str) and sink.lower().endswith(".gz")
-            else None
-        )
+    def __init__(self, sink: str | IO[bytes], *, gzip: bool | None = None) -> None:
+        if gzip is None:
+            gzip = isinstance(sink, str) and sink.lower().endswith(".gz")
+        self._stream = pa.output_stream(sink, compression="gzip") if gzip else None
         self._sink = self._stream if self._stream is not None else sink
         self._writer: pacsv.CSVWriter | None = None
 
@@ -122,16 +120,17 @@ class ParquetOut:
             self._writer.close()
 
 
-def scored_out(sink: str | IO[bytes]) -> CsvOut | ParquetOut:
-    """The writer for a scored file, by its name: Parquet for ``.parquet``, gzip CSV for
-    ``.csv.gz``, CSV otherwise (and for a stream such as stdout).
+def scored_out(sink: str | IO[bytes], *, name: str | None = None) -> CsvOut | ParquetOut:
+    """The writer for a scored file, by its name (``name``, else the sink's): Parquet for
+    ``.parquet``, gzip CSV for ``.csv.gz``, CSV otherwise (and for a stream such as stdout).
 
     >>> type(scored_out("runs.scored.parquet")).__name__, type(scored_out("x.csv")).__name__
     ('ParquetOut', 'CsvOut')
     """
-    if isinstance(sink, str) and sink.lower().endswith(".parquet"):
+    name = (name or (sink if isinstance(sink, str) else "")).lower()
+    if isinstance(sink, str) and name.endswith(".parquet"):
         return ParquetOut(sink)
-    return CsvOut(sink)
+    return CsvOut(sink, gzip=isinstance(sink, str) and name.endswith(".gz"))
 
 
 def png_bytes(chart: Any, *, scale: float = 2.0) -> bytes:

@@ -146,3 +146,26 @@ class TestUploadCopies:
         (tmp_path / f"mlprod-upload-{os.getpid()}-def").mkdir()  # a running server's
         assert remove_stale_uploads(tmp_path) == 1
         assert [p.name for p in tmp_path.iterdir()] == [f"mlprod-upload-{os.getpid()}-def"]
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.csv.gz", "out.parquet"])
+def test_a_run_that_stops_half_way_leaves_no_partial_output(tmp_path, monkeypatch, name):
+    import mlprod.batch_commands as commands
+
+    real = commands.scored_batches
+
+    def stops_after_one_block(*args, **kwargs):
+        blocks = real(*args, **kwargs)
+        yield next(blocks)
+        raise OSError("the file went away")  # e.g. a network share dropped mid-read
+
+    runs = _runs(tmp_path, 1000)
+    assert cli.main(["score", str(runs), "-o", str(tmp_path / name)]) == 0
+    head = (tmp_path / name).read_bytes()[:4]  # the format follows the name, not the temp one
+    assert head == {"out.csv": b"\"lin", "out.csv.gz": b"\x1f\x8b\x08\x00",
+                    "out.parquet": b"PAR1"}[name]  # fmt: skip
+    finished = sorted(p.name for p in tmp_path.iterdir())
+    (tmp_path / name).unlink()
+    monkeypatch.setattr(commands, "scored_batches", stops_after_one_block)
+    assert cli.main(["score", str(runs), "-o", str(tmp_path / name)]) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [n for n in finished if n != name]
