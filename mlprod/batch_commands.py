@@ -26,6 +26,7 @@ from mlprod.export import scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
 from mlprod.ingest.defaults import Scenario, parse_set
 from mlprod.ingest.fields import provenance
+from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, LONG_ROW_BLOCK_BYTES, RowTooLong
 
 if TYPE_CHECKING:  # the store (DuckDB) is imported only when a command saves
     from mlprod.store import Store
@@ -129,7 +130,62 @@ def _run(
     to_stdout = args.output == "-"
     output = None if to_stdout else Path(args.output or default_output)
     progress = _Progress() if inspection.size > 20_000_000 else None
+    try:
+        outcome = _attempt(args, inspection, mapping, given, output, save, progress, keep)
+    except RowTooLong:
+        if output is None:  # what went to stdout cannot be taken back
+            raise
+        # A row longer than a streamed block (a 10 MB cell): once more with big blocks, so
+        # that whatever `score` reads, `--save` stores (nothing was kept of the first go).
+        outcome = _attempt(args, inspection, mapping, given, output, save, progress, keep,
+                           block_bytes=LONG_ROW_BLOCK_BYTES)  # fmt: skip
+    summary, batch_no, already, store_problem = outcome
+    if progress:
+        progress.done()
+
+    report = summary.as_dict(name, inspection.format_label, output, batch_no)
+    report["already_saved"] = already.previous if already else None
+    report["scored"] = summary.ok
+    report["saved"] = summary.ok if batch_no is not None else 0
+    source = provenance(mapping, inspection.hours_from, scenario.provides(),
+                        inspection.spare_columns(mapping))  # fmt: skip
+    report |= {"columns": source, "scenario": given, **(extra or {})}
+    stream = sys.stderr if to_stdout else sys.stdout
+    if args.json:
+        print(json.dumps(report, default=str), file=stream)
+    else:
+        print(summary.describe(name, inspection.format_label, output, batch_no), file=stream)
+        if extra and extra.get("skipped"):
+            print(f"Skipped {extra['skipped']:,} runs already in the history.", file=stream)
+        print(f"Columns: {source}.", file=stream)
+        for line in scenario.describe():
+            print(f"Scenario: {line}", file=stream)
+    if already is not None:
+        print(
+            f"Not saved again: {already} Add --again to store it once more.",
+            file=sys.stderr if args.json else stream,
+        )
+    if store_problem is not None:
+        print(f"error: not saved: {store_problem}", file=sys.stderr)
+        return EXIT_DATABASE
+    return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
+
+
+def _attempt(
+    args: argparse.Namespace,
+    inspection: Inspection,
+    mapping: dict[str, str],
+    given: dict[str, str | float],
+    output: Path | None,
+    save: Saver,
+    progress: _Progress | None,
+    keep: list[pa.Table] | None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> tuple[BatchSummary, int | None, AlreadySaved | None, DatabaseError | None]:
+    """Score the source once: write the output, save if asked; what happened."""
     summary = BatchSummary()
+    if keep is not None:
+        keep.clear()
     # Written under a temporary name beside it and renamed at the end: a run that stops
     # half-way (a file unusable past its first block, a crash) leaves no partial output.
     partial = None if output is None else output.with_name(f".{output.name}.{os.getpid()}.part")
@@ -142,7 +198,7 @@ def _run(
     def scored_rows() -> Iterator[pa.Table]:
         for table in scored_batches(
             inspection, mapping, progress=progress, currency=args.currency, stream=args.save,
-            scenario=given,
+            scenario=given, block_bytes=block_bytes,
         ):  # fmt: skip
             out.write(table)
             summary.add(table)
@@ -183,37 +239,9 @@ def _run(
         if partial is not None and output is not None:
             os.replace(partial, output)
     finally:
-        if to_stdout:  # all of the CSV before the summary on stderr
+        if output is None:  # all of the CSV before the summary on stderr
             sys.stdout.flush()
-    if progress:
-        progress.done()
-
-    report = summary.as_dict(name, inspection.format_label, output, batch_no)
-    report["already_saved"] = already.previous if already else None
-    report["scored"] = summary.ok
-    report["saved"] = summary.ok if batch_no is not None else 0
-    source = provenance(mapping, inspection.hours_from, scenario.provides(),
-                        inspection.spare_columns(mapping))  # fmt: skip
-    report |= {"columns": source, "scenario": given, **(extra or {})}
-    stream = sys.stderr if to_stdout else sys.stdout
-    if args.json:
-        print(json.dumps(report, default=str), file=stream)
-    else:
-        print(summary.describe(name, inspection.format_label, output, batch_no), file=stream)
-        if extra and extra.get("skipped"):
-            print(f"Skipped {extra['skipped']:,} runs already in the history.", file=stream)
-        print(f"Columns: {source}.", file=stream)
-        for line in scenario.describe():
-            print(f"Scenario: {line}", file=stream)
-    if already is not None:
-        print(
-            f"Not saved again: {already} Add --again to store it once more.",
-            file=sys.stderr if args.json else stream,
-        )
-    if store_problem is not None:
-        print(f"error: not saved: {store_problem}", file=sys.stderr)
-        return EXIT_DATABASE
-    return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
+    return summary, batch_no, already, store_problem
 
 
 def _open_waiting(database: str, seconds: float) -> Store:

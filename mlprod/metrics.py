@@ -25,6 +25,11 @@ import numpy.typing as npt
 
 from mlprod.errors import InvalidInput
 
+#: No ratio above this is scored: the history sums ratios (trend means, the rollup), and
+#: two finite TERs of 1.76e308 (F1 0.9 over 5e-309 hours) add up to inf. Any real run is
+#: many orders below it (TER 1e12 is F1 0.9 in 3 nanoseconds of training).
+MAX_RATIO = 1e12
+
 __all__ = [
     "INPUT_FIELDS",
     "LABELS",
@@ -225,7 +230,7 @@ def score_arrays(
             (f1_a >= 0) & (f1_a <= 1)
             & (train_a >= 0) & (infer_a >= 0) & (total_cost > 0) & np.isfinite(total_cost)
             & (hours_a > 0) & np.isfinite(hours_a) & (lat_a > 0) & np.isfinite(lat_a)
-            & np.isfinite(cer) & np.isfinite(ter) & np.isfinite(psr)
+            & (cer <= MAX_RATIO) & (ter <= MAX_RATIO) & (psr <= MAX_RATIO)
         )  # fmt: skip
     error = np.full(n, None, dtype=object)
     error_field = np.full(n, None, dtype=object)
@@ -302,18 +307,22 @@ def _explain_bad_rows(
             hours_a,
         )
         errors.flag(lat_a <= 0, "latency_ms", "Latency (ms) must be above 0 — got {v:g}.", lat_a)
-        # A valid but tiny divisor (1e-320 hours) overflows: say which input did it.
+        # A valid but tiny divisor (1e-320 hours) overflows, or makes a ratio that sums of
+        # the history would (two TERs of 1.76e308 average to inf): say which input did it.
         errors.flag(
-            np.isinf(f1_a / hours_a),
+            f1_a / hours_a > MAX_RATIO,
             "training_hours",
             "Training time (hours) is too small — got {v:g}.",
             hours_a,
         )
         errors.flag(
-            np.isinf(f1_a / lat_a), "latency_ms", "Latency (ms) is too small — got {v:g}.", lat_a
+            f1_a / lat_a > MAX_RATIO,
+            "latency_ms",
+            "Latency (ms) is too small — got {v:g}.",
+            lat_a,
         )
         errors.flag(
-            np.isinf(f1_a / total_cost),
+            f1_a / total_cost > MAX_RATIO,
             "training_cost",
             "Total cost is too small — got {v:g}.",
             total_cost,

@@ -46,7 +46,10 @@ def test_a_full_disk_during_score_save_is_exit_3_in_words_and_stores_nothing(tmp
     with Store(db) as store:
         save_batch(store, score_file(inspect(runs)).table.slice(0, 10), source="cli")
     done = subprocess.run(
-        [sys.executable, "-m", "mlprod", "score", str(runs), "-o", "-", "--save", "--db", str(db)],
+        # The limit holds for every file the process writes (pyarrow's stdout too): the
+        # scored output is a small Parquet file, so the database is what hits it.
+        [sys.executable, "-m", "mlprod", "score", str(runs), "-o", str(tmp_path / "out.parquet"),
+         "--save", "--db", str(db)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=PROJECT_DIR,
         preexec_fn=_disk_full_at(db.stat().st_size + 100_000), timeout=120,
     )  # fmt: skip
@@ -169,3 +172,68 @@ def test_a_run_that_stops_half_way_leaves_no_partial_output(tmp_path, monkeypatc
     monkeypatch.setattr(commands, "scored_batches", stops_after_one_block)
     assert cli.main(["score", str(runs), "-o", str(tmp_path / name)]) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == [n for n in finished if n != name]
+
+
+def test_a_header_of_100000_columns_is_refused_at_once(tmp_path):
+    """0.9 MB of header kept an uploader's session busy for minutes (~35 s CPU) before."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlprod.errors import BadFile
+
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(100_000)) + "\n" + "1," * 99_999 + "1\n")
+    with pytest.raises(
+        BadFile, match=r"more than [\d,]+ columns; mlprod reads files of up to 5,000"
+    ):
+        inspect(wide)
+    table = pa.table({f"metrics.m{i}": [1.0] for i in range(6_000)})
+    pq.write_table(table, tmp_path / "wide.parquet")
+    with pytest.raises(BadFile, match="has 6,000 columns"):
+        inspect(tmp_path / "wide.parquet")
+
+
+def test_whatever_score_reads_save_stores_a_10_mb_cell(tmp_path):
+    """pyarrow's streamed read refused a row longer than its block ("straddling object
+    straddles two block boundaries"); --save streams, so it refused the whole file."""
+    runs = tmp_path / "runs.csv"
+    with runs.open("w") as fh:
+        fh.write("run_id,model_name,f1,training_cost,inference_cost,training_hours,latency_ms,"
+                 "notes\n")  # fmt: skip
+        fh.writelines(f"r{i},bert,0.9,1000,200,10,50,ok\n" for i in range(50_000))
+        fh.write(f"long,bert,0.8,1000,200,10,50,{'x' * 10_000_000}\n")
+        fh.writelines(f"s{i},bert,0.9,1000,200,10,50,ok\n" for i in range(50_000))
+    db, out = tmp_path / "h.duckdb", tmp_path / "out.csv"
+    assert cli.main(["score", str(runs), "-o", str(out)]) == 0
+    assert cli.main(["score", str(runs), "-o", str(out), "--save", "--db", str(db)]) == 0
+    with Store(db) as store, store.cursor() as cur:
+        stored = cur.execute("SELECT count(*), max(length(notes)) FROM calculations").fetchone()
+    assert stored == (100_001, 10_000_000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.duckdb", "out.csv", "runs.csv"]
+
+
+def test_typed_parquet_edges_are_row_errors_or_a_bad_file(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlprod.errors import BadFile
+
+    base = {"model_name": ["a", "b"], "training_cost": [1000.0, 1.0],
+            "inference_cost": [200.0, 1.0], "latency_ms": [50.0, 5.0],
+            "f1": [0.9, 0.8]}  # fmt: skip
+    hours = pa.array([2**63 + 1, 10], pa.uint64())
+    pq.write_table(pa.table({**base, "training_hours": hours}), tmp_path / "u64.parquet")
+    rows = score_file(inspect(tmp_path / "u64.parquet")).table.select(["status", "error"])
+    assert rows.to_pylist() == [
+        {"status": "error", "error": "Training time (hours) is too large to be read exactly "
+                                     "(above 2**53)."},
+        {"status": "ok", "error": None},
+    ]  # fmt: skip
+    path = tmp_path / "damaged.parquet"
+    pq.write_table(pa.table({**base, "training_hours": [10.0, 1.0]}), path, compression="none")
+    data = bytearray(path.read_bytes())
+    data[60:200] = bytes(b ^ 0x5A for b in data[60:200])  # a damaged data page
+    path.write_bytes(bytes(data))
+    with pytest.raises(BadFile, match="is a damaged Parquet file"):
+        score_file(inspect(path))
+    assert cli.main(["score", str(path), "-o", str(tmp_path / "out.csv")]) == 2

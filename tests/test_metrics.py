@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import mlprod
 from mlprod.errors import InvalidInput
 from mlprod.metrics import (
+    MAX_RATIO,
     calculate,
     f1_from_counts,
     f1_from_precision_recall,
@@ -63,6 +64,8 @@ class TestCalculate:
             ({"inference_cost": ""}, "inference_cost", "Inference cost is missing"),
             ({"latency_ms": "fast"}, "latency_ms", "Latency (ms) must be a number"),
             ({"training_hours": 1e-320}, "training_hours", "too small"),
+            ({"training_hours": 5e-309}, "training_hours", "too small"),  # finite, but
+            ({"latency_ms": 1e-13}, "latency_ms", "too small"),  # sums would overflow
             ({"training_cost": 1e308, "inference_cost": 1e308}, "training_cost", "too large"),
         ],
     )
@@ -85,7 +88,8 @@ def test_any_input_scores_finite_or_raises_invalid_input(f1, train, infer, hours
     except InvalidInput as exc:
         assert str(exc)
         return
-    assert all(math.isfinite(v) and v >= 0 for v in ratios.as_dict().values())
+    # ... and small enough that sums of a history of them stay finite
+    assert all(0 <= v <= MAX_RATIO for v in ratios.as_dict().values())
     assert 0 <= f1 <= 1 and train >= 0 and infer >= 0 and hours > 0 and latency > 0
 
 

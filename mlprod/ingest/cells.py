@@ -183,10 +183,20 @@ def _typed_numbers(column: pa.Array, name: str, problems: Problems) -> np.ndarra
         problems.add(valid, f"{label} is {what}, not a number.")
         problems.add(~valid, f"{label} is empty.")
         return np.full(len(column), np.nan)
-    values = pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+    values = np.asarray(
+        pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False), np.float64
+    )
     if column.null_count:
         problems.add(np.asarray(column.is_null()), f"{label} is empty.")
-    return np.asarray(values, dtype=np.float64)
+    if pa.types.is_integer(kind) and kind.bit_width == 64:
+        # Past 2**53 a double no longer holds every integer: 2**63 + 1 would become 2**63.
+        over = pc.greater(column, pa.scalar(2**53, kind))
+        if pa.types.is_signed_integer(kind):
+            over = pc.or_(over, pc.less(column, pa.scalar(-(2**53), kind)))
+        big = np.asarray(pc.fill_null(over, False))
+        if big.any():
+            problems.add(big, f"{label} is too large to be read exactly (above 2**53).")
+    return values
 
 
 def _not_a_number(label: str, value: Any) -> str:

@@ -194,7 +194,7 @@ def inspect(
     except csv.Error as exc:
         raise BadFile(f"{name} cannot be read as CSV: {exc}.") from None
     columns = list(header)
-    _check_header(columns, name)
+    _check_header(columns, name, cut="\n" not in text and "\r" not in text)
     notes = []
     if encoding == "latin-1":
         notes.append("Read as Latin-1 (the file is not UTF-8).")
@@ -218,9 +218,23 @@ def inspect(
 _DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes", ",": "commas"}
 
 
-def _check_header(columns: list[str], name: str) -> None:
+#: More columns than any export of runs we have seen (an MLflow search with thousands of
+#: params is ~2,000): past it a header is refused at once instead of keeping a session
+#: busy for minutes (100,000 columns took ~35-75 s of CPU in the dialect checks).
+MAX_COLUMNS = 5_000
+
+
+def _check_header(columns: list[str], name: str, *, cut: bool = False) -> None:
+    """``cut``: the header goes on past the part of the file read so far."""
     if not columns or all(not c for c in columns):
         raise BadFile(f"{name} has no header row.")
+    if len(columns) > MAX_COLUMNS:
+        raise BadFile(
+            f"{name} has {'more than ' if cut else ''}{len(columns):,} columns; mlprod "
+            f"reads files of up to "
+            f"{MAX_COLUMNS:,}. Keep the columns of the runs (model, F1, costs, hours, "
+            "latency, ...) and score that."
+        )
     seen: dict[str, int] = {}
     for position, column in enumerate(columns, start=1):
         if column in seen:
@@ -296,7 +310,10 @@ def _inspect_parquet(path: Path, name: str, size: int) -> Inspection:
     _check_header(columns, name)
     if parquet.metadata.num_rows == 0:
         raise BadFile(f"{name} has columns but no rows of runs.")
-    preview = next(parquet.iter_batches(batch_size=20)).to_pandas()
+    try:
+        preview = next(parquet.iter_batches(batch_size=20)).to_pandas()
+    except (OSError, pa.ArrowException) as exc:  # a damaged page, a cut-off file
+        raise BadFile(f"{name} is a damaged Parquet file ({exc}). Export it again.") from None
     return Inspection(
         facts=FileFacts(path, "parquet", size, "binary", "", tuple(columns)),
         format="parquet",

@@ -23,6 +23,8 @@ from mlprod.errors import BadFile
 __all__ = ["BATCH_ROWS", "DEFAULT_BLOCK_BYTES", "WHOLE_FILE_BYTES", "FileFacts", "record_batches"]
 
 DEFAULT_BLOCK_BYTES = 4 << 20  # pyarrow's streaming reader holds many blocks at once
+#: The block a streamed read is retried with when one row is longer than a block.
+LONG_ROW_BLOCK_BYTES = 64 << 20
 BATCH_ROWS = 128 * 1024
 # Files up to this size are parsed in one go on every core; larger ones are streamed.
 WHOLE_FILE_BYTES = 256 << 20
@@ -92,6 +94,10 @@ def _convert_options(
     )
 
 
+class RowTooLong(BadFile):
+    """One row of a streamed file is longer than the read's block."""
+
+
 def record_batches(
     facts: FileFacts,
     columns: list[str],
@@ -105,7 +111,13 @@ def record_batches(
     ``on_ragged``. ``stream=True`` reads block by block even when the file would fit."""
     if facts.kind == "parquet":
         parquet = pq.ParquetFile(facts.path)
-        yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        try:
+            yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        except (OSError, pa.ArrowException) as exc:  # a corrupt page, a truncated file
+            raise BadFile(
+                f"{facts.path.name} is a damaged Parquet file ({exc}); nothing of it was "
+                "stored. Export it again."
+            ) from None
         return
     fits = facts.size <= WHOLE_FILE_BYTES and not gzipped(facts.path)
     if fits and not stream:
@@ -131,7 +143,14 @@ def record_batches(
                 yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
                 pending, rows = [], 0
     except pa.ArrowInvalid as exc:
+        if "straddl" in str(exc):  # pyarrow: "straddling object straddles two block ..."
+            raise RowTooLong(
+                f"{facts.path.name} has a row longer than {block_bytes / 1e6:,.0f} MB (a very "
+                "long cell); rows that long cannot be read. Shorten that cell."
+            ) from None
         raise BadFile(f"{facts.path.name} stopped being readable as CSV: {exc}") from None
+    except OSError as exc:
+        raise BadFile(f"{facts.path.name} could not be read to the end: {exc}") from None
     if pending:
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
