@@ -26,7 +26,7 @@ from mlprod.export import scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
 from mlprod.ingest.defaults import Scenario, parse_set
 from mlprod.ingest.fields import provenance
-from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, LONG_ROW_BLOCK_BYTES, RowTooLong
+from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, LONG_ROW_BLOCK_BYTES, RowTooLong, gzipped
 
 if TYPE_CHECKING:  # the store (DuckDB) is imported only when a command saves
     from mlprod.store import Store
@@ -129,7 +129,7 @@ def _run(
     mapping = resolve_mapping(inspection, parse_map(args.map), provided=scenario.provides())
     to_stdout = args.output == "-"
     output = None if to_stdout else Path(args.output or default_output)
-    progress = _Progress() if inspection.size > 20_000_000 else None
+    progress = _Progress(compressed=gzipped(inspection.path))
     try:
         outcome = _attempt(args, inspection, mapping, given, output, save, progress, keep)
     except RowTooLong:
@@ -202,6 +202,8 @@ def _attempt(
         ):  # fmt: skip
             out.write(table)
             summary.add(table)
+            if progress is not None:
+                progress.rows = summary.rows
             if keep is not None:
                 keep.append(table)
             yield table  # the save path keeps only the rows whose status is "ok"
@@ -270,13 +272,28 @@ def _default_output(path: Path) -> Path:
 
 
 class _Progress:
-    """Progress on stderr for large files."""
+    """Progress on stderr for any run that takes a while (after :attr:`QUIET_SECONDS`),
+    whatever the file's size: a small ``.csv.gz`` can expand to gigabytes, so a
+    compressed file reports the rows scored and the time, a plain one its share done."""
 
-    def __init__(self) -> None:
+    QUIET_SECONDS = 2.0
+
+    def __init__(self, compressed: bool) -> None:
         self.started = time.monotonic()
+        self.compressed = compressed
+        self.rows = 0
+        self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
-        print(f"\rscoring… {done / max(total, 1):4.0%}", end="", file=sys.stderr, flush=True)
+        elapsed = time.monotonic() - self.started
+        if elapsed < self.QUIET_SECONDS:
+            return
+        self.shown = True
+        share = "" if self.compressed else f"{done / max(total, 1):4.0%}, "
+        print(f"\rscoring… {share}{self.rows:,} rows, {elapsed:.0f} s", end="",
+              file=sys.stderr, flush=True)  # fmt: skip
 
     def done(self) -> None:
-        print(f"\rscored in {time.monotonic() - self.started:.1f} s", file=sys.stderr)
+        if self.shown:
+            print(f"\rscored {self.rows:,} rows in {time.monotonic() - self.started:.1f} s",
+                  file=sys.stderr)  # fmt: skip

@@ -99,6 +99,43 @@ def memory_limit(environ: dict[str, str] | None = None) -> str:
     return env.get("MLPROD_DB_MEMORY") or "512MB"
 
 
+def _bytes(text: str) -> int:
+    """``"1.5GB"``, ``"800MB"``, ``"2G"`` or a number of bytes, as bytes.
+
+    >>> _bytes("1.5GB"), _bytes("800MB"), _bytes("123")
+    (1500000000, 800000000, 123)
+    """
+    units = {"TB": 10**12, "GB": 10**9, "MB": 10**6, "KB": 10**3, "T": 10**12, "G": 10**9,
+             "M": 10**6, "K": 10**3, "B": 1}  # fmt: skip
+    cleaned = text.strip().upper().replace(" ", "")
+    for unit, size in units.items():
+        if cleaned.endswith(unit):
+            return int(float(cleaned[: -len(unit)]) * size)
+    return int(float(cleaned))
+
+
+def memory_budget(environ: dict[str, str] | None = None) -> int:
+    """What the dashboard's batch scoring may hold in memory at once, in bytes, for the
+    whole server: ``MLPROD_MEMORY_BUDGET`` (e.g. ``"4GB"``), by default 1.5 GB.
+
+    >>> memory_budget({}), memory_budget({"MLPROD_MEMORY_BUDGET": "4GB"})
+    (1500000000, 4000000000)
+    """
+    env = os.environ if environ is None else environ
+    return _bytes(env.get("MLPROD_MEMORY_BUDGET") or "1.5GB")
+
+
+def max_batch_rows(environ: dict[str, str] | None = None) -> int:
+    """The most rows the dashboard scores from one file (``MLPROD_MAX_BATCH_ROWS``, by
+    default 20 million): a 3 MB ``.csv.gz`` can expand to gigabytes; the CLI has no cap.
+
+    >>> max_batch_rows({}), max_batch_rows({"MLPROD_MAX_BATCH_ROWS": "1000"})
+    (20000000, 1000)
+    """
+    env = os.environ if environ is None else environ
+    return int(env.get("MLPROD_MAX_BATCH_ROWS") or 20_000_000)
+
+
 def currency(environ: dict[str, str] | None = None) -> str:
     """The team's currency: ``MLPROD_CURRENCY`` (``EUR``, ``GBP``, ...), by default USD.
 

@@ -6,15 +6,15 @@ import streamlit as st
 from mlprod import config, ui
 from mlprod.errors import AlreadySaved, BadFile, InvalidInput
 from mlprod.explain import format_ratio, md
-from mlprod.export import csv_bytes
-from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect, score_file
+from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect
 from mlprod.ingest.defaults import Scenario
 from mlprod.ingest.fields import provenance
 from mlprod.ingest.mlflow_server import SOURCE, MlflowError
+from mlprod.ingest.on_disk import score_to_disk
 from mlprod.saving import file_hash, previous_save, save_batch, unsaved_runs
 from mlprod.ui.mlflow_source import mlflow_runs
 from mlprod.ui.scenario_inputs import scenario_inputs
-from mlprod.ui.uploads import max_upload_bytes, spill_upload
+from mlprod.ui.uploads import max_upload_bytes, scoring_turn, spill_upload
 
 ui.ensure_app_shell()
 
@@ -112,14 +112,21 @@ content_hash = file_hash(inspection.path)
 scored_key = (content_hash, tuple(sorted(remembered.items())), tuple(sorted(given.items())))
 if st.button("Score", type="primary", key="batch-score", icon=":material/play_arrow:"):
     bar = st.progress(0.0, text="Scoring…")
+    previous_result = st.session_state.pop("batch-scored", None)
+    if previous_result:  # the file scored before is replaced: its scored copy goes
+        previous_result["file"].remove()
     try:
-        scored = score_file(
-            inspection,
-            {name: remembered.get(name) for name in FIELDS},
-            currency=config.currency(),
-            scenario=given,
-            progress=lambda done, total: bar.progress(min(done / total, 1.0), text="Scoring…"),
-        )
+        with scoring_turn():
+            scored = score_to_disk(
+                inspection,
+                {name: remembered.get(name) for name in FIELDS},
+                folder=path.parent,
+                currency=config.currency(),
+                scenario=given,
+                max_rows=config.max_batch_rows(),
+                name=file_name,
+                progress=lambda done, total: bar.progress(min(done / total, 1.0), text="Scoring…"),
+            )
     except BadFile as exc:
         bar.empty()
         st.error(md(exc), icon=":material/error:")
@@ -149,7 +156,7 @@ if summary.best:
 shown = 10_000
 st.markdown("**Scored rows**")
 st.dataframe(
-    scored.table.slice(0, shown).to_pandas(),
+    scored.preview.slice(0, shown).to_pandas(),
     hide_index=True,
     height=360,
     column_config=ui.scored_column_config(),
@@ -160,7 +167,7 @@ if summary.rows > shown:
 if summary.errors:
     st.markdown(f"**Rows with errors** ({summary.errors:,})")
     st.dataframe(
-        scored.errors().to_pandas(),
+        scored.error_preview.to_pandas(),
         hide_index=True,
         height=250,
         column_config=ui.scored_column_config(),
@@ -168,14 +175,17 @@ if summary.errors:
 
 download, errors_download, save = st.columns(3)
 stem = "mlflow-runs" if read is not None else file_name.split(".")[0]
+# Built only when clicked, from the scored file on disk (a rerun builds nothing).
 download.download_button(
-    "Download scored CSV", csv_bytes(scored.table), f"{stem}.scored.csv", "text/csv",
-    key="batch-download", icon=":material/download:", on_click="ignore",
+    "Download scored CSV", lambda: scored.write_csv(path.parent).open("rb"),
+    f"{stem}.scored.csv", "text/csv", key="batch-download", icon=":material/download:",
+    on_click="ignore",
 )  # fmt: skip
 errors_download.download_button(
-    "Download error report", csv_bytes(scored.errors()), f"{stem}.errors.csv", "text/csv",
-    key="batch-download-errors", disabled=not summary.errors, icon=":material/report:",
-    on_click="ignore",
+    "Download error report",
+    lambda: scored.write_csv(path.parent, errors_only=True).open("rb"),
+    f"{stem}.errors.csv", "text/csv", key="batch-download-errors",
+    disabled=not summary.errors, icon=":material/report:", on_click="ignore",
 )  # fmt: skip
 
 with save:
@@ -227,9 +237,9 @@ with save:
         f"Save {summary.ok:,} rows to history", key="batch-save", icon=":material/save:"
     ):
         try:
-            with st.spinner("Saving…"), ui.writing() as target:
+            with st.spinner("Saving…"), scoring_turn(), ui.writing() as target:
                 batch_no = save_batch(
-                    target, scored.table, source="batch", file=inspection.path,
+                    target, scored.tables(), source="batch", file=inspection.path,
                     file_name=file_name, author=ui.author(), currency=config.currency(),
                     again=confirmed,
                 )  # fmt: skip

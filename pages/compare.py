@@ -28,7 +28,7 @@ st.caption(
 )
 store = ui.store()
 batch = st.session_state.get("batch-scored")
-batch_rows = batch["file"].good().slice(0, 500).to_pandas() if batch else None
+batch_rows = batch["file"].good(limit=500).to_pandas() if batch else None
 
 # First visit in this session: start from the link, or from something meaningful.
 if "compare-ready" not in st.session_state:

@@ -237,3 +237,86 @@ def test_typed_parquet_edges_are_row_errors_or_a_bad_file(tmp_path):
     with pytest.raises(BadFile, match="is a damaged Parquet file"):
         score_file(inspect(path))
     assert cli.main(["score", str(path), "-o", str(tmp_path / "out.csv")]) == 2
+
+
+class TestMemoryBudget:
+    """What the shared server holds of a batch does not grow with the file; the figures
+    (peak RSS in the browser) are in tests/benchmarks/memory.py."""
+
+    def _bomb(self, folder: Path, rows: int) -> Path:
+        import gzip
+
+        path = folder / "small.csv.gz"
+        with gzip.open(path, "wb") as fh:
+            fh.write(b"run_id,model_name,f1,training_cost,inference_cost,training_hours,"
+                     b"latency_ms\n" + b"r,bert,0.9,1000,200,10,50\n" * rows)  # fmt: skip
+        return path
+
+    def test_a_small_gz_that_expands_past_the_row_cap_is_refused_naming_it(self, tmp_path):
+        from mlprod.errors import BadFile
+        from mlprod.ingest.on_disk import score_to_disk
+
+        bomb = self._bomb(tmp_path, 300_000)
+        assert bomb.stat().st_size < 100_000  # 300,000 rows in a few KB
+        with pytest.raises(BadFile, match=r"holds more than 200,000 rows \(MLPROD_MAX_BATCH"):
+            score_to_disk(inspect(bomb), folder=tmp_path, max_rows=200_000, name="x.csv.gz")
+        assert not (tmp_path / "scored.parquet").exists()
+
+    def test_the_scored_file_lives_on_disk_and_the_session_keeps_a_preview(self, tmp_path):
+        from mlprod.export import csv_bytes
+        from mlprod.ingest.on_disk import PREVIEW_ROWS, score_to_disk
+
+        runs = _runs(tmp_path, 30_000)
+        scored = score_to_disk(inspect(runs), folder=tmp_path)
+        assert scored.preview.num_rows == PREVIEW_ROWS and scored.summary.rows == 30_000
+        assert scored.preview.nbytes < 5_000_000  # what a session holds, whatever the file
+        whole = score_file(inspect(runs)).table
+        assert scored.write_csv(tmp_path).read_bytes() == csv_bytes(whole)
+        assert scored.good(limit=500).num_rows == 500
+        db = tmp_path / "h.duckdb"
+        with Store(db) as store:
+            save_batch(store, scored.tables(), source="batch")
+            assert count(store) == 30_000
+
+    def test_one_turn_at_a_time_when_the_budget_holds_one(self, monkeypatch):
+        import threading
+        import time as clock
+
+        from mlprod.ui import uploads
+
+        monkeypatch.setenv("MLPROD_MEMORY_BUDGET", "1GB")
+        uploads._turns.clear()
+        inside, most = [], [0]
+
+        def job() -> None:
+            with uploads.scoring_turn():
+                inside.append(1)
+                most[0] = max(most[0], len(inside))
+                clock.sleep(0.2)
+                inside.pop()
+
+        threads = [threading.Thread(target=job) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert most[0] == 1
+        monkeypatch.setenv("MLPROD_MEMORY_BUDGET", "4GB")
+        uploads._turns.clear()
+        assert uploads._turns()._initial_value == 6  # (4 GB - 0.9 GB) // 0.45 GB
+        uploads._turns.clear()
+
+
+def test_the_cli_reports_progress_for_a_small_file_that_takes_long(tmp_path, monkeypatch, capsys):
+    import gzip
+
+    import mlprod.batch_commands as commands
+
+    path = tmp_path / "small.csv.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write(b"run_id,model_name,f1,training_cost,inference_cost,training_hours,"
+                 b"latency_ms\n" + b"r,bert,0.9,1000,200,10,50\n" * 300_000)  # fmt: skip
+    monkeypatch.setattr(commands._Progress, "QUIET_SECONDS", 0.0)  # "a while", at once
+    assert cli.main(["score", str(path), "-o", str(tmp_path / "out.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "scoring… " in err and "rows" in err and "scored 300,000 rows in" in err

@@ -8,16 +8,36 @@ stops, and at the next start for a server that was killed.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import tempfile
+import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import pyarrow as pa
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-__all__ = ["max_upload_bytes", "remove_stale_uploads", "remove_stale_uploads_once", "spill_upload"]
+from mlprod import config
+
+__all__ = [
+    "max_upload_bytes",
+    "remove_stale_uploads",
+    "remove_stale_uploads_once",
+    "scoring_turn",
+    "spill_upload",
+]
+
+#: What one streamed scoring (or save) of a file adds to the server's memory at its peak,
+#: whatever the file's size (tests/benchmarks/memory.py: ~350-400 MB for 195 MB of CSV).
+JOB_BYTES = 450_000_000
+#: The server itself (~300 MB) and the uploads arriving meanwhile (Streamlit reads each
+#: request whole before the page sees it): at the default budget, one file at a time.
+BASE_BYTES = 900_000_000
 
 _PREFIX = "mlprod-upload-"
 #: What the readers tell apart by name; anything else is read as CSV.
@@ -54,7 +74,28 @@ def spill_upload(uploaded: UploadedFile) -> Path:
         current.remove()
     spilled = _Spilled(uploaded.file_id, uploaded.name, uploaded.getbuffer())
     st.session_state["_upload"] = spilled
+    _release_streamlit_copy(uploaded)
     return spilled.path
+
+
+def _release_streamlit_copy(uploaded: UploadedFile) -> None:
+    """Let Streamlit forget the upload's bytes once they are on disk: it keeps every
+    upload in memory for the session's life (three people with 195 MB files: 585 MB).
+    The widget still knows the file (its id and name), which is all the page asks again.
+    Streamlit has no public call for this; where its runtime is not there (AppTest), or
+    its upload manager changes shape, the copy simply stays."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not Runtime.exists():
+        return
+    with suppress(AttributeError, TypeError):
+        Runtime.instance().uploaded_file_mgr.add_file(
+            ctx.session_id,
+            UploadedFileRec(uploaded.file_id, uploaded.name, uploaded.type or "", b""),
+        )
 
 
 def remove_stale_uploads(folder: Path | None = None) -> int:
@@ -84,6 +125,36 @@ def _running(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@st.cache_resource(show_spinner=False)
+def _turns() -> threading.BoundedSemaphore:
+    """How many files the whole server scores at once: as many as the memory budget
+    (``MLPROD_MEMORY_BUDGET``) holds, at least one."""
+    return threading.BoundedSemaphore(max(1, (config.memory_budget() - BASE_BYTES) // JOB_BYTES))
+
+
+@contextmanager
+def scoring_turn() -> Iterator[None]:
+    """Wait for a turn to score or save a file within the server's memory budget, and
+    give the memory back to the system afterwards (Arrow's pool and the C heap keep freed
+    pages otherwise: five 60 MB files scored in a row left the server at 2.4 GB)."""
+    turns = _turns()
+    if not turns.acquire(blocking=False):
+        with st.spinner("Waiting for another person's file to finish (the server scores "
+                        "as many at once as its memory budget holds)…"):  # fmt: skip
+            turns.acquire()
+    try:
+        yield
+    finally:
+        turns.release()
+        give_back_memory()
+
+
+def give_back_memory() -> None:
+    pa.default_memory_pool().release_unused()
+    with suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def max_upload_bytes() -> int:
