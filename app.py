@@ -7,7 +7,7 @@ from mlprod.ui.uploads import remove_stale_uploads_once
 
 st.set_page_config(
     page_title="mlprod · ML training productivity",
-    page_icon=":material/speed:",
+    page_icon=ui.favicon(),  # drawn on the server: no icon fetched from the internet
     layout="wide",
 )
 

@@ -305,14 +305,17 @@ def frontier_chart(
     a dot, the Pareto frontier as a step line, runs answering a question highlighted.
     Says so when the dots are a sample."""
     points = points.assign(answer=points["id"].isin(highlight), x=points[x])
+    # Half the page wide: a short title, the explanation in the subtitle's lines (a long
+    # title was cut at "…what no other run …").
     title = alt.TitleParams(
-        f"F1 vs {x_title}: the frontier is what no other run beats",
-        subtitle=(
-            f"Dots: a random sample of {len(points):,} of {total:,} runs; the "
-            "frontier uses all of them."
+        f"F1 vs {x_title}",
+        subtitle=[
+            "The line: the frontier, runs no other run beats on both.",
+            f"Dots: a random sample of {len(points):,} of {total:,} runs; the frontier uses "
+            "all of them."
             if total > len(points)
-            else f"{total:,} run{'' if total == 1 else 's'}."
-        ),
+            else f"{total:,} run{'' if total == 1 else 's'}.",
+        ],
     )
     tooltip = [
         alt.Tooltip("model_name:N", title="Model"),

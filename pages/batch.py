@@ -15,6 +15,7 @@ from mlprod.saving import file_hash, previous_save, save_batch, unsaved_runs
 from mlprod.ui.mlflow_source import mlflow_runs
 from mlprod.ui.scenario_inputs import scenario_inputs
 from mlprod.ui.uploads import max_upload_bytes, scoring_turn, spill_upload
+from mlprod.ui.widgets import SCORED_COLUMN_ORDER, shown_empty
 
 ui.ensure_app_shell()
 
@@ -156,9 +157,10 @@ if summary.best:
 shown = 10_000
 st.markdown("**Scored rows**")
 st.dataframe(
-    scored.preview.slice(0, shown).to_pandas(),
+    shown_empty(scored.preview.slice(0, shown).to_pandas()),
     hide_index=True,
     height=360,
+    column_order=[c for c in SCORED_COLUMN_ORDER if c in scored.preview.column_names],
     column_config=ui.scored_column_config(),
 )
 if summary.rows > shown:
@@ -167,7 +169,7 @@ if summary.rows > shown:
 if summary.errors:
     st.markdown(f"**Rows with errors** ({summary.errors:,})")
     st.dataframe(
-        scored.error_preview.to_pandas(),
+        shown_empty(scored.error_preview.to_pandas()),
         hide_index=True,
         height=250,
         column_config=ui.scored_column_config(),

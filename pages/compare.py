@@ -108,7 +108,7 @@ st.dataframe(
         "B": st.column_config.NumberColumn(f"B · {run_b.name}", format="%.4g"),
         "B - A": st.column_config.NumberColumn("B − A", format="%.4g"),
         "B vs A (%)": st.column_config.NumberColumn("B vs A", format="%+.1f%%"),
-        "winner": st.column_config.TextColumn("Winner"),
+        "winner": st.column_config.TextColumn("Winner", width="large"),  # "A · name" whole
     },
 )
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from mlprod import ui
 from mlprod.charts import best_chart, frontier_chart, trend_chart
-from mlprod.explain import CURRENCIES, format_money, format_ratio
+from mlprod.explain import CURRENCIES, format_money, format_ratio, md
 from mlprod.export import csv_bytes, parquet_bytes
 from mlprod.store import HistoryFilter
 from mlprod.ui.history_table import (
@@ -113,6 +113,14 @@ ter_col.metric("Best TER", format_ratio(summary["best_ter"], 3))
 psr_col.metric("Best PSR", format_ratio(summary["best_psr"], 3))
 
 ui.chart(trend_chart(view.trend, view.bucket), "history-trend")
+in_trend = set(view.trend["model_name"]) if len(view.trend) else set()
+left_out = sorted(set(view.best["model_name"]) - in_trend)
+if left_out:  # the trend keeps the models with the most runs: say which it leaves out
+    named = ", ".join(md(m) for m in left_out[:12]) + (" …" if len(left_out) > 12 else "")
+    st.caption(
+        f"The trend shows the {len(in_trend)} models with the most runs; not shown: "
+        f"{named}. Pick models in the Model filter above to follow them."
+    )
 cost_col, latency_col = st.columns(2, gap="large")
 for column, x, title in ((cost_col, "total_cost", f"total cost ({symbol})"),
                          (latency_col, "latency_ms", "latency (ms)")):  # fmt: skip
@@ -133,7 +141,7 @@ rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""})
 # fresh one, so a second click on Delete never hits rows that moved into those positions.
 table_key = f"history-table-{abs(hash((f, int(page), st.session_state.get('history-gen', 0))))}"
 picked = st.dataframe(
-    rows, hide_index=True, height=420, key=table_key, on_select="rerun",
+    ui.shown_empty(rows), hide_index=True, height=420, key=table_key, on_select="rerun",
     selection_mode="multi-row", column_order=HISTORY_TABLE_COLUMNS,
     column_config=history_column_config(),
 )  # fmt: skip

@@ -131,4 +131,5 @@ def test_frontier_chart_counts_its_runs_in_words(total, words):
     frontier = pd.DataFrame({"id": [0], "f1": [0.9], "x": [1200.0]})
     spec = frontier_chart(points, frontier, x="total_cost", x_title="total cost ($)",
                           total=total).to_dict()  # fmt: skip
-    assert spec["title"]["subtitle"] == words
+    assert spec["title"]["subtitle"][-1] == words
+    assert spec["title"]["text"] == "F1 vs total cost ($)"  # short: it fits half a page

@@ -363,3 +363,32 @@ def test_integrity_names_a_rollup_that_drifted(store):
     with store.cursor() as cur:  # as a bug would: a row changed behind the rollup's back
         cur.execute("UPDATE calculations SET deleted_at = now() WHERE f1 = 0.8")
     assert store.integrity()["rollup_mismatches"] == 1
+
+
+@pytest.mark.parametrize("runs", [300_000, 1_000_000])
+def test_the_frontier_charts_get_their_sample_dots_at_any_size(tmp_path, runs):
+    """At 1M runs the block sample (about one 2,048-row vector) came back empty: the
+    frontier charts drew their line and no dot (#18)."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(1)
+    f1, cost, hours, latency = (rng.uniform(a, b, runs) for a, b in
+                                ((0.5, 0.99), (10, 1000), (1, 10), (5, 100)))  # fmt: skip
+    table = pa.table({
+        "status": pa.array(["ok"] * runs), "model_name": [f"m{i % 9}" for i in range(runs)],
+        "f1": f1, "training_cost": cost, "inference_cost": np.zeros(runs),
+        "training_hours": hours, "latency_ms": latency, "cer": f1 / cost, "ter": f1 / hours,
+        "psr": f1 / latency,
+    })  # fmt: skip
+    with Store(tmp_path / "h.duckdb") as store:
+        save_batch(store, table, source="cli")
+        for where in (ALL, HistoryFilter(models=("m3",))):
+            points, total = store.scatter(where, limit=2000)
+            assert len(points) == 2000 and total > 2000
+            assert points["id"].is_unique and set(points["model_name"]) <= set(
+                table["model_name"].to_pylist()[:9]
+            )
+        again, _ = store.scatter(ALL, limit=2000)
+        assert (
+            again["id"].tolist() == store.scatter(ALL, limit=2000)[0]["id"].tolist()
+        )  # repeatable

@@ -363,6 +363,15 @@ class TestHistory:
         charts = app.get("vega_lite_chart")
         assert len(charts) == 4  # trend, two frontiers, best per model
 
+    def test_the_trend_says_which_models_it_leaves_out(self, app):
+        self.open(app)
+        app.button(key="history-load-sample").click().run()  # nine models
+        note = next(c.value for c in app.caption if "The trend shows the 8 models" in c.value)
+        # the sample's model with the fewest runs (25) is the one left out
+        assert "not shown: llama-7b-lora." in note.replace("\\", "")
+        app.multiselect(key="history-models").set_value(["llama-7b-lora", "tabnet"]).run()
+        assert not [c for c in app.caption if "The trend shows" in c.value]
+
     def test_filters_drive_figures_and_table(self, app):
         self.open(app)
         app.button(key="history-load-sample").click().run()

@@ -290,27 +290,47 @@ class _History(_Lookups):
     ) -> tuple[pd.DataFrame, int]:
         """About ``limit`` matching runs at most, with F1, total cost and latency, and how
         many runs matched (pass ``total`` when known). Beyond ``limit`` the dots are a
-        repeatable random sample taken while scanning (block sampling)."""
+        repeatable random sample (block sampling, then a reservoir)."""
         where, params = f.where()
         with self.cursor() as cur:
             if total is None:
                 row = cur.execute(f"SELECT count(*) FROM calculations c WHERE {where}", params)
                 total = int(row.fetchone()[0])  # type: ignore[index]
-            sample = ""
-            if total > limit:
-                # Block sampling reads only the sampled blocks but is all-or-nothing on
-                # small tables; below ~100 blocks sample row by row instead.
-                table_rows = cur.execute(
-                    "SELECT estimated_size FROM duckdb_tables() WHERE table_name = 'calculations'"
-                ).fetchone()[0]  # type: ignore[index]
-                method = "system" if table_rows > 200_000 else "bernoulli"
-                sample = f"TABLESAMPLE {min(100.0, 120.0 * limit / total):.6f}% ({method}, 7)"
-            points = cur.execute(
-                "SELECT c.id, c.f1, c.training_cost + c.inference_cost AS total_cost, "
-                "c.latency_ms, c.model_name, c.run_id, c.run_name, c.created_at "
-                f"FROM calculations c {sample} WHERE {where} LIMIT ?",
-                [*params, limit],
-            ).df()
+            columns = (
+                "c.id, c.f1, c.training_cost + c.inference_cost AS total_cost, "
+                "c.latency_ms, c.model_name, c.run_id, c.run_name, c.created_at"
+            )
+            if total <= limit:
+                points = cur.execute(
+                    f"SELECT {columns} FROM calculations c WHERE {where} LIMIT ?",
+                    [*params, limit],
+                ).df()
+                return points, total
+            # Block sampling reads only the sampled vectors (2,048 rows each), but a sample
+            # of ~2,400 rows is about one vector: it came back empty at 300k and 1M runs.
+            # Take at least ~40 vectors' worth, then a reservoir of ``limit`` from them; a
+            # small table, or a filter that leaves too few, is sampled row by row instead.
+            table_rows = cur.execute(
+                "SELECT estimated_size FROM duckdb_tables() WHERE table_name = 'calculations'"
+            ).fetchone()[0]  # type: ignore[index]
+            wanted = 1.2 * limit / total  # the share of matching rows to draw
+            block_share = min(1.0, max(wanted, 40 * 2048 / max(table_rows, 1)))
+            points = None
+            if table_rows > 200_000 and block_share < 1.0:
+                points = cur.execute(
+                    f"SELECT * FROM (SELECT {columns} FROM calculations c TABLESAMPLE "
+                    f"{100 * block_share:.6f}% (system, 7) WHERE {where}) "
+                    f"USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE (7)",
+                    params,
+                ).df()
+                if len(points) < min(limit, total) // 4:
+                    points = None
+            if points is None:
+                points = cur.execute(
+                    f"SELECT {columns} FROM calculations c TABLESAMPLE "
+                    f"{min(100.0, 100 * wanted):.6f}% (bernoulli, 7) WHERE {where} LIMIT ?",
+                    [*params, limit],
+                ).df()
         return points, total
 
     def best_per_model(self, f: HistoryFilter, *, details: bool = True) -> pd.DataFrame:

@@ -21,11 +21,12 @@ from mlprod.ui.shell import (
     author,
     check_cost_tables,
     ensure_app_shell,
+    favicon,
     needs_sign_in,
     require_sign_in,
     sidebar,
 )
-from mlprod.ui.widgets import chart, page_url, scored_column_config
+from mlprod.ui.widgets import chart, page_url, scored_column_config, shown_empty
 
 __all__ = [
     "author",
@@ -34,6 +35,7 @@ __all__ = [
     "deleted_runs",
     "deletion_log",
     "ensure_app_shell",
+    "favicon",
     "filter_options",
     "history_currencies",
     "history_overview",
@@ -42,6 +44,7 @@ __all__ = [
     "page_url",
     "require_sign_in",
     "scored_column_config",
+    "shown_empty",
     "sidebar",
     "store",
     "writing",

@@ -5,12 +5,35 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from mlprod import config
 from mlprod.charts import themed
 
-__all__ = ["chart", "page_url", "scored_column_config"]
+__all__ = ["SCORED_COLUMN_ORDER", "chart", "page_url", "scored_column_config", "shown_empty"]
+
+#: A scored table as a person reads it at 1280 px: which run, its ratios, then the rest;
+#: the error (empty where there is none) and the long ids last.
+SCORED_COLUMN_ORDER = [
+    "line", "status", "run_name", "model_name", "cer", "ter", "psr", "f1", "training_cost",
+    "inference_cost", "training_hours", "latency_ms", "error", "project", "tags",
+    "created_at", "run_id", "notes", "gpu_model", "gpu_count", "price_per_gpu_hour",
+    "price_kind", "price_provider", "price_as_of", "inference_mode",
+]  # fmt: skip
+
+
+def shown_empty(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing text shown as an empty cell (Streamlit writes a grey "None" in each).
+
+    >>> shown_empty(pd.DataFrame({"a": ["x", None], "n": [1.0, None]}))["a"].tolist()
+    ['x', '']
+    """
+    text = [
+        c for c in frame.columns
+        if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
+    ]  # fmt: skip
+    return frame.assign(**{c: frame[c].fillna("") for c in text}) if text else frame
 
 
 def chart(figure: alt.TopLevelMixin, key: str) -> None:
@@ -40,7 +63,7 @@ def scored_column_config() -> dict[str, object]:
         "ter": ratio("TER", format="%.4g", help="F1 per training hour"),
         "psr": ratio("PSR", format="%.4g", help="F1 per ms of latency"),
         "created_at": st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD HH:mm"),
-        "run_id": st.column_config.TextColumn("Run id"),
+        "run_id": st.column_config.TextColumn("Run id", width="small"),
         "run_name": st.column_config.TextColumn("Run name"),
         "model_name": st.column_config.TextColumn("Model"),
         "project": st.column_config.TextColumn("Project"),

@@ -86,3 +86,20 @@ def test_two_sessions_saving_at_once_both_land(server, browser):
     rows = saved(server["db"])
     assert len(rows) == before + 2
     assert {"first-session", "second-session"} <= set(rows.model_name)
+
+
+def test_no_page_asks_the_internet_for_anything(server, page):
+    """Offline, behind a firewall: every request stays on the dashboard's own address (the
+    Material icon favicon was fetched from fonts.gstatic.com by every visit)."""
+    from urllib.parse import urlparse
+
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    for path in ("", "/batch", "/compare", "/history"):
+        page.goto(server["url"] + path)
+        wait_idle(page)
+        page.wait_for_timeout(500)
+    elsewhere = {urlparse(u).netloc for u in asked if urlparse(u).scheme in ("http", "https")}
+    assert elsewhere == {urlparse(server["url"]).netloc}, elsewhere
+    icon = page.locator('link[rel="shortcut icon"], link[rel="icon"]').first
+    assert icon.get_attribute("href").startswith(("/media/", "./media/", server["url"]))
