@@ -72,11 +72,12 @@ with form_column:
         st.caption(f"Costs below are in {currency} ({CURRENCIES[currency].strip()}).")
         cost_inputs = training_cost_inputs(train_mode, currency)
         cost_inputs |= inference_cost_inputs(infer_mode, currency)
-        left, right = st.columns(2)
-        training_hours = left.number_input(
+        # One per row, as the costs above: side by side at 1280 px the hours label wrapped,
+        # its input sat lower than the latency's and both lost their +/- buttons.
+        training_hours = st.number_input(
             "Training time (hours)", value=10.0, step=0.5, format="%.2f", key="calc-training-hours"
         )
-        latency_ms = right.number_input(
+        latency_ms = st.number_input(
             "Latency (ms)", value=50.0, step=1.0, format="%.1f", key="calc-latency-ms",
             help="Time for one prediction, in milliseconds.",
         )  # fmt: skip
