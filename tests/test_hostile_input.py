@@ -132,12 +132,17 @@ class TestUploadCopies:
 
         from mlprod.ui.uploads import _Spilled
 
+        from mlprod.ui.uploads import SessionFolder
+
         spilled = _Spilled("id", "runs.csv.gz", memoryview(b"x"))
         folder = spilled.folder
         assert spilled.path.name == "upload.csv.gz" and folder.exists()
-        del spilled
+        runs_read = SessionFolder()  # runs read from an MLflow server, and their scoring
+        (runs_read.path / "mlflow-runs.parquet").write_bytes(b"x")
+        other = runs_read.path
+        del spilled, runs_read
         gc.collect()
-        assert not folder.exists()
+        assert not folder.exists() and not other.exists()
 
     def test_copies_of_a_killed_server_go_at_the_next_start(self, tmp_path):
         from mlprod.ui.uploads import remove_stale_uploads

@@ -8,14 +8,14 @@ save steps as an uploaded file (a Parquet file of the runs, kept for the session
 from __future__ import annotations
 
 import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
 from mlprod.explain import md
 from mlprod.ingest.mlflow_server import MlflowError, MlflowSource, experiments_on
+from mlprod.ui.uploads import SessionFolder
 
 __all__ = ["ReadRuns", "mlflow_runs"]
 
@@ -30,6 +30,7 @@ class ReadRuns:
     uri: str
     experiments: tuple[str, ...]
     runs: int
+    folder: SessionFolder | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -76,9 +77,9 @@ def mlflow_runs() -> ReadRuns | None:
         if table.num_rows == 0:
             st.warning("No run of these experiments matches.")
             return None
-        folder = Path(tempfile.mkdtemp(prefix="mlprod-mlflow-"))
+        folder = SessionFolder()  # goes with these runs: replaced, or the session ends
         st.session_state[KEY] = ReadRuns(
-            source.to_parquet(table, folder), uri, tuple(chosen), table.num_rows
+            source.to_parquet(table, folder.path), uri, tuple(chosen), table.num_rows, folder
         )
     read: ReadRuns | None = st.session_state.get(KEY)
     if read is not None and read.uri == uri and read.path.exists():

@@ -25,6 +25,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from mlprod import config
 
 __all__ = [
+    "SessionFolder",
     "max_upload_bytes",
     "remove_stale_uploads",
     "remove_stale_uploads_once",
@@ -44,6 +45,19 @@ _PREFIX = "mlprod-upload-"
 _KNOWN_SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".csv", ".tsv", ".txt", ".gz")
 
 
+class SessionFolder:
+    """A temp folder for one session's copy of its runs (an upload, runs read from a
+    tracker, their scored file): removed when this object goes (replaced, the session's
+    state dropped, the server stopping), or at the next start after a kill."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
+        self._remove = weakref.finalize(self, shutil.rmtree, self.path, True)
+
+    def remove(self) -> None:
+        self._remove()
+
+
 class _Spilled:
     """An upload's copy on disk; its folder goes when this object does."""
 
@@ -51,17 +65,17 @@ class _Spilled:
         lowered = name.lower()
         suffix = next((s for s in _KNOWN_SUFFIXES if lowered.endswith(s)), ".csv")
         self.file_id = file_id
-        self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
+        self._folder = SessionFolder()
+        self.folder = self._folder.path
         self.path = self.folder / f"upload{suffix}"  # never the user's name: any length
-        self._remove = weakref.finalize(self, shutil.rmtree, self.folder, True)
         try:
             self.path.write_bytes(data)
         except BaseException:
-            self._remove()
+            self._folder.remove()
             raise
 
     def remove(self) -> None:
-        self._remove()
+        self._folder.remove()
 
 
 def spill_upload(uploaded: UploadedFile) -> Path:
