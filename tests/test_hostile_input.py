@@ -130,9 +130,7 @@ class TestUploadCopies:
     def test_a_session_that_ends_takes_its_copy_along(self):
         import gc
 
-        from mlprod.ui.uploads import _Spilled
-
-        from mlprod.ui.uploads import SessionFolder
+        from mlprod.ui.uploads import SessionFolder, _Spilled
 
         spilled = _Spilled("id", "runs.csv.gz", memoryview(b"x"))
         folder = spilled.folder

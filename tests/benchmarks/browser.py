@@ -1,0 +1,172 @@
+"""What a person waits for in the browser (#18): a real ``streamlit run`` and headless
+Chromium, one JSON object per figure (median and p95 of ``--repeat`` tries, and the
+websocket bytes the server sent for the action).
+
+    python tests/benchmarks/browser.py [--runs 10000 1000000] [--repeat 5]
+
+Figures, each from the click (or navigation) until the app is idle and every chart on the
+page has drawn:
+- ``history_warm``: a History visit after the page was seen once;
+- ``history_filter``: picking one model in the filter;
+- ``compare_change_b``: changing run B until the verdict shows;
+- ``calculate``: Calculate until the ratios show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from mlprod.saving import save_batch  # noqa: E402
+from mlprod.store import Store  # noqa: E402
+
+CHROMIUM = os.environ.get("MLPROD_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking"]  # fmt: skip
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+DRAWN = """() => {
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  return charts.every(c => c.querySelector('canvas, svg'));
+}"""
+
+
+def history_database(path: Path, runs: int) -> Path:
+    rng = np.random.default_rng(7)
+    with Store(path) as store:
+        done = 0
+        while done < runs:
+            n = min(1_000_000, runs - done)
+            f1, cost, hours, latency = (rng.uniform(a, b, n) for a, b in
+                                        ((0.5, 0.99), (10, 1000), (1, 10), (5, 100)))  # fmt: skip
+            table = pa.table({
+                "status": pa.array(["ok"] * n),
+                "model_name": pa.array([f"model-{i % 9}" for i in range(n)]),
+                "project": pa.array(["nlp", "vision", "tabular"] * (n // 3) + ["nlp"] * (n % 3)),
+                "f1": f1, "training_cost": cost, "inference_cost": np.zeros(n),
+                "training_hours": hours, "latency_ms": latency, "cer": f1 / cost,
+                "ter": f1 / hours, "psr": f1 / latency,
+            })  # fmt: skip
+            save_batch(store, table, source="cli")
+            done += n
+    return path
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(db: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env={**os.environ, "MLPROD_DB": str(db)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("streamlit did not start")
+
+
+class Timer:
+    """Time an action on a page until the app is idle and every chart is drawn."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.received = 0
+        page.on("websocket", self._watch)
+
+    def _watch(self, ws) -> None:
+        ws.on("framereceived", lambda frame: self._count(frame))
+
+    def _count(self, frame) -> None:
+        self.received += len(frame) if isinstance(frame, bytes | str) else 0
+
+    def __call__(self, action) -> tuple[float, int]:
+        before = self.received
+        started = time.perf_counter()
+        action()
+        self.page.wait_for_timeout(50)  # the rerun begins
+        self.page.wait_for_selector(IDLE, timeout=120_000)
+        self.page.wait_for_function(DRAWN, timeout=120_000)
+        return time.perf_counter() - started, self.received - before
+
+
+def _figure(name: str, runs: int, tries: list[tuple[float, int]]) -> None:
+    seconds = sorted(t for t, _ in tries)
+    p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
+    sent = statistics.median(b for _, b in tries) / 1e3
+    figure = {"figure": name, "runs": runs, "median_s": round(statistics.median(seconds), 3),
+              "p95_s": round(p95, 3), "ws_kb": round(sent, 1), "tries": len(tries)}  # fmt: skip
+    print(json.dumps(figure), flush=True)
+
+
+def measure(runs: int, repeat: int, folder: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    db = history_database(folder / f"history-{runs}.duckdb", runs)
+    proc, url = _serve(db)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            timer = Timer(page)
+            page.goto(f"{url}/history")
+            page.wait_for_selector(IDLE, timeout=120_000)
+            visits = [timer(lambda: page.goto(f"{url}/history")) for _ in range(repeat)]
+            _figure("history_warm", runs, visits)
+            filters = []
+            for i in range(repeat):
+                page.get_by_role("combobox").first.click()
+                option = page.get_by_role("option", name=f"model-{i % 9}", exact=True)
+                filters.append(timer(option.click))  # picking it reruns the page
+                page.goto(f"{url}/history")
+                page.wait_for_selector(IDLE, timeout=120_000)
+            _figure("history_filter", runs, filters)
+            page.goto(f"{url}/")
+            page.wait_for_selector(IDLE, timeout=120_000)
+            calc = []
+            for i in range(repeat):
+                page.get_by_role("spinbutton", name="Latency (ms)").fill(str(20 + i))
+                calc.append(timer(lambda: page.get_by_role("button", name="Calculate").click()))
+            _figure("calculate", runs, calc)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mlprod-browser-") as name:
+        for runs in args.runs:
+            measure(runs, args.repeat, Path(name))
+
+
+if __name__ == "__main__":
+    main()
