@@ -275,7 +275,8 @@ class TestMemoryBudget:
         assert scored.preview.nbytes < 5_000_000  # what a session holds, whatever the file
         whole = score_file(inspect(runs)).table
         assert scored.write_csv(tmp_path).read_bytes() == csv_bytes(whole)
-        assert scored.good(limit=500).num_rows == 500
+        assert scored.good(limit=500).num_rows == 500  # from the preview in memory
+        assert scored.good().num_rows == 30_000  # past the preview: from the file
         db = tmp_path / "h.duckdb"
         with Store(db) as store:
             save_batch(store, scored.tables(), source="batch")

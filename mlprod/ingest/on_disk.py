@@ -48,7 +48,13 @@ class ScoredOnDisk:
             yield pa.Table.from_batches([batch])
 
     def good(self, limit: int | None = None) -> pa.Table:
-        """The rows scored ``ok`` (the first ``limit`` of them)."""
+        """The rows scored ``ok`` (the first ``limit`` of them): from the preview in memory
+        when it holds them (the Compare page asks on every rerun), else from the file."""
+        whole = self.preview.num_rows == self.summary.rows
+        if whole or limit is not None:
+            ok = self.preview.filter(pc.equal(self.preview["status"], "ok"))
+            if whole or ok.num_rows >= limit:  # type: ignore[operator]
+                return ok if limit is None else ok.slice(0, limit)
         found, kept = [], 0
         for table in self.tables():
             ok = table.filter(pc.equal(table["status"], "ok"))
