@@ -62,15 +62,35 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--price-per-gpu-hour", type=float, help="your own price, in --currency")
     train.add_argument("--extra-costs", type=float, default=0.0, help="storage, people, ...")
     infer = calc.add_argument_group(
-        "inference cost (give --inference-cost, or requests, or tokens)"
+        "inference cost (give --inference-cost, or requests, or tokens, or serving GPUs)"
     )
     infer.add_argument("--inference-cost", type=float, help="in --currency")
     infer.add_argument("--requests-per-month", type=float)
     infer.add_argument("--cost-per-1k-requests", type=float, help="in --currency")
-    infer.add_argument("--tokens-in", type=float, help="input tokens per month")
-    infer.add_argument("--tokens-out", type=float, help="output tokens per month")
+    infer.add_argument("--tokens-in-per-month", "--tokens-in", dest="tokens_in", type=float,
+                       help="input tokens per month")  # fmt: skip
+    infer.add_argument("--tokens-out-per-month", "--tokens-out", dest="tokens_out", type=float,
+                       help="output tokens per month")  # fmt: skip
+    infer.add_argument("--llm-model", help="an API model from data/llm_prices.csv, e.g. "
+                       "gpt-4.1-mini (its prices per 1M tokens; a typed price wins)")  # fmt: skip
+    infer.add_argument("--llm-provider", help="the price book's row at this provider")
     infer.add_argument("--price-in-per-1m", type=float, help="per 1M input tokens, in --currency")
     infer.add_argument("--price-out-per-1m", type=float, help="per 1M output tokens")
+    serve = calc.add_argument_group(
+        "self-hosted serving (GPUs that serve all month whatever the traffic)"
+    )
+    serve.add_argument("--serving-gpu", help="GPU model from data/gpu_prices.csv, e.g. L4")
+    serve.add_argument("--serving-gpus", type=float, help="GPUs per replica (default 1)")
+    serve.add_argument("--replicas", type=float, help="replicas (default 1)")
+    serve.add_argument("--hours-per-month", type=float,
+                       help="hours served per month (default 730: always on)")  # fmt: skip
+    serve.add_argument("--requests-per-second-per-replica", dest="requests_per_s_per_replica",
+                       type=float, help="one replica's throughput: with --requests-per-month "
+                       "the replicas follow from the traffic")  # fmt: skip
+    serve.add_argument("--serving-provider", help="price at this provider (default: cheapest)")
+    serve.add_argument("--serving-spot", action="store_true", help="the spot price")
+    serve.add_argument("--serving-price-per-gpu-hour", type=float,
+                       help="your own price, in --currency")  # fmt: skip
     infer.add_argument("--months", type=float, default=1.0, help="horizon (default 1)")
     calc.add_argument("--training-hours", type=float, required=True)
     calc.add_argument("--latency-ms", type=float, required=True)
@@ -234,7 +254,16 @@ def _scenario(args: argparse.Namespace) -> CostScenario:
         inference_cost=args.inference_cost, requests_per_month=args.requests_per_month,
         cost_per_1k_requests=args.cost_per_1k_requests, tokens_in_per_month=args.tokens_in,
         tokens_out_per_month=args.tokens_out, price_in_per_1m=args.price_in_per_1m,
-        price_out_per_1m=args.price_out_per_1m, months=args.months, currency=args.currency,
+        price_out_per_1m=args.price_out_per_1m, llm_model=args.llm_model,
+        llm_provider=args.llm_provider, serving_gpu=args.serving_gpu,
+        serving_gpus=args.serving_gpus, replicas=args.replicas,
+        hours_per_month=args.hours_per_month,
+        requests_per_s_per_replica=args.requests_per_s_per_replica,
+        serving_spot=args.serving_spot or (args.spot and not args.gpu),
+        serving_provider=args.serving_provider or (None if args.gpu else args.provider),
+        serving_price_per_gpu_hour=args.serving_price_per_gpu_hour
+        or (None if args.gpu else args.price_per_gpu_hour),
+        months=args.months, currency=args.currency,
     )  # fmt: skip
 
 
@@ -312,6 +341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlprodError as exc:  # BadFile and other unusable input
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `mlprod calc ... | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("\nstopped: a batch is stored only when a line says 'Saved'.", file=sys.stderr)
         return 130

@@ -152,6 +152,12 @@ def gpu_prices_path(environ: dict[str, str] | None = None) -> Path:
     return Path(env.get("MLPROD_GPU_PRICES") or PROJECT_DIR / "data" / "gpu_prices.csv")
 
 
+def llm_prices_path(environ: dict[str, str] | None = None) -> Path:
+    """The LLM price book: ``MLPROD_LLM_PRICES`` or ``data/llm_prices.csv``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("MLPROD_LLM_PRICES") or PROJECT_DIR / "data" / "llm_prices.csv")
+
+
 def gpu_aliases_path(environ: dict[str, str] | None = None) -> Path:
     """GPU names as trackers log them, mapped to the price table's: ``MLPROD_GPU_ALIASES``
     or ``data/gpu_aliases.csv``."""

@@ -1,4 +1,5 @@
-"""Where costs come from: GPU hours x prices, traffic or tokens x prices, currencies.
+"""Where training costs come from: GPU hours x prices, in a currency (inference costs:
+:mod:`mlprod.inference`).
 
 Every builder returns the amount *and* the assumptions behind it (price used, its date and
 source, traffic, ...) with a formula a person can check, so the assumptions can travel
@@ -31,14 +32,11 @@ from mlprod.explain import format_money, format_ratio
 __all__ = [
     "FxTable",
     "GpuPrice",
-    "InferenceCost",
     "PriceTable",
     "TrainingCost",
     "default_fx",
     "default_prices",
     "gpu_key",
-    "inference_from_requests",
-    "inference_from_tokens",
     "training_cost",
 ]
 
@@ -451,108 +449,4 @@ def training_cost(
     total = round(count * hours * price + extra, 6)
     return TrainingCost(
         gpu_model, count, hours, price, kind, where, as_of, extra, currency.upper(), rate, total
-    )
-
-
-@dataclass(frozen=True)
-class InferenceCost:
-    """An inference cost built from traffic or tokens over a horizon in months."""
-
-    mode: str  # "requests" or "tokens"
-    months: float
-    currency: str
-    total: float
-    requests_per_month: float | None = None
-    cost_per_1k_requests: float | None = None
-    tokens_in_per_month: float | None = None
-    tokens_out_per_month: float | None = None
-    price_in_per_1m: float | None = None
-    price_out_per_1m: float | None = None
-
-    def formula(self) -> str:
-        """The cost with every number filled in.
-
-        >>> inference_from_requests(2_000_000, 0.1, 1).formula()
-        'Inference cost = 2,000,000 requests/month × $0.1 per 1,000 × 1 month = $200'
-        """
-        money = lambda v: format_money(v, self.currency)  # noqa: E731
-        months = f"{format_ratio(self.months)} month{'s' if self.months != 1 else ''}"
-        if self.mode == "requests":
-            return (
-                f"Inference cost = {self.requests_per_month:,.0f} requests/month × "
-                f"{money(self.cost_per_1k_requests or 0)} per 1,000 × {months} = "
-                f"{money(self.total)}"
-            )
-        return (
-            f"Inference cost = ({self.tokens_in_per_month:,.0f} tokens in × "
-            f"{money(self.price_in_per_1m or 0)} + {self.tokens_out_per_month:,.0f} tokens out "
-            f"× {money(self.price_out_per_1m or 0)}) per 1M per month × {months} = "
-            f"{money(self.total)}"
-        )
-
-    def assumptions(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["inference_mode"] = out.pop("mode")
-        out.pop("total")
-        out.pop("currency")
-        return out
-
-
-def inference_from_requests(
-    requests_per_month: float,
-    cost_per_1k_requests: float,
-    months: float = 1.0,
-    *,
-    currency: str = "USD",
-) -> InferenceCost:
-    """Inference cost = requests per month ÷ 1,000 × cost per 1,000 requests × months
-    (the cost per 1,000 requests in ``currency``).
-
-    >>> inference_from_requests(2_000_000, 0.1, 1).total
-    200.0
-    """
-    requests = _number(requests_per_month, "requests_per_month", "Requests per month")
-    price = _number(cost_per_1k_requests, "cost_per_1k_requests", "Cost per 1,000 requests")
-    span = _number(months, "months", "Months", strict=True)
-    total = round(requests / 1000 * price * span, 6)
-    return InferenceCost(
-        "requests",
-        span,
-        currency.upper(),
-        total,
-        requests_per_month=requests,
-        cost_per_1k_requests=price,
-    )
-
-
-def inference_from_tokens(
-    tokens_in_per_month: float,
-    tokens_out_per_month: float,
-    price_in_per_1m: float,
-    price_out_per_1m: float,
-    months: float = 1.0,
-    *,
-    currency: str = "USD",
-) -> InferenceCost:
-    """Inference cost = (tokens in × price in + tokens out × price out) per 1M tokens, per
-    month, × months (prices in ``currency``).
-
-    >>> inference_from_tokens(50_000_000, 10_000_000, 0.5, 1.5, 2).total
-    80.0
-    """
-    t_in = _number(tokens_in_per_month, "tokens_in", "Tokens in per month")
-    t_out = _number(tokens_out_per_month, "tokens_out", "Tokens out per month")
-    p_in = _number(price_in_per_1m, "price_in_per_1m", "Price per 1M input tokens")
-    p_out = _number(price_out_per_1m, "price_out_per_1m", "Price per 1M output tokens")
-    span = _number(months, "months", "Months", strict=True)
-    total = round((t_in * p_in + t_out * p_out) / 1_000_000 * span, 6)
-    return InferenceCost(
-        "tokens",
-        span,
-        currency.upper(),
-        total,
-        tokens_in_per_month=t_in,
-        tokens_out_per_month=t_out,
-        price_in_per_1m=p_in,
-        price_out_per_1m=p_out,
     )

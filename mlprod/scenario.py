@@ -11,8 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlprod.costs import inference_from_requests, inference_from_tokens, training_cost
+from mlprod.costs import training_cost
 from mlprod.errors import InvalidInput
+from mlprod.inference import (
+    HOURS_PER_MONTH,
+    inference_from_requests,
+    inference_from_serving,
+    inference_from_tokens,
+)
 
 __all__ = ["BuiltCosts", "CostScenario", "build_costs"]
 
@@ -24,8 +30,11 @@ class CostScenario:
     Training: ``training_cost``, or ``gpu_model`` × ``gpu_count`` × ``gpu_hours`` (default:
     the training hours) × a price per GPU-hour (``price_per_gpu_hour``, else the table's
     spot or on-demand price at ``provider``, else the cheapest), plus ``extra_costs``.
-    Inference: ``inference_cost``, or requests per month × cost per 1,000, or input/output
-    tokens per month × prices per 1M tokens, over ``months``. Money is in ``currency``.
+    Inference: ``inference_cost``, or self-hosted serving (``serving_gpu`` × GPUs per
+    replica × replicas × hours per month, replicas from traffic when the throughput per
+    replica is given), or requests per month × cost per 1,000, or input/output tokens per
+    month × prices per 1M tokens (typed, or ``llm_model`` from the price book), over
+    ``months``. Money is in ``currency``.
     """
 
     training_cost: float | None = None
@@ -43,6 +52,16 @@ class CostScenario:
     tokens_out_per_month: float | None = None
     price_in_per_1m: float | None = None
     price_out_per_1m: float | None = None
+    llm_model: str | None = None
+    llm_provider: str | None = None
+    serving_gpu: str | None = None
+    serving_gpus: float | None = None
+    replicas: float | None = None
+    hours_per_month: float | None = None
+    requests_per_s_per_replica: float | None = None
+    serving_spot: bool = False
+    serving_provider: str | None = None
+    serving_price_per_gpu_hour: float | None = None
     months: float = 1.0
     currency: str = "USD"
 
@@ -97,6 +116,17 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
         )
     if s.inference_cost is not None:
         inference = s.inference_cost
+    elif s.serving_gpu:
+        served = inference_from_serving(
+            s.serving_gpu, s.serving_gpus if s.serving_gpus is not None else 1.0, s.replicas,
+            hours_per_month=s.hours_per_month or HOURS_PER_MONTH, months=s.months,
+            spot=s.serving_spot, provider=s.serving_provider,
+            price_override=s.serving_price_per_gpu_hour, requests_per_month=s.requests_per_month,
+            requests_per_s_per_replica=s.requests_per_s_per_replica, currency=s.currency,
+        )  # fmt: skip
+        inference = served.total
+        formulas.append(served.formula())
+        assumptions |= served.assumptions()
     elif s.requests_per_month is not None or s.cost_per_1k_requests is not None:
         served = inference_from_requests(
             s.requests_per_month, s.cost_per_1k_requests, s.months, currency=s.currency
@@ -107,7 +137,8 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
     elif s.tokens_in_per_month is not None or s.tokens_out_per_month is not None:
         served = inference_from_tokens(
             s.tokens_in_per_month, s.tokens_out_per_month, s.price_in_per_1m,
-            s.price_out_per_1m, s.months, currency=s.currency,
+            s.price_out_per_1m, s.months, llm_model=s.llm_model, llm_provider=s.llm_provider,
+            currency=s.currency,
         )  # fmt: skip
         inference = served.total
         formulas.append(served.formula())
@@ -115,8 +146,9 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
     else:
         raise InvalidInput(
             "inference_cost",
-            "Give the inference cost, or requests per month and the cost per 1,000 "
-            "requests, or input/output tokens per month with their prices per 1M tokens "
-            "(--inference-cost, --requests-per-month, --tokens-in ...).",
+            "Give the inference cost, or a serving GPU, or requests per month and the cost "
+            "per 1,000 requests, or input/output tokens per month with their prices per 1M "
+            "tokens or an LLM from the price book (--inference-cost, --serving-gpu, "
+            "--requests-per-month, --tokens-in-per-month ... --llm-model).",
         )
     return BuiltCosts(training, inference, formulas, assumptions)

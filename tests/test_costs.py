@@ -12,11 +12,10 @@ from mlprod.costs import (
     PriceTable,
     default_fx,
     default_prices,
-    inference_from_requests,
-    inference_from_tokens,
     training_cost,
 )
 from mlprod.errors import CostTableError, InvalidInput
+from mlprod.inference import inference_from_requests, inference_from_tokens
 
 HEADER = "provider,gpu_model,on_demand_usd_per_gpu_hour,spot_usd_per_gpu_hour,as_of,source\n"
 

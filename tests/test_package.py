@@ -32,7 +32,7 @@ def test_the_wheel_carries_the_dashboard_and_its_tables_but_no_database(installe
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     for shipped in ("app.py", "pages/calculator.py", "pages/history.py", ".streamlit/config.toml",
                     "data/gpu_prices.csv", "data/gpu_aliases.csv", "data/fx_rates.csv",
-                    "data/sample_runs.csv"):  # fmt: skip
+                    "data/llm_prices.csv", "data/sample_runs.csv", "pages/guide.py"):  # fmt: skip
         assert f"mlprod/dashboard/{shipped}" in names
     assert "mlprod/py.typed" in names
     assert not [n for n in names if n.endswith((".duckdb", ".wal", ".pyc")) or "tests/" in n]

@@ -241,7 +241,8 @@ def test_search_latest_per_model_and_by_id(store):
 
 
 def test_cost_assumptions_travel_with_the_calculation(store):
-    from mlprod.costs import inference_from_requests, training_cost
+    from mlprod.costs import training_cost
+    from mlprod.inference import inference_from_requests
 
     train = training_cost("A100-80GB", 8, 10, provider="AWS")
     infer = inference_from_requests(2_000_000, 0.1, 1)
@@ -283,7 +284,7 @@ def test_migration_from_version_1_adds_cost_assumptions_and_rollup(db_path):
     )
     con.close()
     with Store(db_path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 4
+        assert s.schema_version() == SCHEMA_VERSION == 5
         # The rollup (migration 3) starts with the live runs already in the file.
         summary = s.summary(HistoryFilter())
         assert summary["runs"] == 2 and summary["best_f1"] == 0.9

@@ -12,14 +12,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlprod.costs import InferenceCost, inference_from_requests, inference_from_tokens
 from mlprod.errors import BadFile, InvalidInput
+from mlprod.inference import (
+    HOURS_PER_MONTH,
+    InferenceCost,
+    inference_from_requests,
+    inference_from_serving,
+    inference_from_tokens,
+)
 from mlprod.ingest.fields import FIELD_LABELS
 
 __all__ = ["BUILDER_FIELDS", "CELL_FIELDS", "SETTABLE", "Scenario", "parse_set"]
@@ -30,9 +37,11 @@ CELL_FIELDS = ("f1", "training_cost", "inference_cost", "training_hours", "laten
 #: The calculator's cost builders: how to price a run that has no cost of its own.
 BUILDER_FIELDS = ("price_per_gpu_hour", "extra_costs", "requests_per_month",
                   "cost_per_1k_requests", "tokens_in_per_month", "tokens_out_per_month",
-                  "price_in_per_1m", "price_out_per_1m", "months")  # fmt: skip
+                  "price_in_per_1m", "price_out_per_1m", "months", "llm_model",
+                  "serving_gpu", "serving_gpus", "replicas", "hours_per_month",
+                  "requests_per_s_per_replica", "serving_price_per_gpu_hour")  # fmt: skip
 SETTABLE = (*CELL_FIELDS, *BUILDER_FIELDS)
-_TEXT = ("model_name", "project", "tags", "gpu_model")
+_TEXT = ("model_name", "project", "tags", "gpu_model", "llm_model", "serving_gpu")
 LABELS = {
     **FIELD_LABELS,
     "price_per_gpu_hour": "Price per GPU-hour",
@@ -44,6 +53,13 @@ LABELS = {
     "price_in_per_1m": "Price per 1M input tokens",
     "price_out_per_1m": "Price per 1M output tokens",
     "months": "Months of serving",
+    "llm_model": "LLM (price book)",
+    "serving_gpu": "Serving GPU",
+    "serving_gpus": "GPUs per replica",
+    "replicas": "Replicas",
+    "hours_per_month": "Hours served per month",
+    "requests_per_s_per_replica": "Requests per second per replica",
+    "serving_price_per_gpu_hour": "Serving price per GPU-hour",
 }
 
 
@@ -127,17 +143,26 @@ class Scenario:
         """
         v = self.values
         months = float(v.get("months", 1.0))
+        if "serving_gpu" in v:
+            return inference_from_serving(
+                str(v["serving_gpu"]), float(v.get("serving_gpus", 1.0)), v.get("replicas"),
+                hours_per_month=float(v.get("hours_per_month", HOURS_PER_MONTH)), months=months,
+                price_override=v.get("serving_price_per_gpu_hour"),
+                requests_per_month=v.get("requests_per_month"),
+                requests_per_s_per_replica=v.get("requests_per_s_per_replica"),
+                currency=self.currency,
+            )  # type: ignore[arg-type]  # fmt: skip
         if "requests_per_month" in v or "cost_per_1k_requests" in v:
             return inference_from_requests(
                 v.get("requests_per_month"), v.get("cost_per_1k_requests"), months,
                 currency=self.currency,
             )  # fmt: skip
-        if "tokens_in_per_month" in v or "tokens_out_per_month" in v:
+        if "tokens_in_per_month" in v or "tokens_out_per_month" in v or "llm_model" in v:
             return inference_from_tokens(
                 v.get("tokens_in_per_month"), v.get("tokens_out_per_month"),
                 v.get("price_in_per_1m"), v.get("price_out_per_1m"), months,
-                currency=self.currency,
-            )  # fmt: skip
+                llm_model=v.get("llm_model"), currency=self.currency,  # type: ignore[arg-type]
+            )  # type: ignore[arg-type]  # fmt: skip
         return None
 
     def cells(self) -> dict[str, str | float]:
@@ -239,18 +264,12 @@ def inference_assumptions(scenario: Scenario, where: np.ndarray) -> dict[str, pa
     mask = pa.array(where)
     columns = {}
     for k, v in out.items():
-        if v is None or k not in (
-            "inference_mode",
-            "months",
-            "requests_per_month",
-            "cost_per_1k_requests",
-            "tokens_in_per_month",
-            "tokens_out_per_month",
-            "price_in_per_1m",
-            "price_out_per_1m",
-        ):
-            continue  # fmt: skip
-        kind = pa.string() if isinstance(v, str) else pa.float64()
+        if v is None:
+            continue
+        kind = (
+            pa.string() if isinstance(v, str) else pa.date32() if isinstance(v, date)
+            else pa.float64()
+        )  # fmt: skip
         full = pa.array(np.full(len(where), v, dtype=object), type=kind)
         columns[k] = pc.if_else(mask, full, pa.scalar(None, kind))
     return columns

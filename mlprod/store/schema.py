@@ -196,6 +196,18 @@ MIGRATIONS[4] = (
     "DELETE FROM rollup",
     f"INSERT INTO rollup {_ROLLUP_SELECT.format(rows='true')}",
 )
+#: Self-hosted serving and API models from the price book (issue #17): what they assumed.
+SERVING_COLUMNS = (
+    ("llm_model", "VARCHAR"), ("llm_provider", "VARCHAR"), ("llm_prices_as_of", "DATE"),
+    ("serving_gpu", "VARCHAR"), ("serving_gpus", "DOUBLE"), ("replicas", "DOUBLE"),
+    ("hours_per_month", "DOUBLE"), ("requests_per_s_per_replica", "DOUBLE"),
+    ("serving_price_per_gpu_hour", "DOUBLE"), ("serving_price_kind", "VARCHAR"),
+    ("serving_provider", "VARCHAR"), ("serving_price_as_of", "DATE"),
+)  # fmt: skip
+MIGRATIONS[5] = tuple(
+    f"ALTER TABLE cost_assumptions ADD COLUMN {name} {kind}" for name, kind in SERVING_COLUMNS
+)
+ASSUMPTION_COLUMNS += tuple(name for name, _ in SERVING_COLUMNS)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

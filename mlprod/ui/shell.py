@@ -12,6 +12,7 @@ from mlprod import config
 from mlprod.costs import default_fx, default_prices
 from mlprod.errors import CostTableError
 from mlprod.explain import md
+from mlprod.llm_prices import default_llm_prices
 
 __all__ = [
     "author",
@@ -102,11 +103,12 @@ def author() -> str | None:
 
 
 def check_cost_tables() -> None:
-    """Read the GPU price and exchange-rate tables at start: a bad row is named on every
-    page (costs can still be typed in; the builders need the tables)."""
+    """Read the GPU price table, the exchange rates and the LLM price book at start: a bad
+    row is named on every page (costs can still be typed in; the builders need the tables)."""
     try:
         default_prices()
         default_fx()
+        default_llm_prices()
     except CostTableError as exc:
         st.error(f"The cost tables cannot be used: {md(exc)}", icon=":material/table:")
 

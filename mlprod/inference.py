@@ -1,0 +1,298 @@
+"""Where inference costs come from: requests × a price, tokens × an API's prices, or GPUs
+serving all month whatever the traffic.
+
+Each builder returns an :class:`InferenceCost`: the amount, a formula with every number
+filled in, and the assumptions stored with the calculation. How the cost scales with
+traffic (per request, per token, or fixed GPUs) is what :mod:`mlprod.break_even` reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+from mlprod.costs import FxTable, PriceTable, _number, default_fx, default_prices
+from mlprod.errors import InvalidInput
+from mlprod.explain import format_money, format_ratio
+from mlprod.llm_prices import LlmPriceBook, default_llm_prices
+
+__all__ = [
+    "HOURS_PER_MONTH",
+    "InferenceCost",
+    "inference_from_requests",
+    "inference_from_serving",
+    "inference_from_tokens",
+]
+
+#: A month of always-on serving: 365 × 24 / 12.
+HOURS_PER_MONTH = 730.0
+
+
+@dataclass(frozen=True)
+class InferenceCost:
+    """An inference cost built from traffic, tokens or serving GPUs over ``months``."""
+
+    mode: str  # "requests", "tokens" or "serving"
+    months: float
+    currency: str
+    total: float
+    requests_per_month: float | None = None
+    cost_per_1k_requests: float | None = None
+    tokens_in_per_month: float | None = None
+    tokens_out_per_month: float | None = None
+    price_in_per_1m: float | None = None
+    price_out_per_1m: float | None = None
+    llm_model: str | None = None
+    llm_provider: str | None = None
+    llm_prices_as_of: date | None = None
+    serving_gpu: str | None = None
+    serving_gpus: float | None = None  # per replica
+    replicas: float | None = None
+    hours_per_month: float | None = None
+    requests_per_s_per_replica: float | None = None
+    serving_price_per_gpu_hour: float | None = None  # in ``currency``
+    serving_price_kind: str | None = None  # "on-demand", "spot" or "override"
+    serving_provider: str | None = None
+    serving_price_as_of: date | None = None
+
+    def formula(self) -> str:
+        """The cost with every number filled in.
+
+        >>> inference_from_requests(2_000_000, 0.1, 1).formula()
+        'Inference cost = 2,000,000 requests/month × $0.1 per 1,000 × 1 month = $200'
+        >>> inference_from_serving("L4", 2, 1, price_override=0.8).formula()
+        'Inference cost = 2 L4 GPUs × 1 replica × 730 h/month × 1 month × $0.8/GPU-h (your price) = $1,168'
+        """  # noqa: E501
+        money = lambda v: format_money(v, self.currency)  # noqa: E731
+        months = f"{format_ratio(self.months)} month{'s' if self.months != 1 else ''}"
+        if self.mode == "requests":
+            return (
+                f"Inference cost = {self.requests_per_month:,.0f} requests/month × "
+                f"{money(self.cost_per_1k_requests or 0)} per 1,000 × {months} = "
+                f"{money(self.total)}"
+            )
+        if self.mode == "serving":
+            where = (
+                "your price"
+                if self.serving_price_kind == "override"
+                else f"{self.serving_provider} {self.serving_price_kind}, "
+                f"{self.serving_price_as_of}"
+            )
+            gpus = "GPU" if self.serving_gpus == 1 else "GPUs"
+            replicas = "replica" if self.replicas == 1 else "replicas"
+            text = (
+                f"Inference cost = {format_ratio(self.serving_gpus or 0)} {self.serving_gpu} "
+                f"{gpus} × {format_ratio(self.replicas or 0)} {replicas} × "
+                f"{format_ratio(self.hours_per_month or 0)} h/month × {months} × "
+                f"{money(self.serving_price_per_gpu_hour or 0)}/GPU-h ({where}) = "
+                f"{money(self.total)}"
+            )
+            if self.requests_per_s_per_replica:
+                text += (
+                    f"; replicas = ⌈{self.requests_per_month or 0:,.0f} requests/month ÷ "
+                    f"({format_ratio(self.requests_per_s_per_replica)} requests/s × 3,600 s × "
+                    f"{format_ratio(self.hours_per_month or 0)} h)⌉"
+                )
+            return text
+        model = f" ({self.llm_model}, {self.llm_provider}, {self.llm_prices_as_of})" if (
+            self.llm_model
+        ) else ""  # fmt: skip
+        return (
+            f"Inference cost = ({self.tokens_in_per_month:,.0f} tokens in × "
+            f"{money(self.price_in_per_1m or 0)} + {self.tokens_out_per_month:,.0f} tokens out "
+            f"× {money(self.price_out_per_1m or 0)}) per 1M per month{model} × {months} = "
+            f"{money(self.total)}"
+        )
+
+    def assumptions(self) -> dict[str, Any]:
+        """What the cost assumed, as stored with the calculation (unset fields left out)."""
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        out["inference_mode"] = out.pop("mode")
+        out.pop("total")
+        out.pop("currency")
+        return out
+
+
+def inference_from_requests(
+    requests_per_month: float,
+    cost_per_1k_requests: float,
+    months: float = 1.0,
+    *,
+    currency: str = "USD",
+) -> InferenceCost:
+    """Inference cost = requests per month ÷ 1,000 × cost per 1,000 requests × months
+    (the cost per 1,000 requests in ``currency``).
+
+    >>> inference_from_requests(2_000_000, 0.1, 1).total
+    200.0
+    """
+    requests = _number(requests_per_month, "requests_per_month", "Requests per month")
+    price = _number(cost_per_1k_requests, "cost_per_1k_requests", "Cost per 1,000 requests")
+    span = _number(months, "months", "Months", strict=True)
+    total = round(requests / 1000 * price * span, 6)
+    return InferenceCost(
+        "requests",
+        span,
+        currency.upper(),
+        total,
+        requests_per_month=requests,
+        cost_per_1k_requests=price,
+    )
+
+
+def inference_from_tokens(
+    tokens_in_per_month: float,
+    tokens_out_per_month: float,
+    price_in_per_1m: float | None = None,
+    price_out_per_1m: float | None = None,
+    months: float = 1.0,
+    *,
+    llm_model: str | None = None,
+    llm_provider: str | None = None,
+    currency: str = "USD",
+    book: LlmPriceBook | None = None,
+    fx: FxTable | None = None,
+) -> InferenceCost:
+    """Inference cost = (tokens in × price in + tokens out × price out) per 1M tokens, per
+    month, × months (prices in ``currency``).
+
+    With ``llm_model`` the prices come from the price book (US$, converted at the exchange
+    rate), unless a price is typed: a typed price wins.
+
+    >>> inference_from_tokens(50_000_000, 10_000_000, 0.5, 1.5, 2).total
+    80.0
+    >>> inference_from_tokens(10_000_000, 2_000_000, llm_model="gpt-4.1-mini").total  # 10 × 0.4 + 2 × 1.6
+    7.2
+    """  # noqa: E501
+    listed = None
+    if llm_model is not None and str(llm_model).strip():
+        listed = (book or default_llm_prices()).price(str(llm_model), llm_provider)
+        rate = (fx or default_fx()).rate(currency)
+        if price_in_per_1m is None:
+            price_in_per_1m = listed.input_per_1m * rate
+        if price_out_per_1m is None:
+            price_out_per_1m = listed.output_per_1m * rate
+    t_in = _number(tokens_in_per_month, "tokens_in", "Tokens in per month")
+    t_out = _number(tokens_out_per_month, "tokens_out", "Tokens out per month")
+    p_in = _number(price_in_per_1m, "price_in_per_1m", "Price per 1M input tokens")
+    p_out = _number(price_out_per_1m, "price_out_per_1m", "Price per 1M output tokens")
+    span = _number(months, "months", "Months", strict=True)
+    total = round((t_in * p_in + t_out * p_out) / 1_000_000 * span, 6)
+    return InferenceCost(
+        "tokens",
+        span,
+        currency.upper(),
+        total,
+        tokens_in_per_month=t_in,
+        tokens_out_per_month=t_out,
+        price_in_per_1m=p_in,
+        price_out_per_1m=p_out,
+        llm_model=listed.model if listed else None,
+        llm_provider=listed.provider if listed else None,
+        llm_prices_as_of=listed.as_of if listed else None,
+    )
+
+
+def replicas_for(
+    requests_per_month: float, requests_per_s_per_replica: float, hours_per_month: float
+) -> int:
+    """Replicas needed to serve the traffic: ⌈requests ÷ (requests/s × 3,600 × hours)⌉,
+    at least one.
+
+    >>> replicas_for(20_000_000, 5, 730)  # 5 req/s × 3,600 × 730 h = 13.14M per replica
+    2
+    """
+    capacity = requests_per_s_per_replica * 3600 * hours_per_month
+    return max(1, math.ceil(round(requests_per_month / capacity, 9)))
+
+
+def inference_from_serving(
+    gpu_model: str,
+    gpus_per_replica: float,
+    replicas: float | None = None,
+    *,
+    hours_per_month: float = HOURS_PER_MONTH,
+    months: float = 1.0,
+    spot: bool = False,
+    provider: str | None = None,
+    price_override: float | None = None,
+    requests_per_month: float | None = None,
+    requests_per_s_per_replica: float | None = None,
+    currency: str = "USD",
+    prices: PriceTable | None = None,
+    fx: FxTable | None = None,
+) -> InferenceCost:
+    """Self-hosted serving: GPUs per replica × replicas × hours served per month × months ×
+    price per GPU-hour (the table's cheapest on-demand price unless ``provider``, ``spot``
+    or ``price_override``, in ``currency``).
+
+    With ``requests_per_s_per_replica`` (one replica's throughput) and
+    ``requests_per_month``, the replicas follow from the traffic (:func:`replicas_for`).
+
+    >>> inference_from_serving("L4", 2, 1, provider="AWS").total  # 2 × 1 × 730 h × $0.80
+    1168.0
+    >>> inference_from_serving("L4", 1, hours_per_month=730, requests_per_month=20e6,
+    ...                        requests_per_s_per_replica=5, price_override=1).replicas
+    2.0
+    """
+    count = _number(gpus_per_replica, "serving_gpus", "GPUs per replica", strict=True)
+    hours = _number(hours_per_month, "hours_per_month", "Hours served per month", strict=True)
+    if hours > 744:  # 31 days
+        raise _too_many_hours(hours)
+    span = _number(months, "months", "Months", strict=True)
+    traffic = None
+    if requests_per_month is not None:
+        traffic = _number(requests_per_month, "requests_per_month", "Requests per month")
+    throughput = None
+    if requests_per_s_per_replica is not None:
+        throughput = _number(
+            requests_per_s_per_replica, "requests_per_s_per_replica",
+            "Requests per second per replica", strict=True,
+        )  # fmt: skip
+        if traffic is None:
+            raise InvalidInput(
+                "requests_per_month",
+                "Replicas follow from traffic: give the requests per month with the "
+                "throughput per replica.",
+            )
+        replicas = replicas_for(traffic, throughput, hours)
+    if replicas is None:
+        replicas = 1.0
+    many = _number(replicas, "replicas", "Replicas", strict=True)
+    table = prices or default_prices()
+    gpu_model = table.canonical(gpu_model) or gpu_model
+    rate = (fx or default_fx()).rate(currency)
+    if price_override is not None:
+        price = _number(price_override, "price_per_gpu_hour", "Price per GPU-hour", strict=True)
+        kind, where, as_of = "override", None, None
+    else:
+        listed = table.price(gpu_model, spot=spot, provider=provider)
+        usd = listed.spot if spot and listed.spot is not None else listed.on_demand
+        price, kind = usd * rate, ("spot" if spot else "on-demand")
+        where, as_of = listed.provider, listed.as_of
+    total = round(count * many * hours * span * price, 6)
+    return InferenceCost(
+        "serving",
+        span,
+        currency.upper(),
+        total,
+        requests_per_month=traffic,
+        serving_gpu=gpu_model,
+        serving_gpus=count,
+        replicas=float(many),
+        hours_per_month=hours,
+        requests_per_s_per_replica=throughput,
+        serving_price_per_gpu_hour=price,
+        serving_price_kind=kind,
+        serving_provider=where,
+        serving_price_as_of=as_of,
+    )
+
+
+def _too_many_hours(hours: float) -> Exception:
+    return InvalidInput(
+        "hours_per_month",
+        f"A month has at most 744 hours (730 = always on); got {format_ratio(hours)}.",
+    )
