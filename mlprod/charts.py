@@ -13,6 +13,7 @@ from datetime import date
 import altair as alt
 import pandas as pd
 
+from mlprod.break_even import BreakEven
 from mlprod.compare import Comparison, Run
 from mlprod.explain import CURRENCIES, format_money, format_ratio
 
@@ -20,6 +21,7 @@ __all__ = [
     "A_COLOR",
     "B_COLOR",
     "FONT",
+    "break_even_chart",
     "comparison_card",
     "inputs_chart",
     "inputs_frame",
@@ -203,11 +205,67 @@ def themed(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     )
 
 
+def break_even_chart(
+    even: BreakEven, names: tuple[str, str], currency: str, *, width: int = 560, height: int = 260
+) -> alt.LayerChart:
+    """Total cost of A and B against traffic: today's traffic marked, the break-evens
+    as dots."""
+    frame = even.frame(names)
+    labels = list(dict.fromkeys(frame["side"]))
+    symbol = CURRENCIES.get(currency, currency).strip()
+    x = alt.X("traffic:Q", title="Requests per month", axis=alt.Axis(format="~s", tickCount=6))
+    y = alt.Y("cost:Q", title=f"Total cost ({symbol})", axis=alt.Axis(format="~s"))
+    lines = (
+        alt.Chart(frame)
+        .mark_line(strokeWidth=2.5, interpolate="step-after")
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color(
+                "side:N",
+                sort=labels,
+                scale=_color_scale(labels),
+                legend=alt.Legend(title=None, orient="top", labelFontSize=12),
+            ),
+            tooltip=[
+                alt.Tooltip("side:N", title="Model"),
+                alt.Tooltip("traffic:Q", title="Requests/month", format=",.0f"),
+                alt.Tooltip("cost:Q", title=f"Total cost ({symbol})", format=",.0f"),
+            ],
+        )
+    )
+    now = pd.DataFrame({"traffic": [even.traffic], "label": ["today"]})
+    rule = alt.Chart(now).mark_rule(color="#5B6573", strokeDash=[4, 3]).encode(x="traffic:Q")
+    today = (
+        alt.Chart(now)
+        .mark_text(align="left", dx=4, dy=-4, color="#5B6573", fontSize=11, baseline="bottom")
+        .encode(x="traffic:Q", y=alt.value(12), text="label:N")
+    )
+    chart = lines + rule + today
+    if even.cost_at:
+        curve = even.curves[0] if even.curves else None
+        cross = pd.DataFrame({"traffic": even.cost_at[:20]})
+        cross["cost"] = curve.at(cross["traffic"].to_numpy()) if curve else 0.0
+        cross["label"] = [f"break-even {format_ratio(t, 3)}" for t in cross["traffic"]]
+        dots = alt.Chart(cross).mark_point(size=90, filled=True, color=TEXT).encode(
+            x="traffic:Q", y="cost:Q",
+            tooltip=[alt.Tooltip("traffic:Q", title="Break-even (requests/month)", format=",.0f"),
+                     alt.Tooltip("cost:Q", title=f"Total cost ({symbol})", format=",.0f")],
+        )  # fmt: skip
+        chart = chart + dots
+    return chart.properties(width=width, height=height)
+
+
 def comparison_card(
-    comparison: Comparison, extras: Sequence[Run] = (), *, on: date | None = None
+    comparison: Comparison,
+    extras: Sequence[Run] = (),
+    *,
+    on: date | None = None,
+    even: BreakEven | None = None,
 ) -> alt.TopLevelMixin:
     """The screenshot-ready card: both models in the title, the verdict, the key numbers,
-    the ratio chart and the inputs, dated. Sized for 1280x720 (export at 2x)."""
+    the ratio chart and the inputs, dated; with ``even``, total cost against traffic and
+    the break-even too. Sized for 1280x720 (export at 2x)."""
     runs = [comparison.a, comparison.b, *extras]
     day = (on or date.today()).isoformat()
     title_text = f"{_short(comparison.a.name, 40)} vs {_short(comparison.b.name, 40)}"
@@ -217,14 +275,23 @@ def comparison_card(
 
     lines = wrap(comparison.verdict)
     notes = [line for text in comparison.key_numbers[:2] for line in wrap(text)]
+    if even is not None:
+        notes += [line for text in even.lines[:1] for line in wrap(text)]
     # Heights leave room for a verdict of up to three lines inside 720 px.
-    ratios = ratio_chart(ratio_frame(runs), width=560, height=488 - 19 * len(lines)).properties(
+    room = 19 * (len(lines) + max(0, len(notes) - 2))
+    ratio_width, input_width = (380, 64) if even is not None else (560, 105)
+    ratios = ratio_chart(ratio_frame(runs), width=ratio_width, height=488 - room).properties(
         title=alt.TitleParams("Productivity ratios, best run = 100", fontSize=15)
     )
-    inputs = inputs_chart(inputs_frame(runs), width=105, height=428 - 19 * len(lines)).properties(
+    inputs = inputs_chart(inputs_frame(runs), width=input_width, height=428 - room).properties(
         title=alt.TitleParams("Inputs", fontSize=15)
     )
-    card = alt.hconcat(ratios, inputs, spacing=40).properties(
+    panels: list[alt.TopLevelMixin] = [ratios, inputs]
+    if even is not None:
+        names = (comparison.a.name, comparison.b.name)
+        cost = break_even_chart(even, names, comparison.a.currency, width=300, height=400 - room)
+        panels.append(cost.properties(title=alt.TitleParams("Total cost vs traffic", fontSize=15)))
+    card = alt.hconcat(*panels, spacing=32).properties(
         title=alt.TitleParams(
             title_text,
             subtitle=[*lines, *notes, f"mlprod · {day}"],

@@ -12,28 +12,21 @@ from typing import Any
 
 import pandas as pd
 
-from mlprod.errors import BadLink, InvalidInput
+from mlprod.errors import InvalidInput
 from mlprod.explain import format_money, format_ratio
 from mlprod.metrics import Ratios, calculate
+from mlprod.noise import Noise, lead_interval, weighted_interval
 
 __all__ = [
     "CLASSIC_TRADE_OFF",
     "RATIO_NAMES",
     "Comparison",
-    "Link",
     "RatioResult",
     "Run",
     "assumptions_table",
     "compare",
     "comparison_table",
-    "parse_extra",
-    "parse_side",
-    "parse_tie_band",
-    "parse_weights",
-    "read_link",
     "run_from_row",
-    "side_param",
-    "weights_param",
 ]
 
 RATIO_NAMES = {
@@ -59,6 +52,8 @@ class Run:
     created_at: str | None = None
     #: Where its costs came from (GPU prices, traffic, tokens), when they were built.
     assumptions: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: The run-to-run spread of its group (other seeds of the same model), when known.
+    noise: Noise | None = field(default=None, compare=False, hash=False)
 
     @property
     def total_cost(self) -> float:
@@ -90,6 +85,9 @@ class RatioResult:
     pct: float | None  # None when A's value is 0
     winner: str  # "A", "B" or "tie"
     times: float  # how many times better the winner is (1.0 for a tie)
+    #: 90% interval of log(B / A) over other seeds, when a side has a spread.
+    interval: tuple[float, float] | None = None
+    within_noise: bool = False  # a lead the spread between runs could give: a tie
 
 
 @dataclass
@@ -104,6 +102,10 @@ class Comparison:
     verdict: str
     key_numbers: list[str] = field(default_factory=list)
     break_evens: list[str] = field(default_factory=list)
+    #: The weighted advantage's 90% interval over other seeds; inside it, no winner.
+    interval: tuple[float, float] | None = None
+    within_noise: bool = False
+    f1_interval: tuple[float, float] | None = None  # of B - A
 
 
 def _winner(a: float, b: float, tie_band: float) -> tuple[str, float]:
@@ -162,8 +164,12 @@ def compare(
     for name in ("cer", "ter", "psr"):
         va, vb = getattr(ra, name), getattr(rb, name)
         winner, times = _winner(va, vb, tie_band)
+        interval = lead_interval(va, vb, a.noise, b.noise, name)
+        noisy = winner != "tie" and interval is not None and interval[0] <= 0 <= interval[1]
+        if noisy:
+            winner, times = "tie", 1.0
         results[name] = RatioResult(
-            name, va, vb, vb - va, (vb / va - 1) if va else None, winner, times
+            name, va, vb, vb - va, (vb / va - 1) if va else None, winner, times, interval, noisy
         )
 
     total_weight = sum(weights.get(k, 0) for k in results)
@@ -178,13 +184,45 @@ def compare(
     band = math.log1p(tie_band)
     recommended = "B" if advantage > band else "A" if advantage < -band else "tie"
     comparison = Comparison(a, b, results, weights, tie_band, advantage, recommended, verdict="")
+    comparison.interval = weighted_interval(ra.as_dict(), rb.as_dict(), a.noise, b.noise, weights)
+    comparison.f1_interval = lead_interval(a.f1, b.f1, a.noise, b.noise, "f1")
+    if recommended != "tie" and comparison.interval is not None:
+        low, high = comparison.interval
+        if low <= 0 <= high:
+            comparison.recommended, comparison.within_noise = "tie", True
     comparison.verdict = _verdict(comparison)
     comparison.key_numbers = _key_numbers(a, b)
+    if comparison.f1_interval is not None and round(a.f1 - b.f1, 9):
+        low, high = comparison.f1_interval
+        inside = "within" if low <= 0 <= high else "larger than"
+        comparison.key_numbers.insert(
+            1,
+            f"The F1 gap ({format_ratio(b.f1 - a.f1, 3):} B − A) is {inside} run-to-run "
+            f"spread (90% interval {low:+.3f} to {high:+.3f}; {_spread_of(a)}; "
+            f"{_spread_of(b)}).",
+        )
     comparison.break_evens = _break_evens(comparison)
     return comparison
 
 
+def _spread_of(run: Run) -> str:
+    if run.noise is None:
+        return f"{run.name}: one run, no spread known"
+    what = "mean of" if run.noise.draws > 1 else "one of"
+    return f"{run.name}: {what} {run.noise.runs} runs of {run.noise.group}"
+
+
 def _verdict(c: Comparison) -> str:
+    if c.within_noise:
+        low, high = c.interval or (0.0, 0.0)
+        return (
+            f"Within run-to-run spread — not a real difference: the weighted lead of "
+            f"{'B' if c.weighted_log_advantage > 0 else 'A'} "
+            f"({math.expm1(abs(c.weighted_log_advantage)):.0%}) is inside what other seeds "
+            f"give (90% interval of B vs A: {math.expm1(low):+.0%} to {math.expm1(high):+.0%}; "
+            f"{_spread_of(c.a)}; {_spread_of(c.b)}). Run more seeds, or decide on other "
+            "criteria."
+        )
     if c.recommended == "tie":
         return (
             f"Too close to call: {c.a.name} and {c.b.name} are within "
@@ -290,7 +328,7 @@ def _break_evens(c: Comparison) -> list[str]:
     return out
 
 
-# -- the table and the permalink -----------------------------------------------------------
+# -- the table -----------------------------------------------------------------------------
 
 
 def comparison_table(comparison: Comparison) -> pd.DataFrame:
@@ -306,161 +344,13 @@ def comparison_table(comparison: Comparison) -> pd.DataFrame:
     ]
     for name, result in comparison.ratios.items():
         winner = {"A": f"A · {a.name}", "B": f"B · {b.name}", "tie": "tie"}[result.winner]
+        if result.within_noise:
+            winner = "within run-to-run spread"
         rows.append((name.upper(), result.a, result.b, winner))
     frame = pd.DataFrame(rows, columns=["measure", "A", "B", "winner"])
     frame["B - A"] = frame["B"] - frame["A"]
     frame["B vs A (%)"] = (frame["B"] / frame["A"] - 1).where(frame["A"] != 0) * 100
     return frame[["measure", "A", "B", "B - A", "B vs A (%)", "winner"]]
-
-
-_RUN_FIELDS = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms")
-
-
-def side_param(side: int | Run) -> str:
-    """A side of the comparison as a URL parameter: a history id, or a hand-entered run.
-
-    >>> side_param(42), side_param(Run("light", 0.97, 400, 100, 6, 20))
-    ('42', 'light~0.97~400~100~6~20')
-    """
-    if isinstance(side, int):
-        return str(side)
-    values = [format_ratio(getattr(side, f), 12) for f in _RUN_FIELDS]
-    return "~".join([side.name.replace("~", "-"), *values])
-
-
-def parse_side(text: str) -> int | Run:
-    """The inverse of :func:`side_param`.
-
-    Raises
-    ------
-    BadLink
-        When the text is neither an id nor ``name~f1~training~inference~hours~latency``.
-
-    >>> parse_side("42"), parse_side("light~0.97~400~100~6~20").latency_ms
-    (42, 20.0)
-    """
-    text = text.strip()
-    if len(text) > 500:
-        raise BadLink("The run in the link is too long to be one.")
-    if text.isdigit():
-        if len(text) > 18:  # beyond any id the history hands out (a 64-bit integer)
-            raise BadLink(f"There is no run {shorten_link(text)} in the history.")
-        return int(text)
-    parts = text.split("~")
-    if len(parts) != 6:
-        raise BadLink(f"Cannot read the run '{text}' from the link.")
-    try:
-        numbers = [float(p) for p in parts[1:]]
-    except ValueError:
-        raise BadLink(f"Cannot read the run '{text}' from the link.") from None
-    return Run(parts[0] or "run", *numbers)
-
-
-def weights_param(weights: dict[str, float]) -> str:
-    """``cost,time,speed`` weights as a URL parameter."""
-    return ",".join(f"{weights.get(k, 1):g}" for k in ("cer", "ter", "psr"))
-
-
-def parse_weights(text: str) -> dict[str, float]:
-    """The inverse of :func:`weights_param`; raises :class:`BadLink` on anything else.
-
-    >>> parse_weights("2,1,0.5")
-    {'cer': 2.0, 'ter': 1.0, 'psr': 0.5}
-    """
-    try:
-        parts = [float(p) for p in text.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) != 3 or any(not 0 <= p <= MAX_WEIGHT for p in parts):
-        raise BadLink(
-            f"Cannot read the weights '{shorten_link(text)}' from the link (three numbers "
-            f"from 0 to {MAX_WEIGHT:g}, e.g. 2,1,1)."
-        )
-    return dict(zip(("cer", "ter", "psr"), parts, strict=True))
-
-
-#: The compare page's slider ranges: a link cannot ask for more.
-MAX_WEIGHT = 5.0
-MAX_EXTRA_RUNS = 4
-
-
-def shorten_link(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def parse_extra(text: str) -> list[int]:
-    """The extra runs of a link (``x=3,7``): up to :data:`MAX_EXTRA_RUNS` history ids.
-
-    >>> parse_extra("3, 7"), parse_extra("")
-    ([3, 7], [])
-    """
-    extra = [x.strip() for x in text.split(",") if x.strip()]
-    if not all(x.isdigit() and len(x) <= 18 for x in extra):
-        raise BadLink(f"Cannot read the extra runs '{shorten_link(text)}' from the link.")
-    if len(extra) > MAX_EXTRA_RUNS:
-        raise BadLink(
-            f"The link asks for {len(extra):,} more runs; the charts take up to {MAX_EXTRA_RUNS}."
-        )
-    return [int(x) for x in extra]
-
-
-@dataclass
-class Link:
-    """What a comparison link asks for, each part checked on its own: a bad part falls
-    back to its default and says why in ``problems``; the others are kept."""
-
-    sides: list[int | Run] | None = None
-    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_WEIGHTS, 1.0))
-    tie_band: float = 2.0
-    extra: list[int] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-_WEIGHTS = ("cer", "ter", "psr")
-
-
-def read_link(params: Any) -> Link:
-    """A page's query parameters (``a``, ``b``, ``w``, ``tie``, ``x``) as a :class:`Link`.
-
-    >>> link = read_link({"a": "3", "b": "4", "w": "9,1,1", "x": "1,2"})
-    >>> link.sides, link.weights["cer"], link.extra, link.problems[0][:23]
-    ([3, 4], 1.0, [1, 2], 'Cannot read the weights')
-    """
-    link = Link()
-    readers: list[tuple[tuple[str, ...], Any]] = [
-        (("a", "b"), lambda: [parse_side(params["a"]), parse_side(params["b"])]),
-        (("w",), lambda: parse_weights(params["w"])),
-        (("tie",), lambda: parse_tie_band(params["tie"])),
-        (("x",), lambda: parse_extra(params["x"])),
-    ]
-    for keys, read in readers:
-        if not all(k in params for k in keys):
-            continue
-        try:
-            value = read()
-        except BadLink as exc:
-            link.problems.append(str(exc))
-            continue
-        name = {"a": "sides", "w": "weights", "tie": "tie_band", "x": "extra"}[keys[0]]
-        setattr(link, name, value)
-    return link
-
-
-def parse_tie_band(text: str) -> float:
-    """The tie band in percent from a link (``"2"`` is 2%); :class:`BadLink` otherwise.
-
-    >>> parse_tie_band("2.5")
-    2.5
-    """
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 20:
-        raise BadLink(
-            f"Cannot read the tie band '{shorten_link(text)}' from the link (a percent, 0-20)."
-        )
-    return value
 
 
 def run_from_row(row: Any) -> Run:
@@ -497,6 +387,14 @@ ASSUMPTION_LABELS = {
     "cost_per_1k_requests": "Cost per 1,000 requests", "tokens_in_per_month": "Input tokens/month",
     "tokens_out_per_month": "Output tokens/month", "price_in_per_1m": "Price per 1M input tokens",
     "price_out_per_1m": "Price per 1M output tokens", "months": "Months of serving",
+    "llm_model": "LLM (price book)", "llm_provider": "LLM provider",
+    "llm_prices_as_of": "LLM prices as of", "serving_gpu": "Serving GPU",
+    "serving_gpus": "GPUs per replica", "replicas": "Replicas",
+    "hours_per_month": "Hours served per month",
+    "requests_per_s_per_replica": "Requests/s per replica",
+    "serving_price_per_gpu_hour": "Serving price per GPU-hour",
+    "serving_price_kind": "Serving price", "serving_provider": "Serving provider",
+    "serving_price_as_of": "Serving price as of",
     "fx_rate": "Exchange rate (per USD)",
 }  # fmt: skip
 

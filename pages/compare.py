@@ -3,21 +3,28 @@
 import streamlit as st
 
 from mlprod import ui
-from mlprod.charts import comparison_card, inputs_chart, inputs_frame, ratio_chart, ratio_frame
+from mlprod.break_even import break_even
+from mlprod.charts import (
+    break_even_chart,
+    comparison_card,
+    inputs_chart,
+    inputs_frame,
+    ratio_chart,
+    ratio_frame,
+)
 from mlprod.compare import (
     CLASSIC_TRADE_OFF,
     assumptions_table,
     compare,
     comparison_table,
-    read_link,
     run_from_row,
-    side_param,
-    weights_param,
 )
 from mlprod.errors import InvalidInput
 from mlprod.explain import md
 from mlprod.export import card_png, csv_bytes, svg_text
-from mlprod.ui.run_picker import run_label, run_picker, side_defaults
+from mlprod.links import read_link, side_param, weights_param
+from mlprod.noise import spread_table
+from mlprod.ui.run_picker import resolve_side, run_label, run_picker, side_defaults
 
 ui.ensure_app_shell()
 
@@ -50,6 +57,7 @@ if "compare-ready" not in st.session_state:
     for key, value in link.weights.items():
         st.session_state[f"compare-w-{key}"] = value
     st.session_state["compare-tie"] = link.tie_band
+    st.session_state["compare-traffic"] = link.traffic
     st.session_state["compare-extra"] = [i for i in link.extra if i in known]
     st.session_state["compare-ready"] = True
 
@@ -67,6 +75,11 @@ with st.expander("Weights, tie band and more runs"):
         "psr": w_speed.slider("Speed weight", 0.0, 5.0, step=0.5, key="compare-w-psr"),
     }
     tie_band = tie.slider("Tie band (%)", 0.0, 20.0, step=0.5, key="compare-tie") / 100
+    with_noise = st.toggle(
+        "Weigh run-to-run spread (other runs of the same model and project, or tag group=NAME)",
+        value=True, key="compare-noise",
+        help="A lead smaller than what other seeds of the same model give is no winner.",
+    )  # fmt: skip
     recent = store.search("", limit=200)
     extra_labels = {int(r.id): run_label(r) for r in recent.itertuples()}
     extra_ids = st.multiselect(
@@ -79,14 +92,21 @@ with st.expander("Weights, tie band and more runs"):
 
 chosen_ids = [s for s in (side_a, side_b) if isinstance(s, int)] + list(extra_ids)
 rows = store.calculations_by_id(chosen_ids).set_index("id") if chosen_ids else None
-run_a, run_b = (run_from_row(rows.loc[s].to_dict() | {"id": s}) if isinstance(s, int) else s
-                for s in (side_a, side_b))  # fmt: skip
+run_a, run_b = (resolve_side(s, store, rows, noise=with_noise) for s in (side_a, side_b))
 extras = [run_from_row(rows.loc[i].to_dict() | {"id": i}) for i in extra_ids if i in rows.index]
 
-st.query_params.from_dict(
-    {"a": side_param(side_a), "b": side_param(side_b), "w": weights_param(weights),
-     "tie": f"{tie_band * 100:g}"} | ({"x": ",".join(map(str, extra_ids))} if extra_ids else {})
-)  # fmt: skip
+
+def share_link() -> None:
+    """The page's link reproduces what it shows (the traffic too, once typed)."""
+    traffic = st.session_state.get("compare-traffic")
+    st.query_params.from_dict(
+        {"a": side_param(side_a), "b": side_param(side_b), "w": weights_param(weights),
+         "tie": f"{tie_band * 100:g}"} | ({"x": ",".join(map(str, extra_ids))} if extra_ids else {})
+        | ({"t": f"{traffic:.0f}"} if traffic else {})
+    )  # fmt: skip
+
+
+share_link()
 
 try:
     comparison = compare(run_a, run_b, weights=weights, tie_band=tie_band)
@@ -112,6 +132,15 @@ st.dataframe(
     },
 )
 
+spread = spread_table({"A": run_a.noise, "B": run_b.noise})
+if spread is not None:
+    with st.expander("Run-to-run spread (the groups behind the verdict)"):
+        st.caption("Per side: its group's runs; the 90% interval of the mean is a bootstrap "
+                   "(4,000 resamples, seeded: the same answer on every visit).")  # fmt: skip
+        st.dataframe(spread, hide_index=True, column_config={
+            c: st.column_config.NumberColumn(c, format="%.4g")
+            for c in ("mean", "min", "max", "mean 90% low", "mean 90% high")})  # fmt: skip
+
 stem = f"compare-{run_a.name}-vs-{run_b.name}".replace(" ", "_")[:80]  # download names
 assumed = assumptions_table(comparison)
 if assumed is not None:
@@ -129,6 +158,28 @@ if assumed is not None:
             "text/csv", key="compare-assumptions-csv", icon=":material/table:",
         )  # fmt: skip
 
+even = break_even(run_a, run_b)
+if even is not None:
+    st.subheader("Break-even traffic")
+    traffic = st.number_input(
+        "Your traffic (requests per month)", value=None, min_value=1.0, step=100_000.0,
+        format="%.0f", key="compare-traffic",
+        placeholder=f"{even.traffic:,.0f}" + ("" if even.traffic_given else " (assumed)"),
+        help="Where the cost assumptions state no traffic, tokens per request follow from this.",
+    )  # fmt: skip
+    if traffic:
+        even = break_even(run_a, run_b, traffic=traffic)
+        share_link()
+    assert even is not None
+    for line in even.lines:
+        st.markdown(f"- {md(line)}")
+    ui.chart(
+        break_even_chart(even, (run_a.name, run_b.name), run_a.currency).properties(
+            title=f"{run_a.name} vs {run_b.name}: total cost vs traffic"
+        ),
+        "compare-break-even",
+    )
+
 runs = [run_a, run_b, *extras]
 title = f"{run_a.name} vs {run_b.name}"
 # One above the other, each as wide as the page: side by side, a laptop screen left the
@@ -138,7 +189,7 @@ ui.chart(ratios, "compare-ratios")
 inputs = inputs_chart(inputs_frame(runs), width=150, height=240)
 ui.chart(inputs.properties(title=f"{title}: inputs"), "compare-inputs")
 
-card = comparison_card(comparison, extras)
+card = comparison_card(comparison, extras, even=even)
 png_col, svg_col, csv_col = st.columns(3)
 png_col.download_button(
     "Download PNG", lambda: card_png(card), f"{stem}.png", "image/png",

@@ -13,12 +13,9 @@ from mlprod.compare import (
     Run,
     compare,
     comparison_table,
-    parse_side,
-    parse_tie_band,
-    parse_weights,
-    side_param,
 )
 from mlprod.errors import BadLink, InvalidInput
+from mlprod.links import parse_side, parse_tie_band, parse_weights, side_param
 
 LIGHT, HEAVY = CLASSIC_TRADE_OFF
 REF = Run("ref", 0.9, 1000, 200, 10, 50)

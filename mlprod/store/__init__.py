@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
+from mlprod.store.groups import _Groups
 from mlprod.store.history import NO_MODEL, _History, with_run_names
 from mlprod.store.schema import (
     ASSUMPTION_COLUMNS,
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 
-class Store(_Schema, _Writes, _History):
+class Store(_Schema, _Writes, _History, _Groups):
     """The team's history of calculations.
 
     Parameters

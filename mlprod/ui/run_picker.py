@@ -1,17 +1,22 @@
-"""Compare's side picker: one run from the history, typed in by hand, or from the last
-scored batch."""
+"""Compare's side picker: one run from the history, a group of runs (other seeds of one
+model), typed in by hand, or from the last scored batch; and a side as the Run compared."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
 
 from mlprod.compare import Run, run_from_row
+from mlprod.links import GroupSide
+from mlprod.noise import Noise
 from mlprod.store import Store
 
-__all__ = ["run_label", "run_picker", "side_defaults"]
+__all__ = ["resolve_side", "run_label", "run_picker", "side_defaults"]
 
-SOURCES = ("History", "By hand", "Last scored batch")
+SOURCES = ("History", "Group of runs", "By hand", "Last scored batch")
+_INPUTS = ["f1", "training_cost", "inference_cost", "training_hours", "latency_ms"]
 HAND_FIELDS = (
     ("f1", "F1 score", 0.01),
     ("training_cost", "Training cost", 100.0),
@@ -21,24 +26,28 @@ HAND_FIELDS = (
 )
 
 
-def side_defaults(prefix: str, side: int | Run) -> dict[str, object]:
-    """Widget values that show ``side`` (a history id or a hand-entered run)."""
+def side_defaults(prefix: str, side: int | Run | GroupSide) -> dict[str, object]:
+    """Widget values that show ``side`` (a history id, a group or a hand-entered run)."""
     if isinstance(side, int):
         return {f"{prefix}-source": "History", f"{prefix}-pick": side}
+    if isinstance(side, GroupSide):
+        return {f"{prefix}-source": SOURCES[1], f"{prefix}-group": side.group}
     values: dict[str, object] = {f"{prefix}-source": "By hand", f"{prefix}-name": side.name}
     for name, _, _ in HAND_FIELDS:
         values[f"{prefix}-{name}"] = float(getattr(side, name))
     return values
 
 
-def run_picker(prefix: str, title: str, store: Store, batch: pd.DataFrame | None) -> int | Run:
-    """Pick one run from the history, by hand or from the last scored batch.
+def run_picker(
+    prefix: str, title: str, store: Store, batch: pd.DataFrame | None
+) -> int | Run | GroupSide:
+    """Pick one run from the history, a group of runs, by hand or from the last batch.
 
-    Returns the history id or the hand-entered / batch run (a batch row is not in the
-    history, so it travels by value).
+    Returns the history id, the group, or the hand-entered / batch run (a batch row is not
+    in the history, so it travels by value).
     """
     st.markdown(f"**{title}**")
-    sources = SOURCES if batch is not None and not batch.empty else SOURCES[:2]
+    sources = SOURCES if batch is not None and not batch.empty else SOURCES[:3]
     if st.session_state.get(f"{prefix}-source") not in sources:
         st.session_state[f"{prefix}-source"] = sources[0]
     source = st.radio("From", sources, key=f"{prefix}-source", horizontal=True)
@@ -58,6 +67,24 @@ def run_picker(prefix: str, title: str, store: Store, batch: pd.DataFrame | None
             "Run (newest first)", list(labels), format_func=labels.get, key=f"{prefix}-pick"
         )
         return int(pick)
+    if source == SOURCES[1]:
+        groups = store.run_groups()
+        chosen = st.session_state.get(f"{prefix}-group")
+        names = list(groups["run_group"])
+        if chosen is not None and chosen not in names:
+            names.insert(0, chosen)
+        if not names:
+            st.info("No group has two runs yet: a group is the runs of one model and project, "
+                    "or runs tagged group=NAME (e.g. one per seed).")  # fmt: skip
+            st.stop()
+        counts = dict(zip(groups["run_group"], groups["runs"], strict=True))
+        pick = st.selectbox(
+            "Group (its runs' mean; newest first)", names, key=f"{prefix}-group",
+            format_func=lambda g: f"{g} · {counts[g]} runs" if g in counts else g,
+            help="The runs of one model and project, or those tagged group=NAME (e.g. one per "
+            "seed of a sweep).",
+        )  # fmt: skip
+        return GroupSide(str(pick))
     if source == "Last scored batch" and batch is not None:
         labels = {i: run_label(r) for i, r in enumerate(batch.itertuples())}
         index = st.selectbox(
@@ -72,6 +99,35 @@ def run_picker(prefix: str, title: str, store: Store, batch: pd.DataFrame | None
             label, step=step, key=f"{prefix}-{field_name}"
         )
     return Run(name=name, **values)
+
+
+def resolve_side(
+    side: int | Run | GroupSide, store: Store, rows: pd.DataFrame | None, *, noise: bool
+) -> Run:
+    """The run a side compares: a history run (with its group's run-to-run spread when
+    ``noise``), a group's mean (with the spread of that mean), or the run as given."""
+    if isinstance(side, GroupSide):
+        runs = store.group_runs(side.group)
+        if runs.empty:
+            st.warning(f"The group {side.group} has no runs in this history.")
+            st.stop()
+        runs = runs[runs["currency"] == runs["currency"].mode().iloc[0]]  # one currency
+        mean = runs[_INPUTS].mean()
+        return Run(
+            f"{side.group} (mean of {len(runs)})", *(float(mean[c]) for c in _INPUTS),
+            currency=str(runs["currency"].iloc[0] or "USD"),
+            noise=Noise.of(side.group, runs, mean=True) if noise else None,
+        )  # fmt: skip
+    if isinstance(side, int):
+        assert rows is not None
+        run = run_from_row(rows.loc[side].to_dict() | {"id": side})
+        group = store.group_of(side) if noise else None
+        if group is not None:
+            runs = store.group_runs(group)
+            runs = runs[runs["currency"] == run.currency]
+            run = replace(run, noise=Noise.of(group, runs, mean=False))
+        return run
+    return side
 
 
 def run_label(row: object) -> str:

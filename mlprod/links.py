@@ -1,0 +1,213 @@
+"""A comparison as a link: ``?a=3&b=light~0.97~400~100~6~20&w=2,1,1&tie=2&x=5,7``.
+
+Each side is a history id or a hand-entered run; every part of a link is read on its own
+(:func:`read_link`), so one bad part falls back to its default and says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlprod.compare import Run
+from mlprod.errors import BadLink
+from mlprod.explain import format_ratio
+
+__all__ = [
+    "MAX_EXTRA_RUNS",
+    "MAX_WEIGHT",
+    "GroupSide",
+    "Link",
+    "parse_extra",
+    "parse_side",
+    "parse_tie_band",
+    "parse_weights",
+    "read_link",
+    "side_param",
+    "weights_param",
+]
+
+
+@dataclass(frozen=True)
+class GroupSide:
+    """A side that is a group of runs (other seeds of one model), compared by its mean."""
+
+    group: str
+
+
+GROUP_PREFIX = "group:"
+_RUN_FIELDS = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms")
+
+
+def side_param(side: int | Run | GroupSide) -> str:
+    """A side of the comparison as a URL parameter: a history id, or a hand-entered run.
+
+    >>> side_param(42), side_param(Run("light", 0.97, 400, 100, 6, 20))
+    ('42', 'light~0.97~400~100~6~20')
+    """
+    if isinstance(side, int):
+        return str(side)
+    if isinstance(side, GroupSide):
+        return GROUP_PREFIX + side.group
+    values = [format_ratio(getattr(side, f), 12) for f in _RUN_FIELDS]
+    return "~".join([side.name.replace("~", "-"), *values])
+
+
+def parse_side(text: str) -> int | Run | GroupSide:
+    """The inverse of :func:`side_param`.
+
+    Raises
+    ------
+    BadLink
+        When the text is neither an id nor ``name~f1~training~inference~hours~latency``.
+
+    >>> parse_side("42"), parse_side("light~0.97~400~100~6~20").latency_ms
+    (42, 20.0)
+    """
+    text = text.strip()
+    if len(text) > 500:
+        raise BadLink("The run in the link is too long to be one.")
+    if text.startswith(GROUP_PREFIX) and text[len(GROUP_PREFIX) :].strip():
+        return GroupSide(text[len(GROUP_PREFIX) :].strip())
+    if text.isdigit():
+        if len(text) > 18:  # beyond any id the history hands out (a 64-bit integer)
+            raise BadLink(f"There is no run {shorten_link(text)} in the history.")
+        return int(text)
+    parts = text.split("~")
+    if len(parts) != 6:
+        raise BadLink(f"Cannot read the run '{text}' from the link.")
+    try:
+        numbers = [float(p) for p in parts[1:]]
+    except ValueError:
+        raise BadLink(f"Cannot read the run '{text}' from the link.") from None
+    return Run(parts[0] or "run", *numbers)
+
+
+def weights_param(weights: dict[str, float]) -> str:
+    """``cost,time,speed`` weights as a URL parameter."""
+    return ",".join(f"{weights.get(k, 1):g}" for k in ("cer", "ter", "psr"))
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """The inverse of :func:`weights_param`; raises :class:`BadLink` on anything else.
+
+    >>> parse_weights("2,1,0.5")
+    {'cer': 2.0, 'ter': 1.0, 'psr': 0.5}
+    """
+    try:
+        parts = [float(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3 or any(not 0 <= p <= MAX_WEIGHT for p in parts):
+        raise BadLink(
+            f"Cannot read the weights '{shorten_link(text)}' from the link (three numbers "
+            f"from 0 to {MAX_WEIGHT:g}, e.g. 2,1,1)."
+        )
+    return dict(zip(("cer", "ter", "psr"), parts, strict=True))
+
+
+#: The compare page's slider ranges: a link cannot ask for more.
+MAX_WEIGHT = 5.0
+MAX_EXTRA_RUNS = 4
+
+
+def shorten_link(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_extra(text: str) -> list[int]:
+    """The extra runs of a link (``x=3,7``): up to :data:`MAX_EXTRA_RUNS` history ids.
+
+    >>> parse_extra("3, 7"), parse_extra("")
+    ([3, 7], [])
+    """
+    extra = [x.strip() for x in text.split(",") if x.strip()]
+    if not all(x.isdigit() and len(x) <= 18 for x in extra):
+        raise BadLink(f"Cannot read the extra runs '{shorten_link(text)}' from the link.")
+    if len(extra) > MAX_EXTRA_RUNS:
+        raise BadLink(
+            f"The link asks for {len(extra):,} more runs; the charts take up to {MAX_EXTRA_RUNS}."
+        )
+    return [int(x) for x in extra]
+
+
+@dataclass
+class Link:
+    """What a comparison link asks for, each part checked on its own: a bad part falls
+    back to its default and says why in ``problems``; the others are kept."""
+
+    sides: list[int | Run | GroupSide] | None = None
+    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_WEIGHTS, 1.0))
+    tie_band: float = 2.0
+    extra: list[int] = field(default_factory=list)
+    traffic: float | None = None  # requests per month, for the break-even
+    problems: list[str] = field(default_factory=list)
+
+
+_WEIGHTS = ("cer", "ter", "psr")
+
+
+def read_link(params: Any) -> Link:
+    """A page's query parameters (``a``, ``b``, ``w``, ``tie``, ``x``, ``t``) as a
+    :class:`Link`.
+
+    >>> link = read_link({"a": "3", "b": "4", "w": "9,1,1", "x": "1,2"})
+    >>> link.sides, link.weights["cer"], link.extra, link.problems[0][:23]
+    ([3, 4], 1.0, [1, 2], 'Cannot read the weights')
+    """
+    link = Link()
+    readers: list[tuple[tuple[str, ...], Any]] = [
+        (("a", "b"), lambda: [parse_side(params["a"]), parse_side(params["b"])]),
+        (("w",), lambda: parse_weights(params["w"])),
+        (("tie",), lambda: parse_tie_band(params["tie"])),
+        (("x",), lambda: parse_extra(params["x"])),
+        (("t",), lambda: parse_traffic(params["t"])),
+    ]
+    for keys, read in readers:
+        if not all(k in params for k in keys):
+            continue
+        try:
+            value = read()
+        except BadLink as exc:
+            link.problems.append(str(exc))
+            continue
+        name = {"a": "sides", "w": "weights", "tie": "tie_band", "x": "extra", "t": "traffic"}[
+            keys[0]
+        ]
+        setattr(link, name, value)
+    return link
+
+
+def parse_traffic(text: str) -> float:
+    """Requests per month from a link (``t=2000000``); :class:`BadLink` otherwise.
+
+    >>> parse_traffic("2000000")
+    2000000.0
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1e15:
+        raise BadLink(
+            f"Cannot read the traffic '{shorten_link(text)}' from the link (requests per month)."
+        )
+    return value
+
+
+def parse_tie_band(text: str) -> float:
+    """The tie band in percent from a link (``"2"`` is 2%); :class:`BadLink` otherwise.
+
+    >>> parse_tie_band("2.5")
+    2.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 20:
+        raise BadLink(
+            f"Cannot read the tie band '{shorten_link(text)}' from the link (a percent, 0-20)."
+        )
+    return value

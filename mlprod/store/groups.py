@@ -1,0 +1,74 @@
+"""Groups of runs (other seeds of one model): the history's run-to-run spread.
+
+A run's group is its ``group=NAME`` tag when it has one (a seed sweep, an MLflow parent
+run), else its model and project. Mixed into ``Store``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mlprod.store.filters import HistoryFilter
+from mlprod.store.lookups import _Lookups
+
+__all__ = ["GROUP_SQL"]
+
+#: The group of a row of ``calculations`` (or of the ``history`` view), as text.
+GROUP_SQL = (
+    "coalesce('group=' || nullif(regexp_extract({t}tags, '(?:^|, )group=([^,]+)', 1), ''), "
+    "coalesce({t}model_name, '(no model)') || ' · ' || coalesce({t}project, '(no project)'))"
+)
+_MEASURES = ("f1", "cer", "ter", "psr")
+
+
+class _Groups(_Lookups):
+    """Run-to-run spread per group."""
+
+    def spread_per_group(
+        self, f: HistoryFilter, *, min_runs: int = 2, limit: int = 200
+    ) -> pd.DataFrame:
+        """Per group of at least ``min_runs`` live runs the filter keeps: runs, and mean,
+        min, max and standard deviation of F1 and each ratio (the most runs first)."""
+        where, params = f.where()
+        stats = ", ".join(
+            f"avg({m}) AS {m}_mean, min({m}) AS {m}_min, max({m}) AS {m}_max, "
+            f"stddev_samp({m}) AS {m}_sd"
+            for m in _MEASURES
+        )
+        sql = (
+            f"SELECT {GROUP_SQL.format(t='c.')} AS run_group, count(*) AS runs, {stats} "
+            f"FROM calculations c WHERE {where} GROUP BY run_group HAVING count(*) >= ? "
+            "ORDER BY runs DESC, run_group LIMIT ?"
+        )
+        with self.cursor() as cur:
+            return cur.execute(sql, [*params, min_runs, limit]).df()
+
+    def run_groups(self, *, min_runs: int = 2, limit: int = 200) -> pd.DataFrame:
+        """Groups of at least ``min_runs`` live runs (group, runs, newest), newest first."""
+        with self.cursor() as cur:
+            return cur.execute(
+                f"SELECT {GROUP_SQL.format(t='')} AS run_group, count(*) AS runs, "
+                "max(created_at) AS newest FROM calculations WHERE deleted_at IS NULL "
+                "GROUP BY run_group HAVING count(*) >= ? ORDER BY newest DESC LIMIT ?",
+                [min_runs, limit],
+            ).df()
+
+    def group_runs(self, group: str, *, limit: int = 5000) -> pd.DataFrame:
+        """The live runs of one group (newest first; inputs, ratios and currency)."""
+        with self.cursor() as cur:
+            return cur.execute(
+                "SELECT id, created_at, model_name, run_id, project, tags, f1, training_cost, "
+                "inference_cost, training_hours, latency_ms, cer, ter, psr, currency "
+                f"FROM history WHERE deleted_at IS NULL AND {GROUP_SQL.format(t='')} = ? "
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                [group, limit],
+            ).df()
+
+    def group_of(self, calculation_id: int) -> str | None:
+        """The group of one calculation (None when it is not in the history)."""
+        with self.cursor() as cur:
+            found = cur.execute(
+                f"SELECT {GROUP_SQL.format(t='')} FROM calculations WHERE id = ?",
+                [calculation_id],
+            ).fetchone()
+        return found[0] if found else None

@@ -1,0 +1,132 @@
+"""Break-even traffic: the closed form, a brute-force scan, and the reviewer's question."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from mlprod.break_even import CostCurve, break_even, crossings
+from mlprod.compare import Run
+from mlprod.scenario import CostScenario, build_costs
+
+money = st.integers(min_value=0, max_value=100_000)
+per_request = st.integers(min_value=0, max_value=5_000).map(lambda x: x / 1_000_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fa=money, fb=money, pa=per_request, pb=per_request)
+def test_two_lines_cross_where_the_closed_form_says(fa, fb, pa, pb):
+    a, b = CostCurve(fa, pa), CostCurve(fb, pb)
+    upto = 1e9
+    found = crossings(a, b, upto)
+    if pa == pb:
+        assert found == []  # parallel lines never cross (equal ones never swap)
+        return
+    closed = (fb - fa) / (pa - pb)
+    if 0 < closed < upto and fa != fb:
+        assert found == [pytest.approx(closed, rel=1e-9)]
+    elif not 0 < closed <= upto:
+        assert found == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fa=money,
+    pa=per_request,
+    fb=money,
+    replica=st.integers(min_value=1, max_value=20_000),
+    capacity=st.integers(min_value=1, max_value=50).map(lambda x: x * 100_000),
+)
+def test_replicas_added_with_traffic_match_a_brute_force_scan(fa, pa, fb, replica, capacity):
+    """Per request (A) against serving whose replicas follow traffic (B): every sign
+    change of cost_A - cost_B on a fine grid has a crossing inside that grid cell, and
+    every crossing found is a real swap."""
+    a = CostCurve(fa, pa)
+    b = CostCurve(fb, replica_cost=replica, capacity=capacity)
+    upto = 20 * capacity
+    found = crossings(a, b, upto)
+    grid = np.linspace(0, upto, 20_001)[1:]
+    diff = a.at(grid) - b.at(grid)
+    assume(np.all(np.abs(diff) > 1e-6))  # touching without crossing: no answer to check
+    changes = np.nonzero(np.sign(diff[:-1]) != np.sign(diff[1:]))[0]
+    for i in changes:
+        assert any(grid[i] - 1e-6 <= x <= grid[i + 1] + 1e-6 for x in found), (i, found)
+    for x in found:
+        eps = x * 1e-6
+        left, right = a.at(x - eps) - b.at(x - eps), a.at(x + eps) - b.at(x + eps)
+        assert np.sign(left) != np.sign(right), x
+    # Two crossings inside one grid cell show as no sign change there.
+    assert len(found) >= len(changes) and (len(found) - len(changes)) % 2 == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(f1a=st.floats(0.5, 0.99), f1b=st.floats(0.5, 0.99), fb=money, pa=per_request)
+def test_cer_parity_is_where_f1_per_cost_is_equal(f1a, f1b, fb, pa):
+    assume(pa > 0 and fb > 0)
+    a = Run("api", f1a, 0, 0, 1, 10, assumptions={"inference_mode": "requests",
+            "requests_per_month": 1e6, "cost_per_1k_requests": pa * 1000, "months": 1})  # fmt: skip
+    b = Run("own", f1b, fb, 0, 1, 10)
+    a = Run("api", f1a, 0, pa * 1e6, 1, 10, assumptions=a.assumptions)
+    even = break_even(a, b)
+    assert even is not None
+    for x in even.cer_at:
+        cost_a, cost_b = even.curves[0].at(x), even.curves[1].at(x)
+        assert f1a / cost_a == pytest.approx(f1b / cost_b, rel=1e-6)
+
+
+def _api_70b_vs_ft_7b_on_two_l4s():
+    """The reviewer's question: a 70B model through an API, per token, or a fine-tuned 7B
+    on two L4s that serve all month."""
+    api = build_costs(
+        CostScenario(training_cost=0, llm_model="llama-3.3-70b-instruct",
+                     tokens_in_per_month=600e6, tokens_out_per_month=200e6, months=1),
+        training_hours=1,
+    )  # fmt: skip
+    own = build_costs(
+        CostScenario(gpu_model="A100-80GB", gpu_count=8, gpu_hours=6, serving_gpu="L4",
+                     serving_gpus=2, replicas=1, months=1, requests_per_month=2e6),
+        training_hours=6,
+    )  # fmt: skip
+    a = Run("70B via API", 0.91, api.training_cost, api.inference_cost, 1, 900,
+            assumptions=api.assumptions | {"requests_per_month": 2e6})  # fmt: skip
+    b = Run("fine-tuned 7B", 0.89, own.training_cost, own.inference_cost, 6, 120,
+            assumptions=own.assumptions)  # fmt: skip
+    return a, b
+
+
+def test_api_vs_self_hosted_crosses_once_at_the_hand_computed_traffic():
+    a, b = _api_70b_vs_ft_7b_on_two_l4s()
+    even = break_even(a, b)
+    assert even is not None and even.traffic == 2e6 and even.traffic_given
+    per_request = a.inference_cost / 2e6  # 800M tokens at $0.88 per 1M, over 2M requests
+    hand = b.total_cost / per_request  # the API's cost reaches the GPUs' fixed cost
+    assert even.cost_at == [pytest.approx(hand, rel=1e-6)]
+    assert even.cheaper_now == ("A" if a.total_cost < b.total_cost else "B")
+    assert "requests/month" in even.lines[0] and "Today: 2M requests/month." in even.lines[0]
+    cer_hand = 0.91 * b.total_cost / (0.89 * per_request)
+    assert even.cer_at == [pytest.approx(cer_hand, rel=1e-6)]
+    frame = even.frame(("70B via API", "fine-tuned 7B"))
+    assert set(frame["side"]) == {"A · 70B via API", "B · fine-tuned 7B"}
+    assert frame["traffic"].max() > hand  # the chart reaches past the crossing
+
+
+def test_no_break_even_is_said_in_words():
+    typed_a, typed_b = Run("a", 0.9, 100, 10, 1, 10), Run("b", 0.8, 50, 5, 1, 10)
+    assert break_even(typed_a, typed_b) is None  # neither follows traffic
+    cheap = Run("a", 0.9, 0, 1, 1, 10, assumptions={"inference_mode": "requests",
+                "requests_per_month": 1e6, "cost_per_1k_requests": 0.001, "months": 1})  # fmt: skip
+    dear = Run("b", 0.9, 10_000, 5_000, 1, 10)
+    even = break_even(cheap, dear)
+    assert even.cost_at == []
+    assert even.lines[0].startswith("No break-even up to 1B requests/month: A (a) costs less")
+
+
+def test_tokens_without_a_stated_traffic_say_it_is_assumed():
+    a = Run("api", 0.9, 0, 50, 1, 10, assumptions={"inference_mode": "tokens", "months": 1})
+    b = Run("own", 0.9, 0, 500, 1, 10, assumptions={"inference_mode": "serving"})
+    even = break_even(a, b)
+    assert not even.traffic_given and "(assumed)" in even.lines[0]
+    assert even.cost_at == [pytest.approx(10e6)]  # $50 at 1M requests, $500 at 10M
+    assert break_even(a, b, traffic=2e6).cost_at == [pytest.approx(20e6)]

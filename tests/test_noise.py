@@ -1,0 +1,199 @@
+"""Seed noise: a lead inside the run-to-run spread is no winner; groups on the pages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlprod.compare import Run, compare
+from mlprod.noise import Noise, lead_interval, spread_table
+from mlprod.store import HistoryFilter, Store
+from mlprod.ui.run_picker import resolve_side
+from tests.test_pages import text
+
+
+def group(name, f1, cost, hours=1.0, latency=10.0):
+    """A group of runs whose inputs are the arrays given (one value per seed)."""
+    f1, cost = np.asarray(f1, float), np.asarray(cost, float)
+    frame = pd.DataFrame({"f1": f1, "cer": f1 / cost, "ter": f1 / hours, "psr": f1 / latency})
+    return frame, Noise.of(name, frame, mean=True)
+
+
+def mean_run(name, frame, noise, cost, hours=1.0, latency=10.0):
+    return Run(name, float(frame.f1.mean()), float(np.mean(cost)), 0.0, hours, latency,
+               noise=noise)  # fmt: skip
+
+
+SEEDS_A = [0.80, 0.84, 0.76, 0.82, 0.78]
+COST_A = [100, 85, 120, 95, 110]  # ±20% from seed to seed
+
+
+class TestLeadInterval:
+    def test_a_lead_inside_the_spread_is_within_it(self):
+        a = Noise("a", {"cer": (1.0, 1.2, 0.8, 1.1, 0.9)}, draws=1)
+        low, high = lead_interval(1.0, 1.05, a, None, "cer")
+        assert low < 0 < high
+
+    def test_a_lead_far_outside_the_spread_is_real(self):
+        a = Noise("a", {"cer": (1.0, 1.02, 0.98, 1.01, 0.99)}, draws=1)
+        low, high = lead_interval(1.0, 1.5, a, None, "cer")
+        assert low > 0 and high == pytest.approx(np.log(1.5), abs=0.05)
+
+    def test_the_mean_of_many_runs_is_steadier_than_one_run(self):
+        values = tuple(np.random.default_rng(1).normal(1.0, 0.1, 25).clip(0.5))
+        one = lead_interval(1.0, 1.0, Noise("g", {"cer": values}, draws=1), None, "cer")
+        mean = lead_interval(1.0, 1.0, Noise("g", {"cer": values}, draws=25), None, "cer")
+        assert (mean[1] - mean[0]) < (one[1] - one[0]) / 3  # ~1/sqrt(25) as wide
+
+    def test_no_spread_known_is_no_answer(self):
+        assert lead_interval(1.0, 2.0, None, None, "cer") is None
+        assert Noise.of("g", pd.DataFrame({"f1": [0.9], "cer": [1], "ter": [1], "psr": [1]}),
+                        mean=True) is None  # fmt: skip
+
+    def test_the_same_question_gets_the_same_answer(self):
+        a = Noise("a", {"cer": (1.0, 1.2, 0.8)})
+        assert lead_interval(1.0, 1.1, a, a, "cer") == lead_interval(1.0, 1.1, a, a, "cer")
+
+
+class TestVerdict:
+    def test_overlapping_groups_are_within_run_to_run_spread(self):
+        fa, na = group("sweep-a", SEEDS_A, COST_A)
+        seeds_b = [f + 0.02 for f in SEEDS_A]  # +0.02 F1: less than the seeds' spread
+        fb, nb = group("sweep-b", seeds_b, COST_A)
+        c = compare(mean_run("A", fa, na, COST_A), mean_run("B", fb, nb, COST_A))
+        assert c.recommended == "tie" and c.within_noise
+        assert c.verdict.startswith("Within run-to-run spread — not a real difference")
+        assert all(r.winner == "tie" for r in c.ratios.values())
+        assert any("F1 gap (0.02 B − A) is within run-to-run spread" in k for k in c.key_numbers)
+
+    def test_a_clear_lead_still_names_the_winner(self):
+        fa, na = group("sweep-a", SEEDS_A, COST_A)
+        cheap = [c / 4 for c in COST_A]  # a quarter of the cost, same F1s: 4x the CER
+        fb, nb = group("sweep-b", SEEDS_A, cheap, hours=0.25, latency=2.5)
+        c = compare(mean_run("A", fa, na, COST_A),
+                    mean_run("B", fb, nb, cheap, hours=0.25, latency=2.5))  # fmt: skip
+        assert c.recommended == "B" and not c.within_noise
+        assert c.ratios["cer"].winner == "B" and not c.ratios["cer"].within_noise
+        assert c.verdict.startswith("Choose B")
+
+    def test_without_groups_the_verdict_is_as_before(self):
+        a, b = Run("a", 0.80, 100, 0, 1, 10), Run("b", 0.84, 100, 0, 1, 10)
+        c = compare(a, b)
+        assert c.interval is None and not c.within_noise and c.recommended == "B"
+
+    def test_spread_table_gives_n_mean_min_max_and_interval(self):
+        _, na = group("sweep-a", SEEDS_A, COST_A)
+        table = spread_table({"A": na, "B": None}).set_index("measure")
+        assert table.loc["F1", "runs"] == 5
+        assert table.loc["F1", "mean"] == pytest.approx(0.80)
+        assert (table.loc["F1", "min"], table.loc["F1", "max"]) == (0.76, 0.84)
+        assert 0.76 < table.loc["F1", "mean 90% low"] < 0.80 < table.loc["F1", "mean 90% high"]
+
+
+def seed_groups(db_path):
+    """Two seed sweeps (tag group=...) whose F1s overlap, and a much cheaper model."""
+    rows = []
+    for sweep, shift in (("sweep-a", 0.0), ("sweep-b", 0.02)):
+        for i, (f1, cost) in enumerate(zip(SEEDS_A, COST_A, strict=True)):
+            rows.append({"model_name": "bert", "project": "p", "tags": f"seed={i}, group={sweep}",
+                         "f1": f1 + shift, "training_cost": float(cost)})  # fmt: skip
+    for i, f1 in enumerate(SEEDS_A):
+        rows.append({"model_name": "tiny", "project": "p", "tags": None, "f1": f1,
+                     "training_cost": 5.0 + i})  # fmt: skip
+    frame = pd.DataFrame(rows).assign(
+        inference_cost=0.0, training_hours=1.0, latency_ms=10.0,
+        created_at=pd.date_range("2026-03-01", periods=len(rows), freq="h"),
+    )  # fmt: skip
+    frame = frame.assign(cer=frame.f1 / frame.training_cost, ter=frame.f1, psr=frame.f1 / 10)
+    with Store(db_path) as s:
+        s.append_calculations(frame, source="batch")
+
+
+class TestStoreGroups:
+    def test_groups_by_tag_else_by_model_and_project(self, db_path):
+        seed_groups(db_path)
+        with Store(db_path) as s:
+            groups = dict(zip(*s.run_groups().T.values[:2], strict=True))
+            assert groups == {"group=sweep-a": 5, "group=sweep-b": 5, "tiny · p": 5}
+            spread = s.spread_per_group(HistoryFilter(models=("tiny",))).iloc[0]
+            assert spread.run_group == "tiny · p" and spread.runs == 5
+            assert (spread.f1_min, spread.f1_max) == (0.76, 0.84)
+            one = int(s.group_runs("group=sweep-b")["id"].iloc[0])
+            assert s.group_of(one) == "group=sweep-b"
+
+    def test_a_history_run_carries_its_groups_spread(self, db_path):
+        seed_groups(db_path)
+        with Store(db_path) as s:
+            one = int(s.group_runs("tiny · p")["id"].iloc[0])
+            rows = s.calculations_by_id([one]).set_index("id")
+            run = resolve_side(one, s, rows, noise=True)
+            assert run.noise.runs == 5 and run.noise.draws == 1
+            assert resolve_side(one, s, rows, noise=False).noise is None
+
+
+class TestComparePage:
+    def open(self, app, **params):
+        app.run()
+        for key, value in params.items():
+            app.query_params[key] = value
+        app.switch_page("pages/compare.py").run()
+        assert not app.exception
+        return app
+
+    def test_two_overlapping_seed_sweeps_are_no_winner(self, app, db_path):
+        seed_groups(db_path)
+        self.open(app, a="group:group=sweep-a", b="group:group=sweep-b")
+        assert app.radio(key="compare-a-source").value == "Group of runs"
+        verdict = text(app.info[0].value)
+        assert verdict.startswith("Within run-to-run spread — not a real difference")
+        assert "mean of 5 runs of group=sweep-a" in verdict
+        table = app.dataframe[0].value.set_index("measure")
+        assert table.loc["CER", "winner"] == "within run-to-run spread"
+        assert "b=group%3Agroup%3Dsweep-b" in app.code[-1].value  # the link keeps the groups
+        spread = next(d.value for d in app.dataframe if "mean 90% low" in d.value.columns)
+        assert set(spread["group"]) == {"group=sweep-a", "group=sweep-b"}
+
+    def test_switching_the_spread_off_names_a_winner_again(self, app, db_path):
+        seed_groups(db_path)
+        self.open(app, a="group:group=sweep-a", b="group:group=sweep-b")
+        app.toggle(key="compare-noise").set_value(False).run()
+        assert text(app.success[0].value).startswith("Choose B")
+
+    def test_a_group_against_a_much_cheaper_one_names_it(self, app, db_path):
+        seed_groups(db_path)
+        self.open(app, a="group:group=sweep-a", b="group:tiny · p")
+        assert text(app.success[0].value).startswith("Choose B, tiny · p (mean of 5)")
+
+
+def test_compare_page_shows_break_even_traffic_and_puts_it_on_the_card(app, db_path):
+    from tests.test_break_even import _api_70b_vs_ft_7b_on_two_l4s
+
+    api, own = _api_70b_vs_ft_7b_on_two_l4s()
+    with Store(db_path) as s:
+        for key, run in (("a", api), ("b", own)):
+            s.save_calculation(
+                {"model_name": run.name, "f1": run.f1, "training_cost": run.training_cost,
+                 "inference_cost": run.inference_cost, "training_hours": run.training_hours,
+                 "latency_ms": run.latency_ms, **run.ratios.as_dict(), **run.assumptions},
+                calc_key=key,
+            )  # fmt: skip
+        ids = s.latest_per_model(2)["id"].tolist()
+    app.run()
+    app.query_params["a"], app.query_params["b"] = str(ids[1]), str(ids[0])
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception
+    assert [h.value for h in app.subheader] == ["Break-even traffic"]
+    lines = [text(m.value) for m in app.markdown]
+    assert any(line.startswith("- Total cost is equal at 3.189M requests/month") for line in lines)
+    specs = [json.loads(c.proto.spec) for c in app.get("vega_lite_chart")]
+    titles = [json.dumps(spec.get("title", "")) for spec in specs]
+    assert any("total cost vs traffic" in t for t in titles)
+    card = next(spec for spec in specs if "hconcat" in spec)
+    assert len(card["hconcat"]) == 3  # ratios, inputs, total cost vs traffic
+    assert "Total cost is equal at 3.189M" in json.dumps(card["title"])
+    app.number_input(key="compare-traffic").set_value(4_000_000.0).run()
+    assert any("Today: 4M requests/month" in text(m.value) for m in app.markdown)
+    assert app.query_params["t"] == "4000000"  # the link keeps the traffic
