@@ -14,6 +14,7 @@ from mlprod.ui.history_table import (
     history_column_config,
     load_sample_runs,
     run_answer,
+    spread_columns,
 )
 
 ui.ensure_app_shell()
@@ -131,6 +132,25 @@ for column, x, title in ((cost_col, "total_cost", f"total cost ({symbol})"),
         )  # fmt: skip
         ui.chart(chart, f"history-frontier-{x}")
 ui.chart(best_chart(view.best), "history-best")
+with st.expander("Run-to-run spread per group (other seeds of the same model)"):
+    spread = ui.spread_per_group(f)
+    if spread.empty:
+        st.caption("No group has two runs under this filter. A group is the runs of one model "
+                   "and project, or the runs tagged group=NAME (e.g. one per seed).")  # fmt: skip
+    else:
+        st.caption(
+            "A lead smaller than a group's spread may be a lucky seed: the Compare page weighs "
+            "it (pick *Group of runs* there). A group is the runs of one model and project, or "
+            "those tagged group=NAME."
+        )
+        shown = spread_columns(spread)
+        numbers = [c for c in shown.columns if c not in ("Group", "Runs")]
+        st.dataframe(
+            shown,
+            hide_index=True,
+            key="history-spread",
+            column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in numbers},
+        )
 
 # -- the table, with delete and undo -----------------------------------------------------------
 st.subheader("Calculations")

@@ -25,6 +25,15 @@ def read_table(db, table):
         return con.sql(f"SELECT * FROM {table} ORDER BY 1").df()
 
 
+def saved(db):
+    """What the history holds, with each run's cost assumptions (the app has it open)."""
+    from mlprod.store import Store
+    from tests.conftest import recent
+
+    with Store(db) as store:
+        return recent(store)
+
+
 HEADER = ",".join(LlmPriceBook.COLUMNS) + "\n"
 
 
@@ -219,3 +228,63 @@ class TestCommandLine:
             shell=True, capture_output=True, text=True, cwd=config.PROJECT_DIR,
         )  # fmt: skip
         assert done.stdout == "CER  " and "internal error" not in done.stderr
+
+
+class TestPages:
+    def test_calculator_prices_tokens_from_the_price_book(self, app):
+        app.run()
+        app.radio(key="calc-infer-mode").set_value("From tokens").run()
+        app.selectbox(key="calc-llm-model").set_value("gpt-4.1-mini")
+        app.button(key="calc-submit").click().run()
+        assert not app.exception
+        code = app.code[0].value  # 50M in × $0.40 + 10M out × $1.60 = $36
+        assert "(gpt-4.1-mini, OpenAI, 2026-10-01) × 1 month = $36" in code
+        captions = " ".join(c.value for c in app.caption)
+        assert "gpt-4.1-mini (OpenAI): US$0.4 in / US$1.6 out per 1M tokens" in captions
+
+    def test_calculator_builds_self_hosted_serving(self, app, db_path):
+        app.run()
+        app.radio(key="calc-infer-mode").set_value("Self-hosted GPUs").run()
+        app.selectbox(key="calc-serving-gpu").set_value("L4")
+        app.number_input(key="calc-serving-gpus").set_value(2.0)
+        app.number_input(key="calc-serving-price").set_value(1.0)
+        app.number_input(key="calc-months").set_value(3.0)
+        app.button(key="calc-submit").click().run()
+        assert not app.exception
+        assert (
+            "2 L4 GPUs × 1 replica × 730 h/month × 3 months × $1/GPU-h (your price) = $4,380"
+            in (app.code[0].value)
+        )
+        app.button(key="calc-save").click().run()
+        stored = saved(db_path)
+        assert stored.loc[0, "serving_gpu"] == "L4" and stored.loc[0, "inference_mode"] == "serving"
+
+    def test_batch_scenario_serves_every_run_from_gpus(self, app, tmp_path, db_path):
+        from tests.test_tracker_runs import TestBatchPage
+
+        TestBatchPage().open(app, tmp_path)
+        app.radio(key="batch-scenario-inference-from").set_value("Self-hosted GPUs").run()
+        app.selectbox(key="batch-scenario-serving_gpu").set_value("T4")
+        app.number_input(key="batch-scenario-replicas").set_value(2.0)
+        app.number_input(key="batch-scenario-serving_price_per_gpu_hour").set_value(0.5).run()
+        app.button(key="batch-score").click().run()
+        app.button(key="batch-save").click().run()
+        assert not app.exception
+        rows = saved(db_path)
+        assert set(rows["inference_cost"]) == {1 * 2 * 730 * 0.5}
+        assert set(rows["serving_gpu"]) == {"T4"} and set(rows["replicas"]) == {2.0}
+
+    def test_batch_scenario_takes_an_llm_from_the_book(self, app, tmp_path, db_path):
+        from tests.test_tracker_runs import TestBatchPage
+
+        TestBatchPage().open(app, tmp_path)
+        app.radio(key="batch-scenario-inference-from").set_value("Tokens per month").run()
+        app.selectbox(key="batch-scenario-llm_model").set_value("gpt-4.1-mini")
+        app.number_input(key="batch-scenario-tokens_in_per_month").set_value(10e6)
+        app.number_input(key="batch-scenario-tokens_out_per_month").set_value(2e6).run()
+        app.button(key="batch-score").click().run()
+        app.button(key="batch-save").click().run()
+        assert not app.exception
+        rows = saved(db_path)
+        assert list(rows["inference_cost"]) == [pytest.approx(7.2)] * len(rows)
+        assert set(rows["llm_model"]) == {"gpt-4.1-mini"}

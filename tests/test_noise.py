@@ -197,3 +197,15 @@ def test_compare_page_shows_break_even_traffic_and_puts_it_on_the_card(app, db_p
     app.number_input(key="compare-traffic").set_value(4_000_000.0).run()
     assert any("Today: 4M requests/month" in text(m.value) for m in app.markdown)
     assert app.query_params["t"] == "4000000"  # the link keeps the traffic
+
+
+def test_history_shows_the_spread_of_each_group(app, db_path):
+    seed_groups(db_path)
+    app.run()
+    app.switch_page("pages/history.py").run()
+    assert not app.exception
+    spread = next(d.value for d in app.dataframe if "F1 spread (±%)" in d.value.columns)
+    spread = spread.set_index("Group")
+    assert list(spread["Runs"]) == [5, 5, 5]
+    assert spread.loc["tiny · p", "F1 min"] == 0.76 and spread.loc["tiny · p", "F1 max"] == 0.84
+    assert spread.loc["tiny · p", "F1 spread (±%)"] == pytest.approx(5.0)

@@ -9,13 +9,15 @@ import streamlit as st
 
 from mlprod.costs import default_prices
 from mlprod.explain import format_ratio, readable
+from mlprod.llm_prices import default_llm_prices
 from mlprod.metrics import Ratios
 
 __all__ = ["INFER_MODES", "TRAIN_MODES", "inference_cost_inputs", "ratio_cards",
            "training_cost_inputs"]  # fmt: skip
 
 TRAIN_MODES = ("Enter it", "From GPU hours")
-INFER_MODES = ("Enter it", "From requests", "From tokens")
+INFER_MODES = ("Enter it", "From requests", "From tokens", "Self-hosted GPUs")
+TYPED_PRICES = "(type the prices)"
 CHEAPEST = "Cheapest"
 
 
@@ -65,6 +67,8 @@ def inference_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
         return {"inference_cost": typed}
     months = st.number_input("Months of serving", value=1.0, min_value=0.0, step=1.0,
                              key="calc-months")  # fmt: skip
+    if mode == INFER_MODES[3]:
+        return _serving_inputs(currency) | {"months": months}
     if mode == INFER_MODES[1]:
         requests = st.number_input(
             "Requests per month", value=2_000_000.0, min_value=0.0, step=100_000.0,
@@ -83,14 +87,79 @@ def inference_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
         "Output tokens per month", value=10_000_000.0, min_value=0.0, step=1_000_000.0,
         format="%.0f", key="calc-tokens-out",
     )  # fmt: skip
+    book = default_llm_prices()
+    model = st.selectbox(
+        "API model (LLM price book)", [TYPED_PRICES, *book.models()], key="calc-llm-model",
+        help="Prices per 1M tokens from data/llm_prices.csv (dated; check them). A price typed "
+        "below wins.",
+    )  # fmt: skip
+    chosen = None if model == TYPED_PRICES else book.price(model)
+    if chosen is not None:
+        st.caption(
+            f"{chosen.label}: US${chosen.input_per_1m:g} in / US${chosen.output_per_1m:g} out "
+            f"per 1M tokens, as of {chosen.as_of} ({chosen.source})."
+        )
     left, right = st.columns(2)
-    price_in = left.number_input(f"Price per 1M input tokens ({currency})", value=0.5,
-                                 min_value=0.0, step=0.1, key="calc-price-in")  # fmt: skip
-    price_out = right.number_input(f"Price per 1M output tokens ({currency})", value=1.5,
-                                   min_value=0.0, step=0.1, key="calc-price-out")  # fmt: skip
+    price_in = left.number_input(
+        f"Price per 1M input tokens ({currency})", value=None if chosen else 0.5,
+        min_value=0.0, step=0.1, key=f"calc-price-in{'-book' if chosen else ''}",
+        placeholder="the book's",
+    )  # fmt: skip
+    price_out = right.number_input(
+        f"Price per 1M output tokens ({currency})", value=None if chosen else 1.5,
+        min_value=0.0, step=0.1, key=f"calc-price-out{'-book' if chosen else ''}",
+        placeholder="the book's",
+    )  # fmt: skip
     return {
         "tokens_in_per_month": tokens_in, "tokens_out_per_month": tokens_out,
         "price_in_per_1m": price_in, "price_out_per_1m": price_out, "months": months,
+        "llm_model": chosen.model if chosen else None,
+    }  # fmt: skip
+
+
+def _serving_inputs(currency: str) -> dict[str, Any]:
+    """Self-hosted serving: GPUs that serve all month whatever the traffic."""
+    prices = default_prices()
+    models = prices.models()
+    left, right = st.columns(2)
+    gpu = left.selectbox("Serving GPU", models, key="calc-serving-gpu",
+                         index=models.index("L4") if "L4" in models else 0)  # fmt: skip
+    per_replica = right.number_input("GPUs per replica", value=1.0, min_value=0.0, step=1.0,
+                                     key="calc-serving-gpus")  # fmt: skip
+    left, right = st.columns(2)
+    replicas = left.number_input(
+        "Replicas", value=1.0, min_value=0.0, step=1.0, key="calc-replicas",
+        help="Ignored when the throughput below is given: replicas then follow from traffic.",
+    )  # fmt: skip
+    hours = right.number_input(
+        "Hours served per month", value=730.0, min_value=0.0, max_value=744.0, step=10.0,
+        key="calc-hours-per-month", help="730 = always on.",
+    )  # fmt: skip
+    left, right = st.columns(2)
+    traffic = left.number_input(
+        "Requests per month", value=None, min_value=0.0, step=100_000.0, format="%.0f",
+        key="calc-serving-requests", placeholder="optional",
+        help="Today's traffic: with a throughput, replicas follow from it; the compare page's "
+        "break-even reads it.",
+    )  # fmt: skip
+    throughput = right.number_input(
+        "Requests/s per replica", value=None, min_value=0.0, step=1.0,
+        key="calc-serving-throughput", placeholder="optional",
+    )  # fmt: skip
+    provider = st.selectbox("Serving provider", [CHEAPEST, *prices.providers(gpu)],
+                            key="calc-serving-provider")  # fmt: skip
+    kind = st.radio("Serving price", ("On-demand", "Spot"), key="calc-serving-kind",
+                    horizontal=True)  # fmt: skip
+    override = st.number_input(
+        f"Your serving price per GPU-hour ({currency})", value=None, min_value=0.0, step=0.1,
+        key="calc-serving-price", placeholder="table",
+    )  # fmt: skip
+    return {
+        "serving_gpu": gpu, "serving_gpus": per_replica, "replicas": replicas,
+        "hours_per_month": hours, "requests_per_month": traffic,
+        "requests_per_s_per_replica": throughput, "serving_spot": kind == "Spot",
+        "serving_provider": None if provider == CHEAPEST else provider,
+        "serving_price_per_gpu_hour": override,
     }  # fmt: skip
 
 

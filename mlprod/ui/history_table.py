@@ -15,15 +15,30 @@ from mlprod.ui.resources import writing, written
 from mlprod.ui.shell import author
 from mlprod.ui.widgets import scored_column_config
 
-__all__ = ["HISTORY_TABLE_COLUMNS", "history_column_config", "load_sample_runs", "run_answer"]
+__all__ = ["HISTORY_TABLE_COLUMNS", "history_column_config", "load_sample_runs", "run_answer",
+           "spread_columns"]  # fmt: skip
 
 HISTORY_TABLE_COLUMNS = [
     "answer", "created_at", "model_name", "run_name", "run_id", "project", "tags", "f1",
     "total_cost", "training_hours", "latency_ms", "cer", "ter", "psr", "currency", "author",
     "source", "gpu_model", "gpu_count", "price_per_gpu_hour", "price_kind", "price_provider",
     "price_as_of", "inference_mode", "requests_per_month", "cost_per_1k_requests", "months",
-    "notes",
+    "llm_model", "serving_gpu", "serving_gpus", "replicas", "hours_per_month", "notes",
 ]  # fmt: skip
+
+
+def spread_columns(spread: pd.DataFrame) -> pd.DataFrame:
+    """:meth:`Store.spread_per_group` as a person reads it: per measure, mean and min–max."""
+    out = pd.DataFrame({"Group": spread["run_group"], "Runs": spread["runs"]})
+    for measure in ("f1", "cer", "ter", "psr"):
+        name = measure.upper()
+        out[f"{name} mean"] = spread[f"{measure}_mean"]
+        out[f"{name} min"] = spread[f"{measure}_min"]
+        out[f"{name} max"] = spread[f"{measure}_max"]
+        out[f"{name} spread (±%)"] = (
+            (spread[f"{measure}_max"] - spread[f"{measure}_min"]) / 2 / spread[f"{measure}_mean"]
+        ) * 100
+    return out
 
 
 def history_column_config() -> dict[str, object]:

@@ -137,3 +137,13 @@ def _filter_options(database: str) -> dict[str, list[str]]:
 
 def filter_options() -> dict[str, list[str]]:
     return _filter_options(config.database())
+
+
+@st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)
+def _spread(database: str, f: HistoryFilter) -> pd.DataFrame:
+    return store().spread_per_group(f)
+
+
+def spread_per_group(f: HistoryFilter) -> pd.DataFrame:
+    """:meth:`Store.spread_per_group` (run-to-run spread), cached until anything is written."""
+    return _spread(config.database(), f)

@@ -12,11 +12,15 @@ from typing import Any
 import streamlit as st
 
 from mlprod.costs import default_prices
+from mlprod.llm_prices import default_llm_prices
 
 __all__ = ["INFERENCE_FROM", "scenario_inputs"]
 
-INFERENCE_FROM = ("The file", "One value", "Requests per month", "Tokens per month")
+INFERENCE_FROM = (
+    "The file", "One value", "Requests per month", "Tokens per month", "Self-hosted GPUs"
+)  # fmt: skip
 FROM_FILE = "(from the file)"
+TYPED = "(type the prices)"
 _USES = {
     INFERENCE_FROM[0]: (),
     INFERENCE_FROM[1]: ("inference_cost",),
@@ -26,6 +30,17 @@ _USES = {
         "tokens_out_per_month",
         "price_in_per_1m",
         "price_out_per_1m",
+        "llm_model",
+        "months",
+    ),
+    INFERENCE_FROM[4]: (
+        "serving_gpu",
+        "serving_gpus",
+        "replicas",
+        "hours_per_month",
+        "requests_per_month",
+        "requests_per_s_per_replica",
+        "serving_price_per_gpu_hour",
         "months",
     ),
 }
@@ -44,6 +59,27 @@ def _number(
         kept[name] = None
     else:
         kept.pop(name, None)
+
+
+def _serving(currency: str, kept: dict[str, Any]) -> None:
+    """Self-hosted serving for every run: GPUs that serve all month whatever the traffic."""
+    models = default_prices().models()
+    current = kept.get("serving_gpu", "L4" if "L4" in models else models[0])
+    kept["serving_gpu"] = st.selectbox(
+        "Serving GPU", models, key=f"{KEY}-serving_gpu",
+        index=models.index(current) if current in models else 0,
+    )  # fmt: skip
+    _number("GPUs per replica", "serving_gpus", kept, min_value=0.0, step=1.0, placeholder="1")
+    _number("Replicas", "replicas", kept, min_value=0.0, step=1.0, placeholder="1")
+    _number("Hours served per month", "hours_per_month", kept, min_value=0.0, max_value=744.0,
+            step=10.0, placeholder="730 (always on)")  # fmt: skip
+    _number("Requests per month", "requests_per_month", kept, min_value=0.0, step=100_000.0,
+            format="%.0f", placeholder="optional")  # fmt: skip
+    _number("Requests/s per replica (replicas follow traffic)", "requests_per_s_per_replica",
+            kept, min_value=0.0, step=1.0, placeholder="optional")  # fmt: skip
+    _number(f"Serving price per GPU-hour ({currency})", "serving_price_per_gpu_hour", kept,
+            min_value=0.0, step=0.1, placeholder="the price table's cheapest")  # fmt: skip
+    _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
 
 
 def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
@@ -98,6 +134,8 @@ def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
                 format="%.4f",
             )
             _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
+        elif mode == INFERENCE_FROM[4]:
+            _serving(currency, kept)
         elif mode == INFERENCE_FROM[3]:
             _number(
                 "Input tokens per month",
@@ -117,21 +155,32 @@ def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
                 step=1_000_000.0,
                 format="%.0f",
             )
+            book = [TYPED, *default_llm_prices().models()]
+            model = st.selectbox(
+                "API model (LLM price book)", book, key=f"{KEY}-llm_model",
+                index=book.index(kept["llm_model"]) if kept.get("llm_model") in book else 0,
+            )  # fmt: skip
+            if model == TYPED:
+                kept.pop("llm_model", None)
+            else:
+                kept["llm_model"] = model
             _number(
                 f"Price per 1M input tokens ({currency})",
                 "price_in_per_1m",
                 kept,
-                needed=True,
+                needed=model == TYPED,
                 min_value=0.0,
                 step=0.1,
+                placeholder="the book's" if model != TYPED else None,
             )
             _number(
                 f"Price per 1M output tokens ({currency})",
                 "price_out_per_1m",
                 kept,
-                needed=True,
+                needed=model == TYPED,
                 min_value=0.0,
                 step=0.1,
+                placeholder="the book's" if model != TYPED else None,
             )
             _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
     with right:
