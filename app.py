@@ -22,6 +22,7 @@ page = st.navigation(
         st.Page("pages/batch.py", title="Batch scoring", icon=":material/upload_file:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("pages/guide.py", title="Guide", icon=":material/menu_book:", url_path="guide"),
     ],
 )
 ui.require_sign_in()  # only when .streamlit/secrets.toml has an [auth] section

@@ -106,8 +106,9 @@ def cost_curve(
 ) -> CostCurve:
     """A side's curve from its costs and how the inference cost was built.
 
-    ``traffic`` is today's requests per month: it turns tokens per month into tokens per
-    request. A typed inference cost (no assumptions) does not follow traffic.
+    Tokens per month become a cost per request at the traffic the side's own assumptions
+    state, else at ``traffic`` (today's requests per month). A typed inference cost (no
+    assumptions) does not follow traffic.
 
     >>> cost_curve(1000, 200, {"inference_mode": "requests", "requests_per_month": 2e6,
     ...                        "cost_per_1k_requests": 0.1, "months": 1}, 2e6).at(4e6)
@@ -118,9 +119,11 @@ def cost_curve(
     if mode == "requests":
         per_1k = _value(assumed, "cost_per_1k_requests") or 0.0
         return CostCurve(training_cost, per_1k / 1000 * months, how="per request")
-    if mode == "tokens" and traffic > 0:
-        per_month = inference_cost / months  # tokens × prices, per month at today's traffic
-        return CostCurve(training_cost, per_month / traffic * months, how="per token")
+    stated = _value(assumed, "requests_per_month")
+    served = stated if stated and stated > 0 else traffic
+    if mode == "tokens" and served > 0:
+        per_month = inference_cost / months  # tokens × prices, per month at that traffic
+        return CostCurve(training_cost, per_month / served * months, how="per token")
     capacity_rps = _value(assumed, "requests_per_s_per_replica")
     hours = _value(assumed, "hours_per_month")
     replicas = _value(assumed, "replicas")

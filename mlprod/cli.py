@@ -1,6 +1,7 @@
 """``mlprod`` (or ``python -m mlprod``): the same core without a browser.
 
-Commands: ``calc`` (one run), ``score`` (a file of runs), ``import mlflow``, ``backup``,
+Commands: ``calc`` (one run), ``compare`` (A vs B), ``score`` (a file of runs),
+``import mlflow``, ``backup``,
 ``restore`` and ``ui`` (the dashboard). Exit codes: 0 success, 1 some rows had errors,
 2 unusable input, 3 database locked or unusable, 4 internal error (a bug; its traceback is
 written to a file the message names).
@@ -103,6 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
     calc.add_argument("--save", action="store_true", help="store the run in the history")
     calc.add_argument("--db", help=_DB_HELP)
     calc.add_argument("--author")
+
+    versus = commands.add_parser(
+        "compare",
+        help="model A vs model B from the history: verdict, break-even traffic, seed noise",
+        description="Compare two sides as the Compare page does. A side is a history id, "
+        "group:NAME (a group's mean: runs of one model and project, 'MODEL · PROJECT', or "
+        "tagged group=NAME) or NAME~F1~TRAINING~INFERENCE~HOURS~LATENCY.",
+    )
+    versus.add_argument("a", help="model A")
+    versus.add_argument("b", help="model B")
+    versus.add_argument("--weights", default="1,1,1", help="cost,time,speed (default 1,1,1)")
+    versus.add_argument("--tie", type=float, default=2.0, help="tie band in %% (default 2)")
+    versus.add_argument(
+        "--traffic", type=float, help="requests per month now (default: the runs' assumptions)"
+    )
+    versus.add_argument("--no-noise", action="store_true",
+                        help="ignore run-to-run spread (other runs of the same group)")  # fmt: skip
+    versus.add_argument("--json", action="store_true", help="print the answer as JSON")
+    versus.add_argument("--db", help=_DB_HELP)
 
     score = commands.add_parser(
         "score",
@@ -318,6 +338,46 @@ def _calc(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from mlprod.break_even import break_even
+    from mlprod.compare import compare
+    from mlprod.errors import BadLink
+    from mlprod.links import parse_side, parse_weights
+    from mlprod.sides import side_run
+    from mlprod.store import Store
+
+    try:
+        sides = [parse_side(args.a), parse_side(args.b)]
+        weights = parse_weights(args.weights)
+    except BadLink as exc:
+        raise InvalidInput("side", str(exc)) from None
+    with Store(args.db or config.database()) as store:
+        run_a, run_b = (side_run(s, store, noise=not args.no_noise) for s in sides)
+    comparison = compare(run_a, run_b, weights=weights, tie_band=args.tie / 100)
+    even = break_even(run_a, run_b, traffic=args.traffic)
+    if args.json:
+        out = {
+            "a": run_a.name, "b": run_b.name, "recommended": comparison.recommended,
+            "within_noise": comparison.within_noise, "verdict": comparison.verdict,
+            "ratios": {k: {"a": r.a, "b": r.b, "winner": r.winner,
+                           "within_noise": r.within_noise} for k, r in comparison.ratios.items()},
+            "total_cost": {"a": run_a.total_cost, "b": run_b.total_cost},
+            "break_even": None if even is None else {
+                "traffic_now": even.traffic, "traffic_given": even.traffic_given,
+                "equal_total_cost_at": even.cost_at, "equal_cer_at": even.cer_at,
+                "cheaper_now": even.cheaper_now},
+        }  # fmt: skip
+        print(json.dumps(out))
+        return EXIT_OK
+    print(comparison.verdict)
+    for line in comparison.key_numbers + comparison.break_evens + (even.lines if even else []):
+        print(f"  - {line}")
+    if even is None:
+        print("  - No break-even traffic: neither side's cost follows traffic (typed costs or "
+              "GPUs that serve all month).")  # fmt: skip
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -327,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _backup(args)
         if args.command == "calc":
             return _calc(args)
+        if args.command == "compare":
+            return _compare(args)
         from mlprod import batch_commands
 
         if args.command == "import":

@@ -195,11 +195,12 @@ def compare(
     if comparison.f1_interval is not None and round(a.f1 - b.f1, 9):
         low, high = comparison.f1_interval
         inside = "within" if low <= 0 <= high else "larger than"
+        ahead = "A" if a.f1 > b.f1 else "B"
         comparison.key_numbers.insert(
             1,
-            f"The F1 gap ({format_ratio(b.f1 - a.f1, 3):} B − A) is {inside} run-to-run "
-            f"spread (90% interval {low:+.3f} to {high:+.3f}; {_spread_of(a)}; "
-            f"{_spread_of(b)}).",
+            f"The F1 gap of {format_ratio(abs(b.f1 - a.f1), 3)} ({ahead} ahead) is {inside} "
+            f"run-to-run spread (B − A over other seeds, 90%: {low:+.3f} to {high:+.3f}; "
+            f"{_spread_of(a)}; {_spread_of(b)}).",
         )
     comparison.break_evens = _break_evens(comparison)
     return comparison
@@ -208,8 +209,9 @@ def compare(
 def _spread_of(run: Run) -> str:
     if run.noise is None:
         return f"{run.name}: one run, no spread known"
-    what = "mean of" if run.noise.draws > 1 else "one of"
-    return f"{run.name}: {what} {run.noise.runs} runs of {run.noise.group}"
+    if run.noise.draws > 1:  # a group's mean: its name says which group
+        return f"{run.name}: the mean of its runs"
+    return f"{run.name}: one of {run.noise.runs} runs of {run.noise.group}"
 
 
 def _verdict(c: Comparison) -> str:

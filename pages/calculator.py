@@ -140,6 +140,10 @@ with result_column:
     st.markdown(f"**What to try first.** {advice.headline}")
     st.markdown("\n".join(f"- {action}" for action in advice.actions))
     st.caption("Weakest = furthest below the reference run (F1 0.90, $1,200, 10 h, 50 ms).")
+    st.page_link(
+        "pages/guide.py", label="Guide: what each ratio means, when it misleads, and the FAQ",
+        icon=":material/menu_book:",
+    )  # fmt: skip
 
     if st.button("Save to history", key="calc-save", icon=":material/save:"):
         with ui.writing() as store:

@@ -146,7 +146,7 @@ assumed = assumptions_table(comparison)
 if assumed is not None:
     with st.expander("Cost assumptions (where the costs came from)", expanded=True):
         st.dataframe(
-            assumed, hide_index=True,
+            assumed, hide_index=True, height="content",
             column_config={"assumption": st.column_config.TextColumn("Assumption"),
                            "A": st.column_config.TextColumn(f"A · {run_a.name}"),
                            "B": st.column_config.TextColumn(f"B · {run_b.name}")},

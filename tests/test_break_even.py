@@ -47,7 +47,7 @@ def test_replicas_added_with_traffic_match_a_brute_force_scan(fa, pa, fb, replic
     b = CostCurve(fb, replica_cost=replica, capacity=capacity)
     upto = 20 * capacity
     found = crossings(a, b, upto)
-    grid = np.linspace(0, upto, 20_001)[1:]
+    grid = np.concatenate([[upto * 1e-9], np.linspace(0, upto, 20_001)[1:]])
     diff = a.at(grid) - b.at(grid)
     assume(np.all(np.abs(diff) > 1e-6))  # touching without crossing: no answer to check
     changes = np.nonzero(np.sign(diff[:-1]) != np.sign(diff[1:]))[0]

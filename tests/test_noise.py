@@ -67,7 +67,9 @@ class TestVerdict:
         assert c.recommended == "tie" and c.within_noise
         assert c.verdict.startswith("Within run-to-run spread — not a real difference")
         assert all(r.winner == "tie" for r in c.ratios.values())
-        assert any("F1 gap (0.02 B − A) is within run-to-run spread" in k for k in c.key_numbers)
+        assert any(
+            "F1 gap of 0.02 (B ahead) is within run-to-run spread" in k for k in c.key_numbers
+        )
 
     def test_a_clear_lead_still_names_the_winner(self):
         fa, na = group("sweep-a", SEEDS_A, COST_A)
@@ -149,7 +151,7 @@ class TestComparePage:
         assert app.radio(key="compare-a-source").value == "Group of runs"
         verdict = text(app.info[0].value)
         assert verdict.startswith("Within run-to-run spread — not a real difference")
-        assert "mean of 5 runs of group=sweep-a" in verdict
+        assert "group=sweep-a (mean of 5): the mean of its runs" in verdict
         table = app.dataframe[0].value.set_index("measure")
         assert table.loc["CER", "winner"] == "within run-to-run spread"
         assert "b=group%3Agroup%3Dsweep-b" in app.code[-1].value  # the link keeps the groups
@@ -209,3 +211,49 @@ def test_history_shows_the_spread_of_each_group(app, db_path):
     assert list(spread["Runs"]) == [5, 5, 5]
     assert spread.loc["tiny · p", "F1 min"] == 0.76 and spread.loc["tiny · p", "F1 max"] == 0.84
     assert spread.loc["tiny · p", "F1 spread (±%)"] == pytest.approx(5.0)
+
+
+class TestCompareCommand:
+    def test_two_seed_sweeps_from_the_command_line(self, db_path, capsys):
+        from mlprod.cli import main
+
+        seed_groups(db_path)
+        code = main(["compare", "group:group=sweep-a", "group:group=sweep-b", "--db",
+                     str(db_path), "--json"])  # fmt: skip
+        out = json.loads(capsys.readouterr().out)
+        assert code == 0 and out["recommended"] == "tie" and out["within_noise"]
+        assert out["ratios"]["cer"]["winner"] == "tie" and out["break_even"] is None
+        code = main(["compare", "group:group=sweep-a", "group:group=sweep-b", "--db",
+                     str(db_path), "--no-noise", "--json"])  # fmt: skip
+        assert json.loads(capsys.readouterr().out)["recommended"] == "B"
+
+    def test_break_even_from_the_command_line(self, db_path, capsys):
+        from mlprod.cli import main
+        from tests.test_break_even import _api_70b_vs_ft_7b_on_two_l4s
+
+        api, own = _api_70b_vs_ft_7b_on_two_l4s()
+        with Store(db_path) as s:
+            for key, run in (("a", api), ("b", own)):
+                s.save_calculation(
+                    {"model_name": run.name, "f1": run.f1, "training_cost": run.training_cost,
+                     "inference_cost": run.inference_cost, "training_hours": run.training_hours,
+                     "latency_ms": run.latency_ms, **run.ratios.as_dict(), **run.assumptions},
+                    calc_key=key,
+                )  # fmt: skip
+            ids = s.latest_per_model(2).set_index("model_name")["id"]
+        args = [str(ids["70B via API"]), str(ids["fine-tuned 7B"]), "--db", str(db_path)]
+        assert main(["compare", *args]) == 0
+        out = capsys.readouterr().out
+        assert "Total cost is equal at 3.189M requests/month" in out
+        assert main(["compare", *args, "--traffic", "4000000", "--json"]) == 0
+        even = json.loads(capsys.readouterr().out)["break_even"]
+        assert even["traffic_now"] == 4e6 and even["cheaper_now"] == "B"
+        assert even["equal_total_cost_at"] == [pytest.approx(3.189e6, rel=1e-3)]
+
+    def test_an_unknown_side_is_a_clear_error(self, db_path, capsys):
+        from mlprod.cli import main
+
+        assert main(["compare", "42", "a~b", "--db", str(db_path)]) == 2
+        assert "Cannot read the run 'a~b'" in capsys.readouterr().err
+        assert main(["compare", "42", "group:none", "--db", str(db_path)]) == 2
+        assert "There is no run 42 in the history" in capsys.readouterr().err

@@ -606,3 +606,29 @@ class TestSignIn:
         app.button(key="calc-save").click().run()
         assert "Saved" in text(app.success[0].value)
         assert saved_rows(db_path).iloc[0].author == "ada@example.com"
+
+
+class TestGuide:
+    def test_the_guide_renders_the_formulas_and_answers_the_faq(self, app):
+        app.run()
+        app.switch_page("pages/guide.py").run()
+        assert not app.exception
+        latex = " ".join(m.value for m in app.latex)
+        assert all(name in latex for name in (r"\mathrm{CER}", r"\mathrm{TER}", r"\mathrm{PSR}"))
+        shown = " ".join(text(m.value) for m in app.markdown)
+        assert "CER = 0.90 / $1,200 = **0.00075**" in shown  # computed by the calculator's code
+        assert "**0.09**" in shown and "**0.018**" in shown
+        faq = [e.label for e in app.expander]
+        for question in (
+            "Why F1 and not accuracy?",
+            "What is a good PSR?",
+            "How do we cut training cost?",
+            "LLM token costs: API or our own GPUs?",
+        ):
+            assert question in faq  # fmt: skip
+
+    def test_the_calculators_advice_links_to_the_guide(self, app):
+        app.run()
+        links = app.get("page_link")
+        assert any(link.proto.page.endswith("pages/guide.py") or "guide" in link.proto.page
+                   for link in links)  # fmt: skip

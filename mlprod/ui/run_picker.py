@@ -3,20 +3,19 @@ model), typed in by hand, or from the last scored batch; and a side as the Run c
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pandas as pd
 import streamlit as st
 
 from mlprod.compare import Run, run_from_row
+from mlprod.errors import InvalidInput
+from mlprod.explain import md
 from mlprod.links import GroupSide
-from mlprod.noise import Noise
+from mlprod.sides import side_run
 from mlprod.store import Store
 
 __all__ = ["resolve_side", "run_label", "run_picker", "side_defaults"]
 
 SOURCES = ("History", "Group of runs", "By hand", "Last scored batch")
-_INPUTS = ["f1", "training_cost", "inference_cost", "training_hours", "latency_ms"]
 HAND_FIELDS = (
     ("f1", "F1 score", 0.01),
     ("training_cost", "Training cost", 100.0),
@@ -104,30 +103,12 @@ def run_picker(
 def resolve_side(
     side: int | Run | GroupSide, store: Store, rows: pd.DataFrame | None, *, noise: bool
 ) -> Run:
-    """The run a side compares: a history run (with its group's run-to-run spread when
-    ``noise``), a group's mean (with the spread of that mean), or the run as given."""
-    if isinstance(side, GroupSide):
-        runs = store.group_runs(side.group)
-        if runs.empty:
-            st.warning(f"The group {side.group} has no runs in this history.")
-            st.stop()
-        runs = runs[runs["currency"] == runs["currency"].mode().iloc[0]]  # one currency
-        mean = runs[_INPUTS].mean()
-        return Run(
-            f"{side.group} (mean of {len(runs)})", *(float(mean[c]) for c in _INPUTS),
-            currency=str(runs["currency"].iloc[0] or "USD"),
-            noise=Noise.of(side.group, runs, mean=True) if noise else None,
-        )  # fmt: skip
-    if isinstance(side, int):
-        assert rows is not None
-        run = run_from_row(rows.loc[side].to_dict() | {"id": side})
-        group = store.group_of(side) if noise else None
-        if group is not None:
-            runs = store.group_runs(group)
-            runs = runs[runs["currency"] == run.currency]
-            run = replace(run, noise=Noise.of(group, runs, mean=False))
-        return run
-    return side
+    """:func:`mlprod.sides.side_run`, with a missing group or run said on the page."""
+    try:
+        return side_run(side, store, rows, noise=noise)
+    except InvalidInput as exc:
+        st.warning(md(exc))
+        st.stop()
 
 
 def run_label(row: object) -> str:

@@ -49,3 +49,59 @@ def test_permalink_shows_both_models_verdict_and_downloads_png(server, page, art
     link = page.locator('[data-testid="stCode"]').last.inner_text()
     assert "a=light-distilled" in link and "b=heavy-ensemble" in link
     full_screenshot(page, artifacts / "compare.png")
+
+
+@pytest.fixture(scope="module")
+def reviewer_server(tmp_path_factory):
+    """A history with a 70B model through an API and a fine-tuned 7B on two L4s, three
+    seeds each (tagged group=...), served by a real dashboard."""
+    from dataclasses import replace
+
+    from mlprod.store import Store
+    from tests.test_break_even import _api_70b_vs_ft_7b_on_two_l4s
+
+    from .conftest import Server
+
+    api, own = _api_70b_vs_ft_7b_on_two_l4s()
+    db = tmp_path_factory.mktemp("reviewer") / "history.duckdb"
+    with Store(db) as store:
+        for run, group in ((api, "api-70b"), (own, "ft-7b")):
+            for seed, shift in enumerate((-0.005, 0.005, 0.0)):
+                one = replace(run, f1=run.f1 + shift)
+                store.save_calculation(
+                    {"model_name": one.name, "tags": f"seed={seed}, group={group}",
+                     "f1": one.f1, "training_cost": one.training_cost,
+                     "inference_cost": one.inference_cost,
+                     "training_hours": one.training_hours, "latency_ms": one.latency_ms,
+                     **one.ratios.as_dict(), **one.assumptions},
+                    calc_key=f"{group}-{seed}",
+                )  # fmt: skip
+        ids = store.latest_per_model(2).set_index("model_name")["id"]
+    running = Server(db, tmp_path_factory.mktemp("log") / "streamlit.log")
+    yield running, int(ids["70B via API"]), int(ids["fine-tuned 7B"])
+    running.stop()
+
+
+def test_api_70b_vs_fine_tuned_7b_shows_break_even_and_seed_noise(reviewer_server, page, artifacts):
+    server, api, own = reviewer_server
+    page.goto(f"{server['url']}/compare?a={api}&b={own}")
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Break-even traffic")).to_be_visible()
+    expect(page.get_by_text("Total cost is equal at 3.189M requests/month", exact=False)
+           .first).to_be_visible()  # fmt: skip
+    # Three seeds of each: the F1 gap of 0.02 against a spread of ±0.005.
+    expect(page.get_by_text("is larger than run-to-run spread", exact=False).first).to_be_visible()
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    expect(charts.nth(2)).to_be_visible()
+    # Every chart drew marks (a blank chart is a bug): Vega renders SVG or canvas. The last
+    # is the card, inside a closed expander.
+    assert charts.count() == 4
+    for i in range(3):
+        charts.nth(i).scroll_into_view_if_needed()
+        expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download PNG").click()
+    data = download_info.value.path().read_bytes()
+    assert png_size(data) == (2560, 1440)
+    (artifacts / "comparison-card-break-even.png").write_bytes(data)
+    full_screenshot(page, artifacts / "compare-break-even.png")

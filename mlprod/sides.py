@@ -1,0 +1,59 @@
+"""A side of a comparison as the :class:`~mlprod.compare.Run` compared: a history run (with
+its group's run-to-run spread), a group's mean (with the spread of that mean), or a run as
+given. Used by the Compare page and ``mlprod compare``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from mlprod.compare import Run, run_from_row
+from mlprod.errors import InvalidInput
+from mlprod.links import GroupSide
+from mlprod.noise import Noise
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlprod.store import Store
+
+__all__ = ["side_run"]
+
+_INPUTS = ["f1", "training_cost", "inference_cost", "training_hours", "latency_ms"]
+
+
+def side_run(
+    side: int | Run | GroupSide, store: Store, rows: pd.DataFrame | None = None, *, noise: bool
+) -> Run:
+    """The run a side compares. ``rows``: the history rows of the ids asked (indexed by id;
+    read from ``store`` when not given).
+
+    Raises
+    ------
+    InvalidInput
+        A history id or a group the history does not hold.
+    """
+    if isinstance(side, GroupSide):
+        runs = store.group_runs(side.group)
+        if runs.empty:
+            raise InvalidInput("group", f"The group {side.group} has no runs in this history.")
+        runs = runs[runs["currency"] == runs["currency"].mode().iloc[0]]  # one currency
+        mean = runs[_INPUTS].mean()
+        return Run(
+            f"{side.group} (mean of {len(runs)})", *(float(mean[c]) for c in _INPUTS),
+            currency=str(runs["currency"].iloc[0] or "USD"),
+            noise=Noise.of(side.group, runs, mean=True) if noise else None,
+        )  # fmt: skip
+    if isinstance(side, int):
+        if rows is None or side not in rows.index:
+            rows = store.calculations_by_id([side]).set_index("id")
+        if side not in rows.index:
+            raise InvalidInput("run", f"There is no run {side} in the history.")
+        run = run_from_row(rows.loc[side].to_dict() | {"id": side})
+        group = store.group_of(side) if noise else None
+        if group is not None:
+            runs = store.group_runs(group)
+            run = replace(run, noise=Noise.of(group, runs[runs["currency"] == run.currency],
+                                              mean=False))  # fmt: skip
+        return run
+    return side
