@@ -159,7 +159,13 @@ if assumed is not None:
         )  # fmt: skip
 
 even = break_even(run_a, run_b)
-if even is not None:
+if even is None:
+    st.caption(
+        "No break-even traffic: neither side's cost follows traffic (typed costs, or GPUs that "
+        "serve all month). Build an inference cost from requests, tokens or serving GPUs on "
+        "the calculator to see where the two would cross."
+    )
+else:
     st.subheader("Break-even traffic")
     traffic = st.number_input(
         "Your traffic (requests per month)", value=None, min_value=1.0, step=100_000.0,

@@ -132,26 +132,6 @@ for column, x, title in ((cost_col, "total_cost", f"total cost ({symbol})"),
         )  # fmt: skip
         ui.chart(chart, f"history-frontier-{x}")
 ui.chart(best_chart(view.best), "history-best")
-with st.expander("Run-to-run spread per group (other seeds of the same model)"):
-    spread = ui.spread_per_group(f)
-    if spread.empty:
-        st.caption("No group has two runs under this filter. A group is the runs of one model "
-                   "and project, or the runs tagged group=NAME (e.g. one per seed).")  # fmt: skip
-    else:
-        st.caption(
-            "A lead smaller than a group's spread may be a lucky seed: the Compare page weighs "
-            "it (pick *Group of runs* there). A group is the runs of one model and project, or "
-            "those tagged group=NAME."
-        )
-        shown = spread_columns(spread)
-        numbers = [c for c in shown.columns if c not in ("Group", "Runs")]
-        st.dataframe(
-            shown,
-            hide_index=True,
-            key="history-spread",
-            column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in numbers},
-        )
-
 # -- the table, with delete and undo -----------------------------------------------------------
 st.subheader("Calculations")
 st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page")
@@ -219,6 +199,26 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
                 target.restore(chosen, by=ui.author())
             ui.written()
             st.rerun()
+
+with st.expander("Run-to-run spread per group (other seeds of the same model)"):
+    spread = ui.spread_per_group(f)
+    if spread.empty:
+        st.caption("No group has two runs under this filter. A group is the runs of one model "
+                   "and project, or the runs tagged group=NAME (e.g. one per seed).")  # fmt: skip
+    else:
+        st.caption(
+            "A lead smaller than a group's spread may be a lucky seed: the Compare page weighs "
+            "it (pick *Group of runs* there). A group is the runs of one model and project, or "
+            "those tagged group=NAME."
+        )
+        shown = spread_columns(spread)
+        numbers = [c for c in shown.columns if c not in ("Group", "Runs")]
+        st.dataframe(
+            shown,
+            hide_index=True,
+            key="history-spread",
+            column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in numbers},
+        )
 
 with st.expander("Deletion log"):
     log = ui.deletion_log()

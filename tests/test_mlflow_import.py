@@ -66,6 +66,15 @@ def test_import_scores_runs_without_costs_with_a_scenario(tracking_uri, tmp_path
         assert row["cer"] == pytest.approx(want, rel=1e-9), row
         assert row["training_hours"] == pytest.approx(hours)
     assert rows["bert-child"]["cer"] == pytest.approx(expected("T4", 4, 2, 0.9, 120), rel=1e-9)
+    # A nested run belongs to its parent's group: the runs of one sweep are its seed noise.
+    from mlflow.tracking import MlflowClient
+
+    (parent,) = MlflowClient(tracking_uri).search_runs(
+        [MlflowClient(tracking_uri).get_experiment_by_name("nlp").experiment_id],
+        filter_string="attributes.run_name = 'sweep'",
+    )
+    assert rows["bert-child"]["tags"] == f"group={parent.info.run_id}"
+    assert rows["resnet-0"]["tags"] is None
     assert "Training time (hours) from 'end_time' minus 'start_time'" in report["columns"]
 
 

@@ -157,6 +157,8 @@ class TestComparePage:
         assert "b=group%3Agroup%3Dsweep-b" in app.code[-1].value  # the link keeps the groups
         spread = next(d.value for d in app.dataframe if "mean 90% low" in d.value.columns)
         assert set(spread["group"]) == {"group=sweep-a", "group=sweep-b"}
+        captions = " ".join(c.value for c in app.caption)
+        assert "No break-even traffic: neither side's cost follows traffic" in captions
 
     def test_switching_the_spread_off_names_a_winner_again(self, app, db_path):
         seed_groups(db_path)
