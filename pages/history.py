@@ -5,12 +5,12 @@ from datetime import date
 import streamlit as st
 
 from mlprod import ui
-from mlprod.charts import best_chart, frontier_chart, trend_chart
 from mlprod.explain import CURRENCIES, format_money, format_ratio, md
 from mlprod.export import csv_bytes, parquet_bytes
 from mlprod.store import HistoryFilter
 from mlprod.ui.history_table import (
     HISTORY_TABLE_COLUMNS,
+    history_charts,
     history_column_config,
     load_sample_runs,
     run_answer,
@@ -113,7 +113,11 @@ cer_col.metric("Best CER", format_ratio(summary["best_cer"], 3))
 ter_col.metric("Best TER", format_ratio(summary["best_ter"], 3))
 psr_col.metric("Best PSR", format_ratio(summary["best_psr"], 3))
 
-ui.chart(trend_chart(view.trend, view.bucket), "history-trend")
+charts = history_charts(
+    f, symbol=symbol, f1_gap=gap, budget=budget, latency_ms=latency, page=page,
+    page_size=PAGE_SIZE,
+)  # fmt: skip
+ui.chart(charts["history-trend"], "history-trend")
 in_trend = set(view.trend["model_name"]) if len(view.trend) else set()
 left_out = sorted(set(view.best["model_name"]) - in_trend)
 if left_out:  # the trend keeps the models with the most runs: say which it leaves out
@@ -123,15 +127,10 @@ if left_out:  # the trend keeps the models with the most runs: say which it leav
         f"{named}. Pick models in the Model filter above to follow them."
     )
 cost_col, latency_col = st.columns(2, gap="large")
-for column, x, title in ((cost_col, "total_cost", f"total cost ({symbol})"),
-                         (latency_col, "latency_ms", "latency (ms)")):  # fmt: skip
+for column, x in ((cost_col, "total_cost"), (latency_col, "latency_ms")):
     with column:
-        chart = frontier_chart(
-            view.points, view.frontiers[x], x=x, x_title=title, total=summary["runs"],
-            highlight=answers,
-        )  # fmt: skip
-        ui.chart(chart, f"history-frontier-{x}")
-ui.chart(best_chart(view.best), "history-best")
+        ui.chart(charts[f"history-frontier-{x}"], f"history-frontier-{x}")
+ui.chart(charts["history-best"], "history-best")
 # -- the table, with delete and undo -----------------------------------------------------------
 st.subheader("Calculations")
 st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page")

@@ -8,15 +8,17 @@ import pandas as pd
 import streamlit as st
 
 from mlprod import config
+from mlprod.charts import best_chart, frontier_chart, trend_chart
 from mlprod.explain import format_money, format_ratio, md
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
-from mlprod.ui.resources import writing, written
+from mlprod.store import HistoryFilter
+from mlprod.ui.resources import _BY_FILTER, history_overview, writing, written
 from mlprod.ui.shell import author
-from mlprod.ui.widgets import scored_column_config
+from mlprod.ui.widgets import chart_spec, scored_column_config
 
-__all__ = ["HISTORY_TABLE_COLUMNS", "history_column_config", "load_sample_runs", "run_answer",
-           "spread_columns"]  # fmt: skip
+__all__ = ["HISTORY_TABLE_COLUMNS", "history_charts", "history_column_config",
+           "load_sample_runs", "run_answer", "spread_columns"]  # fmt: skip
 
 HISTORY_TABLE_COLUMNS = [
     "answer", "created_at", "model_name", "run_name", "run_id", "project", "tags", "f1",
@@ -25,6 +27,33 @@ HISTORY_TABLE_COLUMNS = [
     "price_as_of", "inference_mode", "requests_per_month", "cost_per_1k_requests", "months",
     "llm_model", "serving_gpu", "serving_gpus", "replicas", "hours_per_month", "notes",
 ]  # fmt: skip
+
+
+@st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=_BY_FILTER)
+def _charts(
+    database: str, f: HistoryFilter, options: tuple[tuple[str, Any], ...], symbol: str
+) -> dict[str, dict[str, Any]]:
+    view = history_overview(f, **dict(options))
+    answers = {int(r["id"]) for r in (view.cheapest, view.best_under) if r}
+    total = view.summary["runs"]
+    charts = {"history-trend": trend_chart(view.trend, view.bucket)}
+    for x, title in (("total_cost", f"total cost ({symbol})"), ("latency_ms", "latency (ms)")):
+        charts[f"history-frontier-{x}"] = frontier_chart(
+            view.points, view.frontiers[x], x=x, x_title=title, total=total, highlight=answers
+        )
+    charts["history-best"] = best_chart(view.best)
+    return {key: chart_spec(chart) for key, chart in charts.items()}
+
+
+def history_charts(
+    f: HistoryFilter, *, symbol: str, f1_gap: float, budget: float, latency_ms: float,
+    page: int, page_size: int,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The History page's four charts as specs, built once per filter and question (Altair
+    and its conversion cost ~0.2 s a visit) and kept until anything is written."""
+    options = {"f1_gap": f1_gap, "budget": budget, "latency_ms": latency_ms, "page": page,
+               "page_size": page_size}  # fmt: skip
+    return _charts(config.database(), f, tuple(sorted(options.items())), symbol)
 
 
 def spread_columns(spread: pd.DataFrame) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 import altair as alt
@@ -11,7 +12,14 @@ import streamlit as st
 from mlprod import config
 from mlprod.charts import themed
 
-__all__ = ["SCORED_COLUMN_ORDER", "chart", "page_url", "scored_column_config", "shown_empty"]
+__all__ = [
+    "SCORED_COLUMN_ORDER",
+    "chart",
+    "chart_spec",
+    "page_url",
+    "scored_column_config",
+    "shown_empty",
+]
 
 #: A scored table as a person reads it at 1280 px: which run, its ratios, then the rest;
 #: the error (empty where there is none) and the long ids last.
@@ -36,9 +44,24 @@ def shown_empty(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{c: frame[c].fillna("") for c in text}) if text else frame
 
 
-def chart(figure: alt.TopLevelMixin, key: str) -> None:
-    """An Altair chart in the house style; Streamlit's own toolbar (save as PNG/SVG) stays."""
-    st.altair_chart(themed(figure), theme=None, key=key)
+def chart_spec(figure: alt.TopLevelMixin) -> dict[str, Any]:
+    """A chart in the house style as the Vega-Lite spec Streamlit sends, its data as Arrow:
+    what ``st.altair_chart`` builds on every rerun, built once for a cache to keep."""
+    try:  # Streamlit's own conversion (data as Arrow IPC, its lock on Altair's globals)
+        from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
+    except ImportError:  # a Streamlit without it: the spec with its data inline
+        return themed(figure).to_dict()
+    return _convert_altair_to_vega_lite_spec(themed(figure))
+
+
+def chart(figure: alt.TopLevelMixin | dict[str, Any], key: str) -> None:
+    """An Altair chart (or a :func:`chart_spec`) in the house style; Streamlit's own
+    toolbar (save as PNG/SVG) stays."""
+    if isinstance(figure, dict):
+        spec = {**figure, "datasets": dict(figure.get("datasets") or {})}  # drawing pops it
+        st.vega_lite_chart(spec=spec, theme=None, key=key)
+    else:
+        st.altair_chart(themed(figure), theme=None, key=key)
 
 
 def page_url(params: dict[str, str]) -> str:

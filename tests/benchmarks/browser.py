@@ -6,10 +6,14 @@ websocket bytes the server sent for the action).
 
 Figures, each from the click (or navigation) until the app is idle and every chart on the
 page has drawn:
-- ``history_warm``: a History visit after the page was seen once;
+- ``history_warm``: a History visit after the page was seen once (and the server's CPU
+  seconds per visit, from /proc: one process serves 1 / that visits per second per core);
 - ``history_filter``: picking one model in the filter;
 - ``compare_change_b``: changing run B until the verdict shows;
-- ``calculate``: Calculate until the ratios show.
+- ``calculate``: Calculate until the ratios show;
+- ``guide_no_charts``: a visit of the Guide (text, no chart): the app's own floor;
+- ``floor_history_warm``: the framework's floor, a plain Streamlit page drawing the same
+  charts, points and table from memory (``floor_app.py``).
 """
 
 from __future__ import annotations
@@ -72,12 +76,41 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(db: Path) -> tuple[subprocess.Popen[bytes], str]:
+def floor_view(db: Path, path: Path) -> Path:
+    """What the History page draws on a first visit, built once and pickled for the floor
+    page: the same charts (points, frontiers, trend, best runs) and the same table."""
+    import pickle
+
+    from mlprod.charts import best_chart, frontier_chart, themed, trend_chart
+    from mlprod.store import HistoryFilter
+
+    with Store(db) as store:
+        f = HistoryFilter()
+        view = store.overview(f, f1_gap=0.01, budget=1000.0, latency_ms=50.0, page=0,
+                              page_size=50)  # fmt: skip
+    total = view.summary["runs"]
+    charts = [
+        trend_chart(view.trend, view.bucket),
+        *(frontier_chart(view.points, view.frontiers[x], x=x, x_title=x, total=total)
+          for x in ("total_cost", "latency_ms")),
+        best_chart(view.best),
+    ]  # fmt: skip
+    metrics = [("Runs", f"{total:,}"), ("Models", "9"), ("Best CER", "1"), ("Best TER", "1"),
+               ("Best PSR", "1")]  # fmt: skip
+    with path.open("wb") as fh:
+        pickle.dump({"charts": [themed(c) for c in charts], "table": view.table,
+                     "metrics": metrics}, fh)  # fmt: skip
+    return path
+
+
+def _serve(
+    db: Path, script: str = "app.py", env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env={**os.environ, "MLPROD_DB": str(db)},
+        cwd=ROOT, env={**os.environ, "MLPROD_DB": str(db), **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -88,6 +121,12 @@ def _serve(db: Path) -> tuple[subprocess.Popen[bytes], str]:
         except OSError:
             time.sleep(0.3)
     raise RuntimeError("streamlit did not start")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Timer:
@@ -135,8 +174,14 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
             timer = Timer(page)
             page.goto(f"{url}/history")
             page.wait_for_selector(IDLE, timeout=120_000)
+            cpu = _cpu_seconds(proc.pid)
             visits = [timer(lambda: page.goto(f"{url}/history")) for _ in range(repeat)]
             _figure("history_warm", runs, visits)
+            per_visit = (_cpu_seconds(proc.pid) - cpu) / repeat
+            cpu_figure = {"figure": "history_warm_server_cpu", "runs": runs,
+                          "cpu_s_per_visit": round(per_visit, 3),
+                          "visits_per_s_per_core": round(1 / per_visit, 1)}  # fmt: skip
+            print(json.dumps(cpu_figure), flush=True)
             filters = []
             for i in range(repeat):
                 page.get_by_role("combobox").first.click()
@@ -152,6 +197,25 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
                 page.get_by_role("spinbutton", name="Latency (ms)").fill(str(20 + i))
                 calc.append(timer(lambda: page.get_by_role("button", name="Calculate").click()))
             _figure("calculate", runs, calc)
+            page.goto(f"{url}/guide")
+            page.wait_for_selector(IDLE, timeout=120_000)
+            empty = [timer(lambda: page.goto(f"{url}/guide")) for _ in range(repeat)]
+            _figure("guide_no_charts", runs, empty)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    floor = floor_view(db, folder / f"floor-{runs}.pickle")
+    proc, url = _serve(db, "tests/benchmarks/floor_app.py", {"MLPROD_FLOOR": str(floor)})
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            timer = Timer(page)
+            page.goto(url)
+            page.wait_for_selector(IDLE, timeout=120_000)
+            visits = [timer(lambda: page.goto(url)) for _ in range(repeat)]
+            _figure("floor_history_warm", runs, visits)
             browser.close()
     finally:
         proc.terminate()
