@@ -99,13 +99,14 @@ def inference_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
             f"{chosen.label}: US${chosen.input_per_1m:g} in / US${chosen.output_per_1m:g} out "
             f"per 1M tokens, as of {chosen.as_of} ({chosen.source})."
         )
-    left, right = st.columns(2)
-    price_in = left.number_input(
+    # One per row: side by side in the form's column the labels wrapped and the inputs lost
+    # their +/- buttons.
+    price_in = st.number_input(
         f"Price per 1M input tokens ({currency})", value=None if chosen else 0.5,
         min_value=0.0, step=0.1, key=f"calc-price-in{'-book' if chosen else ''}",
         placeholder="the book's",
     )  # fmt: skip
-    price_out = right.number_input(
+    price_out = st.number_input(
         f"Price per 1M output tokens ({currency})", value=None if chosen else 1.5,
         min_value=0.0, step=0.1, key=f"calc-price-out{'-book' if chosen else ''}",
         placeholder="the book's",
@@ -121,28 +122,25 @@ def _serving_inputs(currency: str) -> dict[str, Any]:
     """Self-hosted serving: GPUs that serve all month whatever the traffic."""
     prices = default_prices()
     models = prices.models()
-    left, right = st.columns(2)
-    gpu = left.selectbox("Serving GPU", models, key="calc-serving-gpu",
+    gpu = st.selectbox("Serving GPU", models, key="calc-serving-gpu",
                          index=models.index("L4") if "L4" in models else 0)  # fmt: skip
-    per_replica = right.number_input("GPUs per replica", value=1.0, min_value=0.0, step=1.0,
+    per_replica = st.number_input("GPUs per replica", value=1.0, min_value=0.0, step=1.0,
                                      key="calc-serving-gpus")  # fmt: skip
-    left, right = st.columns(2)
-    replicas = left.number_input(
+    replicas = st.number_input(
         "Replicas", value=1.0, min_value=0.0, step=1.0, key="calc-replicas",
         help="Ignored when the throughput below is given: replicas then follow from traffic.",
     )  # fmt: skip
-    hours = right.number_input(
+    hours = st.number_input(
         "Hours served per month", value=730.0, min_value=0.0, max_value=744.0, step=10.0,
         key="calc-hours-per-month", help="730 = always on.",
     )  # fmt: skip
-    left, right = st.columns(2)
-    traffic = left.number_input(
+    traffic = st.number_input(
         "Requests per month", value=None, min_value=0.0, step=100_000.0, format="%.0f",
         key="calc-serving-requests", placeholder="optional",
         help="Today's traffic: with a throughput, replicas follow from it; the compare page's "
         "break-even reads it.",
     )  # fmt: skip
-    throughput = right.number_input(
+    throughput = st.number_input(
         "Requests/s per replica", value=None, min_value=0.0, step=1.0,
         key="calc-serving-throughput", placeholder="optional",
     )  # fmt: skip
