@@ -57,11 +57,25 @@ def _replicates(
     if noise is None or noise.runs < 2:
         return np.full(REPLICATES, shown)
     values = np.asarray(noise.values[measure], dtype=float)
-    picks = values[rng.integers(0, len(values), size=(REPLICATES, noise.draws))].mean(axis=1)
+    picks = _means(values, noise.draws, rng)
     centre = values.mean()
     if measure == "f1":
         return picks - centre + shown
     return picks * (shown / centre) if centre > 0 else np.full(REPLICATES, shown)
+
+
+#: Past this many runs per mean, the mean of a resample is drawn from its normal limit
+#: (mean, sd / sqrt(draws)) instead of resampled run by run: 4,000 x 1,000 draws cost
+#: ~0.3 s a page view, the limit ~0.1 ms, and they agree to the third digit there.
+EXACT_DRAWS = 30
+
+
+def _means(values: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``REPLICATES`` means of ``draws`` runs drawn (with replacement) from ``values``."""
+    if draws <= EXACT_DRAWS:
+        return values[rng.integers(0, len(values), size=(REPLICATES, draws))].mean(axis=1)
+    spread = values.std() / np.sqrt(draws)  # the bootstrap's own sd (population sd of values)
+    return values.mean() + spread * rng.standard_normal(REPLICATES)
 
 
 def _lead(a: np.ndarray, b: np.ndarray, measure: str) -> np.ndarray:
@@ -136,7 +150,7 @@ def spread_table(noise: Mapping[str, Noise | None]) -> pd.DataFrame | None:
         rng = np.random.default_rng(17)
         for measure in MEASURES:
             values = np.asarray(one.values[measure], dtype=float)
-            means = values[rng.integers(0, len(values), (REPLICATES, len(values)))].mean(axis=1)
+            means = _means(values, len(values), rng)
             low, high = np.percentile(means, [5, 95])
             rows.append(
                 {"side": side, "group": one.group, "measure": measure.upper(), "runs": len(values),

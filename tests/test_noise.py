@@ -195,6 +195,10 @@ def test_compare_page_shows_break_even_traffic_and_puts_it_on_the_card(app, db_p
     specs = [json.loads(c.proto.spec) for c in app.get("vega_lite_chart")]
     titles = [json.dumps(spec.get("title", "")) for spec in specs]
     assert any("total cost vs traffic" in t for t in titles)
+    assert not any("hconcat" in spec for spec in specs)  # the card's preview is closed
+    app.session_state["compare-card-open"] = True
+    app.run()
+    specs = [json.loads(c.proto.spec) for c in app.get("vega_lite_chart")]
     card = next(spec for spec in specs if "hconcat" in spec)
     assert len(card["hconcat"]) == 3  # ratios, inputs, total cost vs traffic
     assert "Total cost is equal at 3.189M" in json.dumps(card["title"])
@@ -259,3 +263,15 @@ class TestCompareCommand:
         assert "Cannot read the run 'a~b'" in capsys.readouterr().err
         assert main(["compare", "42", "group:none", "--db", str(db_path)]) == 2
         assert "There is no run 42 in the history" in capsys.readouterr().err
+
+
+def test_a_large_groups_interval_matches_the_exact_bootstrap():
+    """Past EXACT_DRAWS runs the mean's spread comes from its normal limit: it agrees with
+    resampling run by run."""
+    from mlprod import noise as module
+
+    values = np.random.default_rng(3).lognormal(0, 0.3, 400)
+    rng = np.random.default_rng(5)
+    exact = values[rng.integers(0, 400, size=(4000, 400))].mean(axis=1)
+    fast = module._means(values, 400, np.random.default_rng(5))
+    assert np.percentile(fast, [5, 95]) == pytest.approx(np.percentile(exact, [5, 95]), rel=0.01)

@@ -190,6 +190,24 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
                 page.goto(f"{url}/history")
                 page.wait_for_selector(IDLE, timeout=120_000)
             _figure("history_filter", runs, filters)
+            page.goto(f"{url}/compare")
+            page.wait_for_selector(IDLE, timeout=120_000)
+            changes, pngs = [], []
+            for _ in range(repeat):
+                picker = page.get_by_label("Run (newest first)").nth(1)  # B's run picker
+                picker.click()
+                page.wait_for_timeout(300)
+                page.keyboard.press("ArrowDown")  # the next run in B's list
+                changes.append(timer(lambda: page.keyboard.press("Enter")))
+
+                def download() -> None:
+                    with page.expect_download() as done:
+                        page.get_by_role("button", name="Download PNG").click()
+                    done.value.path()  # until the file is there
+
+                pngs.append(timer(download))
+            _figure("compare_change_b", runs, changes)
+            _figure("compare_png", runs, pngs)
             page.goto(f"{url}/")
             page.wait_for_selector(IDLE, timeout=120_000)
             calc = []

@@ -93,10 +93,13 @@ def test_api_70b_vs_fine_tuned_7b_shows_break_even_and_seed_noise(reviewer_serve
     expect(page.get_by_text("is larger than run-to-run spread", exact=False).first).to_be_visible()
     charts = page.locator('[data-testid="stVegaLiteChart"]')
     expect(charts.nth(2)).to_be_visible()
-    # Every chart drew marks (a blank chart is a bug): Vega renders SVG or canvas. The last
-    # is the card, inside a closed expander.
-    assert charts.count() == 4
-    for i in range(3):
+    # Every chart drew marks (a blank chart is a bug): Vega renders SVG or canvas. The card's
+    # preview is drawn only once its expander is opened.
+    assert charts.count() == 3
+    page.get_by_text("The comparison card as exported").click()
+    expect(charts).to_have_count(4, timeout=20_000)
+    wait_idle(page)
+    for i in range(4):
         charts.nth(i).scroll_into_view_if_needed()
         expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
     with page.expect_download() as download_info:
