@@ -156,6 +156,7 @@ if assumed is not None:
             "Download cost assumptions (CSV)", csv_bytes(named),
             f"{stem}-assumptions.csv",
             "text/csv", key="compare-assumptions-csv", icon=":material/table:",
+            on_click="ignore",
         )  # fmt: skip
 
 even = break_even(run_a, run_b)
@@ -199,15 +200,15 @@ card = comparison_card(comparison, extras, even=even)
 png_col, svg_col, csv_col = st.columns(3)
 png_col.download_button(
     "Download PNG", lambda: card_png(card), f"{stem}.png", "image/png",
-    key="compare-png", icon=":material/image:",
+    key="compare-png", icon=":material/image:", on_click="ignore",
 )  # fmt: skip
 svg_col.download_button(
     "Download SVG", lambda: svg_text(card), f"{stem}.svg", "image/svg+xml",
-    key="compare-svg", icon=":material/draw:",
+    key="compare-svg", icon=":material/draw:", on_click="ignore",
 )  # fmt: skip
 csv_col.download_button(
     "Download table (CSV)", csv_bytes(comparison_table(comparison)), f"{stem}.csv", "text/csv",
-    key="compare-csv", icon=":material/table:",
+    key="compare-csv", icon=":material/table:", on_click="ignore",
 )  # fmt: skip
 
 st.markdown("**Link to this comparison**")
