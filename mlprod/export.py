@@ -22,6 +22,16 @@ __all__ = ["CsvOut", "ParquetOut", "csv_bytes", "for_csv", "formula_safe", "scor
 _DANGEROUS_START = r"^([=+\-@\t\r])"
 
 
+_DANGEROUS_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r"])
+
+
+def _risky(column: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether any cell begins with a dangerous character: a first-character lookup is ~3x
+    cheaper than the regex replace, which then runs only where it changes something."""
+    first = pc.utf8_slice_codeunits(column, 0, 1)
+    return bool(pc.any(pc.is_in(first, value_set=_DANGEROUS_FIRST)).as_py())
+
+
 def formula_safe(table: pa.Table | pd.DataFrame) -> pa.Table:
     """The table with every risky text cell prefixed by ``'``.
 
@@ -33,7 +43,9 @@ def formula_safe(table: pa.Table | pd.DataFrame) -> pa.Table:
         table = pa.Table.from_pandas(table, preserve_index=False)
     columns = []
     for column in table.columns:
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        if (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) and (
+            _risky(column)
+        ):
             column = pc.replace_substring_regex(
                 column, pattern=_DANGEROUS_START, replacement=r"'\1"
             )

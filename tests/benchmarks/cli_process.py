@@ -1,0 +1,92 @@
+"""The command line as a pipeline sees it (#18): whole processes, A/B against DuckDB itself.
+
+    python tests/benchmarks/cli_process.py [--rows 1000000] [--repeat 3]
+
+Times ``python -m mlprod score RUNS.csv -o SCORED.csv --save --db NEW.duckdb`` and, on the
+same file in the same run, DuckDB's own ``CREATE TABLE AS SELECT * FROM read_csv(...)`` plus
+``COPY ... TO`` CSV in a fresh Python process; prints one JSON object per figure (median
+seconds, rows/s, and the ratio), and the parts of mlprod's run (imports, score without save,
+score with save).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DUCKDB = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1])
+con.sql("CREATE TABLE runs AS SELECT * FROM read_csv('" + sys.argv[2] + "')")
+con.sql("COPY runs TO '" + sys.argv[3] + "' (HEADER)")
+"""
+
+
+def runs_csv(path: Path, rows: int) -> Path:
+    rng = np.random.default_rng(11)
+    f1 = rng.uniform(0.5, 0.99, rows)
+    table = pa.table({
+        "run_id": pa.array([f"run-{i}" for i in range(rows)]),
+        "model_name": pa.array([f"model-{i % 9}" for i in range(rows)]),
+        "f1": f1.round(4), "training_cost": rng.uniform(10, 1000, rows).round(2),
+        "inference_cost": rng.uniform(0, 300, rows).round(2),
+        "training_hours": rng.uniform(1, 10, rows).round(2),
+        "latency_ms": rng.uniform(5, 100, rows).round(1),
+    })  # fmt: skip
+    pacsv.write_csv(table, path)
+    return path
+
+
+def _time(args: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mlprod-cli-") as name:
+        folder = Path(name)
+        csv = runs_csv(folder / "runs.csv", args.rows)
+        figures: dict[str, list[float]] = {}
+        for i in range(args.repeat):  # interleaved: the machine's noise hits both sides
+            py = sys.executable
+            figures.setdefault("duckdb_ctas_copy", []).append(_time(
+                [py, "-c", DUCKDB, str(folder / f"d{i}.duckdb"), str(csv), str(folder / "d.csv")]
+            ))  # fmt: skip
+            figures.setdefault("mlprod_score_save", []).append(_time(
+                [py, "-m", "mlprod", "score", str(csv), "-o", str(folder / "s.csv"), "--save",
+                 "--db", str(folder / f"m{i}.duckdb")]
+            ))  # fmt: skip
+            figures.setdefault("mlprod_score_no_save", []).append(
+                _time([py, "-m", "mlprod", "score", str(csv), "-o", str(folder / "n.csv")])
+            )
+            figures.setdefault("python_imports_only", []).append(_time(
+                [py, "-c", "import mlprod.batch_commands, mlprod.ingest, mlprod.saving, "
+                 "mlprod.store, pyarrow.csv, duckdb"]
+            ))  # fmt: skip
+        base = statistics.median(figures["duckdb_ctas_copy"])
+        for name_, seconds in figures.items():
+            median = statistics.median(seconds)
+            print(json.dumps({"figure": name_, "rows": args.rows, "median_s": round(median, 3),
+                              "rows_per_s": round(args.rows / median),
+                              "x_duckdb": round(median / base, 2)}), flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
