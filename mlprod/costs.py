@@ -36,6 +36,7 @@ __all__ = [
     "TrainingCost",
     "default_fx",
     "default_prices",
+    "gpu_hour_price",
     "gpu_key",
     "training_cost",
 ]
@@ -401,6 +402,33 @@ class TrainingCost:
         return out
 
 
+def gpu_hour_price(
+    gpu_model: str,
+    *,
+    spot: bool = False,
+    provider: str | None = None,
+    price_override: float | None = None,
+    rate: float = 1.0,
+    prices: PriceTable | None = None,
+) -> tuple[str, float, str, str | None, date | None]:
+    """One GPU-hour's price for training or serving: the table's name for the GPU ("Tesla
+    T4" is T4), the price in the currency (``rate`` units per US dollar), its kind
+    ("on-demand", "spot" or "override"), provider and date. ``price_override`` is already
+    in the currency.
+
+    >>> gpu_hour_price("Tesla T4", provider="AWS")
+    ('T4', 0.53, 'on-demand', 'AWS', datetime.date(2026, 10, 1))
+    """
+    table = prices or default_prices()
+    gpu_model = table.canonical(gpu_model) or gpu_model
+    if price_override is not None:
+        price = _number(price_override, "price_per_gpu_hour", "Price per GPU-hour", strict=True)
+        return gpu_model, price, "override", None, None
+    listed = table.price(gpu_model, spot=spot, provider=provider)
+    usd = listed.spot if spot and listed.spot is not None else listed.on_demand
+    return gpu_model, usd * rate, ("spot" if spot else "on-demand"), listed.provider, listed.as_of
+
+
 def training_cost(
     gpu_model: str,
     gpu_count: float,
@@ -430,22 +458,11 @@ def training_cost(
     count = _number(gpu_count, "gpu_count", "GPU count", strict=True)
     hours = _number(gpu_hours, "gpu_hours", "GPU hours", strict=True)
     extra = _number(extra_costs, "extra_costs", "Extra costs")
-    fx = fx or default_fx()
-    rate = fx.rate(currency)
-    table = prices or default_prices()
-    gpu_model = table.canonical(gpu_model) or gpu_model  # "Tesla T4" is the table's T4
-    if price_override is not None:
-        price = _number(price_override, "price_per_gpu_hour", "Price per GPU-hour", strict=True)
-        kind, where, as_of = "override", None, None
-    else:
-        listed = table.price(gpu_model, spot=spot, provider=provider)
-        usd = listed.spot if spot and listed.spot is not None else listed.on_demand
-        price, kind, where, as_of = (
-            usd * rate,
-            ("spot" if spot else "on-demand"),
-            listed.provider,
-            listed.as_of,
-        )
+    rate = (fx or default_fx()).rate(currency)
+    gpu_model, price, kind, where, as_of = gpu_hour_price(
+        gpu_model, spot=spot, provider=provider, price_override=price_override, rate=rate,
+        prices=prices,
+    )  # fmt: skip
     total = round(count * hours * price + extra, 6)
     return TrainingCost(
         gpu_model, count, hours, price, kind, where, as_of, extra, currency.upper(), rate, total

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from mlprod.costs import FxTable, PriceTable, _number, default_fx, default_prices
+from mlprod.costs import FxTable, PriceTable, _number, default_fx, gpu_hour_price
 from mlprod.errors import InvalidInput
 from mlprod.explain import format_money, format_ratio
 from mlprod.llm_prices import LlmPriceBook, default_llm_prices
@@ -240,7 +240,10 @@ def inference_from_serving(
     count = _number(gpus_per_replica, "serving_gpus", "GPUs per replica", strict=True)
     hours = _number(hours_per_month, "hours_per_month", "Hours served per month", strict=True)
     if hours > 744:  # 31 days
-        raise _too_many_hours(hours)
+        raise InvalidInput(
+            "hours_per_month",
+            f"A month has at most 744 hours (730 = always on); got {format_ratio(hours)}.",
+        )
     span = _number(months, "months", "Months", strict=True)
     traffic = None
     if requests_per_month is not None:
@@ -261,17 +264,10 @@ def inference_from_serving(
     if replicas is None:
         replicas = 1.0
     many = _number(replicas, "replicas", "Replicas", strict=True)
-    table = prices or default_prices()
-    gpu_model = table.canonical(gpu_model) or gpu_model
-    rate = (fx or default_fx()).rate(currency)
-    if price_override is not None:
-        price = _number(price_override, "price_per_gpu_hour", "Price per GPU-hour", strict=True)
-        kind, where, as_of = "override", None, None
-    else:
-        listed = table.price(gpu_model, spot=spot, provider=provider)
-        usd = listed.spot if spot and listed.spot is not None else listed.on_demand
-        price, kind = usd * rate, ("spot" if spot else "on-demand")
-        where, as_of = listed.provider, listed.as_of
+    gpu_model, price, kind, where, as_of = gpu_hour_price(
+        gpu_model, spot=spot, provider=provider, price_override=price_override,
+        rate=(fx or default_fx()).rate(currency), prices=prices,
+    )  # fmt: skip
     total = round(count * many * hours * span * price, 6)
     return InferenceCost(
         "serving",
@@ -288,11 +284,4 @@ def inference_from_serving(
         serving_price_kind=kind,
         serving_provider=where,
         serving_price_as_of=as_of,
-    )
-
-
-def _too_many_hours(hours: float) -> Exception:
-    return InvalidInput(
-        "hours_per_month",
-        f"A month has at most 744 hours (730 = always on); got {format_ratio(hours)}.",
     )

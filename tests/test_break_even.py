@@ -96,6 +96,22 @@ def _api_70b_vs_ft_7b_on_two_l4s():
     return a, b
 
 
+def save_reviewer_runs(db) -> dict[str, int]:
+    """The two runs above, saved to the history at ``db``: their ids by model name."""
+    from mlprod.store import Store
+
+    with Store(db) as store:
+        for key, run in zip("ab", _api_70b_vs_ft_7b_on_two_l4s(), strict=True):
+            store.save_calculation(
+                {"model_name": run.name, "f1": run.f1, "training_cost": run.training_cost,
+                 "inference_cost": run.inference_cost, "training_hours": run.training_hours,
+                 "latency_ms": run.latency_ms, **run.ratios.as_dict(), **run.assumptions},
+                calc_key=key,
+            )  # fmt: skip
+        return {str(k): int(v) for k, v in
+                store.latest_per_model(2).set_index("model_name")["id"].items()}  # fmt: skip
+
+
 def test_api_vs_self_hosted_crosses_once_at_the_hand_computed_traffic():
     a, b = _api_70b_vs_ft_7b_on_two_l4s()
     even = break_even(a, b)

@@ -173,20 +173,14 @@ class TestComparePage:
 
 
 def test_compare_page_shows_break_even_traffic_and_puts_it_on_the_card(app, db_path):
-    from tests.test_break_even import _api_70b_vs_ft_7b_on_two_l4s
+    from tests.test_break_even import save_reviewer_runs
 
-    api, own = _api_70b_vs_ft_7b_on_two_l4s()
-    with Store(db_path) as s:
-        for key, run in (("a", api), ("b", own)):
-            s.save_calculation(
-                {"model_name": run.name, "f1": run.f1, "training_cost": run.training_cost,
-                 "inference_cost": run.inference_cost, "training_hours": run.training_hours,
-                 "latency_ms": run.latency_ms, **run.ratios.as_dict(), **run.assumptions},
-                calc_key=key,
-            )  # fmt: skip
-        ids = s.latest_per_model(2)["id"].tolist()
+    ids = save_reviewer_runs(db_path)
     app.run()
-    app.query_params["a"], app.query_params["b"] = str(ids[1]), str(ids[0])
+    app.query_params["a"], app.query_params["b"] = (
+        str(ids["70B via API"]),
+        str(ids["fine-tuned 7B"]),
+    )
     app.switch_page("pages/compare.py").run()
     assert not app.exception
     assert [h.value for h in app.subheader] == ["Break-even traffic"]
@@ -235,18 +229,9 @@ class TestCompareCommand:
 
     def test_break_even_from_the_command_line(self, db_path, capsys):
         from mlprod.cli import main
-        from tests.test_break_even import _api_70b_vs_ft_7b_on_two_l4s
+        from tests.test_break_even import save_reviewer_runs
 
-        api, own = _api_70b_vs_ft_7b_on_two_l4s()
-        with Store(db_path) as s:
-            for key, run in (("a", api), ("b", own)):
-                s.save_calculation(
-                    {"model_name": run.name, "f1": run.f1, "training_cost": run.training_cost,
-                     "inference_cost": run.inference_cost, "training_hours": run.training_hours,
-                     "latency_ms": run.latency_ms, **run.ratios.as_dict(), **run.assumptions},
-                    calc_key=key,
-                )  # fmt: skip
-            ids = s.latest_per_model(2).set_index("model_name")["id"]
+        ids = save_reviewer_runs(db_path)
         args = [str(ids["70B via API"]), str(ids["fine-tuned 7B"]), "--db", str(db_path)]
         assert main(["compare", *args]) == 0
         out = capsys.readouterr().out
