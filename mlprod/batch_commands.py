@@ -92,7 +92,7 @@ def import_mlflow(args: argparse.Namespace) -> int:
         from mlprod.saving import save_batch
 
         return save_batch(store, rows, source=SOURCE, file_name=uri, author=args.author,
-                          currency=args.currency, again=True)  # fmt: skip
+                          currency=args.currency, again=True, imported_from=uri)  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="mlprod-mlflow-") as folder:
         inspection = inspect(source.to_parquet(runs, Path(folder)), name=f"MLflow {uri}")
@@ -188,11 +188,17 @@ def _attempt(
         keep.clear()
     # Written under a temporary name beside it and renamed at the end: a run that stops
     # half-way (a file unusable past its first block, a crash) leaves no partial output.
-    partial = None if output is None else output.with_name(f".{output.name}.{os.getpid()}.part")
+    # Not so for what is not a plain file (``-o /dev/null``, a named pipe): renaming over
+    # it would replace the device with a file; it is written in place.
+    special = output is not None and output.exists() and not output.is_file()
+    partial = (
+        None if output is None or special
+        else output.with_name(f".{output.name}.{os.getpid()}.part")
+    )  # fmt: skip
     out = (
         scored_out(sys.stdout.buffer)
-        if partial is None or output is None
-        else scored_out(str(partial), name=output.name)
+        if output is None
+        else scored_out(str(partial or output), name=output.name)
     )
 
     def scored_rows() -> Iterator[pa.Table]:

@@ -201,6 +201,7 @@ def save_batch(
     author: str | None = None,
     currency: str = "USD",
     again: bool = False,
+    imported_from: str | None = None,
 ) -> int:
     """Store the good rows of a scored file as one batch, in one transaction.
 
@@ -219,6 +220,10 @@ def save_batch(
         The name to keep (an upload's original name); default: the file's name.
     again : bool
         Store a file whose exact bytes were saved before anyway.
+    imported_from : str, optional
+        The tracking server the runs came from: each run id is recorded as imported from
+        there, once (a database constraint: two imports at the same moment cannot both
+        store a run).
 
     Returns
     -------
@@ -228,7 +233,8 @@ def save_batch(
     Raises
     ------
     AlreadySaved
-        The file was saved before and ``again`` is false; nothing was stored.
+        The file was saved before and ``again`` is false, or another process imported
+        some of these runs at the same moment; nothing was stored.
     DatabaseError
         The database refused the write; nothing was stored.
     """
@@ -242,4 +248,5 @@ def save_batch(
         content_hash=content_hash,
         currency=currency,
         unless_saved=not again,
+        imported_from=imported_from,
     )

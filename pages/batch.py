@@ -212,7 +212,7 @@ with save:
             with st.spinner("Saving…"), ui.writing() as target:
                 batch_no = save_batch(target, fresh, source=SOURCE, file_name=read.uri,
                                       author=ui.author(), currency=config.currency(),
-                                      again=True)  # fmt: skip
+                                      again=True, imported_from=read.uri)  # fmt: skip
             note = f"Saved {fresh.num_rows:,} rows to the history (batch {batch_no})."
             if write_back:
                 try:

@@ -1,19 +1,23 @@
-"""Fixtures: a fresh DuckDB file per test, every connection closed afterwards."""
+"""Fixtures: a fresh history per test (a DuckDB file, and a database on a real PostgreSQL
+server for the store's tests), every connection closed afterwards."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import adbc_driver_manager
+import duckdb
 import pytest
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from mlprod.config import PROJECT_DIR
-from mlprod.store import Store
+from mlprod.store import ASSUMPTION_COLUMNS, Store
 from tests.installed import Installed, install
 from tests.mlflow_server import serve
+from tests.pg_server import PostgresServer
 
 REFERENCE = {
     "f1": 0.90,
@@ -35,9 +39,45 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "history.duckdb"
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on a free loopback port for the whole session."""
+    server = PostgresServer()
+    yield server
+    server.remove()
+
+
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
+def pg_uri(postgres: PostgresServer) -> Iterator[str]:
+    """A new empty database on the session's PostgreSQL server (dropped afterwards)."""
+    uri = postgres.database()
+    yield uri
+    postgres.drop(uri)
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def backend_db(request, db_path: Path) -> str:
+    """A new history database on each backend: a DuckDB file, a PostgreSQL database."""
+    if request.param == "duckdb":
+        return str(db_path)
+    return request.getfixturevalue("pg_uri")
+
+
+@pytest.fixture
+def duckdb_store(db_path: Path) -> Iterator[Store]:
+    """A new history in a DuckDB file (for what only a file does: locks, settings)."""
     with Store(db_path) as opened:
+        yield opened
+
+
+#: What a statement the database refuses (NOT NULL, a unique key) raises, per backend.
+CONSTRAINT_ERRORS = (duckdb.ConstraintException, adbc_driver_manager.IntegrityError)
+
+
+@pytest.fixture
+def store(backend_db: str) -> Iterator[Store]:
+    """A new, empty history, on each backend in turn: the store behaves the same on both."""
+    with Store(backend_db) as opened:
         yield opened
 
 
@@ -64,7 +104,9 @@ def app(db_path, monkeypatch):
 # What the history holds, read straight from the tables: the tests' own view of a save,
 # independent of the history page's queries.
 _RECENT = (
-    "SELECT h.*, f.precision, f.recall, f.tp, f.fp, f.fn, a.* EXCLUDE (calculation_id) "
+    "SELECT h.*, f.precision, f.recall, f.tp, f.fp, f.fn, "
+    + ", ".join(f"a.{c}" for c in ASSUMPTION_COLUMNS)
+    + " "
     "FROM history h LEFT JOIN f1_inputs f ON f.calculation_id = h.id "
     "LEFT JOIN cost_assumptions a ON a.calculation_id = h.id {where} "
     "ORDER BY h.created_at DESC, h.id DESC LIMIT ?"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -119,6 +120,8 @@ def test_two_cli_savers_with_wait_both_land_unmixed(tmp_path):
     codes = [proc.wait(timeout=180) for proc in procs]
     seconds = time.perf_counter() - started
     assert codes == [1, 1], [p.stderr.read() for p in procs]  # 1: some rows have errors
+    # -o /dev/null wrote to the device: the output's rename-at-the-end left it alone
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
     found = batches(db)
     assert len(found) == 2 and all(claimed == rows for _, claimed, rows in found)
     with Store(db) as s, s.cursor() as cur:

@@ -15,7 +15,7 @@ import pytest
 from mlprod.errors import DatabaseError, DatabaseLocked
 from mlprod.metrics import calculate
 from mlprod.store import SCHEMA_VERSION, HistoryFilter, Store
-from tests.conftest import count, recent
+from tests.conftest import CONSTRAINT_ERRORS, count, recent
 
 from .conftest import REFERENCE
 
@@ -25,7 +25,8 @@ def record(**change):
     return {**inputs, **calculate(**inputs).as_dict(), "model_name": "resnet"}
 
 
-def test_new_file_gets_the_schema(store, db_path):
+def test_new_file_gets_the_schema(duckdb_store, db_path):
+    store = duckdb_store
     assert db_path.exists()
     assert store.schema_version() == SCHEMA_VERSION
     with store.cursor() as cur:
@@ -94,7 +95,7 @@ def test_batch_is_one_transaction(store):
     assert store.find_batch("abc")["rows"] == 2
     assert set(recent(store)["author"]) == {"ann"}
     bad = pd.DataFrame([record(), {**record(), "f1": None}])  # NOT NULL violated on row 2
-    with pytest.raises(duckdb.ConstraintException):
+    with pytest.raises(CONSTRAINT_ERRORS):
         store.append_calculations(bad, source="batch")
     assert count(store) == 2  # neither row of the failed batch, nor its batch row
     with store.cursor() as cur:
@@ -180,7 +181,7 @@ def test_soft_delete_and_restore(store):
     ]
 
 
-def test_a_second_process_gets_a_clear_lock_error(store, db_path):
+def test_a_second_process_gets_a_clear_lock_error(duckdb_store, db_path):
     script = textwrap.dedent(
         f"""
         from mlprod.store import Store
@@ -284,7 +285,7 @@ def test_migration_from_version_1_adds_cost_assumptions_and_rollup(db_path):
     )
     con.close()
     with Store(db_path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 5
+        assert s.schema_version() == SCHEMA_VERSION == 6
         # The rollup (migration 3) starts with the live runs already in the file.
         summary = s.summary(HistoryFilter())
         assert summary["runs"] == 2 and summary["best_f1"] == 0.9
@@ -293,7 +294,8 @@ def test_migration_from_version_1_adds_cost_assumptions_and_rollup(db_path):
         assert count(s) == 3 and s.summary(HistoryFilter())["runs"] == 3
 
 
-def test_connection_settings_are_locked_and_no_extension_loads_itself(store):
+def test_connection_settings_are_locked_and_no_extension_loads_itself(duckdb_store):
+    store = duckdb_store
     with store.cursor() as cur:
         with pytest.raises(duckdb.Error, match="Cannot change configuration"):
             cur.execute("SET memory_limit = '64GB'")

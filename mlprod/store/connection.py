@@ -4,9 +4,11 @@ One ``Store`` per process holds one DuckDB connection; every operation runs on i
 ``cursor()`` so Streamlit's script threads never share a bare connection. Writes that
 belong together run in one explicit ``BEGIN``/``COMMIT`` transaction.
 
-This is the seam for a second backend (a shared database server): the database setting
-picks the connection here (:func:`backend_of`), and the schema, writes and queries run on
-whatever :meth:`Connection.cursor` hands out.
+The database setting picks the backend here (:func:`backend_of`): a DuckDB file (the
+embedded default, one process) or a PostgreSQL server (:mod:`~mlprod.store.postgres`, many
+processes). The schema, writes and queries run on whatever :meth:`Connection.cursor` hands
+out, in SQL both run, with the few differences from :attr:`Connection.sql` (a
+:class:`~mlprod.store.dialect.Dialect`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import duckdb
 
 from mlprod import config
 from mlprod.errors import DatabaseError, DatabaseLocked, DatabaseReadOnly
+from mlprod.store.dialect import DUCKDB, POSTGRES, Dialect
+from mlprod.store.postgres import PostgresCursor, PostgresPool, connection_lost, hide_password
 
 __all__ = ["Connection", "backend_of"]
 
@@ -115,21 +119,32 @@ def _write_failure(exc: BaseException) -> bool:
     )  # fmt: skip
 
 
-def backend_of(database: str) -> str:
-    """Which backend a database setting names: ``"duckdb"`` (a file or ``:memory:``).
+_SERVERS = ("postgresql", "postgres")
 
-    >>> backend_of("data/mlprod.duckdb"), backend_of(":memory:")
-    ('duckdb', 'duckdb')
-    >>> backend_of("postgresql://mlprod@db.internal/mlprod")  # doctest: +ELLIPSIS
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def backend_of(database: str) -> str:
+    """Which backend a database setting names: ``"duckdb"`` (a file or ``:memory:``) or
+    ``"postgresql"`` (a libpq URI).
+
+    >>> backend_of("data/mlprod.duckdb"), backend_of("postgresql://ml@db.internal/mlprod")
+    ('duckdb', 'postgresql')
+    >>> backend_of("mysql://db/mlprod")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mlprod.errors.DatabaseError: postgresql://... is a database server: ...
+    mlprod.errors.DatabaseError: mysql://... is a database server mlprod cannot use: ...
     """
     scheme = database.split("://", 1)[0].lower() if "://" in database else ""
+    if scheme in _SERVERS:
+        return "postgresql"
     if scheme:
         raise DatabaseError(
-            f"{scheme}://... is a database server: this mlprod keeps the history in a DuckDB "
-            "file only. Point MLPROD_DB at a file path."
+            f"{scheme}://... is a database server mlprod cannot use: point MLPROD_DB at a "
+            "DuckDB file path or at a PostgreSQL server (postgresql://user@host:5432/dbname)."
         )
     return "duckdb"
 
@@ -138,10 +153,18 @@ class Connection:
     """The database connection a ``Store`` works through (its parameters and errors are
     :class:`~mlprod.store.Store`'s): one per process, a cursor per operation."""
 
+    #: The SQL this backend speaks where the two differ.
+    sql: Dialect = DUCKDB
+
     def __init__(self, database: str | Path, *, memory_limit: str | None = None) -> None:
         self.database = str(database)
-        backend_of(self.database)
         self.read_only = False
+        self._pool: PostgresPool | None = None
+        if backend_of(self.database) == "postgresql":
+            self.sql = POSTGRES
+            self._pool = PostgresPool(self.database)
+            self.database = hide_password(self.database)  # as messages show it
+            return
         if self.database != ":memory:" and not self.database.startswith("md:"):
             path = Path(self.database).expanduser()
             _refuse_foreign_file(path)
@@ -167,14 +190,41 @@ class Connection:
         except duckdb.Error as exc:
             raise _open_error(self.database, exc) from None
 
+    @property
+    def backend(self) -> str:
+        return self.sql.name
+
     @contextmanager
-    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def cursor(self) -> Iterator[Any]:
         """A cursor of its own for one operation; closed afterwards."""
+        if self._pool is not None:
+            with self._server_cursor() as cur:
+                yield cur
+            return
         cur = self._con.cursor()
         try:
             yield cur
         finally:
             cur.close()
+
+    @contextmanager
+    def _server_cursor(self) -> Iterator[PostgresCursor]:
+        assert self._pool is not None
+        try:
+            with self._pool.connection() as con:
+                cur = PostgresCursor(con.cursor())
+                try:
+                    yield cur
+                finally:
+                    cur.close()
+        except Exception as exc:
+            if connection_lost(exc):
+                raise DatabaseError(
+                    f"The connection to the history database {self.database} was lost "
+                    f"({_reason(exc)}); nothing of this change was stored. Try again in a "
+                    "moment: mlprod reconnects by itself once the server answers."
+                ) from None
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -188,20 +238,20 @@ class Connection:
             try:
                 yield cur
             except BaseException as exc:
-                with suppress(duckdb.Error):  # the failure itself may have ended it
+                with suppress(Exception):  # the failure itself may have ended it
                     cur.execute("ROLLBACK")
                 if _write_failure(exc):
                     raise self._not_written(exc) from None
                 raise
             try:
                 cur.execute("COMMIT")
-            except duckdb.Error as exc:
+            except Exception as exc:
                 if _write_failure(exc):
                     raise self._not_written(exc) from None
                 raise
 
     def _not_written(self, exc: BaseException) -> DatabaseError:
-        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        reason = _reason(exc)
         return DatabaseError(
             f"The history database {self.database} could not be written ({reason}); nothing "
             "of this change was stored. Free disk space, or fix the folder's permissions, "
@@ -209,7 +259,10 @@ class Connection:
         )
 
     def checkpoint(self) -> None:
-        """Fold the write-ahead log into the file, so the file alone holds everything."""
+        """Fold the write-ahead log into the file, so the file alone holds everything (a
+        server keeps its own log: nothing to do)."""
+        if self._pool is not None:
+            return
         with self.cursor() as cur:
             cur.execute("CHECKPOINT")
 
@@ -223,7 +276,10 @@ class Connection:
             )
 
     def close(self) -> None:
-        self._con.close()
+        if self._pool is not None:
+            self._pool.close()
+        else:
+            self._con.close()
 
     def __enter__(self) -> Self:
         return self

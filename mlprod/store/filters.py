@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlprod.store.schema import ROWS_PER_BATCH
+from mlprod.store.dialect import DUCKDB, Dialect
 
 __all__ = ["HistoryFilter", "HistoryOverview", "bucket_for"]
 
@@ -31,9 +31,11 @@ class HistoryFilter:
         """Whether a text search is on (only the calculations themselves can answer it)."""
         return bool(self.text.strip())
 
-    def where(self, deleted: bool = False, *, rollup: bool = False) -> tuple[str, list[Any]]:
+    def where(
+        self, deleted: bool = False, *, rollup: bool = False, sql: Dialect = DUCKDB
+    ) -> tuple[str, list[Any]]:
         """A WHERE clause on ``calculations c`` and its parameters; with ``rollup``, on
-        ``rollup r`` (live calculations only; no text search)."""
+        ``rollup r`` (live calculations only; no text search); in ``sql``'s dialect."""
         if rollup and (deleted or self.searches):
             raise ValueError("the rollup holds live calculations and no text to search")
         a = "r" if rollup else "c"
@@ -44,7 +46,7 @@ class HistoryFilter:
                 clauses.append(f"{a}.{column} IN ({', '.join('?' for _ in values)})")
                 params.extend(values)
         if self.tags:
-            clauses.append(f"list_has_any(string_split({a}.tags, ', '), ?::VARCHAR[])")
+            clauses.append(sql.has_any_tag(f"{a}.tags"))
             params.append(list(self.tags))
         batch_rules = []
         for column, values in (("author", self.authors), ("source", self.sources)):
@@ -52,7 +54,7 @@ class HistoryFilter:
                 batch_rules.append(f"{column} IN (SELECT unnest(?::VARCHAR[]))")
                 params.append(list(values))
         if batch_rules:  # batch-level filters: a semi-join on the small batches table
-            batch = "r.batch_no" if rollup else f"c.id // {ROWS_PER_BATCH}"
+            batch = "r.batch_no" if rollup else sql.batch_of("c.id")
             clauses.append(
                 f"{batch} IN (SELECT batch_no FROM batches WHERE {' AND '.join(batch_rules)})"
             )

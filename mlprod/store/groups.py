@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mlprod.store.dialect import Dialect
 from mlprod.store.filters import HistoryFilter
 from mlprod.store.lookups import _Lookups
 
-__all__ = ["GROUP_SQL"]
+__all__ = ["group_sql"]
 
-#: The group of a row of ``calculations`` (or of the ``history`` view), as text.
-GROUP_SQL = (
-    "coalesce('group=' || nullif(regexp_extract({t}tags, '(?:^|, )group=([^,]+)', 1), ''), "
-    "coalesce({t}model_name, '(no model)') || ' · ' || coalesce({t}project, '(no project)'))"
-)
+
+def group_sql(d: Dialect, t: str = "") -> str:
+    """The group of a row of ``calculations`` (or of the ``history`` view, ``t`` its
+    alias with a dot), as text."""
+    return (
+        f"coalesce('group=' || nullif({d.group_tag(t + 'tags')}, ''), "
+        f"coalesce({t}model_name, '(no model)') || ' · ' || coalesce({t}project, '(no project)'))"
+    )
+
+
 _MEASURES = ("f1", "cer", "ter", "psr")
 
 
@@ -29,15 +35,15 @@ class _Groups(_Lookups):
     ) -> pd.DataFrame:
         """Per group of at least ``min_runs`` live runs the filter keeps: runs, and mean,
         min, max and standard deviation of F1 and each ratio (the most runs first)."""
-        where, params = f.where()
+        where, params = f.where(sql=self.sql)
         stats = ", ".join(
             f"avg({m}) AS {m}_mean, min({m}) AS {m}_min, max({m}) AS {m}_max, "
             f"stddev_samp({m}) AS {m}_sd"
             for m in _MEASURES
         )
         sql = (
-            f"SELECT {GROUP_SQL.format(t='c.')} AS run_group, count(*) AS runs, {stats} "
-            f"FROM calculations c WHERE {where} GROUP BY run_group HAVING count(*) >= ? "
+            f"SELECT {group_sql(self.sql, 'c.')} AS run_group, count(*) AS runs, {stats} "
+            f"FROM calculations c WHERE {where} GROUP BY 1 HAVING count(*) >= ? "
             "ORDER BY runs DESC, run_group LIMIT ?"
         )
         with self.cursor() as cur:
@@ -47,9 +53,9 @@ class _Groups(_Lookups):
         """Groups of at least ``min_runs`` live runs (group, runs, newest), newest first."""
         with self.cursor() as cur:
             return cur.execute(
-                f"SELECT {GROUP_SQL.format(t='')} AS run_group, count(*) AS runs, "
+                f"SELECT {group_sql(self.sql)} AS run_group, count(*) AS runs, "
                 "max(created_at) AS newest FROM calculations WHERE deleted_at IS NULL "
-                "GROUP BY run_group HAVING count(*) >= ? ORDER BY newest DESC LIMIT ?",
+                "GROUP BY 1 HAVING count(*) >= ? ORDER BY newest DESC LIMIT ?",
                 [min_runs, limit],
             ).df()
 
@@ -59,7 +65,7 @@ class _Groups(_Lookups):
             return cur.execute(
                 "SELECT id, created_at, model_name, run_id, project, tags, f1, training_cost, "
                 "inference_cost, training_hours, latency_ms, cer, ter, psr, currency "
-                f"FROM history WHERE deleted_at IS NULL AND {GROUP_SQL.format(t='')} = ? "
+                f"FROM history WHERE deleted_at IS NULL AND {group_sql(self.sql)} = ? "
                 "ORDER BY created_at DESC, id DESC LIMIT ?",
                 [group, limit],
             ).df()
@@ -68,7 +74,7 @@ class _Groups(_Lookups):
         """The group of one calculation (None when it is not in the history)."""
         with self.cursor() as cur:
             found = cur.execute(
-                f"SELECT {GROUP_SQL.format(t='')} FROM calculations WHERE id = ?",
+                f"SELECT {group_sql(self.sql)} FROM calculations WHERE id = ?",
                 [calculation_id],
             ).fetchone()
         return found[0] if found else None

@@ -14,21 +14,10 @@ import pandas as pd
 import pyarrow as pa
 
 from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
-from mlprod.store.lookups import RUN_DETAILS, _Lookups, _rows_by_id
-from mlprod.store.schema import ROWS_PER_BATCH
+from mlprod.store.lookups import RUN_DETAILS, _Lookups, _rows_by_id, arrow_of
+from mlprod.store.schema import ASSUMPTION_COLUMNS
 
 __all__ = ["NO_MODEL", "with_run_names"]
-
-# Day and week buckets by integer arithmetic on microseconds (date_trunc does calendar work
-# per row: ~30% slower at 1M rows). 1970-01-01 was a Thursday: shift 3 days so weeks start
-# on Monday.
-_DAY_US, _WEEK_US, _MONDAY_SHIFT_US = 86_400_000_000, 604_800_000_000, 259_200_000_000
-_BUCKETS = {
-    "day": f"make_timestamp(epoch_us(created_at) // {_DAY_US} * {_DAY_US})",
-    "week": f"make_timestamp((epoch_us(created_at) + {_MONDAY_SHIFT_US}) // {_WEEK_US} "
-    f"* {_WEEK_US} - {_MONDAY_SHIFT_US})",
-    "month": "date_trunc('month', created_at)",
-}
 
 _X_COLUMNS = {
     "total_cost": "(training_cost + inference_cost)",
@@ -77,8 +66,15 @@ def with_run_names(best: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
     return best.assign(run=best["id"].map(run))
 
 
+_ASSUMED = ", ".join(f"a.{c}" for c in ASSUMPTION_COLUMNS)
+_DELETED_BY = "deleted_by"
+
+
 class _History(_Lookups):
     """The history page's queries (mixed into ``Store``)."""
+
+    def _where(self, f: HistoryFilter, **kwargs: Any) -> tuple[str, list[Any]]:
+        return f.where(sql=self.sql, **kwargs)
 
     #: Read the summary, trend and best runs from the rollup when the filter allows it
     #: (tests switch it off to check the rollup against the calculations themselves).
@@ -95,19 +91,20 @@ class _History(_Lookups):
         self, f: HistoryFilter, *, page: int = 0, page_size: int = 50, deleted: bool = False
     ) -> pd.DataFrame:
         """One page of matching calculations, newest first (deleted ones with ``deleted``)."""
-        where, params = f.where(deleted=deleted)
+        where, params = self._where(f, deleted=deleted)
         with self.cursor() as cur:
             return cur.execute(
                 f"WITH page AS (SELECT c.* FROM calculations c WHERE {where} "
                 "ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?) "
                 f"SELECT page.*, page.training_cost + page.inference_cost AS total_cost, "
                 "b.author, b.source, b.currency, b.file_name, d.done_by AS deleted_by, "
-                "a.* EXCLUDE (calculation_id) "
-                f"FROM page JOIN batches b ON b.batch_no = page.id // {ROWS_PER_BATCH} "
+                f"{_ASSUMED} "
+                f"FROM page JOIN batches b ON b.batch_no = {self.sql.batch_of('page.id')} "
                 "LEFT JOIN cost_assumptions a ON a.calculation_id = page.id "
-                "LEFT JOIN (SELECT calculation_id, arg_max(done_by, happened_at) AS done_by "
-                "FROM deletions WHERE action = 'delete' GROUP BY ALL) d "
-                "ON d.calculation_id = page.id "
+                "LEFT JOIN (SELECT calculation_id, "
+                f"{self.sql.arg_max('done_by', 'happened_at')} AS done_by FROM deletions "
+                "WHERE action = 'delete' AND calculation_id IN (SELECT id FROM page) "
+                "GROUP BY calculation_id) d ON d.calculation_id = page.id "
                 "ORDER BY page.created_at DESC, page.id DESC",
                 [*params, page_size, page * page_size],
             ).df()
@@ -116,13 +113,13 @@ class _History(_Lookups):
         """The count, the date span and the best of each ratio and of F1 among matching
         calculations."""
         if self._rolled_up(f):
-            where, params = f.where(rollup=True)
+            where, params = self._where(f, rollup=True)
             sql = (
                 "SELECT CAST(coalesce(sum(runs), 0) AS BIGINT), min(first_at), max(last_at), "
                 f"max(max_cer), max(max_ter), max(max_psr), max(max_f1) FROM rollup r WHERE {where}"
             )
         else:
-            where, params = f.where()
+            where, params = self._where(f)
             sql = (
                 # No count(DISTINCT model_name) here: it costs 10x the rest at 1M rows, and
                 # best_per_model() groups by model anyway.
@@ -153,7 +150,7 @@ class _History(_Lookups):
                 "models": values(f"SELECT DISTINCT model_name {live} ORDER BY 1"),
                 "projects": values(f"SELECT DISTINCT project {live} ORDER BY 1"),
                 "tags": values(
-                    f"SELECT DISTINCT unnest(string_split(tags, ', ')) {live} ORDER BY 1"
+                    f"SELECT DISTINCT unnest({self.sql.tag_list('tags')}) {live} ORDER BY 1"
                 ),
                 "authors": values("SELECT DISTINCT author FROM batches ORDER BY 1"),
                 "sources": values("SELECT DISTINCT source FROM batches ORDER BY 1"),
@@ -168,30 +165,40 @@ class _History(_Lookups):
         if bucket not in ("day", "week", "month"):
             raise ValueError(f"bucket must be day, week or month, not {bucket!r}")
         if self._rolled_up(f):
-            where, params = f.where(rollup=True)
+            where, params = self._where(f, rollup=True)
+            day = self.sql.bucket(bucket, "CAST(day AS TIMESTAMP)")
             agg = (
-                f"SELECT CAST(date_trunc('{bucket}', day) AS TIMESTAMP) AS bucket, "
-                f"{_MODEL} AS model_name, sum(sum_cer) / sum(runs) AS CER, "
-                "sum(sum_ter) / sum(runs) AS TER, sum(sum_psr) / sum(runs) AS PSR, "
-                f"CAST(sum(runs) AS BIGINT) AS runs FROM rollup r WHERE {where} GROUP BY ALL"
+                f"SELECT CAST({day} AS TIMESTAMP) AS bucket, "
+                f"{_MODEL} AS model_name, sum(sum_cer) / sum(runs) AS cer, "
+                "sum(sum_ter) / sum(runs) AS ter, sum(sum_psr) / sum(runs) AS psr, "
+                f"CAST(sum(runs) AS BIGINT) AS runs FROM rollup r WHERE {where} "
+                f"GROUP BY {day}, {_MODEL}"
             )
         else:
-            where, params = f.where()
+            where, params = self._where(f)
+            stamp = self.sql.bucket(bucket, "created_at")
             agg = (
-                f"SELECT {_BUCKETS[bucket]} AS bucket, {_MODEL} AS model_name, "
-                "avg(cer) AS CER, avg(ter) AS TER, avg(psr) AS PSR, count(*) AS runs "
-                f"FROM calculations c WHERE {where} GROUP BY ALL"
+                f"SELECT CAST({stamp} AS TIMESTAMP) AS bucket, {_MODEL} AS model_name, "
+                "avg(cer) AS cer, avg(ter) AS ter, avg(psr) AS psr, count(*) AS runs "
+                f"FROM calculations c WHERE {where} GROUP BY {stamp}, {_MODEL}"
             )
         with self.cursor() as cur:
-            return cur.execute(
+            kept = cur.execute(
                 f"WITH agg AS ({agg}), "
-                "top AS (SELECT model_name FROM agg GROUP BY ALL "
-                "ORDER BY sum(runs) DESC, model_name LIMIT ?), "
-                "kept AS (SELECT * FROM agg WHERE model_name IN (SELECT model_name FROM top)) "
-                "UNPIVOT kept ON CER, TER, PSR INTO NAME ratio VALUE value "
-                "ORDER BY bucket, model_name, ratio",
+                "top AS (SELECT model_name FROM agg GROUP BY model_name "
+                "ORDER BY sum(runs) DESC, model_name LIMIT ?) "
+                "SELECT bucket, model_name, cer, ter, psr, runs FROM agg "
+                "WHERE model_name IN (SELECT model_name FROM top)",
                 [*params, max_models],
             ).df()
+        # Long format, one row per bucket, model and ratio (a few hundred rows at most).
+        long = kept.rename(columns={"cer": "CER", "ter": "TER", "psr": "PSR"}).melt(
+            id_vars=["bucket", "model_name", "runs"], value_vars=["CER", "TER", "PSR"],
+            var_name="ratio", value_name="value",
+        )  # fmt: skip
+        return long.sort_values(["bucket", "model_name", "ratio"], ignore_index=True)[
+            ["bucket", "model_name", "runs", "ratio", "value"]
+        ]
 
     def overview(
         self,
@@ -256,9 +263,10 @@ class _History(_Lookups):
         fastest run. Only these runs can be on a frontier or be the cheapest run near the
         best F1, so one scan serves all three (three scans cost ~20 ms more at 1M runs).
         """
-        where, params = f.where()
+        where, params = self._where(f)
         picks = [
-            f"min({expr}) AS {x}, arg_min(id, {expr}) AS {x}_id" for x, expr in _X_COLUMNS.items()
+            f"min({expr}) AS {x}, {self.sql.arg_min('id', expr)} AS {x}_id"
+            for x, expr in _X_COLUMNS.items()
         ]
         with self.cursor() as cur:
             return cur.execute(
@@ -291,7 +299,7 @@ class _History(_Lookups):
         """About ``limit`` matching runs at most, with F1, total cost and latency, and how
         many runs matched (pass ``total`` when known). Beyond ``limit`` the dots are a
         repeatable random sample (block sampling, then a reservoir)."""
-        where, params = f.where()
+        where, params = self._where(f)
         with self.cursor() as cur:
             if total is None:
                 row = cur.execute(f"SELECT count(*) FROM calculations c WHERE {where}", params)
@@ -310,26 +318,19 @@ class _History(_Lookups):
             # of ~2,400 rows is about one vector: it came back empty at 300k and 1M runs.
             # Take at least ~40 vectors' worth, then a reservoir of ``limit`` from them; a
             # small table, or a filter that leaves too few, is sampled row by row instead.
-            table_rows = cur.execute(
-                "SELECT estimated_size FROM duckdb_tables() WHERE table_name = 'calculations'"
-            ).fetchone()[0]  # type: ignore[index]
+            table_rows = int(cur.execute(self.sql.table_rows()).fetchone()[0])  # type: ignore[index]
             wanted = 1.2 * limit / total  # the share of matching rows to draw
             block_share = min(1.0, max(wanted, 40 * 2048 / max(table_rows, 1)))
             points = None
             if table_rows > 200_000 and block_share < 1.0:
                 points = cur.execute(
-                    f"SELECT * FROM (SELECT {columns} FROM calculations c TABLESAMPLE "
-                    f"{100 * block_share:.6f}% (system, 7) WHERE {where}) "
-                    f"USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE (7)",
-                    params,
+                    self.sql.sample(columns, where, block_share, limit), params
                 ).df()
                 if len(points) < min(limit, total) // 4:
                     points = None
             if points is None:
                 points = cur.execute(
-                    f"SELECT {columns} FROM calculations c TABLESAMPLE "
-                    f"{min(100.0, 100 * wanted):.6f}% (bernoulli, 7) WHERE {where} LIMIT ?",
-                    [*params, limit],
+                    self.sql.row_sample(columns, where, wanted), [*params, limit]
                 ).df()
         return points, total
 
@@ -337,27 +338,29 @@ class _History(_Lookups):
         """The best run of every model for each ratio (long format: model_name, ratio,
         value, id; and ``run`` unless ``details=False``, see :meth:`run_details`)."""
         if self._rolled_up(f):
-            where, params = f.where(rollup=True)
+            where, params = self._where(f, rollup=True)
+            am = self.sql.arg_max
             sql = (
-                f"SELECT {_MODEL} AS model_name, max(max_cer) AS CER, max(max_ter) AS TER, "
-                "max(max_psr) AS PSR, arg_max(max_cer_id, max_cer) AS cer_id, "
-                "arg_max(max_ter_id, max_ter) AS ter_id, arg_max(max_psr_id, max_psr) AS psr_id "
-                f"FROM rollup r WHERE {where} GROUP BY ALL ORDER BY model_name"
+                f"SELECT {_MODEL} AS model_name, max(max_cer) AS cer, max(max_ter) AS ter, "
+                f"max(max_psr) AS psr, {am('max_cer_id', 'max_cer')} AS cer_id, "
+                f"{am('max_ter_id', 'max_ter')} AS ter_id, {am('max_psr_id', 'max_psr')} AS psr_id "
+                f"FROM rollup r WHERE {where} GROUP BY {_MODEL} ORDER BY model_name"
             )
         else:
-            where, params = f.where()
+            where, params = self._where(f)
+            am = self.sql.arg_max
             sql = (
-                f"SELECT {_MODEL} AS model_name, max(cer) AS CER, max(ter) AS TER, "
-                "max(psr) AS PSR, arg_max(id, cer) AS cer_id, arg_max(id, ter) AS ter_id, "
-                f"arg_max(id, psr) AS psr_id FROM calculations c WHERE {where} "
-                "GROUP BY ALL ORDER BY model_name"
+                f"SELECT {_MODEL} AS model_name, max(cer) AS cer, max(ter) AS ter, "
+                f"max(psr) AS psr, {am('id', 'cer')} AS cer_id, {am('id', 'ter')} AS ter_id, "
+                f"{am('id', 'psr')} AS psr_id FROM calculations c WHERE {where} "
+                f"GROUP BY {_MODEL} ORDER BY model_name"
             )
         with self.cursor() as cur:
             best = cur.execute(sql, params).df()
         long = pd.concat(
             [
                 pd.DataFrame({"model_name": best.model_name, "ratio": ratio,
-                              "value": best[ratio], "id": best[f"{ratio.lower()}_id"]})
+                              "value": best[ratio.lower()], "id": best[f"{ratio.lower()}_id"]})
                 for ratio in ("CER", "TER", "PSR")
             ],
             ignore_index=True,
@@ -378,7 +381,7 @@ class _History(_Lookups):
         self, f: HistoryFilter, condition: str, values: list[Any], order: str
     ) -> dict[str, Any] | None:
         """The first matching run meeting ``condition`` in ``order`` (then by id)."""
-        where, params = f.where()
+        where, params = self._where(f)
         with self.cursor() as cur:
             found = cur.execute(
                 f"SELECT id, {', '.join(_ANSWER_COLUMNS)} FROM calculations c "
@@ -397,18 +400,19 @@ class _History(_Lookups):
 
     def export_filtered(self, f: HistoryFilter) -> pa.Table:
         """Every matching calculation with who saved it, as Arrow (for CSV / Parquet)."""
-        where, params = f.where()
+        where, params = self._where(f)
         with self.cursor() as cur:
-            return cur.sql(  # a relation hands Arrow over without the DB-API copy
+            return arrow_of(
+                cur,
                 "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
                 "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
                 "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source, "
-                "a.* EXCLUDE (calculation_id) "
-                f"FROM calculations c JOIN batches b ON b.batch_no = c.id // {ROWS_PER_BATCH} "
+                f"{_ASSUMED} FROM calculations c "
+                f"JOIN batches b ON b.batch_no = {self.sql.batch_of('c.id')} "
                 "LEFT JOIN cost_assumptions a ON a.calculation_id = c.id "
                 f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
-                params=params,
-            ).to_arrow_table()
+                params,
+            )
 
     def deletion_log(self, *, limit: int = 200) -> pd.DataFrame:
         """Who deleted or restored which calculation, and when (newest first), with the

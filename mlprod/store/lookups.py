@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from mlprod.store.connection import Connection
-from mlprod.store.schema import ROWS_PER_BATCH
+from mlprod.store.postgres import PostgresCursor
+from mlprod.store.schema import ASSUMPTION_COLUMNS
 
-__all__ = ["RUN_DETAILS"]
+__all__ = ["RUN_DETAILS", "arrow_of"]
 
 #: What names a run in a tooltip or an answer: its model, run id and name, and date.
 RUN_DETAILS = ("model_name", "run_id", "run_name", "created_at")
 
 
-def _rows_by_id(
-    cur: duckdb.DuckDBPyConnection, ids: list[int], columns: tuple[str, ...]
-) -> pd.DataFrame:
+def arrow_of(cur: Any, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+    """A query's answer as Arrow (from DuckDB, through a relation: no DB-API copy)."""
+    if isinstance(cur, PostgresCursor):
+        return cur.execute(sql, params).arrow()
+    return cur.sql(sql, params=list(params)).to_arrow_table()
+
+
+def _rows_by_id(cur: Any, ids: list[int], columns: tuple[str, ...]) -> pd.DataFrame:
     """A few calculations by id: a hash join against the id list (measured at 1M rows:
     ~6 ms, where ``id IN (literal list)`` took ~16 ms)."""
     if not ids:
         return pd.DataFrame(columns=["id", *columns])
     return cur.execute(
         f"SELECT id, {', '.join(columns)} FROM calculations "
-        "JOIN (SELECT unnest(?::BIGINT[]) AS id) USING (id)",
+        "JOIN (SELECT unnest(?::BIGINT[]) AS id) wanted USING (id)",
         [sorted({int(i) for i in ids})],
     ).df()
 
@@ -52,7 +59,7 @@ class _Lookups(Connection):
         """The calculations with these ids (deleted ones too), in the order asked."""
         with self.cursor() as cur:
             found = cur.execute(
-                "SELECT h.*, a.* EXCLUDE (calculation_id) FROM history h "
+                f"SELECT h.*, {', '.join(f'a.{c}' for c in ASSUMPTION_COLUMNS)} FROM history h "
                 "LEFT JOIN cost_assumptions a ON a.calculation_id = h.id "
                 "WHERE h.id IN (SELECT unnest(?::BIGINT[]))",
                 [ids],
@@ -64,10 +71,10 @@ class _Lookups(Connection):
         """The newest calculation of each of the ``models`` most recently used models."""
         with self.cursor() as cur:
             return cur.execute(
-                "SELECT * FROM history WHERE deleted_at IS NULL AND model_name IS NOT NULL "
-                "QUALIFY row_number() OVER (PARTITION BY model_name "
-                "ORDER BY created_at DESC, id DESC) = 1 "
-                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                "SELECT * FROM history WHERE id IN (SELECT id FROM (SELECT id, row_number() "
+                "OVER (PARTITION BY model_name ORDER BY created_at DESC, id DESC) AS newest "
+                "FROM calculations WHERE deleted_at IS NULL AND model_name IS NOT NULL) n "
+                "WHERE newest = 1) ORDER BY created_at DESC, id DESC LIMIT ?",
                 [models],
             ).df()
 
@@ -85,10 +92,8 @@ class _Lookups(Connection):
             return set()
         with self.cursor() as cur:
             found = cur.execute(
-                "SELECT DISTINCT c.run_id FROM calculations c "
-                "JOIN (SELECT unnest(?::VARCHAR[]) AS run_id) USING (run_id) "
-                f"WHERE c.id // {ROWS_PER_BATCH} IN "
-                "(SELECT batch_no FROM batches WHERE source = ? AND file_name = ?)",
-                [wanted, source, origin],
+                "SELECT run_id FROM imported_runs WHERE source = ? AND origin = ? "
+                "AND run_id IN (SELECT unnest(?::VARCHAR[]))",
+                [source, origin, wanted],
             ).fetchall()
         return {r[0] for r in found}

@@ -7,9 +7,11 @@ applies the ones a database lacks, each in its own transaction.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from mlprod.errors import DatabaseError, DatabaseReadOnly
 from mlprod.store.connection import Connection
+from mlprod.store.dialect import DUCKDB, ROWS_PER_BATCH, Dialect
 
 __all__ = [
     "ASSUMPTION_COLUMNS",
@@ -41,102 +43,6 @@ CALCULATION_COLUMNS: tuple[str, ...] = (
 #: Where an F1 came from, when it was not given directly (kept in ``f1_inputs``).
 F1_INPUT_COLUMNS: tuple[str, ...] = ("precision", "recall", "tp", "fp", "fn")
 
-# A calculation's id is its batch number times this plus its row in the batch: ids are
-
-# A calculation's id is its batch number times this plus its row in the batch: ids are
-# unique and ordered without a per-row sequence call (which costs ~0.25 s per 1M rows).
-ROWS_PER_BATCH = 1_000_000_000
-
-# Every save is a batch (a calculator save is a batch of one): who, when, from where and in
-# which currency live once per batch, not once per row. Rarely-given columns live in side
-# tables, because every all-NULL column still costs DuckDB time on a million-row insert.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        "CREATE SEQUENCE batch_no START 1",
-        """
-        CREATE TABLE batches (
-            batch_no     BIGINT PRIMARY KEY,
-            saved_at     TIMESTAMP NOT NULL,
-            author       VARCHAR,
-            source       VARCHAR NOT NULL,
-            file_name    VARCHAR,
-            content_hash VARCHAR,
-            currency     VARCHAR NOT NULL,
-            row_count    BIGINT NOT NULL
-        )
-        """,
-        """
-        CREATE TABLE calculations (
-            id             BIGINT NOT NULL,  -- batch_no * ROWS_PER_BATCH + row in batch
-            created_at     TIMESTAMP NOT NULL,
-            run_id         VARCHAR,
-            run_name       VARCHAR,
-            model_name     VARCHAR,
-            project        VARCHAR,
-            tags           VARCHAR,
-            notes          VARCHAR,
-            f1             DOUBLE NOT NULL,
-            training_cost  DOUBLE NOT NULL,
-            inference_cost DOUBLE NOT NULL,
-            training_hours DOUBLE NOT NULL,
-            latency_ms     DOUBLE NOT NULL,
-            cer            DOUBLE NOT NULL,
-            ter            DOUBLE NOT NULL,
-            psr            DOUBLE NOT NULL,
-            deleted_at     TIMESTAMP
-        )
-        """,
-        """
-        CREATE TABLE f1_inputs (
-            calculation_id BIGINT NOT NULL,
-            precision      DOUBLE,
-            recall         DOUBLE,
-            tp             DOUBLE,
-            fp             DOUBLE,
-            fn             DOUBLE
-        )
-        """,
-        """
-        CREATE TABLE deletions (
-            calculation_id BIGINT NOT NULL,
-            action         VARCHAR NOT NULL,
-            happened_at    TIMESTAMP NOT NULL,
-            done_by        VARCHAR
-        )
-        """,
-        f"""
-        CREATE VIEW history AS
-        SELECT c.*, b.batch_no, b.author, b.source, b.currency, b.file_name, b.saved_at
-        FROM calculations c JOIN batches b ON b.batch_no = c.id // {ROWS_PER_BATCH}
-        """,
-    ),
-}
-MIGRATIONS[2] = (
-    # Where a cost came from (GPU prices, traffic, tokens): issue #6. One row per
-    # calculation whose cost was built rather than typed.
-    """
-    CREATE TABLE cost_assumptions (
-        calculation_id       BIGINT NOT NULL,
-        gpu_model            VARCHAR,
-        gpu_count            DOUBLE,
-        gpu_hours            DOUBLE,
-        price_per_gpu_hour   DOUBLE,
-        price_kind           VARCHAR,
-        price_provider       VARCHAR,
-        price_as_of          DATE,
-        extra_costs          DOUBLE,
-        inference_mode       VARCHAR,
-        months               DOUBLE,
-        requests_per_month   DOUBLE,
-        cost_per_1k_requests DOUBLE,
-        tokens_in_per_month  DOUBLE,
-        tokens_out_per_month DOUBLE,
-        price_in_per_1m      DOUBLE,
-        price_out_per_1m     DOUBLE,
-        fx_rate              DOUBLE
-    )
-    """,
-)
 #: The assumptions behind a built cost, kept in ``cost_assumptions``.
 ASSUMPTION_COLUMNS: tuple[str, ...] = (
     "gpu_model", "gpu_count", "gpu_hours", "price_per_gpu_hour", "price_kind", "price_provider",
@@ -144,58 +50,6 @@ ASSUMPTION_COLUMNS: tuple[str, ...] = (
     "cost_per_1k_requests", "tokens_in_per_month", "tokens_out_per_month", "price_in_per_1m",
     "price_out_per_1m", "fx_rate",
 )  # fmt: skip
-
-# The live calculations summed up per batch, day, model, project and tags (issue #5): the
-# history's summary, trend and best runs read this small table instead of every row
-# (~10x fewer rows at 1M runs). Kept right in the same transaction as every write:
-# a save adds its batch's groups, a delete or restore recomputes the groups it touched.
-_ROLLUP_SELECT = f"""
-    SELECT id // {ROWS_PER_BATCH} AS batch_no, CAST(created_at AS DATE) AS day, model_name,
-           project, tags, count(*) AS runs, min(created_at) AS first_at,
-           max(created_at) AS last_at, sum(cer) AS sum_cer, sum(ter) AS sum_ter,
-           sum(psr) AS sum_psr, max(cer) AS max_cer, arg_max(id, cer) AS max_cer_id,
-           max(ter) AS max_ter, arg_max(id, ter) AS max_ter_id, max(psr) AS max_psr,
-           arg_max(id, psr) AS max_psr_id, max(f1) AS max_f1
-    FROM calculations WHERE deleted_at IS NULL AND {{rows}} GROUP BY ALL
-"""
-MIGRATIONS[3] = (
-    """
-    CREATE TABLE rollup (
-        batch_no   BIGINT NOT NULL,
-        day        DATE NOT NULL,
-        model_name VARCHAR,
-        project    VARCHAR,
-        tags       VARCHAR,
-        runs       BIGINT NOT NULL,
-        first_at   TIMESTAMP NOT NULL,
-        last_at    TIMESTAMP NOT NULL,
-        sum_cer    DOUBLE NOT NULL,
-        sum_ter    DOUBLE NOT NULL,
-        sum_psr    DOUBLE NOT NULL,
-        max_cer    DOUBLE NOT NULL,
-        max_cer_id BIGINT NOT NULL,
-        max_ter    DOUBLE NOT NULL,
-        max_ter_id BIGINT NOT NULL,
-        max_psr    DOUBLE NOT NULL,
-        max_psr_id BIGINT NOT NULL,
-        max_f1     DOUBLE NOT NULL
-    )
-    """,
-    f"INSERT INTO rollup {_ROLLUP_SELECT.format(rows='true')}",
-)
-# Tags are stored as "a, b, c" (see mlprod.saving.normalize_tags): earlier CLI and batch
-# saves kept them as written ("a,b", "a , b"). The same RE2 patterns, then the rollup,
-# which groups by tags, summed up again.
-TAGS_SQL = (
-    "nullif(regexp_replace(regexp_replace({column}, '\\s*,[\\s,]*', ', ', 'g'), "
-    "'^\\s*(, )?|(, )?\\s*$', '', 'g'), '')"
-)
-MIGRATIONS[4] = (
-    f"UPDATE calculations SET tags = {TAGS_SQL.format(column='tags')} "
-    f"WHERE tags IS DISTINCT FROM {TAGS_SQL.format(column='tags')}",
-    "DELETE FROM rollup",
-    f"INSERT INTO rollup {_ROLLUP_SELECT.format(rows='true')}",
-)
 #: Self-hosted serving and API models from the price book (issue #17): what they assumed.
 SERVING_COLUMNS = (
     ("llm_model", "VARCHAR"), ("llm_provider", "VARCHAR"), ("llm_prices_as_of", "DATE"),
@@ -204,10 +58,194 @@ SERVING_COLUMNS = (
     ("serving_price_per_gpu_hour", "DOUBLE"), ("serving_price_kind", "VARCHAR"),
     ("serving_provider", "VARCHAR"), ("serving_price_as_of", "DATE"),
 )  # fmt: skip
-MIGRATIONS[5] = tuple(
-    f"ALTER TABLE cost_assumptions ADD COLUMN {name} {kind}" for name, kind in SERVING_COLUMNS
-)
 ASSUMPTION_COLUMNS += tuple(name for name, _ in SERVING_COLUMNS)
+
+_ROLLUP_KEYS = "batch_no, day, model_name, project, tags"
+
+
+def rollup_select(d: Dialect, rows: str) -> str:
+    """The live calculations matching ``rows`` summed up per batch, day, model, project
+    and tags (issue #5): the history's summary, trend and best runs read this small table
+    instead of every row (~10x fewer rows at 1M runs). Kept right in the same transaction
+    as every write: a save adds its batch's groups, a delete or restore recomputes the
+    groups it touched."""
+    return (
+        f"SELECT {d.batch_of('id')} AS batch_no, CAST(created_at AS DATE) AS day, model_name, "
+        "project, tags, count(*) AS runs, min(created_at) AS first_at, "
+        "max(created_at) AS last_at, sum(cer) AS sum_cer, sum(ter) AS sum_ter, "
+        f"sum(psr) AS sum_psr, max(cer) AS max_cer, {d.arg_max('id', 'cer')} AS max_cer_id, "
+        f"max(ter) AS max_ter, {d.arg_max('id', 'ter')} AS max_ter_id, max(psr) AS max_psr, "
+        f"{d.arg_max('id', 'psr')} AS max_psr_id, max(f1) AS max_f1 "
+        f"FROM calculations WHERE deleted_at IS NULL AND {rows} GROUP BY {_ROLLUP_KEYS}"
+    )
+
+
+# Tags are stored as "a, b, c" (see mlprod.saving.normalize_tags): earlier CLI and batch
+# saves kept them as written ("a,b", "a , b"). The same patterns, then the rollup, which
+# groups by tags, summed up again.
+TAGS_SQL = (
+    "nullif(regexp_replace(regexp_replace({column}, '\\s*,[\\s,]*', ', ', 'g'), "
+    "'^\\s*(, )?|(, )?\\s*$', '', 'g'), '')"
+)
+
+
+def migrations(d: Dialect) -> dict[int, tuple[str, ...]]:
+    """The numbered schema changes, as ``d``'s database spells them.
+
+    Every save is a batch (a calculator save is a batch of one): who, when, from where and
+    in which currency live once per batch, not once per row. Rarely-given columns live in
+    side tables, because every all-NULL column still costs DuckDB time on a million-row
+    insert.
+    """
+    steps: dict[int, tuple[str, ...]] = {
+        1: (
+            "CREATE SEQUENCE batch_no START 1",
+            """
+            CREATE TABLE batches (
+                batch_no     BIGINT PRIMARY KEY,
+                saved_at     TIMESTAMP NOT NULL,
+                author       VARCHAR,
+                source       VARCHAR NOT NULL,
+                file_name    VARCHAR,
+                content_hash VARCHAR,
+                currency     VARCHAR NOT NULL,
+                row_count    BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE calculations (
+                id             BIGINT NOT NULL,  -- batch_no * ROWS_PER_BATCH + row in batch
+                created_at     TIMESTAMP NOT NULL,
+                run_id         VARCHAR,
+                run_name       VARCHAR,
+                model_name     VARCHAR,
+                project        VARCHAR,
+                tags           VARCHAR,
+                notes          VARCHAR,
+                f1             DOUBLE NOT NULL,
+                training_cost  DOUBLE NOT NULL,
+                inference_cost DOUBLE NOT NULL,
+                training_hours DOUBLE NOT NULL,
+                latency_ms     DOUBLE NOT NULL,
+                cer            DOUBLE NOT NULL,
+                ter            DOUBLE NOT NULL,
+                psr            DOUBLE NOT NULL,
+                deleted_at     TIMESTAMP
+            )
+            """,
+            """
+            CREATE TABLE f1_inputs (
+                calculation_id BIGINT NOT NULL,
+                precision      DOUBLE,
+                recall         DOUBLE,
+                tp             DOUBLE,
+                fp             DOUBLE,
+                fn             DOUBLE
+            )
+            """,
+            """
+            CREATE TABLE deletions (
+                calculation_id BIGINT NOT NULL,
+                action         VARCHAR NOT NULL,
+                happened_at    TIMESTAMP NOT NULL,
+                done_by        VARCHAR
+            )
+            """,
+            f"""
+            CREATE VIEW history AS
+            SELECT c.*, b.batch_no, b.author, b.source, b.currency, b.file_name, b.saved_at
+            FROM calculations c JOIN batches b ON b.batch_no = {d.batch_of("c.id")}
+            """,
+        ),
+        # Where a cost came from (GPU prices, traffic, tokens): issue #6. One row per
+        # calculation whose cost was built rather than typed.
+        2: (
+            """
+            CREATE TABLE cost_assumptions (
+                calculation_id       BIGINT NOT NULL,
+                gpu_model            VARCHAR,
+                gpu_count            DOUBLE,
+                gpu_hours            DOUBLE,
+                price_per_gpu_hour   DOUBLE,
+                price_kind           VARCHAR,
+                price_provider       VARCHAR,
+                price_as_of          DATE,
+                extra_costs          DOUBLE,
+                inference_mode       VARCHAR,
+                months               DOUBLE,
+                requests_per_month   DOUBLE,
+                cost_per_1k_requests DOUBLE,
+                tokens_in_per_month  DOUBLE,
+                tokens_out_per_month DOUBLE,
+                price_in_per_1m      DOUBLE,
+                price_out_per_1m     DOUBLE,
+                fx_rate              DOUBLE
+            )
+            """,
+        ),
+        3: (
+            """
+            CREATE TABLE rollup (
+                batch_no   BIGINT NOT NULL,
+                day        DATE NOT NULL,
+                model_name VARCHAR,
+                project    VARCHAR,
+                tags       VARCHAR,
+                runs       BIGINT NOT NULL,
+                first_at   TIMESTAMP NOT NULL,
+                last_at    TIMESTAMP NOT NULL,
+                sum_cer    DOUBLE NOT NULL,
+                sum_ter    DOUBLE NOT NULL,
+                sum_psr    DOUBLE NOT NULL,
+                max_cer    DOUBLE NOT NULL,
+                max_cer_id BIGINT NOT NULL,
+                max_ter    DOUBLE NOT NULL,
+                max_ter_id BIGINT NOT NULL,
+                max_psr    DOUBLE NOT NULL,
+                max_psr_id BIGINT NOT NULL,
+                max_f1     DOUBLE NOT NULL
+            )
+            """,
+            f"INSERT INTO rollup {rollup_select(d, 'true')}",
+        ),
+        4: (
+            f"UPDATE calculations SET tags = {TAGS_SQL.format(column='tags')} "
+            f"WHERE tags IS DISTINCT FROM {TAGS_SQL.format(column='tags')}",
+            "DELETE FROM rollup",
+            f"INSERT INTO rollup {rollup_select(d, 'true')}",
+        ),
+        5: tuple(
+            f"ALTER TABLE cost_assumptions ADD COLUMN {name} {kind}"
+            for name, kind in SERVING_COLUMNS
+        ),
+        # Many writers (issue #15): "this file was saved" and "this run was imported" as
+        # database constraints, so two processes saving the same at once cannot both win.
+        # A batch's guard is its content hash when saved "unless saved before", or the
+        # calculator's key; NULL when saved again on purpose.
+        6: (
+            "ALTER TABLE batches ADD COLUMN guard VARCHAR",
+            "CREATE UNIQUE INDEX batches_guard ON batches (guard)",
+            """
+            CREATE TABLE imported_runs (
+                source  VARCHAR NOT NULL,
+                origin  VARCHAR NOT NULL,
+                run_id  VARCHAR NOT NULL,
+                PRIMARY KEY (source, origin, run_id)
+            )
+            """,
+            "INSERT INTO imported_runs SELECT DISTINCT b.source, b.file_name, c.run_id "
+            f"FROM calculations c JOIN batches b ON b.batch_no = {d.batch_of('c.id')} "
+            "WHERE b.source = 'mlflow' AND b.file_name IS NOT NULL AND c.run_id IS NOT NULL",
+        ),
+    }
+    if d.name == "postgresql":
+        # What DuckDB finds by scanning its zone maps, a row store finds through indexes.
+        steps[6] += d.indexes()
+    return {v: tuple(d.ddl(s) for s in statements) for v, statements in steps.items()}
+
+
+#: The migrations of the embedded DuckDB file.
+MIGRATIONS = migrations(DUCKDB)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -222,25 +260,26 @@ class _Schema(Connection):
         """Counts; how many batches do not hold exactly the rows they recorded, and how
         many (batch, day) groups of the rollup do not sum up the live rows they stand for
         (both 0 in a consistent database: each is written in one transaction with the rows)."""
+        batch = self.sql.batch_of("id")
         with self.cursor() as cur:
             row = cur.execute(
-                "WITH found AS (SELECT id // ? AS batch_no, count(*) AS n FROM calculations "
-                "GROUP BY ALL) SELECT count(*), coalesce(sum(b.row_count), 0), "
+                f"WITH found AS (SELECT {batch} AS batch_no, count(*) AS n FROM calculations "
+                f"GROUP BY {batch}) SELECT count(*), "
+                "CAST(coalesce(sum(b.row_count), 0) AS BIGINT), "
                 "count(*) FILTER (WHERE b.row_count IS DISTINCT FROM coalesce(f.n, 0)) "
-                "FROM batches b LEFT JOIN found f USING (batch_no)",
-                [ROWS_PER_BATCH],
+                "FROM batches b LEFT JOIN found f USING (batch_no)"
             ).fetchone()
             orphans = cur.execute(
-                "SELECT count(*) FROM calculations WHERE id // ? NOT IN "
-                "(SELECT batch_no FROM batches)",
-                [ROWS_PER_BATCH],
+                f"SELECT count(*) FROM calculations WHERE {batch} NOT IN "
+                "(SELECT batch_no FROM batches)"
             ).fetchone()
             # The rollup against the rows it sums up: runs per batch and day.
             rollup_off = cur.execute(
-                f"WITH live AS (SELECT id // {ROWS_PER_BATCH} AS batch_no, "
+                f"WITH live AS (SELECT {batch} AS batch_no, "
                 "CAST(created_at AS DATE) AS day, count(*) AS n FROM calculations "
-                "WHERE deleted_at IS NULL GROUP BY ALL), "
-                "rolled AS (SELECT batch_no, day, sum(runs) AS n FROM rollup GROUP BY ALL) "
+                f"WHERE deleted_at IS NULL GROUP BY {batch}, CAST(created_at AS DATE)), "
+                "rolled AS (SELECT batch_no, day, sum(runs) AS n FROM rollup "
+                "GROUP BY batch_no, day) "
                 "SELECT count(*) FROM live FULL JOIN rolled USING (batch_no, day) "
                 "WHERE live.n IS DISTINCT FROM rolled.n"
             ).fetchone()
@@ -253,40 +292,54 @@ class _Schema(Connection):
             "schema_version": self.schema_version(),
         }
 
-    def schema_version(self) -> int:
-        with self.cursor() as cur:
-            known = cur.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
-            ).fetchone()
-            if not (known and known[0]):
-                if self.read_only:
-                    return 0
-                cur.execute(
-                    "CREATE TABLE schema_version "
-                    "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
-                )
-            row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+    def _known_version(self, cur: Any) -> int | None:
+        """The schema version recorded, or None before the version table exists."""
+        known = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()
+        if not (known and known[0]):
+            return None
+        row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
+    def schema_version(self) -> int:
+        with self.cursor() as cur:
+            return self._known_version(cur) or 0
+
     def migrate(self) -> int:
-        """Apply every migration newer than the database; returns the version reached."""
+        """Apply every migration newer than the database; returns the version reached.
+
+        Each runs in its own transaction. On a server, processes starting at once take
+        turns (an advisory lock held by the transaction): the first applies a migration,
+        the others find it recorded and skip it.
+        """
         current = self.schema_version()
         if current > SCHEMA_VERSION:
             raise DatabaseError(
                 f"{self.database} was written by a newer mlprod (schema version {current}; "
-                f"this one knows up to {SCHEMA_VERSION}). Upgrade mlprod; the file was "
+                f"this one knows up to {SCHEMA_VERSION}). Upgrade mlprod; the database was "
                 "left untouched."
             )
-        pending = sorted(v for v in MIGRATIONS if v > current)
+        pending = [v for v in sorted(MIGRATIONS) if v > current]
         if pending and self.read_only:
             raise DatabaseReadOnly(
                 f"{self.database} is read-only and was written by an older mlprod (schema "
                 f"version {current}); it needs an upgrade to version {SCHEMA_VERSION}. Make "
                 "it writable once so mlprod can upgrade it; the file was left untouched."
             )
+        steps = migrations(self.sql) if pending else {}
         for version in pending:
             with self.transaction() as cur:
-                for statement in MIGRATIONS[version]:
+                self.sql.lock_schema(cur)
+                found = self._known_version(cur)
+                if found is None:
+                    cur.execute(
+                        "CREATE TABLE schema_version "
+                        "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+                    )
+                elif found >= version:
+                    continue  # another process applied it while this one waited
+                for statement in steps[version]:
                     cur.execute(statement)
                 cur.execute("INSERT INTO schema_version VALUES (?, ?)", [version, utc_now()])
         return max(current, SCHEMA_VERSION)

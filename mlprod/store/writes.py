@@ -18,12 +18,14 @@ import pyarrow as pa
 
 from mlprod.errors import AlreadySaved, DatabaseBusy
 from mlprod.store.connection import Connection
+from mlprod.store.dialect import Dialect
+from mlprod.store.postgres import PostgresCursor, unique_violation
 from mlprod.store.schema import (
-    _ROLLUP_SELECT,
     ASSUMPTION_COLUMNS,
     CALCULATION_COLUMNS,
     F1_INPUT_COLUMNS,
     ROWS_PER_BATCH,
+    rollup_select,
     utc_now,
 )
 
@@ -114,15 +116,46 @@ def _kept(table: pa.Table) -> str:
     return KEEP if KEEP in table.column_names else "true"
 
 
-def _calculations_insert(given: frozenset[str], stamp: str, ok: str) -> str:
-    """The INSERT of ``incoming``'s good rows into calculations (only the given columns;
-    a row without its own date gets the save's time ``stamp``)."""
+def _calculations_select(given: frozenset[str], stamp: str, ok: str) -> tuple[list[str], str]:
+    """The columns and SELECT of ``incoming``'s good rows for calculations (only the given
+    columns; a row without its own date gets the save's time ``stamp``)."""
     present = [c for c in CALCULATION_COLUMNS[1:] if c in given]
     created = f"coalesce(created_at, {stamp})" if "created_at" in given else stamp
+    columns = ["id", "created_at", *present]
     return (
-        f"INSERT INTO calculations (id, created_at, {', '.join(present)}) "
-        f"SELECT id, {created}, {', '.join(present)} FROM incoming WHERE {ok}"
+        columns,
+        f"SELECT id, {created} AS created_at, {', '.join(present)} FROM incoming WHERE {ok}",
     )
+
+
+def _f1_inputs_select(given: frozenset[str], ok: str) -> tuple[list[str], str] | None:
+    parts = [c for c in F1_INPUT_COLUMNS if c in given]
+    if not parts:
+        return None
+    any_part = " OR ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in parts)
+    return (
+        ["calculation_id", *parts],
+        f"SELECT id AS calculation_id, {', '.join(parts)} FROM incoming "
+        f"WHERE ({any_part}) AND {ok}",
+    )
+
+
+def _assumptions_select(given: frozenset[str], ok: str) -> tuple[list[str], str] | None:
+    assumed = [c for c in ASSUMPTION_COLUMNS if c in given]
+    if not assumed:
+        return None
+    # Only rows whose cost was built (GPUs, a batch scenario) carry assumptions.
+    marks = [c for c in ("gpu_model", "inference_mode") if c in assumed]
+    rows = " OR ".join(f"{c} IS NOT NULL" for c in marks) if marks else "true"
+    return (
+        ["calculation_id", *assumed],
+        f"SELECT id AS calculation_id, {', '.join(assumed)} FROM incoming WHERE ({rows}) AND {ok}",
+    )
+
+
+def _insert(table: str, shape: tuple[list[str], str]) -> str:
+    columns, select = shape
+    return f"INSERT INTO {table} ({', '.join(columns)}) {select}"
 
 
 def _insert_stream(
@@ -151,7 +184,8 @@ def _insert_stream(
         # The SQL reads the stream as a relation on this cursor: no replacement scan
         # (external access is off) and nothing registered that outlives the statement.
         inserted = _query(
-            cur.from_arrow(reader), _calculations_insert(given, stamp, _kept(first))
+            cur.from_arrow(reader),
+            _insert("calculations", _calculations_select(given, stamp, _kept(first))),
         ).fetchall()  # DML runs once, in query(); this reads its row count
     except Exception:
         if failure:
@@ -165,26 +199,51 @@ def _insert_block(cur: duckdb.DuckDBPyConnection, table: pa.Table, stamp: str) -
     given = _given(table)
     ok = _kept(table)
     incoming = cur.from_arrow(table)
-    inserted = _query(incoming, _calculations_insert(given, stamp, ok)).fetchall()
-    parts = [c for c in F1_INPUT_COLUMNS if c in given]
-    if parts:
-        any_part = " OR ".join(f"{c} IS NOT NULL AND NOT isnan({c})" for c in parts)
-        _query(
-            incoming,
-            f"INSERT INTO f1_inputs (calculation_id, {', '.join(parts)}) "
-            f"SELECT id, {', '.join(parts)} FROM incoming WHERE ({any_part}) AND {ok}",
-        )
-    assumed = [c for c in ASSUMPTION_COLUMNS if c in given]
-    if assumed:  # only rows whose cost was built (GPUs, a batch scenario) carry assumptions
-        marks = [c for c in ("gpu_model", "inference_mode") if c in assumed]
-        rows = " OR ".join(f"{c} IS NOT NULL" for c in marks) if marks else "true"
-        rows = f"({rows})"
-        _query(
-            incoming,
-            f"INSERT INTO cost_assumptions (calculation_id, {', '.join(assumed)}) "
-            f"SELECT id, {', '.join(assumed)} FROM incoming WHERE {rows} AND {ok}",
-        )
-    return int(inserted[0][0]) if inserted else 0
+    inserted = _query(incoming, _insert("calculations", _calculations_select(given, stamp, ok)))
+    for name, shape in (("f1_inputs", _f1_inputs_select(given, ok)),
+                        ("cost_assumptions", _assumptions_select(given, ok))):  # fmt: skip
+        if shape is not None:
+            _query(incoming, _insert(name, shape))
+    rows = inserted.fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+class _ServerCopy:
+    """A batch's blocks written to a database server by binary COPY from Arrow.
+
+    An in-process DuckDB shapes each block as the embedded database's INSERTs do (the
+    same SELECTs: good rows only, the save's time for rows without a date, side-table
+    rows only where a value was given), cast to the server's column types, and the
+    server's driver copies the result in (PostgreSQL: ``COPY ... FROM STDIN BINARY``).
+    """
+
+    def __init__(self, cur: PostgresCursor, types: Mapping[str, Mapping[str, str]]) -> None:
+        self._cur = cur
+        self._types = types
+        self._local = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                             "autoload_known_extensions": False})  # fmt: skip
+
+    def block(self, table: pa.Table, stamp: str) -> int:
+        given = _given(table)
+        ok = _kept(table)
+        incoming = self._local.from_arrow(table)
+        stored = 0
+        for name, shape in (("calculations", _calculations_select(given, stamp, ok)),
+                            ("f1_inputs", _f1_inputs_select(given, ok)),
+                            ("cost_assumptions", _assumptions_select(given, ok))):  # fmt: skip
+            if shape is None:
+                continue
+            columns, select = shape
+            kinds = self._types[name]
+            cast = ", ".join(f"CAST({c} AS {kinds[c]}) AS {c}" for c in columns)
+            rows = incoming.query("incoming", f"SELECT {cast} FROM ({select})").to_arrow_table()
+            copied = self._cur.ingest(name, rows)
+            if name == "calculations":
+                stored = copied
+        return stored
+
+    def close(self) -> None:
+        self._local.close()
 
 
 def _batch_rows(batch_no: int) -> str:
@@ -193,23 +252,23 @@ def _batch_rows(batch_no: int) -> str:
     return f"id BETWEEN {first} AND {first + ROWS_PER_BATCH - 1}"  # our integers
 
 
-def _roll_up_batch(cur: duckdb.DuckDBPyConnection, batch_no: int) -> None:
+def _roll_up_batch(cur: Any, d: Dialect, batch_no: int) -> None:
     """Add a new batch's groups to the rollup (its rows were just written)."""
-    cur.execute(f"INSERT INTO rollup {_ROLLUP_SELECT.format(rows=_batch_rows(batch_no))}")
+    cur.execute(f"INSERT INTO rollup {rollup_select(d, _batch_rows(batch_no))}")
 
 
-def _roll_up_again(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> None:
+def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
     """Recompute the rollup groups of every batch and day these calculations are in (after
     they were deleted or restored): the same superset is removed and summed up again."""
     touched = cur.execute(
-        f"SELECT DISTINCT id // {ROWS_PER_BATCH}, CAST(created_at AS DATE) FROM calculations "
+        f"SELECT DISTINCT {d.batch_of('id')}, CAST(created_at AS DATE) FROM calculations "
         "WHERE id IN (SELECT unnest(?::BIGINT[]))",
         [ids],
     ).fetchall()
     if not touched:
         return
     batches = sorted({int(b) for b, _ in touched})
-    days = sorted({d for _, d in touched})
+    days = sorted({d_ for _, d_ in touched})
     cur.execute(
         "DELETE FROM rollup WHERE batch_no IN (SELECT unnest(?::BIGINT[])) "
         "AND day IN (SELECT unnest(?::DATE[]))",
@@ -221,14 +280,14 @@ def _roll_up_again(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> None:
         "AND CAST(created_at AS DATE) IN (SELECT unnest(?::DATE[]))"
     )
     cur.execute(
-        f"INSERT INTO rollup {_ROLLUP_SELECT.format(rows=rows)}",
+        f"INSERT INTO rollup {rollup_select(d, rows)}",
         [datetime.combine(days[0], time.min),
          datetime.combine(days[-1] + timedelta(days=1), time.min), days],
     )  # fmt: skip
 
 
 def _saved_before(
-    cur: duckdb.DuckDBPyConnection, content_hash: str, other_than: int | None = None
+    cur: Any, content_hash: str, other_than: int | None = None
 ) -> dict[str, Any] | None:
     """The newest batch (other than ``other_than``) stored with this content hash."""
     row = cur.execute(
@@ -267,9 +326,37 @@ def _query(incoming: duckdb.DuckDBPyRelation, sql: str) -> duckdb.DuckDBPyRelati
 class _Writes(Connection):
     """Saving batches, deleting and restoring (mixed into ``Store``)."""
 
-    def _new_batch(
+    _column_types: dict[str, dict[str, str]] | None = None
+
+    def _server_types(self, cur: Any) -> dict[str, dict[str, str]]:
+        """The server's column types of the tables a batch is copied into, as DuckDB
+        spells them (read once per process, on the saving transaction's own cursor: a
+        second connection per save could leave every pooled one waiting for another)."""
+        if self._column_types is None:
+            spelled = {"double precision": "DOUBLE", "bigint": "BIGINT", "date": "DATE",
+                       "timestamp without time zone": "TIMESTAMP", "integer": "INTEGER",
+                       "character varying": "VARCHAR", "text": "VARCHAR"}  # fmt: skip
+            found = cur.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_name IN ('calculations', 'f1_inputs', 'cost_assumptions') "
+                "AND table_schema = current_schema()"
+            ).fetchall()
+            types: dict[str, dict[str, str]] = {}
+            for table, column, kind in found:
+                types.setdefault(table, {})[column] = spelled[kind]
+            self._column_types = types
+        return self._column_types
+
+    def _batch_number(self, cur: Any) -> tuple[int, datetime]:
+        # fetchall: a result read to its end leaves the cursor free for an Arrow scan
+        (row,) = cur.execute("SELECT nextval('batch_no')").fetchall()
+        return int(row[0]), utc_now()
+
+    def _record_batch(
         self,
-        cur: duckdb.DuckDBPyConnection,
+        cur: Any,
+        batch_no: int,
+        now: datetime,
         *,
         rows: int,
         source: str,
@@ -277,15 +364,13 @@ class _Writes(Connection):
         currency: str,
         file_name: str | None = None,
         content_hash: str | None = None,
-    ) -> tuple[int, datetime]:
-        row = cur.execute("SELECT nextval('batch_no')").fetchone()
-        assert row is not None
-        batch_no, now = int(row[0]), utc_now()
+        guard: str | None = None,
+    ) -> None:
         cur.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [batch_no, now, author, source, file_name, content_hash, currency, rows],
+            "INSERT INTO batches (batch_no, saved_at, author, source, file_name, content_hash, "
+            "currency, row_count, guard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch_no, now, author, source, file_name, content_hash, currency, rows, guard],
         )
-        return batch_no, now
 
     def save_calculation(
         self,
@@ -298,43 +383,51 @@ class _Writes(Connection):
         """Store one calculation unless the one with the same ``calc_key`` is stored already.
 
         ``calc_key`` identifies one press of *Calculate*: saving it again (a double click, a
-        rerun) stores nothing. Returns True when a row was written.
+        rerun, another process at the same moment) stores nothing. Returns True when a row
+        was written.
         """
-        with self.transaction() as cur:
-            seen = cur.execute(
-                "SELECT 1 FROM batches WHERE content_hash = ? AND source = ? LIMIT 1",
-                [calc_key, source],
-            ).fetchone()
-            if seen:
-                return False
-            batch_no, now = self._new_batch(
-                cur,
-                rows=1,
-                source=source,
-                author=author,
-                currency=calculation.get("currency") or "USD",
-                content_hash=calc_key,
-            )
-            values = [calculation.get(name) for name in CALCULATION_COLUMNS]
-            values[0] = values[0] or now
-            calc_id = batch_no * ROWS_PER_BATCH
-            cur.execute(
-                f"INSERT INTO calculations (id, {', '.join(CALCULATION_COLUMNS)}) "
-                f"VALUES (?, {', '.join('?' for _ in CALCULATION_COLUMNS)})",
-                [calc_id, *values],
-            )
-            parts = [calculation.get(name) for name in F1_INPUT_COLUMNS]
-            if any(p is not None for p in parts):
-                cur.execute("INSERT INTO f1_inputs VALUES (?, ?, ?, ?, ?, ?)", [calc_id, *parts])
-            assumed = [calculation.get(name) for name in ASSUMPTION_COLUMNS]
-            if any(a is not None for a in assumed):
-                columns = ", ".join(ASSUMPTION_COLUMNS)
+        try:
+            with self.transaction() as cur:
+                seen = cur.execute(
+                    "SELECT 1 FROM batches WHERE content_hash = ? AND source = ? LIMIT 1",
+                    [calc_key, source],
+                ).fetchone()
+                if seen:
+                    return False
+                batch_no, now = self._batch_number(cur)
+                self._record_batch(
+                    cur, batch_no, now, rows=1, source=source, author=author,
+                    currency=calculation.get("currency") or "USD", content_hash=calc_key,
+                    guard=f"{source}:{calc_key}",
+                )  # fmt: skip
+                values = [calculation.get(name) for name in CALCULATION_COLUMNS]
+                values[0] = values[0] or now
+                calc_id = batch_no * ROWS_PER_BATCH
                 cur.execute(
-                    f"INSERT INTO cost_assumptions (calculation_id, {columns}) "
-                    f"VALUES (?, {', '.join('?' for _ in ASSUMPTION_COLUMNS)})",
-                    [calc_id, *assumed],
+                    f"INSERT INTO calculations (id, {', '.join(CALCULATION_COLUMNS)}) "
+                    f"VALUES (?, {', '.join('?' for _ in CALCULATION_COLUMNS)})",
+                    [calc_id, *values],
                 )
-            _roll_up_batch(cur, batch_no)
+                parts = [calculation.get(name) for name in F1_INPUT_COLUMNS]
+                if any(p is not None for p in parts):
+                    cur.execute(
+                        f"INSERT INTO f1_inputs (calculation_id, {', '.join(F1_INPUT_COLUMNS)}) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [calc_id, *parts],
+                    )
+                assumed = [calculation.get(name) for name in ASSUMPTION_COLUMNS]
+                if any(a is not None for a in assumed):
+                    columns = ", ".join(ASSUMPTION_COLUMNS)
+                    cur.execute(
+                        f"INSERT INTO cost_assumptions (calculation_id, {columns}) "
+                        f"VALUES (?, {', '.join('?' for _ in ASSUMPTION_COLUMNS)})",
+                        [calc_id, *assumed],
+                    )
+                _roll_up_batch(cur, self.sql, batch_no)
+        except Exception as exc:
+            if unique_violation(exc):
+                return False  # the same press, saved by someone else a moment ago
+            raise
         return True
 
     def append_calculations(
@@ -347,6 +440,7 @@ class _Writes(Connection):
         content_hash: str | Callable[[], str] | None = None,
         currency: str = "USD",
         unless_saved: bool = False,
+        imported_from: str | None = None,
     ) -> int:
         """Store rows as one batch, in one transaction; returns the batch number.
 
@@ -359,43 +453,78 @@ class _Writes(Connection):
         ``content_hash`` may be a callable, asked once the rows are written: a file's hash
         can then be computed while its rows are scored and stored, not before. With
         ``unless_saved``, a batch of the same content hash already in the history (looked
-        up inside this transaction, just before it commits) stores nothing and raises
-        :class:`~mlprod.errors.AlreadySaved`.
+        up inside this transaction, just before it commits, and held by a unique index
+        against another process saving it at the same moment) stores nothing and raises
+        :class:`~mlprod.errors.AlreadySaved`. With ``imported_from`` (a tracking server's
+        address), each run id is recorded as imported from there: a run someone else
+        imported at the same moment makes this batch store nothing (AlreadySaved).
         """
         if isinstance(chunks, pa.Table | pd.DataFrame):
             chunks = [chunks]
-        with self.transaction() as cur:
-            batch_no, now = self._new_batch(
-                cur,
-                rows=0,
-                source=source,
-                author=author,
-                currency=currency,
-                file_name=file_name,
-                content_hash=None if callable(content_hash) else content_hash,
-            )
-            stamp = f"TIMESTAMP '{now.isoformat(sep=' ')}'"  # ours, not user input
-            ids = _Ids(batch_no)
-            stored = 0
-            for given, run in _Runs(chunks):
-                if given & _SIDE_COLUMNS:
-                    # Rows with F1 parts or cost assumptions also go to the side tables:
-                    # three statements per block, each reading the block again.
-                    for table in _grouped(run, INSERT_ROWS):
-                        stored += _insert_block(cur, ids.add_to(table), stamp)
-                else:
-                    stored += _insert_stream(cur, map(ids.add_to, run), given, stamp)
-            digest = content_hash() if callable(content_hash) else content_hash
-            if unless_saved and digest is not None:
-                previous = _saved_before(cur, digest, batch_no)
-                if previous is not None:
-                    raise AlreadySaved(_saved_before_text(file_name, previous), previous)
-            cur.execute(
-                "UPDATE batches SET row_count = ?, content_hash = ? WHERE batch_no = ?",
-                [stored, digest, batch_no],
-            )
-            _roll_up_batch(cur, batch_no)
+        digest: str | None = None
+        try:
+            with self.transaction() as cur:
+                batch_no, now = self._batch_number(cur)
+                stored = self._store_rows(cur, batch_no, now, chunks)
+                digest = content_hash() if callable(content_hash) else content_hash
+                if unless_saved and digest is not None:
+                    previous = _saved_before(cur, digest, batch_no)
+                    if previous is not None:
+                        raise AlreadySaved(_saved_before_text(file_name, previous), previous)
+                self._record_batch(
+                    cur, batch_no, now, rows=stored, source=source, author=author,
+                    currency=currency, file_name=file_name, content_hash=digest,
+                    guard=digest if unless_saved else None,
+                )  # fmt: skip
+                if imported_from is not None:
+                    cur.execute(
+                        "INSERT INTO imported_runs (source, origin, run_id) SELECT DISTINCT ?, ?, "
+                        f"run_id FROM calculations WHERE {_batch_rows(batch_no)} "
+                        "AND run_id IS NOT NULL",
+                        [source, imported_from],
+                    )
+                _roll_up_batch(cur, self.sql, batch_no)
+        except Exception as exc:
+            if not unique_violation(exc):
+                raise
+            previous = _saved_before_now(self, digest) if digest and unless_saved else None
+            if previous is not None:
+                raise AlreadySaved(_saved_before_text(file_name, previous), previous) from None
+            raise AlreadySaved(
+                "Some of these runs were stored by someone else at the same moment; nothing "
+                "of this batch was stored. Import again to add the runs that are still new.",
+                {},
+            ) from None
         return batch_no
+
+    def _store_rows(
+        self,
+        cur: Any,
+        batch_no: int,
+        now: datetime,
+        chunks: Iterable[pa.Table | pd.DataFrame],
+    ) -> int:
+        stamp = f"TIMESTAMP '{now.isoformat(sep=' ')}'"  # ours, not user input
+        ids = _Ids(batch_no)
+        stored = 0
+        if isinstance(cur, PostgresCursor):
+            copy = _ServerCopy(cur, self._server_types(cur))
+            try:
+                for _, run in _Runs(chunks):
+                    for table in _grouped(run, INSERT_ROWS):
+                        stored += copy.block(ids.add_to(table), stamp)
+            finally:
+                copy.close()
+            return stored
+        for given, run in _Runs(chunks):
+            if given & _SIDE_COLUMNS:
+                # Rows with F1 parts or cost assumptions also go to the side tables:
+                # three statements per block, each reading the block again.
+                for table in _grouped(run, INSERT_ROWS):
+                    stored += _insert_block(cur, ids.add_to(table), stamp)
+            else:
+                stored += _insert_stream(cur, map(ids.add_to, run), given, stamp)
+        return stored
 
     def find_batch(self, content_hash: str) -> dict[str, Any] | None:
         """The newest batch stored from a file with this content hash, if any."""
@@ -423,13 +552,17 @@ class _Writes(Connection):
                         [now if deleted else None, ids],
                     ).fetchall()
                     if changed:
-                        cur.executemany(
-                            "INSERT INTO deletions VALUES (?, ?, ?, ?)",
-                            [[r[0], "delete" if deleted else "restore", now, by] for r in changed],
+                        action = "delete" if deleted else "restore"
+                        cur.execute(
+                            "INSERT INTO deletions (calculation_id, action, happened_at, done_by) "
+                            "SELECT unnest(?::BIGINT[]), ?, ?, ?",
+                            [[r[0] for r in changed], action, now, by],
                         )
-                        _roll_up_again(cur, [r[0] for r in changed])
+                        _roll_up_again(cur, self.sql, [r[0] for r in changed])
                 return len(changed)
-            except duckdb.TransactionException:
+            except Exception as exc:
+                if not _conflict(exc):
+                    raise
                 # Someone is changing the same rows right now: wait for them to finish and
                 # look again; rows they deleted (or restored) no longer match, so they are
                 # not counted twice.
@@ -440,3 +573,16 @@ class _Writes(Connection):
                     ) from None
                 sleep(0.02 * 2**attempt)
         return 0
+
+
+def _conflict(exc: BaseException) -> bool:
+    """Two transactions changed the same rows (DuckDB's optimistic check; a server's
+    serialization failure or deadlock): worth trying again."""
+    if isinstance(exc, duckdb.TransactionException):
+        return True
+    return str(getattr(exc, "sqlstate", "")) in ("40001", "40P01")
+
+
+def _saved_before_now(store: _Writes, digest: str) -> dict[str, Any] | None:
+    with store.cursor() as cur:
+        return _saved_before(cur, digest)

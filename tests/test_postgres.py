@@ -1,0 +1,226 @@
+"""The history on a real PostgreSQL server: many processes at once, a server that goes
+away and comes back. (The store's other tests run on both backends: see ``store``.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from mlprod.errors import DatabaseError
+from mlprod.saving import save_batch
+from mlprod.store import SCHEMA_VERSION, HistoryFilter, Store
+from tests.conftest import count
+from tests.pg_server import PostgresServer
+
+
+def runs(n: int, *, seed: int = 0, prefix: str = "run") -> pa.Table:
+    """``n`` scored rows as the batch path hands them to the store."""
+    f1 = [0.5 + (i * 7919 + seed) % 400 / 1000 for i in range(n)]
+    return pa.table({
+        "run_id": [f"{prefix}-{seed}-{i}" for i in range(n)],
+        "model_name": [f"model-{i % 5}" for i in range(n)],
+        "f1": f1, "training_cost": [100.0 + i % 50 for i in range(n)],
+        "inference_cost": [20.0] * n, "training_hours": [2.0] * n,
+        "latency_ms": [10.0 + i % 30 for i in range(n)],
+        "cer": [f / 120 for f in f1], "ter": [f / 2 for f in f1], "psr": [f / 10 for f in f1],
+        "status": ["ok"] * n,
+    })  # fmt: skip
+
+
+def _in_processes(script: str, uri: str, copies: int) -> list[subprocess.CompletedProcess]:
+    """Start ``copies`` Python processes running ``script`` (with ``URI`` set) at once."""
+    code = f"URI = {uri!r}\n" + textwrap.dedent(script)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(copies)
+    ]
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return done
+
+
+def test_processes_starting_at_once_migrate_the_schema_exactly_once(pg_uri):
+    done = _in_processes(
+        """
+        from mlprod.store import Store
+        with Store(URI) as s:
+            print(s.schema_version())
+        """,
+        pg_uri,
+        copies=4,
+    )
+    assert [p.returncode for p in done] == [0] * 4, [p.stderr for p in done]
+    assert {p.stdout.strip() for p in done} == {str(SCHEMA_VERSION)}
+    with Store(pg_uri) as s, s.cursor() as cur:
+        versions = cur.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()
+    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+
+
+def test_the_same_file_saved_by_two_processes_at_once_lands_once(pg_uri, tmp_path):
+    path = tmp_path / "runs.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(runs(20_000), path)
+    Store(pg_uri).close()  # the schema first: this test is about the saves
+    done = _in_processes(
+        f"""
+        import pyarrow.parquet as pq
+        from mlprod.errors import AlreadySaved
+        from mlprod.saving import save_batch
+        from mlprod.store import Store
+        with Store(URI) as s:
+            try:
+                print("saved", save_batch(s, pq.read_table({str(path)!r}), source="cli",
+                                          file={str(path)!r}))
+            except AlreadySaved as exc:
+                print("refused", exc)
+        """,
+        pg_uri,
+        copies=3,
+    )
+    assert [p.returncode for p in done] == [0] * 3, [p.stderr for p in done]
+    outcomes = sorted(p.stdout.split()[0] for p in done)
+    assert outcomes == ["refused", "refused", "saved"], [p.stdout for p in done]
+    assert all("was saved before" in p.stdout for p in done if p.stdout.startswith("refused"))
+    with Store(pg_uri) as s:
+        assert count(s) == 20_000 and s.integrity()["broken_batches"] == 0
+
+
+def test_a_run_imported_by_two_processes_at_once_is_stored_once(pg_uri):
+    Store(pg_uri).close()
+    done = _in_processes(
+        """
+        import pyarrow as pa
+        from mlprod.errors import AlreadySaved
+        from mlprod.saving import save_batch, unsaved_runs
+        from mlprod.store import Store
+        table = pa.table({"run_id": [f"r{i}" for i in range(500)], "f1": [0.9] * 500,
+                          "training_cost": [10.0] * 500, "inference_cost": [1.0] * 500,
+                          "training_hours": [1.0] * 500, "latency_ms": [5.0] * 500,
+                          "cer": [0.08] * 500, "ter": [0.9] * 500, "psr": [0.18] * 500})
+        with Store(URI) as s:
+            fresh, _ = unsaved_runs(s, table, source="mlflow", origin="http://127.0.0.1:5000")
+            try:
+                save_batch(s, fresh, source="mlflow", file_name="http://127.0.0.1:5000",
+                           again=True, imported_from="http://127.0.0.1:5000")
+                print("saved", fresh.num_rows)
+            except AlreadySaved as exc:
+                print("refused", exc)
+        """,
+        pg_uri,
+        copies=3,
+    )
+    assert [p.returncode for p in done] == [0] * 3, [p.stderr for p in done]
+    with Store(pg_uri) as s:
+        assert count(s) == 500  # every run once, whoever won
+        again, known = s.saved_run_ids("mlflow", "http://127.0.0.1:5000", ["r1", "r499"]), 2
+        assert again == {"r1", "r499"} and known == 2
+    assert any(p.stdout.startswith("saved 500") for p in done), [p.stdout for p in done]
+
+
+@pytest.fixture
+def own_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test's own (it is stopped and restarted)."""
+    server = PostgresServer()
+    yield server
+    server.remove()
+
+
+def test_a_restarted_server_is_reconnected_to_without_reopening(own_server):
+    uri = own_server.database()
+    with Store(uri) as s:
+        s.append_calculations(runs(100), source="cli")
+        own_server.restart()  # every connection the store holds is closed by the server
+        assert s.summary(HistoryFilter())["runs"] == 100
+        s.append_calculations(runs(50, seed=1), source="cli")
+        assert count(s) == 150
+
+
+def test_a_server_that_is_down_says_so_and_nothing_is_half_saved(own_server):
+    uri = own_server.database()
+    with Store(uri) as s:
+        s.append_calculations(runs(10), source="cli")
+        own_server.stop()
+        with pytest.raises(DatabaseError, match=r"history database .* (lost|Cannot reach)"):
+            s.append_calculations(runs(10, seed=1), source="cli")
+        own_server.start()
+        assert count(s) == 10
+        assert s.integrity()["broken_batches"] == 0
+
+
+def test_a_connection_dropped_mid_save_stores_nothing_and_says_to_retry(pg_uri, postgres):
+    with Store(pg_uri) as s:
+        s.append_calculations(runs(100), source="cli")
+        halfway = threading.Event()
+        dropped = threading.Event()
+
+        def blocks():
+            yield runs(300_000, seed=1)  # more than one COPY block
+            halfway.set()
+            dropped.wait(30)
+            yield runs(1000, seed=2)
+
+        def drop():
+            halfway.wait(30)
+            name = pg_uri.rsplit("/", 1)[1]
+            postgres.sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+            dropped.set()
+
+        killer = threading.Thread(target=drop)
+        killer.start()
+        with pytest.raises(
+            DatabaseError, match=r"lost.*nothing of this change was stored.*Try again"
+        ):
+            s.append_calculations(blocks(), source="cli")
+        killer.join()
+        assert count(s) == 100  # the old batch whole, nothing of the new one
+        assert s.integrity() | {"schema_version": 0} == {
+            "batches": 1, "calculations": 100, "broken_batches": 0, "rollup_mismatches": 0,
+            "schema_version": 0,
+        }  # fmt: skip
+
+
+def test_the_password_never_shows_and_a_wrong_address_is_said_in_words(postgres):
+    port = postgres.port
+    with pytest.raises(DatabaseError) as caught:
+        Store(f"postgresql://ml:s3cret@127.0.0.1:{port}/no_such_database")
+    text = str(caught.value)
+    assert "s3cret" not in text and "ml:***@" in text
+    assert "no_such_database" in text and "Check that the PostgreSQL server is running" in text
+
+
+def test_saves_from_threads_of_one_process_all_land(pg_uri):
+    with Store(pg_uri) as s:
+        errors: list[BaseException] = []
+
+        def save(seed: int) -> None:
+            try:
+                for k in range(5):
+                    save_batch(s, runs(200, seed=seed * 10 + k), source="batch", again=True)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=save, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert count(s) == 8 * 5 * 200
+        frame = s.history_page(HistoryFilter(), page_size=5)
+        assert isinstance(frame, pd.DataFrame) and len(frame) == 5
+        assert s.integrity()["rollup_mismatches"] == 0
