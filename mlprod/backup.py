@@ -8,6 +8,10 @@ can open it, not even read-only. A backup therefore works in one of two ways:
   copy only if neither changed while it was being made (DuckDB writes both on every commit
   and checkpoint, so an unchanged pair is a committed state). Otherwise try again.
 
+A history on a PostgreSQL server is backed up to a DuckDB file too (beside ``pg_dump``, which
+the server's own tools offer): every table is read in one repeatable-read transaction (a
+consistent state while others keep saving) and streamed into a new DuckDB file as Arrow.
+
 Either way the copy is then opened on its own, its log folded in, and checked: every batch
 must hold exactly the rows it recorded. Only a copy that passes is moved to ``DEST``.
 A restore checks its source the same way, refuses while the database is in use, and keeps
@@ -26,6 +30,7 @@ from pathlib import Path
 
 from mlprod.errors import DatabaseError, DatabaseLocked
 from mlprod.store import Store
+from mlprod.store.connection import backend_of
 
 __all__ = ["Copied", "backup", "restore"]
 
@@ -118,18 +123,41 @@ def _placed(path: Path, expected: dict[str, int]) -> None:
             )
 
 
+#: The tables a server's history is copied from, in an order their rows can be read.
+SERVER_TABLES = ("batches", "calculations", "f1_inputs", "cost_assumptions", "deletions",
+                 "rollup", "imported_runs")  # fmt: skip
+
+
+def _from_server(uri: str, temp: Path) -> None:
+    """Copy every table of a history on a server into a new DuckDB file at ``temp``."""
+    with Store(uri) as source, Store(temp) as copy, source.cursor() as read:
+        read.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            with copy.transaction() as write:
+                for table in SERVER_TABLES:
+                    rows = read.execute(f"SELECT * FROM {table}").arrow()
+                    names = ", ".join(rows.column_names)
+                    write.from_arrow(rows).query(
+                        "rows", f"INSERT INTO {table} ({names}) SELECT {names} FROM rows"
+                    )
+                (last,) = read.execute("SELECT coalesce(max(batch_no), 0) FROM batches").fetchall()
+                write.execute("DROP SEQUENCE batch_no")
+                write.execute(f"CREATE SEQUENCE batch_no START {int(last[0]) + 1}")
+        finally:
+            read.execute("ROLLBACK")
+
+
 def backup(database: str | Path, dest: str | Path) -> Copied:
-    """Write a consistent, checked copy of ``database`` to ``dest`` (a new DuckDB file)."""
-    database, dest = Path(database).expanduser(), Path(dest).expanduser()
+    """Write a consistent, checked copy of ``database`` (a DuckDB file or a PostgreSQL
+    server) to ``dest`` (a new DuckDB file)."""
+    server = backend_of(str(database)) == "postgresql"
+    dest = Path(dest).expanduser()
+    if server:
+        return _server_backup(str(database), dest)
+    database = Path(database).expanduser()
     if not database.is_file():
         raise DatabaseError(f"There is no database at {database} to back up.")
-    if dest.exists():
-        raise DatabaseError(f"{dest} exists already; choose a new file name for the backup.")
-    if _wal(dest).exists():
-        raise DatabaseError(
-            f"{_wal(dest)} exists: the log of another database, which would be read into "
-            "the backup. Remove it or choose a new file name for the backup."
-        )
+    _check_dest(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".mlprod-backup-", dir=dest.parent) as folder:
         temp = Path(folder) / "copy.duckdb"
@@ -147,6 +175,28 @@ def backup(database: str | Path, dest: str | Path) -> Copied:
         os.replace(temp, dest)
     _placed(dest, found)
     return Copied(dest, found["calculations"], found["batches"], method, attempts)
+
+
+def _server_backup(uri: str, dest: Path) -> Copied:
+    _check_dest(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".mlprod-backup-", dir=dest.parent) as folder:
+        temp = Path(folder) / "copy.duckdb"
+        _from_server(uri, temp)
+        found = _verified(temp)
+        os.replace(temp, dest)
+    _placed(dest, found)
+    return Copied(dest, found["calculations"], found["batches"], "server")
+
+
+def _check_dest(dest: Path) -> None:
+    if dest.exists():
+        raise DatabaseError(f"{dest} exists already; choose a new file name for the backup.")
+    if _wal(dest).exists():
+        raise DatabaseError(
+            f"{_wal(dest)} exists: the log of another database, which would be read into "
+            "the backup. Remove it or choose a new file name for the backup."
+        )
 
 
 def restore(source: str | Path, database: str | Path) -> Copied:

@@ -226,16 +226,20 @@ def _backup(args: argparse.Namespace) -> int:
     database = args.db or config.database()
     if args.command == "backup":
         done = backup(database, args.dest)
-        how = (
-            "copied while another process held it"
-            if done.method == "snapshot"
-            else "checkpointed and copied"
-        )
+        how = {
+            "snapshot": "copied while another process held it",
+            "server": "read from the server in one consistent snapshot",
+        }.get(done.method, "checkpointed and copied")
         print(
             f"Backed up {done.calculations:,} calculations in {done.batches:,} batches to "
             f"{done.path} ({how}; checked: every batch complete)."
         )
     else:
+        if "://" in database:
+            raise DatabaseError(
+                "restore writes a DuckDB file; a history on a database server is restored "
+                "with the server's own tools (pg_restore, psql) from a pg_dump."
+            )
         done = restore(args.source, database)
         kept = f" The database it replaced is kept at {done.kept}." if done.kept else ""
         if done.stale_log:

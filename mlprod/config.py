@@ -2,7 +2,9 @@
 
 The history database is, first found wins:
 
-1. the ``MLPROD_DB`` environment variable (a DuckDB file path, or ``:memory:``);
+1. the ``MLPROD_DB`` environment variable: a DuckDB file path (or ``:memory:``), or a
+   PostgreSQL server as a libpq URI (``postgresql://user@host:5432/dbname``) for many
+   dashboard processes on one history;
 2. ``MLPROD_DB = "..."`` or ``[mlprod] db = "..."`` in ``.streamlit/secrets.toml``;
 3. in a clone of the repository, ``data/mlprod.duckdb`` beside ``app.py``; in an installed
    copy (``pip install``), ``mlprod.duckdb`` in the user's data folder
@@ -20,7 +22,9 @@ import os
 import tomllib
 from pathlib import Path
 
-__all__ = ["CURRENCIES", "DEFAULT_DB", "IN_CLONE", "PROJECT_DIR", "database", "secrets"]
+__all__ = [
+    "CURRENCIES", "DEFAULT_DB", "IN_CLONE", "PROJECT_DIR", "database", "database_label", "secrets",
+]  # fmt: skip
 
 #: Currency code -> symbol shown before amounts.
 CURRENCIES: dict[str, str] = {
@@ -87,6 +91,21 @@ def database(environ: dict[str, str] | None = None, secrets_path: Path | None = 
     if found.get("MLPROD_DB"):
         return str(found["MLPROD_DB"])
     return str(DEFAULT_DB)
+
+
+def database_label(database: str) -> str:
+    """The history database as every visitor may see it: a file's name (not the server's
+    folders), a server's address and database (not its user or password).
+
+    >>> database_label("/srv/mlprod/team.duckdb")
+    'team.duckdb'
+    >>> database_label("postgresql://ml:secret@db.internal:5432/mlprod?sslmode=require")
+    'postgresql://db.internal:5432/mlprod'
+    """
+    if "://" not in database:
+        return Path(database).name
+    scheme, _, rest = database.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2].split('?', 1)[0]}"
 
 
 def memory_limit(environ: dict[str, str] | None = None) -> str:

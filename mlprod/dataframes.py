@@ -130,7 +130,10 @@ class History:
     """
 
     def __init__(self, db: str | os.PathLike[str] | None = None) -> None:
-        self.db = str(Path(db).expanduser()) if db is not None else config.database()
+        if db is None:
+            self.db = config.database()
+        else:
+            self.db = str(db) if "://" in str(db) else str(Path(db).expanduser())
 
     def __repr__(self) -> str:
         return f"History({self.db!r})"

@@ -2,8 +2,8 @@
 
 ``initdb`` into a temporary folder and ``pg_ctl`` on a free loopback port; PostgreSQL
 refuses to run as root, so as root both run as the ``postgres`` user (the folder is
-handed to it). Durability is traded for speed (``fsync=off``): these databases are thrown
-away. Each test that asks for one gets a database of its own.
+handed to it). For tests, durability is traded for speed (``fsync=off``): these databases are
+thrown away; benchmarks run with the server's durable defaults (``durable=True``). Each test that asks for one gets a database of its own.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _free_port() -> int:
 class PostgresServer:
     """One server process; :meth:`database` makes a new empty database and its URI."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, *, durable: bool = False) -> None:
         binaries = bin_dir()
         if binaries is None:
             raise RuntimeError(f"PostgreSQL is not installed: {INSTALL_HINT}")
@@ -49,6 +49,7 @@ class PostgresServer:
         self.data = self.folder / "data"
         self.port = _free_port()
         self._as_postgres = os.geteuid() == 0
+        self.durable = durable
         if self._as_postgres:
             shutil.chown(self.folder, "postgres")
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
@@ -66,10 +67,10 @@ class PostgresServer:
             raise RuntimeError(f"{program} failed: {done.stderr or done.stdout}")
 
     def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+        options += "-c max_connections=200"
+        if not self.durable:  # thrown away after the tests: no need to survive a power cut
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l",
                   str(self.folder / "server.log"), "-w", "start")  # fmt: skip
 

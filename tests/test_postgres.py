@@ -224,3 +224,33 @@ def test_saves_from_threads_of_one_process_all_land(pg_uri):
         frame = s.history_page(HistoryFilter(), page_size=5)
         assert isinstance(frame, pd.DataFrame) and len(frame) == 5
         assert s.integrity()["rollup_mismatches"] == 0
+
+
+def test_mlprod_backup_copies_a_server_history_to_a_duckdb_file(pg_uri, tmp_path):
+    with Store(pg_uri) as s:
+        s.append_calculations(runs(3000), source="cli", file_name="runs.csv")
+        s.save_calculation(
+            {"f1": 0.9, "training_cost": 1000.0, "inference_cost": 200.0, "training_hours": 10.0,
+             "latency_ms": 50.0, "cer": 0.00075, "ter": 0.09, "psr": 0.018,
+             "model_name": "bert", "gpu_model": "A100", "gpu_count": 8.0},
+            calc_key="press-1",
+        )  # fmt: skip
+        s.soft_delete([1_000_000_000, 1_000_000_001], by="ann")
+        expected = s.history_page(HistoryFilter(), page_size=100)
+        versions = s.integrity()
+    dest = tmp_path / "backups" / "team.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-m", "mlprod", "backup", str(dest), "--db", pg_uri],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Backed up 3,001 calculations in 2 batches" in done.stdout
+    assert "consistent snapshot" in done.stdout
+    with Store(dest) as copy:
+        assert copy.integrity() == versions
+        pd.testing.assert_frame_equal(
+            copy.history_page(HistoryFilter(), page_size=100), expected, check_dtype=False
+        )
+        assert len(copy.deletion_log()) == 2
+        # the copy carries on: its next batch comes after the server's last one
+        assert copy.append_calculations(runs(5, seed=9), source="cli") == 3

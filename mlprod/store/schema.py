@@ -63,7 +63,7 @@ ASSUMPTION_COLUMNS += tuple(name for name, _ in SERVING_COLUMNS)
 _ROLLUP_KEYS = "batch_no, day, model_name, project, tags"
 
 
-def rollup_select(d: Dialect, rows: str) -> str:
+def rollup_select(d: Dialect, rows: str, source: str = "calculations") -> str:
     """The live calculations matching ``rows`` summed up per batch, day, model, project
     and tags (issue #5): the history's summary, trend and best runs read this small table
     instead of every row (~10x fewer rows at 1M runs). Kept right in the same transaction
@@ -76,8 +76,19 @@ def rollup_select(d: Dialect, rows: str) -> str:
         f"sum(psr) AS sum_psr, max(cer) AS max_cer, {d.arg_max('id', 'cer')} AS max_cer_id, "
         f"max(ter) AS max_ter, {d.arg_max('id', 'ter')} AS max_ter_id, max(psr) AS max_psr, "
         f"{d.arg_max('id', 'psr')} AS max_psr_id, max(f1) AS max_f1 "
-        f"FROM calculations WHERE deleted_at IS NULL AND {rows} GROUP BY {_ROLLUP_KEYS}"
+        f"FROM {source} WHERE deleted_at IS NULL AND {rows} GROUP BY {_ROLLUP_KEYS}"
     )
+
+
+#: Rollup rows of parts of one batch (``parts``) summed up into the batch's rollup rows.
+ROLLUP_OF_PARTS = (
+    f"SELECT {_ROLLUP_KEYS}, sum(runs) AS runs, min(first_at) AS first_at, "
+    "max(last_at) AS last_at, sum(sum_cer) AS sum_cer, sum(sum_ter) AS sum_ter, "
+    "sum(sum_psr) AS sum_psr, max(max_cer) AS max_cer, arg_max(max_cer_id, max_cer) AS max_cer_id, "
+    "max(max_ter) AS max_ter, arg_max(max_ter_id, max_ter) AS max_ter_id, "
+    "max(max_psr) AS max_psr, arg_max(max_psr_id, max_psr) AS max_psr_id, "
+    f"max(max_f1) AS max_f1 FROM parts GROUP BY {_ROLLUP_KEYS}"
+)
 
 
 # Tags are stored as "a, b, c" (see mlprod.saving.normalize_tags): earlier CLI and batch

@@ -18,12 +18,13 @@ import pyarrow as pa
 
 from mlprod.errors import AlreadySaved, DatabaseBusy
 from mlprod.store.connection import Connection
-from mlprod.store.dialect import Dialect
+from mlprod.store.dialect import DUCKDB, Dialect
 from mlprod.store.postgres import PostgresCursor, unique_violation
 from mlprod.store.schema import (
     ASSUMPTION_COLUMNS,
     CALCULATION_COLUMNS,
     F1_INPUT_COLUMNS,
+    ROLLUP_OF_PARTS,
     ROWS_PER_BATCH,
     rollup_select,
     utc_now,
@@ -215,6 +216,8 @@ class _ServerCopy:
     same SELECTs: good rows only, the save's time for rows without a date, side-table
     rows only where a value was given), cast to the server's column types, and the
     server's driver copies the result in (PostgreSQL: ``COPY ... FROM STDIN BINARY``).
+    The batch's rollup rows are summed up here too, block by block, and copied in at the
+    end (:meth:`finish`): a server's row store took ~4 s to group 1M rows it was just sent.
     """
 
     def __init__(self, cur: PostgresCursor, types: Mapping[str, Mapping[str, str]]) -> None:
@@ -222,6 +225,7 @@ class _ServerCopy:
         self._types = types
         self._local = duckdb.connect(config={"autoinstall_known_extensions": False,
                                              "autoload_known_extensions": False})  # fmt: skip
+        self._parts: list[pa.Table] = []
 
     def block(self, table: pa.Table, stamp: str) -> int:
         given = _given(table)
@@ -240,7 +244,29 @@ class _ServerCopy:
             copied = self._cur.ingest(name, rows)
             if name == "calculations":
                 stored = copied
+                absent = [f"CAST(NULL AS VARCHAR) AS {c}" for c in ("model_name", "project", "tags")
+                          if c not in columns]  # fmt: skip
+                live = self._local.from_arrow(rows).query(
+                    "block",
+                    f"SELECT *, {', '.join([*absent, 'CAST(NULL AS TIMESTAMP) AS deleted_at'])} "
+                    "FROM block",
+                )
+                self._parts.append(
+                    live.query("live", rollup_select(DUCKDB, "true", "live")).to_arrow_table()
+                )
         return stored
+
+    def finish(self) -> None:
+        """Copy the batch's rollup rows in (after its last block)."""
+        if not self._parts:
+            return
+        parts = self._local.from_arrow(pa.concat_tables(self._parts))
+        rolled = parts.query("parts", ROLLUP_OF_PARTS)
+        kinds = self._types["rollup"]
+        cast = ", ".join(f"CAST({c} AS {kinds[c]}) AS {c}" for c in rolled.columns)
+        self._cur.ingest(
+            "rollup", rolled.query("rolled", f"SELECT {cast} FROM rolled").to_arrow_table()
+        )
 
     def close(self) -> None:
         self._local.close()
@@ -338,7 +364,7 @@ class _Writes(Connection):
                        "character varying": "VARCHAR", "text": "VARCHAR"}  # fmt: skip
             found = cur.execute(
                 "SELECT table_name, column_name, data_type FROM information_schema.columns "
-                "WHERE table_name IN ('calculations', 'f1_inputs', 'cost_assumptions') "
+                "WHERE table_name IN ('calculations', 'f1_inputs', 'cost_assumptions', 'rollup') "
                 "AND table_schema = current_schema()"
             ).fetchall()
             types: dict[str, dict[str, str]] = {}
@@ -483,7 +509,8 @@ class _Writes(Connection):
                         "AND run_id IS NOT NULL",
                         [source, imported_from],
                     )
-                _roll_up_batch(cur, self.sql, batch_no)
+                if not isinstance(cur, PostgresCursor):  # a server's was copied in with it
+                    _roll_up_batch(cur, self.sql, batch_no)
         except Exception as exc:
             if not unique_violation(exc):
                 raise
@@ -513,6 +540,7 @@ class _Writes(Connection):
                 for _, run in _Runs(chunks):
                     for table in _grouped(run, INSERT_ROWS):
                         stored += copy.block(ids.add_to(table), stamp)
+                copy.finish()
             finally:
                 copy.close()
             return stored

@@ -13,7 +13,7 @@ from mlprod.explain import format_money, format_ratio, md
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
 from mlprod.store import HistoryFilter
-from mlprod.ui.resources import _BY_FILTER, history_overview, writing, written
+from mlprod.ui.resources import _BY_FILTER, history_key, history_overview, writing, written
 from mlprod.ui.shell import author
 from mlprod.ui.widgets import chart_spec, scored_column_config
 
@@ -53,7 +53,7 @@ def history_charts(
     and its conversion cost ~0.2 s a visit) and kept until anything is written."""
     options = {"f1_gap": f1_gap, "budget": budget, "latency_ms": latency_ms, "page": page,
                "page_size": page_size}  # fmt: skip
-    return _charts(config.database(), f, tuple(sorted(options.items())), symbol)
+    return _charts(history_key(), f, tuple(sorted(options.items())), symbol)
 
 
 def spread_columns(spread: pd.DataFrame) -> pd.DataFrame:

@@ -35,11 +35,12 @@ def streamlit_flags(config_file: Path) -> list[str]:
 def run_dashboard(*, port: int, address: str, db: str | None, browser: bool) -> int:
     """Serve the dashboard until Ctrl-C; ``db`` (else the usual settings) is its history."""
     if db:
-        os.environ["MLPROD_DB"] = str(Path(db).expanduser().resolve())
+        os.environ["MLPROD_DB"] = db if "://" in db else str(Path(db).expanduser().resolve())
     flags = streamlit_flags(config.PROJECT_DIR / ".streamlit" / "config.toml")
     flags += [f"--server.port={port}", f"--server.address={address}",
               f"--server.headless={str(not browser).lower()}"]  # fmt: skip
-    print(f"mlprod dashboard on http://{address}:{port} (history: {config.database()}); "
-          "Ctrl-C stops it.", file=sys.stderr)  # fmt: skip
+    history = config.database_label(config.database())
+    print(f"mlprod dashboard on http://{address}:{port} (history: {history}); Ctrl-C stops it.",
+          file=sys.stderr)  # fmt: skip
     streamlit.main(args=["run", str(config.PROJECT_DIR / "app.py"), *flags], prog_name="mlprod ui")
     return 0

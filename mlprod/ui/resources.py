@@ -24,6 +24,7 @@ __all__ = [
     "deletion_log",
     "filter_options",
     "history_currencies",
+    "history_key",
     "history_overview",
     "history_summary",
     "store",
@@ -73,6 +74,17 @@ def written() -> None:
     st.cache_data.clear()
 
 
+def history_key() -> str:
+    """What the cached answers are keyed by: the database, and on a server also how far
+    its history has moved (another replica's save or delete changes it, so nobody on this
+    one is shown a stale history; one indexed lookup per page run)."""
+    database = config.database()
+    opened = _open_store(database)
+    if opened.backend == "duckdb":  # one process writes the file: written() clears
+        return database
+    return f"{database}#{opened.version()}"
+
+
 # -- cached history queries: one function per question, keyed by database and filter ------
 
 
@@ -83,7 +95,7 @@ def _summary(database: str, f: HistoryFilter) -> dict[str, Any]:
 
 def history_summary(f: HistoryFilter) -> dict[str, Any]:
     """:meth:`Store.summary`, cached until anything is written."""
-    return _summary(config.database(), f)
+    return _summary(history_key(), f)
 
 
 @st.cache_data(ttl=900, max_entries=512, show_spinner=False, hash_funcs=_BY_FILTER)
@@ -98,7 +110,7 @@ def history_overview(
     """:meth:`Store.overview`, cached per filter and question until anything is written."""
     options = {"f1_gap": f1_gap, "budget": budget, "latency_ms": latency_ms, "page": page,
                "page_size": page_size}  # fmt: skip
-    return _overview(config.database(), f, tuple(sorted(options.items())))
+    return _overview(history_key(), f, tuple(sorted(options.items())))
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)
@@ -108,7 +120,7 @@ def _deleted(database: str, f: HistoryFilter, limit: int) -> pd.DataFrame:
 
 def deleted_runs(f: HistoryFilter, limit: int = 200) -> pd.DataFrame:
     """The newest deleted runs under a filter (restorable), cached until a write."""
-    return _deleted(config.database(), f, limit)
+    return _deleted(history_key(), f, limit)
 
 
 @st.cache_data(ttl=900, show_spinner=False)
@@ -118,7 +130,7 @@ def _deletion_log(database: str, limit: int) -> pd.DataFrame:
 
 def deletion_log(limit: int = 200) -> pd.DataFrame:
     """Who deleted or restored which run, and when (newest first), cached until a write."""
-    return _deletion_log(config.database(), limit)
+    return _deletion_log(history_key(), limit)
 
 
 @st.cache_data(ttl=900, show_spinner=False)
@@ -127,7 +139,7 @@ def _currencies(database: str) -> list[str]:
 
 
 def history_currencies() -> list[str]:
-    return _currencies(config.database())
+    return _currencies(history_key())
 
 
 @st.cache_data(ttl=900, show_spinner=False)
@@ -136,7 +148,7 @@ def _filter_options(database: str) -> dict[str, list[str]]:
 
 
 def filter_options() -> dict[str, list[str]]:
-    return _filter_options(config.database())
+    return _filter_options(history_key())
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)
@@ -146,4 +158,4 @@ def _spread(database: str, f: HistoryFilter) -> pd.DataFrame:
 
 def spread_per_group(f: HistoryFilter) -> pd.DataFrame:
     """:meth:`Store.spread_per_group` (run-to-run spread), cached until anything is written."""
-    return _spread(config.database(), f)
+    return _spread(history_key(), f)

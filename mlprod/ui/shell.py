@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -126,5 +125,6 @@ def sidebar() -> None:
                 placeholder="e.g. Ada",
                 help="Stored with every calculation you save, so the team knows who ran what.",
             )
-        # Only the file's name: the server's folders are not every visitor's business.
-        st.caption(f"History database: `{Path(config.database()).name}`")
+        # Only the file's name (the server's folders are not every visitor's business), or
+        # the database server's address without its user and password.
+        st.caption(f"History database: `{config.database_label(config.database())}`")

@@ -14,7 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -34,32 +34,38 @@ TAGS = np.array(["", "spot", "baseline", "prod", "spot, baseline", "experiment"]
 AUTHORS = ["ann", "bob", "chen", "dana", "eve"]
 
 
-def build(path: Path, rows: int, seed: int = 11) -> None:
-    """``rows`` calculations over two years, saved as batches by five people."""
+def build(path: Path | str, rows: int, seed: int = 11) -> None:
+    """``rows`` calculations over two years, saved as batches by five people (``path``: a
+    DuckDB file or a PostgreSQL URI)."""
+    with Store(path) as store:
+        for i, table in enumerate(tables(rows, seed)):
+            store.append_calculations(table, source="benchmark", author=AUTHORS[i % len(AUTHORS)])
+
+
+def tables(rows: int, seed: int = 11, chunk: int = 500_000) -> Iterator[pa.Table]:
+    """``rows`` generated calculations over two years, ``chunk`` rows a table."""
     rng = np.random.default_rng(seed)
     start = np.datetime64("2025-01-01T00:00:00")
-    chunk = 500_000
-    with Store(path) as store:
-        for i, first in enumerate(range(0, rows, chunk)):
-            n = min(chunk, rows - first)
-            model = rng.integers(0, len(MODELS), n)
-            f1 = np.round(rng.uniform(0.6, 0.99, n), 4)
-            cost = np.round(rng.lognormal(6, 1.2, n), 2)
-            infer = np.round(cost * rng.uniform(0.05, 0.4, n), 2)
-            hours = np.round(rng.lognormal(1.5, 0.9, n), 3)
-            latency = np.round(rng.lognormal(3, 1, n), 2)
-            seconds = rng.integers(0, 730 * 86400, n).astype("timedelta64[s]")
-            table = pa.table({
-                "created_at": pa.array(start + seconds),
-                "run_id": pa.array(np.char.add("run-", np.arange(first, first + n).astype(str))),
-                "model_name": pa.array(MODELS[model]),
-                "project": pa.array(PROJECTS[model % len(PROJECTS)]),
-                "tags": pa.array(TAGS[rng.integers(0, len(TAGS), n)]),
-                "f1": f1, "training_cost": cost, "inference_cost": infer,
-                "training_hours": hours, "latency_ms": latency,
-                "cer": f1 / (cost + infer), "ter": f1 / hours, "psr": f1 / latency,
-            })  # fmt: skip
-            store.append_calculations(table, source="benchmark", author=AUTHORS[i % len(AUTHORS)])
+    for first in range(0, rows, chunk):
+        n = min(chunk, rows - first)
+        model = rng.integers(0, len(MODELS), n)
+        f1 = np.round(rng.uniform(0.6, 0.99, n), 4)
+        cost = np.round(rng.lognormal(6, 1.2, n), 2)
+        infer = np.round(cost * rng.uniform(0.05, 0.4, n), 2)
+        hours = np.round(rng.lognormal(1.5, 0.9, n), 3)
+        latency = np.round(rng.lognormal(3, 1, n), 2)
+        seconds = rng.integers(0, 730 * 86400, n).astype("timedelta64[s]")
+        table = pa.table({
+            "created_at": pa.array(start + seconds),
+            "run_id": pa.array(np.char.add("run-", np.arange(first, first + n).astype(str))),
+            "model_name": pa.array(MODELS[model]),
+            "project": pa.array(PROJECTS[model % len(PROJECTS)]),
+            "tags": pa.array(TAGS[rng.integers(0, len(TAGS), n)]),
+            "f1": f1, "training_cost": cost, "inference_cost": infer,
+            "training_hours": hours, "latency_ms": latency,
+            "cer": f1 / (cost + infer), "ter": f1 / hours, "psr": f1 / latency,
+        })  # fmt: skip
+        yield table
 
 
 def page_queries(store: Store, f: HistoryFilter) -> dict[str, Callable[[], object]]:
