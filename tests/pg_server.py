@@ -2,8 +2,9 @@
 
 ``initdb`` into a temporary folder and ``pg_ctl`` on a free loopback port; PostgreSQL
 refuses to run as root, so as root both run as the ``postgres`` user (the folder is
-handed to it). For tests, durability is traded for speed (``fsync=off``): these databases are
-thrown away; benchmarks run with the server's durable defaults (``durable=True``). Each test that asks for one gets a database of its own.
+handed to it). For tests, durability is traded for speed (``fsync=off``): these databases
+are thrown away; benchmarks run with the server's durable defaults (``durable=True``).
+Each test that asks for one gets a database of its own.
 """
 
 from __future__ import annotations

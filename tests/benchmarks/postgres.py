@@ -87,8 +87,9 @@ def main() -> None:
                         medians = {}
                         for name, run in page_queries(store, f).items():
                             medians[name] = median_ms(run, args.repeat)
+                            ms = round(medians[name], 1)
                             emit(figure="history_query", backend=backend, rows=args.rows,
-                                 view=view, query=name, median_ms=round(medians[name], 1))  # fmt: skip
+                                 view=view, query=name, median_ms=ms)  # fmt: skip
                         whole = median_ms(lambda: store.overview(f), args.repeat)  # noqa: B023
                         emit(figure="history_visit", backend=backend, rows=args.rows, view=view,
                              median_ms=round(whole, 1),
