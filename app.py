@@ -3,6 +3,8 @@
 import streamlit as st
 
 from mlprod import ui
+from mlprod.errors import DatabaseError
+from mlprod.explain import md
 from mlprod.ui.uploads import remove_stale_uploads_once
 
 st.set_page_config(
@@ -29,4 +31,7 @@ ui.require_sign_in()  # only when .streamlit/secrets.toml has an [auth] section
 ui.sidebar()
 ui.check_cost_tables()
 remove_stale_uploads_once()  # copies of uploads left by a server that was killed
-page.run()
+try:
+    page.run()
+except DatabaseError as exc:  # e.g. a database server that went away mid-page
+    st.error(md(exc), icon=":material/database:")
