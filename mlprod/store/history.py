@@ -102,7 +102,7 @@ class _History(_Lookups):
                 f"FROM page JOIN batches b ON b.batch_no = {self.sql.batch_of('page.id')} "
                 "LEFT JOIN cost_assumptions a ON a.calculation_id = page.id "
                 "LEFT JOIN (SELECT calculation_id, "
-                f"{self.sql.arg_max('done_by', 'happened_at')} AS done_by FROM deletions "
+                f"{self.sql.latest('done_by', 'happened_at')} AS done_by FROM deletions "
                 "WHERE action = 'delete' AND calculation_id IN (SELECT id FROM page) "
                 "GROUP BY calculation_id) d ON d.calculation_id = page.id "
                 "ORDER BY page.created_at DESC, page.id DESC",
