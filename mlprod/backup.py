@@ -123,28 +123,10 @@ def _placed(path: Path, expected: dict[str, int]) -> None:
             )
 
 
-#: The tables a server's history is copied from, in an order their rows can be read.
-SERVER_TABLES = ("batches", "calculations", "f1_inputs", "cost_assumptions", "deletions",
-                 "rollup", "imported_runs")  # fmt: skip
-
-
 def _from_server(uri: str, temp: Path) -> None:
     """Copy every table of a history on a server into a new DuckDB file at ``temp``."""
-    with Store(uri) as source, Store(temp) as copy, source.cursor() as read:
-        read.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        try:
-            with copy.transaction() as write:
-                for table in SERVER_TABLES:
-                    rows = read.execute(f"SELECT * FROM {table}").arrow()
-                    names = ", ".join(rows.column_names)
-                    write.from_arrow(rows).query(
-                        "rows", f"INSERT INTO {table} ({names}) SELECT {names} FROM rows"
-                    )
-                (last,) = read.execute("SELECT coalesce(max(batch_no), 0) FROM batches").fetchall()
-                write.execute("DROP SEQUENCE batch_no")
-                write.execute(f"CREATE SEQUENCE batch_no START {int(last[0]) + 1}")
-        finally:
-            read.execute("ROLLBACK")
+    with Store(uri) as source, Store(temp) as copy:
+        source.copy_into(copy)
 
 
 def backup(database: str | Path, dest: str | Path) -> Copied:

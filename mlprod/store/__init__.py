@@ -2,10 +2,13 @@
 
 ``Store`` is one facade over the parts, each in its own module by reason to change:
 
-- :mod:`~mlprod.store.connection`: opening the database, hardening, cursors, transactions
-  (and where a second backend is chosen);
+- :mod:`~mlprod.store.connection`: choosing the backend (a DuckDB file, or PostgreSQL:
+  :mod:`~mlprod.store.postgres`), opening, hardening, cursors, transactions; the SQL
+  the two spell differently is in :mod:`~mlprod.store.dialect`;
 - :mod:`~mlprod.store.schema`: tables, numbered migrations, the integrity check;
 - :mod:`~mlprod.store.writes`: saving batches, soft delete and restore, the rollup;
+  :mod:`~mlprod.store.blocks`: a batch's blocks shaped and inserted (or copied in);
+- :mod:`~mlprod.store.copies`: a whole history copied out (backups of a server);
 - :mod:`~mlprod.store.lookups`: single runs for Compare and tooltips;
 - :mod:`~mlprod.store.filters` and :mod:`~mlprod.store.history`: the history page's
   questions.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlprod.store.copies import _Copies
 from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
 from mlprod.store.groups import _Groups
 from mlprod.store.history import NO_MODEL, _History, with_run_names
@@ -46,7 +50,7 @@ __all__ = [
 ]
 
 
-class Store(_Schema, _Writes, _History, _Groups):
+class Store(_Schema, _Writes, _History, _Groups, _Copies):
     """The team's history of calculations.
 
     Parameters

@@ -145,7 +145,7 @@ def test_kill_9_of_a_replica_mid_batch_leaves_all_or_nothing_and_others_carry_on
     browser, pg_uri, postgres, tmp_path, artifacts
 ):
     big = tmp_path / "big.csv"
-    generate(big, 400_000, seed=5)
+    generate(big, 200_000, seed=5)
     with replicas(pg_uri, tmp_path, 2) as (doomed, survivor):
         victim, other = open_sessions(browser, [doomed.url, survivor.url])
         upload_and_score(victim, big)
@@ -177,7 +177,7 @@ def test_postgresql_restart_mid_batch_fails_that_save_cleanly_and_the_dashboard_
     try:
         uri = server.database()
         big = tmp_path / "big.csv"
-        generate(big, 400_000, seed=6)
+        generate(big, 200_000, seed=6)
         with replicas(uri, tmp_path, 1) as (dashboard,):
             (page,) = open_sessions(browser, [dashboard.url])
             calculate_and_save(page, 0, 0.61)
