@@ -26,7 +26,7 @@ from .conftest import Server, wait_idle
 
 pytestmark = pytest.mark.e2e
 
-SESSIONS, SAVES = 8, 25
+SESSIONS, SAVES = 8, 12
 
 
 def figure(artifacts: Path, **values: object) -> None:

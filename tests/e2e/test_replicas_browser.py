@@ -29,7 +29,7 @@ from .test_reliability_browser import _good_run_ids, figure, upload_and_score
 
 pytestmark = pytest.mark.e2e
 
-SESSIONS, SAVES = 8, 4
+SESSIONS, SAVES = 8, 3
 
 
 @contextmanager
