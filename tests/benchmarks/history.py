@@ -68,6 +68,15 @@ def tables(rows: int, seed: int = 11, chunk: int = 500_000) -> Iterator[pa.Table
         yield table
 
 
+#: The History views every benchmark times: the default (no filter) and a filtered one
+#: (two models, six months).
+VIEWS = {
+    "all": HistoryFilter(),
+    "filtered": HistoryFilter(models=("bert-base", "resnet50"),
+                              date_from=date(2026, 1, 1), date_to=date(2026, 6, 30)),
+}  # fmt: skip
+
+
 def page_queries(store: Store, f: HistoryFilter) -> dict[str, Callable[[], object]]:
     """Exactly what pages/history.py asks for on one visit."""
     total = store.summary(f)["runs"]  # the page passes the count it already has
@@ -114,11 +123,7 @@ def main() -> None:
 
 def history_figures(sizes: list[int], repeat: int = 7) -> None:
     """Build a database of each size and print every query's median and a whole visit's."""
-    views = {
-        "all": HistoryFilter(),
-        "filtered": HistoryFilter(models=("bert-base", "resnet50"),
-                                  date_from=date(2026, 1, 1), date_to=date(2026, 6, 30)),
-    }  # fmt: skip
+    views = VIEWS
     with tempfile.TemporaryDirectory(prefix="mlprod-history-bench-") as tmp:
         for rows in sizes:
             db = Path(tmp) / f"history_{rows}.duckdb"

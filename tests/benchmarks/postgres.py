@@ -14,7 +14,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,8 +21,14 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from mlprod.store import HistoryFilter, Store  # noqa: E402
-from tests.benchmarks.history import AUTHORS, median_ms, page_queries, tables  # noqa: E402
+from mlprod.store import Store  # noqa: E402
+from tests.benchmarks.history import (  # noqa: E402
+    AUTHORS,
+    VIEWS,
+    median_ms,
+    page_queries,
+    tables,
+)
 from tests.pg_server import PostgresServer  # noqa: E402
 
 
@@ -48,11 +53,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    views = {
-        "all": HistoryFilter(),
-        "filtered": HistoryFilter(models=("bert-base", "resnet50"),
-                                  date_from=date(2026, 1, 1), date_to=date(2026, 6, 30)),
-    }  # fmt: skip
+    views = VIEWS
     with tempfile.TemporaryDirectory(prefix="mlprod-pg-bench-") as tmp:
         server = PostgresServer(durable=True)
         try:

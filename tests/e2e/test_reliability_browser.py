@@ -43,6 +43,20 @@ def rows_in(db: Path) -> list[tuple]:
         ).fetchall()
 
 
+def save_at_once(pages: list, f1: float) -> None:
+    """Every session (its model named ``session-N``) calculates F1 ``f1`` and saves it;
+    each acts before any waits, so the server gets the reruns at once."""
+    for page in pages:
+        page.get_by_role("spinbutton", name="F1 score").fill(str(f1))
+        page.get_by_role("button", name="Calculate").click()
+    for s, page in enumerate(pages):
+        expect(page.get_by_text(f"session-{s}: F1 {f1:.3g}")).to_be_visible(timeout=60_000)
+    for page in pages:
+        page.get_by_role("button", name="Save to history").click()
+    for page in pages:
+        expect(page.get_by_text("Saved to the history.")).to_be_visible(timeout=60_000)
+
+
 @contextmanager
 def dashboard(browser, tmp_path: Path, sessions: int = 1) -> Iterator[tuple[Server, list]]:
     """A fresh server on its own database and ``sessions`` browser sessions open on it;
@@ -70,17 +84,7 @@ def test_eight_sessions_saving_at_once_lose_and_double_nothing(browser, tmp_path
             page.get_by_role("textbox", name="Model name").fill(f"session-{s}")
         started = time.perf_counter()
         for i in range(SAVES):
-            f1 = round(0.5 + i / 100, 2)
-            # Every session acts before any waits: the server gets eight reruns at once.
-            for page in pages:
-                page.get_by_role("spinbutton", name="F1 score").fill(str(f1))
-                page.get_by_role("button", name="Calculate").click()
-            for s, page in enumerate(pages):
-                expect(page.get_by_text(f"session-{s}: F1 {f1:.3g}")).to_be_visible(timeout=60_000)
-            for page in pages:
-                page.get_by_role("button", name="Save to history").click()
-            for page in pages:
-                expect(page.get_by_text("Saved to the history.")).to_be_visible(timeout=60_000)
+            save_at_once(pages, round(0.5 + i / 100, 2))
         seconds = time.perf_counter() - started
     rows = rows_in(server.db)
     saved = sorted((model, f1) for model, f1, *_ in rows)

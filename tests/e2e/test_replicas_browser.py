@@ -25,7 +25,7 @@ from mlprod.store import HistoryFilter, Store
 from tests.benchmarks.run import generate
 
 from .conftest import Server, _free_port, wait_idle
-from .test_reliability_browser import _good_run_ids, figure, upload_and_score
+from .test_reliability_browser import _good_run_ids, figure, save_at_once, upload_and_score
 
 pytestmark = pytest.mark.e2e
 
@@ -83,16 +83,7 @@ def test_three_replicas_eight_sessions_and_two_cli_savers_each_save_lands_once(
         started = time.perf_counter()
         clis = [cli_save(path, pg_uri) for path in files]
         for i in range(SAVES):
-            f1 = round(0.5 + i / 100, 2)
-            for page in pages:  # every session acts before any waits
-                page.get_by_role("spinbutton", name="F1 score").fill(str(f1))
-                page.get_by_role("button", name="Calculate").click()
-            for s, page in enumerate(pages):
-                expect(page.get_by_text(f"session-{s}: F1 {f1:.3g}")).to_be_visible(timeout=60_000)
-            for page in pages:
-                page.get_by_role("button", name="Save to history").click()
-            for page in pages:
-                expect(page.get_by_text("Saved to the history.")).to_be_visible(timeout=60_000)
+            save_at_once(pages, round(0.5 + i / 100, 2))
         codes = [cli.wait(timeout=300) for cli in clis]
         seconds = time.perf_counter() - started
         # A save on one replica shows on another's History at once (no stale cache).
