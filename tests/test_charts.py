@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 from datetime import date
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from PIL import Image
 
@@ -133,3 +135,29 @@ def test_frontier_chart_counts_its_runs_in_words(total, words):
                           total=total).to_dict()  # fmt: skip
     assert spec["title"]["subtitle"][-1] == words
     assert spec["title"]["text"] == "F1 vs total cost ($)"  # short: it fits half a page
+
+
+def test_history_charts_send_what_they_draw_not_every_column():
+    """2,000 sample dots on a frontier chart: only the axis drawn, F1, the highlight and the
+    tooltip go to the browser (the id, the other axis and a copy of x went along unused),
+    and model names once each."""
+    from mlprod.ui.widgets import chart_spec
+
+    n = 2000
+    rng = np.random.default_rng(3)
+    points = pd.DataFrame({
+        "id": np.arange(n), "f1": rng.uniform(0.5, 0.99, n),
+        "total_cost": rng.lognormal(6, 1, n), "latency_ms": rng.lognormal(3, 1, n),
+        "model_name": rng.choice(["bert-base", "roberta-large", "distilbert"], n),
+        "run_name": None, "run_id": [f"{i:032x}" for i in range(n)],
+        "created_at": pd.Timestamp("2026-11-29"),
+    })  # fmt: skip
+    frontier = pd.DataFrame({"id": [0], "f1": [0.99], "x": [10.0]})
+    spec = chart_spec(frontier_chart(points, frontier, x="total_cost", x_title="cost",
+                                     total=10 * n))  # fmt: skip
+    sent = sum(len(v) for v in spec["datasets"].values())
+    assert sent < 140_000, sent  # was 216 KB; 32-character run ids are half of what is left
+    dots = pa.ipc.open_stream(max(spec["datasets"].values(), key=len)).read_all()
+    assert set(dots.column_names) == {"x", "f1", "answer", "model_name", "run_name", "run_id",
+                                      "created_at"}  # fmt: skip
+    assert pa.types.is_dictionary(dots.schema.field("model_name").type)

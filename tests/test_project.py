@@ -61,6 +61,23 @@ def test_server_config_keeps_the_protections_on():
         assert "unsafe_allow_html" not in path.read_text(), path
 
 
+def test_server_config_spends_no_cpu_on_development_helpers():
+    """Watching the sources and a full garbage collection after every script run cost
+    the server 0.47 of its 0.64 s of CPU per History visit (tests/benchmarks/browser.py),
+    and the watcher ran on the event loop, holding every message back."""
+    import tomllib
+
+    from mlprod.ui.launch import streamlit_flags
+
+    path = PROJECT_DIR / ".streamlit" / "config.toml"
+    config = tomllib.loads(path.read_text())
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["runner"]["postScriptGC"] is False
+    # `mlprod ui` from an installed copy runs with the same settings
+    flags = streamlit_flags(path)
+    assert "--server.fileWatcherType=none" in flags and "--runner.postScriptGC=false" in flags
+
+
 def test_only_the_store_writes_sql():
     sql = re.compile(r"\b(SELECT .+ FROM|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")
     store = PROJECT_DIR / "mlprod" / "store"
