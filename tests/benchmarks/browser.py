@@ -12,6 +12,10 @@ page has drawn:
 - ``compare_change_b``: changing run B until the verdict shows;
 - ``calculate``: Calculate until the ratios show;
 - ``guide_no_charts``: a visit of the Guide (text, no chart): the app's own floor;
+- ``batch_rerun``: with a ``--batch-rows`` file uploaded and scored on the batch page, a
+  rerun that changes nothing about it (typing a name in the sidebar), with the server's
+  CPU seconds per rerun; ``batch_memory``: how much the server's RSS grew for that one
+  session's upload and scored file;
 - ``floor_history_warm``: the framework's floor, a plain Streamlit page drawing the same
   charts, points and table from memory (``floor_app.py``).
 """
@@ -189,6 +193,7 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
                 filters.append(timer(option.click))  # picking it reruns the page
                 page.goto(f"{url}/history")
                 page.wait_for_selector(IDLE, timeout=120_000)
+                page.wait_for_function(DRAWN, timeout=120_000)
             _figure("history_filter", runs, filters)
             page.goto(f"{url}/compare")
             page.wait_for_selector(IDLE, timeout=120_000)
@@ -240,14 +245,75 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
         proc.wait(timeout=30)
 
 
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines()
+                if line.startswith("VmRSS:")) / 1024  # fmt: skip
+
+
+def measure_batch(rows: int, repeat: int, folder: Path) -> None:
+    """A ``rows``-run CSV uploaded and scored on the batch page, then reruns that leave it
+    as it is."""
+    import pyarrow.csv as pacsv
+    from playwright.sync_api import sync_playwright
+
+    rng = np.random.default_rng(5)
+    runs = folder / f"runs-{rows}.csv"
+    pacsv.write_csv(pa.table({
+        "run_id": pa.array(np.char.add("run-", np.arange(rows).astype(str))),
+        "model_name": pa.array(np.array([f"model-{i}" for i in range(9)])[rng.integers(0, 9, rows)]),  # noqa: E501
+        "f1": np.round(rng.uniform(0.5, 0.99, rows), 4),
+        "training_cost": np.round(rng.uniform(10, 1000, rows), 2),
+        "inference_cost": np.round(rng.uniform(1, 100, rows), 2),
+        "training_hours": np.round(rng.uniform(1, 10, rows), 3),
+        "latency_ms": np.round(rng.uniform(5, 100, rows), 2),
+    }), runs)  # fmt: skip
+    proc, url = _serve(folder / f"batch-{rows}.duckdb")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            timer = Timer(page)
+            page.goto(f"{url}/batch")
+            page.wait_for_selector(IDLE, timeout=120_000)
+            before = _rss_mb(proc.pid)
+            page.locator('input[type="file"]').set_input_files(str(runs))
+            page.get_by_role("button", name="Score").wait_for(timeout=300_000)
+            page.wait_for_selector(IDLE, timeout=300_000)
+            page.get_by_role("button", name="Score").click()
+            page.get_by_text("With errors").wait_for(timeout=300_000)
+            page.wait_for_selector(IDLE, timeout=300_000)
+            grown = _rss_mb(proc.pid) - before
+            name = page.get_by_label("Your name")
+            cpu = _cpu_seconds(proc.pid)
+            reruns = []
+            for i in range(repeat):
+                name.fill(f"ann {i}")
+                reruns.append(timer(lambda: name.press("Enter")))
+            per_rerun = (_cpu_seconds(proc.pid) - cpu) / repeat
+            _figure("batch_rerun", rows, reruns)
+            print(json.dumps({"figure": "batch_rerun_server_cpu", "rows": rows,
+                              "cpu_s_per_rerun": round(per_rerun, 3)}), flush=True)  # fmt: skip
+            print(json.dumps({"figure": "batch_memory", "rows": rows,
+                              "file_mb": round(runs.stat().st_size / 1e6, 1),
+                              "server_rss_growth_mb": round(grown)}), flush=True)  # fmt: skip
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--runs", type=int, nargs="*", default=[10_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--batch-rows", type=int, default=1_000_000, help="0: no batch figure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlprod-browser-") as name:
         for runs in args.runs:
             measure(runs, args.repeat, Path(name))
+        if args.batch_rows:
+            measure_batch(args.batch_rows, args.repeat, Path(name))
 
 
 if __name__ == "__main__":
