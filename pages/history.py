@@ -90,9 +90,7 @@ pages = max(1, -(-ui.history_summary(f)["runs"] // PAGE_SIZE))
 if st.session_state.get("history-page", 1) > pages:
     st.session_state["history-page"] = pages
 page = int(st.session_state.get("history-page", 1)) - 1
-view = ui.history_overview(
-    f, f1_gap=gap, budget=budget, latency_ms=latency, page=page, page_size=PAGE_SIZE
-)
+view = ui.history_overview(f, f1_gap=gap, budget=budget, latency_ms=latency, page_size=PAGE_SIZE)
 summary = view.summary
 if summary["runs"] == 0:
     st.warning("No saved run matches these filters.")
@@ -113,10 +111,7 @@ cer_col.metric("Best CER", format_ratio(summary["best_cer"], 3))
 ter_col.metric("Best TER", format_ratio(summary["best_ter"], 3))
 psr_col.metric("Best PSR", format_ratio(summary["best_psr"], 3))
 
-charts = history_charts(
-    f, symbol=symbol, f1_gap=gap, budget=budget, latency_ms=latency, page=page,
-    page_size=PAGE_SIZE,
-)  # fmt: skip
+charts = history_charts(f, view, symbol=symbol)
 ui.chart(charts["history-trend"], "history-trend")
 in_trend = set(view.trend["model_name"]) if len(view.trend) else set()
 left_out = sorted(set(view.best["model_name"]) - in_trend)
@@ -134,7 +129,7 @@ ui.chart(charts["history-best"], "history-best")
 # -- the table, with delete and undo -----------------------------------------------------------
 st.subheader("Calculations")
 st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page")
-rows = view.table
+rows = ui.history_rows(f, view, page=page, page_size=PAGE_SIZE)
 rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""}))
 # A selection is positions in this exact table: a new filter, page or any write starts a
 # fresh one, so a second click on Delete never hits rows that moved into those positions.

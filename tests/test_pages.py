@@ -632,3 +632,43 @@ class TestGuide:
         links = app.get("page_link")
         assert any(link.proto.page.endswith("pages/guide.py") or "guide" in link.proto.page
                    for link in links)  # fmt: skip
+
+
+def test_history_rebuilds_only_the_charts_that_change(app, monkeypatch):
+    """Another page of the table, or a budget that names the same best run, builds no chart
+    again and asks the store for that page only; a budget naming another run rebuilds the
+    two frontier charts (their highlight), never the trend or the best runs."""
+    import mlprod.ui.history_table as history_table
+    from mlprod.store import Store
+
+    built: list[str] = []
+    for name in ("trend_chart", "best_chart", "frontier_chart"):
+        real = getattr(history_table, name)
+        monkeypatch.setattr(history_table, name,
+                            lambda *a, _real=real, _name=name, **k: built.append(_name)
+                            or _real(*a, **k))  # fmt: skip
+    overviews: list[int] = []
+    real_overview = Store.overview
+
+    def overview(self, *args, **kwargs):
+        overviews.append(1)
+        return real_overview(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "overview", overview)
+    app.run()
+    app.switch_page("pages/history.py").run()
+    app.button(key="history-load-sample").click().run()
+    assert sorted(built) == ["best_chart", "frontier_chart", "frontier_chart", "trend_chart"]
+    built.clear()
+    overviews.clear()
+    before = app.dataframe[0].value["run_id"].tolist()
+    app.number_input(key="history-page").set_value(2).run()
+    assert app.dataframe[0].value["run_id"].tolist() != before and not app.exception
+    assert built == [] and overviews == []  # the page's rows only
+    answer = app.markdown  # the budget question's answer, as shown
+    shown = [m.value for m in answer if m.value.startswith("★")]
+    app.number_input(key="history-budget").set_value(1000.5).run()  # the same best run
+    assert built == [] and [m.value for m in app.markdown if m.value.startswith("★")] == shown
+    app.number_input(key="history-budget").set_value(50.0).run()  # another (or no) run
+    assert sorted(built) == ["frontier_chart", "frontier_chart"]
+    assert not app.exception

@@ -12,8 +12,8 @@ from mlprod.charts import best_chart, frontier_chart, trend_chart
 from mlprod.explain import format_money, format_ratio, md
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
-from mlprod.store import HistoryFilter
-from mlprod.ui.resources import _BY_FILTER, history_key, history_overview, writing, written
+from mlprod.store import HistoryFilter, HistoryOverview
+from mlprod.ui.resources import _BY_FILTER, history_key, writing, written
 from mlprod.ui.shell import author
 from mlprod.ui.widgets import chart_spec, scored_column_config
 
@@ -30,30 +30,42 @@ HISTORY_TABLE_COLUMNS = [
 
 
 @st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=_BY_FILTER)
-def _charts(
-    database: str, f: HistoryFilter, options: tuple[tuple[str, Any], ...], symbol: str
+def _filter_charts(
+    database: str, f: HistoryFilter, symbol: str, _view: HistoryOverview
 ) -> dict[str, dict[str, Any]]:
-    view = history_overview(f, **dict(options))
-    answers = {int(r["id"]) for r in (view.cheapest, view.best_under) if r}
-    total = view.summary["runs"]
-    charts = {"history-trend": trend_chart(view.trend, view.bucket)}
-    for x, title in (("total_cost", f"total cost ({symbol})"), ("latency_ms", "latency (ms)")):
-        charts[f"history-frontier-{x}"] = frontier_chart(
-            view.points, view.frontiers[x], x=x, x_title=title, total=total, highlight=answers
-        )
-    charts["history-best"] = best_chart(view.best)
-    return {key: chart_spec(chart) for key, chart in charts.items()}
+    """The trend and the best runs: they change with the filter only (``_view`` is not
+    part of the key: it is the overview of this filter)."""
+    return {"history-trend": chart_spec(trend_chart(_view.trend, _view.bucket)),
+            "history-best": chart_spec(best_chart(_view.best))}  # fmt: skip
+
+
+@st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=_BY_FILTER)
+def _frontier_charts(
+    database: str, f: HistoryFilter, answers: tuple[int, ...], symbol: str,
+    _view: HistoryOverview,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The two frontiers: they change with the filter and with which runs answer the two
+    questions (highlighted), not with the questions' numbers themselves."""
+    total = _view.summary["runs"]
+    return {
+        f"history-frontier-{x}": chart_spec(frontier_chart(
+            _view.points, _view.frontiers[x], x=x, x_title=title, total=total,
+            highlight=set(answers),
+        ))
+        for x, title in (("total_cost", f"total cost ({symbol})"), ("latency_ms", "latency (ms)"))
+    }  # fmt: skip
 
 
 def history_charts(
-    f: HistoryFilter, *, symbol: str, f1_gap: float, budget: float, latency_ms: float,
-    page: int, page_size: int,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """The History page's four charts as specs, built once per filter and question (Altair
-    and its conversion cost ~0.2 s a visit) and kept until anything is written."""
-    options = {"f1_gap": f1_gap, "budget": budget, "latency_ms": latency_ms, "page": page,
-               "page_size": page_size}  # fmt: skip
-    return _charts(history_key(), f, tuple(sorted(options.items())), symbol)
+    f: HistoryFilter, view: HistoryOverview, *, symbol: str
+) -> dict[str, dict[str, Any]]:
+    """The History page's four charts as specs (Altair and its conversion cost ~0.2-0.4 s),
+    each built once for what it shows and kept until anything is written: a new budget
+    that names the same runs, or another page of the table, rebuilds none of them."""
+    answers = tuple(sorted({int(r["id"]) for r in (view.cheapest, view.best_under) if r}))
+    key = history_key()
+    return {**_filter_charts(key, f, symbol, view),
+            **_frontier_charts(key, f, answers, symbol, view)}  # fmt: skip
 
 
 def spread_columns(spread: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,7 @@ __all__ = [
     "history_currencies",
     "history_key",
     "history_overview",
+    "history_rows",
     "history_summary",
     "store",
     "writing",
@@ -104,13 +105,26 @@ def _overview(database: str, f: HistoryFilter, options: tuple[tuple[str, Any], .
 
 
 def history_overview(
-    f: HistoryFilter, *, f1_gap: float, budget: float, latency_ms: float, page: int,
-    page_size: int,
-) -> HistoryOverview:  # fmt: skip
-    """:meth:`Store.overview`, cached per filter and question until anything is written."""
-    options = {"f1_gap": f1_gap, "budget": budget, "latency_ms": latency_ms, "page": page,
+    f: HistoryFilter, *, f1_gap: float, budget: float, latency_ms: float, page_size: int
+) -> HistoryOverview:
+    """:meth:`Store.overview` (its table: the first page), cached per filter and question
+    until anything is written."""
+    options = {"f1_gap": f1_gap, "budget": budget, "latency_ms": latency_ms, "page": 0,
                "page_size": page_size}  # fmt: skip
     return _overview(history_key(), f, tuple(sorted(options.items())))
+
+
+@st.cache_data(ttl=900, max_entries=256, show_spinner=False, hash_funcs=_BY_FILTER)
+def _rows(database: str, f: HistoryFilter, page: int, page_size: int) -> pd.DataFrame:
+    return store().history_page(f, page=page, page_size=page_size)
+
+
+def history_rows(
+    f: HistoryFilter, view: HistoryOverview, *, page: int, page_size: int
+) -> pd.DataFrame:
+    """One page of the table (``page`` from 0): the overview's own for the first, else one
+    cached query of that page alone (another page asks nothing else again)."""
+    return view.table if page == 0 else _rows(history_key(), f, page, page_size)
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)
