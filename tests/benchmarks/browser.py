@@ -9,6 +9,7 @@ page has drawn:
 - ``history_warm``: a History visit after the page was seen once (and the server's CPU
   seconds per visit, from /proc: one process serves 1 / that visits per second per core);
 - ``history_filter``: picking one model in the filter;
+- ``history_table_page``: another page of the table (no chart changes);
 - ``compare_change_b``: changing run B until the verdict shows;
 - ``calculate``: Calculate until the ratios show;
 - ``guide_no_charts``: a visit of the Guide (text, no chart): the app's own floor;
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -195,6 +197,14 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
                 page.wait_for_selector(IDLE, timeout=120_000)
                 page.wait_for_function(DRAWN, timeout=120_000)
             _figure("history_filter", runs, filters)
+            clicks = []
+            for i in range(repeat):
+                table_page = page.get_by_label(re.compile(r"^Page \(of"))
+                table_page.fill(str(2 + i))
+                clicks.append(timer(lambda: table_page.press("Enter")))  # noqa: B023
+            _figure("history_table_page", runs, clicks)
+            page.goto(f"{url}/history")
+            page.wait_for_selector(IDLE, timeout=120_000)
             page.goto(f"{url}/compare")
             page.wait_for_selector(IDLE, timeout=120_000)
             changes, pngs = [], []
