@@ -2,7 +2,7 @@
 Chromium, one JSON object per figure (median and p95 of ``--repeat`` tries, and the
 websocket bytes the server sent for the action).
 
-    python tests/benchmarks/browser.py [--runs 10000 1000000] [--repeat 5]
+    python tests/benchmarks/browser.py [--runs 10000 1000000] [--repeat 5] [--tree OLD]
 
 Figures, each from the click (or navigation) until the app is idle and every chart on the
 page has drawn:
@@ -41,6 +41,7 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+TREE = [ROOT]  # the dashboard served: this checkout, or another worktree (``--tree``, A/B)
 
 from mlprod.saving import save_batch  # noqa: E402
 from mlprod.store import Store  # noqa: E402
@@ -53,6 +54,17 @@ DRAWN = """() => {
   const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
   return charts.every(c => c.querySelector('canvas, svg'));
 }"""
+# Counts the app's script runs that ended in this document (``window.__mlprodRuns``): "idle
+# and every chart drawn" alone is also true of a page that has not started its run yet (no
+# chart, not running), which let a visit's timing stop before anything was drawn.
+COUNT_RUNS = """
+window.__mlprodRuns = 0;
+new MutationObserver(records => {
+  for (const r of records) if (r.oldValue === 'running') window.__mlprodRuns += 1;
+}).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                      attributeFilter: ['data-test-script-state']});
+"""
+RUNS = "() => window.__mlprodRuns || 0"
 
 
 def history_database(path: Path, runs: int) -> Path:
@@ -116,7 +128,8 @@ def _serve(
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env={**os.environ, "MLPROD_DB": str(db), **(env or {})},
+        cwd=TREE[0], env={**os.environ, "MLPROD_DB": str(db), "PYTHONPATH": str(TREE[0]),
+                          **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -141,6 +154,7 @@ class Timer:
     def __init__(self, page) -> None:
         self.page = page
         self.received = 0
+        page.add_init_script(COUNT_RUNS)
         page.on("websocket", self._watch)
 
     def _watch(self, ws) -> None:
@@ -149,13 +163,22 @@ class Timer:
     def _count(self, frame) -> None:
         self.received += len(frame) if isinstance(frame, bytes | str) else 0
 
-    def __call__(self, action) -> tuple[float, int]:
+    def __call__(
+        self, action, *, navigates: bool = False, reruns: bool = True
+    ) -> tuple[float, int]:
+        """Seconds and websocket bytes from ``action`` until a script run that began after
+        it has ended, the app is idle and every chart is drawn (``navigates``: the action
+        loads a new document, whose run count starts at 0; ``reruns=False``: the action
+        runs no script, e.g. a download)."""
         before = self.received
+        runs = 0 if navigates else self.page.evaluate(RUNS)
         started = time.perf_counter()
         action()
-        self.page.wait_for_timeout(50)  # the rerun begins
+        if reruns:
+            self.page.wait_for_function(f"n => ({RUNS})() > n", arg=runs, timeout=120_000,
+                                        polling=10)  # fmt: skip
         self.page.wait_for_selector(IDLE, timeout=120_000)
-        self.page.wait_for_function(DRAWN, timeout=120_000)
+        self.page.wait_for_function(DRAWN, timeout=120_000, polling=10)
         return time.perf_counter() - started, self.received - before
 
 
@@ -178,10 +201,10 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             timer = Timer(page)
-            page.goto(f"{url}/history")
-            page.wait_for_selector(IDLE, timeout=120_000)
+            timer(lambda: page.goto(f"{url}/history"), navigates=True)  # seen once
             cpu = _cpu_seconds(proc.pid)
-            visits = [timer(lambda: page.goto(f"{url}/history")) for _ in range(repeat)]
+            visits = [timer(lambda: page.goto(f"{url}/history"), navigates=True)
+                      for _ in range(repeat)]  # fmt: skip
             _figure("history_warm", runs, visits)
             per_visit = (_cpu_seconds(proc.pid) - cpu) / repeat
             cpu_figure = {"figure": "history_warm_server_cpu", "runs": runs,
@@ -190,12 +213,10 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
             print(json.dumps(cpu_figure), flush=True)
             filters = []
             for i in range(repeat):
-                page.get_by_role("combobox").first.click()
+                timer(lambda: page.goto(f"{url}/history"), navigates=True)  # a fresh filter
+                page.get_by_role("combobox", name="Model").click()
                 option = page.get_by_role("option", name=f"model-{i % 9}", exact=True)
                 filters.append(timer(option.click))  # picking it reruns the page
-                page.goto(f"{url}/history")
-                page.wait_for_selector(IDLE, timeout=120_000)
-                page.wait_for_function(DRAWN, timeout=120_000)
             _figure("history_filter", runs, filters)
             clicks = []
             for i in range(repeat):
@@ -203,10 +224,7 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
                 table_page.fill(str(2 + i))
                 clicks.append(timer(lambda: table_page.press("Enter")))  # noqa: B023
             _figure("history_table_page", runs, clicks)
-            page.goto(f"{url}/history")
-            page.wait_for_selector(IDLE, timeout=120_000)
-            page.goto(f"{url}/compare")
-            page.wait_for_selector(IDLE, timeout=120_000)
+            timer(lambda: page.goto(f"{url}/compare"), navigates=True)
             changes, pngs = [], []
             for _ in range(repeat):
                 picker = page.get_by_label("Run (newest first)").nth(1)  # B's run picker
@@ -220,19 +238,18 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
                         page.get_by_role("button", name="Download PNG").click()
                     done.value.path()  # until the file is there
 
-                pngs.append(timer(download))
+                pngs.append(timer(download, reruns=False))
             _figure("compare_change_b", runs, changes)
             _figure("compare_png", runs, pngs)
-            page.goto(f"{url}/")
-            page.wait_for_selector(IDLE, timeout=120_000)
+            timer(lambda: page.goto(f"{url}/"), navigates=True)
             calc = []
             for i in range(repeat):
                 page.get_by_role("spinbutton", name="Latency (ms)").fill(str(20 + i))
                 calc.append(timer(lambda: page.get_by_role("button", name="Calculate").click()))
             _figure("calculate", runs, calc)
-            page.goto(f"{url}/guide")
-            page.wait_for_selector(IDLE, timeout=120_000)
-            empty = [timer(lambda: page.goto(f"{url}/guide")) for _ in range(repeat)]
+            timer(lambda: page.goto(f"{url}/guide"), navigates=True)
+            empty = [timer(lambda: page.goto(f"{url}/guide"), navigates=True)
+                     for _ in range(repeat)]  # fmt: skip
             _figure("guide_no_charts", runs, empty)
             browser.close()
     finally:
@@ -245,9 +262,8 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             timer = Timer(page)
-            page.goto(url)
-            page.wait_for_selector(IDLE, timeout=120_000)
-            visits = [timer(lambda: page.goto(url)) for _ in range(repeat)]
+            timer(lambda: page.goto(url), navigates=True)  # seen once
+            visits = [timer(lambda: page.goto(url), navigates=True) for _ in range(repeat)]
             _figure("floor_history_warm", runs, visits)
             browser.close()
     finally:
@@ -284,8 +300,7 @@ def measure_batch(rows: int, repeat: int, folder: Path) -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             timer = Timer(page)
-            page.goto(f"{url}/batch")
-            page.wait_for_selector(IDLE, timeout=120_000)
+            timer(lambda: page.goto(f"{url}/batch"), navigates=True)
             before = _rss_mb(proc.pid)
             page.locator('input[type="file"]').set_input_files(str(runs))
             page.get_by_role("button", name="Score").wait_for(timeout=300_000)
@@ -294,7 +309,7 @@ def measure_batch(rows: int, repeat: int, folder: Path) -> None:
             page.get_by_text("With errors").wait_for(timeout=300_000)
             page.wait_for_selector(IDLE, timeout=300_000)
             grown = _rss_mb(proc.pid) - before
-            name = page.get_by_label("Your name")
+            name = page.get_by_role("textbox", name="Your name")
             cpu = _cpu_seconds(proc.pid)
             reruns = []
             for i in range(repeat):
@@ -318,7 +333,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, nargs="*", default=[10_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--batch-rows", type=int, default=1_000_000, help="0: no batch figure")
+    parser.add_argument("--tree", type=Path, default=ROOT,
+                        help="serve this worktree's dashboard (an older commit: A/B)")  # fmt: skip
     args = parser.parse_args()
+    TREE[0] = args.tree.resolve()
+    commit = subprocess.run(["git", "-C", str(TREE[0]), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    print(json.dumps({"figure": "served", "tree": str(TREE[0]), "commit": commit}), flush=True)
     with tempfile.TemporaryDirectory(prefix="mlprod-browser-") as name:
         for runs in args.runs:
             measure(runs, args.repeat, Path(name))

@@ -27,15 +27,18 @@ sys.path.insert(0, str(ROOT))
 from tests.benchmarks.browser import (  # noqa: E402
     ARGS,
     CHROMIUM,
+    COUNT_RUNS,
     DRAWN,
     IDLE,
+    RUNS,
     _cpu_seconds,
     _serve,
     history_database,
 )  # fmt: skip
 from tests.pg_server import PostgresServer  # noqa: E402
 
-READY = f"() => !!document.querySelector('{IDLE}') && ({DRAWN})()"
+# A run of this document ended, the app is idle and every chart is drawn.
+READY = f"() => ({RUNS})() > 0 && !!document.querySelector('{IDLE}') && ({DRAWN})()"
 
 
 def _rss_mb(pid: int) -> float:
@@ -83,6 +86,8 @@ def measure(uri: str, args: argparse.Namespace, folder: str) -> None:
                     urls = [procs[s % replicas][1] for s in range(sessions)]
                     pages = [browser.new_context(viewport={"width": 1400, "height": 1400})
                              .new_page() for _ in urls]  # fmt: skip
+                    for page in pages:
+                        page.add_init_script(COUNT_RUNS)
                     visits(pages, urls, 1)  # warm: each session seen once
                     cpu = sum(_cpu_seconds(proc.pid) for proc, _ in procs)
                     times = sorted(visits(pages, urls, args.rounds))
