@@ -80,7 +80,7 @@ with st.expander("Weights, tie band and more runs"):
         value=True, key="compare-noise",
         help="A lead smaller than what other seeds of the same model give is no winner.",
     )  # fmt: skip
-    recent = store.search("", limit=200)
+    recent = ui.search_runs("", limit=200)
     extra_labels = {int(r.id): run_label(r) for r in recent.itertuples()}
     extra_ids = st.multiselect(
         "Also show (up to 4 more runs from the history)",

@@ -28,6 +28,7 @@ __all__ = [
     "history_overview",
     "history_rows",
     "history_summary",
+    "search_runs",
     "store",
     "writing",
     "written",
@@ -163,6 +164,17 @@ def _filter_options(database: str) -> dict[str, list[str]]:
 
 def filter_options() -> dict[str, list[str]]:
     return _filter_options(history_key())
+
+
+@st.cache_data(ttl=900, max_entries=128, show_spinner=False)
+def _search(database: str, text: str, limit: int) -> pd.DataFrame:
+    return store().search(text, limit=limit)
+
+
+def search_runs(text: str = "", *, limit: int = 200) -> pd.DataFrame:
+    """:meth:`Store.search` (Compare's pickers ask it on every rerun, three times), cached
+    until anything is written."""
+    return _search(history_key(), text, limit)
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)

@@ -12,6 +12,7 @@ from mlprod.explain import md
 from mlprod.links import GroupSide
 from mlprod.sides import side_run
 from mlprod.store import Store
+from mlprod.ui.resources import search_runs
 
 __all__ = ["resolve_side", "run_label", "run_picker", "side_defaults"]
 
@@ -54,7 +55,7 @@ def run_picker(
         text = st.text_input(
             "Search", key=f"{prefix}-search", placeholder="model, run id, project or tag"
         )
-        found = store.search(text, limit=200)
+        found = search_runs(text, limit=200)
         chosen = st.session_state.get(f"{prefix}-pick")
         if chosen is not None and chosen not in set(found["id"]):
             found = pd.concat([store.calculations_by_id([int(chosen)]), found])
