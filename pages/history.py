@@ -10,6 +10,7 @@ from mlprod.export import csv_bytes, parquet_bytes
 from mlprod.store import HistoryFilter
 from mlprod.ui.history_table import (
     HISTORY_TABLE_COLUMNS,
+    answer_ids,
     history_charts,
     history_column_config,
     load_sample_runs,
@@ -102,7 +103,7 @@ under_slot.markdown(
     f"No run costs at most {format_money(budget, currency or 'USD')} with latency ≤ "
     f"{format_ratio(latency)} ms."
 )  # fmt: skip
-answers = {int(r["id"]) for r in (view.cheapest, view.best_under) if r}
+answers = answer_ids(view)
 
 runs_col, models_col, cer_col, ter_col, psr_col = st.columns(5)
 runs_col.metric("Runs", f"{summary['runs']:,}")

@@ -17,7 +17,7 @@ from mlprod.ui.resources import _BY_FILTER, history_key, writing, written
 from mlprod.ui.shell import author
 from mlprod.ui.widgets import chart_spec, scored_column_config
 
-__all__ = ["HISTORY_TABLE_COLUMNS", "history_charts", "history_column_config",
+__all__ = ["HISTORY_TABLE_COLUMNS", "answer_ids", "history_charts", "history_column_config",
            "load_sample_runs", "run_answer", "spread_columns"]  # fmt: skip
 
 HISTORY_TABLE_COLUMNS = [
@@ -31,7 +31,7 @@ HISTORY_TABLE_COLUMNS = [
 
 @st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=_BY_FILTER)
 def _filter_charts(
-    database: str, f: HistoryFilter, symbol: str, _view: HistoryOverview
+    database: str, f: HistoryFilter, _view: HistoryOverview
 ) -> dict[str, dict[str, Any]]:
     """The trend and the best runs: they change with the filter only (``_view`` is not
     part of the key: it is the overview of this filter)."""
@@ -56,15 +56,21 @@ def _frontier_charts(
     }  # fmt: skip
 
 
+def answer_ids(view: HistoryOverview) -> set[int]:
+    """The runs answering the page's two questions (starred in the table, highlighted on
+    the frontiers)."""
+    return {int(r["id"]) for r in (view.cheapest, view.best_under) if r}
+
+
 def history_charts(
     f: HistoryFilter, view: HistoryOverview, *, symbol: str
 ) -> dict[str, dict[str, Any]]:
     """The History page's four charts as specs (Altair and its conversion cost ~0.2-0.4 s),
     each built once for what it shows and kept until anything is written: a new budget
     that names the same runs, or another page of the table, rebuilds none of them."""
-    answers = tuple(sorted({int(r["id"]) for r in (view.cheapest, view.best_under) if r}))
+    answers = tuple(sorted(answer_ids(view)))
     key = history_key()
-    return {**_filter_charts(key, f, symbol, view),
+    return {**_filter_charts(key, f, view),
             **_frontier_charts(key, f, answers, symbol, view)}  # fmt: skip
 
 

@@ -32,6 +32,7 @@ from tests.benchmarks.browser import (  # noqa: E402
     IDLE,
     RUNS,
     _cpu_seconds,
+    _rss_mb,
     _serve,
     history_database,
 )  # fmt: skip
@@ -39,13 +40,6 @@ from tests.pg_server import PostgresServer  # noqa: E402
 
 # A run of this document ended, the app is idle and every chart is drawn.
 READY = f"() => ({RUNS})() > 0 && !!document.querySelector('{IDLE}') && ({DRAWN})()"
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def visits(pages: list, urls: list[str], rounds: int) -> list[float]:
