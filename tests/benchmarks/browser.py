@@ -8,6 +8,8 @@ Figures, each from the click (or navigation) until the app is idle and every cha
 page has drawn:
 - ``history_warm``: a History visit after the page was seen once (and the server's CPU
   seconds per visit, from /proc: one process serves 1 / that visits per second per core);
+- ``history_from_sidebar``: History reached from the Guide by its sidebar link, the way a
+  person moves between pages (no new document: the app's code is already loaded);
 - ``history_filter``: picking one model in the filter;
 - ``history_table_page``: another page of the table (no chart changes);
 - ``compare_change_b``: changing run B until the verdict shows;
@@ -212,6 +214,12 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
                           "cpu_s_per_visit": round(per_visit, 3),
                           "visits_per_s_per_core": round(1 / per_visit, 1)}  # fmt: skip
             print(json.dumps(cpu_figure), flush=True)
+            sidebar = []
+            for _ in range(repeat):
+                timer(lambda: page.goto(f"{url}/guide"), navigates=True)
+                link = page.get_by_role("link", name="History")
+                sidebar.append(timer(link.click))
+            _figure("history_from_sidebar", runs, sidebar)
             filters = []
             for i in range(repeat):
                 timer(lambda: page.goto(f"{url}/history"), navigates=True)  # a fresh filter
