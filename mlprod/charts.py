@@ -321,13 +321,17 @@ MODEL_PALETTE = (
 )
 
 
+def trend_frame(trend: pd.DataFrame) -> pd.DataFrame:
+    """The trend as the chart sends it: models and ratios as dictionaries (a 2-year weekly
+    trend of 8 models was 136 KB of Arrow with each name spelled on every row, 68 KB)."""
+    return trend.astype({"model_name": "category", "ratio": "category", "runs": "int32"})
+
+
 def trend_chart(trend: pd.DataFrame, bucket: str) -> alt.Chart:
-    """Each ratio over time per model (mean per ``bucket``), one row per ratio."""
-    # Models and ratios as dictionaries: a 2-year weekly trend of 8 models was 136 KB of
-    # Arrow with each name spelled on every row, 68 KB this way.
-    trend = trend.astype({"model_name": "category", "ratio": "category", "runs": "int32"})
+    """Each ratio over time per model (mean per ``bucket``), one row per ratio; its data is
+    :func:`trend_frame` of ``trend``."""
     return (
-        alt.Chart(trend)
+        alt.Chart(trend_frame(trend))
         .mark_line(point=True, strokeWidth=2)
         .encode(
             x=alt.X("bucket:T", title=f"{bucket.capitalize()} (UTC)"),
@@ -348,18 +352,19 @@ def trend_chart(trend: pd.DataFrame, bucket: str) -> alt.Chart:
     )
 
 
-def _log_scale(values: pd.Series) -> alt.Scale:
-    """A log scale just around ``values``: a "nice" one widens $1,200-$1,245 to
-    $1,000-$10,000 and leaves the runs squeezed against one edge.
+def sample_words(shown: int, total: int) -> str:
+    """What the frontier charts' dots are (said beside the charts, not in them: a chart whose
+    spec does not change with the filter is redrawn with new data, not rebuilt).
 
-    >>> _log_scale(pd.Series([1200.0, 1245.0])).to_dict()["domain"]
-    [960.0, 1556.25]
+    >>> sample_words(2000, 1_000_000)
+    'Dots: a random sample of 2,000 of 1,000,000 runs; the frontier lines use all of them.'
+    >>> sample_words(1, 1)
+    'Dots: 1 run.'
     """
-    positive = values[values > 0]
-    if positive.empty:
-        return alt.Scale(type="log")
-    low, high = float(positive.min()), float(positive.max())
-    return alt.Scale(type="log", domain=[low / 1.25, high * 1.25], nice=False)
+    if total > shown:
+        return (f"Dots: a random sample of {shown:,} of {total:,} runs; the frontier lines use "
+                "all of them.")  # fmt: skip
+    return f"Dots: {total:,} run{'' if total == 1 else 's'}."
 
 
 def frontier_chart(
@@ -368,31 +373,43 @@ def frontier_chart(
     *,
     x: str,
     x_title: str,
-    total: int,
     highlight: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> alt.LayerChart:
     """F1 against ``x`` (a column of ``points``; ``frontier`` has it as ``x``): every run as
-    a dot, the Pareto frontier as a step line, runs answering a question highlighted.
-    Says so when the dots are a sample."""
-    # Only what the chart draws and its tooltip, models as a dictionary: the two frontier
-    # charts were ~170 KB of Arrow each at 2,000 dots (the other axis, the id and a copy
-    # of x went along unused); now ~half.
-    points = pd.DataFrame({
+    a dot, the Pareto frontier as a step line, runs answering a question highlighted."""
+    return frontier_layers(frontier_dots(points, x=x, highlight=highlight), frontier,
+                           x_title=x_title)  # fmt: skip
+
+
+def frontier_dots(
+    points: pd.DataFrame,
+    *,
+    x: str,
+    highlight: set[int] = frozenset(),  # type: ignore[assignment]
+) -> pd.DataFrame:
+    """What a frontier chart's dots draw and say in their tooltip, models as a dictionary:
+    the two frontier charts were ~170 KB of Arrow each at 2,000 dots (the other axis, the id
+    and a copy of x went along unused); now ~half."""
+    return pd.DataFrame({
         "x": points[x], "f1": points["f1"], "answer": points["id"].isin(highlight),
         "model_name": points["model_name"].astype("category"),
         "run_name": points["run_name"], "run_id": points["run_id"],
         "created_at": points["created_at"],
     })  # fmt: skip
-    # Half the page wide: a short title, the explanation in the subtitle's lines (a long
-    # title was cut at "…what no other run …").
+
+
+def frontier_layers(dots: pd.DataFrame, frontier: pd.DataFrame, *, x_title: str) -> alt.LayerChart:
+    """:func:`frontier_chart` from its :func:`frontier_dots`. Nothing in the spec depends on
+    the data (the axis spans the runs by itself, the count of dots is :func:`sample_words`):
+    another filter only swaps the data."""
+    points = dots
+    # Half the page wide: a short title, the explanation in the subtitle (a long title was
+    # cut at "…what no other run …").
     title = alt.TitleParams(
         f"F1 vs {x_title}",
         subtitle=[
             "The line: the frontier, runs no other run beats on both.",
-            f"Dots: a random sample of {len(points):,} of {total:,} runs; the frontier uses "
-            "all of them."
-            if total > len(points)
-            else f"{total:,} run{'' if total == 1 else 's'}.",
+            "Dots: runs; the large orange ones answer the questions above.",
         ],
     )
     tooltip = [
@@ -406,7 +423,9 @@ def frontier_chart(
     x = alt.X(
         "x:Q",
         title=x_title,
-        scale=_log_scale(pd.concat([points["x"], frontier["x"]])),
+        # Log, just around the runs: a "nice" domain widens $1,200-$1,245 to $1,000-$10,000
+        # and squeezes the runs against one edge; the padding keeps edge dots whole.
+        scale=alt.Scale(type="log", nice=False, padding=16),
         axis=alt.Axis(tickCount=6, labelOverlap="greedy"),
     )
     y = alt.Y(
@@ -436,13 +455,17 @@ def frontier_chart(
     return (dots + line + front).properties(width=440, height=300, title=title)
 
 
+def best_frame(best: pd.DataFrame, *, max_models: int = 12) -> pd.DataFrame:
+    """The best runs the chart draws: those of the ``max_models`` models with the best CER."""
+    top = best[best.ratio == "CER"].nlargest(max_models, "value")["model_name"]
+    return best[best.model_name.isin(top)]
+
+
 def best_chart(best: pd.DataFrame, *, max_models: int = 12) -> alt.FacetChart:
     """The best run of each model for each ratio (bars per ratio, own scale each); the
-    ``max_models`` models with the best CER when there are more."""
-    top = best[best.ratio == "CER"].nlargest(max_models, "value")["model_name"]
-    best = best[best.model_name.isin(top)]
+    ``max_models`` models with the best CER when there are more (:func:`best_frame`)."""
     return (
-        alt.Chart(best)
+        alt.Chart(best_frame(best, max_models=max_models))
         .mark_bar(cornerRadiusEnd=3)
         .encode(
             y=alt.Y("model_name:N", title=None, sort="-x"),

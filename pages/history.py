@@ -5,6 +5,7 @@ from datetime import date
 import streamlit as st
 
 from mlprod import ui
+from mlprod.charts import sample_words
 from mlprod.explain import CURRENCIES, format_money, format_ratio, md
 from mlprod.export import csv_bytes, parquet_bytes
 from mlprod.store import HistoryFilter
@@ -126,6 +127,7 @@ cost_col, latency_col = st.columns(2, gap="large")
 for column, x in ((cost_col, "total_cost"), (latency_col, "latency_ms")):
     with column:
         ui.chart(charts[f"history-frontier-{x}"], f"history-frontier-{x}")
+st.caption(sample_words(len(view.points), summary["runs"]))
 ui.chart(charts["history-best"], "history-best")
 # -- the table, with delete and undo -----------------------------------------------------------
 st.subheader("Calculations")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 
 import numpy as np
@@ -21,6 +22,7 @@ from mlprod.charts import (
     inputs_frame,
     ratio_chart,
     ratio_frame,
+    sample_words,
     themed,
     trend_chart,
 )
@@ -116,27 +118,52 @@ def test_inputs_axis_labels_do_not_turn_f1_into_milli_units():
 
 
 def test_frontier_axis_spans_the_runs_not_a_rounded_decade():
+    """Runs costing $1,200-$1,245: the drawn axis reads 1,200…1,240, not $1,000-$10,000 with
+    the dots squeezed against one edge."""
     points = pd.DataFrame({"id": [0, 1], "f1": [0.9, 0.85], "total_cost": [1200.0, 1245.0],
                            "model_name": "m", "run_name": None, "run_id": None,
                            "created_at": pd.Timestamp("2026-11-29")})  # fmt: skip
     frontier = pd.DataFrame({"id": [0], "f1": [0.9], "x": [1200.0]})
-    spec = frontier_chart(points, frontier, x="total_cost", x_title="total cost ($)",
-                          total=2).to_dict()  # fmt: skip
-    scale = spec["layer"][0]["encoding"]["x"]["scale"]
-    low, high = scale["domain"]
-    assert scale["type"] == "log" and scale["nice"] is False
-    assert 900 < low < 1200 and 1245 < high < 1600  # not $1,000-$10,000
+    svg = svg_text(frontier_chart(points, frontier, x="total_cost", x_title="total cost ($)"))
+    ticks = [float(t.replace(",", "")) for t in re.findall(r">(\d{1,3}(?:,\d{3})+)<", svg)]
+    assert len(ticks) >= 3 and all(1100 < t < 1350 for t in ticks), ticks
 
 
-@pytest.mark.parametrize(("total", "words"), [(1, "1 run."), (2, "2 runs.")])
-def test_frontier_chart_counts_its_runs_in_words(total, words):
-    points = pd.DataFrame({"id": range(total), "f1": [0.9] * total, "total_cost": [1200.0] * total,
-                           "model_name": "m", "run_name": None, "run_id": None,
+def test_frontier_spec_does_not_change_with_the_data():
+    """Another filter gives the frontier other runs, and the browser then only swaps the data
+    into the chart it has drawn: the spec (axis, title, dataset names) stays the same."""
+    from mlprod.ui.widgets import chart_spec
+
+    def spec(costs: list[float], shown: int) -> dict:
+        points = pd.DataFrame({"id": range(shown), "f1": np.linspace(0.6, 0.9, shown),
+                               "total_cost": (costs * shown)[:shown], "model_name": "m",
+                               "run_name": None, "run_id": None,
+                               "created_at": pd.Timestamp("2026-11-29")})  # fmt: skip
+        frontier = pd.DataFrame({"id": [0], "f1": [0.9], "x": [costs[0]]})
+        return chart_spec(frontier_chart(points, frontier, x="total_cost", x_title="cost"),
+                          "history-frontier-total_cost")  # fmt: skip
+
+    one, other = spec([1200.0, 1245.0], 2), spec([10.0, 50_000.0], 2000)
+    assert one["datasets"].keys() == other["datasets"].keys()
+    assert one["datasets"] != other["datasets"]
+    assert {**one, "datasets": None} == {**other, "datasets": None}
+
+
+@pytest.mark.parametrize(
+    ("shown", "total", "words"),
+    [(1, 1, "Dots: 1 run."), (2, 2, "Dots: 2 runs."),
+     (2000, 10_000, "Dots: a random sample of 2,000 of 10,000 runs")],
+)  # fmt: skip
+def test_frontier_dots_are_counted_in_words(shown, total, words):
+    assert sample_words(shown, total).startswith(words)
+
+
+def test_frontier_title_is_short():
+    points = pd.DataFrame({"id": [0], "f1": [0.9], "total_cost": [1200.0], "model_name": "m",
+                           "run_name": None, "run_id": None,
                            "created_at": pd.Timestamp("2026-11-29")})  # fmt: skip
     frontier = pd.DataFrame({"id": [0], "f1": [0.9], "x": [1200.0]})
-    spec = frontier_chart(points, frontier, x="total_cost", x_title="total cost ($)",
-                          total=total).to_dict()  # fmt: skip
-    assert spec["title"]["subtitle"][-1] == words
+    spec = frontier_chart(points, frontier, x="total_cost", x_title="total cost ($)").to_dict()
     assert spec["title"]["text"] == "F1 vs total cost ($)"  # short: it fits half a page
 
 
@@ -156,8 +183,7 @@ def test_history_charts_send_what_they_draw_not_every_column():
         "created_at": pd.Timestamp("2026-11-29"),
     })  # fmt: skip
     frontier = pd.DataFrame({"id": [0], "f1": [0.99], "x": [10.0]})
-    spec = chart_spec(frontier_chart(points, frontier, x="total_cost", x_title="cost",
-                                     total=10 * n))  # fmt: skip
+    spec = chart_spec(frontier_chart(points, frontier, x="total_cost", x_title="cost"))
     sent = sum(len(v) for v in spec["datasets"].values())
     assert sent < 140_000, sent  # was 216 KB; 32-character run ids are half of what is left
     dots = pa.ipc.open_stream(max(spec["datasets"].values(), key=len)).read_all()
@@ -184,11 +210,42 @@ def test_history_charts_are_valid_vega_lite(duckdb_store):
     view = duckdb_store.overview(HistoryFilter())
     charts = [trend_chart(view.trend, view.bucket), best_chart(view.best)]
     for x in ("total_cost", "latency_ms"):
-        total = view.summary["runs"]
-        charts.append(frontier_chart(view.points, view.frontiers[x], x=x, x_title=x, total=total))
+        charts.append(frontier_chart(view.points, view.frontiers[x], x=x, x_title=x))
     for chart in charts:
         themed(chart).to_dict()  # validates against the Vega-Lite schema, or raises
         sent = chart_spec(chart)
         assert sent["datasets"] and all(isinstance(v, bytes) for v in sent["datasets"].values())
         # the spec as sent (its data by name) passes the same schema check
         alt.Chart.from_dict({k: v for k, v in sent.items() if k != "datasets"}, validate=True)
+
+
+def test_history_chart_specs_built_once_fit_any_filter(duckdb_store):
+    """The History page builds each chart's spec once and fills in another filter's data:
+    that is exactly the chart Altair would have built for that filter."""
+    from mlprod.charts import best_frame, frontier_dots, frontier_layers, trend_frame
+    from mlprod.config import PROJECT_DIR
+    from mlprod.ingest import inspect, resolve_mapping, scored_batches
+    from mlprod.saving import save_batch
+    from mlprod.store import HistoryFilter
+    from mlprod.ui.widgets import chart_spec, chart_template, filled
+
+    inspection = inspect(PROJECT_DIR / "data" / "sample_runs.csv")
+    save_batch(duckdb_store, scored_batches(inspection, resolve_mapping(inspection)),
+               source="batch", author="ann")  # fmt: skip
+    everything = duckdb_store.overview(HistoryFilter())
+    model = everything.best["model_name"].iloc[0]
+    one = duckdb_store.overview(HistoryFilter(models=(model,)))
+
+    def charts(view):
+        yield lambda t: trend_chart(t, view.bucket), [trend_frame(view.trend)]
+        yield best_chart, [best_frame(view.best)]
+        for x in ("total_cost", "latency_ms"):
+            frames = [frontier_dots(view.points, x=x, highlight={int(view.points["id"][0])}),
+                      view.frontiers[x]]  # fmt: skip
+            yield lambda d, f: frontier_layers(d, f, x_title="cost"), frames
+
+    assert everything.bucket == one.bucket
+    for (build, frames), (_, others) in zip(charts(everything), charts(one), strict=True):
+        template = chart_template(build(*frames), frames, "c")
+        assert filled(template, others, "c") == chart_spec(build(*others), "c")
+        assert filled(template, others, "c") != filled(template, frames, "c")

@@ -636,17 +636,21 @@ class TestGuide:
 
 def test_history_rebuilds_only_the_charts_that_change(app, monkeypatch):
     """Another page of the table, or a budget that names the same best run, builds no chart
-    again and asks the store for that page only; a budget naming another run rebuilds the
-    two frontier charts (their highlight), never the trend or the best runs."""
+    again and asks the store for that page only; a budget naming another run gives the two
+    frontier charts new data (their highlight), never the trend or the best runs, and no
+    chart is built by Altair again: its spec is kept, only its data changes."""
     import mlprod.ui.history_table as history_table
     from mlprod.store import Store
 
-    built: list[str] = []
-    for name in ("trend_chart", "best_chart", "frontier_chart"):
-        real = getattr(history_table, name)
-        monkeypatch.setattr(history_table, name,
-                            lambda *a, _real=real, _name=name, **k: built.append(_name)
-                            or _real(*a, **k))  # fmt: skip
+    built: list[str] = []  # a chart's data made again
+    altair: list[str] = []  # a chart's spec built again by Altair
+    for names, log in ((("trend_frame", "best_frame", "frontier_dots"), built),
+                       (("trend_chart", "best_chart", "frontier_layers"), altair)):  # fmt: skip
+        for name in names:
+            real = getattr(history_table, name)
+            monkeypatch.setattr(history_table, name,
+                                lambda *a, _real=real, _name=name, _log=log, **k: _log.append(_name)
+                                or _real(*a, **k))  # fmt: skip
     overviews: list[int] = []
     real_overview = Store.overview
 
@@ -658,8 +662,10 @@ def test_history_rebuilds_only_the_charts_that_change(app, monkeypatch):
     app.run()
     app.switch_page("pages/history.py").run()
     app.button(key="history-load-sample").click().run()
-    assert sorted(built) == ["best_chart", "frontier_chart", "frontier_chart", "trend_chart"]
+    assert sorted(built) == ["best_frame", "frontier_dots", "frontier_dots", "trend_frame"]
+    assert sorted(altair) == ["best_chart", "frontier_layers", "frontier_layers", "trend_chart"]
     built.clear()
+    altair.clear()
     overviews.clear()
     before = app.dataframe[0].value["run_id"].tolist()
     app.number_input(key="history-page").set_value(2).run()
@@ -670,5 +676,5 @@ def test_history_rebuilds_only_the_charts_that_change(app, monkeypatch):
     app.number_input(key="history-budget").set_value(1000.5).run()  # the same best run
     assert built == [] and [m.value for m in app.markdown if m.value.startswith("★")] == shown
     app.number_input(key="history-budget").set_value(50.0).run()  # another (or no) run
-    assert sorted(built) == ["frontier_chart", "frontier_chart"]
+    assert sorted(built) == ["frontier_dots", "frontier_dots"] and altair == []
     assert not app.exception

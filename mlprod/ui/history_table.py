@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from mlprod import config
-from mlprod.charts import best_chart, frontier_chart, trend_chart
+from mlprod.charts import (
+    best_chart,
+    best_frame,
+    frontier_dots,
+    frontier_layers,
+    trend_chart,
+    trend_frame,
+)
 from mlprod.explain import format_money, format_ratio, md
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
 from mlprod.store import HistoryFilter, HistoryOverview
 from mlprod.ui.resources import _BY_FILTER, history_key, writing, written
 from mlprod.ui.shell import author
-from mlprod.ui.widgets import chart_spec, scored_column_config
+from mlprod.ui.widgets import chart_template, filled, scored_column_config
 
 __all__ = ["HISTORY_TABLE_COLUMNS", "answer_ids", "history_charts", "history_column_config",
            "load_sample_runs", "run_answer", "spread_columns"]  # fmt: skip
@@ -29,14 +37,33 @@ HISTORY_TABLE_COLUMNS = [
 ]  # fmt: skip
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _template(
+    name: str, shape: tuple[str, ...], _build: Callable[[], Any], _frames: list[pd.DataFrame]
+) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """A History chart's spec without its data, built once per ``shape`` (what the spec
+    depends on: a title, a bucket), from the first data it was asked for."""
+    return chart_template(_build(), _frames, name)
+
+
+def _drawn(
+    name: str, shape: tuple[str, ...], build: Callable[[], Any], frames: list[pd.DataFrame]
+) -> dict[str, Any]:
+    return filled(_template(name, shape, build, frames), frames, name)
+
+
 @st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=_BY_FILTER)
 def _filter_charts(
     database: str, f: HistoryFilter, _view: HistoryOverview
 ) -> dict[str, dict[str, Any]]:
     """The trend and the best runs: they change with the filter only (``_view`` is not
     part of the key: it is the overview of this filter)."""
-    return {"history-trend": chart_spec(trend_chart(_view.trend, _view.bucket)),
-            "history-best": chart_spec(best_chart(_view.best))}  # fmt: skip
+    trend, best, bucket = trend_frame(_view.trend), best_frame(_view.best), _view.bucket
+    return {
+        "history-trend": _drawn("history-trend", (bucket,), lambda: trend_chart(trend, bucket),
+                                [trend]),
+        "history-best": _drawn("history-best", (), lambda: best_chart(best), [best]),
+    }  # fmt: skip
 
 
 @st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=_BY_FILTER)
@@ -46,14 +73,14 @@ def _frontier_charts(
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """The two frontiers: they change with the filter and with which runs answer the two
     questions (highlighted), not with the questions' numbers themselves."""
-    total = _view.summary["runs"]
-    return {
-        f"history-frontier-{x}": chart_spec(frontier_chart(
-            _view.points, _view.frontiers[x], x=x, x_title=title, total=total,
-            highlight=set(answers),
-        ))
-        for x, title in (("total_cost", f"total cost ({symbol})"), ("latency_ms", "latency (ms)"))
-    }  # fmt: skip
+    charts = {}
+    for x, title in (("total_cost", f"total cost ({symbol})"), ("latency_ms", "latency (ms)")):
+        frames = [frontier_dots(_view.points, x=x, highlight=set(answers)), _view.frontiers[x]]
+        charts[f"history-frontier-{x}"] = _drawn(
+            f"history-frontier-{x}", (title,),
+            lambda frames=frames, title=title: frontier_layers(*frames, x_title=title), frames,
+        )  # fmt: skip
+    return charts
 
 
 def answer_ids(view: HistoryOverview) -> set[int]:

@@ -20,7 +20,8 @@ page has drawn:
   CPU seconds per rerun; ``batch_memory``: how much the server's RSS grew for that one
   session's upload and scored file;
 - ``floor_history_warm``: the framework's floor, a plain Streamlit page drawing the same
-  charts, points and table from memory (``floor_app.py``).
+  charts, points and table from memory (``floor_app.py``); ``floor_history_filter``: on
+  that page, one model picked (the same charts of that model's runs, from memory).
 """
 
 from __future__ import annotations
@@ -52,9 +53,14 @@ CHROMIUM = os.environ.get("MLPROD_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking"]  # fmt: skip
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-DRAWN = """() => {
+# Drawn: no element still waiting for its code (a chart or a table shows a skeleton until
+# its lazily loaded component arrives: without this, a visit's time stopped at "idle, and
+# every chart there is drawn" while the four History charts were still skeletons, ~1.3 s
+# before they showed), at least ``n`` charts on the page and each of them drawn.
+DRAWN = """(n) => {
+  if (document.querySelector('[data-testid="stMain"] [data-testid="stSkeleton"]')) return false;
   const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
-  return charts.every(c => c.querySelector('canvas, svg'));
+  return charts.length >= (n || 0) && charts.every(c => c.querySelector('canvas, svg'));
 }"""
 # Counts the app's script runs that ended in this document (``window.__mlprodRuns``): "idle
 # and every chart drawn" alone is also true of a page that has not started its run yet (no
@@ -96,30 +102,34 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def floor_view(db: Path, path: Path) -> Path:
-    """What the History page draws on a first visit, built once and pickled for the floor
-    page: the same charts (points, frontiers, trend, best runs) and the same table."""
+def floor_view(db: Path, path: Path, models: int = 9) -> Path:
+    """What the History page draws on a first visit and for each model picked alone, built
+    once and pickled for the floor page: the same charts (points, frontiers, trend, best
+    runs) and the same table."""
     import pickle
 
     from mlprod.charts import best_chart, frontier_chart, themed, trend_chart
     from mlprod.store import HistoryFilter
 
+    views = {}
     with Store(db) as store:
-        f = HistoryFilter()
-        view = store.overview(f, f1_gap=0.01, budget=1000.0, latency_ms=50.0, page=0,
-                              page_size=50)  # fmt: skip
-    total = view.summary["runs"]
-    charts = [
-        trend_chart(view.trend, view.bucket),
-        *(frontier_chart(view.points, view.frontiers[x], x=x, x_title=x, total=total)
-          for x in ("total_cost", "latency_ms")),
-        best_chart(view.best),
-    ]  # fmt: skip
-    metrics = [("Runs", f"{total:,}"), ("Models", "9"), ("Best CER", "1"), ("Best TER", "1"),
-               ("Best PSR", "1")]  # fmt: skip
+        for name in ["all", *(f"model-{i}" for i in range(models))]:
+            f = HistoryFilter(models=() if name == "all" else (name,))
+            view = store.overview(f, f1_gap=0.01, budget=1000.0, latency_ms=50.0, page=0,
+                                  page_size=50)  # fmt: skip
+            total = view.summary["runs"]
+            charts = [
+                trend_chart(view.trend, view.bucket),
+                *(frontier_chart(view.points, view.frontiers[x], x=x, x_title=x)
+                  for x in ("total_cost", "latency_ms")),
+                best_chart(view.best),
+            ]  # fmt: skip
+            metrics = [("Runs", f"{total:,}"), ("Models", "9"), ("Best CER", "1"),
+                       ("Best TER", "1"), ("Best PSR", "1")]  # fmt: skip
+            views[name] = {"charts": [themed(c) for c in charts], "table": view.table,
+                           "metrics": metrics}  # fmt: skip
     with path.open("wb") as fh:
-        pickle.dump({"charts": [themed(c) for c in charts], "table": view.table,
-                     "metrics": metrics}, fh)  # fmt: skip
+        pickle.dump(views, fh)
     return path
 
 
@@ -166,12 +176,12 @@ class Timer:
         self.received += len(frame) if isinstance(frame, bytes | str) else 0
 
     def __call__(
-        self, action, *, navigates: bool = False, reruns: bool = True
+        self, action, *, navigates: bool = False, reruns: bool = True, charts: int = 0
     ) -> tuple[float, int]:
         """Seconds and websocket bytes from ``action`` until a script run that began after
-        it has ended, the app is idle and every chart is drawn (``navigates``: the action
-        loads a new document, whose run count starts at 0; ``reruns=False``: the action
-        runs no script, e.g. a download)."""
+        it has ended, the app is idle and every chart is drawn, at least ``charts`` of them
+        (``navigates``: the action loads a new document, whose run count starts at 0;
+        ``reruns=False``: the action runs no script, e.g. a download)."""
         before = self.received
         runs = 0 if navigates else self.page.evaluate(RUNS)
         started = time.perf_counter()
@@ -180,7 +190,7 @@ class Timer:
             self.page.wait_for_function(f"n => ({RUNS})() > n", arg=runs, timeout=120_000,
                                         polling=10)  # fmt: skip
         self.page.wait_for_selector(IDLE, timeout=120_000)
-        self.page.wait_for_function(DRAWN, timeout=120_000, polling=10)
+        self.page.wait_for_function(DRAWN, arg=charts, timeout=120_000, polling=10)
         return time.perf_counter() - started, self.received - before
 
 
@@ -204,9 +214,9 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             timer = Timer(page)
-            timer(lambda: page.goto(f"{url}/history"), navigates=True)  # seen once
+            timer(lambda: page.goto(f"{url}/history"), navigates=True, charts=4)  # seen once
             cpu = _cpu_seconds(proc.pid)
-            visits = [timer(lambda: page.goto(f"{url}/history"), navigates=True)
+            visits = [timer(lambda: page.goto(f"{url}/history"), navigates=True, charts=4)
                       for _ in range(repeat)]  # fmt: skip
             _figure("history_warm", runs, visits)
             per_visit = (_cpu_seconds(proc.pid) - cpu) / repeat
@@ -218,29 +228,30 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
             for _ in range(repeat):
                 timer(lambda: page.goto(f"{url}/guide"), navigates=True)
                 link = page.get_by_role("link", name="History")
-                sidebar.append(timer(link.click))
+                sidebar.append(timer(link.click, charts=4))
             _figure("history_from_sidebar", runs, sidebar)
             filters = []
             for i in range(repeat):
-                timer(lambda: page.goto(f"{url}/history"), navigates=True)  # a fresh filter
+                # a fresh filter
+                timer(lambda: page.goto(f"{url}/history"), navigates=True, charts=4)
                 page.get_by_role("combobox", name="Model").click()
                 option = page.get_by_role("option", name=f"model-{i % 9}", exact=True)
-                filters.append(timer(option.click))  # picking it reruns the page
+                filters.append(timer(option.click, charts=4))  # picking it reruns the page
             _figure("history_filter", runs, filters)
             clicks = []
             for i in range(repeat):
                 table_page = page.get_by_label(re.compile(r"^Page \(of"))
                 table_page.fill(str(2 + i))
-                clicks.append(timer(lambda: table_page.press("Enter")))  # noqa: B023
+                clicks.append(timer(lambda: table_page.press("Enter"), charts=4))  # noqa: B023
             _figure("history_table_page", runs, clicks)
-            timer(lambda: page.goto(f"{url}/compare"), navigates=True)
+            timer(lambda: page.goto(f"{url}/compare"), navigates=True, charts=2)
             changes, pngs = [], []
             for _ in range(repeat):
                 picker = page.get_by_label("Run (newest first)").nth(1)  # B's run picker
                 picker.click()
                 page.wait_for_timeout(300)
                 page.keyboard.press("ArrowDown")  # the next run in B's list
-                changes.append(timer(lambda: page.keyboard.press("Enter")))
+                changes.append(timer(lambda: page.keyboard.press("Enter"), charts=2))
 
                 def download() -> None:
                     with page.expect_download() as done:
@@ -274,9 +285,17 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             timer = Timer(page)
-            timer(lambda: page.goto(url), navigates=True)  # seen once
-            visits = [timer(lambda: page.goto(url), navigates=True) for _ in range(repeat)]
+            timer(lambda: page.goto(url), navigates=True, charts=4)  # seen once
+            visits = [timer(lambda: page.goto(url), navigates=True, charts=4)
+                      for _ in range(repeat)]  # fmt: skip
             _figure("floor_history_warm", runs, visits)
+            filters = []
+            for i in range(repeat):
+                timer(lambda: page.goto(url), navigates=True, charts=4)
+                page.get_by_role("combobox", name="Model").click()
+                option = page.get_by_role("option", name=f"model-{i % 9}", exact=True)
+                filters.append(timer(option.click, charts=4))
+            _figure("floor_history_filter", runs, filters)
             browser.close()
     finally:
         proc.terminate()

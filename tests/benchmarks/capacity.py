@@ -38,8 +38,8 @@ from tests.benchmarks.browser import (  # noqa: E402
 )  # fmt: skip
 from tests.pg_server import PostgresServer  # noqa: E402
 
-# A run of this document ended, the app is idle and every chart is drawn.
-READY = f"() => ({RUNS})() > 0 && !!document.querySelector('{IDLE}') && ({DRAWN})()"
+# A run of this document ended, the app is idle and the four History charts are drawn.
+READY = f"() => ({RUNS})() > 0 && !!document.querySelector('{IDLE}') && ({DRAWN})(4)"
 
 
 def visits(pages: list, urls: list[str], rounds: int) -> list[float]:

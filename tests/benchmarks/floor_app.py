@@ -1,6 +1,7 @@
 """The framework's floor for the History page (#18): a plain Streamlit page that draws the
 same charts, points and table from data already in memory (a pickle written by
-``browser.py``), with no database, no filters and no mlprod page code.
+``browser.py``: everything, and each model alone), with no database, no filters (a model
+picked only chooses which of those to draw) and no mlprod page code.
 
     MLPROD_FLOOR=view.pickle streamlit run tests/benchmarks/floor_app.py
 """
@@ -19,8 +20,10 @@ def _view():
         return pickle.load(fh)
 
 
-view = _view()
+views = _view()
 st.title("History (floor)")
+model = st.selectbox("Model", list(views))
+view = views[model]
 for column, (label, value) in zip(st.columns(5), view["metrics"], strict=True):
     column.metric(label, value)
 st.altair_chart(view["charts"][0], theme=None)
