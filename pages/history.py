@@ -117,9 +117,12 @@ charts = history_charts(f, view, symbol=symbol)
 ui.chart(charts["history-trend"], "history-trend")
 in_trend = set(view.trend["model_name"]) if len(view.trend) else set()
 left_out = sorted(set(view.best["model_name"]) - in_trend)
+# Always there, empty or not: an element that comes and goes shifts every chart below it,
+# and the browser then builds those charts anew instead of swapping in their new data.
+left_out_slot = st.empty()
 if left_out:  # the trend keeps the models with the most runs: say which it leaves out
     named = ", ".join(md(m) for m in left_out[:12]) + (" …" if len(left_out) > 12 else "")
-    st.caption(
+    left_out_slot.caption(
         f"The trend shows the {len(in_trend)} models with the most runs; not shown: "
         f"{named}. Pick models in the Model filter above to follow them."
     )
