@@ -398,11 +398,12 @@ def frontier_dots(
     })  # fmt: skip
 
 
-def frontier_layers(dots: pd.DataFrame, frontier: pd.DataFrame, *, x_title: str) -> alt.LayerChart:
-    """:func:`frontier_chart` from its :func:`frontier_dots`. Nothing in the spec depends on
-    the data (the axis spans the runs by itself, the count of dots is :func:`sample_words`):
-    another filter only swaps the data."""
-    points = dots
+def frontier_layers(
+    points: pd.DataFrame, frontier: pd.DataFrame, *, x_title: str
+) -> alt.LayerChart:
+    """:func:`frontier_chart` from its :func:`frontier_dots` (``points``). Nothing in the
+    spec depends on the data (the axis spans the runs by itself, the count of dots is
+    :func:`sample_words`): another filter only swaps the data."""
     # Half the page wide: a short title, the explanation in the subtitle (a long title was
     # cut at "…what no other run …").
     title = alt.TitleParams(

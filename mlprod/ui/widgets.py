@@ -66,8 +66,7 @@ def chart_spec(figure: alt.TopLevelMixin, name: str = "chart") -> dict[str, Any]
 
     Its datasets are named ``name-0``, ``name-1``… in the order the chart uses them, not by
     a hash of their content: the same chart with other data is then the same spec, and the
-    browser swaps the data into the chart it has drawn instead of building a new one
-    (at 1M runs that was most of the ~1.8 s a new History filter took)."""
+    browser swaps the data into the chart it has drawn instead of building a new one."""
     try:  # Streamlit's own conversion (data as Arrow IPC, its lock on Altair's globals)
         from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
     except ImportError:  # a Streamlit without it: the spec with its data inline
@@ -83,16 +82,21 @@ def chart_spec(figure: alt.TopLevelMixin, name: str = "chart") -> dict[str, Any]
     }
 
 
+def _arrow(frames: Sequence[pd.DataFrame]) -> list[bytes]:
+    """Each frame as the Arrow IPC bytes Streamlit sends (its own conversion)."""
+    from streamlit import dataframe_util
+
+    return [dataframe_util.convert_anything_to_arrow_bytes(f) for f in frames]
+
+
 def chart_template(
     figure: alt.TopLevelMixin, frames: Sequence[pd.DataFrame], name: str
 ) -> tuple[dict[str, Any], tuple[int, ...]]:
     """:func:`chart_spec` of a chart whose spec does not depend on its data, without the
     data: the spec, and for each of its datasets which of ``frames`` it is. Another filter
     then costs :func:`filled` (Arrow only), not Altair's ~0.05-0.15 s per chart."""
-    from streamlit import dataframe_util
-
     spec = chart_spec(figure, name)
-    arrow = [dataframe_util.convert_anything_to_arrow_bytes(f) for f in frames]
+    arrow = _arrow(frames)
     order = tuple(arrow.index(data) for data in spec.pop("datasets").values())
     return spec, order
 
@@ -101,10 +105,8 @@ def filled(
     template: tuple[dict[str, Any], tuple[int, ...]], frames: Sequence[pd.DataFrame], name: str
 ) -> dict[str, Any]:
     """A :func:`chart_template` with these ``frames`` as its data (Arrow, as sent)."""
-    from streamlit import dataframe_util
-
     spec, order = template
-    arrow = [dataframe_util.convert_anything_to_arrow_bytes(f) for f in frames]
+    arrow = _arrow(frames)
     return {**spec, "datasets": {f"{name}-{i}": arrow[j] for i, j in enumerate(order)}}
 
 
