@@ -137,11 +137,15 @@ st.subheader("Calculations")
 st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page")
 rows = ui.history_rows(f, view, page=page, page_size=PAGE_SIZE)
 rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""}))
-# A selection is positions in this exact table: a new filter, page or any write starts a
-# fresh one, so a second click on Delete never hits rows that moved into those positions.
-table_key = f"history-table-{abs(hash((f, int(page), st.session_state.get('history-gen', 0))))}"
+# A selection is positions in this exact table: a new filter, page or any write clears
+# it, so a second click on Delete never hits rows that moved into those positions. The
+# table keeps its key (a new one per filter made the browser build the grid anew).
+shown_for = (f, page, st.session_state.get("history-gen", 0))
+if st.session_state.get("history-table-shows") != shown_for:
+    st.session_state["history-table-shows"] = shown_for
+    st.session_state["history-table"] = {"selection": {"rows": [], "columns": [], "cells": []}}
 picked = st.dataframe(
-    ui.shown_empty(rows), hide_index=True, height=420, key=table_key, on_select="rerun",
+    ui.shown_empty(rows), hide_index=True, height=420, key="history-table", on_select="rerun",
     selection_mode="multi-row", column_order=HISTORY_TABLE_COLUMNS,
     column_config=history_column_config(),
 )  # fmt: skip
@@ -200,9 +204,16 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
             ui.written()
             st.rerun()
 
-with st.expander("Run-to-run spread per group (other seeds of the same model)"):
-    spread = ui.spread_per_group(f)
-    if spread.empty:
+# Opened on demand: its query (~20-50 ms at 1M runs) is not run for every filter.
+spread_box = st.expander(
+    "Run-to-run spread per group (other seeds of the same model)", key="history-spread-open",
+    on_change="rerun",
+)  # fmt: skip
+with spread_box:
+    spread = ui.spread_per_group(f) if spread_box.open else None
+    if spread is None:
+        pass
+    elif spread.empty:
         st.caption("No group has two runs under this filter. A group is the runs of one model "
                    "and project, or the runs tagged group=NAME (e.g. one per seed).")  # fmt: skip
     else:
@@ -220,9 +231,12 @@ with st.expander("Run-to-run spread per group (other seeds of the same model)"):
             column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in numbers},
         )
 
-with st.expander("Deletion log"):
-    log = ui.deletion_log()
-    if log.empty:
+log_box = st.expander("Deletion log", key="history-log-open", on_change="rerun")
+with log_box:
+    log = ui.deletion_log() if log_box.open else None
+    if log is None:
+        pass
+    elif log.empty:
         st.caption("Nobody has deleted a run yet.")
     else:
         st.dataframe(

@@ -410,6 +410,9 @@ class TestHistory:
             s.restore(ids[:1], by="eve")
         st.cache_data.clear()  # as ui.written() does after a save on the page
         app.run()
+        assert not [d for d in app.dataframe if "action" in d.value.columns]  # closed
+        app.session_state["history-log-open"] = True  # the person opens the expander
+        app.run()
         assert not app.exception
         logs = [d.value for d in app.dataframe if "action" in d.value.columns]
         assert len(logs) == 1
@@ -417,6 +420,20 @@ class TestHistory:
         assert log[["action", "done_by"]].values.tolist() == [
             ["restore", "eve"], ["delete", "bob"], ["delete", "bob"]]  # fmt: skip
         assert log["model_name"].notna().all()
+
+    def test_the_spread_per_group_is_queried_only_when_opened(self, app):
+        self.open(app)
+        app.button(key="history-load-sample").click().run()
+
+        def spread_tables():
+            return [d.value for d in app.dataframe if "Group" in d.value.columns]
+
+        assert not spread_tables()  # closed: a filter does not pay for its query
+        app.session_state["history-spread-open"] = True  # the person opens it
+        app.run()
+        assert not app.exception
+        (shown,) = spread_tables()
+        assert len(shown) > 0 and (shown["Runs"] >= 2).all()
 
     def test_a_save_on_another_page_shows_up_at_once(self, app):
         self.open(app)

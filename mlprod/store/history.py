@@ -9,7 +9,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -30,33 +29,6 @@ _MODEL = f"coalesce(model_name, '{NO_MODEL}')"
 
 # What an answer to one of the history questions shows: its name and its numbers.
 _ANSWER_COLUMNS = (*RUN_DETAILS, "f1", "training_cost", "inference_cost", "latency_ms")
-
-
-def _pareto(cheapest: pd.DataFrame, x: str) -> pd.DataFrame:
-    """Rows of (f1, x, x_id) that no other row beats: sorted by x (ties: higher F1 first),
-    a row is on the frontier when its F1 is above every F1 before it."""
-    f1 = cheapest["f1"].to_numpy()
-    xs = cheapest[x].to_numpy()
-    order = np.lexsort((-f1, xs))  # by x, then by F1 descending
-    f1_sorted = f1[order]
-    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], f1_sorted[:-1]]))
-    keep = order[f1_sorted > best_before]
-    return pd.DataFrame({"id": cheapest[f"{x}_id"].to_numpy()[keep], "f1": f1[keep], "x": xs[keep]})
-
-
-def _cheapest_within_id(
-    groups: pd.DataFrame, f1_gap: float, best_f1: float | None = None
-) -> int | None:
-    """From :meth:`Store.f1_groups`: the cheapest run with F1 >= best - gap (of equal
-    cost, the higher F1)."""
-    if groups.empty:
-        return None
-    top = groups["f1"].max() if best_f1 is None else best_f1
-    near = groups[groups["f1"] >= top - f1_gap]
-    if near.empty:
-        return None
-    pick = near.sort_values(["total_cost", "f1"], ascending=[True, False]).iloc[0]
-    return int(pick["total_cost_id"])
 
 
 def with_run_names(best: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
@@ -232,12 +204,11 @@ class _History(_Lookups):
             return HistoryOverview(summary, bucket, None, {}, None, None, None, None, None)
 
         def by_f1() -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
-            groups = self.f1_groups(f)
-            fronts = self.frontiers(f, details=False, groups=groups)
+            fronts, cheapest_id = self._frontiers_and_cheapest(f, summary["best_f1"] - f1_gap)
             on_front = [i for front in fronts.values() for i in front["id"]]
-            # The cheapest run near the best F1 is the cheapest of some F1 value: one of
-            # these groups. One lookup for it and the run names on both frontiers.
-            runs = self._runs(_cheapest_within_id(groups, f1_gap, summary["best_f1"]), *on_front)
+            # One lookup for the cheapest run near the best F1 and the run names on both
+            # frontiers.
+            runs = self._runs(cheapest_id, *on_front)
             unique = {int(r["id"]): r for r in runs[1:] if r}
             names = pd.DataFrame(list(unique.values()), columns=["id", *_ANSWER_COLUMNS])
             names = names[["id", *RUN_DETAILS]]
@@ -268,30 +239,52 @@ class _History(_Lookups):
             table=table_job.result(),
         )
 
-    def f1_groups(self, f: HistoryFilter) -> pd.DataFrame:
-        """One row per distinct F1 among the matching runs: its cheapest run and its
-        fastest run. Only these runs can be on a frontier or be the cheapest run near the
-        best F1, so one scan serves all three (three scans cost ~20 ms more at 1M runs).
+    def _frontiers_and_cheapest(
+        self, f: HistoryFilter, min_f1: float | None = None
+    ) -> tuple[dict[str, pd.DataFrame], int | None]:
+        """Both Pareto frontiers (``id, f1, x`` per axis, cheapest first) and, given
+        ``min_f1``, the id of the cheapest run with at least that F1 (of equal cost, the
+        higher F1): one scan, in SQL.
+
+        Only the cheapest (fastest) run of each F1 value can be on a frontier or be that
+        cheapest run, so the scan keeps one row per F1; sorted by x (ties: higher F1
+        first), a row is on the frontier when its F1 is above every F1 before it, a
+        running maximum. Done in the database, only the frontier rows come back: with
+        F1s as logged (every run its own value) pulling those rows into numpy cost
+        ~0.7 s at 1M runs and ~80 ms for one model of nine.
         """
         where, params = self._where(f)
-        sql, params = self.sql.minimum_per_group("f1", _X_COLUMNS, where, params)
+        groups, params = self.sql.minimum_per_group("f1", _X_COLUMNS, where, params)
+        fronts = " UNION ALL ".join(
+            f"SELECT '{x}' AS axis, {x}_id AS id, f1, {x} AS x, max(f1) OVER (ORDER BY {x}, "
+            "f1 DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_before FROM g"
+            for x in _X_COLUMNS
+        )
+        sql = (
+            f"WITH g AS ({groups}), fronts AS ({fronts}), cheapest AS (SELECT 'cheapest' AS "
+            "axis, total_cost_id AS id, f1, total_cost AS x FROM g WHERE f1 >= ? "
+            "ORDER BY total_cost, f1 DESC LIMIT 1) "
+            "SELECT axis, id, f1, x FROM fronts WHERE best_before IS NULL OR f1 > best_before "
+            "UNION ALL SELECT axis, id, f1, x FROM cheapest ORDER BY axis, x, f1 DESC"
+        )
         with self.cursor() as cur:
-            return cur.execute(sql, params).df()
+            rows = cur.execute(sql, [*params, 2.0 if min_f1 is None else min_f1]).df()
+        by_axis = {axis: part.drop(columns="axis") for axis, part in rows.groupby("axis")}
+        empty = pd.DataFrame({"id": pd.Series(dtype="int64"), "f1": pd.Series(dtype="float64"),
+                              "x": pd.Series(dtype="float64")})  # fmt: skip
+        fronts_found = {
+            x: by_axis.get(x, empty).reset_index(drop=True).astype({"id": "int64"})
+            for x in _X_COLUMNS
+        }
+        cheapest = by_axis.get("cheapest")
+        return fronts_found, None if cheapest is None else int(cheapest["id"].iloc[0])
 
-    def frontiers(
-        self, f: HistoryFilter, *, details: bool = True, groups: pd.DataFrame | None = None
-    ) -> dict[str, pd.DataFrame]:
+    def frontiers(self, f: HistoryFilter, *, details: bool = True) -> dict[str, pd.DataFrame]:
         """The Pareto frontiers of F1 against total cost and against latency: runs no other
-        run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first.
-
-        Only the cheapest run of each F1 value can be on a frontier, so one scan picks
-        those for both axes (:meth:`f1_groups`, or ``groups`` when already fetched); the
-        running maximum then runs over those few thousand rows (numpy: a SQL window over
-        them cost ~5 ms more at 1M runs). ``details=False`` leaves out the run names (see
-        :meth:`run_details`).
-        """
-        cheapest = self.f1_groups(f) if groups is None else groups
-        fronts = {x: _pareto(cheapest, x) for x in _X_COLUMNS}
+        run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first (see
+        :meth:`_frontiers_and_cheapest`). ``details=False`` leaves out the run names (see
+        :meth:`run_details`)."""
+        fronts, _ = self._frontiers_and_cheapest(f)
         if not details:
             return fronts
         names = self.run_details([i for front in fronts.values() for i in front["id"]])
