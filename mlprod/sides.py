@@ -4,6 +4,7 @@ given. Used by the Compare page and ``mlprod compare``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -23,18 +24,25 @@ _INPUTS = ["f1", "training_cost", "inference_cost", "training_hours", "latency_m
 
 
 def side_run(
-    side: int | Run | GroupSide, store: Store, rows: pd.DataFrame | None = None, *, noise: bool
+    side: int | Run | GroupSide,
+    store: Store,
+    rows: pd.DataFrame | None = None,
+    *,
+    noise: bool,
+    group_runs: Callable[[str], pd.DataFrame] | None = None,
 ) -> Run:
     """The run a side compares. ``rows``: the history rows of the ids asked (indexed by id;
-    read from ``store`` when not given).
+    read from ``store`` when not given); ``group_runs``: how a group's runs are read
+    (:meth:`Store.group_runs` unless given, e.g. a cached lookup).
 
     Raises
     ------
     InvalidInput
         A history id or a group the history does not hold.
     """
+    runs_of = store.group_runs if group_runs is None else group_runs
     if isinstance(side, GroupSide):
-        runs = store.group_runs(side.group)
+        runs = runs_of(side.group)
         if runs.empty:
             raise InvalidInput("group", f"The group {side.group} has no runs in this history.")
         runs = runs[runs["currency"] == runs["currency"].mode().iloc[0]]  # one currency
@@ -52,7 +60,7 @@ def side_run(
         run = run_from_row(rows.loc[side].to_dict() | {"id": side})
         group = store.group_of(side) if noise else None
         if group is not None:
-            runs = store.group_runs(group)
+            runs = runs_of(group)
             run = replace(run, noise=Noise.of(group, runs[runs["currency"] == run.currency],
                                               mean=False))  # fmt: skip
         return run

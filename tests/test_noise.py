@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import streamlit as st
 
 from mlprod.compare import Run, compare
 from mlprod.noise import Noise, lead_interval, spread_table
 from mlprod.store import HistoryFilter, Store
-from mlprod.ui.run_picker import resolve_side
+from mlprod.sides import side_run
 from tests.test_pages import text
 
 
@@ -131,9 +132,9 @@ class TestStoreGroups:
         with Store(db_path) as s:
             one = int(s.group_runs("tiny · p")["id"].iloc[0])
             rows = s.calculations_by_id([one]).set_index("id")
-            run = resolve_side(one, s, rows, noise=True)
+            run = side_run(one, s, rows, noise=True)
             assert run.noise.runs == 5 and run.noise.draws == 1
-            assert resolve_side(one, s, rows, noise=False).noise is None
+            assert side_run(one, s, rows, noise=False).noise is None
 
 
 class TestComparePage:
@@ -172,6 +173,25 @@ class TestComparePage:
         assert text(app.success[0].value).startswith("Choose B, tiny · p (mean of 5)")
 
 
+    def test_a_rerun_does_not_read_a_sides_group_again(self, app, db_path, monkeypatch):
+        """Both sides' groups are read once (each ~50-80 ms at 1M runs), not on every
+        rerun, and read again after a write."""
+        seed_groups(db_path)
+        asked: list[str] = []
+        real = Store.group_runs
+        monkeypatch.setattr(Store, "group_runs",
+                            lambda self, group, **k: asked.append(group) or real(self, group, **k))  # fmt: skip
+        self.open(app, a="group:group=sweep-a", b="group:group=sweep-b")
+        assert sorted(set(asked)) == ["group=sweep-a", "group=sweep-b"]
+        asked.clear()
+        app.toggle(key="compare-noise").set_value(False).run()
+        app.toggle(key="compare-noise").set_value(True).run()
+        assert asked == [] and text(app.info[0].value).startswith("Within run-to-run spread")
+        st.cache_data.clear()  # what ui.written() does after any save or delete
+        app.run()
+        assert sorted(set(asked)) == ["group=sweep-a", "group=sweep-b"]
+
+
 def test_compare_page_shows_break_even_traffic_and_puts_it_on_the_card(app, db_path):
     from tests.test_break_even import save_reviewer_runs
 
@@ -206,6 +226,10 @@ def test_history_shows_the_spread_of_each_group(app, db_path):
     app.run()
     app.switch_page("pages/history.py").run()
     assert not app.exception
+    # Closed, its query is not run (a filter does not pay for it); opened, it shows.
+    assert not [d for d in app.dataframe if "F1 spread (±%)" in d.value.columns]
+    app.session_state["history-spread-open"] = True
+    app.run()
     spread = next(d.value for d in app.dataframe if "F1 spread (±%)" in d.value.columns)
     spread = spread.set_index("Group")
     assert list(spread["Runs"]) == [5, 5, 5]

@@ -421,20 +421,6 @@ class TestHistory:
             ["restore", "eve"], ["delete", "bob"], ["delete", "bob"]]  # fmt: skip
         assert log["model_name"].notna().all()
 
-    def test_the_spread_per_group_is_queried_only_when_opened(self, app):
-        self.open(app)
-        app.button(key="history-load-sample").click().run()
-
-        def spread_tables():
-            return [d.value for d in app.dataframe if "Group" in d.value.columns]
-
-        assert not spread_tables()  # closed: a filter does not pay for its query
-        app.session_state["history-spread-open"] = True  # the person opens it
-        app.run()
-        assert not app.exception
-        (shown,) = spread_tables()
-        assert len(shown) > 0 and (shown["Runs"] >= 2).all()
-
     def test_a_save_on_another_page_shows_up_at_once(self, app):
         self.open(app)
         app.button(key="history-load-sample").click().run()

@@ -75,14 +75,19 @@ class _Groups(_Lookups):
             ).df()
 
     def group_runs(self, group: str, *, limit: int = 5000) -> pd.DataFrame:
-        """The live runs of one group (newest first; inputs, ratios and currency)."""
+        """The live runs of one group (newest first; inputs, ratios and currency). The
+        group's rows are picked from ``calculations`` first and only those joined to their
+        batch's currency (through the ``history`` view, every row was: 36 vs 23 ms for a
+        group of 37k runs in a 1M-run history)."""
         narrow, values = _narrowed_to(group)
         with self.cursor() as cur:
             return cur.execute(
-                "SELECT id, created_at, model_name, run_id, project, tags, f1, training_cost, "
-                "inference_cost, training_hours, latency_ms, cer, ter, psr, currency "
-                f"FROM history WHERE deleted_at IS NULL AND {narrow} AND "
-                f"{group_sql(self.sql)} = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                "WITH picked AS (SELECT id, created_at, model_name, run_id, project, tags, f1, "
+                "training_cost, inference_cost, training_hours, latency_ms, cer, ter, psr "
+                f"FROM calculations WHERE deleted_at IS NULL AND {narrow} AND "
+                f"{group_sql(self.sql)} = ? ORDER BY created_at DESC, id DESC LIMIT ?) "
+                "SELECT picked.*, b.currency FROM picked JOIN batches b ON b.batch_no = "
+                f"{self.sql.batch_of('picked.id')} ORDER BY created_at DESC, id DESC",
                 [*values, group, limit],
             ).df()
 

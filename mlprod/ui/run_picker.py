@@ -12,7 +12,7 @@ from mlprod.explain import md
 from mlprod.links import GroupSide
 from mlprod.sides import side_run
 from mlprod.store import Store
-from mlprod.ui.resources import search_runs
+from mlprod.ui.resources import group_runs, search_runs, store
 
 __all__ = ["resolve_side", "run_label", "run_picker", "side_defaults"]
 
@@ -102,11 +102,12 @@ def run_picker(
 
 
 def resolve_side(
-    side: int | Run | GroupSide, store: Store, rows: pd.DataFrame | None, *, noise: bool
+    side: int | Run | GroupSide, rows: pd.DataFrame | None, *, noise: bool
 ) -> Run:
-    """:func:`mlprod.sides.side_run`, with a missing group or run said on the page."""
+    """:func:`mlprod.sides.side_run` on the page's history (a group's runs read once until
+    anything is written), with a missing group or run said on the page."""
     try:
-        return side_run(side, store, rows, noise=noise)
+        return side_run(side, store(), rows, noise=noise, group_runs=group_runs)
     except InvalidInput as exc:
         st.warning(md(exc))
         st.stop()
