@@ -199,7 +199,6 @@ inputs = inputs_chart(inputs_frame(runs), width=150, height=240)
 ui.chart(inputs.properties(title=f"{title}: inputs"), "compare-inputs")
 
 
-
 def card() -> Any:
     """The comparison card, built when asked for (a download, the preview opened): ~60 ms
     of Altair on every change of run A or B otherwise."""

@@ -11,8 +11,8 @@ import streamlit as st
 
 from mlprod.compare import Run, compare
 from mlprod.noise import Noise, lead_interval, spread_table
-from mlprod.store import HistoryFilter, Store
 from mlprod.sides import side_run
+from mlprod.store import HistoryFilter, Store
 from tests.test_pages import text
 
 
@@ -172,15 +172,18 @@ class TestComparePage:
         self.open(app, a="group:group=sweep-a", b="group:tiny · p")
         assert text(app.success[0].value).startswith("Choose B, tiny · p (mean of 5)")
 
-
     def test_a_rerun_does_not_read_a_sides_group_again(self, app, db_path, monkeypatch):
         """Both sides' groups are read once (each ~50-80 ms at 1M runs), not on every
         rerun, and read again after a write."""
         seed_groups(db_path)
         asked: list[str] = []
         real = Store.group_runs
-        monkeypatch.setattr(Store, "group_runs",
-                            lambda self, group, **k: asked.append(group) or real(self, group, **k))  # fmt: skip
+
+        def group_runs(self, group, **kwargs):
+            asked.append(group)
+            return real(self, group, **kwargs)
+
+        monkeypatch.setattr(Store, "group_runs", group_runs)
         self.open(app, a="group:group=sweep-a", b="group:group=sweep-b")
         assert sorted(set(asked)) == ["group=sweep-a", "group=sweep-b"]
         asked.clear()

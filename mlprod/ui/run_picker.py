@@ -101,9 +101,7 @@ def run_picker(
     return Run(name=name, **values)
 
 
-def resolve_side(
-    side: int | Run | GroupSide, rows: pd.DataFrame | None, *, noise: bool
-) -> Run:
+def resolve_side(side: int | Run | GroupSide, rows: pd.DataFrame | None, *, noise: bool) -> Run:
     """:func:`mlprod.sides.side_run` on the page's history (a group's runs read once until
     anything is written), with a missing group or run said on the page."""
     try:
