@@ -27,6 +27,7 @@ def test_benchmark_script_reports_every_figure():
         "duckdb_sql_sketch",
         "naive_apply",
         "peak_memory",
+        "session_memory",
         "history_build",
         "history_query",
         "history_page_total",
@@ -41,6 +42,10 @@ def test_benchmark_script_reports_every_figure():
     # About 1% of the generated rows carry an F1 of 90 and must be kept out of the store.
     assert 19_600 < figures["score_store"]["stored"] < 20_000
     assert figures["score_store"]["rows_per_s"] > 0 and figures["peak_memory"]["peak_rss_mb"] > 0
+    # A session keeps a preview of the scored rows, not the file (on disk instead).
+    held = figures["session_memory"]
+    assert held["rows"] == 20_000 and held["preview_rows"] == 10_000
+    assert held["held_mb"] > 0 and held["scored_on_disk_mb"] > 0
     # The CPU floor adds up its parts and spreads them over the machine's cores.
     floor = figures["cpu_floor"]
     parts = floor["read_score_cpu_s"] + floor["hash_cpu_s"] + floor["write_cpu_s"]

@@ -22,6 +22,10 @@ Figures
   thread) — the two shapes an all-SQL save could take.
 - ``naive``: pandas ``read_csv`` + ``DataFrame.apply`` per row + the same store.
 - ``peak_memory``: the whole path in a fresh process on ``--memory-rows`` rows (max RSS).
+- ``session_memory``: what a browser session keeps of the scored file (the batch page's
+  ``score_to_disk``: the scored rows on disk, a preview in memory), measured as the Arrow
+  and Python memory still allocated while the result is held; and the upload itself,
+  which Streamlit's file uploader keeps in memory while the file is chosen.
 - ``history_*``: the history page's queries on generated databases of ``--history-rows``
   calculations (issue #5; see ``tests/benchmarks/history.py``, which also runs alone).
 """
@@ -219,6 +223,31 @@ def peak_memory_mb(rows: int, workdir: Path) -> tuple[float, float]:
     return peak_kb / 1024, float(out.stdout.split()[0])
 
 
+def session_memory(csv_path: Path, workdir: Path) -> dict[str, float]:
+    """MB a session holds of a scored file: Arrow buffers (the preview tables) and Python
+    objects allocated by ``score_to_disk`` and still alive, after a garbage collection."""
+    import gc
+    import tracemalloc
+
+    from mlprod.ingest.on_disk import score_to_disk
+
+    folder = Path(tempfile.mkdtemp(dir=workdir))
+    gc.collect()
+    arrow_before = pa.total_allocated_bytes()
+    tracemalloc.start()
+    python_before = tracemalloc.get_traced_memory()[0]
+    scored = score_to_disk(inspect(csv_path), folder=folder)
+    gc.collect()
+    held = {"arrow_mb": (pa.total_allocated_bytes() - arrow_before) / 1e6,
+            "python_mb": (tracemalloc.get_traced_memory()[0] - python_before) / 1e6}  # fmt: skip
+    tracemalloc.stop()
+    held["rows"] = scored.summary.rows
+    held["preview_rows"] = scored.preview.num_rows
+    held["on_disk_mb"] = scored.path.stat().st_size / 1e6
+    scored.remove()
+    return held
+
+
 def emit_floor(csv_path: Path, rows: int, repeat: int, plain_s: float, writes: list[Clock]) -> None:
     """The least wall time score_store could take: its parts' CPU over every core."""
     read_cpu = statistics.median(read_and_score(csv_path).cpu for _ in range(repeat))
@@ -302,6 +331,13 @@ def main() -> None:
         emit(figure="naive_apply", rows=naive_rows, seconds=round(naive_s, 3),
              rows_per_s=round(naive_rate),
              ours_speedup=round((args.rows / ours_s) / naive_rate, 1))  # fmt: skip
+
+        held = session_memory(csv_path, workdir)
+        emit(figure="session_memory", rows=held["rows"], preview_rows=held["preview_rows"],
+             held_mb=round(held["arrow_mb"] + held["python_mb"], 1),
+             arrow_mb=round(held["arrow_mb"], 1), python_mb=round(held["python_mb"], 1),
+             scored_on_disk_mb=round(held["on_disk_mb"], 1),
+             upload_in_streamlit_mb=round(size_mb, 1))  # fmt: skip
 
         if args.memory_rows:
             peak, seconds = peak_memory_mb(args.memory_rows, workdir)
