@@ -258,6 +258,18 @@ def test_score_wait_saves_once_the_holder_lets_go(tmp_path):
         assert count(s) == 1
 
 
+def test_an_output_that_cannot_be_written_stops_the_save(tmp_path):
+    """A disk that is full stops the run with its reason, and nothing is stored (the
+    scored file is written before each block is handed to the save)."""
+    path = runs_file(tmp_path, "".join(f"r{i},bert,0.9,1000,200,10,50\n" for i in range(500)))
+    db = tmp_path / "h.duckdb"
+    out = run("score", str(path), "-o", "/dev/full", "--save", "--db", str(db))
+    assert out.returncode == 4 and "No space left on device" in out.stderr
+    assert "Saved" not in out.stdout
+    with Store(db) as s:
+        assert count(s) == 0
+
+
 def test_score_wait_gives_up_with_exit_3(tmp_path):
     path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\n")
     db = tmp_path / "h.duckdb"

@@ -1,18 +1,21 @@
 """The command line as a pipeline sees it (#18): whole processes, A/B against DuckDB itself.
 
-    python tests/benchmarks/cli_process.py [--rows 1000000] [--repeat 3]
+    python tests/benchmarks/cli_process.py [--rows 1000000] [--repeat 3] [--old WORKTREE]
 
 Times ``python -m mlprod score RUNS.csv -o SCORED.csv --save --db NEW.duckdb`` and, on the
 same file in the same run, DuckDB's own ``CREATE TABLE AS SELECT * FROM read_csv(...)`` plus
 ``COPY ... TO`` CSV in a fresh Python process; prints one JSON object per figure (median
-seconds, rows/s, and the ratio), and the parts of mlprod's run (imports, score without save,
-score with save).
+seconds, CPU seconds, rows/s, and the ratio), and the parts of mlprod's run: ``score``
+without save, the imports alone, and ``mlprod_parts`` (imports, reading and scoring, the
+scored CSV, the save, DuckDB's checkpoint: each alone, in one process). With ``--old``, the
+same ``score --save`` of an older worktree, interleaved (A/B in the same minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,21 +52,58 @@ def runs_csv(path: Path, rows: int) -> Path:
     return path
 
 
-def _time(args: list[str]) -> float:
+PARTS = """
+import json, sys, time
+started = time.perf_counter()
+from pathlib import Path
+from mlprod.export import CsvOut
+from mlprod.ingest import inspect, resolve_mapping, scored_batches
+from mlprod.saving import save_batch
+from mlprod.store import Store
+parts = {"imports": time.perf_counter() - started}
+clock = time.perf_counter()
+source = inspect(Path(sys.argv[1]))
+tables = list(scored_batches(source, resolve_mapping(source, None), stream=True))
+parts["read_score"] = time.perf_counter() - clock
+clock = time.perf_counter()
+out = CsvOut(sys.argv[2])
+for table in tables:
+    out.write(table)
+out.close()
+parts["scored_csv"] = time.perf_counter() - clock
+store = Store(sys.argv[3])
+clock = time.perf_counter()
+save_batch(store, iter(tables), source="cli")
+parts["save"] = time.perf_counter() - clock
+clock = time.perf_counter()
+store.checkpoint()
+parts["checkpoint"] = time.perf_counter() - clock
+store.close()
+parts["columns_written"] = tables[0].num_columns
+print(json.dumps(parts))
+"""
+
+
+def _time(args: list[str], tree: Path = ROOT) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds (user + system) of the process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
-    return time.perf_counter() - started
+    subprocess.run(args, cwd=tree, check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--old", type=Path, help="an older worktree: its score --save too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlprod-cli-") as name:
         folder = Path(name)
         csv = runs_csv(folder / "runs.csv", args.rows)
-        figures: dict[str, list[float]] = {}
+        figures: dict[str, list[tuple[float, float]]] = {}
         for i in range(args.repeat):  # interleaved: the machine's noise hits both sides
             py = sys.executable
             figures.setdefault("duckdb_ctas_copy", []).append(_time(
@@ -73,6 +113,11 @@ def main() -> None:
                 [py, "-m", "mlprod", "score", str(csv), "-o", str(folder / "s.csv"), "--save",
                  "--db", str(folder / f"m{i}.duckdb")]
             ))  # fmt: skip
+            if args.old:
+                figures.setdefault("old_mlprod_score_save", []).append(_time(
+                    [py, "-m", "mlprod", "score", str(csv), "-o", str(folder / "o.csv"),
+                     "--save", "--db", str(folder / f"o{i}.duckdb")], args.old.resolve()
+                ))  # fmt: skip
             figures.setdefault("mlprod_score_no_save", []).append(
                 _time([py, "-m", "mlprod", "score", str(csv), "-o", str(folder / "n.csv")])
             )
@@ -80,12 +125,21 @@ def main() -> None:
                 [py, "-c", "import mlprod.batch_commands, mlprod.ingest, mlprod.saving, "
                  "mlprod.store, pyarrow.csv, duckdb"]
             ))  # fmt: skip
-        base = statistics.median(figures["duckdb_ctas_copy"])
-        for name_, seconds in figures.items():
-            median = statistics.median(seconds)
+        base = statistics.median(wall for wall, _ in figures["duckdb_ctas_copy"])
+        for name_, runs in figures.items():
+            median = statistics.median(wall for wall, _ in runs)
+            cpu = statistics.median(cpu for _, cpu in runs)
             print(json.dumps({"figure": name_, "rows": args.rows, "median_s": round(median, 3),
-                              "rows_per_s": round(args.rows / median),
+                              "cpu_s": round(cpu, 2), "rows_per_s": round(args.rows / median),
                               "x_duckdb": round(median / base, 2)}), flush=True)  # fmt: skip
+        # Where mlprod's time goes: each part alone, one after the other, in a fresh process.
+        done = subprocess.run(
+            [sys.executable, "-c", PARTS, str(csv), str(folder / "p.csv"),
+             str(folder / "p.duckdb")], cwd=ROOT, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        parts = json.loads(done.stdout)
+        print(json.dumps({"figure": "mlprod_parts", "rows": args.rows,
+                          **{k: round(v, 3) for k, v in parts.items()}}), flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
