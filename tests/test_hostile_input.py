@@ -273,6 +273,8 @@ class TestMemoryBudget:
         scored = score_to_disk(inspect(runs), folder=tmp_path)
         assert scored.preview.num_rows == PREVIEW_ROWS and scored.summary.rows == 30_000
         assert scored.preview.nbytes < 5_000_000  # what a session holds, whatever the file
+        # ... and only that: no buffer of the whole scored block kept alive behind it
+        assert scored.preview.get_total_buffer_size() < 1.5 * scored.preview.nbytes
         whole = score_file(inspect(runs)).table
         assert scored.write_csv(tmp_path).read_bytes() == csv_bytes(whole)
         assert scored.good(limit=500).num_rows == 500  # from the preview in memory

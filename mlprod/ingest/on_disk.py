@@ -138,6 +138,14 @@ def score_to_disk(
         path.unlink(missing_ok=True)
         raise
     out.close()
-    first = pa.concat_tables(preview) if preview else pa.table({})
-    error_preview = pa.concat_tables(errors) if errors else first.select(_ERROR_COLUMNS).slice(0, 0)
+    first = _own(pa.concat_tables(preview)) if preview else pa.table({})
+    error_preview = (
+        _own(pa.concat_tables(errors)) if errors else first.select(_ERROR_COLUMNS).slice(0, 0)
+    )
     return ScoredOnDisk(inspection, mapping, path, summary, first, error_preview)
+
+
+def _own(table: pa.Table) -> pa.Table:
+    """The rows copied into buffers of their own: a slice keeps its whole block alive (the
+    first 10,000 rows of a 1M-row file held ~15 MB of Arrow memory instead of ~2 MB)."""
+    return table.take(pa.array(range(table.num_rows), pa.int64()))

@@ -24,8 +24,9 @@ Figures
 - ``peak_memory``: the whole path in a fresh process on ``--memory-rows`` rows (max RSS).
 - ``session_memory``: what a browser session keeps of the scored file (the batch page's
   ``score_to_disk``: the scored rows on disk, a preview in memory), measured as the Arrow
-  and Python memory still allocated while the result is held; and the upload itself,
-  which Streamlit's file uploader keeps in memory while the file is chosen.
+  and Python memory still allocated while the result is held. (The upload itself is on
+  disk too: the page lets Streamlit's uploader drop its in-memory copy once the file is
+  written out, ``ui.uploads._release_streamlit_copy``.)
 - ``history_*``: the history page's queries on generated databases of ``--history-rows``
   calculations (issue #5; see ``tests/benchmarks/history.py``, which also runs alone).
 """
@@ -337,7 +338,7 @@ def main() -> None:
              held_mb=round(held["arrow_mb"] + held["python_mb"], 1),
              arrow_mb=round(held["arrow_mb"], 1), python_mb=round(held["python_mb"], 1),
              scored_on_disk_mb=round(held["on_disk_mb"], 1),
-             upload_in_streamlit_mb=round(size_mb, 1))  # fmt: skip
+             upload_mb=round(size_mb, 1))  # fmt: skip
 
         if args.memory_rows:
             peak, seconds = peak_memory_mb(args.memory_rows, workdir)
