@@ -205,6 +205,7 @@ def card() -> Any:
     return comparison_card(comparison, extras, even=even)
 
 
+ui.warm_png_export()
 png_col, svg_col, csv_col = st.columns(3)
 png_col.download_button(
     "Download PNG", lambda: card_png(card()), f"{stem}.png", "image/png",

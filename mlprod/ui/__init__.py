@@ -17,6 +17,7 @@ from mlprod.ui.resources import (
     search_runs,
     spread_per_group,
     store,
+    warm_png_export,
     writing,
     written,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "sidebar",
     "spread_per_group",
     "store",
+    "warm_png_export",
     "writing",
     "written",
 ]

@@ -6,6 +6,7 @@ filter (``st.cache_data``) and cleared after every write, so nobody sees a stale
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple
@@ -31,6 +32,7 @@ __all__ = [
     "history_summary",
     "search_runs",
     "store",
+    "warm_png_export",
     "writing",
     "written",
 ]
@@ -197,3 +199,14 @@ def group_runs(group: str) -> pd.DataFrame:
     """:meth:`Store.group_runs` (a Compare side's run-to-run spread: ~50-80 ms at 1M runs,
     asked for both sides on every rerun), cached until anything is written."""
     return _group_runs(history_key(), group)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_png_export() -> threading.Thread:
+    """Once per server process, on a thread of its own: start what the first Download PNG
+    would otherwise wait for (:func:`mlprod.export.warm_up`, ~0.5 s)."""
+    from mlprod.export import warm_up
+
+    thread = threading.Thread(target=warm_up, name="mlprod-png-warm-up", daemon=True)
+    thread.start()
+    return thread
