@@ -244,27 +244,40 @@ class _History(_Lookups):
     ) -> tuple[dict[str, pd.DataFrame], int | None]:
         """Both Pareto frontiers (``id, f1, x`` per axis, cheapest first) and, given
         ``min_f1``, the id of the cheapest run with at least that F1 (of equal cost, the
-        higher F1): one scan, in SQL.
+        higher F1): one query; only the frontier rows come back.
 
         Only the cheapest (fastest) run of each F1 value can be on a frontier or be that
-        cheapest run, so the scan keeps one row per F1; sorted by x (ties: higher F1
-        first), a row is on the frontier when its F1 is above every F1 before it, a
-        running maximum. Done in the database, only the frontier rows come back: with
-        F1s as logged (every run its own value) pulling those rows into numpy cost
-        ~0.7 s at 1M runs and ~80 ms for one model of nine.
+        cheapest run, so the scan keeps one row per F1 (``g``). Sorted by x (ties: higher
+        F1 first), a row is on the frontier when its F1 is above every F1 before it: a
+        running maximum. Before that sort, rows are cut in 1,024 slices of x: a row whose
+        F1 is at most the best F1 of a slice of lower x is beaten by that run, so only the
+        others are sorted (one model of 1M runs: 55 -> 34 ms; all of them 372 -> 179 ms).
+        Done in numpy, with F1s as logged (every run its own value), pulling the per-F1
+        rows out cost ~0.7 s at 1M runs and ~80 ms for one model.
         """
         where, params = self._where(f)
         groups, params = self.sql.minimum_per_group("f1", _X_COLUMNS, where, params)
-        fronts = " UNION ALL ".join(
-            f"SELECT '{x}' AS axis, {x}_id AS id, f1, {x} AS x, max(f1) OVER (ORDER BY {x}, "
-            "f1 DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_before FROM g"
-            for x in _X_COLUMNS
-        )
+        steps = []
+        for x in _X_COLUMNS:
+            steps += [
+                f"{x}_span AS (SELECT min({x}) AS lo, max({x}) AS hi FROM g)",
+                f"{x}_cut AS (SELECT g.f1, g.{x} AS x, g.{x}_id AS id, coalesce(floor((g.{x} "
+                f"- s.lo) * 1024.0 / nullif(s.hi - s.lo, 0)), 0) AS cut FROM g CROSS JOIN "
+                f"{x}_span s)",
+                f"{x}_beaten AS (SELECT cut, max(max(f1)) OVER (ORDER BY cut ROWS BETWEEN "
+                f"UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_below FROM {x}_cut GROUP BY cut)",
+                f"{x}_front AS (SELECT '{x}' AS axis, c.id, c.f1, c.x, max(c.f1) OVER (ORDER BY "
+                "c.x, c.f1 DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_before "
+                f"FROM {x}_cut c JOIN {x}_beaten b ON b.cut = c.cut "
+                "WHERE b.best_below IS NULL OR c.f1 > b.best_below)",
+            ]
+        fronts = " UNION ALL ".join(f"SELECT * FROM {x}_front" for x in _X_COLUMNS)
         sql = (
-            f"WITH g AS ({groups}), fronts AS ({fronts}), cheapest AS (SELECT 'cheapest' AS "
-            "axis, total_cost_id AS id, f1, total_cost AS x FROM g WHERE f1 >= ? "
+            f"WITH g AS MATERIALIZED ({groups}), {', '.join(steps)}, cheapest AS (SELECT "
+            "'cheapest' AS axis, total_cost_id AS id, f1, total_cost AS x FROM g WHERE f1 >= ? "
             "ORDER BY total_cost, f1 DESC LIMIT 1) "
-            "SELECT axis, id, f1, x FROM fronts WHERE best_before IS NULL OR f1 > best_before "
+            f"SELECT axis, id, f1, x FROM ({fronts}) fronts "
+            "WHERE best_before IS NULL OR f1 > best_before "
             "UNION ALL SELECT axis, id, f1, x FROM cheapest ORDER BY axis, x, f1 DESC"
         )
         with self.cursor() as cur:
