@@ -113,6 +113,31 @@ def test_answers_match_brute_force(tmp_path_factory, points, gap, budget, latenc
         assert [view.best_under[k] for k in same] == [under[k] for k in same]
 
 
+def test_frontier_of_many_runs_with_f1s_as_logged(store):
+    """4,000 runs, nearly every F1 its own value and costs spread over three decades: the
+    query drops the rows a cheaper slice of the axis beats before it sorts; what is left
+    is still exactly the frontier (a plain sort and running maximum in numpy), on both
+    backends."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    frame = runs(f1=rng.uniform(0.5, 0.99, n).round(6),
+                 training_cost=np.exp(rng.uniform(np.log(5), np.log(5000), n)).round(2),
+                 latency_ms=rng.uniform(1, 200, n).round(1))  # fmt: skip
+    store.append_calculations(frame, source="t")
+    view = store.overview(ALL, f1_gap=0.02)
+    for x, values in (("total_cost", frame.training_cost), ("latency_ms", frame.latency_ms)):
+        order = np.lexsort((-frame.f1.to_numpy(), values.to_numpy()))
+        f1 = frame.f1.to_numpy()[order]
+        best_before = np.maximum.accumulate(np.concatenate([[-np.inf], f1[:-1]]))
+        keep = f1 > best_before
+        found = view.frontiers[x]
+        assert found.f1.tolist() == f1[keep].tolist()
+        assert found.x.tolist() == values.to_numpy()[order][keep].tolist()
+        assert 5 < len(found) < 200  # a frontier, not every run
+    near = frame[frame.f1 >= frame.f1.max() - 0.02]
+    assert view.cheapest["training_cost"] == near.training_cost.min()
+
+
 def test_latency_frontier(store):
     store.append_calculations(
         runs(f1=[0.9, 0.8, 0.95, 0.85], latency_ms=[10.0, 5.0, 40.0, 20.0]), source="t"
