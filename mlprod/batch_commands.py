@@ -15,13 +15,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from mlprod import config
-from mlprod.errors import AlreadySaved, BadFile, DatabaseError, DatabaseLocked
+from mlprod.errors import AlreadySaved, BadFile, CannotWrite, DatabaseError, DatabaseLocked
 from mlprod.export import scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
 from mlprod.ingest.defaults import Scenario, parse_set
@@ -195,18 +196,20 @@ def _attempt(
         None if output is None or special
         else output.with_name(f".{output.name}.{os.getpid()}.part")
     )  # fmt: skip
-    out = (
-        scored_out(sys.stdout.buffer)
-        if output is None
-        else scored_out(str(partial or output), name=output.name)
-    )
+    with _writing(output):
+        out = (
+            scored_out(sys.stdout.buffer)
+            if output is None
+            else scored_out(str(partial or output), name=output.name)
+        )
 
     def scored_rows() -> Iterator[pa.Table]:
         for table in scored_batches(
             inspection, mapping, progress=progress, currency=args.currency, stream=args.save,
             scenario=given, block_bytes=block_bytes,
         ):  # fmt: skip
-            out.write(table)
+            with _writing(output):
+                out.write(table)
             summary.add(table)
             if progress is not None:
                 progress.rows = summary.rows
@@ -238,18 +241,34 @@ def _attempt(
             for _ in scored_rows():
                 pass
     except BaseException:
-        out.close()
+        with suppress(OSError):  # the output may be what failed: its error is the one raised
+            out.close()
         if partial is not None:
             partial.unlink(missing_ok=True)
         raise
     else:
-        out.close()
-        if partial is not None and output is not None:
-            os.replace(partial, output)
+        with _writing(output):
+            out.close()
+            if partial is not None and output is not None:
+                os.replace(partial, output)
     finally:
         if output is None:  # all of the CSV before the summary on stderr
             sys.stdout.flush()
     return summary, batch_no, already, store_problem
+
+
+@contextmanager
+def _writing(output: Path | None) -> Iterator[None]:
+    """A write of the scored file that the system refuses is said as such, naming the file
+    (not the temporary name it is written under), never as a crash."""
+    try:
+        yield
+    except BrokenPipeError:  # `mlprod score ... -o - | head`: the reader has what it wanted
+        raise
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        where = "standard output" if output is None else str(output)
+        raise CannotWrite(f"Cannot write the scored rows to {where}: {reason}.") from exc
 
 
 def _open_waiting(database: str, seconds: float) -> Store:

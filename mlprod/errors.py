@@ -11,6 +11,7 @@ __all__ = [
     "AlreadySaved",
     "BadFile",
     "BadLink",
+    "CannotWrite",
     "CostTableError",
     "DatabaseBusy",
     "DatabaseError",
@@ -38,6 +39,10 @@ class InvalidInput(MlprodError):
 
 class BadFile(MlprodError):
     """A file of runs that cannot be read at all (nothing in it is scored or stored)."""
+
+
+class CannotWrite(MlprodError):
+    """An output the system refuses to write (a missing folder, no permission, a full disk)."""
 
 
 class BadLink(MlprodError):

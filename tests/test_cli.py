@@ -259,15 +259,25 @@ def test_score_wait_saves_once_the_holder_lets_go(tmp_path):
 
 
 def test_an_output_that_cannot_be_written_stops_the_save(tmp_path):
-    """A disk that is full stops the run with its reason, and nothing is stored (the
-    scored file is written before each block is handed to the save)."""
+    """A disk that is full stops the run with its reason in words, and nothing is stored
+    (the scored file is written before each block is handed to the save)."""
     path = runs_file(tmp_path, "".join(f"r{i},bert,0.9,1000,200,10,50\n" for i in range(500)))
     db = tmp_path / "h.duckdb"
     out = run("score", str(path), "-o", "/dev/full", "--save", "--db", str(db))
-    assert out.returncode == 4 and "No space left on device" in out.stderr
+    assert out.returncode == 2 and "internal error" not in out.stderr
+    assert "Cannot write the scored rows to /dev/full: No space left on device." in out.stderr
     assert "Saved" not in out.stdout
     with Store(db) as s:
         assert count(s) == 0
+
+
+def test_an_output_in_a_missing_folder_is_said_in_words(tmp_path):
+    path = runs_file(tmp_path, "r1,bert,0.9,1000,200,10,50\n")
+    target = tmp_path / "no-such-folder" / "scored.csv"
+    out = run("score", str(path), "-o", str(target))
+    assert out.returncode == 2 and "internal error" not in out.stderr
+    assert f"Cannot write the scored rows to {target}: No such file or directory." in out.stderr
+    assert not list(tmp_path.glob("**/*.part"))  # no partial file left behind
 
 
 def test_score_wait_gives_up_with_exit_3(tmp_path):
