@@ -210,45 +210,45 @@ spread_box = st.expander(
     on_change="rerun",
 )  # fmt: skip
 with spread_box:
-    spread = ui.spread_per_group(f) if spread_box.open else None
-    if spread is None:
-        pass
-    elif spread.empty:
-        st.caption("No group has two runs under this filter. A group is the runs of one model "
-                   "and project, or the runs tagged group=NAME (e.g. one per seed).")  # fmt: skip
-    else:
-        st.caption(
-            "A lead smaller than a group's spread may be a lucky seed: the Compare page weighs "
-            "it (pick *Group of runs* there). A group is the runs of one model and project, or "
-            "those tagged group=NAME."
-        )
-        shown = spread_columns(spread)
-        numbers = [c for c in shown.columns if c not in ("Group", "Runs")]
-        st.dataframe(
-            shown,
-            hide_index=True,
-            key="history-spread",
-            column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in numbers},
-        )
+    if spread_box.open:  # queried only then
+        spread = ui.spread_per_group(f)
+        if spread.empty:
+            st.caption("No group has two runs under this filter. A group is the runs of one "
+                       "model and project, or the runs tagged group=NAME (e.g. one per "
+                       "seed).")  # fmt: skip
+        else:
+            st.caption(
+                "A lead smaller than a group's spread may be a lucky seed: the Compare page weighs "
+                "it (pick *Group of runs* there). A group is the runs of one model and project, or "
+                "those tagged group=NAME."
+            )
+            shown = spread_columns(spread)
+            numbers = [c for c in shown.columns if c not in ("Group", "Runs")]
+            st.dataframe(
+                shown,
+                hide_index=True,
+                key="history-spread",
+                column_config={c: st.column_config.NumberColumn(c, format="%.4g") for c in numbers},
+            )
 
 log_box = st.expander("Deletion log", key="history-log-open", on_change="rerun")
 with log_box:
-    log = ui.deletion_log() if log_box.open else None
-    if log is None:
-        pass
-    elif log.empty:
-        st.caption("Nobody has deleted a run yet.")
-    else:
-        st.dataframe(
-            log, hide_index=True,
-            column_order=["happened_at", "action", "done_by", "model_name", "run_name", "run_id"],
-            column_config={
-                "happened_at": st.column_config.DatetimeColumn("When (UTC)",
-                                                               format="YYYY-MM-DD HH:mm"),
-                "action": st.column_config.TextColumn("Action"),
-                "done_by": st.column_config.TextColumn("By"),
-                "model_name": st.column_config.TextColumn("Model"),
-                "run_name": st.column_config.TextColumn("Run name"),
-                "run_id": st.column_config.TextColumn("Run id"),
-            },
-        )  # fmt: skip
+    if log_box.open:  # queried only then
+        log = ui.deletion_log()
+        if log.empty:
+            st.caption("Nobody has deleted a run yet.")
+        else:
+            st.dataframe(
+                log, hide_index=True,
+                column_order=["happened_at", "action", "done_by", "model_name", "run_name",
+                              "run_id"],
+                column_config={
+                    "happened_at": st.column_config.DatetimeColumn("When (UTC)",
+                                                                   format="YYYY-MM-DD HH:mm"),
+                    "action": st.column_config.TextColumn("Action"),
+                    "done_by": st.column_config.TextColumn("By"),
+                    "model_name": st.column_config.TextColumn("Model"),
+                    "run_name": st.column_config.TextColumn("Run name"),
+                    "run_id": st.column_config.TextColumn("Run id"),
+                },
+            )  # fmt: skip
