@@ -39,28 +39,10 @@ class Dialect:
         """The id ``value`` of the row where ``by`` is largest (an aggregate)."""
         return f"arg_max({value}, {by})"
 
-    def arg_min(self, value: str, by: str) -> str:
-        return f"arg_min({value}, {by})"
-
     def latest(self, value: str, by: str) -> str:
         """``value`` (any type) of the row where ``by`` is largest; for ids use
         :meth:`arg_max`."""
         return f"arg_max({value}, {by})"
-
-    def minimum_per_group(
-        self, key: str, measures: dict[str, str], where: str, params: list[Any]
-    ) -> tuple[str, list[Any]]:
-        """Per value of ``key`` among ``calculations c`` rows matching ``where``: for each
-        ``name: expression`` of ``measures``, its minimum (``name``) and the id of a row
-        that has it (``name_id``); one scan."""
-        picks = [
-            f"min({expr}) AS {x}, {self.arg_min('id', expr)} AS {x}_id"
-            for x, expr in measures.items()
-        ]
-        return (
-            f"SELECT {key}, {', '.join(picks)} FROM calculations c WHERE {where} GROUP BY {key}",
-            params,
-        )
 
     def tag_list(self, column: str) -> str:
         """Tags stored as ``"a, b, c"``, as a list."""
@@ -135,9 +117,6 @@ class _Postgres(Dialect):
         # element) is one pass of a hash aggregate, where array_agg(... ORDER BY) sorted
         # every group (1M runs: ~1.2 s). Ids stay exact as doubles below 2**53.
         return f"CAST((max(ARRAY[CAST({by} AS DOUBLE PRECISION), {value}]))[2] AS BIGINT)"
-
-    def arg_min(self, value: str, by: str) -> str:
-        return f"CAST((min(ARRAY[CAST({by} AS DOUBLE PRECISION), {value}]))[2] AS BIGINT)"
 
     def latest(self, value: str, by: str) -> str:
         return f"(array_agg({value} ORDER BY {by} DESC))[1]"

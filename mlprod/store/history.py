@@ -38,6 +38,19 @@ def with_run_names(best: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
     return best.assign(run=best["id"].map(run))
 
 
+def cheapest_within(cost_frontier: pd.DataFrame, min_f1: float) -> int | None:
+    """The id of the cheapest run with at least ``min_f1`` (of equal cost, the higher F1),
+    read off the cost frontier (cheapest first, F1 rising): that run is on it, since any
+    run as cheap and as good would be the answer itself.
+
+    >>> front = pd.DataFrame({"id": [7, 3, 9], "f1": [0.5, 0.8, 0.9], "x": [1.0, 2.0, 5.0]})
+    >>> cheapest_within(front, 0.79), cheapest_within(front, 0.95)
+    (3, None)
+    """
+    enough = cost_frontier["id"][cost_frontier["f1"] >= min_f1]
+    return int(enough.iloc[0]) if len(enough) else None
+
+
 _ASSUMED = ", ".join(f"a.{c}" for c in ASSUMPTION_COLUMNS)
 _DELETED_BY = "deleted_by"
 
@@ -204,7 +217,8 @@ class _History(_Lookups):
             return HistoryOverview(summary, bucket, None, {}, None, None, None, None, None)
 
         def by_f1() -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
-            fronts, cheapest_id = self._frontiers_and_cheapest(f, summary["best_f1"] - f1_gap)
+            fronts = self._frontiers(f)
+            cheapest_id = cheapest_within(fronts["total_cost"], summary["best_f1"] - f1_gap)
             on_front = [i for front in fronts.values() for i in front["id"]]
             # One lookup for the cheapest run near the best F1 and the run names on both
             # frontiers.
@@ -239,65 +253,57 @@ class _History(_Lookups):
             table=table_job.result(),
         )
 
-    def _frontiers_and_cheapest(
-        self, f: HistoryFilter, min_f1: float | None = None
-    ) -> tuple[dict[str, pd.DataFrame], int | None]:
-        """Both Pareto frontiers (``id, f1, x`` per axis, cheapest first) and, given
-        ``min_f1``, the id of the cheapest run with at least that F1 (of equal cost, the
-        higher F1): one query; only the frontier rows come back.
+    def _frontiers(self, f: HistoryFilter) -> dict[str, pd.DataFrame]:
+        """Both Pareto frontiers (``id, f1, x`` per axis, cheapest first): one query; only
+        the frontier rows come back.
 
-        Only the cheapest (fastest) run of each F1 value can be on a frontier or be that
-        cheapest run, so the scan keeps one row per F1 (``g``). Sorted by x (ties: higher
-        F1 first), a row is on the frontier when its F1 is above every F1 before it: a
-        running maximum. Before that sort, rows are cut in 1,024 slices of x: a row whose
-        F1 is at most the best F1 of a slice of lower x is beaten by that run, so only the
-        others are sorted (one model of 1M runs: 55 -> 34 ms; all of them 372 -> 179 ms).
-        Done in numpy, with F1s as logged (every run its own value), pulling the per-F1
-        rows out cost ~0.7 s at 1M runs and ~80 ms for one model.
+        Sorted by x (ties: higher F1 first), a run is on the frontier when its F1 is above
+        every F1 before it: a running maximum. Before that sort, runs are cut in 1,024
+        slices of x: a run whose F1 is at most the best F1 of a slice of lower x is beaten
+        by that run, so only the others are sorted. The matching runs are read once
+        (``m``). Keeping only the cheapest run of each F1 first (a GROUP BY f1: with F1s as
+        logged nearly every run is its own group) cost more than it saved: one model of 1M
+        runs 35 -> 20 ms without it, all of them 174 -> 56 ms. Pulling the rows into numpy
+        instead cost ~0.7 s at 1M runs.
         """
         where, params = self._where(f)
-        groups, params = self.sql.minimum_per_group("f1", _X_COLUMNS, where, params)
+        matching = ", ".join(f"{expr} AS {x}" for x, expr in _X_COLUMNS.items())
         steps = []
         for x in _X_COLUMNS:
             steps += [
-                f"{x}_span AS (SELECT min({x}) AS lo, max({x}) AS hi FROM g)",
-                f"{x}_cut AS (SELECT g.f1, g.{x} AS x, g.{x}_id AS id, coalesce(floor((g.{x} "
-                f"- s.lo) * 1024.0 / nullif(s.hi - s.lo, 0)), 0) AS cut FROM g CROSS JOIN "
-                f"{x}_span s)",
+                f"{x}_span AS (SELECT min({x}) AS lo, max({x}) AS hi FROM m)",
+                f"{x}_cut AS (SELECT m.id, m.f1, m.{x} AS x, coalesce(floor((m.{x} - s.lo) "
+                f"* 1024.0 / nullif(s.hi - s.lo, 0)), 0) AS cut FROM m CROSS JOIN {x}_span s)",
                 f"{x}_beaten AS (SELECT cut, max(max(f1)) OVER (ORDER BY cut ROWS BETWEEN "
                 f"UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_below FROM {x}_cut GROUP BY cut)",
                 f"{x}_front AS (SELECT '{x}' AS axis, c.id, c.f1, c.x, max(c.f1) OVER (ORDER BY "
-                "c.x, c.f1 DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_before "
-                f"FROM {x}_cut c JOIN {x}_beaten b ON b.cut = c.cut "
+                "c.x, c.f1 DESC, c.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "
+                f"best_before FROM {x}_cut c JOIN {x}_beaten b ON b.cut = c.cut "
                 "WHERE b.best_below IS NULL OR c.f1 > b.best_below)",
             ]
         fronts = " UNION ALL ".join(f"SELECT * FROM {x}_front" for x in _X_COLUMNS)
         sql = (
-            f"WITH g AS MATERIALIZED ({groups}), {', '.join(steps)}, cheapest AS (SELECT "
-            "'cheapest' AS axis, total_cost_id AS id, f1, total_cost AS x FROM g WHERE f1 >= ? "
-            "ORDER BY total_cost, f1 DESC LIMIT 1) "
+            f"WITH m AS MATERIALIZED (SELECT id, f1, {matching} FROM calculations c "
+            f"WHERE {where}), {', '.join(steps)} "
             f"SELECT axis, id, f1, x FROM ({fronts}) fronts "
-            "WHERE best_before IS NULL OR f1 > best_before "
-            "UNION ALL SELECT axis, id, f1, x FROM cheapest ORDER BY axis, x, f1 DESC"
+            "WHERE best_before IS NULL OR f1 > best_before ORDER BY axis, x, f1 DESC"
         )
         with self.cursor() as cur:
-            rows = cur.execute(sql, [*params, 2.0 if min_f1 is None else min_f1]).df()
+            rows = cur.execute(sql, params).df()
         by_axis = {axis: part.drop(columns="axis") for axis, part in rows.groupby("axis")}
         empty = pd.DataFrame({"id": pd.Series(dtype="int64"), "f1": pd.Series(dtype="float64"),
                               "x": pd.Series(dtype="float64")})  # fmt: skip
-        fronts_found = {
+        return {
             x: by_axis.get(x, empty).reset_index(drop=True).astype({"id": "int64"})
             for x in _X_COLUMNS
         }
-        cheapest = by_axis.get("cheapest")
-        return fronts_found, None if cheapest is None else int(cheapest["id"].iloc[0])
 
     def frontiers(self, f: HistoryFilter, *, details: bool = True) -> dict[str, pd.DataFrame]:
         """The Pareto frontiers of F1 against total cost and against latency: runs no other
         run beats on both (higher-or-equal F1 at lower-or-equal x), cheapest first (see
-        :meth:`_frontiers_and_cheapest`). ``details=False`` leaves out the run names (see
+        :meth:`_frontiers`). ``details=False`` leaves out the run names (see
         :meth:`run_details`)."""
-        fronts, _ = self._frontiers_and_cheapest(f)
+        fronts = self._frontiers(f)
         if not details:
             return fronts
         names = self.run_details([i for front in fronts.values() for i in front["id"]])
