@@ -50,6 +50,7 @@ def brute_force_frontier(points: list[tuple[float, float]]) -> set[tuple[float, 
     return front
 
 
+@pytest.mark.parametrize("per_f1", [True, False], ids=["per-f1", "runs"])
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -58,9 +59,10 @@ def brute_force_frontier(points: list[tuple[float, float]]) -> set[tuple[float, 
         max_size=40,
     )
 )
-def test_frontier_matches_brute_force(tmp_path_factory, points):
+def test_frontier_matches_brute_force(tmp_path_factory, per_f1, points):
     db = tmp_path_factory.mktemp("frontier") / "f.duckdb"
     with Store(db) as s:
+        s._few_f1_values = lambda: per_f1  # both ways of slicing give the same frontier
         s.append_calculations(
             runs(f1=[p[0] for p in points], training_cost=[p[1] for p in points]), source="t"
         )
@@ -69,6 +71,7 @@ def test_frontier_matches_brute_force(tmp_path_factory, points):
     assert found.x.is_monotonic_increasing and found.f1.is_monotonic_increasing
 
 
+@pytest.mark.parametrize("per_f1", [True, False], ids=["per-f1", "runs"])
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -84,9 +87,10 @@ def test_frontier_matches_brute_force(tmp_path_factory, points):
     st.integers(1, 30),
     st.integers(1, 30),
 )
-def test_answers_match_brute_force(tmp_path_factory, points, gap, budget, latency):
+def test_answers_match_brute_force(tmp_path_factory, per_f1, points, gap, budget, latency):
     db = tmp_path_factory.mktemp("answers") / "a.duckdb"
     with Store(db) as s:
+        s._few_f1_values = lambda: per_f1
         s.append_calculations(
             runs(f1=[p[0] for p in points], training_cost=[p[1] for p in points],
                  latency_ms=[p[2] for p in points]),
@@ -113,17 +117,20 @@ def test_answers_match_brute_force(tmp_path_factory, points, gap, budget, latenc
         assert [view.best_under[k] for k in same] == [under[k] for k in same]
 
 
-def test_frontier_of_many_runs_with_f1s_as_logged(store):
-    """4,000 runs, nearly every F1 its own value and costs spread over three decades: the
-    query drops the rows a cheaper slice of the axis beats before it sorts; what is left
-    is still exactly the frontier (a plain sort and running maximum in numpy), on both
-    backends."""
+@pytest.mark.parametrize("digits", [6, 2], ids=["as-logged", "rounded"])
+def test_frontier_of_many_runs_with_f1s_as_logged(store, digits):
+    """4,000 runs, nearly every F1 its own value (or rounded to 2 digits: 50 values) and
+    costs spread over three decades: the query drops the rows a cheaper slice of the axis
+    beats before it sorts; what is left is still exactly the frontier (a plain sort and
+    running maximum in numpy), on both backends, read from the runs or from the cheapest
+    run of each F1 value, whichever the history's F1s call for."""
     rng = np.random.default_rng(3)
     n = 4000
-    frame = runs(f1=rng.uniform(0.5, 0.99, n).round(6),
+    frame = runs(f1=rng.uniform(0.5, 0.99, n).round(digits),
                  training_cost=np.exp(rng.uniform(np.log(5), np.log(5000), n)).round(2),
                  latency_ms=rng.uniform(1, 200, n).round(1))  # fmt: skip
     store.append_calculations(frame, source="t")
+    assert store._few_f1_values() is (digits == 2)
     view = store.overview(ALL, f1_gap=0.02)
     for x, values in (("total_cost", frame.training_cost), ("latency_ms", frame.latency_ms)):
         order = np.lexsort((-frame.f1.to_numpy(), values.to_numpy()))
@@ -133,9 +140,16 @@ def test_frontier_of_many_runs_with_f1s_as_logged(store):
         found = view.frontiers[x]
         assert found.f1.tolist() == f1[keep].tolist()
         assert found.x.tolist() == values.to_numpy()[order][keep].tolist()
-        assert 5 < len(found) < 200  # a frontier, not every run
+        assert 3 < len(found) < 200  # a frontier, not every run
     near = frame[frame.f1 >= frame.f1.max() - 0.02]
     assert view.cheapest["training_cost"] == near.training_cost.min()
+
+
+def test_how_many_f1_values_is_counted_again_once_runs_are_added(store):
+    store.append_calculations(runs(f1=[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]), source="t")
+    assert store._few_f1_values()  # 1 value, 8 runs
+    store.append_calculations(runs(f1=np.linspace(0.1, 0.9, 40).round(4)), source="t")
+    assert not store._few_f1_values()  # 41 values, 48 runs
 
 
 def test_latency_frontier(store):

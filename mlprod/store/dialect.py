@@ -39,10 +39,28 @@ class Dialect:
         """The id ``value`` of the row where ``by`` is largest (an aggregate)."""
         return f"arg_max({value}, {by})"
 
+    def arg_min(self, value: str, by: str) -> str:
+        return f"arg_min({value}, {by})"
+
     def latest(self, value: str, by: str) -> str:
         """``value`` (any type) of the row where ``by`` is largest; for ids use
         :meth:`arg_max`."""
         return f"arg_max({value}, {by})"
+
+    def distinct_values(self, column: str) -> str:
+        """About how many distinct values ``column`` has (an aggregate; DuckDB's estimate
+        is one cheap pass: 1M rows ~4 ms)."""
+        return f"approx_count_distinct({column})"
+
+    def minimum_per_group(self, key: str, measures: dict[str, str], where: str) -> str:
+        """Per value of ``key`` among ``calculations c`` rows matching ``where``: for each
+        ``name: expression`` of ``measures``, its minimum (``name``) and the id of a row
+        that has it (``name_id``); one scan."""
+        picks = [
+            f"min({expr}) AS {x}, {self.arg_min('id', expr)} AS {x}_id"
+            for x, expr in measures.items()
+        ]
+        return f"SELECT {key}, {', '.join(picks)} FROM calculations c WHERE {where} GROUP BY {key}"
 
     def tag_list(self, column: str) -> str:
         """Tags stored as ``"a, b, c"``, as a list."""
@@ -118,8 +136,14 @@ class _Postgres(Dialect):
         # every group (1M runs: ~1.2 s). Ids stay exact as doubles below 2**53.
         return f"CAST((max(ARRAY[CAST({by} AS DOUBLE PRECISION), {value}]))[2] AS BIGINT)"
 
+    def arg_min(self, value: str, by: str) -> str:
+        return f"CAST((min(ARRAY[CAST({by} AS DOUBLE PRECISION), {value}]))[2] AS BIGINT)"
+
     def latest(self, value: str, by: str) -> str:
         return f"(array_agg({value} ORDER BY {by} DESC))[1]"
+
+    def distinct_values(self, column: str) -> str:
+        return f"count(DISTINCT {column})"  # no estimate built in
 
     def tag_list(self, column: str) -> str:
         return f"string_to_array({column}, ', ')"
