@@ -4,7 +4,9 @@
 
 Times ``python -m mlprod score RUNS.csv -o SCORED.csv --save --db NEW.duckdb`` and, on the
 same file in the same run, DuckDB's own ``CREATE TABLE AS SELECT * FROM read_csv(...)`` plus
-``COPY ... TO`` CSV in a fresh Python process; prints one JSON object per figure (median
+``COPY ... TO`` CSV in a fresh Python process, and ``duckdb_same_work``: DuckDB alone doing
+what ``score --save`` does (the ratios, a table of the history's columns, the 23-column
+scored CSV), the floor of this work on this machine; prints one JSON object per figure (median
 seconds, CPU seconds, rows/s, and the ratio), and the parts of mlprod's run: ``score``
 without save, the imports alone, and ``mlprod_parts`` (imports, reading and scoring, the
 scored CSV, the save, DuckDB's checkpoint: each alone, in one process). With ``--old``, the
@@ -34,6 +36,29 @@ import duckdb, sys
 con = duckdb.connect(sys.argv[1])
 con.sql("CREATE TABLE runs AS SELECT * FROM read_csv('" + sys.argv[2] + "')")
 con.sql("COPY runs TO '" + sys.argv[3] + "' (HEADER)")
+"""
+# The same work as ``score --save`` in DuckDB alone: the ratios computed, the rows stored in
+# a table of the history's columns, the 23 columns of the scored file written as CSV.
+DUCKDB_SAME_WORK = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1])
+con.sql(
+    "CREATE TABLE calculations AS SELECT row_number() OVER () AS id, "
+    "current_timestamp::TIMESTAMP AS created_at, run_id, NULL::VARCHAR AS run_name, "
+    "model_name, NULL::VARCHAR AS project, NULL::VARCHAR AS tags, NULL::VARCHAR AS notes, "
+    "f1, training_cost, inference_cost, training_hours, latency_ms, "
+    "f1 / (training_cost + inference_cost) AS cer, f1 / training_hours AS ter, "
+    "f1 / latency_ms AS psr, NULL::TIMESTAMP AS deleted_at "
+    "FROM read_csv('" + sys.argv[2] + "')"
+)
+con.sql(
+    "COPY (SELECT id + 1 AS line, 'ok' AS status, NULL::VARCHAR AS error, run_id, run_name, "
+    "model_name, project, tags, notes, NULL::TIMESTAMP AS created_at, f1, training_cost, "
+    "inference_cost, training_hours, latency_ms, cer, ter, psr, NULL::DOUBLE AS precision, "
+    "NULL::DOUBLE AS recall, NULL::BIGINT AS tp, NULL::BIGINT AS fp, NULL::BIGINT AS fn "
+    "FROM calculations) TO '" + sys.argv[3] + "' (HEADER)"
+)
+con.close()
 """
 
 
@@ -109,6 +134,10 @@ def main() -> None:
             figures.setdefault("duckdb_ctas_copy", []).append(_time(
                 [py, "-c", DUCKDB, str(folder / f"d{i}.duckdb"), str(csv), str(folder / "d.csv")]
             ))  # fmt: skip
+            figures.setdefault("duckdb_same_work", []).append(_time([
+                py, "-c", DUCKDB_SAME_WORK, str(folder / f"w{i}.duckdb"), str(csv),
+                str(folder / "w.csv"),
+            ]))  # fmt: skip
             figures.setdefault("mlprod_score_save", []).append(_time(
                 [py, "-m", "mlprod", "score", str(csv), "-o", str(folder / "s.csv"), "--save",
                  "--db", str(folder / f"m{i}.duckdb")]
@@ -126,12 +155,14 @@ def main() -> None:
                  "mlprod.store, pyarrow.csv, duckdb"]
             ))  # fmt: skip
         base = statistics.median(wall for wall, _ in figures["duckdb_ctas_copy"])
+        same = statistics.median(wall for wall, _ in figures["duckdb_same_work"])
         for name_, runs in figures.items():
             median = statistics.median(wall for wall, _ in runs)
             cpu = statistics.median(cpu for _, cpu in runs)
             print(json.dumps({"figure": name_, "rows": args.rows, "median_s": round(median, 3),
                               "cpu_s": round(cpu, 2), "rows_per_s": round(args.rows / median),
-                              "x_duckdb": round(median / base, 2)}), flush=True)  # fmt: skip
+                              "x_duckdb": round(median / base, 2),
+                              "x_same_work": round(median / same, 2)}), flush=True)  # fmt: skip
         # Where mlprod's time goes: each part alone, one after the other, in a fresh process.
         done = subprocess.run(
             [sys.executable, "-c", PARTS, str(csv), str(folder / "p.csv"),
