@@ -253,27 +253,24 @@ class _History(_Lookups):
             table=table_job.result(),
         )
 
-    #: (the newest batch, whether the F1s take few values) as last seen: see _frontiers.
-    _f1_values_seen: tuple[int, bool] | None = None
+    #: (the history's version, whether its F1s take few values) as last seen: _frontiers.
+    _f1_values_seen: tuple[str, bool] | None = None
 
     def _few_f1_values(self) -> bool:
         """Whether the history's F1s take few values (rounded: at most a quarter as many
-        as runs) or nearly one per run (as logged). Counted again after each new batch:
-        over the whole table, an estimate on DuckDB (~4 ms per 1M runs). Either answer
-        gives the same frontiers, only at another speed."""
-        with self.cursor() as cur:
-            newest = cur.execute("SELECT coalesce(max(batch_no), 0) FROM batches").fetchone()
-            seen = self._f1_values_seen
-            if seen is None or seen[0] != newest[0]:  # type: ignore[index]
+        as runs) or nearly one per run (as logged). Counted again after each write (see
+        :meth:`version`): over the whole table, an estimate on DuckDB (~4 ms per 1M runs).
+        Either answer gives the same frontiers, only at another speed."""
+        version = self.version()
+        if self._f1_values_seen is None or self._f1_values_seen[0] != version:
+            with self.cursor() as cur:
                 distinct, rows = cur.execute(
                     f"SELECT {self.sql.distinct_values('f1')}, count(*) FROM calculations"
                 ).fetchone()  # type: ignore[misc]
-                seen = self._f1_values_seen = (newest[0], distinct * 4 < rows)  # type: ignore[index]
-        return seen[1]
+            self._f1_values_seen = (version, distinct * 4 < rows)
+        return self._f1_values_seen[1]
 
-    def _frontiers(
-        self, f: HistoryFilter, *, per_f1: bool | None = None
-    ) -> dict[str, pd.DataFrame]:
+    def _frontiers(self, f: HistoryFilter) -> dict[str, pd.DataFrame]:
         """Both Pareto frontiers (``id, f1, x`` per axis, cheapest first): one query; only
         the frontier rows come back.
 
@@ -282,8 +279,8 @@ class _History(_Lookups):
         slices of x: a run whose F1 is at most the best F1 of a slice of lower x is beaten
         by that run, so only the others are sorted.
 
-        What is sliced depends on how many F1 values the history has (``per_f1``, else
-        :meth:`_few_f1_values`). Few, as when F1s are rounded to 2-4 digits: the cheapest run of
+        What is sliced depends on how many F1 values the history has
+        (:meth:`_few_f1_values`). Few, as when F1s are rounded to 2-4 digits: the cheapest run of
         each F1 value (a GROUP BY f1 that folds 10M runs into a few thousand rows: 10M
         runs in ~0.12 s). About as many as runs, as when F1s are logged by a tracker: the
         matching runs themselves, read once (``m``), since that GROUP BY then keeps every
@@ -291,9 +288,7 @@ class _History(_Lookups):
         165 -> 57 ms, all of 10M 4.0 -> 1.6 s.
         """
         where, params = self._where(f)
-        if per_f1 is None:
-            per_f1 = self._few_f1_values()
-        if per_f1:
+        if self._few_f1_values():
             source = self.sql.minimum_per_group("f1", _X_COLUMNS, where)
         else:
             picks = ", ".join(f"{expr} AS {x}, id AS {x}_id" for x, expr in _X_COLUMNS.items())
