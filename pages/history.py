@@ -144,9 +144,11 @@ shown_for = (f, page, st.session_state.get("history-gen", 0))
 if st.session_state.get("history-table-shows") != shown_for:
     st.session_state["history-table-shows"] = shown_for
     st.session_state["history-table"] = {"selection": {"rows": [], "columns": [], "cells": []}}
+# Only the columns shown: st.dataframe sends every column of its frame to the browser
+# (column_order only hides them), and the page holds 52, of which 33 show.
 picked = st.dataframe(
-    ui.shown_empty(rows), hide_index=True, height=420, key="history-table", on_select="rerun",
-    selection_mode="multi-row", column_order=HISTORY_TABLE_COLUMNS,
+    ui.shown_empty(rows[HISTORY_TABLE_COLUMNS]), hide_index=True, height=420,
+    key="history-table", on_select="rerun", selection_mode="multi-row",
     column_config=history_column_config(),
 )  # fmt: skip
 selected = [int(rows.iloc[i]["id"]) for i in picked.selection.rows]
@@ -192,10 +194,9 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
         st.caption("Nothing deleted under these filters.")
     else:
         restore_pick = st.dataframe(
-            gone, hide_index=True, key="history-deleted", on_select="rerun",
-            selection_mode="multi-row", column_order=["deleted_at", "deleted_by",
-                                                      *HISTORY_TABLE_COLUMNS[1:]],
-            column_config=history_column_config(),
+            ui.shown_empty(gone[["deleted_at", "deleted_by", *HISTORY_TABLE_COLUMNS[1:]]]),
+            hide_index=True, key="history-deleted", on_select="rerun",
+            selection_mode="multi-row", column_config=history_column_config(),
         )  # fmt: skip
         chosen = [int(gone.iloc[i]["id"]) for i in restore_pick.selection.rows]
         if st.button(f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mlprod.config import PROJECT_DIR
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
-from mlprod.store import HistoryFilter, Store
+from mlprod.store import ROWS_PER_BATCH, HistoryFilter, Store
 
 ALL = HistoryFilter()
 
@@ -50,28 +50,64 @@ def brute_force_frontier(points: list[tuple[float, float]]) -> set[tuple[float, 
     return front
 
 
-@pytest.mark.parametrize("per_f1", [True, False], ids=["per-f1", "runs"])
+#: The three ways the frontiers are read: from the stored frontier runs of the matching
+#: rollup groups, or (a text search) from the runs themselves or the cheapest run per F1.
+WAYS = {"stored": (True, None), "per-f1": (False, True), "runs": (False, False)}
+
+
+def read_as(s: Store, way: str) -> None:
+    s.use_rollup, few = WAYS[way]
+    if few is not None:
+        s._few_f1_values = lambda: few
+
+
+@pytest.mark.parametrize("way", list(WAYS))
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 20).map(lambda v: v / 20), st.integers(1, 30).map(float)),
+        st.tuples(
+            st.integers(0, 20).map(lambda v: v / 20),  # F1, with ties
+            st.integers(1, 30).map(float),  # cost
+            st.sampled_from(["a", "b", None]),  # model (none: a group of its own)
+            st.booleans(),  # deleted
+        ),
         min_size=1,
         max_size=40,
-    )
+    ),
+    st.booleans(),  # restore the deleted ones again
 )
-def test_frontier_matches_brute_force(tmp_path_factory, per_f1, points):
+def test_frontier_matches_brute_force(tmp_path_factory, way, points, restore):
+    """Runs of three models (one unnamed) in two batches, some deleted (and maybe restored):
+    the frontier of all of them and of one model is exactly the brute-force one, however
+    it is read (the stored frontier runs are each group's, kept up by every write)."""
     db = tmp_path_factory.mktemp("frontier") / "f.duckdb"
+    half = len(points) // 2
     with Store(db) as s:
-        s._few_f1_values = lambda: per_f1  # both ways of slicing give the same frontier
-        s.append_calculations(
-            runs(f1=[p[0] for p in points], training_cost=[p[1] for p in points]), source="t"
-        )
-        found = s.frontiers(ALL)["total_cost"]
-    assert set(zip(found.f1, found.x, strict=True)) == brute_force_frontier(points)
-    assert found.x.is_monotonic_increasing and found.f1.is_monotonic_increasing
+        read_as(s, way)
+        ids = []
+        for part in (points[:half], points[half:]):  # two batches
+            if part:
+                batch = s.append_calculations(
+                    runs(f1=[p[0] for p in part], training_cost=[p[1] for p in part],
+                         model_name=[p[2] for p in part]), source="t",
+                )  # fmt: skip
+                ids += [batch * ROWS_PER_BATCH + i for i in range(len(part))]
+        gone = [i for i, p in zip(ids, points, strict=True) if p[3]]
+        s.soft_delete(gone)
+        if restore:
+            s.restore(gone)
+        live = [p for p in points if restore or not p[3]]
+        for f, kept in (
+            (ALL, live),
+            (HistoryFilter(models=("a",)), [p for p in live if p[2] == "a"]),
+        ):
+            found = s.frontiers(f)["total_cost"]
+            want = brute_force_frontier([(p[0], p[1]) for p in kept])
+            assert set(zip(found.f1, found.x, strict=True)) == want
+            assert found.x.is_monotonic_increasing and found.f1.is_monotonic_increasing
 
 
-@pytest.mark.parametrize("per_f1", [True, False], ids=["per-f1", "runs"])
+@pytest.mark.parametrize("way", list(WAYS))
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -87,10 +123,10 @@ def test_frontier_matches_brute_force(tmp_path_factory, per_f1, points):
     st.integers(1, 30),
     st.integers(1, 30),
 )
-def test_answers_match_brute_force(tmp_path_factory, per_f1, points, gap, budget, latency):
+def test_answers_match_brute_force(tmp_path_factory, way, points, gap, budget, latency):
     db = tmp_path_factory.mktemp("answers") / "a.duckdb"
     with Store(db) as s:
-        s._few_f1_values = lambda: per_f1
+        read_as(s, way)
         s.append_calculations(
             runs(f1=[p[0] for p in points], training_cost=[p[1] for p in points],
                  latency_ms=[p[2] for p in points]),
@@ -143,6 +179,50 @@ def test_frontier_of_many_runs_with_f1s_as_logged(store, digits):
         assert 3 < len(found) < 200  # a frontier, not every run
     near = frame[frame.f1 >= frame.f1.max() - 0.02]
     assert view.cheapest["training_cost"] == near.training_cost.min()
+
+
+def test_stored_frontier_runs_follow_saves_deletes_and_restores(store, monkeypatch):
+    """4,000 runs of two models and three projects saved in blocks of 500 (a database
+    server keeps each block's frontier runs), then the runs on the frontiers deleted and
+    restored: on both backends, the frontiers read from the stored frontier runs equal
+    those read from every run, under no filter, a model, a project and a date."""
+    from mlprod.store import writes
+
+    monkeypatch.setattr(writes, "INSERT_ROWS", 500)
+    rng = np.random.default_rng(11)
+    n = 4000
+    store.append_calculations(
+        runs(f1=rng.uniform(0.5, 0.99, n), training_cost=rng.uniform(5, 5000, n),
+             latency_ms=rng.uniform(1, 200, n), model_name=rng.choice(["a", "b"], n),
+             project=rng.choice(["x", "y", None], n)),
+        source="t",
+    )  # fmt: skip
+    today = date.today()
+    filters = [ALL, HistoryFilter(models=("b",)), HistoryFilter(projects=("x",)),
+               HistoryFilter(date_from=today, date_to=today)]  # fmt: skip
+
+    def same_either_way() -> list[int]:
+        on_front = []
+        for f in filters:
+            stored = store.frontiers(f, details=False)
+            store.use_rollup = False
+            try:
+                read = store.frontiers(f, details=False)
+            finally:
+                store.use_rollup = True
+            for x in ("total_cost", "latency_ms"):
+                pd.testing.assert_frame_equal(stored[x], read[x])
+                assert 3 < len(stored[x]) < 200
+                on_front += stored[x]["id"].tolist()
+        return on_front
+
+    before = same_either_way()
+    gone = sorted(set(before))
+    assert store.soft_delete(gone) == len(gone)
+    after = same_either_way()
+    assert not set(after) & set(gone)  # runs that were beaten before are the frontier now
+    store.restore(gone)
+    assert sorted(same_either_way()) == sorted(before)
 
 
 def test_how_many_f1_values_is_counted_again_once_runs_are_added(store):

@@ -262,7 +262,7 @@ def test_cost_assumptions_travel_with_the_calculation(store):
     assert exported["gpu_model"] == "A100-80GB" and exported["cost_per_1k_requests"] == 0.1
 
 
-def test_migration_from_version_1_adds_cost_assumptions_and_rollup(db_path):
+def test_migration_from_version_1_adds_cost_assumptions_rollup_and_frontier_runs(db_path):
     import duckdb as ddb
 
     from mlprod.store import MIGRATIONS
@@ -285,11 +285,15 @@ def test_migration_from_version_1_adds_cost_assumptions_and_rollup(db_path):
     )
     con.close()
     with Store(db_path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 6
+        assert s.schema_version() == SCHEMA_VERSION == 7
         # The rollup (migration 3) starts with the live runs already in the file.
         summary = s.summary(HistoryFilter())
         assert summary["runs"] == 2 and summary["best_f1"] == 0.9
         assert summary["best_cer"] == 0.0008
+        # And so do the frontier runs (migration 7): the deleted run is on neither frontier.
+        fronts = s.frontiers(HistoryFilter(), details=False)
+        for x in ("total_cost", "latency_ms"):
+            assert fronts[x]["id"].tolist() == [1000000001, 1000000000]
         s.save_calculation(record(), calc_key="after")
         assert count(s) == 3 and s.summary(HistoryFilter())["runs"] == 3
 

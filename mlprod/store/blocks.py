@@ -20,6 +20,7 @@ from mlprod.store.schema import (
     F1_INPUT_COLUMNS,
     ROLLUP_OF_PARTS,
     ROWS_PER_BATCH,
+    frontier_select,
     rollup_select,
 )
 
@@ -210,7 +211,8 @@ class _ServerCopy:
     rows only where a value was given), cast to the server's column types, and the
     server's driver copies the result in (PostgreSQL: ``COPY ... FROM STDIN BINARY``).
     The batch's rollup rows are summed up here too, block by block, and copied in at the
-    end (:meth:`finish`): a server's row store took ~4 s to group 1M rows it was just sent.
+    end with each block's frontier runs (:meth:`finish`): a server's row store took ~4 s
+    to group 1M rows it was just sent.
     """
 
     def __init__(self, cur: PostgresCursor, types: Mapping[str, Mapping[str, str]]) -> None:
@@ -219,6 +221,7 @@ class _ServerCopy:
         self._local = duckdb.connect(config={"autoinstall_known_extensions": False,
                                              "autoload_known_extensions": False})  # fmt: skip
         self._parts: list[pa.Table] = []
+        self._fronts: list[pa.Table] = []  # each block's frontier runs: a superset
 
     def block(self, table: pa.Table, stamp: str) -> int:
         given = _given(table)
@@ -247,10 +250,13 @@ class _ServerCopy:
                 self._parts.append(
                     live.query("live", rollup_select(DUCKDB, "true", "live")).to_arrow_table()
                 )
+                self._fronts.append(
+                    live.query("live", frontier_select(DUCKDB, "true", "live")).to_arrow_table()
+                )
         return stored
 
     def finish(self) -> None:
-        """Copy the batch's rollup rows in (after its last block)."""
+        """Copy the batch's rollup rows and frontier runs in (after its last block)."""
         if not self._parts:
             return
         parts = self._local.from_arrow(pa.concat_tables(self._parts))
@@ -259,6 +265,12 @@ class _ServerCopy:
         cast = ", ".join(f"CAST({c} AS {kinds[c]}) AS {c}" for c in rolled.columns)
         self._cur.ingest(
             "rollup", rolled.query("rolled", f"SELECT {cast} FROM rolled").to_arrow_table()
+        )
+        fronts = self._local.from_arrow(pa.concat_tables(self._fronts))
+        kinds = self._types["frontier_runs"]
+        cast = ", ".join(f"CAST({c} AS {kinds[c]}) AS {c}" for c in fronts.columns)
+        self._cur.ingest(
+            "frontier_runs", fronts.query("fronts", f"SELECT {cast} FROM fronts").to_arrow_table()
         )
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ __all__ = ["COPIED_TABLES"]
 
 #: Every table of a history, in an order their rows can be written.
 COPIED_TABLES = ("batches", "calculations", "f1_inputs", "cost_assumptions", "deletions",
-                 "rollup", "imported_runs")  # fmt: skip
+                 "rollup", "imported_runs", "frontier_runs")  # fmt: skip
 
 
 class _Copies(Connection):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -49,6 +50,33 @@ def cheapest_within(cost_frontier: pd.DataFrame, min_f1: float) -> int | None:
     """
     enough = cost_frontier["id"][cost_frontier["f1"] >= min_f1]
     return int(enough.iloc[0]) if len(enough) else None
+
+
+def _sliced_frontiers(source: str) -> str:
+    """Both frontiers of the runs ``source`` selects (``f1, x, x_id`` per axis), many
+    runs: before the sort, they are cut in 1,024 slices of x; a run whose F1 is at most
+    the best F1 of a slice of lower x is beaten by that run, so only the others are sorted.
+    """
+    steps = []
+    for x in _X_COLUMNS:
+        steps += [
+            f"{x}_span AS (SELECT min({x}) AS lo, max({x}) AS hi FROM m)",
+            f"{x}_cut AS (SELECT m.{x}_id AS id, m.f1, m.{x} AS x, coalesce(floor((m.{x} "
+            f"- s.lo) * 1024.0 / nullif(s.hi - s.lo, 0)), 0) AS cut FROM m CROSS JOIN "
+            f"{x}_span s)",
+            f"{x}_beaten AS (SELECT cut, max(max(f1)) OVER (ORDER BY cut ROWS BETWEEN "
+            f"UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_below FROM {x}_cut GROUP BY cut)",
+            f"{x}_front AS (SELECT '{x}' AS axis, c.id, c.f1, c.x, max(c.f1) OVER (ORDER BY "
+            "c.x, c.f1 DESC, c.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "
+            f"best_before FROM {x}_cut c JOIN {x}_beaten b ON b.cut = c.cut "
+            "WHERE b.best_below IS NULL OR c.f1 > b.best_below)",
+        ]
+    fronts = " UNION ALL ".join(f"SELECT * FROM {x}_front" for x in _X_COLUMNS)
+    return (
+        f"WITH m AS MATERIALIZED ({source}), {', '.join(steps)} "
+        f"SELECT axis, id, f1, x FROM ({fronts}) fronts "
+        "WHERE best_before IS NULL OR f1 > best_before ORDER BY axis, x, f1 DESC"
+    )
 
 
 _ASSUMED = ", ".join(f"a.{c}" for c in ASSUMPTION_COLUMNS)
@@ -186,14 +214,17 @@ class _History(_Lookups):
                 "WHERE model_name IN (SELECT model_name FROM top)",
                 [*params, max_models],
             ).df()
-        # Long format, one row per bucket, model and ratio (a few hundred rows at most).
-        long = kept.rename(columns={"cer": "CER", "ter": "TER", "psr": "PSR"}).melt(
-            id_vars=["bucket", "model_name", "runs"], value_vars=["CER", "TER", "PSR"],
-            var_name="ratio", value_name="value",
-        )  # fmt: skip
-        return long.sort_values(["bucket", "model_name", "ratio"], ignore_index=True)[
-            ["bucket", "model_name", "runs", "ratio", "value"]
-        ]
+        # Long format, one row per bucket, model and ratio (a few hundred rows at most),
+        # built by repeating each row three times (melt and a sort cost ~5 ms).
+        kept = kept.sort_values(["bucket", "model_name"], ignore_index=True)
+        each = np.repeat(np.arange(len(kept)), 3)
+        return pd.DataFrame({
+            "bucket": kept["bucket"].to_numpy()[each],
+            "model_name": kept["model_name"].to_numpy()[each],
+            "runs": kept["runs"].to_numpy()[each],
+            "ratio": np.tile(np.array(["CER", "PSR", "TER"], dtype=object), len(kept)),
+            "value": kept[["cer", "psr", "ter"]].to_numpy(dtype="float64").ravel(),
+        })  # fmt: skip
 
     def overview(
         self,
@@ -275,52 +306,52 @@ class _History(_Lookups):
         the frontier rows come back.
 
         Sorted by x (ties: higher F1 first), a run is on the frontier when its F1 is above
-        every F1 before it: a running maximum. Before that sort, runs are cut in 1,024
-        slices of x: a run whose F1 is at most the best F1 of a slice of lower x is beaten
-        by that run, so only the others are sorted.
+        every F1 before it: a running maximum, over:
 
-        What is sliced depends on how many F1 values the history has
-        (:meth:`_few_f1_values`). Few, as when F1s are rounded to 2-4 digits: the cheapest run of
-        each F1 value (a GROUP BY f1 that folds 10M runs into a few thousand rows: 10M
-        runs in ~0.12 s). About as many as runs, as when F1s are logged by a tracker: the
-        matching runs themselves, read once (``m``), since that GROUP BY then keeps every
-        run and cost more than it saved: one model of 1M runs 33 -> 23 ms, all of them
-        165 -> 57 ms, all of 10M 4.0 -> 1.6 s.
+        - under any filter the rollup answers (no text search), the runs on the frontiers
+          of the matching rollup groups (``frontier_runs``, kept up by every write, see
+          :func:`~mlprod.store.schema.frontier_select`): a few hundred rows whatever the
+          history's size (one model of 1M runs: ~24 -> ~3 ms; all of them ~66 -> ~3 ms);
+        - under a text search, the matching runs, cut first in 1,024 slices of x (see
+          :func:`_sliced_frontiers`). What is sliced depends on how many F1 values the
+          history has (:meth:`_few_f1_values`): few (F1s rounded to 2-4 digits), the
+          cheapest run of each F1 value (a GROUP BY f1 folds 10M runs into a few thousand
+          rows); about one per run (as a tracker logs them), the runs themselves, read
+          once, since that GROUP BY then keeps every run and cost more than it saved.
         """
-        where, params = self._where(f)
-        if self._few_f1_values():
-            source = self.sql.minimum_per_group("f1", _X_COLUMNS, where)
+        if self._rolled_up(f):
+            where, params = self._where(f, rollup=True)
+            picks = ", ".join(f"{x}, id AS {x}_id" for x in _X_COLUMNS)
+            source = f"SELECT f1, {picks} FROM frontier_runs r WHERE {where}"
+            fronts = " UNION ALL ".join(
+                f"SELECT '{x}' AS axis, {x}_id AS id, f1, {x} AS x, max(f1) OVER (ORDER BY "
+                f"{x}, f1 DESC, {x}_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "
+                "best_before FROM m"
+                for x in _X_COLUMNS
+            )
+            sql = (
+                f"WITH m AS MATERIALIZED ({source}) SELECT axis, id, f1, x FROM ({fronts}) "
+                "fronts WHERE best_before IS NULL OR f1 > best_before ORDER BY axis, x, f1 DESC"
+            )
         else:
-            picks = ", ".join(f"{expr} AS {x}, id AS {x}_id" for x, expr in _X_COLUMNS.items())
-            source = f"SELECT f1, {picks} FROM calculations c WHERE {where}"
-        steps = []
-        for x in _X_COLUMNS:
-            steps += [
-                f"{x}_span AS (SELECT min({x}) AS lo, max({x}) AS hi FROM m)",
-                f"{x}_cut AS (SELECT m.{x}_id AS id, m.f1, m.{x} AS x, coalesce(floor((m.{x} "
-                f"- s.lo) * 1024.0 / nullif(s.hi - s.lo, 0)), 0) AS cut FROM m CROSS JOIN "
-                f"{x}_span s)",
-                f"{x}_beaten AS (SELECT cut, max(max(f1)) OVER (ORDER BY cut ROWS BETWEEN "
-                f"UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_below FROM {x}_cut GROUP BY cut)",
-                f"{x}_front AS (SELECT '{x}' AS axis, c.id, c.f1, c.x, max(c.f1) OVER (ORDER BY "
-                "c.x, c.f1 DESC, c.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "
-                f"best_before FROM {x}_cut c JOIN {x}_beaten b ON b.cut = c.cut "
-                "WHERE b.best_below IS NULL OR c.f1 > b.best_below)",
-            ]
-        fronts = " UNION ALL ".join(f"SELECT * FROM {x}_front" for x in _X_COLUMNS)
-        sql = (
-            f"WITH m AS MATERIALIZED ({source}), {', '.join(steps)} "
-            f"SELECT axis, id, f1, x FROM ({fronts}) fronts "
-            "WHERE best_before IS NULL OR f1 > best_before ORDER BY axis, x, f1 DESC"
-        )
+            where, params = self._where(f)
+            if self._few_f1_values():
+                source = self.sql.minimum_per_group("f1", _X_COLUMNS, where)
+            else:
+                picks = ", ".join(f"{e} AS {x}, id AS {x}_id" for x, e in _X_COLUMNS.items())
+                source = f"SELECT f1, {picks} FROM calculations c WHERE {where}"
+            sql = _sliced_frontiers(source)
         with self.cursor() as cur:
             rows = cur.execute(sql, params).df()
-        by_axis = {axis: part.drop(columns="axis") for axis, part in rows.groupby("axis")}
-        empty = pd.DataFrame({"id": pd.Series(dtype="int64"), "f1": pd.Series(dtype="float64"),
-                              "x": pd.Series(dtype="float64")})  # fmt: skip
+        # Split with numpy: a groupby and astype cost ~5 ms for these few hundred rows.
+        axis = rows["axis"].to_numpy()
+        ids, f1, x = (rows[c].to_numpy(dtype=t) for c, t in
+                      (("id", "int64"), ("f1", "float64"), ("x", "float64")))  # fmt: skip
         return {
-            x: by_axis.get(x, empty).reset_index(drop=True).astype({"id": "int64"})
-            for x in _X_COLUMNS
+            name: pd.DataFrame(
+                {"id": ids[axis == name], "f1": f1[axis == name], "x": x[axis == name]}
+            )
+            for name in _X_COLUMNS
         }
 
     def frontiers(self, f: HistoryFilter, *, details: bool = True) -> dict[str, pd.DataFrame]:

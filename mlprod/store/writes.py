@@ -35,6 +35,7 @@ from mlprod.store.schema import (
     CALCULATION_COLUMNS,
     F1_INPUT_COLUMNS,
     ROWS_PER_BATCH,
+    frontier_select,
     rollup_select,
     utc_now,
 )
@@ -49,8 +50,10 @@ def _batch_rows(batch_no: int) -> str:
 
 
 def _roll_up_batch(cur: Any, d: Dialect, batch_no: int) -> None:
-    """Add a new batch's groups to the rollup (its rows were just written)."""
+    """Add a new batch's groups to the rollup and their frontier runs (its rows were just
+    written)."""
     cur.execute(f"INSERT INTO rollup {rollup_select(d, _batch_rows(batch_no))}")
+    cur.execute(f"INSERT INTO frontier_runs {frontier_select(d, _batch_rows(batch_no))}")
 
 
 def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
@@ -65,21 +68,21 @@ def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
         return
     batches = sorted({int(b) for b, _ in touched})
     days = sorted({d_ for _, d_ in touched})
-    cur.execute(
-        "DELETE FROM rollup WHERE batch_no IN (SELECT unnest(?::BIGINT[])) "
-        "AND day IN (SELECT unnest(?::DATE[]))",
-        [batches, days],
-    )
+    for table in ("rollup", "frontier_runs"):
+        cur.execute(
+            f"DELETE FROM {table} WHERE batch_no IN (SELECT unnest(?::BIGINT[])) "
+            "AND day IN (SELECT unnest(?::DATE[]))",
+            [batches, days],
+        )
     rows = (
         f"({' OR '.join(_batch_rows(b) for b in batches)}) "
         "AND created_at >= ? AND created_at < ? "
         "AND CAST(created_at AS DATE) IN (SELECT unnest(?::DATE[]))"
     )
-    cur.execute(
-        f"INSERT INTO rollup {rollup_select(d, rows)}",
-        [datetime.combine(days[0], time.min),
-         datetime.combine(days[-1] + timedelta(days=1), time.min), days],
-    )  # fmt: skip
+    span = [datetime.combine(days[0], time.min),
+            datetime.combine(days[-1] + timedelta(days=1), time.min), days]  # fmt: skip
+    cur.execute(f"INSERT INTO rollup {rollup_select(d, rows)}", span)
+    cur.execute(f"INSERT INTO frontier_runs {frontier_select(d, rows)}", span)
 
 
 def _saved_before(
@@ -120,7 +123,8 @@ class _Writes(Connection):
                        "character varying": "VARCHAR", "text": "VARCHAR"}  # fmt: skip
             found = cur.execute(
                 "SELECT table_name, column_name, data_type FROM information_schema.columns "
-                "WHERE table_name IN ('calculations', 'f1_inputs', 'cost_assumptions', 'rollup') "
+                "WHERE table_name IN ('calculations', 'f1_inputs', 'cost_assumptions', 'rollup', "
+                "'frontier_runs') "
                 "AND table_schema = current_schema()"
             ).fetchall()
             types: dict[str, dict[str, str]] = {}
