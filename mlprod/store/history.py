@@ -103,12 +103,21 @@ class _History(_Lookups):
     def history_page(
         self, f: HistoryFilter, *, page: int = 0, page_size: int = 50, deleted: bool = False
     ) -> pd.DataFrame:
-        """One page of matching calculations, newest first (deleted ones with ``deleted``)."""
+        """One page of matching calculations, newest first (deleted ones with ``deleted``).
+
+        Two steps: the page's ids (a top-n of two columns), then those rows whole with
+        who saved them (sorting whole rows cost ~2x: one model of 1M runs ~16 -> ~9 ms).
+        """
         where, params = self._where(f, deleted=deleted)
         with self.cursor() as cur:
+            ids = [int(r[0]) for r in cur.execute(
+                f"SELECT c.id FROM calculations c WHERE {where} "
+                "ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?",
+                [*params, page_size, page * page_size],
+            ).fetchall()]  # fmt: skip
             return cur.execute(
-                f"WITH page AS (SELECT c.* FROM calculations c WHERE {where} "
-                "ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?) "
+                "WITH page AS (SELECT c.* FROM calculations c "
+                "JOIN (SELECT unnest(?::BIGINT[]) AS id) wanted USING (id)) "
                 f"SELECT page.*, page.training_cost + page.inference_cost AS total_cost, "
                 "b.author, b.source, b.currency, b.file_name, d.done_by AS deleted_by, "
                 f"{_ASSUMED} "
@@ -119,7 +128,7 @@ class _History(_Lookups):
                 "WHERE action = 'delete' AND calculation_id IN (SELECT id FROM page) "
                 "GROUP BY calculation_id) d ON d.calculation_id = page.id "
                 "ORDER BY page.created_at DESC, page.id DESC",
-                [*params, page_size, page * page_size],
+                [ids],
             ).df()
 
     def summary(self, f: HistoryFilter) -> dict[str, Any]:
@@ -459,8 +468,8 @@ class _History(_Lookups):
                 f"SELECT id, {', '.join(_ANSWER_COLUMNS)} FROM calculations c "
                 f"WHERE {where} AND {condition} ORDER BY {order}, id LIMIT 1",
                 [*params, *values],
-            ).df()
-        return found.to_dict("records")[0] if len(found) else None
+            ).fetchone()  # one row: no DataFrame (~3 ms)
+        return dict(zip(("id", *_ANSWER_COLUMNS), found, strict=True)) if found else None
 
     def _runs(self, *ids: int | None) -> list[dict[str, Any] | None]:
         """Calculations by id (name, F1, costs, latency), in the order asked; ``None`` for
