@@ -92,7 +92,7 @@ pages = max(1, -(-ui.history_summary(f)["runs"] // PAGE_SIZE))
 if st.session_state.get("history-page", 1) > pages:
     st.session_state["history-page"] = pages
 page = int(st.session_state.get("history-page", 1)) - 1
-view = ui.history_overview(f, f1_gap=gap, budget=budget, latency_ms=latency, page_size=PAGE_SIZE)
+view = ui.history_overview(f, f1_gap=gap, budget=budget, latency_ms=latency)
 summary = view.summary
 if summary["runs"] == 0:
     st.warning("No saved run matches these filters.")
@@ -135,7 +135,7 @@ ui.chart(charts["history-best"], "history-best")
 # -- the table, with delete and undo -----------------------------------------------------------
 st.subheader("Calculations")
 st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page")
-rows = ui.history_rows(f, view, page=page, page_size=PAGE_SIZE)
+rows = ui.history_rows(f, page=page, page_size=PAGE_SIZE)
 rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""}))
 # A selection is positions in this exact table: a new filter, page or any write clears
 # it, so a second click on Delete never hits rows that moved into those positions. The

@@ -109,12 +109,11 @@ def _overview(database: str, f: HistoryFilter, options: tuple[tuple[str, Any], .
 
 
 def history_overview(
-    f: HistoryFilter, *, f1_gap: float, budget: float, latency_ms: float, page_size: int
+    f: HistoryFilter, *, f1_gap: float, budget: float, latency_ms: float
 ) -> HistoryOverview:
-    """:meth:`Store.overview` (its table: the first page), cached per filter and question
-    until anything is written."""
-    options = {"f1_gap": f1_gap, "budget": budget, "latency_ms": latency_ms, "page": 0,
-               "page_size": page_size}  # fmt: skip
+    """:meth:`Store.overview` without its table (see :func:`history_rows`), cached per
+    filter and question until anything is written."""
+    options = {"f1_gap": f1_gap, "budget": budget, "latency_ms": latency_ms, "table": False}
     return _overview(history_key(), f, tuple(sorted(options.items())))
 
 
@@ -123,12 +122,12 @@ def _rows(database: str, f: HistoryFilter, page: int, page_size: int) -> pd.Data
     return store().history_page(f, page=page, page_size=page_size)
 
 
-def history_rows(
-    f: HistoryFilter, view: HistoryOverview, *, page: int, page_size: int
-) -> pd.DataFrame:
-    """One page of the table (``page`` from 0): the overview's own for the first, else one
-    cached query of that page alone (another page asks nothing else again)."""
-    return view.table if page == 0 else _rows(history_key(), f, page, page_size)
+def history_rows(f: HistoryFilter, *, page: int, page_size: int) -> pd.DataFrame:
+    """One page of the table (``page`` from 0), cached per filter and page until anything
+    is written: asked for after the charts are drawn (it is off their critical path: the
+    browser draws them meanwhile), and another page or a new question asks nothing else
+    again."""
+    return _rows(history_key(), f, page, page_size)
 
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)

@@ -20,8 +20,10 @@ page has drawn:
   CPU seconds per rerun; ``batch_memory``: how much the server's RSS grew for that one
   session's upload and scored file;
 - ``floor_history_warm``: the framework's floor, a plain Streamlit page drawing the same
-  charts, points and table from memory (``floor_app.py``); ``floor_history_filter``: on
-  that page, one model picked (the same charts of that model's runs, from memory).
+  charts, points and table from memory (``floor_app.py``), visited in turn with the History
+  page, try by try (``history_over_floor``: the History page's medians over the floor's);
+  ``floor_history_filter``: on that page, one model picked (the same charts of that
+  model's runs, from memory), in turn with ``history_filter``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -93,6 +96,18 @@ def history_database(path: Path, runs: int) -> Path:
             })  # fmt: skip
             save_batch(store, table, source="cli")
             done += n
+    return path
+
+
+def _served_history(path: Path, runs: int) -> Path:
+    """:func:`history_database`, written by the served tree's own code (``--tree``: an
+    older schema, which that tree can open)."""
+    if TREE[0] == ROOT:
+        return history_database(path, runs)
+    code = ("import sys; from pathlib import Path; from tests.benchmarks.browser import "
+            f"history_database; history_database(Path({str(path)!r}), {runs})")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], cwd=TREE[0], check=True,
+                   env={**os.environ, "PYTHONPATH": str(TREE[0])})  # fmt: skip
     return path
 
 
@@ -203,41 +218,88 @@ def _figure(name: str, runs: int, tries: list[tuple[float, int]]) -> None:
     print(json.dumps(figure), flush=True)
 
 
+def _pick_model(page, i: int):
+    """Open the Model filter and return the click that picks ``model-{i % 9}`` in it."""
+    page.get_by_role("combobox", name="Model").click()
+    return page.get_by_role("option", name=f"model-{i % 9}", exact=True).click
+
+
 def measure(runs: int, repeat: int, folder: Path) -> None:
+    """The History page and the floor page (two servers, one tab each) are visited and
+    filtered in turn, try by try, so that both are measured in the same moments of this
+    noisy machine; then the rest of the dashboard."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
-    db = history_database(folder / f"history-{runs}.duckdb", runs)
+    db = _served_history(folder / f"history-{runs}.duckdb", runs)
+    # The floor's charts from a copy: this checkout's code may migrate the file, which an
+    # older tree then could not open.
+    shutil.copy(db, folder / "floor-source.duckdb")
+    floor = floor_view(folder / "floor-source.duckdb", folder / f"floor-{runs}.pickle")
     proc, url = _serve(db)
+    floor_proc, floor_url = _serve(
+        db, "tests/benchmarks/floor_app.py", {"MLPROD_FLOOR": str(floor)}
+    )
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             timer = Timer(page)
-            timer(lambda: page.goto(f"{url}/history"), navigates=True, charts=4)  # seen once
-            cpu = _cpu_seconds(proc.pid)
-            visits = [timer(lambda: page.goto(f"{url}/history"), navigates=True, charts=4)
-                      for _ in range(repeat)]  # fmt: skip
+            floor_page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            floor_timer = Timer(floor_page)
+            history = f"{url}/history"
+            for tab, time_it, address in ((page, timer, history),
+                                          (floor_page, floor_timer, floor_url)):  # fmt: skip
+                tab.bring_to_front()
+                time_it(lambda: tab.goto(address), navigates=True, charts=4)  # noqa: B023  seen once
+            visits, floor_visits, cpu_used = [], [], 0.0
+            for _ in range(repeat):
+                page.bring_to_front()
+                cpu = _cpu_seconds(proc.pid)
+                visits.append(timer(lambda: page.goto(history), navigates=True, charts=4))
+                cpu_used += _cpu_seconds(proc.pid) - cpu
+                floor_page.bring_to_front()
+                floor_visits.append(
+                    floor_timer(lambda: floor_page.goto(floor_url), navigates=True, charts=4)
+                )
             _figure("history_warm", runs, visits)
-            per_visit = (_cpu_seconds(proc.pid) - cpu) / repeat
+            _figure("floor_history_warm", runs, floor_visits)
+            per_visit = cpu_used / repeat
             cpu_figure = {"figure": "history_warm_server_cpu", "runs": runs,
                           "cpu_s_per_visit": round(per_visit, 3),
                           "visits_per_s_per_core": round(1 / per_visit, 1)}  # fmt: skip
             print(json.dumps(cpu_figure), flush=True)
+            filters, floor_filters, cpu_used = [], [], 0.0
+            for i in range(repeat):  # a fresh filter each time
+                page.bring_to_front()
+                timer(lambda: page.goto(history), navigates=True, charts=4)
+                pick = _pick_model(page, i)
+                cpu = _cpu_seconds(proc.pid)
+                filters.append(timer(pick, charts=4))  # picking it reruns the page
+                cpu_used += _cpu_seconds(proc.pid) - cpu
+                floor_page.bring_to_front()
+                floor_timer(lambda: floor_page.goto(floor_url), navigates=True, charts=4)
+                floor_filters.append(floor_timer(_pick_model(floor_page, i), charts=4))
+            _figure("history_filter", runs, filters)
+            _figure("floor_history_filter", runs, floor_filters)
+            per_filter = round(cpu_used / repeat, 3)
+            print(json.dumps({"figure": "history_filter_server_cpu", "runs": runs,
+                              "cpu_s_per_filter": per_filter}), flush=True)  # fmt: skip
+            ratio = {"figure": "history_over_floor", "runs": runs}
+            for name, mine, theirs in (("warm", visits, floor_visits),
+                                       ("filter", filters, floor_filters)):  # fmt: skip
+                median = statistics.median(t for t, _ in mine)
+                ratio[f"{name}_x"] = round(median / statistics.median(t for t, _ in theirs), 2)
+            print(json.dumps(ratio), flush=True)
+            floor_page.close()
+            page.bring_to_front()
             sidebar = []
             for _ in range(repeat):
                 timer(lambda: page.goto(f"{url}/guide"), navigates=True)
                 link = page.get_by_role("link", name="History")
                 sidebar.append(timer(link.click, charts=4))
             _figure("history_from_sidebar", runs, sidebar)
-            filters = []
-            for i in range(repeat):
-                # a fresh filter
-                timer(lambda: page.goto(f"{url}/history"), navigates=True, charts=4)
-                page.get_by_role("combobox", name="Model").click()
-                option = page.get_by_role("option", name=f"model-{i % 9}", exact=True)
-                filters.append(timer(option.click, charts=4))  # picking it reruns the page
-            _figure("history_filter", runs, filters)
+            timer(lambda: page.goto(history), navigates=True, charts=4)
             clicks = []
             for i in range(repeat):
                 table_page = page.get_by_label(re.compile(r"^Page \(of"))
@@ -283,30 +345,9 @@ def measure(runs: int, repeat: int, folder: Path) -> None:
             _figure("guide_no_charts", runs, empty)
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    floor = floor_view(db, folder / f"floor-{runs}.pickle")
-    proc, url = _serve(db, "tests/benchmarks/floor_app.py", {"MLPROD_FLOOR": str(floor)})
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            timer = Timer(page)
-            timer(lambda: page.goto(url), navigates=True, charts=4)  # seen once
-            visits = [timer(lambda: page.goto(url), navigates=True, charts=4)
-                      for _ in range(repeat)]  # fmt: skip
-            _figure("floor_history_warm", runs, visits)
-            filters = []
-            for i in range(repeat):
-                timer(lambda: page.goto(url), navigates=True, charts=4)
-                page.get_by_role("combobox", name="Model").click()
-                option = page.get_by_role("option", name=f"model-{i % 9}", exact=True)
-                filters.append(timer(option.click, charts=4))
-            _figure("floor_history_filter", runs, filters)
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for server in (proc, floor_proc):
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def _rss_mb(pid: int) -> float:
