@@ -50,13 +50,17 @@ def brute_force_frontier(points: list[tuple[float, float]]) -> set[tuple[float, 
     return front
 
 
-#: The three ways the frontiers are read: from the stored frontier runs of the matching
-#: rollup groups, or (a text search) from the runs themselves or the cheapest run per F1.
-WAYS = {"stored": (True, None), "per-f1": (False, True), "runs": (False, False)}
+#: The ways the frontiers are read: from the stored frontier runs of the matching groups
+#: (sliced first when they are many), or (dates, a text search) from the runs themselves
+#: or the cheapest run per F1.
+WAYS = {"stored": (True, False, None), "stored-sliced": (True, True, None),
+        "per-f1": (False, None, True), "runs": (False, None, False)}  # fmt: skip
 
 
 def read_as(s: Store, way: str) -> None:
-    s.use_rollup, few = WAYS[way]
+    s.use_rollup, many, few = WAYS[way]
+    if many is not None:
+        s._many_frontier_runs = lambda: many
     if few is not None:
         s._few_f1_values = lambda: few
 

@@ -58,7 +58,8 @@ def _roll_up_batch(cur: Any, d: Dialect, batch_no: int) -> None:
 
 def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
     """Recompute the rollup groups of every batch and day these calculations are in (after
-    they were deleted or restored): the same superset is removed and summed up again."""
+    they were deleted or restored): the same superset is removed and summed up again; and
+    the frontier runs of those batches."""
     touched = cur.execute(
         f"SELECT DISTINCT {d.batch_of('id')}, CAST(created_at AS DATE) FROM calculations "
         "WHERE id IN (SELECT unnest(?::BIGINT[]))",
@@ -68,21 +69,27 @@ def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
         return
     batches = sorted({int(b) for b, _ in touched})
     days = sorted({d_ for _, d_ in touched})
-    for table in ("rollup", "frontier_runs"):
-        cur.execute(
-            f"DELETE FROM {table} WHERE batch_no IN (SELECT unnest(?::BIGINT[])) "
-            "AND day IN (SELECT unnest(?::DATE[]))",
-            [batches, days],
-        )
+    cur.execute(
+        "DELETE FROM rollup WHERE batch_no IN (SELECT unnest(?::BIGINT[])) "
+        "AND day IN (SELECT unnest(?::DATE[]))",
+        [batches, days],
+    )
+    # The frontier runs of those batches, all of them (their groups are not per day).
+    cur.execute(
+        "DELETE FROM frontier_runs WHERE batch_no IN (SELECT unnest(?::BIGINT[]))", [batches]
+    )
+    whole = " OR ".join(_batch_rows(b) for b in batches)
+    cur.execute(f"INSERT INTO frontier_runs {frontier_select(d, f'({whole})')}")
     rows = (
         f"({' OR '.join(_batch_rows(b) for b in batches)}) "
         "AND created_at >= ? AND created_at < ? "
         "AND CAST(created_at AS DATE) IN (SELECT unnest(?::DATE[]))"
     )
-    span = [datetime.combine(days[0], time.min),
-            datetime.combine(days[-1] + timedelta(days=1), time.min), days]  # fmt: skip
-    cur.execute(f"INSERT INTO rollup {rollup_select(d, rows)}", span)
-    cur.execute(f"INSERT INTO frontier_runs {frontier_select(d, rows)}", span)
+    cur.execute(
+        f"INSERT INTO rollup {rollup_select(d, rows)}",
+        [datetime.combine(days[0], time.min),
+         datetime.combine(days[-1] + timedelta(days=1), time.min), days],
+    )  # fmt: skip
 
 
 def _saved_before(
