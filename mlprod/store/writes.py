@@ -28,7 +28,7 @@ from mlprod.store.blocks import (
     _ServerCopy,
 )
 from mlprod.store.connection import Connection
-from mlprod.store.dialect import Dialect
+from mlprod.store.dialect import DUCKDB, Dialect
 from mlprod.store.postgres import PostgresCursor, unique_violation
 from mlprod.store.schema import (
     ASSUMPTION_COLUMNS,
@@ -56,6 +56,25 @@ def _roll_up_batch(cur: Any, d: Dialect, batch_no: int) -> None:
     cur.execute(f"INSERT INTO frontier_runs {frontier_select(d, _batch_rows(batch_no))}")
 
 
+def _frontier_runs_here(cur: PostgresCursor, rows: str) -> None:
+    """The frontier runs of the live calculations matching ``rows``, found by an
+    in-process DuckDB and copied in: the server's own planner took over 10 minutes on
+    :func:`frontier_select` of 200k runs (DuckDB: ~0.05 s)."""
+    live = cur.execute(
+        "SELECT id, created_at, model_name, project, tags, f1, training_cost, "
+        f"inference_cost, latency_ms, deleted_at FROM calculations WHERE deleted_at IS NULL "
+        f"AND ({rows})"
+    ).arrow()
+    with duckdb.connect(config={"autoinstall_known_extensions": False,
+                                "autoload_known_extensions": False}) as local:  # fmt: skip
+        fronts = (
+            local.from_arrow(live)
+            .query("live", frontier_select(DUCKDB, "true", "live"))
+            .to_arrow_table()
+        )
+    cur.ingest("frontier_runs", fronts)
+
+
 def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
     """Recompute the rollup groups of every batch and day these calculations are in (after
     they were deleted or restored): the same superset is removed and summed up again; and
@@ -79,7 +98,10 @@ def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
         "DELETE FROM frontier_runs WHERE batch_no IN (SELECT unnest(?::BIGINT[]))", [batches]
     )
     whole = " OR ".join(_batch_rows(b) for b in batches)
-    cur.execute(f"INSERT INTO frontier_runs {frontier_select(d, f'({whole})')}")
+    if isinstance(cur, PostgresCursor):
+        _frontier_runs_here(cur, whole)
+    else:
+        cur.execute(f"INSERT INTO frontier_runs {frontier_select(d, f'({whole})')}")
     rows = (
         f"({' OR '.join(_batch_rows(b) for b in batches)}) "
         "AND created_at >= ? AND created_at < ? "
