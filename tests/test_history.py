@@ -229,6 +229,31 @@ def test_stored_frontier_runs_follow_saves_deletes_and_restores(store, monkeypat
     assert sorted(same_either_way()) == sorted(before)
 
 
+def test_frontier_runs_as_an_upgraded_history_holds_them(store):
+    """A history migrated to frontier runs on a server holds every live run as one (a
+    superset: migration 7); its frontiers are the same, and a delete narrows the batch to
+    its real frontier runs."""
+    from mlprod.store.dialect import POSTGRES
+    from mlprod.store.schema import MIGRATIONS, migrations
+
+    rng = np.random.default_rng(5)
+    store.append_calculations(runs(f1=rng.uniform(0.5, 0.99, 500),
+                                   training_cost=rng.uniform(5, 500, 500)), source="t")  # fmt: skip
+    expected = store.frontiers(ALL, details=False)
+    steps = migrations(POSTGRES)[7] if store.sql.name == "postgresql" else MIGRATIONS[7]
+    with store.transaction() as cur:
+        cur.execute("DELETE FROM frontier_runs")
+        cur.execute(next(s for s in steps if s.startswith("INSERT")))
+        superset = cur.execute("SELECT count(*) FROM frontier_runs").fetchone()[0]
+    if store.sql.name == "postgresql":
+        assert superset == 500  # every live run
+    for x, front in store.frontiers(ALL, details=False).items():
+        pd.testing.assert_frame_equal(front, expected[x])
+    store.soft_delete([int(expected["total_cost"]["id"].iloc[-1])])
+    with store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM frontier_runs").fetchone()[0] < 100
+
+
 def test_how_many_f1_values_is_counted_again_once_runs_are_added(store):
     store.append_calculations(runs(f1=[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]), source="t")
     assert store._few_f1_values()  # 1 value, 8 runs
