@@ -345,14 +345,18 @@ class _History(_Lookups):
           once, since that GROUP BY then keeps every run and cost more than it saved.
         """
         stored = self._rolled_up(f) and not (f.date_from or f.date_to)
-        if stored and self._many_frontier_runs():
-            where, params = self._where(f, rollup=True)
-            picks = ", ".join(f"{x}, id AS {x}_id" for x in _X_COLUMNS)
-            sql = _sliced_frontiers(f"SELECT f1, {picks} FROM frontier_runs r WHERE {where}")
-        elif stored:
+        if stored:
             where, params = self._where(f, rollup=True)
             picks = ", ".join(f"{x}, id AS {x}_id" for x in _X_COLUMNS)
             source = f"SELECT f1, {picks} FROM frontier_runs r WHERE {where}"
+        else:
+            where, params = self._where(f)
+            if self._few_f1_values():
+                source = self.sql.minimum_per_group("f1", _X_COLUMNS, where)
+            else:
+                picks = ", ".join(f"{e} AS {x}, id AS {x}_id" for x, e in _X_COLUMNS.items())
+                source = f"SELECT f1, {picks} FROM calculations c WHERE {where}"
+        if stored and not self._many_frontier_runs():  # a few hundred rows: sorted as they are
             fronts = " UNION ALL ".join(
                 f"SELECT '{x}' AS axis, {x}_id AS id, f1, {x} AS x, max(f1) OVER (ORDER BY "
                 f"{x}, f1 DESC, {x}_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "
@@ -363,13 +367,7 @@ class _History(_Lookups):
                 f"WITH m AS MATERIALIZED ({source}) SELECT axis, id, f1, x FROM ({fronts}) "
                 "fronts WHERE best_before IS NULL OR f1 > best_before ORDER BY axis, x, f1 DESC"
             )
-        else:
-            where, params = self._where(f)
-            if self._few_f1_values():
-                source = self.sql.minimum_per_group("f1", _X_COLUMNS, where)
-            else:
-                picks = ", ".join(f"{e} AS {x}, id AS {x}_id" for x, e in _X_COLUMNS.items())
-                source = f"SELECT f1, {picks} FROM calculations c WHERE {where}"
+        else:  # many runs: sliced before the sort
             sql = _sliced_frontiers(source)
         with self.cursor() as cur:
             rows = cur.execute(sql, params).df()
