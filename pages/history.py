@@ -17,6 +17,8 @@ from mlprod.ui.history_table import (
     load_sample_runs,
     run_answer,
     spread_columns,
+    taken_by_others,
+    ticked_runs,
 )
 
 ui.ensure_app_shell()
@@ -137,21 +139,19 @@ st.subheader("Calculations")
 st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page")
 rows = ui.history_rows(f, page=page, page_size=PAGE_SIZE)
 rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""}))
-# A selection is positions in this exact table: a new filter, page or any write clears
-# it, so a second click on Delete never hits rows that moved into those positions. The
-# table keeps its key (a new one per filter made the browser build the grid anew).
+# The grid sends ticks as row positions: ticked_runs reads them against the rows it drew
+# and keeps them on those runs (someone else's delete moves rows up); another filter, page
+# or one's own write clears them. The table keeps its key (a new one per filter made the
+# browser build the grid anew).
 shown_for = (f, page, st.session_state.get("history-gen", 0))
-if st.session_state.get("history-table-shows") != shown_for:
-    st.session_state["history-table-shows"] = shown_for
-    st.session_state["history-table"] = {"selection": {"rows": [], "columns": [], "cells": []}}
+selected = ticked_runs("history-table", rows["id"].astype(int).tolist(), shown_for)
 # Only the columns shown: st.dataframe sends every column of its frame to the browser
 # (column_order only hides them), and the page holds 52, of which 33 show.
-picked = st.dataframe(
+st.dataframe(
     ui.shown_empty(rows[HISTORY_TABLE_COLUMNS]), hide_index=True, height=420,
     key="history-table", on_select="rerun", selection_mode="multi-row",
     column_config=history_column_config(),
 )  # fmt: skip
-selected = [int(rows.iloc[i]["id"]) for i in picked.selection.rows]
 delete_col, undo_col, export_csv, export_parquet = st.columns(4)
 if delete_col.button(
     f"Delete {len(selected)} selected", key="history-delete", disabled=not selected,
@@ -159,16 +159,17 @@ if delete_col.button(
 ):  # fmt: skip
     with ui.writing() as target:
         done = target.soft_delete(selected, by=ui.author())
+        taken = taken_by_others(target, selected, len(done), "delete")
     ui.written()
     st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
-    st.session_state["history-undo"] = selected
-    st.session_state["history-note"] = (
-        f"Deleted {done} run(s)." + (f" {len(selected) - done} were already deleted by someone "
-                                      "else." if done < len(selected) else "")
-    )  # fmt: skip
+    st.session_state["history-undo"] = done  # only what this delete did
+    st.session_state["history-note"] = f"Deleted {len(done)} run(s)."
+    st.session_state["history-taken"] = taken
     st.rerun()
 if note := st.session_state.pop("history-note", None):
     st.toast(note, icon=":material/delete:")
+if taken := st.session_state.pop("history-taken", ""):  # stays on the page; a toast fades
+    st.warning(taken, icon=":material/group:")
 if st.session_state.get("history-undo") and undo_col.button(
     "Undo delete", key="history-undo-button", icon=":material/undo:"
 ):
@@ -193,16 +194,20 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
     if gone.empty:
         st.caption("Nothing deleted under these filters.")
     else:
-        restore_pick = st.dataframe(
+        chosen = ticked_runs("history-deleted", gone["id"].astype(int).tolist(), shown_for)
+        st.dataframe(
             ui.shown_empty(gone[["deleted_at", "deleted_by", *HISTORY_TABLE_COLUMNS[1:]]]),
             hide_index=True, key="history-deleted", on_select="rerun",
             selection_mode="multi-row", column_config=history_column_config(),
         )  # fmt: skip
-        chosen = [int(gone.iloc[i]["id"]) for i in restore_pick.selection.rows]
         if st.button(f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen):
             with ui.writing() as target:
-                target.restore(chosen, by=ui.author())
+                back = target.restore(chosen, by=ui.author())
+                taken = taken_by_others(target, chosen, len(back), "restore")
             ui.written()
+            st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
+            st.session_state["history-note"] = f"Restored {len(back)} run(s)."
+            st.session_state["history-taken"] = taken
             st.rerun()
 
 # Opened on demand: its query (~20-50 ms at 1M runs) is not run for every filter.

@@ -167,12 +167,15 @@ def test_soft_delete_and_restore(store):
     store.save_calculation(record(), calc_key="a")
     store.save_calculation(record(), calc_key="b")
     ids = recent(store)["id"].tolist()
-    assert store.soft_delete(ids[:1], by="bob") == 1
+    assert store.soft_delete(ids[:1], by="bob") == ids[:1]
     assert count(store) == 1 and count(store, include_deleted=True) == 2
     deleted = recent(store, include_deleted=True).set_index("id").loc[ids[0]]
     assert pd.notna(deleted.deleted_at)
-    assert store.soft_delete(ids[:1], by="eve") == 0  # already deleted
-    assert store.restore(ids[:1], by="bob") == 1
+    assert store.soft_delete(ids[:1], by="eve") == []  # already deleted
+    first = store.last_changes(ids[:1])[0]  # who got there first, and when
+    assert (first["action"], first["done_by"]) == ("delete", "bob")
+    assert first["happened_at"] == deleted.deleted_at
+    assert store.restore(ids[:1], by="bob") == ids[:1]
     assert count(store) == 2
     log = store.deletion_log()
     assert log[["id", "action", "done_by"]].values.tolist() == [

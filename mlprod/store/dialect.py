@@ -120,6 +120,11 @@ class Dialect:
         """Inside a migration's transaction: wait for any other process migrating (one
         process per DuckDB file: nothing to wait for)."""
 
+    def lock_batches(self, cur: Any, batches: list[int]) -> None:
+        """Inside a delete's or restore's transaction: wait for any other transaction
+        recounting these batches (DuckDB's optimistic check refuses the second writer of
+        a rollup row instead: retried by the caller)."""
+
     def placeholders(self, sql: str) -> str:
         return sql
 
@@ -195,6 +200,17 @@ class _Postgres(Dialect):
     def lock_schema(self, cur: Any) -> None:
         # Held until the transaction ends; the number is mlprod's own ("mlpr" in ASCII).
         cur.execute("SELECT pg_advisory_xact_lock(1835823218)").fetchall()
+
+    def lock_batches(self, cur: Any, batches: list[int]) -> None:
+        # Recounting a batch deletes its rollup groups and frontier runs and inserts them
+        # again. Under READ COMMITTED a second recount of the same batch would not see
+        # the first one's new rows and would leave both: the recounts of one batch take
+        # turns (one lock per batch, taken in order: no deadlock), held until commit.
+        cur.execute(
+            "SELECT count(pg_advisory_xact_lock(1835823219, CAST(b % 2147483647 AS INTEGER))) "
+            "FROM unnest(?::BIGINT[]) AS t(b)",
+            [sorted(batches)],
+        ).fetchall()
 
     def placeholders(self, sql: str) -> str:
         return numbered_placeholders(sql)

@@ -150,11 +150,13 @@ class _History(_Lookups):
         return dict(zip(keys, row, strict=True))
 
     def version(self) -> str:
-        """How far the history has moved: the newest batch and the number of deletes and
-        restores (either changes with every write; two indexed lookups)."""
+        """How far the history has moved: the number of batches and of deletes and
+        restores. Every committed write adds to one of them, whatever order writes commit
+        in (the newest batch number did not move when a long save of batch N committed
+        after a short one of N+1)."""
         with self.cursor() as cur:
             row = cur.execute(
-                "SELECT (SELECT coalesce(max(batch_no), 0) FROM batches), "
+                "SELECT (SELECT count(*) FROM batches), "
                 "(SELECT count(*) FROM deletions)"
             ).fetchone()
         return f"{row[0]}.{row[1]}" if row else "0.0"
@@ -521,6 +523,23 @@ class _History(_Lookups):
                 f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
                 params,
             )
+
+    def last_changes(self, ids: list[int]) -> list[dict[str, Any]]:
+        """The newest delete or restore of each of these calculations (``id``, ``action``,
+        ``done_by``, ``happened_at``): who got there first when a delete or restore
+        changed fewer runs than were picked."""
+        if not ids:
+            return []
+        with self.cursor() as cur:
+            rows = cur.execute(
+                f"SELECT calculation_id, {self.sql.latest('action', 'happened_at')}, "
+                f"{self.sql.latest('done_by', 'happened_at')}, max(happened_at) "
+                "FROM deletions WHERE calculation_id IN (SELECT unnest(?::BIGINT[])) "
+                "GROUP BY calculation_id ORDER BY calculation_id",
+                [list(ids)],
+            ).fetchall()
+        keys = ("id", "action", "done_by", "happened_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def deletion_log(self, *, limit: int = 200) -> pd.DataFrame:
         """Who deleted or restored which calculation, and when (newest first), with the

@@ -88,6 +88,7 @@ def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
         return
     batches = sorted({int(b) for b, _ in touched})
     days = sorted({d_ for _, d_ in touched})
+    d.lock_batches(cur, batches)
     cur.execute(
         "DELETE FROM rollup WHERE batch_no IN (SELECT unnest(?::BIGINT[])) "
         "AND day IN (SELECT unnest(?::DATE[]))",
@@ -348,15 +349,16 @@ class _Writes(Connection):
         with self.cursor() as cur:
             return _saved_before(cur, content_hash)
 
-    def soft_delete(self, ids: list[int], *, by: str | None = None) -> int:
-        """Mark calculations deleted (they stay restorable); returns how many changed."""
+    def soft_delete(self, ids: list[int], *, by: str | None = None) -> list[int]:
+        """Mark calculations deleted (they stay restorable); returns the ids this call
+        deleted (not those someone had deleted already)."""
         return self._mark(ids, deleted=True, by=by)
 
-    def restore(self, ids: list[int], *, by: str | None = None) -> int:
-        """Undo :meth:`soft_delete`; returns how many calculations came back."""
+    def restore(self, ids: list[int], *, by: str | None = None) -> list[int]:
+        """Undo :meth:`soft_delete`; returns the ids this call brought back."""
         return self._mark(ids, deleted=False, by=by)
 
-    def _mark(self, ids: list[int], *, deleted: bool, by: str | None) -> int:
+    def _mark(self, ids: list[int], *, deleted: bool, by: str | None) -> list[int]:
         now = utc_now()
         state = "deleted_at IS NULL" if deleted else "deleted_at IS NOT NULL"
         attempts = 6
@@ -376,7 +378,7 @@ class _Writes(Connection):
                             [[r[0] for r in changed], action, now, by],
                         )
                         _roll_up_again(cur, self.sql, [r[0] for r in changed])
-                return len(changed)
+                return sorted(int(r[0]) for r in changed)
             except Exception as exc:
                 if not _conflict(exc):
                     raise
@@ -389,7 +391,7 @@ class _Writes(Connection):
                         "was changed. Try again."
                     ) from None
                 sleep(0.02 * 2**attempt)
-        return 0
+        return []
 
 
 def _conflict(exc: BaseException) -> bool:

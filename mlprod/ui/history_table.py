@@ -26,7 +26,8 @@ from mlprod.ui.shell import author
 from mlprod.ui.widgets import chart_template, filled, scored_column_config
 
 __all__ = ["HISTORY_TABLE_COLUMNS", "answer_ids", "history_charts", "history_column_config",
-           "load_sample_runs", "run_answer", "spread_columns"]  # fmt: skip
+           "load_sample_runs", "run_answer", "spread_columns", "taken_by_others",
+           "ticked_runs"]  # fmt: skip
 
 HISTORY_TABLE_COLUMNS = [
     "answer", "created_at", "model_name", "run_name", "run_id", "project", "tags", "f1",
@@ -172,3 +173,46 @@ def load_sample_runs() -> int:
         )  # fmt: skip
     written()
     return batch_no
+
+
+_NO_SELECTION = {"selection": {"rows": [], "columns": [], "cells": []}}
+
+
+def ticked_runs(key: str, shown: list[int], shown_for: object) -> list[int]:
+    """The runs ticked in the table ``key``, by id, and keep its ticks on those runs.
+
+    The browser sends a selection as row positions in the table it drew. They are read
+    against the ids of that table (kept from the run that drew it), never against rows
+    fetched since: someone else's delete moves every row below it up one place. The
+    ticks then follow their runs to their new places (a run gone is no longer ticked),
+    and another filter, page or one's own write (``shown_for``) clears them.
+    """
+    drawn: list[int] = st.session_state.get(f"{key}-ids", [])
+    state = st.session_state.get(key) or _NO_SELECTION
+    positions = list(state.get("selection", {}).get("rows", []))
+    same_view = st.session_state.get(f"{key}-for") == shown_for
+    picked = [drawn[i] for i in positions if 0 <= i < len(drawn)] if same_view else []
+    where = {run: place for place, run in enumerate(shown)}
+    now = [where[run] for run in picked if run in where]
+    if now != positions:
+        st.session_state[key] = {"selection": {"rows": now, "columns": [], "cells": []}}
+    st.session_state[f"{key}-ids"] = list(shown)
+    st.session_state[f"{key}-for"] = shown_for
+    return picked
+
+
+def taken_by_others(store: Any, picked: list[int], changed: int, action: str) -> str:
+    """What to say when a delete or restore changed fewer runs than were picked: who got
+    there first, and when."""
+    if changed >= len(picked):
+        return ""
+    done = "deleted" if action == "delete" else "restored"
+    others = [
+        c for c in store.last_changes(picked) if c["action"] == action
+    ] or [{"done_by": None, "happened_at": None}]
+    first = others[-1]
+    who = md(first["done_by"] or "someone else")
+    when = (f" at {pd.Timestamp(first['happened_at']):%Y-%m-%d %H:%M} UTC"
+            if first["happened_at"] is not None else "")  # fmt: skip
+    return (f"{len(picked) - changed} of the {len(picked)} picked run(s) had already been "
+            f"{done} by {who}{when}; nothing else was touched.")  # fmt: skip

@@ -16,7 +16,7 @@ from .conftest import full_screenshot, wait_idle
 pytestmark = pytest.mark.e2e
 
 
-def saved(db):
+def saved(db, *, include_deleted: bool = False):
     # The server holds the file's lock; read through a copy.
     copy = db.with_name("copy.duckdb")
     shutil.copy(db, copy)
@@ -24,7 +24,7 @@ def saved(db):
     if wal.exists():
         shutil.copy(wal, copy.with_name(copy.name + ".wal"))
     with Store(copy) as s:
-        return recent(s, 1000)
+        return recent(s, 1000, include_deleted=include_deleted)
 
 
 def test_fill_calculate_save_and_screenshot(server, page, artifacts):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
@@ -86,3 +87,53 @@ def test_sample_filter_delete_undo(server, page, artifacts):
     wait_idle(page)
     expect(page.get_by_role("button", name="Delete 0 selected")).to_be_disabled()
     full_screenshot(page, artifacts / "history-after-filter.png")
+
+
+def _history_as(browser, url: str, name: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1300})
+    p = context.new_page()
+    p.goto(url + "/history")
+    wait_idle(p)
+    p.get_by_role("textbox", name="Your name").fill(name)
+    p.get_by_role("textbox", name="Your name").press("Enter")
+    wait_idle(p)
+    expect(p.get_by_text("Best CER")).to_be_visible(timeout=30_000)
+    return p
+
+
+def _tick_first_row(p) -> None:
+    wait_idle(p)
+    p.wait_for_timeout(500)
+    grid = p.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    p.mouse.click(box["x"] + 16, box["y"] + 36 + 17)
+    expect(p.get_by_role("button", name="Delete 1 selected")).to_be_enabled(timeout=10_000)
+
+
+def test_two_people_delete_the_run_they_both_ticked_and_nothing_else(server, browser, artifacts):
+    """Ann and Bob tick the newest run; Bob deletes it; Ann's Delete then names who got
+    there first and deletes nothing (it deleted the run that moved up into row 1)."""
+    ann = _history_as(browser, server["url"], "ann")
+    if "Load sample runs" in ann.content():
+        ann.get_by_role("button", name="Load sample runs").click()
+        expect(ann.get_by_text("Best CER")).to_be_visible(timeout=30_000)
+    bob = _history_as(browser, server["url"], "bob")
+    before = saved(server["db"], include_deleted=True)
+    live = before[before.deleted_at.isna()]
+    newest, second = live.sort_values(["created_at", "id"], ascending=False).id.tolist()[:2]
+
+    _tick_first_row(ann)
+    _tick_first_row(bob)
+    bob.get_by_role("button", name="Delete 1 selected").click()
+    expect(bob.get_by_role("button", name="Undo delete")).to_be_visible(timeout=20_000)
+
+    ann.get_by_role("button", name="Delete 1 selected").click()
+    expect(ann.get_by_text("had already been deleted by bob")).to_be_visible(timeout=20_000)
+    full_screenshot(ann, artifacts / "history-deleted-meanwhile.png")
+    after = saved(server["db"], include_deleted=True).set_index("id")
+    assert pd.notna(after.loc[newest, "deleted_at"])
+    assert pd.isna(after.loc[second, "deleted_at"])  # the run that moved up is untouched
+    assert int(after.deleted_at.notna().sum()) == int(before.deleted_at.notna().sum()) + 1
+    for p in (ann, bob):
+        p.context.close()
