@@ -156,8 +156,7 @@ class _History(_Lookups):
         after a short one of N+1)."""
         with self.cursor() as cur:
             row = cur.execute(
-                "SELECT (SELECT count(*) FROM batches), "
-                "(SELECT count(*) FROM deletions)"
+                "SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM deletions)"
             ).fetchone()
         return f"{row[0]}.{row[1]}" if row else "0.0"
 

@@ -207,9 +207,9 @@ def taken_by_others(store: Any, picked: list[int], changed: int, action: str) ->
     if changed >= len(picked):
         return ""
     done = "deleted" if action == "delete" else "restored"
-    others = [
-        c for c in store.last_changes(picked) if c["action"] == action
-    ] or [{"done_by": None, "happened_at": None}]
+    others = [c for c in store.last_changes(picked) if c["action"] == action] or [
+        {"done_by": None, "happened_at": None}
+    ]
     first = others[-1]
     who = md(first["done_by"] or "someone else")
     when = (f" at {pd.Timestamp(first['happened_at']):%Y-%m-%d %H:%M} UTC"
