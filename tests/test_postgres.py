@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 
 import pandas as pd
@@ -34,14 +35,17 @@ def runs(n: int, *, seed: int = 0, prefix: str = "run") -> pa.Table:
     })  # fmt: skip
 
 
-def _in_processes(script: str, uri: str, copies: int) -> list[subprocess.CompletedProcess]:
+def _in_processes(
+    script: str, uri: str, copies: int, args: list[list[str]] | None = None
+) -> list[subprocess.CompletedProcess]:
     """Start ``copies`` Python processes running ``script`` (with ``URI`` set) at once."""
     code = f"URI = {uri!r}\n" + textwrap.dedent(script)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(copies)
+            [sys.executable, "-c", code, *(args[n] if args else [])],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for n in range(copies)
     ]
     done = []
     for proc in procs:
@@ -254,3 +258,72 @@ def test_mlprod_backup_copies_a_server_history_to_a_duckdb_file(pg_uri, tmp_path
         assert len(copy.deletion_log()) == 2
         # the copy carries on: its next batch comes after the server's last one
         assert copy.append_calculations(runs(5, seed=9), source="cli") == 3
+
+
+def test_two_replicas_deleting_runs_of_one_batch_at_once_keep_the_history_whole(
+    pg_uri, tmp_path
+):
+    """Each recount of a batch deletes its rollup groups and inserts them again: two at
+    once under READ COMMITTED left both recounts (History showed ~2x the runs, backup
+    refused the server). They take turns now; every round the counts must hold."""
+    with Store(pg_uri) as s:
+        s.append_calculations(runs(200_000), source="cli", file_name="big.csv")
+    first = 1_000_000_000  # batch 1's ids
+    done = _in_processes(
+        f"""
+        import os, sys, time
+        from mlprod.store import Store
+        me = int(sys.argv[1]) if len(sys.argv) > 1 else os.getpid() % 2
+        with Store(URI) as s:
+            for round_ in range(3):
+                start = {time.time() + 3.0!r} + round_ * 2.0
+                time.sleep(max(0.0, start - time.time()))
+                mine = [{first} + round_ * 20_000 + me * 10_000 + i for i in range(0, 10_000, 5)]
+                began = time.perf_counter()
+                changed = s.soft_delete(mine, by=f"replica-{{me}}")
+                print(len(changed), round(time.perf_counter() - began, 3), flush=True)
+        """,
+        pg_uri,
+        copies=2,
+        args=[["0"], ["1"]],
+    )
+    assert [p.returncode for p in done] == [0, 0], [p.stderr for p in done]
+    for p in done:  # every round deleted that replica's own 2,000 runs
+        assert [int(line.split()[0]) for line in p.stdout.split("\n") if line] == [2000] * 3
+    with Store(pg_uri) as s:
+        found = s.integrity()
+        assert found["rollup_mismatches"] == 0 and found["broken_batches"] == 0
+        assert s.summary(HistoryFilter())["runs"] == 200_000 - 2 * 3 * 2000 == count(s)
+    backed = subprocess.run(
+        [sys.executable, "-m", "mlprod", "backup", str(tmp_path / "b.duckdb"), "--db", pg_uri],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert backed.returncode == 0, backed.stderr
+    seconds = sorted(float(line.split()[1]) for p in done for line in p.stdout.split("\n") if line)
+    print(f"delete of 2,000 runs of a 200k-run batch beside another: {seconds} s")
+
+
+def test_a_long_save_committing_after_a_short_one_moves_the_history_version(pg_uri):
+    """Replicas key their cached answers by the version: it must move with every commit,
+    whatever order batches commit in (the newest batch number did not: a long save of
+    batch N committing after a short one of N+1 was hidden for up to 15 minutes)."""
+    with Store(pg_uri) as s:
+        started, release = threading.Event(), threading.Event()
+
+        def long_blocks():
+            yield runs(100, seed=1)
+            started.set()
+            release.wait(30)
+            yield runs(100, seed=2)
+
+        long_save = threading.Thread(
+            target=lambda: s.append_calculations(long_blocks(), source="cli")
+        )
+        long_save.start()
+        started.wait(30)
+        assert s.append_calculations(runs(10, seed=3), source="cli") == 2  # the short one
+        seen = s.version()  # a replica's cache key, after the short save
+        release.set()
+        long_save.join(30)
+        assert count(s) == 210
+        assert s.version() != seen  # the long save's commit is news
