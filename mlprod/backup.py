@@ -1,10 +1,10 @@
 """Backups of the history database, and bringing one back.
 
-DuckDB lets one process hold a database file; while the dashboard runs, no other process
-can open it, not even read-only. A backup therefore works in one of two ways:
+DuckDB lets one process hold a database file at a time, and each mlprod process holds it
+only while it works. A backup therefore works in one of two ways:
 
-- nobody holds the file: open it (taking the lock), ``CHECKPOINT``, copy the file;
-- the dashboard holds it: copy the file and its write-ahead log as they are, and keep the
+- the file is free within a moment: hold it (taking the lock), ``CHECKPOINT``, copy it;
+- another process keeps it (a long save): copy the file and its write-ahead log as they are, and keep the
   copy only if neither changed while it was being made (DuckDB writes both on every commit
   and checkpoint, so an unchanged pair is a committed state). Otherwise try again.
 
@@ -35,6 +35,7 @@ from mlprod.store.connection import backend_of
 __all__ = ["Copied", "backup", "restore"]
 
 ATTEMPTS = 50  # a snapshot is retried while the dashboard keeps writing
+BUSY_SECONDS = 2.0  # how long a backup waits for the file before copying it as it is
 
 
 @dataclass(frozen=True)
@@ -144,15 +145,14 @@ def backup(database: str | Path, dest: str | Path) -> Copied:
     with tempfile.TemporaryDirectory(prefix=".mlprod-backup-", dir=dest.parent) as folder:
         temp = Path(folder) / "copy.duckdb"
         try:
-            store = Store(database)
-        except DatabaseLocked:
-            method, attempts = "snapshot", _snapshot(database, temp)
-        else:
-            with store:  # ours alone while the lock is held: nothing changes under the copy
+            with Store(database, wait=BUSY_SECONDS) as store, store.held():
+                # ours alone while held: nothing changes under the copy
                 if not store.read_only:
                     store.checkpoint()
                 _copy_pair(database, temp)
             method, attempts = "checkpoint", 1
+        except DatabaseLocked:
+            method, attempts = "snapshot", _snapshot(database, temp)
         found = _verified(temp)
         os.replace(temp, dest)
     _placed(dest, found)
@@ -199,15 +199,19 @@ def restore(source: str | Path, database: str | Path) -> Copied:
             stale = database.with_name(f"{database.name}.wal.stale-{stamp}")
             os.replace(_wal(database), stale)
         if database.exists():
+            kept = database.with_name(f"{database.stem}.before-restore-{stamp}.duckdb")
             try:
-                Store(database).close()  # fails while the dashboard (or anyone) holds it
+                # Held while the files are swapped: a process that opens the database
+                # meanwhile waits, then finds the restored one.
+                with Store(database, wait=BUSY_SECONDS) as store, store.held():
+                    os.replace(database, kept)
+                    if _wal(database).exists():
+                        os.replace(_wal(database), _wal(kept))
+                    os.replace(temp, database)
             except DatabaseLocked as exc:
                 raise DatabaseLocked(f"{exc} Stop the dashboard, then restore.") from None
-            kept = database.with_name(f"{database.stem}.before-restore-{stamp}.duckdb")
-            os.replace(database, kept)
-            if _wal(database).exists():
-                os.replace(_wal(database), _wal(kept))
-        os.replace(temp, database)
+        else:
+            os.replace(temp, database)
     _placed(database, found)
     return Copied(database, found["calculations"], found["batches"], "restore", kept=kept,
                   stale_log=stale)  # fmt: skip

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from mlprod import config
-from mlprod.errors import AlreadySaved, BadFile, CannotWrite, DatabaseError, DatabaseLocked
+from mlprod.errors import AlreadySaved, BadFile, CannotWrite, DatabaseError
 from mlprod.export import scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
 from mlprod.ingest.defaults import Scenario, parse_set
@@ -271,20 +271,12 @@ def _writing(output: Path | None) -> Iterator[None]:
         raise CannotWrite(f"Cannot write the scored rows to {where}: {reason}.") from exc
 
 
-def _open_waiting(database: str, seconds: float) -> Store:
-    """Open the store, retrying while another process holds the lock, up to ``seconds``."""
+def _open_waiting(database: str, seconds: float | None) -> Store:
+    """The store; each of its operations waits up to ``seconds`` (default
+    ``MLPROD_DB_WAIT``) while another process works on the file."""
     from mlprod.store import Store
 
-    deadline = time.monotonic() + max(0.0, seconds)
-    delay = 0.05
-    while True:
-        try:
-            return Store(database)
-        except DatabaseLocked:
-            if time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    return Store(database, wait=seconds)
 
 
 def _default_output(path: Path) -> Path:

@@ -215,8 +215,9 @@ def _batch_options(parser: argparse.ArgumentParser, *, saves: str) -> None:
     parser.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
-        "--wait", type=float, default=0.0, metavar="SECONDS",
-        help="with --save: wait up to SECONDS for another process to release the database",
+        "--wait", type=float, default=None, metavar="SECONDS",
+        help="with --save: how long to wait while another process (the dashboard, another "
+        "save) works on the history file (default: MLPROD_DB_WAIT or 60)",
     )  # fmt: skip
 
 

@@ -118,6 +118,20 @@ def memory_limit(environ: dict[str, str] | None = None) -> str:
     return env.get("MLPROD_DB_MEMORY") or "512MB"
 
 
+def lock_wait(environ: dict[str, str] | None = None) -> float:
+    """How long (seconds) an opening of the DuckDB file waits while another process works
+    on it: ``MLPROD_DB_WAIT``, by default 60.
+
+    >>> lock_wait({}), lock_wait({"MLPROD_DB_WAIT": "5"})
+    (60.0, 5.0)
+    """
+    env = os.environ if environ is None else environ
+    try:
+        return max(0.0, float(env.get("MLPROD_DB_WAIT") or 60))
+    except ValueError:
+        return 60.0
+
+
 def _bytes(text: str) -> int:
     """``"1.5GB"``, ``"800MB"``, ``"2G"`` or a number of bytes, as bytes.
 

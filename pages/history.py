@@ -38,6 +38,7 @@ if ui.history_summary(HistoryFilter())["runs"] == 0:
         with st.spinner("Loading data/sample_runs.csv…"):
             load_sample_runs()
         st.rerun()
+    ui.follow_writes()  # a save elsewhere (CLI, notebook, another session) shows at once
     st.stop()
 
 currencies = ui.history_currencies()
@@ -98,6 +99,7 @@ view = ui.history_overview(f, f1_gap=gap, budget=budget, latency_ms=latency)
 summary = view.summary
 if summary["runs"] == 0:
     st.warning("No saved run matches these filters.")
+    ui.follow_writes()
     st.stop()
 if view.cheapest:
     cheapest_slot.markdown(run_answer(view.cheapest, currency))
@@ -258,3 +260,7 @@ with log_box:
                     "run_id": st.column_config.TextColumn("Run id"),
                 },
             )  # fmt: skip
+
+# Last on the page (an element above the charts would shift them): a save or delete
+# anywhere else, a CLI, a notebook, another session or replica, reruns the page.
+ui.follow_writes()

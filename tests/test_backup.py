@@ -104,7 +104,7 @@ def test_restore_refuses_while_the_database_is_in_use(tmp_path):
     fill(db)
     backup = tmp_path / "b.duckdb"
     assert cli("backup", str(backup), "--db", str(db)).returncode == 0
-    with Store(db) as holder:  # stands for the running dashboard
+    with Store(db) as holder, holder.held():  # stands for a long save in the dashboard
         done = cli("restore", str(backup), "--db", str(db))
         assert holder.integrity()["calculations"] == 841
     assert done.returncode == 3
@@ -116,7 +116,7 @@ def test_backup_while_another_process_holds_the_file(tmp_path):
     db = tmp_path / "history.duckdb"
     fill(db)
     backup = tmp_path / "b.duckdb"
-    with Store(db) as holder:  # a second process can't open it: the copy is a snapshot
+    with Store(db) as holder, holder.held():  # at work throughout: the copy is a snapshot
         done = cli("backup", str(backup), "--db", str(db))
         assert count(holder) == 839  # 841 minus the two still deleted
     assert done.returncode == 0, done.stderr

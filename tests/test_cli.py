@@ -79,12 +79,25 @@ def test_save_stores_one_row(tmp_path):
     assert (row.model_name, row.source, row.cer, stored) == ("bert", "cli", 0.00075, 1)
 
 
-def test_locked_database_exit_3(tmp_path):
+def test_calc_save_waits_for_a_process_at_work_then_gives_up_with_exit_3(tmp_path, monkeypatch):
     db = tmp_path / "h.duckdb"
-    with Store(db):
+    monkeypatch.setenv("MLPROD_DB_WAIT", "0.5")
+    with Store(db) as holder, holder.held():  # another process at work the whole time
         out = run("calc", *REFERENCE_ARGS, "--save", "--db", str(db))
     assert out.returncode == 3
-    assert "is in use by" in out.stderr and "Traceback" not in out.stderr
+    assert "is in use by" in out.stderr and "waited 0.5 s" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_calc_save_beside_a_process_that_has_the_file_open(tmp_path):
+    """A Store holds the file only while it works: the dashboard (or a notebook) with the
+    history open keeps nobody from saving."""
+    db = tmp_path / "h.duckdb"
+    with Store(db) as dashboard:
+        assert count(dashboard) == 0
+        out = run("calc", *REFERENCE_ARGS, "--save", "--db", str(db))
+        assert out.returncode == 0, out.stderr
+        assert count(dashboard) == 1
 
 
 # -- score -------------------------------------------------------------------------------
@@ -182,8 +195,10 @@ def test_score_save_stores_one_batch(tmp_path):
 def test_score_locked_database_exit_3_file_still_written(tmp_path):
     path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\n")
     db = tmp_path / "h.duckdb"
+    with Store(db) as holder, holder.held():
+        out = run("score", str(path), "--save", "--db", str(db), "-o", str(tmp_path / "o.csv"),
+                  "--wait", "0.5")  # fmt: skip
     with Store(db) as holder:
-        out = run("score", str(path), "--save", "--db", str(db), "-o", str(tmp_path / "o.csv"))
         assert count(holder) == 0
     assert out.returncode == 3
     assert "is in use by" in out.stderr and "PID" in out.stderr
@@ -244,13 +259,16 @@ def test_score_wait_saves_once_the_holder_lets_go(tmp_path):
     path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\n")
     db = tmp_path / "h.duckdb"
     holder = Store(db)
+    held = holder.held()
+    held.__enter__()  # a long save, say
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlprod", "score", str(path), "--save", "--db", str(db),
-         "--wait", "30", "-o", str(tmp_path / "o.csv")],
+         "-o", str(tmp_path / "o.csv")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     clock.sleep(1.5)
-    assert proc.poll() is None  # still waiting for the lock
+    assert proc.poll() is None  # still waiting for the lock, with no flag
+    held.__exit__(None, None, None)
     holder.close()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -283,7 +301,7 @@ def test_an_output_in_a_missing_folder_is_said_in_words(tmp_path):
 def test_score_wait_gives_up_with_exit_3(tmp_path):
     path = runs_file(tmp_path, "r1,a,0.9,1000,200,10,50\n")
     db = tmp_path / "h.duckdb"
-    with Store(db):
+    with Store(db) as holder, holder.held():
         out = run("score", str(path), "--save", "--db", str(db), "--wait", "0.5")
     assert out.returncode == 3 and "is in use by" in out.stderr
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 
@@ -139,9 +140,10 @@ def test_history_errors_are_typed(tmp_path):
         history.frontier("cost")
     with pytest.raises(BadFile, match=r"mlprod\.score returned"):
         history.save(pd.DataFrame({"f1": [0.9]}))
-    with Store(db):  # another writer holds the file
+    with Store(db) as holder, holder.held():  # another writer at work, for longer than we wait
         locked = subprocess.run(
             [sys.executable, "-c", f"import mlprod; mlprod.History({str(db)!r}).runs()"],
             capture_output=True, text=True, cwd=PROJECT_DIR,
+            env={**os.environ, "MLPROD_DB_WAIT": "0.3"},
         )  # fmt: skip
     assert DatabaseLocked.__name__ in locked.stderr

@@ -184,18 +184,21 @@ def test_soft_delete_and_restore(store):
     ]
 
 
-def test_a_second_process_gets_a_clear_lock_error(duckdb_store, db_path):
+def test_a_second_process_waits_then_gets_a_clear_lock_error(duckdb_store, db_path):
     script = textwrap.dedent(
         f"""
         from mlprod.store import Store
         from mlprod.errors import DatabaseLocked
         try:
-            Store({str(db_path)!r})
+            Store({str(db_path)!r}, wait=0.3)
         except DatabaseLocked as exc:
             print(exc)
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    with duckdb_store.held():  # at work the whole time
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
     assert out.returncode == 0, out.stderr
     assert "is in use by" in out.stdout and "PID" in out.stdout
     assert "Traceback" not in out.stderr

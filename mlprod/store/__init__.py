@@ -61,16 +61,23 @@ class Store(_Schema, _Writes, _History, _Groups, _Copies):
         DuckDB's memory cap for this process (``"512MB"``, ``"2GB"``; by default
         ``MLPROD_DB_MEMORY`` or 512MB); beyond it DuckDB spills to a temp folder.
 
+    wait : float, optional
+        How long (seconds) an operation waits while another process works on the file
+        (by default ``MLPROD_DB_WAIT`` or 60). The file is held only while an operation
+        runs (:meth:`held` keeps it for a block).
+
     Raises
     ------
     DatabaseLocked
-        Another process holds the file.
+        Another process held the file for longer than ``wait``.
     DatabaseError
         The file is not a DuckDB database, or was written by a newer mlprod.
     """
 
-    def __init__(self, database: str | Path, *, memory_limit: str | None = None) -> None:
-        super().__init__(database, memory_limit=memory_limit)
+    def __init__(
+        self, database: str | Path, *, memory_limit: str | None = None, wait: float | None = None
+    ) -> None:
+        super().__init__(database, memory_limit=memory_limit, wait=wait)
         try:
             self.migrate()
         except BaseException:

@@ -1,8 +1,12 @@
 """The connection to the history database: opening, hardening, cursors, transactions.
 
-One ``Store`` per process holds one DuckDB connection; every operation runs on its own
-``cursor()`` so Streamlit's script threads never share a bare connection. Writes that
-belong together run in one explicit ``BEGIN``/``COMMIT`` transaction.
+A DuckDB file has one process at a time, and a team has several: the dashboard, a CLI in
+CI, a notebook, a cron import. So a ``Store`` holds the file only while it works: the
+first operation opens it, the last one to finish closes it, and an opening that finds
+another process at work waits for it (up to ``MLPROD_DB_WAIT`` seconds, by default 60)
+instead of failing. Inside one process every operation runs on its own ``cursor()`` so
+Streamlit's script threads never share a bare connection. Writes that belong together run
+in one explicit ``BEGIN``/``COMMIT`` transaction.
 
 The database setting picks the backend here (:func:`backend_of`): a DuckDB file (the
 embedded default, one process) or a PostgreSQL server (:mod:`~mlprod.store.postgres`, many
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -121,6 +127,9 @@ def _write_failure(exc: BaseException) -> bool:
 
 _SERVERS = ("postgresql", "postgres")
 
+#: How long a process keeps the DuckDB file after its last operation (seconds).
+LINGER_SECONDS = 0.2
+
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
@@ -156,7 +165,9 @@ class Connection:
     #: The SQL this backend speaks where the two differ.
     sql: Dialect = DUCKDB
 
-    def __init__(self, database: str | Path, *, memory_limit: str | None = None) -> None:
+    def __init__(
+        self, database: str | Path, *, memory_limit: str | None = None, wait: float | None = None
+    ) -> None:
         self.database = str(database)
         self.read_only = False
         self._pool: PostgresPool | None = None
@@ -165,30 +176,115 @@ class Connection:
             self._pool = PostgresPool(self.database)
             self.database = hide_password(self.database)  # as messages show it
             return
-        if self.database != ":memory:" and not self.database.startswith("md:"):
+        self._memory_limit = memory_limit or config.memory_limit()
+        self._wait = config.lock_wait() if wait is None else max(0.0, wait)
+        # A file is held only while someone works on it (see the module's docstring); a
+        # database in memory lives as long as its connection.
+        self._shared_file = self.database != ":memory:" and not self.database.startswith("md:")
+        self._guard = threading.Lock()
+        self._users = 0
+        self._turn = 0
+        self._con: duckdb.DuckDBPyConnection | None = None
+        if self._shared_file:
             path = Path(self.database).expanduser()
             _refuse_foreign_file(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.read_only = path.exists() and not _writable(path)
+        else:
+            self._con = self._open()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Open the database, waiting while another process holds the file."""
+        deadline = time.monotonic() + self._wait
+        pause = 0.005
+        while True:
+            try:
+                # DuckDB's default cap is 80% of RAM; its page cache and checkpoints then
+                # grow the process by ~1 GB after a 10M-row batch. It spills to disk past
+                # the cap.
+                con = duckdb.connect(
+                    self.database,
+                    read_only=self.read_only,
+                    config={
+                        "memory_limit": self._memory_limit,
+                        # SQL reaches no file outside the database's folder (the file, its
+                        # WAL and DuckDB's spill folder live there), no extension is fetched
+                        # or loaded (httpfs would give SQL the network), and no query can
+                        # change these settings later.
+                        "autoinstall_known_extensions": False,
+                        "autoload_known_extensions": False,
+                    },
+                )
+                _harden(con, self.database)
+                return con
+            except duckdb.Error as exc:
+                error = _open_error(self.database, exc)
+                if not isinstance(error, DatabaseLocked):
+                    raise error from None
+                if time.monotonic() + pause > deadline:
+                    if self._wait:
+                        raise DatabaseLocked(
+                            f"{error} (waited {self._wait:g} s; MLPROD_DB_WAIT or --wait "
+                            "sets how long)"
+                        ) from None
+                    raise error from None
+            time.sleep(pause)  # another process is at work: its saves take seconds at most
+            pause = min(pause * 2, 0.05)
+
+    @contextmanager
+    def held(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """The file, ours for as long as this block runs (nested uses share it); closed
+        when the last user is done, so other processes can take their turn."""
+        if self._pool is not None or not self._shared_file:
+            yield self._con
+            return
+        with self._guard:
+            self._turn += 1  # a pending let-go is off
+            if self._con is None:
+                self._con = self._open()
+            self._users += 1
+            con = self._con
         try:
-            # DuckDB's default cap is 80% of RAM; its page cache and checkpoints then grow
-            # the process by ~1 GB after a 10M-row batch. It spills to disk past the cap.
-            self._con = duckdb.connect(
-                self.database,
-                read_only=self.read_only,
-                config={
-                    "memory_limit": memory_limit or config.memory_limit(),
-                    # SQL reaches no file outside the database's folder (the file, its WAL
-                    # and DuckDB's spill folder live there), no extension is fetched or
-                    # loaded (httpfs would give SQL the network), and no query can change
-                    # these settings later.
-                    "autoinstall_known_extensions": False,
-                    "autoload_known_extensions": False,
-                },
-            )
-            _harden(self._con, self.database)
-        except duckdb.Error as exc:
-            raise _open_error(self.database, exc) from None
+            yield con
+        finally:
+            with self._guard:
+                self._users -= 1
+                if self._users == 0 and self._con is not None:
+                    self._let_go_after(LINGER_SECONDS)
+
+    def file_stamp(self) -> str | None:
+        """Size and modification time of the DuckDB file and of its write-ahead log: every
+        commit, by any process, writes one of them (reads write neither), so the stamp
+        moves with every write, with no need to open the file. ``None`` for a server or
+        a database in memory."""
+        if self._pool is not None or not self._shared_file:
+            return None
+        path = Path(self.database).expanduser()
+        parts = []
+        for file in (path, path.with_name(path.name + ".wal")):
+            try:
+                found = file.stat()
+            except FileNotFoundError:
+                parts.append("-")
+            else:
+                parts.append(f"{found.st_size}:{found.st_mtime_ns}")
+        return "/".join(parts)
+
+    def _let_go_after(self, seconds: float) -> None:
+        """Close the file once nobody here has used it for ``seconds``: a page's queries
+        come in bursts (one open per burst, not per query: a History overview took 2.4x as
+        long opening the file for each), and between bursts another process gets in."""
+        turn = self._turn
+
+        def let_go() -> None:
+            with self._guard:
+                if self._turn == turn and self._users == 0 and self._con is not None:
+                    self._con.close()
+                    self._con = None
+
+        timer = threading.Timer(seconds, let_go)
+        timer.daemon = True
+        timer.start()
 
     @property
     def backend(self) -> str:
@@ -201,11 +297,13 @@ class Connection:
             with self._server_cursor() as cur:
                 yield cur
             return
-        cur = self._con.cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
+        with self.held() as con:
+            assert con is not None
+            cur = con.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
 
     @contextmanager
     def _server_cursor(self) -> Iterator[PostgresCursor]:
@@ -278,8 +376,11 @@ class Connection:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
-        else:
-            self._con.close()
+            return
+        with self._guard:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
 
     def __enter__(self) -> Self:
         return self

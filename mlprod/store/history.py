@@ -153,7 +153,10 @@ class _History(_Lookups):
         """How far the history has moved: the number of batches and of deletes and
         restores. Every committed write adds to one of them, whatever order writes commit
         in (the newest batch number did not move when a long save of batch N committed
-        after a short one of N+1)."""
+        after a short one of N+1). A DuckDB file answers by its files alone (no opening:
+        :meth:`file_stamp`)."""
+        if (stamp := self.file_stamp()) is not None:
+            return stamp
         with self.cursor() as cur:
             row = cur.execute(
                 "SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM deletions)"

@@ -24,6 +24,7 @@ __all__ = [
     "deleted_runs",
     "deletion_log",
     "filter_options",
+    "follow_writes",
     "group_runs",
     "history_currencies",
     "history_key",
@@ -80,14 +81,27 @@ def written() -> None:
 
 
 def history_key() -> str:
-    """What the cached answers are keyed by: the database, and on a server also how far
-    its history has moved (another replica's save or delete changes it, so nobody on this
-    one is shown a stale history; one indexed lookup per page run)."""
+    """What the cached answers are keyed by: the database and how far its history has
+    moved (another process's save or delete changes it: a CLI, a notebook, another
+    replica; so nobody is shown a stale history). A DuckDB file answers from its files'
+    sizes and times, a server with one indexed lookup per page run."""
     database = config.database()
-    opened = _open_store(database)
-    if opened.backend == "duckdb":  # one process writes the file: written() clears
-        return database
-    return f"{database}#{opened.version()}"
+    return f"{database}#{_open_store(database).version()}"
+
+
+def follow_writes() -> None:
+    """Rerun the page when anyone writes to the history: a CLI, a notebook, another
+    session or replica. The browser asks twice a second on a DuckDB file (its stamp: two
+    ``stat`` calls), every 2 s on a server (two counts); only a change reruns the page."""
+    drawn_for = history_key()
+    every = 0.5 if _open_store(config.database()).backend == "duckdb" else 2.0
+
+    @st.fragment(run_every=every)
+    def watch() -> None:
+        if history_key() != drawn_for:
+            st.rerun(scope="app")
+
+    watch()
 
 
 # -- cached history queries: one function per question, keyed by database and filter ------

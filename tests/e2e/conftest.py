@@ -25,7 +25,7 @@ IDLE = (
 )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -40,9 +40,9 @@ def artifacts() -> Path:
 class Server:
     """``streamlit run app.py`` on loopback, on the database ``db``."""
 
-    def __init__(self, db: Path, log: Path, *extra: str) -> None:
+    def __init__(self, db: Path, log: Path, *extra: str, port: int | None = None) -> None:
         self.db = db
-        self.port = _free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("w")
         self.proc = subprocess.Popen(

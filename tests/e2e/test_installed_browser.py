@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.installed import tree
 
-from .conftest import _free_port, full_screenshot, wait_idle
+from .conftest import free_port, full_screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 def test_mlprod_ui_serves_the_dashboard_from_any_folder(installed, page, tmp_path, artifacts):
     before = tree(installed.site_packages)
     db = tmp_path / "ours.duckdb"
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "ui.log").open("w")
     server = subprocess.Popen(
         [str(installed.bin / "mlprod"), "ui", "--port", str(port), "--address", "127.0.0.1",

@@ -24,7 +24,7 @@ from mlprod.config import PROJECT_DIR
 from mlprod.store import HistoryFilter, Store
 from tests.benchmarks.run import generate
 
-from .conftest import Server, _free_port, wait_idle
+from .conftest import Server, free_port, wait_idle
 from .test_reliability_browser import _good_run_ids, figure, save_at_once, upload_and_score
 
 pytestmark = pytest.mark.e2e
@@ -228,7 +228,7 @@ def test_through_nginx_with_affinity_a_browser_uploads_scores_saves_and_download
     folder = tmp_path / "nginx"
     folder.mkdir()
     with replicas(pg_uri, tmp_path, 2) as servers:
-        port = _free_port()
+        port = free_port()
         main = folder / "nginx.conf"
         main.write_text(_nginx(PROJECT_DIR / "docs" / "deploy" / "nginx.conf", folder,
                                [s.port for s in servers], port))  # fmt: skip
