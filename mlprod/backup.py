@@ -4,9 +4,10 @@ DuckDB lets one process hold a database file at a time, and each mlprod process 
 only while it works. A backup therefore works in one of two ways:
 
 - the file is free within a moment: hold it (taking the lock), ``CHECKPOINT``, copy it;
-- another process keeps it (a long save): copy the file and its write-ahead log as they are, and keep the
-  copy only if neither changed while it was being made (DuckDB writes both on every commit
-  and checkpoint, so an unchanged pair is a committed state). Otherwise try again.
+- another process keeps it (a long save): copy the file and its write-ahead log as they
+  are, and keep the copy only if neither changed while it was being made (DuckDB writes
+  both on every commit and checkpoint, so an unchanged pair is a committed state).
+  Otherwise try again.
 
 A history on a PostgreSQL server is backed up to a DuckDB file too (beside ``pg_dump``, which
 the server's own tools offer): every table is read in one repeatable-read transaction (a

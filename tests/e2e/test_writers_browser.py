@@ -47,8 +47,10 @@ def _notebook_save(db: Path, model: str) -> subprocess.Popen:
         f"print(mlprod.History({str(db)!r}).save(mlprod.score(runs), author='nb'))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=PROJECT_DIR)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env, cwd=PROJECT_DIR,
+    )  # fmt: skip
 
 
 def _finished(proc: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
@@ -97,9 +99,11 @@ def test_cli_and_notebook_save_while_history_is_open_and_it_shows_them(
             runs += 3
             seconds.append(_shown_within(page, runs, time.perf_counter()))
 
-        out, _ = _finished(_mlprod("import", "mlflow", "--tracking-uri", mlflow_server,
-                                   "--experiment", "vision", "--set", "inference_cost=120",
-                                   "--save", "-o", os.devnull, "--author", "cron", db=db))  # fmt: skip
+        cron = _mlprod(
+            "import", "mlflow", "--tracking-uri", mlflow_server, "--experiment", "vision",
+            "--set", "inference_cost=120", "--save", "-o", os.devnull, "--author", "cron", db=db,
+        )  # fmt: skip
+        _finished(cron)
         runs += 6
         seconds.append(_shown_within(page, runs, time.perf_counter()))
         full_screenshot(page, artifacts / "history-beside-cli.png")
