@@ -19,6 +19,7 @@ __all__ = [
     "DatabaseReadOnly",
     "InvalidInput",
     "MlprodError",
+    "NotAllowed",
 ]
 
 
@@ -67,6 +68,11 @@ class DatabaseReadOnly(DatabaseError):
 
 class DatabaseBusy(DatabaseError):
     """Someone else kept changing the same rows while this change was retried."""
+
+
+class NotAllowed(MlprodError):
+    """The person acting may not do this here (their role, or the projects they edit);
+    nothing was changed. The message says who grants more."""
 
 
 class AlreadySaved(MlprodError):

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlprod.access import Person
 from mlprod.metrics import Ratios
 from mlprod.store import KEEP, Store
 
@@ -123,13 +124,25 @@ def save_calculation(
     calc_key: str,
     author: str | None = None,
     source: str = "calculator",
+    who: Person | None = None,
 ) -> bool:
     """Store one calculation (a batch of one) unless this ``calc_key`` was stored already.
 
     ``calc_key`` names one press of *Calculate* (or one CLI call): saving it again (a
-    double click, a rerun) stores nothing. Returns True when a row was written.
+    double click, a rerun) stores nothing. Returns True when a row was written. ``who``
+    is the person acting (default: the local operator); a viewer is refused
+    (:class:`~mlprod.errors.NotAllowed`) and nothing is stored.
     """
+    author = _acting(who, author)
     return store.save_calculation(record, calc_key=calc_key, author=author, source=source)
+
+
+def _acting(who: Person | None, author: str | None) -> str | None:
+    """The author of a save by ``who``: refused unless they may save; their name."""
+    if who is None:
+        return author
+    who.require_save()
+    return who.name or author or None
 
 
 @lru_cache(maxsize=64)
@@ -202,6 +215,7 @@ def save_batch(
     currency: str = "USD",
     again: bool = False,
     imported_from: str | None = None,
+    who: Person | None = None,
 ) -> int:
     """Store the good rows of a scored file as one batch, in one transaction.
 
@@ -224,6 +238,8 @@ def save_batch(
         The tracking server the runs came from: each run id is recorded as imported from
         there, once (a database constraint: two imports at the same moment cannot both
         store a run).
+    who : Person, optional
+        The person acting (default: the local operator); their name is the author.
 
     Returns
     -------
@@ -237,7 +253,10 @@ def save_batch(
         some of these runs at the same moment; nothing was stored.
     DatabaseError
         The database refused the write; nothing was stored.
+    NotAllowed
+        ``who`` may not save (a viewer); nothing was stored.
     """
+    author = _acting(who, author)
     tables: Iterator[pa.Table] = iter([scored] if isinstance(scored, pa.Table) else scored)
     content_hash = _hash_meanwhile(Path(file)) if file is not None else None
     return store.append_calculations(

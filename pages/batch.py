@@ -211,7 +211,7 @@ with save:
                      icon=":material/save:"):  # fmt: skip
             with st.spinner("Saving…"), ui.writing() as target:
                 batch_no = save_batch(target, fresh, source=SOURCE, file_name=read.uri,
-                                      author=ui.author(), currency=config.currency(),
+                                      who=ui.person(), currency=config.currency(),
                                       again=True, imported_from=read.uri)  # fmt: skip
             note = f"Saved {fresh.num_rows:,} rows to the history (batch {batch_no})."
             if write_back:
@@ -242,7 +242,7 @@ with save:
             with st.spinner("Saving…"), scoring_turn(), ui.writing() as target:
                 batch_no = save_batch(
                     target, scored.tables(), source="batch", file=inspection.path,
-                    file_name=file_name, author=ui.author(), currency=config.currency(),
+                    file_name=file_name, who=ui.person(), currency=config.currency(),
                     again=confirmed,
                 )  # fmt: skip
         except AlreadySaved as exc:  # someone saved the same file a moment ago

@@ -5,6 +5,7 @@ import uuid
 import streamlit as st
 
 from mlprod import config, ui
+from mlprod.access import GRANT_HELP
 from mlprod.errors import InvalidInput
 from mlprod.explain import CURRENCIES, advice_for, formulas, md
 from mlprod.metrics import calculate, resolve_f1
@@ -145,10 +146,14 @@ with result_column:
         icon=":material/menu_book:",
     )  # fmt: skip
 
-    if st.button("Save to history", key="calc-save", icon=":material/save:"):
+    me = ui.person()
+    if me is not None and not me.may_save():
+        st.caption(f"Viewers can calculate and look; saving needs the editor role. "
+                   f"{GRANT_HELP}")  # fmt: skip
+    elif st.button("Save to history", key="calc-save", icon=":material/save:"):
         with ui.writing() as store:
             saved = save_calculation(
-                store, record, calc_key=result["key"], author=ui.author(), source="calculator"
+                store, record, calc_key=result["key"], source="calculator", who=me
             )
         if saved:
             ui.written()

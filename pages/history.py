@@ -27,6 +27,8 @@ PAGE_SIZE = 50
 
 st.title("History")
 store = ui.store()
+me = ui.person()  # what this person may do: pages hide it, the core refuses it
+editor, admin = me is None or me.may_save(), me is None or me.at_least("admin")
 
 if ui.history_summary(HistoryFilter())["runs"] == 0:
     st.info(
@@ -34,7 +36,7 @@ if ui.history_summary(HistoryFilter())["runs"] == 0:
         "`python -m mlprod ... --save` lands here, so the team can see its progress, the "
         "cost/F1 frontier and what it tried before. Load a sample to look around."
     )
-    if st.button("Load sample runs", key="history-load-sample", type="primary"):
+    if editor and st.button("Load sample runs", key="history-load-sample", type="primary"):
         with st.spinner("Loading data/sample_runs.csv…"):
             load_sample_runs()
         st.rerun()
@@ -155,12 +157,14 @@ st.dataframe(
     column_config=history_column_config(),
 )  # fmt: skip
 delete_col, undo_col, export_csv, export_parquet = st.columns(4)
-if delete_col.button(
+if not editor:
+    delete_col.caption("Viewers can look and export; deleting needs the editor role.")
+elif delete_col.button(
     f"Delete {len(selected)} selected", key="history-delete", disabled=not selected,
     icon=":material/delete:",
 ):  # fmt: skip
     with ui.writing() as target:
-        done = target.soft_delete(selected, by=ui.author())
+        done = target.soft_delete(selected, who=ui.person())
         taken = taken_by_others(target, selected, len(done), "delete")
     ui.written()
     st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
@@ -172,11 +176,13 @@ if note := st.session_state.pop("history-note", None):
     st.toast(note, icon=":material/delete:")
 if taken := st.session_state.pop("history-taken", ""):  # stays on the page; a toast fades
     st.warning(taken, icon=":material/group:")
-if st.session_state.get("history-undo") and undo_col.button(
-    "Undo delete", key="history-undo-button", icon=":material/undo:"
+if (
+    editor
+    and st.session_state.get("history-undo")
+    and undo_col.button("Undo delete", key="history-undo-button", icon=":material/undo:")
 ):
     with ui.writing() as target:
-        target.restore(st.session_state.pop("history-undo"), by=ui.author())
+        target.restore(st.session_state.pop("history-undo"), who=ui.person())
     ui.written()
     st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
     st.rerun()
@@ -202,9 +208,11 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
             hide_index=True, key="history-deleted", on_select="rerun",
             selection_mode="multi-row", column_config=history_column_config(),
         )  # fmt: skip
-        if st.button(f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen):
+        if editor and st.button(
+            f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen
+        ):
             with ui.writing() as target:
-                back = target.restore(chosen, by=ui.author())
+                back = target.restore(chosen, who=ui.person())
                 taken = taken_by_others(target, chosen, len(back), "restore")
             ui.written()
             st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
@@ -241,8 +249,10 @@ with spread_box:
 
 log_box = st.expander("Deletion log", key="history-log-open", on_change="rerun")
 with log_box:
-    if log_box.open:  # queried only then
-        log = ui.deletion_log()
+    if log_box.open and not admin:
+        st.caption("The deletion log is for admins.")
+    elif log_box.open:  # queried only then
+        log = ui.deletion_log(me)
         if log.empty:
             st.caption("Nobody has deleted a run yet.")
         else:

@@ -34,7 +34,7 @@ def _number(value: int) -> str:
 class OidcProvider:
     """``with OidcProvider(email="ann@team.example") as idp: idp.url ...``"""
 
-    def __init__(self, email: str) -> None:
+    def __init__(self, email: str) -> None:  # who signs in next (a test may change it)
         self.email = email
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = secrets.token_hex(4)

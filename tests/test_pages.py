@@ -600,7 +600,7 @@ class TestSignIn:
         assert not app.dataframe and app.button(key="sign-in")
 
     def test_signed_in_user_is_the_author(self, app, db_path):
-        app.secrets = dict(self.AUTH)
+        app.secrets = {**self.AUTH, "mlprod": {"access": {"editors": {"@example.com": ["*"]}}}}
         app.user = {"is_logged_in": True, "email": "ada@example.com", "name": "Ada L."}
         app.run()
         assert not app.exception
@@ -609,6 +609,27 @@ class TestSignIn:
         app.button(key="calc-save").click().run()
         assert "Saved" in text(app.success[0].value)
         assert saved_rows(db_path).iloc[0].author == "ada@example.com"
+
+    def test_with_no_rules_a_signed_in_person_is_a_viewer_and_told_how_to_grant(self, app, db_path):
+        app.secrets = dict(self.AUTH)
+        app.user = {"is_logged_in": True, "email": "eve@gmail.example", "name": "Eve"}
+        app.run()
+        assert not app.exception
+        assert "(viewer)" in text(" ".join(c.value for c in app.sidebar.caption))
+        assert "[mlprod.access]" in text(" ".join(c.value for c in app.sidebar.caption))
+        assert not [b for b in app.button if b.key == "calc-save"]  # nothing to press
+        assert "saving needs the editor role" in text(" ".join(c.value for c in app.caption))
+        app.switch_page("pages/history.py").run()
+        assert not [b for b in app.button if b.key in ("history-load-sample", "history-delete")]
+
+    def test_someone_the_rules_do_not_name_gets_nothing(self, app, db_path):
+        app.secrets = {**self.AUTH, "mlprod": {"access": {"viewers": ["@team.example"]}}}
+        app.user = {"is_logged_in": True, "email": "mallory@gmail.example", "name": "M"}
+        app.run()
+        assert "has no access to this dashboard" in text(app.error[0].value)
+        assert not app.metric and not app.number_input  # no calculator
+        app.switch_page("pages/history.py").run()
+        assert not app.dataframe and not app.metric
 
 
 class TestGuide:

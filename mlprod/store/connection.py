@@ -164,6 +164,8 @@ class Connection:
 
     #: The SQL this backend speaks where the two differ.
     sql: Dialect = DUCKDB
+    #: Fold a DuckDB file's log in after each write (see :meth:`transaction`).
+    fold_log_after_writes = True
 
     def __init__(
         self, database: str | Path, *, memory_limit: str | None = None, wait: float | None = None
@@ -347,7 +349,7 @@ class Connection:
                 if _write_failure(exc):
                     raise self._not_written(exc) from None
                 raise
-            if self._pool is None and self._shared_file:
+            if self._pool is None and self._shared_file and self.fold_log_after_writes:
                 # Fold the log into the file now, not when the file is let go: the file's
                 # stamp (the history's version) then moves once per write, and the pages'
                 # cached answers are not thrown away a second time 0.2 s later. Another

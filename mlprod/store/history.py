@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mlprod.access import Person
 from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
 from mlprod.store.lookups import RUN_DETAILS, _Lookups, _rows_by_id, arrow_of
 from mlprod.store.schema import ASSUMPTION_COLUMNS
@@ -543,9 +544,11 @@ class _History(_Lookups):
         keys = ("id", "action", "done_by", "happened_at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def deletion_log(self, *, limit: int = 200) -> pd.DataFrame:
+    def deletion_log(self, *, limit: int = 200, who: Person | None = None) -> pd.DataFrame:
         """Who deleted or restored which calculation, and when (newest first), with the
-        run's model, name and id."""
+        run's model, name and id. For admins (``who``; default: the local operator)."""
+        if who is not None:
+            who.require_admin("The deletion log")
         with self.cursor() as cur:
             return cur.execute(
                 "SELECT d.happened_at, d.action, d.done_by, c.model_name, c.run_name, "

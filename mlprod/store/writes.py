@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from mlprod.access import Person
 from mlprod.errors import AlreadySaved, DatabaseBusy
 from mlprod.store.blocks import (
     _SIDE_COLUMNS,
@@ -349,16 +350,33 @@ class _Writes(Connection):
         with self.cursor() as cur:
             return _saved_before(cur, content_hash)
 
-    def soft_delete(self, ids: list[int], *, by: str | None = None) -> list[int]:
+    def soft_delete(
+        self, ids: list[int], *, by: str | None = None, who: Person | None = None
+    ) -> list[int]:
         """Mark calculations deleted (they stay restorable); returns the ids this call
-        deleted (not those someone had deleted already)."""
-        return self._mark(ids, deleted=True, by=by)
+        deleted (not those someone had deleted already). ``who`` (default: the local
+        operator) must edit every project these runs are in, else
+        :class:`~mlprod.errors.NotAllowed` and nothing changes."""
+        return self._mark(ids, deleted=True, by=by, who=who)
 
-    def restore(self, ids: list[int], *, by: str | None = None) -> list[int]:
-        """Undo :meth:`soft_delete`; returns the ids this call brought back."""
-        return self._mark(ids, deleted=False, by=by)
+    def restore(
+        self, ids: list[int], *, by: str | None = None, who: Person | None = None
+    ) -> list[int]:
+        """Undo :meth:`soft_delete`; returns the ids this call brought back (``who`` as
+        for :meth:`soft_delete`)."""
+        return self._mark(ids, deleted=False, by=by, who=who)
 
-    def _mark(self, ids: list[int], *, deleted: bool, by: str | None) -> list[int]:
+    def _mark(
+        self, ids: list[int], *, deleted: bool, by: str | None, who: Person | None
+    ) -> list[int]:
+        if who is not None:
+            by = who.name or by
+            with self.cursor() as cur:
+                projects = [r[0] for r in cur.execute(
+                    "SELECT DISTINCT project FROM calculations "
+                    "WHERE id IN (SELECT unnest(?::BIGINT[]))", [list(ids)],
+                ).fetchall()]  # fmt: skip
+            who.require_change(projects)
         now = utc_now()
         state = "deleted_at IS NULL" if deleted else "deleted_at IS NOT NULL"
         attempts = 6

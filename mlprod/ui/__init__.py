@@ -23,17 +23,20 @@ from mlprod.ui.resources import (
     written,
 )
 from mlprod.ui.shell import (
+    access_rules,
     author,
     check_cost_tables,
     ensure_app_shell,
     favicon,
     needs_sign_in,
+    person,
     require_sign_in,
     sidebar,
 )
 from mlprod.ui.widgets import chart, page_url, scored_column_config, shown_empty
 
 __all__ = [
+    "access_rules",
     "author",
     "chart",
     "check_cost_tables",
@@ -49,6 +52,7 @@ __all__ = [
     "history_summary",
     "needs_sign_in",
     "page_url",
+    "person",
     "require_sign_in",
     "scored_column_config",
     "search_runs",

@@ -22,7 +22,7 @@ from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
 from mlprod.store import HistoryFilter, HistoryOverview
 from mlprod.ui.resources import _BY_FILTER, history_key, writing, written
-from mlprod.ui.shell import author
+from mlprod.ui.shell import person
 from mlprod.ui.widgets import chart_template, filled, scored_column_config
 
 __all__ = ["HISTORY_TABLE_COLUMNS", "answer_ids", "history_charts", "history_column_config",
@@ -169,7 +169,7 @@ def load_sample_runs() -> int:
     with writing() as target:
         batch_no = save_batch(
             target, scored_batches(inspection, resolve_mapping(inspection)),
-            source="sample", file=path, author=author(), again=True,
+            source="sample", file=path, who=person(), again=True,
         )  # fmt: skip
     written()
     return batch_no

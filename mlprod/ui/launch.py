@@ -21,7 +21,7 @@ def streamlit_flags(config_file: Path) -> list[str]:
     copy started from any folder runs with the same settings as a clone.
 
     >>> streamlit_flags(config.PROJECT_DIR / ".streamlit" / "config.toml")[:2]
-    ['--server.maxUploadSize=200', '--server.enableXsrfProtection=true']
+    ['--server.address=localhost', '--server.maxUploadSize=200']
     """
     with config_file.open("rb") as fh:
         sections = tomllib.load(fh)

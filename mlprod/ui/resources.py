@@ -16,7 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from mlprod import config
-from mlprod.errors import DatabaseError
+from mlprod.access import Person
+from mlprod.errors import DatabaseError, NotAllowed
 from mlprod.explain import md
 from mlprod.store import HistoryFilter, HistoryOverview, Store
 
@@ -72,6 +73,9 @@ def writing() -> Iterator[Store]:
         yield _open_store(config.database())
     except DatabaseError as exc:
         st.error(f"Nothing was saved. {md(exc)}", icon=":material/database:")
+        st.stop()
+    except NotAllowed as exc:  # the core's check: pages hide what a role may not do
+        st.error(md(exc), icon=":material/block:")
         st.stop()
 
 
@@ -155,13 +159,14 @@ def deleted_runs(f: HistoryFilter, limit: int = 200) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=900, show_spinner=False)
-def _deletion_log(database: str, limit: int) -> pd.DataFrame:
-    return store().deletion_log(limit=limit)
+def _deletion_log(database: str, limit: int, who: Person | None) -> pd.DataFrame:
+    return store().deletion_log(limit=limit, who=who)
 
 
-def deletion_log(limit: int = 200) -> pd.DataFrame:
-    """Who deleted or restored which run, and when (newest first), cached until a write."""
-    return _deletion_log(history_key(), limit)
+def deletion_log(who: Person | None, limit: int = 200) -> pd.DataFrame:
+    """Who deleted or restored which run, and when (newest first), cached until a write;
+    for admins (the store refuses anyone else)."""
+    return _deletion_log(history_key(), limit, who)
 
 
 @st.cache_data(ttl=900, show_spinner=False)

@@ -8,17 +8,20 @@ from typing import Any
 import streamlit as st
 
 from mlprod import config
+from mlprod.access import GRANT_HELP, AccessRules, Person, rules_file, rules_from
 from mlprod.costs import default_fx, default_prices
 from mlprod.errors import CostTableError
 from mlprod.explain import md
 from mlprod.llm_prices import default_llm_prices
 
 __all__ = [
+    "access_rules",
     "author",
     "check_cost_tables",
     "ensure_app_shell",
     "favicon",
     "needs_sign_in",
+    "person",
     "require_sign_in",
     "sidebar",
 ]
@@ -79,9 +82,52 @@ def needs_sign_in() -> bool:
     return sign_in_provider()[0] and not st.user.is_logged_in
 
 
+def access_rules() -> AccessRules:
+    """The ``[mlprod.access]`` rules: of ``MLPROD_ACCESS_FILE`` if set, else of the secrets
+    (the ``secrets.toml`` Streamlit reads, ``--secrets.files`` included)."""
+    section = rules_file()
+    if section is None:
+        try:
+            mlprod = st.secrets.get("mlprod") or {}
+        except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+            mlprod = {}
+        found = mlprod.get("access") if isinstance(mlprod, Mapping) else None
+        section = _plain(found) if found else None
+    return rules_from(section)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def person() -> Person | None:
+    """Who is acting here: with sign-in on, the signed-in email as the rules make them
+    (``None``: not let in); without sign-in, whoever typed their name (the local operator,
+    as the CLI is: the dashboard then serves this machine only unless opened on purpose)."""
+    if sign_in_provider()[0]:
+        if not st.user.is_logged_in:
+            return None
+        return access_rules().person(str(st.user.get("email") or ""))
+    return Person.local(author() or "")
+
+
 def require_sign_in() -> None:
-    """With sign-in on, nobody gets past this without signing in (OIDC via st.login)."""
+    """With sign-in on, nobody gets past this without signing in (OIDC via st.login), and
+    nobody the access rules do not name."""
     if not needs_sign_in():
+        if sign_in_provider()[0] and person() is None:
+            st.title("mlprod")
+            st.error(
+                f"{md(str(st.user.get('email') or 'This account'))} has no access to this "
+                f"dashboard. {GRANT_HELP}",
+                icon=":material/block:",
+            )
+            st.button("Sign out", key="sign-out-refused", on_click=st.logout)
+            st.stop()
         return
     provider = sign_in_provider()[1]
     st.title("mlprod")
@@ -116,7 +162,14 @@ def sidebar() -> None:
     """Who is working, and which database they are working on."""
     with st.sidebar:
         if sign_in_provider()[0]:
-            st.caption(f"Signed in as **{md(author() or 'unknown')}**; saves carry this name.")
+            me = person()
+            role = me.role if me else "viewer"
+            if me is not None and me.role == "editor" and me.projects is not None:
+                role = f"editor of {', '.join(sorted(me.projects))}"
+            carried = "; saves carry this name" if me is not None and me.may_save() else ""
+            st.caption(f"Signed in as **{md(author() or 'unknown')}** ({md(role)}){carried}.")
+            if not access_rules().configured:
+                st.caption(f"Everyone who signs in is a viewer for now. {GRANT_HELP}")
             st.button("Sign out", key="sign-out", icon=":material/logout:", on_click=st.logout)
         else:
             st.text_input(

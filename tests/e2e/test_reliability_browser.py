@@ -196,8 +196,10 @@ def test_the_dashboard_saves_while_three_cli_savers_run(page, tmp_path, artifact
     batches = {batch for *_, batch, _ in rows}
     assert len(batches) == 3 + len(alone) + len(beside)
     assert len(rows) == sum(len(_good_run_ids(p)) for p in files) + len(alone) + len(beside)
-    figure(artifacts, scenario="dashboard_save_beside_3_cli_savers",
-           alone_s=[round(x, 2) for x in alone], beside_s=[round(x, 2) for x in beside])  # fmt: skip
+    figure(
+        artifacts, scenario="dashboard_save_beside_3_cli_savers",
+        alone_s=[round(x, 2) for x in alone], beside_s=[round(x, 2) for x in beside],
+    )  # fmt: skip
 
 
 def _size(db: Path) -> int:

@@ -13,12 +13,20 @@ from .test_reliability_browser import rows_in
 
 pytestmark = pytest.mark.e2e
 
+ACCESS = """
+[mlprod.access]
+viewers = ["@team.example"]
+
+[mlprod.access.editors]
+"ann@team.example" = ["*"]
+"""
+
 
 def test_sign_in_save_and_sign_out_with_a_real_identity_provider(browser, tmp_path, artifacts):
     with OidcProvider(email="ann@team.example") as idp:
         port = free_port()
         secrets = tmp_path / "secrets.toml"
-        secrets.write_text(secrets_toml(idp, port))
+        secrets.write_text(secrets_toml(idp, port, ACCESS))
         db = tmp_path / "history.duckdb"
         server = Server(db, tmp_path / "streamlit.log", "--secrets.files", str(secrets),
                         port=port)  # fmt: skip
@@ -49,6 +57,27 @@ def test_sign_in_save_and_sign_out_with_a_real_identity_provider(browser, tmp_pa
             page.get_by_role("button", name="Sign out").click()
             expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=20_000)
             assert not page.get_by_text("Signed in as").count()
+
+            # A viewer of the team: looks, cannot save or delete (the core refuses too).
+            idp.email = "eve@team.example"
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_text("(viewer)")).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name="Calculate").click()
+            expect(page.get_by_text("saving needs the editor role")).to_be_visible()
+            assert not page.get_by_role("button", name="Save to history").count()
+            page.get_by_role("link", name="History").click()
+            expect(page.get_by_text("deleting needs the editor role")).to_be_visible(timeout=30_000)
+            full_screenshot(page, artifacts / "signed-in-viewer.png")
+            page.get_by_role("button", name="Sign out").click()
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=20_000)
+
+            # Anyone else the provider accepts gets nothing.
+            idp.email = "mallory@elsewhere.example"
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_text("has no access to this dashboard")).to_be_visible(
+                timeout=30_000
+            )
+            assert not page.get_by_role("button", name="Calculate").count()
         finally:
             context.close()
             server.stop()
