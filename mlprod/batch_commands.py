@@ -61,8 +61,9 @@ def score(args: argparse.Namespace) -> int:
     def save(store: Store, rows: Iterator[pa.Table]) -> int:
         from mlprod.saving import save_batch
 
-        return save_batch(store, rows, source="cli", file=path, author=args.author,
-                          currency=args.currency, again=args.again)  # fmt: skip
+        return save_batch(store, rows, source="cli", file=path,
+                          author=args.author or config.local_user(), currency=args.currency,
+                          again=args.again)  # fmt: skip
 
     return _run(args, inspect(path), path.name, _default_output(path), save)
 
@@ -92,8 +93,9 @@ def import_mlflow(args: argparse.Namespace) -> int:
     def save(store: Store, rows: Iterator[pa.Table]) -> int:
         from mlprod.saving import save_batch
 
-        return save_batch(store, rows, source=SOURCE, file_name=uri, author=args.author,
-                          currency=args.currency, again=True, imported_from=uri)  # fmt: skip
+        return save_batch(store, rows, source=SOURCE, file_name=uri,
+                          author=args.author or config.local_user(), currency=args.currency,
+                          again=True, imported_from=uri)  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="mlprod-mlflow-") as folder:
         inspection = inspect(source.to_parquet(runs, Path(folder)), name=f"MLflow {uri}")

@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     calc.add_argument("--json", action="store_true", help="print {cer, ter, psr} as JSON")
     calc.add_argument("--save", action="store_true", help="store the run in the history")
     calc.add_argument("--db", help=_DB_HELP)
-    calc.add_argument("--author")
+    calc.add_argument("--author", help="who saves (default: $USER)")
 
     versus = commands.add_parser(
         "compare",
@@ -211,7 +211,7 @@ def _batch_options(parser: argparse.ArgumentParser, *, saves: str) -> None:
     )  # fmt: skip
     parser.add_argument("--save", action="store_true", help=f"store {saves} in the history")
     parser.add_argument("--db", help=_DB_HELP)
-    parser.add_argument("--author")
+    parser.add_argument("--author", help="who saves (default: $USER)")
     parser.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
@@ -337,7 +337,8 @@ def _calc(args: argparse.Namespace) -> int:
         )  # fmt: skip
         database = args.db or config.database()
         with Store(database) as store:
-            save_calculation(store, record, calc_key=uuid.uuid4().hex, author=args.author,
+            save_calculation(store, record, calc_key=uuid.uuid4().hex,
+                             author=args.author or config.local_user(),
                              source="cli")  # fmt: skip
         print(f"Saved to {database}", file=sys.stderr)
     return EXIT_OK

@@ -118,6 +118,24 @@ def memory_limit(environ: dict[str, str] | None = None) -> str:
     return env.get("MLPROD_DB_MEMORY") or "512MB"
 
 
+def local_user(environ: dict[str, str] | None = None) -> str | None:
+    """Who a local process (the CLI, a notebook) saves as when no name is given: ``$USER``
+    (or the system's name for this account).
+
+    >>> local_user({"USER": "ann"})
+    'ann'
+    """
+    env = os.environ if environ is None else environ
+    if env.get("USER") or env.get("USERNAME"):
+        return env.get("USER") or env.get("USERNAME")
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
 def lock_wait(environ: dict[str, str] | None = None) -> float:
     """How long (seconds) an opening of the DuckDB file waits while another process works
     on it: ``MLPROD_DB_WAIT``, by default 60.

@@ -192,7 +192,8 @@ class History:
 
         table = pa.Table.from_pandas(scored.reset_index(drop=True), preserve_index=False)
         with self._store() as store:
-            return save_batch(store, table, source=SOURCE, file_name=name, author=author,
+            return save_batch(store, table, source=SOURCE, file_name=name,
+                              author=author or config.local_user(),
                               currency=currency, again=True)  # fmt: skip
 
 

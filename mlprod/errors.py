@@ -20,6 +20,7 @@ __all__ = [
     "InvalidInput",
     "MlprodError",
     "NotAllowed",
+    "Unnamed",
 ]
 
 
@@ -73,6 +74,10 @@ class DatabaseBusy(DatabaseError):
 class NotAllowed(MlprodError):
     """The person acting may not do this here (their role, or the projects they edit);
     nothing was changed. The message says who grants more."""
+
+
+class Unnamed(NotAllowed):
+    """A save with nobody's name on it (sign-in off and no name typed); nothing stored."""
 
 
 class AlreadySaved(MlprodError):

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlprod.access import Person
+from mlprod.errors import Unnamed
 from mlprod.metrics import Ratios
 from mlprod.store import KEEP, Store
 
@@ -138,11 +139,17 @@ def save_calculation(
 
 
 def _acting(who: Person | None, author: str | None) -> str | None:
-    """The author of a save by ``who``: refused unless they may save; their name."""
+    """The author of a save by ``who``: refused unless they may save, and unless they
+    are named (a dashboard without sign-in whose "Your name" box is empty)."""
     if who is None:
         return author
     who.require_save()
-    return who.name or author or None
+    if not (who.name or author or "").strip():
+        raise Unnamed(
+            "Saving needs your name, so the team knows who ran what: type it in “Your name” "
+            "in the sidebar (the command line takes --author, else $USER). Nothing was saved."
+        )
+    return who.name or author
 
 
 @lru_cache(maxsize=64)

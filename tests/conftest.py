@@ -96,6 +96,7 @@ def app(db_path, monkeypatch):
 
     monkeypatch.setattr(PagesManager, "__init__", init_as_a_server_does)
     at = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)
+    at.session_state["sidebar-author"] = "tester"  # saves need a name (sign-in off)
     yield at
     st.cache_resource.clear()
     st.cache_data.clear()

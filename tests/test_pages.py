@@ -184,6 +184,7 @@ class TestBatch:
         # The same file again, in a new session: the page asks before storing it twice.
         st.cache_resource.clear()
         second = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)
+        second.session_state["sidebar-author"] = "bob"
         self.upload(self.open(second), "again.csv", data)
         second.button(key="batch-score").click().run()
         assert "saved before: 292 rows" in text(second.warning[0].value)
@@ -588,6 +589,17 @@ class TestSignIn:
         app.run()
         assert app.sidebar.text_input(key="sidebar-author").label == "Your name"
         assert not [b for b in app.button if b.key == "sign-in"]
+
+    def test_a_save_with_no_name_is_refused_and_says_where_to_type_it(self, app, db_path):
+        app.session_state["sidebar-author"] = ""
+        app.run()
+        app.button(key="calc-save").click().run()
+        assert "type it in “Your name” in the sidebar" in text(app.error[0].value)
+        assert "--author" in text(app.error[0].value)
+        assert saved_rows(db_path).empty
+        app.sidebar.text_input(key="sidebar-author").input("Ada").run()
+        app.button(key="calc-save").click().run()
+        assert saved_rows(db_path).iloc[0].author == "Ada"
 
     def test_with_auth_section_nothing_shows_before_sign_in(self, app, db_path):
         app.secrets = dict(self.AUTH)

@@ -125,6 +125,14 @@ def wait_idle(page) -> None:
     page.wait_for_selector(IDLE, timeout=30_000)
 
 
+def named(page, name: str = "tester") -> None:
+    """Type a name in the sidebar, as a person does before saving (sign-in off)."""
+    box = page.get_by_role("textbox", name="Your name")
+    box.fill(name)
+    box.press("Enter")
+    wait_idle(page)
+
+
 def full_screenshot(page, path) -> None:
     """The whole page: Streamlit scrolls inside its own container, so grow the viewport."""
     height = page.evaluate(

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from mlprod.config import PROJECT_DIR
 
-from .conftest import full_screenshot, wait_idle
+from .conftest import full_screenshot, named, wait_idle
 from .test_calculator_browser import saved
 
 pytestmark = pytest.mark.e2e
@@ -22,6 +22,7 @@ def test_upload_score_save_download(server, page, artifacts):
     # A deep link as the first request of a fresh server still gets the app shell.
     page.goto(server["url"] + "/batch")
     wait_idle(page)
+    named(page)
     expect(page.get_by_role("textbox", name="Your name")).to_be_visible()
     expect(page.get_by_role("link", name="Calculator")).to_be_visible()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(EXPORT))

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from mlprod.store import Store
 from tests.conftest import recent
 
-from .conftest import full_screenshot, wait_idle
+from .conftest import full_screenshot, named, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -30,6 +30,7 @@ def saved(db, *, include_deleted: bool = False):
 def test_fill_calculate_save_and_screenshot(server, page, artifacts):
     page.goto(server["url"])
     wait_idle(page)
+    named(page)
     expect(page.get_by_text("0.00075", exact=True)).to_be_visible()  # the prefilled example
 
     page.get_by_role("textbox", name="Your name").fill("Grace")
@@ -73,6 +74,7 @@ def test_two_sessions_saving_at_once_both_land(server, browser):
         p = context.new_page()
         p.goto(server["url"])
         wait_idle(p)
+        named(p, name)
         p.get_by_text("Run details (optional)").click()
         p.get_by_role("textbox", name="Model name").fill(name)
         p.get_by_role("button", name="Calculate").click()

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import full_screenshot, wait_idle
+from .conftest import full_screenshot, named, wait_idle
 from .test_calculator_browser import saved
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +25,7 @@ def metric(page, label):
 def test_sample_filter_delete_undo(server, page, artifacts):
     page.goto(server["url"] + "/history")
     wait_idle(page)
+    named(page)
     page.get_by_role("button", name="Load sample runs").click()
     expect(page.get_by_text("Best CER")).to_be_visible(timeout=30_000)
     assert metric(page, "Runs") == "420"

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from mlprod.saving import normalize_tags
 
-from .conftest import wait_idle
+from .conftest import named, wait_idle
 from .test_calculator_browser import saved
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +39,7 @@ def test_hostile_names_are_text_everywhere(server, page, tmp_path):
     # Typed into the calculator: the heading shows the name as typed, nothing formatted.
     page.goto(server["url"])
     wait_idle(page)
+    named(page)
     page.get_by_text("Run details (optional)").click()
     page.get_by_role("textbox", name="Model name").fill(HOSTILE["markdown"])
     page.get_by_role("button", name="Calculate").click()
@@ -48,6 +49,7 @@ def test_hostile_names_are_text_everywhere(server, page, tmp_path):
 
     page.goto(server["url"] + "/batch")
     wait_idle(page)
+    named(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
     page.get_by_role("button", name="Score").click()
     expect(page.get_by_text("With errors", exact=True)).to_be_visible(timeout=20_000)

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.installed import tree
 
-from .conftest import free_port, full_screenshot, wait_idle
+from .conftest import free_port, full_screenshot, named, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +43,7 @@ def test_mlprod_ui_serves_the_dashboard_from_any_folder(installed, page, tmp_pat
                 time.sleep(0.3)
         page.goto(url)
         wait_idle(page)
+        named(page)
         expect(page.get_by_text("0.00075", exact=True)).to_be_visible()  # the calculator
         page.get_by_role("button", name="Save to history").click()
         expect(page.get_by_text("Saved to the history.")).to_be_visible()

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from mlprod.store import Store
 from tests.conftest import recent
 
-from .conftest import Server, full_screenshot, wait_idle
+from .conftest import Server, full_screenshot, named, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -24,6 +24,7 @@ def test_runs_from_an_mlflow_server_to_the_history(mlflow_server, browser, tmp_p
     try:
         page.goto(f"{server.url}/batch")
         wait_idle(page)
+        named(page)
         page.get_by_text("An MLflow server").click()
         page.get_by_label("Tracking server").fill(mlflow_server)
         page.keyboard.press("Enter")

@@ -22,7 +22,7 @@ from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
 from tests.benchmarks.run import generate
 
-from .conftest import Server, wait_idle
+from .conftest import Server, named, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -69,6 +69,7 @@ def dashboard(browser, tmp_path: Path, sessions: int = 1) -> Iterator[tuple[Serv
         for page in pages:
             page.goto(server.url)
             wait_idle(page)
+            named(page)
         yield server, pages
     finally:
         for context in contexts:

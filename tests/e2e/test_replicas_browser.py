@@ -24,7 +24,7 @@ from mlprod.config import PROJECT_DIR
 from mlprod.store import HistoryFilter, Store
 from tests.benchmarks.run import generate
 
-from .conftest import Server, free_port, wait_idle
+from .conftest import Server, free_port, named, wait_idle
 from .test_reliability_browser import _good_run_ids, figure, save_at_once, upload_and_score
 
 pytestmark = pytest.mark.e2e
@@ -64,6 +64,7 @@ def open_sessions(browser, urls: list[str]) -> list:
         page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
         page.goto(url)
         wait_idle(page)
+        named(page)
         page.get_by_text("Run details (optional)").click()
         page.get_by_role("textbox", name="Model name").fill(f"session-{s}")
         pages.append(page)
@@ -243,6 +244,7 @@ def test_through_nginx_with_affinity_a_browser_uploads_scores_saves_and_download
             for page in pages:
                 page.goto(f"http://127.0.0.1:{port}/")
                 wait_idle(page)
+                named(page)
             page = pages[0]
             upload_and_score(page, runs)
             page.get_by_role("button", name="to history").click()
