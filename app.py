@@ -5,7 +5,7 @@ import streamlit as st
 from mlprod import ui
 from mlprod.errors import DatabaseError
 from mlprod.explain import md
-from mlprod.ui.uploads import remove_stale_uploads_once
+from mlprod.ui.uploads import guard_uploads, remove_stale_uploads_once
 
 st.set_page_config(
     page_title="mlprod · ML training productivity",
@@ -27,6 +27,7 @@ page = st.navigation(
         st.Page("pages/guide.py", title="Guide", icon=":material/menu_book:", url_path="guide"),
     ],
 )
+guard_uploads(ui.sign_in_on())  # with sign-in on, no upload is kept before it
 ui.require_sign_in()  # only when .streamlit/secrets.toml has an [auth] section
 ui.sidebar()
 ui.check_cost_tables()

@@ -32,6 +32,7 @@ from mlprod.ui.shell import (
     person,
     require_sign_in,
     sidebar,
+    sign_in_on,
 )
 from mlprod.ui.widgets import chart, page_url, scored_column_config, shown_empty
 
@@ -58,6 +59,7 @@ __all__ = [
     "search_runs",
     "shown_empty",
     "sidebar",
+    "sign_in_on",
     "spread_per_group",
     "store",
     "warm_png_export",

@@ -24,6 +24,7 @@ __all__ = [
     "person",
     "require_sign_in",
     "sidebar",
+    "sign_in_on",
 ]
 
 AUTHOR_KEY = "sidebar-author"
@@ -75,6 +76,11 @@ def favicon() -> Any:
     draw.line((32, 36, 45, 22), fill="white", width=6)  # its needle
     draw.ellipse((27, 31, 37, 41), fill="white")
     return image
+
+
+def sign_in_on() -> bool:
+    """Whether sign-in is on (an ``[auth]`` section in the secrets)."""
+    return sign_in_provider()[0]
 
 
 def needs_sign_in() -> bool:

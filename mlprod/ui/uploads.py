@@ -26,6 +26,7 @@ from mlprod import config
 
 __all__ = [
     "SessionFolder",
+    "guard_uploads",
     "max_upload_bytes",
     "remove_stale_uploads",
     "remove_stale_uploads_once",
@@ -110,6 +111,46 @@ def _release_streamlit_copy(uploaded: UploadedFile) -> None:
             ctx.session_id,
             UploadedFileRec(uploaded.file_id, uploaded.name, uploaded.type or "", b""),
         )
+
+
+def _signed_in(session_id: str) -> bool:
+    """Whether the session (of the connection that created it) has signed in."""
+    from streamlit.runtime import Runtime
+
+    info = Runtime.instance()._session_mgr.get_active_session_info(session_id)
+    if info is None:
+        return False
+    user = getattr(info.session, "_user_info", None) or {}
+    return bool(user.get("is_logged_in"))
+
+
+@st.cache_resource(show_spinner=False)
+def guard_uploads(sign_in: bool) -> bool:
+    """Once per server process: with sign-in on, an upload from a session that has not
+    signed in is not stored. Streamlit takes any file for any live session, the sign-in
+    screen's included (5 x 199 MB held 1 GB for a visitor who never signed in), and has no
+    setting for it; its upload manager's ``add_file`` is where a file is kept, so the
+    guard sits there. The file's bytes were read to parse the request and are dropped at
+    once. Returns whether the guard is in place (not under AppTest, which has no server)."""
+    import logging
+
+    from streamlit.runtime import Runtime
+
+    if not sign_in or not Runtime.exists():
+        return False
+    manager = Runtime.instance().uploaded_file_mgr
+    keep = manager.add_file
+    log = logging.getLogger("mlprod.uploads")
+
+    def add_file(session_id: str, file: object) -> None:
+        if not _signed_in(session_id):
+            log.warning("Refused an upload from a session that has not signed in (%s).",
+                        session_id)  # fmt: skip
+            return
+        keep(session_id, file)
+
+    manager.add_file = add_file
+    return True
 
 
 def remove_stale_uploads(folder: Path | None = None) -> int:

@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -270,3 +272,42 @@ def test_through_nginx_with_affinity_a_browser_uploads_scores_saves_and_download
     assert len(served) >= 4 and all(len(u) == 1 for u in served.values()), served
     used = {u for ups in served.values() for u in ups}
     figure(artifacts, scenario="nginx_affinity", browsers=len(served), replicas_used=len(used))
+
+
+def test_the_shipped_nginx_config_with_sign_in_refuses_uploads_without_the_cookie(tmp_path):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    folder = tmp_path / "nginx"
+    folder.mkdir()
+    port, nobody = free_port(), free_port()  # no replica listens: a proxied request is 502
+    shipped = PROJECT_DIR / "docs" / "deploy" / "nginx.conf"
+    signed = tmp_path / "nginx-sign-in.conf"
+    signed.write_text(
+        shipped.read_text().replace(
+            '    default 0;\n}\n\nmap "$mlprod_sign_in', '    default 1;\n}\n\nmap "$mlprod_sign_in'
+        )
+    )
+    assert signed.read_text() != shipped.read_text()  # the documented switch was found
+    main = folder / "nginx.conf"
+    main.write_text(_nginx(signed, folder, [nobody], port))
+    proxy = subprocess.Popen([nginx, "-c", str(main), "-g", "daemon off;"],
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    def put(path: str, cookie: str | None) -> int:
+        headers = {"Cookie": f"_streamlit_user={cookie}"} if cookie else {}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=b"x" * 1000,
+                                         method="PUT", headers=headers)  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        time.sleep(0.5)
+        assert proxy.poll() is None, proxy.stderr.read() if proxy.stderr else ""
+        assert put("/_stcore/upload_file/session/file", None) == 403
+        assert put("/_stcore/upload_file/session/file", "signed") == 502  # passed on
+        assert put("/_stcore/health", None) == 502  # nothing else is refused
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
