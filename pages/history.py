@@ -12,6 +12,7 @@ from mlprod.store import HistoryFilter
 from mlprod.ui.history_table import (
     HISTORY_TABLE_COLUMNS,
     answer_ids,
+    gone_meanwhile,
     history_charts,
     history_column_config,
     load_sample_runs,
@@ -148,7 +149,7 @@ rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""})
 # or one's own write clears them. The table keeps its key (a new one per filter made the
 # browser build the grid anew).
 shown_for = (f, page, st.session_state.get("history-gen", 0))
-selected = ticked_runs("history-table", rows["id"].astype(int).tolist(), shown_for)
+selected, vanished = ticked_runs("history-table", rows["id"].astype(int).tolist(), shown_for)
 # Only the columns shown: st.dataframe sends every column of its frame to the browser
 # (column_order only hides them), and the page holds 52, of which 33 show.
 st.dataframe(
@@ -176,6 +177,14 @@ if note := st.session_state.pop("history-note", None):
     st.toast(note, icon=":material/delete:")
 if taken := st.session_state.pop("history-taken", ""):  # stays on the page; a toast fades
     st.warning(taken, icon=":material/group:")
+# Ticked runs someone else deleted meanwhile: said until the next tick, filter or write.
+if vanished:
+    st.session_state["history-gone-note"] = (shown_for, gone_meanwhile(store, vanished))
+gone_note = st.session_state.get("history-gone-note")
+if gone_note and (gone_note[0] != shown_for or set(selected) - set(vanished)):
+    gone_note = st.session_state.pop("history-gone-note")[1:] and None
+if gone_note:
+    st.warning(gone_note[1], icon=":material/group:")
 if (
     editor
     and st.session_state.get("history-undo")
@@ -202,7 +211,7 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
     if gone.empty:
         st.caption("Nothing deleted under these filters.")
     else:
-        chosen = ticked_runs("history-deleted", gone["id"].astype(int).tolist(), shown_for)
+        chosen, _ = ticked_runs("history-deleted", gone["id"].astype(int).tolist(), shown_for)
         st.dataframe(
             ui.shown_empty(gone[["deleted_at", "deleted_by", *HISTORY_TABLE_COLUMNS[1:]]]),
             hide_index=True, key="history-deleted", on_select="rerun",

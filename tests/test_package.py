@@ -112,3 +112,16 @@ def test_the_library_is_typed_and_lazy(installed, tmp_path):
     done = subprocess.run([str(installed.bin / "python"), "-c", probe], cwd=tmp_path,
                           env=installed.env(), capture_output=True, text=True)  # fmt: skip
     assert done.stdout.split() == ["[]", "True"], done.stderr
+
+
+def test_the_installed_copy_can_sign_in(installed, tmp_path):
+    """st.login needs Streamlit's auth extra (Authlib, httpx): without it "Sign in" raised
+    StreamlitMissingAuthlibError and the identity provider never got a request."""
+    probe = (
+        "from authlib.integrations import starlette_client; import httpx; "
+        "from streamlit.web.server.starlette.starlette_auth_routes import _create_oauth_client; "
+        "print('ok')"
+    )
+    done = subprocess.run([str(installed.bin / "python"), "-c", probe], cwd=tmp_path,
+                          env=installed.env(), capture_output=True, text=True)  # fmt: skip
+    assert done.stdout.strip() == "ok", done.stderr

@@ -25,9 +25,18 @@ from mlprod.ui.resources import _BY_FILTER, history_key, writing, written
 from mlprod.ui.shell import person
 from mlprod.ui.widgets import chart_template, filled, scored_column_config
 
-__all__ = ["HISTORY_TABLE_COLUMNS", "answer_ids", "history_charts", "history_column_config",
-           "load_sample_runs", "run_answer", "spread_columns", "taken_by_others",
-           "ticked_runs"]  # fmt: skip
+__all__ = [
+    "HISTORY_TABLE_COLUMNS",
+    "answer_ids",
+    "gone_meanwhile",
+    "history_charts",
+    "history_column_config",
+    "load_sample_runs",
+    "run_answer",
+    "spread_columns",
+    "taken_by_others",
+    "ticked_runs",
+]  # fmt: skip
 
 HISTORY_TABLE_COLUMNS = [
     "answer", "created_at", "model_name", "run_name", "run_id", "project", "tags", "f1",
@@ -178,14 +187,16 @@ def load_sample_runs() -> int:
 _NO_SELECTION = {"selection": {"rows": [], "columns": [], "cells": []}}
 
 
-def ticked_runs(key: str, shown: list[int], shown_for: object) -> list[int]:
+def ticked_runs(key: str, shown: list[int], shown_for: object) -> tuple[list[int], list[int]]:
     """The runs ticked in the table ``key``, by id, and keep its ticks on those runs.
 
     The browser sends a selection as row positions in the table it drew. They are read
     against the ids of that table (kept from the run that drew it), never against rows
     fetched since: someone else's delete moves every row below it up one place. The
-    ticks then follow their runs to their new places (a run gone is no longer ticked),
-    and another filter, page or one's own write (``shown_for``) clears them.
+    ticks then follow their runs to their new places, and another filter, page or one's
+    own write (``shown_for``) clears them. Returns the runs ticked, and those of them no
+    longer in the table (someone deleted them, or newer runs pushed them off the page):
+    they are no longer ticked once this run has drawn the table.
     """
     drawn: list[int] = st.session_state.get(f"{key}-ids", [])
     state = st.session_state.get(key) or _NO_SELECTION
@@ -198,7 +209,22 @@ def ticked_runs(key: str, shown: list[int], shown_for: object) -> list[int]:
         st.session_state[key] = {"selection": {"rows": now, "columns": [], "cells": []}}
     st.session_state[f"{key}-ids"] = list(shown)
     st.session_state[f"{key}-for"] = shown_for
-    return picked
+    return picked, [run for run in picked if run not in where]
+
+
+def gone_meanwhile(store: Any, gone: list[int]) -> str:
+    """What to say about ticked runs that left the table since it was drawn."""
+    if not gone:
+        return ""
+    deleted = [c for c in store.last_changes(gone) if c["action"] == "delete"]
+    if not deleted:
+        return (f"{len(gone)} ticked run(s) moved off this page (newer runs were saved); "
+                "they are no longer ticked.")  # fmt: skip
+    first = deleted[-1]
+    when = f"{pd.Timestamp(first['happened_at']):%Y-%m-%d %H:%M} UTC"
+    who = md(first["done_by"] or "someone")
+    return (f"{len(deleted)} ticked run(s) were deleted by {who} at {when} meanwhile; they "
+            "are no longer ticked and nothing else changed.")  # fmt: skip
 
 
 def taken_by_others(store: Any, picked: list[int], changed: int, action: str) -> str:

@@ -175,7 +175,7 @@ def test_the_dashboard_saves_while_three_cli_savers_run(page, tmp_path, artifact
     files = []
     for n in range(3):
         path = tmp_path / f"runs-{n}.csv"
-        generate(path, 300_000, seed=10 + n)
+        generate(path, 150_000, seed=10 + n)
         files.append(path)
     try:
         page.goto(server.url)

@@ -311,3 +311,29 @@ def test_the_shipped_nginx_config_with_sign_in_refuses_uploads_without_the_cooki
     finally:
         proxy.terminate()
         proxy.wait(timeout=10)
+
+
+def test_two_people_on_two_replicas_delete_only_the_run_they_ticked(browser, pg_uri, tmp_path):
+    from .test_history_browser import (
+        _history_as,
+        _tick_first_row,
+        ann_deletes_what_she_ticked_after_bob,
+    )
+
+    with replicas(pg_uri, tmp_path, 2) as (one, two):
+        ann = _history_as(browser, one.url, "ann", load_sample=True)
+        bob = _history_as(browser, two.url, "bob")
+        with Store(pg_uri) as s:
+            newest, second = s.history_page(HistoryFilter(), page_size=2).id.tolist()
+        _tick_first_row(ann)
+        _tick_first_row(bob)
+        bob.get_by_role("button", name="Delete 1 selected").click()
+        expect(bob.get_by_role("button", name="Undo delete")).to_be_visible(timeout=20_000)
+        ann_deletes_what_she_ticked_after_bob(ann)
+        for p in (ann, bob):
+            p.context.close()
+    with Store(pg_uri) as s:
+        gone = s.history_page(HistoryFilter(), deleted=True, page_size=10)
+        assert gone.id.tolist() == [newest] and set(gone.deleted_by) == {"bob"}
+        assert second in s.history_page(HistoryFilter(), page_size=2).id.tolist()
+        assert s.integrity()["rollup_mismatches"] == 0
