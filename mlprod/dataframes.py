@@ -120,9 +120,10 @@ class History:
     """The team's history, as DataFrames: what the History page shows, for a notebook.
 
     ``db`` is a DuckDB file (default: ``MLPROD_DB``, else the default of
-    :func:`mlprod.config.database`). The file is opened for each call and closed again, so
-    a notebook never keeps the dashboard (or the CLI) from writing between cells; while
-    another process is writing, a call raises :class:`~mlprod.errors.DatabaseLocked`.
+    :func:`mlprod.config.database`). The file is held only during each call, so a notebook
+    never keeps the dashboard (or the CLI) from writing between cells; while another
+    process is writing, a call waits its turn (``MLPROD_DB_WAIT`` seconds, default 60), then
+    raises :class:`~mlprod.errors.DatabaseLocked`.
 
     Filters (every method takes them): ``models``, ``projects``, ``tags``, ``authors``,
     ``sources`` (lists, "any of"), ``since`` and ``until`` (dates, inclusive) and
