@@ -31,7 +31,7 @@ from pathlib import Path
 
 from mlprod.errors import DatabaseError, DatabaseLocked
 from mlprod.store import Store
-from mlprod.store.connection import backend_of
+from mlprod.store.connection import backend_of, refuse_to_overwrite_a_history
 
 __all__ = ["Copied", "backup", "restore"]
 
@@ -136,6 +136,7 @@ def backup(database: str | Path, dest: str | Path) -> Copied:
     server) to ``dest`` (a new DuckDB file)."""
     server = backend_of(str(database)) == "postgresql"
     dest = Path(dest).expanduser()
+    refuse_to_overwrite_a_history(dest, str(database))
     if server:
         return _server_backup(str(database), dest)
     database = Path(database).expanduser()

@@ -132,6 +132,10 @@ def _run(
     mapping = resolve_mapping(inspection, parse_map(args.map), provided=scenario.provides())
     to_stdout = args.output == "-"
     output = None if to_stdout else Path(args.output or default_output)
+    if output is not None:  # a mistyped --db as -o would have replaced the history
+        from mlprod.store.connection import refuse_to_overwrite_a_history
+
+        refuse_to_overwrite_a_history(output, args.db or config.database())
     progress = _Progress(compressed=gzipped(inspection.path))
     try:
         outcome = _attempt(args, inspection, mapping, given, output, save, progress, keep)

@@ -326,3 +326,53 @@ def test_the_cli_reports_progress_for_a_small_file_that_takes_long(tmp_path, mon
     assert cli.main(["score", str(path), "-o", str(tmp_path / "out.csv")]) == 0
     err = capsys.readouterr().err
     assert "scoring… " in err and "rows" in err and "scored 300,000 rows in" in err
+
+
+class TestAnOutputThatIsTheHistory:
+    """A mistyped ``--db`` as ``-o`` (or a backup's destination) once replaced the history
+    with a CSV and said "Saved": every write of ours to the history, its log, or any DuckDB
+    database is refused (exit 2), whatever the spelling, and nothing is replaced."""
+
+    @pytest.fixture
+    def history(self, tmp_path):
+        db = tmp_path / "history.duckdb"
+        runs = tmp_path / "runs.csv"
+        runs.write_text("run_id,model_name,f1,training_cost,inference_cost,training_hours,"
+                        "latency_ms\nr1,bert,0.9,1000,200,10,50\n")  # fmt: skip
+        done = _mlprod("score", str(runs), "--save", "--db", str(db), "-o", os.devnull)
+        assert done.returncode == 0, done.stderr
+        (tmp_path / "link.duckdb").symlink_to(db)
+        os.link(db, tmp_path / "hard.duckdb")
+        return db, runs
+
+    @pytest.mark.parametrize("spelling", [
+        "history.duckdb", "./sub/../history.duckdb", "link.duckdb", "hard.duckdb",
+        "history.duckdb.wal", "other.duckdb",
+    ])  # fmt: skip
+    @pytest.mark.parametrize("command", ["score", "score --save", "backup"])
+    def test_refused_with_exit_2_and_nothing_replaced(self, history, tmp_path, spelling, command):
+        db, runs = history
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        if spelling == "other.duckdb":  # another history, not the one --db names
+            with Store(tmp_path / "other.duckdb"):
+                pass
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        target = str(tmp_path / spelling)
+        if command == "backup":
+            done = _mlprod("backup", target, "--db", str(db), cwd=tmp_path)
+        else:
+            done = _mlprod(*command.split(), str(runs), "--db", str(db), "-o", target,
+                           cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        assert "nothing was written" in done.stderr and "Saved" not in done.stdout
+        after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        assert after == before
+        with Store(db) as s:
+            assert s.integrity()["batches"] == 1
+
+
+def _mlprod(*args: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlprod", *args], capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)}, timeout=120,
+    )  # fmt: skip
