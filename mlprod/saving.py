@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlprod.access import Person
-from mlprod.errors import Unnamed
+from mlprod.errors import InvalidInput, Unnamed
+from mlprod.ingest.fields import TEXT_LIMITS, too_long
 from mlprod.metrics import Ratios
 from mlprod.store import KEEP, Store
 
@@ -99,6 +100,11 @@ def calculation_record(
     Text fields are trimmed (empty is not given) and tags normalised.
     """
     parts = {k: v for k, v in (f1_inputs or {}).items() if k != "f1"}
+    texts = {"model_name": model_name, "run_id": run_id, "run_name": run_name,
+             "project": project, "tags": tags, "notes": notes}  # fmt: skip
+    for field, text in texts.items():
+        if text is not None and len(text) > TEXT_LIMITS[field]:
+            raise InvalidInput(field, too_long(field, len(text)))
     return {
         "f1": f1,
         **parts,

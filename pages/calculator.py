@@ -8,6 +8,7 @@ from mlprod import config, ui
 from mlprod.access import GRANT_HELP
 from mlprod.errors import InvalidInput
 from mlprod.explain import CURRENCIES, advice_for, formulas, md
+from mlprod.ingest.fields import TEXT_LIMITS
 from mlprod.metrics import calculate, resolve_f1
 from mlprod.saving import calculation_record, save_calculation
 from mlprod.scenario import CostScenario, build_costs
@@ -84,10 +85,14 @@ with form_column:
         )  # fmt: skip
 
         with st.expander("Run details (optional)"):
-            model_name = st.text_input("Model name", key="calc-model-name")
-            project = st.text_input("Project", key="calc-project")
-            tags = st.text_input("Tags", key="calc-tags", placeholder="comma, separated")
-            notes = st.text_area("Notes", key="calc-notes", height=80)
+            model_name = st.text_input("Model name", key="calc-model-name",
+                                       max_chars=TEXT_LIMITS["model_name"])  # fmt: skip
+            project = st.text_input("Project", key="calc-project",
+                                    max_chars=TEXT_LIMITS["project"])  # fmt: skip
+            tags = st.text_input("Tags", key="calc-tags", placeholder="comma, separated",
+                                 max_chars=TEXT_LIMITS["tags"])  # fmt: skip
+            notes = st.text_area("Notes", key="calc-notes", height=80,
+                                 max_chars=TEXT_LIMITS["notes"])  # fmt: skip
 
         submitted = st.form_submit_button("Calculate", type="primary", key="calc-submit")
 
@@ -99,18 +104,17 @@ if submitted or "calc-result" not in st.session_state:
         ratios = calculate(
             f1, costs.training_cost, costs.inference_cost, training_hours, latency_ms
         )
+        record = calculation_record(
+            f1=f1, training_cost=costs.training_cost, inference_cost=costs.inference_cost,
+            training_hours=training_hours, latency_ms=latency_ms, ratios=ratios,
+            currency=currency, f1_inputs=f1_parts, assumptions=costs.assumptions,
+            model_name=model_name, project=project, tags=tags, notes=notes,
+        )  # fmt: skip
     except InvalidInput as exc:
         st.session_state["calc-result"] = {"error": str(exc)}
     else:
         st.session_state["calc-result"] = {
-            "key": uuid.uuid4().hex,
-            "ratios": ratios,
-            "record": calculation_record(
-                f1=f1, training_cost=costs.training_cost, inference_cost=costs.inference_cost,
-                training_hours=training_hours, latency_ms=latency_ms, ratios=ratios,
-                currency=currency, f1_inputs=f1_parts, assumptions=costs.assumptions,
-                model_name=model_name, project=project, tags=tags, notes=notes,
-            ),
+            "key": uuid.uuid4().hex, "ratios": ratios, "record": record,
             "cost_formulas": costs.formulas,
         }  # fmt: skip
 result = st.session_state["calc-result"]

@@ -14,10 +14,11 @@ import pytest
 
 from mlprod import cli
 from mlprod.config import PROJECT_DIR
-from mlprod.errors import DatabaseError
+from mlprod.errors import DatabaseError, InvalidInput
 from mlprod.ingest import inspect, score_file
+from mlprod.metrics import calculate
 from mlprod.saving import save_batch
-from mlprod.store import Store
+from mlprod.store import HistoryFilter, Store
 from tests.conftest import count
 
 
@@ -196,9 +197,10 @@ def test_a_header_of_100000_columns_is_refused_at_once(tmp_path):
         inspect(tmp_path / "wide.parquet")
 
 
-def test_whatever_score_reads_save_stores_a_10_mb_cell(tmp_path):
+def test_whatever_score_reads_save_reads_a_10_mb_cell(tmp_path):
     """pyarrow's streamed read refused a row longer than its block ("straddling object
-    straddles two block boundaries"); --save streams, so it refused the whole file."""
+    straddles two block boundaries"); --save streams, so it refused the whole file. Now the
+    row is read, and refused for its length alone (round 3: stored text is bounded)."""
     runs = tmp_path / "runs.csv"
     with runs.open("w") as fh:
         fh.write("run_id,model_name,f1,training_cost,inference_cost,training_hours,latency_ms,"
@@ -207,11 +209,11 @@ def test_whatever_score_reads_save_stores_a_10_mb_cell(tmp_path):
         fh.write(f"long,bert,0.8,1000,200,10,50,{'x' * 10_000_000}\n")
         fh.writelines(f"s{i},bert,0.9,1000,200,10,50,ok\n" for i in range(50_000))
     db, out = tmp_path / "h.duckdb", tmp_path / "out.csv"
-    assert cli.main(["score", str(runs), "-o", str(out)]) == 0
-    assert cli.main(["score", str(runs), "-o", str(out), "--save", "--db", str(db)]) == 0
+    assert cli.main(["score", str(runs), "-o", str(out)]) == 1  # that one row's error
+    assert cli.main(["score", str(runs), "-o", str(out), "--save", "--db", str(db)]) == 1
     with Store(db) as store, store.cursor() as cur:
         stored = cur.execute("SELECT count(*), max(length(notes)) FROM calculations").fetchone()
-    assert stored == (100_001, 10_000_000)
+    assert stored == (100_000, 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.duckdb", "out.csv", "runs.csv"]
 
 
@@ -376,3 +378,44 @@ def _mlprod(*args: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[
         [sys.executable, "-m", "mlprod", *args], capture_output=True, text=True, cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)}, timeout=120,
     )  # fmt: skip
+
+
+class TestStoredTextIsBounded:
+    """A run with a 10 MB model name made every History visit send ~120 MB for everyone:
+    text past its field's limit is refused at every entry point, with the limit named."""
+
+    def test_a_file_row_with_a_long_field_is_a_row_error_the_rest_are_saved(self, tmp_path):
+        from mlprod.ingest.fields import TEXT_LIMITS
+
+        runs = tmp_path / "runs.csv"
+        long_name = "m" * (TEXT_LIMITS["model_name"] + 1)
+        runs.write_text(
+            "run_id,model_name,f1,training_cost,inference_cost,training_hours,latency_ms,notes\n"
+            f"r1,{long_name},0.9,1000,200,10,50,\n"
+            "r2,bert,0.9,1000,200,10,50," + "n" * 10_000_000 + "\n"
+            "r3,bert,0.9,1000,200,10,50,fine\n"
+        )
+        db = tmp_path / "h.duckdb"
+        done = _mlprod("score", str(runs), "--save", "--db", str(db), "-o", os.devnull, "--json")
+        assert done.returncode == 1, done.stderr  # row errors, the rest saved
+        import json
+
+        report = json.loads(done.stdout)
+        errors = {e["run_id"]: e["error"] for e in report["first_errors"]}
+        assert errors["r1"] == "Model name is 201 characters long; the limit is 200. Shorten it."
+        assert "Notes is 10,000,000 characters long; the limit is 5,000" in errors["r2"]
+        with Store(db) as s:
+            assert s.history_page(HistoryFilter(), page_size=10).run_id.tolist() == ["r3"]
+
+    def test_the_calculator_and_calc_refuse_a_long_name(self, tmp_path):
+        from mlprod.saving import calculation_record
+
+        with pytest.raises(InvalidInput, match="Tags is 1,001 characters long; the limit is 1,000"):
+            calculation_record(
+                f1=0.9, training_cost=1000, inference_cost=200, training_hours=10,
+                latency_ms=50, ratios=calculate(0.9, 1000, 200, 10, 50), tags="t" * 1001,
+            )  # fmt: skip
+        done = _mlprod("calc", "--f1", "0.9", "--training-cost", "1000", "--inference-cost",
+                       "200", "--training-hours", "10", "--latency-ms", "50", "--save",
+                       "--db", str(tmp_path / "h.duckdb"), "--model-name", "x" * 300)  # fmt: skip
+        assert done.returncode == 2 and "Model name is 300 characters long" in done.stderr

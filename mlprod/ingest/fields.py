@@ -26,6 +26,7 @@ __all__ = [
     "RUN_TEXT_FIELDS",
     "SYNONYMS",
     "TEXT_FIELDS",
+    "TEXT_LIMITS",
     "HoursFrom",
     "auto_mapping",
     "detect_format",
@@ -34,6 +35,7 @@ __all__ = [
     "normalize_header",
     "provenance",
     "resolve_mapping",
+    "too_long",
 ]
 
 NUMERIC_FIELDS = (
@@ -52,6 +54,11 @@ NUMERIC_FIELDS = (
 #: Text columns every scored file carries (null when the file has none).
 RUN_TEXT_FIELDS = ("run_id", "run_name", "model_name", "project", "tags", "notes")
 TEXT_FIELDS = (*RUN_TEXT_FIELDS, "gpu_model")
+#: The longest text each field of a run may hold, in characters: a run with a 10 MB model
+#: name made every History visit send ~120 MB. Longer text is refused (a row error in a
+#: file, an error in the calculator), never cut silently.
+TEXT_LIMITS = {"run_id": 200, "run_name": 200, "model_name": 200, "project": 200,
+               "tags": 1_000, "notes": 5_000, "gpu_model": 200}  # fmt: skip
 FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at")
 REQUIRED = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms")
 
@@ -271,3 +278,9 @@ def provenance(
     ):
         parts.append(f"{FIELD_LABELS['training_cost']} from GPUs × hours × the price table")
     return "; ".join(parts)
+
+
+def too_long(field: str, length: int) -> str:
+    """The message for a ``field`` of ``length`` characters past its limit."""
+    return (f"{FIELD_LABELS[field]} is {length:,} characters long; the limit is "
+            f"{TEXT_LIMITS[field]:,}. Shorten it.")  # fmt: skip

@@ -39,8 +39,10 @@ from mlprod.ingest.fields import (
     NUMERIC_FIELDS,
     REQUIRED,
     RUN_TEXT_FIELDS,
+    TEXT_LIMITS,
     HoursFrom,
     resolve_mapping,
+    too_long,
 )
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, record_batches
 from mlprod.metrics import f1_arrays_from_counts, f1_arrays_from_precision_recall, score_arrays
@@ -116,6 +118,19 @@ def _score_batch(
         values["f1"] = f1
     scored = score_arrays(*(values[name] for name in REQUIRED))
     problems.add(~scored.ok, scored.error)
+    texts: dict[str, pa.Array] = {}
+    for name in RUN_TEXT_FIELDS:  # gpu_model comes with the GPU pricing columns
+        texts[name] = (
+            parse_text(batch.column(mapping[name]), name)
+            if name in mapping
+            else pa.nulls(n, pa.string())
+        )
+        lengths = pc.fill_null(pc.utf8_length(texts[name]), 0).to_numpy(zero_copy_only=False)
+        if (long := lengths > TEXT_LIMITS[name]).any():
+            messages = np.full(n, None, dtype=object)
+            for i in np.flatnonzero(long):  # the long rows only
+                messages[i] = too_long(name, int(lengths[i]))
+            problems.add(long, messages)
     ok = ~problems.bad
     if (problems.bad & scored.ok).any():  # a row fine by the calculator's rules, bad here
         for ratio in (scored.cer, scored.ter, scored.psr):
@@ -125,12 +140,7 @@ def _score_batch(
         "status": pc.if_else(pa.array(ok), "ok", "error"),
         "error": problems.column(),
     }
-    for name in RUN_TEXT_FIELDS:  # gpu_model comes with the GPU pricing columns
-        out[name] = (
-            parse_text(batch.column(mapping[name]), name)
-            if name in mapping
-            else pa.nulls(n, pa.string())
-        )
+    out |= texts
     if "created_at" in mapping:
         out["created_at"] = pa.array(parse_timestamps(batch.column(mapping["created_at"])))
     else:
