@@ -154,15 +154,21 @@ class _History(_Lookups):
         """How far the history has moved: the number of batches and of deletes and
         restores. Every committed write adds to one of them, whatever order writes commit
         in (the newest batch number did not move when a long save of batch N committed
-        after a short one of N+1). A DuckDB file answers by its files alone (no opening:
-        :meth:`file_stamp`)."""
-        if (stamp := self.file_stamp()) is not None:
-            return stamp
+        after a short one of N+1). A DuckDB file is counted again only when its files'
+        stamp moved (:meth:`file_stamp`, two ``stat`` calls): a stamp also moves when a
+        log is folded in, which is no news, so the counts, not the stamp, are the version."""
+        stamp = self.file_stamp()
+        known = getattr(self, "_version_at", None)
+        if stamp is not None and known is not None and known[0] == stamp:
+            return str(known[1])
         with self.cursor() as cur:
             row = cur.execute(
                 "SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM deletions)"
             ).fetchone()
-        return f"{row[0]}.{row[1]}" if row else "0.0"
+        version = f"{row[0]}.{row[1]}" if row else "0.0"
+        if stamp is not None:  # stamp first, counts after: a write in between is seen next
+            self._version_at = (stamp, version)
+        return version
 
     def currencies(self) -> list[str]:
         """The currencies the history's costs are in (one per batch)."""

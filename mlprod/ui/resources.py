@@ -87,8 +87,9 @@ def written() -> None:
 def history_key() -> str:
     """What the cached answers are keyed by: the database and how far its history has
     moved (another process's save or delete changes it: a CLI, a notebook, another
-    replica; so nobody is shown a stale history). A DuckDB file answers from its files'
-    sizes and times, a server with one indexed lookup per page run."""
+    replica; so nobody is shown a stale history): the number of batches and of deletes,
+    counted again on a DuckDB file only when its size or time moved (two ``stat``
+    calls per page run), on a server by one indexed lookup per page run."""
     database = config.database()
     return f"{database}#{_open_store(database).version()}"
 
