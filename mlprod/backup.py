@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mlprod.config import refuse_to_overwrite_a_history
 from mlprod.errors import DatabaseError, DatabaseLocked
 from mlprod.store import Store
-from mlprod.store.connection import backend_of, refuse_to_overwrite_a_history
+from mlprod.store.connection import backend_of
 
 __all__ = ["Copied", "backup", "restore"]
 

@@ -133,9 +133,7 @@ def _run(
     to_stdout = args.output == "-"
     output = None if to_stdout else Path(args.output or default_output)
     if output is not None:  # a mistyped --db as -o would have replaced the history
-        from mlprod.store.connection import refuse_to_overwrite_a_history
-
-        refuse_to_overwrite_a_history(output, args.db or config.database())
+        config.refuse_to_overwrite_a_history(output, args.db or config.database())
     progress = _Progress(compressed=gzipped(inspection.path))
     try:
         outcome = _attempt(args, inspection, mapping, given, output, save, progress, keep)

@@ -22,8 +22,11 @@ import os
 import tomllib
 from pathlib import Path
 
+from mlprod.errors import CannotWrite
+
 __all__ = [
-    "CURRENCIES", "DEFAULT_DB", "IN_CLONE", "PROJECT_DIR", "database", "database_label", "secrets",
+    "CURRENCIES", "DEFAULT_DB", "IN_CLONE", "PROJECT_DIR", "database", "database_label",
+    "refuse_to_overwrite_a_history", "secrets",
 ]  # fmt: skip
 
 #: Currency code -> symbol shown before amounts.
@@ -220,3 +223,54 @@ def fx_rates_path(environ: dict[str, str] | None = None) -> Path:
     """The exchange-rate table: ``MLPROD_FX_RATES`` or ``data/fx_rates.csv``."""
     env = os.environ if environ is None else environ
     return Path(env.get("MLPROD_FX_RATES") or PROJECT_DIR / "data" / "fx_rates.csv")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: any spelling, symlink or hard link (an
+    absent file by its resolved path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+    except OSError:
+        return False
+    return len(head) == 12 and head[8:12] == b"DUCK"
+
+
+def refuse_to_overwrite_a_history(target: str | Path, database: str | None) -> None:
+    """Raise :class:`~mlprod.errors.CannotWrite` when writing ``target`` (a scored file, a
+    backup) would replace a history: the database ``database`` names or its write-ahead
+    log, by whatever spelling (a symlink, ``..``, a hard link), or any DuckDB database (a
+    history another mlprod process may hold) or the log beside one. Nothing is written.
+
+    >>> refuse_to_overwrite_a_history("/tmp/h.duckdb.wal", "/tmp/h.duckdb")
+    Traceback (most recent call last):
+    ...
+    mlprod.errors.CannotWrite: /tmp/h.duckdb.wal is the history database's log (...
+    """
+    target = Path(target).expanduser()
+    if database and "://" not in database and database != ":memory:":
+        db = Path(database).expanduser()
+        wal = db.with_name(db.name + ".wal")
+        for kind, path in (("the history database", db), ("the history database's log", wal)):
+            if _same_file(target, path):
+                raise CannotWrite(
+                    f"{target} is {kind} ({db}): writing there would replace every batch. "
+                    "Choose another file name; nothing was written."
+                )
+    if _is_duckdb_file(target):
+        raise CannotWrite(
+            f"{target} is a DuckDB database (a history?): writing there would replace it. "
+            "Choose another file name; nothing was written."
+        )
+    if target.name.endswith(".wal") and _is_duckdb_file(target.with_name(target.name[:-4])):
+        raise CannotWrite(
+            f"{target} would be read as the log of the DuckDB database beside it. Choose "
+            "another file name; nothing was written."
+        )

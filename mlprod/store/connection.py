@@ -29,11 +29,11 @@ from typing import Any, Self
 import duckdb
 
 from mlprod import config
-from mlprod.errors import CannotWrite, DatabaseError, DatabaseLocked, DatabaseReadOnly
+from mlprod.errors import DatabaseError, DatabaseLocked, DatabaseReadOnly
 from mlprod.store.dialect import DUCKDB, POSTGRES, Dialect
 from mlprod.store.postgres import PostgresCursor, PostgresPool, connection_lost, hide_password
 
-__all__ = ["Connection", "backend_of", "refuse_to_overwrite_a_history"]
+__all__ = ["Connection", "backend_of"]
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)")
 
@@ -92,57 +92,6 @@ def _refuse_foreign_file(path: Path) -> None:
         f"{path} is {kind}. Point MLPROD_DB at a DuckDB file (or at a new path to create "
         "one); the file was left untouched."
     )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one file: any spelling, symlink or hard link (an
-    absent file by its resolved path)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
-
-
-def _is_duckdb_file(path: Path) -> bool:
-    try:
-        with path.open("rb") as file:
-            head = file.read(12)
-    except OSError:
-        return False
-    return len(head) == 12 and head[8:12] == b"DUCK"
-
-
-def refuse_to_overwrite_a_history(target: str | Path, database: str | None) -> None:
-    """Raise :class:`~mlprod.errors.CannotWrite` when writing ``target`` (a scored file, a
-    backup) would replace a history: the database ``database`` names or its write-ahead
-    log, by whatever spelling (a symlink, ``..``, a hard link), or any DuckDB database (a
-    history another mlprod process may hold) or the log beside one. Nothing is written.
-
-    >>> refuse_to_overwrite_a_history("/tmp/h.duckdb.wal", "/tmp/h.duckdb")
-    Traceback (most recent call last):
-    ...
-    mlprod.errors.CannotWrite: /tmp/h.duckdb.wal is the history database's log (...
-    """
-    target = Path(target).expanduser()
-    if database and backend_of(database) == "duckdb" and database != ":memory:":
-        db = Path(database).expanduser()
-        wal = db.with_name(db.name + ".wal")
-        for kind, path in (("the history database", db), ("the history database's log", wal)):
-            if _same_file(target, path):
-                raise CannotWrite(
-                    f"{target} is {kind} ({db}): writing there would replace every batch. "
-                    "Choose another file name; nothing was written."
-                )
-    if _is_duckdb_file(target):
-        raise CannotWrite(
-            f"{target} is a DuckDB database (a history?): writing there would replace it. "
-            "Choose another file name; nothing was written."
-        )
-    if target.name.endswith(".wal") and _is_duckdb_file(target.with_name(target.name[:-4])):
-        raise CannotWrite(
-            f"{target} would be read as the log of the DuckDB database beside it. Choose "
-            "another file name; nothing was written."
-        )
 
 
 def _writable(path: Path) -> bool:

@@ -533,23 +533,6 @@ class _History(_Lookups):
                 params,
             )
 
-    def last_changes(self, ids: list[int]) -> list[dict[str, Any]]:
-        """The newest delete or restore of each of these calculations (``id``, ``action``,
-        ``done_by``, ``happened_at``): who got there first when a delete or restore
-        changed fewer runs than were picked."""
-        if not ids:
-            return []
-        with self.cursor() as cur:
-            rows = cur.execute(
-                f"SELECT calculation_id, {self.sql.latest('action', 'happened_at')}, "
-                f"{self.sql.latest('done_by', 'happened_at')}, max(happened_at) "
-                "FROM deletions WHERE calculation_id IN (SELECT unnest(?::BIGINT[])) "
-                "GROUP BY calculation_id ORDER BY calculation_id",
-                [list(ids)],
-            ).fetchall()
-        keys = ("id", "action", "done_by", "happened_at")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
-
     def deletion_log(self, *, limit: int = 200, who: Person | None = None) -> pd.DataFrame:
         """Who deleted or restored which calculation, and when (newest first), with the
         run's model, name and id. For admins (``who``; default: the local operator)."""

@@ -38,7 +38,8 @@ def _rows_by_id(cur: Any, ids: list[int], columns: tuple[str, ...]) -> pd.DataFr
 
 
 class _Lookups(Connection):
-    """Runs by search text or id (mixed into ``Store``)."""
+    """Runs by search text or id, and who last deleted or restored them (mixed into
+    ``Store``)."""
 
     def search(self, text: str = "", *, limit: int = 200) -> pd.DataFrame:
         """Calculations whose model, run id or name, project or tags contain ``text``
@@ -97,3 +98,20 @@ class _Lookups(Connection):
                 [source, origin, wanted],
             ).fetchall()
         return {r[0] for r in found}
+
+    def last_changes(self, ids: list[int]) -> list[dict[str, Any]]:
+        """The newest delete or restore of each of these calculations (``id``, ``action``,
+        ``done_by``, ``happened_at``): who got there first when a delete or restore
+        changed fewer runs than were picked."""
+        if not ids:
+            return []
+        with self.cursor() as cur:
+            rows = cur.execute(
+                f"SELECT calculation_id, {self.sql.latest('action', 'happened_at')}, "
+                f"{self.sql.latest('done_by', 'happened_at')}, max(happened_at) "
+                "FROM deletions WHERE calculation_id IN (SELECT unnest(?::BIGINT[])) "
+                "GROUP BY calculation_id ORDER BY calculation_id",
+                [list(ids)],
+            ).fetchall()
+        keys = ("id", "action", "done_by", "happened_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
