@@ -79,8 +79,9 @@ def import_mlflow(args: argparse.Namespace) -> int:
     skipped = 0
     if args.save and read:
         from mlprod.saving import unsaved_runs
+        from mlprod.store import Store
 
-        with _open_waiting(args.db or config.database(), args.wait) as store:
+        with Store(args.db or config.database(), wait=args.wait) as store:
             runs, skipped = unsaved_runs(store, runs, source=SOURCE, origin=uri)
     extra = {"source": uri, "read": read, "skipped": skipped, "written_back": 0}
     if runs.num_rows == 0:
@@ -227,7 +228,9 @@ def _attempt(
     try:
         if args.save:
             try:
-                store = _open_waiting(args.db or config.database(), args.wait)
+                from mlprod.store import Store
+
+                store = Store(args.db or config.database(), wait=args.wait)
             except DatabaseError as exc:
                 store_problem = exc
             else:
@@ -273,14 +276,6 @@ def _writing(output: Path | None) -> Iterator[None]:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         where = "standard output" if output is None else str(output)
         raise CannotWrite(f"Cannot write the scored rows to {where}: {reason}.") from exc
-
-
-def _open_waiting(database: str, seconds: float | None) -> Store:
-    """The store; each of its operations waits up to ``seconds`` (default
-    ``MLPROD_DB_WAIT``) while another process works on the file."""
-    from mlprod.store import Store
-
-    return Store(database, wait=seconds)
 
 
 def _default_output(path: Path) -> Path:

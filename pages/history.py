@@ -165,7 +165,7 @@ elif delete_col.button(
     icon=":material/delete:",
 ):  # fmt: skip
     with ui.writing() as target:
-        done = target.soft_delete(selected, who=ui.person())
+        done = target.soft_delete(selected, who=me)
         taken = taken_by_others(target, selected, len(done), "delete")
     ui.written()
     st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
@@ -182,8 +182,8 @@ if vanished:
     st.session_state["history-gone-note"] = (shown_for, gone_meanwhile(store, vanished))
 gone_note = st.session_state.get("history-gone-note")
 if gone_note and (gone_note[0] != shown_for or set(selected) - set(vanished)):
-    gone_note = st.session_state.pop("history-gone-note")[1:] and None
-if gone_note:
+    del st.session_state["history-gone-note"]
+elif gone_note:
     st.warning(gone_note[1], icon=":material/group:")
 if (
     editor
@@ -191,7 +191,7 @@ if (
     and undo_col.button("Undo delete", key="history-undo-button", icon=":material/undo:")
 ):
     with ui.writing() as target:
-        target.restore(st.session_state.pop("history-undo"), who=ui.person())
+        target.restore(st.session_state.pop("history-undo"), who=me)
     ui.written()
     st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
     st.rerun()
@@ -221,7 +221,7 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
             f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen
         ):
             with ui.writing() as target:
-                back = target.restore(chosen, who=ui.person())
+                back = target.restore(chosen, who=me)
                 taken = taken_by_others(target, chosen, len(back), "restore")
             ui.written()
             st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1

@@ -54,9 +54,9 @@ NUMERIC_FIELDS = (
 #: Text columns every scored file carries (null when the file has none).
 RUN_TEXT_FIELDS = ("run_id", "run_name", "model_name", "project", "tags", "notes")
 TEXT_FIELDS = (*RUN_TEXT_FIELDS, "gpu_model")
-#: The longest text each field of a run may hold, in characters: a run with a 10 MB model
-#: name made every History visit send ~120 MB. Longer text is refused (a row error in a
-#: file, an error in the calculator), never cut silently.
+#: The longest text each field of a run may hold, in characters: every History visit sends
+#: the names it shows, so one huge name slowed it for everyone (docs/RELIABILITY.md). Longer
+#: text is refused (a row error in a file, an error in the calculator), never cut silently.
 TEXT_LIMITS = {"run_id": 200, "run_name": 200, "model_name": 200, "project": 200,
                "tags": 1_000, "notes": 5_000, "gpu_model": 200}  # fmt: skip
 FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at")

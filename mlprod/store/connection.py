@@ -201,9 +201,9 @@ class Connection:
         pause = 0.005
         while True:
             try:
-                # DuckDB's default cap is 80% of RAM; its page cache and checkpoints then
-                # grow the process by ~1 GB after a 10M-row batch. It spills to disk past
-                # the cap.
+                # Capped below DuckDB's default (80% of RAM), which let its page cache and
+                # checkpoints grow the process after large batches (tests/benchmarks/
+                # memory.py); it spills to disk past the cap.
                 con = duckdb.connect(
                     self.database,
                     read_only=self.read_only,
@@ -274,8 +274,8 @@ class Connection:
 
     def _let_go_after(self, seconds: float) -> None:
         """Close the file once nobody here has used it for ``seconds``: a page's queries
-        come in bursts (one open per burst, not per query: a History overview took 2.4x as
-        long opening the file for each), and between bursts another process gets in."""
+        come in bursts (one open per burst, not per query: tests/benchmarks/sharing.py and
+        docs/ARCHITECTURE.md), and between bursts another process gets in."""
         turn = self._turn
 
         def let_go() -> None:
@@ -351,8 +351,7 @@ class Connection:
                 raise
             if self._pool is None and self._shared_file and self.fold_log_after_writes:
                 # Fold the log into the file now, not when the file is let go: the file's
-                # stamp (the history's version) then moves once per write, and the pages'
-                # cached answers are not thrown away a second time 0.2 s later. Another
+                # stamp then moves once per write, not a second time at the let-go. Another
                 # thread's open transaction may refuse it: the close then does it.
                 with suppress(duckdb.Error):
                     cur.execute("CHECKPOINT")

@@ -212,19 +212,27 @@ def ticked_runs(key: str, shown: list[int], shown_for: object) -> tuple[list[int
     return picked, [run for run in picked if run not in where]
 
 
+def _by_whom(store: Any, runs: list[int], action: str) -> tuple[int, str]:
+    """How many of ``runs`` were last ``action``-ed ("delete", "restore"), and "by WHO at
+    WHEN" of one of them ("" when none was)."""
+    changes = [c for c in store.last_changes(runs) if c["action"] == action]
+    if not changes:
+        return 0, ""
+    last = changes[-1]
+    when = pd.Timestamp(last["happened_at"])
+    return len(changes), f"by {md(last['done_by'] or 'someone')} at {when:%Y-%m-%d %H:%M} UTC"
+
+
 def gone_meanwhile(store: Any, gone: list[int]) -> str:
     """What to say about ticked runs that left the table since it was drawn."""
     if not gone:
         return ""
-    deleted = [c for c in store.last_changes(gone) if c["action"] == "delete"]
+    deleted, by = _by_whom(store, gone, "delete")
     if not deleted:
         return (f"{len(gone)} ticked run(s) moved off this page (newer runs were saved); "
                 "they are no longer ticked.")  # fmt: skip
-    first = deleted[-1]
-    when = f"{pd.Timestamp(first['happened_at']):%Y-%m-%d %H:%M} UTC"
-    who = md(first["done_by"] or "someone")
-    return (f"{len(deleted)} ticked run(s) were deleted by {who} at {when} meanwhile; they "
-            "are no longer ticked and nothing else changed.")  # fmt: skip
+    return (f"{deleted} ticked run(s) were deleted {by} meanwhile; they are no longer "
+            "ticked and nothing else changed.")  # fmt: skip
 
 
 def taken_by_others(store: Any, picked: list[int], changed: int, action: str) -> str:
@@ -233,12 +241,6 @@ def taken_by_others(store: Any, picked: list[int], changed: int, action: str) ->
     if changed >= len(picked):
         return ""
     done = "deleted" if action == "delete" else "restored"
-    others = [c for c in store.last_changes(picked) if c["action"] == action] or [
-        {"done_by": None, "happened_at": None}
-    ]
-    first = others[-1]
-    who = md(first["done_by"] or "someone else")
-    when = (f" at {pd.Timestamp(first['happened_at']):%Y-%m-%d %H:%M} UTC"
-            if first["happened_at"] is not None else "")  # fmt: skip
+    by = _by_whom(store, picked, action)[1] or "by someone else"
     return (f"{len(picked) - changed} of the {len(picked)} picked run(s) had already been "
-            f"{done} by {who}{when}; nothing else was touched.")  # fmt: skip
+            f"{done} {by}; nothing else was touched.")  # fmt: skip

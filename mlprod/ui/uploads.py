@@ -128,7 +128,7 @@ def _signed_in(session_id: str) -> bool:
 def guard_uploads(sign_in: bool) -> bool:
     """Once per server process: with sign-in on, an upload from a session that has not
     signed in is not stored. Streamlit takes any file for any live session, the sign-in
-    screen's included (5 x 199 MB held 1 GB for a visitor who never signed in), and has no
+    screen's included (a visitor who never signed in could fill the server's memory), and has no
     setting for it; its upload manager's ``add_file`` is where a file is kept, so the
     guard sits there. The file's bytes were read to parse the request and are dropped at
     once. Returns whether the guard is in place (not under AppTest, which has no server)."""
