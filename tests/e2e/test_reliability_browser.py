@@ -158,6 +158,8 @@ def cli(*args: str, db: Path) -> subprocess.Popen:
 def _dashboard_save_seconds(page) -> float:
     """Seconds from a click on the calculator's Save to "Saved to the history."."""
     page.get_by_role("button", name="Calculate").click()
+    # the last save's message goes with the new calculation: only then is Save this one's
+    expect(page.get_by_text("Saved to the history.")).to_have_count(0, timeout=60_000)
     save = page.get_by_role("button", name="Save to history")
     expect(save).to_be_visible(timeout=30_000)
     wait_idle(page)
