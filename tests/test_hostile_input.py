@@ -19,7 +19,7 @@ from mlprod.ingest import inspect, score_file
 from mlprod.metrics import calculate
 from mlprod.saving import save_batch
 from mlprod.store import HistoryFilter, Store
-from tests.conftest import count
+from tests.conftest import REFERENCE, count
 
 
 def _runs(folder: Path, n: int = 200_000) -> Path:
@@ -419,3 +419,49 @@ class TestStoredTextIsBounded:
                        "200", "--training-hours", "10", "--latency-ms", "50", "--save",
                        "--db", str(tmp_path / "h.duckdb"), "--model-name", "x" * 300)  # fmt: skip
         assert done.returncode == 2 and "Model name is 300 characters long" in done.stderr
+
+
+class TestSearchIsLiteral:
+    """``_`` and ``%`` typed in a search were LIKE wildcards (``v1_0`` found ``v1x0``, ``%``
+    found every run): the text matches as typed, the same on DuckDB and PostgreSQL."""
+
+    NAMES = ("v1_0", "v1x0", "100% data", "1000 data", "C:\\runs\\a", "C:runsa", "V1_0-big")
+
+    @pytest.fixture
+    def named(self, store):
+        from datetime import datetime, timedelta
+
+        import pandas as pd
+
+        rows = [
+            {**REFERENCE, **calculate(**REFERENCE).as_dict(), "model_name": name,
+             "run_id": f"r{i}", "created_at": datetime(2026, 1, 1) + timedelta(days=i)}
+            for i, name in enumerate(self.NAMES)
+        ]  # fmt: skip
+        store.append_calculations(pd.DataFrame(rows), source="batch")
+        return store
+
+    @pytest.mark.parametrize(
+        ("typed", "found"),
+        [
+            ("v1_0", {"v1_0", "V1_0-big"}),  # case-insensitive, but _ is only _
+            ("%", {"100% data"}),
+            ("0% d", {"100% data"}),
+            ("\\runs\\", {"C:\\runs\\a"}),
+            ("_", {"v1_0", "V1_0-big"}),
+        ],
+    )
+    def test_every_search_matches_the_text_as_typed(self, named, typed, found):
+        page = named.history_page(HistoryFilter(text=typed), page_size=50)
+        exported = named.export_filtered(HistoryFilter(text=typed)).to_pandas()
+        picker = named.search(typed)
+        summary = named.overview(HistoryFilter(text=typed)).summary
+        assert set(page.model_name) == found
+        assert set(exported.model_name) == found
+        assert set(picker.model_name) == found
+        assert summary["runs"] == len(found)
+
+    def test_the_notebook_search_is_literal(self, named):
+        from mlprod.dataframes import History
+
+        assert set(History(named.database).runs(search="v1_0").model_name) == {"v1_0", "V1_0-big"}

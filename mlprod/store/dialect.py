@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["DUCKDB", "POSTGRES", "ROWS_PER_BATCH", "Dialect", "numbered_placeholders"]
+__all__ = [
+    "DUCKDB",
+    "POSTGRES",
+    "ROWS_PER_BATCH",
+    "Dialect",
+    "literal_pattern",
+    "numbered_placeholders",
+]
 
 # A calculation's id is its batch number times this plus its row in the batch: ids are
 # unique and ordered without a per-row sequence call (which costs ~0.25 s per 1M rows).
@@ -73,6 +80,11 @@ class Dialect:
     def group_tag(self, column: str) -> str:
         """The NAME of a ``group=NAME`` tag ('' or NULL when there is none)."""
         return f"regexp_extract({column}, '{_GROUP_TAG}', 1)"
+
+    def holds_text(self, columns: tuple[str, ...]) -> str:
+        """Whether any of ``columns`` holds the text of one :func:`literal_pattern`
+        parameter per column, case-insensitively (the same in both databases)."""
+        return "(" + " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in columns) + ")"
 
     def bucket(self, kind: str, column: str = "created_at") -> str:
         """The start of the day, week (from Monday) or month a timestamp is in."""
@@ -219,6 +231,16 @@ class _Postgres(Dialect):
 def _on(expression: str) -> str:
     """A measure's expression on the calculations aliased ``c``."""
     return re.sub(r"\b(training_cost|inference_cost|latency_ms)\b", r"c.\1", expression)
+
+
+def literal_pattern(text: str) -> str:
+    r"""A LIKE pattern for ``text`` anywhere, as typed: ``%``, ``_`` and ``\`` match only
+    themselves (with ``ESCAPE '\'``, as :meth:`Dialect.holds_text` writes it).
+
+    >>> print(literal_pattern("v1_0"), literal_pattern("100%"), literal_pattern("a\\b"))
+    %v1\_0% %100\%% %a\\b%
+    """
+    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
 
 
 DUCKDB = Dialect()

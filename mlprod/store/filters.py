@@ -8,9 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from mlprod.store.dialect import DUCKDB, Dialect
+from mlprod.store.dialect import DUCKDB, Dialect, literal_pattern
 
-__all__ = ["HistoryFilter", "HistoryOverview", "bucket_for"]
+__all__ = ["SEARCHED", "HistoryFilter", "HistoryOverview", "bucket_for"]
+
+#: The text a search looks in: the run's names, project, tags and notes.
+SEARCHED = ("model_name", "run_id", "run_name", "project", "tags", "notes")
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,8 @@ class HistoryFilter:
                 else datetime.combine(self.date_to + timedelta(days=1), time.min)
             )
         if self.searches:
-            like = f"%{self.text.strip()}%"
-            clauses.append(
-                "(c.model_name ILIKE ? OR c.run_id ILIKE ? OR c.run_name ILIKE ? "
-                "OR c.project ILIKE ? OR c.tags ILIKE ? OR c.notes ILIKE ?)"
-            )
-            params += [like] * 6
+            clauses.append(sql.holds_text(tuple(f"c.{c}" for c in SEARCHED)))
+            params += [literal_pattern(self.text.strip())] * len(SEARCHED)
         return " AND ".join(clauses) or "true", params
 
 

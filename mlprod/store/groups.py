@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mlprod.store.dialect import Dialect
+from mlprod.store.dialect import Dialect, literal_pattern
 from mlprod.store.filters import HistoryFilter
 from mlprod.store.lookups import _Lookups
 
@@ -33,7 +33,7 @@ def _narrowed_to(group: str) -> tuple[str, list[str]]:
     scanned all of a 10M-run history with it on every rerun). A superset: the group's
     own expression still decides."""
     if group.startswith("group="):
-        return "tags LIKE ?", [f"%{group}%"]
+        return "tags LIKE ? ESCAPE '\\'", [literal_pattern(group)]
     model, sep, project = group.partition(" · ")
     if not sep or " · " in project:  # a name holding the separator: no shortcut
         return "true", []

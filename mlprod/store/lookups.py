@@ -9,6 +9,8 @@ import pandas as pd
 import pyarrow as pa
 
 from mlprod.store.connection import Connection
+from mlprod.store.dialect import literal_pattern
+from mlprod.store.filters import SEARCHED
 from mlprod.store.postgres import PostgresCursor
 from mlprod.store.schema import ASSUMPTION_COLUMNS
 
@@ -42,18 +44,17 @@ class _Lookups(Connection):
     ``Store``)."""
 
     def search(self, text: str = "", *, limit: int = 200) -> pd.DataFrame:
-        """Calculations whose model, run id or name, project or tags contain ``text``
-        (case-insensitive), newest first."""
-        like = f"%{text.strip()}%"
+        """Live calculations whose names, project, tags or notes contain ``text`` as typed
+        (case-insensitive; ``%`` and ``_`` are no wildcards), newest first."""
+        text = text.strip()
+        found = self.sql.holds_text(SEARCHED) if text else "true"
         with self.cursor() as cur:
             return cur.execute(
                 "SELECT id, created_at, model_name, run_id, run_name, project, tags, f1, "
                 "training_cost, inference_cost, training_hours, latency_ms, cer, ter, psr, "
-                "currency, author, source FROM history WHERE deleted_at IS NULL AND ("
-                "? = '%%' OR model_name ILIKE ? OR run_id ILIKE ? OR run_name ILIKE ? "
-                "OR project ILIKE ? OR tags ILIKE ?) "
+                f"currency, author, source FROM history WHERE deleted_at IS NULL AND {found} "
                 "ORDER BY created_at DESC, id DESC LIMIT ?",
-                [like, like, like, like, like, like, limit],
+                [*[literal_pattern(text)] * (len(SEARCHED) if text else 0), limit],
             ).df()
 
     def calculations_by_id(self, ids: list[int]) -> pd.DataFrame:
