@@ -1,7 +1,8 @@
 """A bad file at MLPROD_DB: a clear message on the page and in the CLI, the file untouched.
 
 Each case is made for real (a text file, a SQLite file made by sqlite3, a DuckDB file of a
-newer schema, a file made read-only with chmod, a directory) and driven through the real
+newer schema, another application's DuckDB file with a ``calculations`` table, a file made
+read-only with chmod, a directory, a FIFO, a character device) and driven through the real
 CLI process and the real pages (AppTest).
 """
 
@@ -11,6 +12,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -47,6 +49,24 @@ def make_read_only(path: Path) -> None:
     path.chmod(0o444)
 
 
+def make_foreign(path: Path) -> None:
+    """Another application's DuckDB file that happens to have a ``calculations`` table."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE calculations (invoice INTEGER, amount DECIMAL(10, 2))")
+    con.execute("INSERT INTO calculations VALUES (1, 9.99)")
+    con.close()
+
+
+def make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def make_device(path: Path) -> None:
+    os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 5))  # like /dev/zero: never ends
+
+
 def make_directory(path: Path) -> None:
     path.mkdir()
     (path / "keep.txt").write_text("not ours")
@@ -58,14 +78,22 @@ CASES = {
     "newer": (make_newer, "written by a newer mlprod (schema version 99"),
     "read_only": (make_read_only, "is read-only"),
     "directory": (make_directory, "is a folder, not a database file"),
-}
+    "foreign": (make_foreign, "is not an mlprod history: it holds another application's "
+                "tables (calculations)"),
+    "fifo": (make_fifo, "is a named pipe (FIFO), not a database file"),
+    "device": (make_device, "is a character device, not a database file"),
+}  # fmt: skip
 
 
 def fingerprint(path: Path) -> tuple:
-    """Content and modification time of the file, or of every file in the folder."""
+    """Content and modification time of the file, or of every file in the folder (of a
+    pipe or a device, which cannot be read to an end: its kind and times)."""
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
-    content = [(f.name, hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_mtime_ns)
-               for f in files]  # fmt: skip
+    content = [
+        (f.name, hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else
+         stat.S_IFMT(f.stat().st_mode), f.stat().st_mtime_ns)
+        for f in files
+    ]  # fmt: skip
     return (*content, sorted(p.name for p in path.parent.iterdir()))
 
 
@@ -80,6 +108,13 @@ def bad_db(request, tmp_path):
     assert fingerprint(path) == before, "the bad database file was changed"
     if path.is_file():
         path.chmod(0o644)
+
+
+def test_the_tables_a_foreign_database_is_told_by_are_the_ones_the_migrations_make():
+    from mlprod.store import schema
+
+    made = set(re.findall(r"CREATE (?:TABLE|VIEW) (\w+)", Path(schema.__file__).read_text()))
+    assert made == schema.OUR_TABLES
 
 
 def rendered(markdown: Iterable[str]) -> str:

@@ -327,3 +327,29 @@ def test_a_long_save_committing_after_a_short_one_moves_the_history_version(pg_u
         long_save.join(30)
         assert count(s) == 210
         assert s.version() != seen  # the long save's commit is news
+
+
+def test_another_applications_calculations_table_is_not_an_mlprod_history(pg_uri):
+    import adbc_driver_postgresql.dbapi as pg
+
+    with pg.connect(pg_uri) as con, con.cursor() as cur:
+        cur.execute("CREATE TABLE calculations (invoice INTEGER, amount NUMERIC(10, 2))")
+        cur.execute("CREATE TABLE customers (id INTEGER)")  # beside ours would be fine
+        cur.execute("INSERT INTO calculations VALUES (1, 9.99)")
+        con.commit()
+    with pytest.raises(DatabaseError, match=r"is not an mlprod history: .*\(calculations\)"):
+        Store(pg_uri)
+    with pg.connect(pg_uri) as con, con.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'public' ORDER BY 1")  # fmt: skip
+        assert [r[0] for r in cur.fetchall()] == ["calculations", "customers"]  # untouched
+
+
+def test_a_server_database_with_other_applications_tables_beside_ours_is_used(pg_uri):
+    import adbc_driver_postgresql.dbapi as pg
+
+    with pg.connect(pg_uri) as con, con.cursor() as cur:
+        cur.execute("CREATE TABLE customers (id INTEGER)")
+        con.commit()
+    with Store(pg_uri) as store:
+        assert store.schema_version() == SCHEMA_VERSION

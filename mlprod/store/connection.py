@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -64,6 +65,12 @@ def _allowed_directories(database: str) -> list[str]:
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def _refuse_foreign_file(path: Path) -> None:
@@ -72,6 +79,18 @@ def _refuse_foreign_file(path: Path) -> None:
         raise DatabaseError(
             f"{path} is a folder, not a database file. Point MLPROD_DB at a file, e.g. "
             f"{path / 'mlprod.duckdb'}; nothing in the folder was touched."
+        )
+    try:  # stat, never open, first: opening a FIFO waits for a writer that may never come
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise DatabaseError(f"Cannot read the history database {path}: {exc.strerror}.") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise DatabaseError(
+            f"{path} is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a database "
+            "file. Point MLPROD_DB at a DuckDB file (or at a new path to create one); it was "
+            "left untouched."
         )
     try:
         with path.open("rb") as file:

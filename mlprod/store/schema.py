@@ -23,6 +23,13 @@ __all__ = [
     "SCHEMA_VERSION",
 ]
 
+#: The tables and views the migrations make (a database holding one of them without
+#: ``schema_version`` is another application's).
+OUR_TABLES = frozenset(
+    ("batches", "calculations", "f1_inputs", "deletions", "history", "cost_assumptions",
+     "rollup", "imported_runs", "frontier_runs", "schema_version")
+)  # fmt: skip
+
 #: Columns of one calculation that a caller gives (the store adds id, batch and audit).
 CALCULATION_COLUMNS: tuple[str, ...] = (
     "created_at",
@@ -410,6 +417,27 @@ class _Schema(Connection):
         with self.cursor() as cur:
             return self._known_version(cur) or 0
 
+    def _refuse_another_applications_database(self) -> None:
+        """A database without mlprod's version table that holds tables is another
+        application's: refused, untouched (a DuckDB file with any table; on a server, one
+        whose tables share a name with ours, since a server database may hold others)."""
+        with self.cursor() as cur:
+            found = {
+                str(name)
+                for (name,) in cur.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema()"
+                ).fetchall()
+            }
+        clash = found if self.backend == "duckdb" else found & OUR_TABLES
+        if clash:
+            shown = ", ".join(sorted(clash)[:5]) + (", …" if len(clash) > 5 else "")
+            raise DatabaseError(
+                f"{self.database} is not an mlprod history: it holds another application's "
+                f"tables ({shown}) and no mlprod schema version. Point MLPROD_DB at an mlprod "
+                "history, or at a new path to create one; the database was left untouched."
+            )
+
     def migrate(self) -> int:
         """Apply every migration newer than the database; returns the version reached.
 
@@ -418,6 +446,8 @@ class _Schema(Connection):
         the others find it recorded and skip it.
         """
         current = self.schema_version()
+        if not current:
+            self._refuse_another_applications_database()
         if current > SCHEMA_VERSION:
             raise DatabaseError(
                 f"{self.database} was written by a newer mlprod (schema version {current}; "
