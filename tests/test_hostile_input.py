@@ -8,7 +8,11 @@ import resource
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -465,3 +469,95 @@ class TestSearchIsLiteral:
         from mlprod.dataframes import History
 
         assert set(History(named.database).runs(search="v1_0").model_name) == {"v1_0", "V1_0-big"}
+
+
+@contextmanager
+def _immutable(path: Path) -> Iterator[None]:
+    """``path`` (a folder or a file) made immutable with ``chattr +i``: even root cannot
+    create, remove or write there, as on a read-only remount (root ignores ``chmod``)."""
+    subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True)
+
+
+def _whole(store: Store) -> bool:
+    found = store.integrity()
+    return found["broken_batches"] == 0 and found["rollup_mismatches"] == 0
+
+
+class TestAFolderThatTurnsReadOnlyDuringASave:
+    """An immutable flag, a read-only remount, a quota: the save ended in a raw
+    ``TransactionException`` ("Failed to commit: Cannot open file …wal") and the dashboard
+    showed its generic error page. Now: the typed database error, in words, nothing half
+    stored, and the same process saves again once the folder is writable."""
+
+    RUN: ClassVar[dict] = {**REFERENCE, **calculate(**REFERENCE).as_dict(), "model_name": "bert"}
+
+    def test_the_folder_refuses_the_log_the_save_is_refused_in_words(self, tmp_path):
+        import pandas as pd
+
+        (tmp_path / "db").mkdir()
+        db = tmp_path / "db" / "h.duckdb"
+        with Store(db) as s, s.held():  # the file open all along, as in the dashboard
+            s.save_calculation(self.RUN, calc_key="k1", source="calculator", author="ann")
+            with _immutable(db.parent), pytest.raises(DatabaseError, match="could not be written"):
+                s.append_calculations(pd.DataFrame([self.RUN] * 1000), source="batch")
+            assert count(s) == 1  # nothing of the refused batch
+            s.append_calculations(pd.DataFrame([self.RUN] * 10), source="batch")
+            assert count(s) == 11 and _whole(s)
+
+    def test_a_file_that_refuses_its_checkpoint_keeps_the_commit_and_opens_afresh(self, tmp_path):
+        import pandas as pd
+
+        db = tmp_path / "h.duckdb"
+        with Store(db) as s, s.held():
+            s.save_calculation(self.RUN, calc_key="k1", source="calculator", author="ann")
+            with _immutable(db):
+                s.append_calculations(pd.DataFrame([self.RUN] * 1000), source="batch")  # logged
+                with pytest.raises(DatabaseError, match="Cannot open the history database"):
+                    s.append_calculations(pd.DataFrame([self.RUN] * 10), source="batch")
+            s.append_calculations(pd.DataFrame([self.RUN] * 10), source="batch")
+            assert count(s) == 1011 and _whole(s)
+
+    def test_the_cli_save_is_exit_3_in_words_and_stores_nothing(self, tmp_path):
+        (tmp_path / "db").mkdir()
+        db = tmp_path / "db" / "h.duckdb"
+        with Store(db) as s:
+            s.save_calculation(self.RUN, calc_key="k1", source="calculator", author="ann")
+        runs = _runs(tmp_path, 300_000)
+        saving = subprocess.Popen(
+            [sys.executable, "-m", "mlprod", "score", str(runs), "--save", "--db", str(db),
+             "-o", str(tmp_path / "scored.csv")],
+            cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        # The folder turns read-only while the rows are read and scored (before the
+        # commit writes the log).
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "scored.csv").exists() and not list(tmp_path.glob("*.part*")):
+            assert saving.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        with _immutable(db.parent):
+            _, err = saving.communicate(timeout=120)
+        assert saving.returncode == 3, err
+        assert "could not be written" in err and "nothing of this change was stored" in err
+        assert "Traceback" not in err and "TransactionException" not in err
+        with Store(db) as s:
+            assert count(s) == 1 and _whole(s)
+
+    def test_the_dashboard_says_so_and_saves_again_afterwards(self, app, db_path):
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        app.run()
+        app.button(key="calc-save").click().run()  # the history exists, the page works
+        with _immutable(db_path.parent):
+            app.number_input(key="calc-f1").set_value(0.8)
+            app.button(key="calc-submit").click().run()
+            app.button(key="calc-save").click().run()
+            assert not app.exception
+            shown = " ".join(e.value for e in app.error)
+            assert "Nothing was saved" in shown and "could not be written" in shown
+        app.button(key="calc-save").click().run()
+        assert not app.exception and any("Saved" in s.value for s in app.success)
+        with Store(db_path) as s:
+            assert sorted(s.history_page(HistoryFilter(), page_size=10).f1) == [0.8, 0.9]

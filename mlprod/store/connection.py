@@ -140,7 +140,8 @@ def _write_failure(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and any(
         words in text
         for words in ("IO Error", "No space left", "File too large", "Read-only file system",
-                      "Permission denied")
+                      "Permission denied", "Operation not permitted", "Disk quota exceeded",
+                      "Failed to commit")
     )  # fmt: skip
 
 
@@ -206,6 +207,7 @@ class Connection:
         self._users = 0
         self._turn = 0
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._broken = False
         if self._shared_file:
             path = Path(self.database).expanduser()
             _refuse_foreign_file(path)
@@ -261,17 +263,31 @@ class Connection:
             return
         with self._guard:
             self._turn += 1  # a pending let-go is off
+            if self._broken:  # dead for every user: each op of theirs fails anyway
+                self._close_now()
             if self._con is None:
                 self._con = self._open()
             self._users += 1
             con = self._con
         try:
             yield con
+        except duckdb.FatalException:
+            # DuckDB ends a connection after a fatal error (a checkpoint the file system
+            # refused): it is closed, and the next operation opens the file afresh.
+            self._broken = True
+            raise
         finally:
             with self._guard:
                 self._users -= 1
                 if self._users == 0 and self._con is not None:
                     self._let_go_after(LINGER_SECONDS)
+
+    def _close_now(self) -> None:
+        """Close the file at once (the guard held)."""
+        if self._con is not None:
+            with suppress(duckdb.Error):
+                self._con.close()
+        self._con, self._broken = None, False
 
     def file_stamp(self) -> str | None:
         """Size and modification time of the DuckDB file and of its write-ahead log: every
@@ -372,8 +388,12 @@ class Connection:
                 # Fold the log into the file now, not when the file is let go: the file's
                 # stamp then moves once per write, not a second time at the let-go. Another
                 # thread's open transaction may refuse it: the close then does it.
-                with suppress(duckdb.Error):
+                try:
                     cur.execute("CHECKPOINT")
+                except duckdb.FatalException:  # the file refused it: the commit stands (in
+                    self._broken = True  # the log); the file is opened afresh next time
+                except duckdb.Error:
+                    pass
 
     def _not_written(self, exc: BaseException) -> DatabaseError:
         reason = _reason(exc)
