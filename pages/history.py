@@ -7,8 +7,8 @@ import streamlit as st
 from mlprod import ui
 from mlprod.charts import sample_words
 from mlprod.explain import CURRENCIES, format_money, format_ratio, md
-from mlprod.export import csv_bytes, parquet_bytes
 from mlprod.store import HistoryFilter
+from mlprod.ui.history_files import download_buttons
 from mlprod.ui.history_table import (
     HISTORY_TABLE_COLUMNS,
     answer_ids,
@@ -195,16 +195,8 @@ if (
     ui.written()
     st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
     st.rerun()
-stem = f"mlprod-history-{date.today():%Y%m%d}"
-export_csv.download_button(
-    "Download CSV", lambda: csv_bytes(store.export_filtered(f)), f"{stem}.csv", "text/csv",
-    key="history-csv", icon=":material/download:", on_click="ignore",
-)  # fmt: skip
-export_parquet.download_button(
-    "Download Parquet", lambda: parquet_bytes(store.export_filtered(f)), f"{stem}.parquet",
-    "application/vnd.apache.parquet", key="history-parquet", icon=":material/download:",
-    on_click="ignore",
-)  # fmt: skip
+download_buttons(f, summary["runs"], [export_csv, export_parquet],
+                 f"mlprod-history-{date.today():%Y%m%d}")  # fmt: skip
 
 if st.toggle("Show deleted runs", key="history-show-deleted"):
     gone = ui.deleted_runs(f)

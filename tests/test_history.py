@@ -540,3 +540,35 @@ def test_the_frontier_charts_get_their_sample_dots_at_any_size(tmp_path, runs):
         assert (
             again["id"].tolist() == store.scatter(ALL, limit=2000)[0]["id"].tolist()
         )  # repeatable
+
+
+def test_the_streamed_download_is_the_whole_export_block_by_block(sample):
+    """The History download is written block by block (a 1M-run CSV had been built whole in
+    memory, ~1 GB per click); the file is the same as the whole export's, on both backends."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from mlprod.export import CsvOut, ParquetOut, csv_bytes
+
+    xgb = HistoryFilter(models=("xgboost",))
+    blocks = list(sample.export_blocks(xgb, rows=7))  # several blocks, and a short last one
+    assert len(blocks) > 2 and all(b.num_rows <= 7 for b in blocks)
+    whole = sample.export_filtered(xgb)
+    csv, parquet = io.BytesIO(), io.BytesIO()
+    for out in (CsvOut(csv), ParquetOut(parquet)):
+        for block in sample.export_blocks(xgb, rows=7):
+            out.write(block)
+        out.close()
+    assert csv.getvalue() == csv_bytes(whole)
+    assert pq.read_table(io.BytesIO(parquet.getvalue())).equals(whole)
+
+
+def test_a_download_is_estimated_before_it_is_made(sample):
+    """The page offers a download only when its file fits in a turn of the memory budget:
+    the estimate is within a fifth of the real CSV's size."""
+    from mlprod.export import csv_bytes
+
+    per_run = sample.export_bytes_per_run()
+    real = len(csv_bytes(sample.export_filtered(ALL))) / sample.summary(ALL)["runs"]
+    assert 0.8 * real < per_run < 1.25 * real

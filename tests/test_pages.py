@@ -364,6 +364,21 @@ class TestHistory:
         charts = app.get("vega_lite_chart")
         assert len(charts) == 4  # trend, two frontiers, best per model
 
+    def test_a_download_larger_than_a_memory_turn_is_not_offered_but_explained(
+        self, app, monkeypatch
+    ):
+        import mlprod.ui.history_files as files
+
+        self.open(app)
+        app.button(key="history-load-sample").click().run()
+        assert {b.label for b in app.get("download_button")} >= {"Download CSV", "Download Parquet"}
+        monkeypatch.setattr(files, "JOB_BYTES", 50_000)  # the sample: ~100 kB CSV, ~30 kB Parquet
+        app.run()
+        assert "Download CSV" not in {b.label for b in app.get("download_button")}
+        assert "Download Parquet" in {b.label for b in app.get("download_button")}
+        note = next(c.value for c in app.caption if c.value.startswith("Download CSV: the 420"))
+        assert "would make a file of about 0.1 MB" in note and "mlprod.History()" in note
+
     def test_the_trend_says_which_models_it_leaves_out(self, app):
         self.open(app)
         app.button(key="history-load-sample").click().run()  # nine models

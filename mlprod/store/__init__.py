@@ -19,9 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlprod.store.copies import _Copies
+from mlprod.store.exports import _Exports
 from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
 from mlprod.store.groups import _Groups
-from mlprod.store.history import NO_MODEL, _History, with_run_names
+from mlprod.store.history import NO_MODEL, with_run_names
 from mlprod.store.schema import (
     ASSUMPTION_COLUMNS,
     CALCULATION_COLUMNS,
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 
-class Store(_Schema, _Writes, _History, _Groups, _Copies):
+class Store(_Schema, _Writes, _Exports, _Groups, _Copies):
     """The team's history of calculations.
 
     Parameters

@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from mlprod.access import Person
 from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
-from mlprod.store.lookups import RUN_DETAILS, _Lookups, _rows_by_id, arrow_of
+from mlprod.store.lookups import RUN_DETAILS, _Lookups, _rows_by_id
 from mlprod.store.schema import ASSUMPTION_COLUMNS
 
 __all__ = ["NO_MODEL", "with_run_names"]
@@ -516,22 +515,6 @@ class _History(_Lookups):
             found = _rows_by_id(cur, [i for i in ids if i is not None], _ANSWER_COLUMNS)
         rows = {int(row["id"]): row for row in found.to_dict("records")}
         return [None if i is None else rows.get(int(i)) for i in ids]
-
-    def export_filtered(self, f: HistoryFilter) -> pa.Table:
-        """Every matching calculation with who saved it, as Arrow (for CSV / Parquet)."""
-        where, params = self._where(f)
-        with self.cursor() as cur:
-            return arrow_of(
-                cur,
-                "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
-                "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
-                "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source, "
-                f"{_ASSUMED} FROM calculations c "
-                f"JOIN batches b ON b.batch_no = {self.sql.batch_of('c.id')} "
-                "LEFT JOIN cost_assumptions a ON a.calculation_id = c.id "
-                f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
-                params,
-            )
 
     def deletion_log(self, *, limit: int = 200, who: Person | None = None) -> pd.DataFrame:
         """Who deleted or restored which calculation, and when (newest first), with the

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,6 +28,7 @@ __all__ = [
     "SessionFolder",
     "guard_uploads",
     "max_upload_bytes",
+    "memory_turn",
     "remove_stale_uploads",
     "remove_stale_uploads_once",
     "scoring_turn",
@@ -190,20 +191,29 @@ def _turns() -> threading.BoundedSemaphore:
 
 
 @contextmanager
-def scoring_turn() -> Iterator[None]:
-    """Wait for a turn to score or save a file within the server's memory budget, and
-    give the memory back to the system afterwards (Arrow's pool and the C heap keep freed
-    pages otherwise: five 60 MB files scored in a row left the server at 2.4 GB)."""
+def memory_turn(waiting: str | None = None) -> Iterator[None]:
+    """Wait for a turn to hold a large file (score or save an upload, make a download)
+    within the server's memory budget, saying ``waiting`` meanwhile; and give the memory
+    back to the system afterwards (Arrow's pool and the C heap keep freed pages
+    otherwise: five 60 MB files scored in a row left the server at 2.4 GB)."""
     turns = _turns()
     if not turns.acquire(blocking=False):
-        with st.spinner("Waiting for another person's file to finish (the server scores "
-                        "as many at once as its memory budget holds)…"):  # fmt: skip
+        if waiting is None:
             turns.acquire()
+        else:
+            with st.spinner(waiting):
+                turns.acquire()
     try:
         yield
     finally:
         turns.release()
         give_back_memory()
+
+
+def scoring_turn() -> AbstractContextManager[None]:
+    """:func:`memory_turn` for scoring or saving a file on a page."""
+    return memory_turn("Waiting for another person's file to finish (the server scores as "
+                       "many at once as its memory budget holds)…")  # fmt: skip
 
 
 def give_back_memory() -> None:

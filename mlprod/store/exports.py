@@ -1,0 +1,58 @@
+"""The history as files: every run a filter keeps, whole or block by block."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from mlprod.store.filters import HistoryFilter
+from mlprod.store.history import _ASSUMED, _History
+from mlprod.store.lookups import arrow_blocks_of, arrow_of
+
+#: The text of a run an export writes (its size varies with what people typed).
+_EXPORTED_TEXT = ("model_name", "run_id", "run_name", "project", "tags", "notes")
+#: What the rest of an exported run takes as CSV (numbers, dates, currency, author,
+#: source, assumptions), measured on tests/benchmarks/history.py's runs.
+_EXPORT_NUMBER_BYTES = 200
+
+
+class _Exports(_History):
+    """The history as files (mixed into ``Store``)."""
+
+    def export_filtered(self, f: HistoryFilter) -> pa.Table:
+        """Every matching calculation with who saved it, as Arrow (for CSV / Parquet)."""
+        with self.cursor() as cur:
+            return arrow_of(cur, *self._export_query(f))
+
+    def export_blocks(self, f: HistoryFilter, rows: int = 65_536) -> Iterator[pa.Table]:
+        """:meth:`export_filtered` block by block, for a file of any size: only one block
+        of ``rows`` is in memory at a time (the database holds its part of the work
+        under its own memory cap)."""
+        with self.cursor() as cur:
+            for batch in arrow_blocks_of(cur, *self._export_query(f), rows):
+                yield pa.Table.from_batches([batch])
+
+    def export_bytes_per_run(self) -> float:
+        """How many bytes a live run takes in a CSV export, on average over the history
+        (its text by its characters, and its numbers as written); 0 for an empty history."""
+        text = " + ".join(f"coalesce(length(c.{c}), 0)" for c in _EXPORTED_TEXT)
+        with self.cursor() as cur:
+            row = cur.execute(
+                f"SELECT avg({text}) FROM calculations c WHERE c.deleted_at IS NULL"
+            ).fetchone()
+        return float(row[0]) + _EXPORT_NUMBER_BYTES if row and row[0] is not None else 0.0
+
+    def _export_query(self, f: HistoryFilter) -> tuple[str, list[Any]]:
+        where, params = self._where(f)
+        return (
+            "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
+            "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
+            "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source, "
+            f"{_ASSUMED} FROM calculations c "
+            f"JOIN batches b ON b.batch_no = {self.sql.batch_of('c.id')} "
+            "LEFT JOIN cost_assumptions a ON a.calculation_id = c.id "
+            f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
+            params,
+        )
