@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from mlprod.store.filters import HistoryFilter
 from mlprod.store.history import _ASSUMED, _History
-from mlprod.store.lookups import arrow_blocks_of, arrow_of
+from mlprod.store.lookups import arrow_of
 
 #: The text of a run an export writes (its size varies with what people typed).
 _EXPORTED_TEXT = ("model_name", "run_id", "run_name", "project", "tags", "notes")
@@ -27,12 +27,20 @@ class _Exports(_History):
             return arrow_of(cur, *self._export_query(f))
 
     def export_blocks(self, f: HistoryFilter, rows: int = 65_536) -> Iterator[pa.Table]:
-        """:meth:`export_filtered` block by block, for a file of any size: only one block
-        of ``rows`` is in memory at a time (the database holds its part of the work
-        under its own memory cap)."""
-        with self.cursor() as cur:
-            for batch in arrow_blocks_of(cur, *self._export_query(f), rows):
-                yield pa.Table.from_batches([batch])
+        """:meth:`export_filtered` block by block, for a file of any size: each block the
+        next ``rows`` runs in the same order, found by a top-``rows`` scan after the last
+        one sent. Only one block is held at a time, here and in the database (sorting the
+        whole answer at once had taken DuckDB up to its memory cap on every click)."""
+        after: tuple[Any, int] | None = None
+        while True:
+            with self.cursor() as cur:
+                block = arrow_of(cur, *self._export_query(f, after=after, limit=rows))
+            if block.num_rows:
+                yield block
+            if block.num_rows < rows:
+                return
+            last = block.slice(block.num_rows - 1).to_pylist()[0]
+            after = (last["created_at"], last["id"])
 
     def export_bytes_per_run(self) -> float:
         """How many bytes a live run takes in a CSV export, on average over the history
@@ -44,15 +52,26 @@ class _Exports(_History):
             ).fetchone()
         return float(row[0]) + _EXPORT_NUMBER_BYTES if row and row[0] is not None else 0.0
 
-    def _export_query(self, f: HistoryFilter) -> tuple[str, list[Any]]:
+    def _export_query(
+        self, f: HistoryFilter, *, after: tuple[Any, int] | None = None, limit: int | None = None
+    ) -> tuple[str, list[Any]]:
+        """The export's query, newest first; with ``after`` (a run's created_at and id),
+        only the runs after it in that order; with ``limit``, the first ``limit`` of them
+        (joined to their batch and assumptions only then)."""
         where, params = self._where(f)
+        if after is not None:
+            where += " AND (c.created_at < ? OR (c.created_at = ? AND c.id < ?))"
+            params += [after[0], after[0], after[1]]
+        order = "ORDER BY c.created_at DESC, c.id DESC"
+        picked = f"SELECT * FROM calculations c WHERE {where} {order}" + (
+            " LIMIT ?" if limit is not None else ""
+        )
         return (
             "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
             "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
             "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source, "
-            f"{_ASSUMED} FROM calculations c "
+            f"{_ASSUMED} FROM ({picked}) c "
             f"JOIN batches b ON b.batch_no = {self.sql.batch_of('c.id')} "
-            "LEFT JOIN cost_assumptions a ON a.calculation_id = c.id "
-            f"WHERE {where} ORDER BY c.created_at DESC, c.id DESC",
-            params,
+            f"LEFT JOIN cost_assumptions a ON a.calculation_id = c.id {order}",
+            [*params, *([limit] if limit is not None else [])],
         )

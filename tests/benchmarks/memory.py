@@ -2,11 +2,14 @@
 the whole ``streamlit run`` process (``VmHWM`` from /proc), one JSON object per figure.
 
     python tests/benchmarks/memory.py [--old WORKTREE] [--skip-bomb] [--skip-concurrent]
+        [--only-downloads] [--runs N]
 
 - ``bomb``: one session uploads a ``.csv.gz`` of a few MB that expands to ~1 GB of valid
   rows and clicks Score;
 - ``concurrent``: three sessions upload a 195 MB CSV each and click Score at once;
-- ``in_a_row``: one session scores five 60 MB files one after another; RSS at the end.
+- ``in_a_row``: one session scores five 60 MB files one after another; RSS at the end;
+- ``downloads``: three sessions open History on a history of ``--runs`` runs (1M) and
+  click "Download CSV" at once; each download's size and seconds (#32: under the budget).
 
 Each scenario gets a fresh server; with ``--old`` the same scenarios run against an older
 worktree in the same hour (A/B). Target (#19): at most 1.5 GB for the process.
@@ -118,6 +121,53 @@ def _score(browser, url: str, file: Path, timeout_s: float = 900) -> str:
         context.close()
 
 
+def downloads(tree: Path, label: str, history: Path, sessions: int = 3) -> None:
+    """``sessions`` browsers click History's "Download CSV" at the same moment."""
+    from playwright.sync_api import sync_playwright
+
+    server = Server(tree, history)
+    started = time.monotonic()
+    ready = threading.Barrier(sessions)
+    outcomes: list[dict[str, object]] = []
+
+    def one() -> None:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1200},
+                                    accept_downloads=True)  # fmt: skip
+            try:
+                page.goto(f"{server.url}/history")
+                page.wait_for_selector(IDLE, timeout=120_000)
+                button = page.get_by_role("button", name="Download CSV")
+                button.wait_for(timeout=120_000)
+                ready.wait()
+                clicked = time.monotonic()
+                with page.expect_download(timeout=600_000) as info:
+                    button.click()
+                path = info.value.path()
+                outcomes.append({"mb": round(Path(path).stat().st_size / 1e6, 1),
+                                 "seconds": round(time.monotonic() - clicked, 1)})  # fmt: skip
+            except Exception as exc:
+                outcomes.append({"failed": f"{type(exc).__name__}: {str(exc)[:160]}"})
+            finally:
+                browser.close()
+
+    try:
+        threads = [threading.Thread(target=one) for _ in range(sessions)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        alive = server.proc.poll() is None
+        figure = {"figure": "downloads", "tree": label, "sessions": sessions,
+                  "seconds": round(time.monotonic() - started, 1), "server_alive": alive,
+                  "downloads": outcomes, **(server.memory() if alive else {})}  # fmt: skip
+        print(json.dumps(figure), flush=True)
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
+
+
 def scenario(name: str, tree: Path, label: str, files: list[list[Path]], folder: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -174,16 +224,22 @@ def main() -> None:
     parser.add_argument("--skip-bomb", action="store_true")
     parser.add_argument("--skip-concurrent", action="store_true")
     parser.add_argument("--skip-in-a-row", action="store_true")
+    parser.add_argument("--skip-downloads", action="store_true")
+    parser.add_argument("--only-downloads", action="store_true")
+    parser.add_argument("--runs", type=int, default=1_000_000)
     args = parser.parse_args()
+    if args.only_downloads:
+        args.skip_bomb = args.skip_concurrent = args.skip_in_a_row = True
     trees = {"new": ROOT} | ({"old": args.old.resolve()} if args.old else {})
     with tempfile.TemporaryDirectory(prefix="mlprod-memory-") as name:
         folder = Path(name)
-        bomb = write_bomb(folder / "runs.csv.gz", args.expanded_mb * 1_000_000)
-        big = write_csv(folder / "runs195.csv", 195_000_000)
-        medium = [write_csv(folder / f"runs60-{i}.csv", 60_000_000) for i in range(5)]
-        print(json.dumps({"figure": "files", "bomb_mb": round(bomb.stat().st_size / 1e6, 1),
-                          "bomb_expanded_mb": args.expanded_mb,
-                          "big_mb": round(big.stat().st_size / 1e6)}), flush=True)  # fmt: skip
+        if not (args.skip_bomb and args.skip_concurrent and args.skip_in_a_row):
+            bomb = write_bomb(folder / "runs.csv.gz", args.expanded_mb * 1_000_000)
+            big = write_csv(folder / "runs195.csv", 195_000_000)
+            medium = [write_csv(folder / f"runs60-{i}.csv", 60_000_000) for i in range(5)]
+            print(json.dumps({"figure": "files", "bomb_mb": round(bomb.stat().st_size / 1e6, 1),
+                              "bomb_expanded_mb": args.expanded_mb,
+                              "big_mb": round(big.stat().st_size / 1e6)}), flush=True)  # fmt: skip
         for label, tree in trees.items():
             if not args.skip_bomb:
                 scenario("bomb", tree, label, [[bomb]], folder)
@@ -191,6 +247,12 @@ def main() -> None:
                 scenario("concurrent", tree, label, [[big], [big], [big]], folder)
             if not args.skip_in_a_row:
                 scenario("in_a_row", tree, label, [medium], folder)
+            if not args.skip_downloads:
+                from tests.benchmarks.history import build
+
+                history = folder / f"{label}-history.duckdb"
+                build(history, args.runs)
+                downloads(tree, label, history)
 
 
 if __name__ == "__main__":
