@@ -13,15 +13,17 @@ without ``--save`` no DuckDB): a command in a pipeline starts in a fraction of a
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from mlprod import config
 from mlprod.config import CURRENCIES
 from mlprod.errors import DatabaseError, InvalidInput, MlprodError
+from mlprod.explain import plain
 
 if TYPE_CHECKING:
     from mlprod.scenario import CostScenario
@@ -384,7 +386,43 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Inert(io.TextIOBase):
+    """A terminal stream whose text cannot act on the terminal: every control character
+    but a line break, carriage return or tab is written as its escape (a run name holding
+    ``ESC]52`` would write the clipboard, ``ESC[2J`` clear the screen). JSON escapes them
+    itself, and binary output (CSV on stdout) goes to ``buffer`` unchanged."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(plain(text, keep="\n\r\t"))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    @property
+    def buffer(self) -> BinaryIO:
+        return self._stream.buffer  # type: ignore[attr-defined]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Inert(sys.stdout), _Inert(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "ui":

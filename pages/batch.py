@@ -152,7 +152,7 @@ if summary.best:
     for column, (ratio, row) in zip(best_cols, summary.best.items(), strict=False):
         who = row.get("run_name") or row.get("run_id") or f"line {row['line']}"
         column.metric(f"Best {ratio.upper()}", format_ratio(row[ratio], 3), border=True)
-        column.caption(f"{who}" + (f" · {row['model_name']}" if row.get("model_name") else ""))
+        column.caption(md(who) + (f" · {md(row['model_name'])}" if row.get("model_name") else ""))
 
 shown = 10_000
 st.markdown("**Scored rows**")
@@ -192,7 +192,7 @@ errors_download.download_button(
 
 with save:
     if result["saved"] is not None:
-        st.success(result["saved"])
+        st.success(md(result["saved"]))
         st.stop()
     if not summary.ok:
         st.caption("Nothing to save: every row has an error (see the list above).")
@@ -230,7 +230,7 @@ with save:
     if previous and not confirmed:
         st.warning(
             f"This file was saved before: {previous['rows']:,} rows on "
-            f"{previous['saved_at']:%Y-%m-%d %H:%M} UTC by {previous['author'] or 'someone'}."
+            f"{previous['saved_at']:%Y-%m-%d %H:%M} UTC by {md(previous['author'] or 'someone')}."
         )
         if st.button("Save it again anyway", key="batch-save-again"):
             st.session_state["batch-confirm"] = content_hash

@@ -120,7 +120,7 @@ if submitted or "calc-result" not in st.session_state:
 result = st.session_state["calc-result"]
 
 if "error" in result:
-    form_column.error(result["error"], icon=":material/error:")
+    form_column.error(md(result["error"]), icon=":material/error:")
     with result_column:
         st.info("Fix the input on the left and press **Calculate**. Nothing was saved.")
     st.stop()

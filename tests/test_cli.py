@@ -328,3 +328,65 @@ def test_each_command_imports_only_what_it_needs(argv, loaded, not_loaded, tmp_p
     done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True)
     modules = done.stderr.rsplit("LOADED", 1)[1].split()
     assert set(loaded) <= set(modules) and not set(not_loaded) & set(modules), done.stderr
+
+
+class TestTerminalEscapes:
+    """Names and cells were printed raw: a run name holding ``ESC]52`` wrote the clipboard,
+    ``ESC[2J`` cleared the screen, a line break forged a "Saved" line. Every human-readable
+    line shows them as escapes; ``--json`` and the scored CSV keep them exactly."""
+
+    CLIPBOARD = "bert\x1b]52;c;ZXZpbA==\x07"
+    CLEAR = "evil\x1b[2J\nSaved 99 rows to the history as batch 7."
+    TURNED = "\u202elave"  # a right-to-left override: shows "eval" the wrong way round
+    C1 = "csi\x9b31m"  # a one-byte CSI some terminals obey
+
+    def file(self, tmp_path):
+        path = tmp_path / "runs.csv"
+        path.write_text(
+            "run_id,model_name,run_name,f1,training_cost,inference_cost,training_hours,"
+            "latency_ms,notes\x1b[8m\n"
+            f'r1,"{self.CLIPBOARD}","{self.CLEAR}",0.9,1000,200,10,50,x\n'
+            f'r2,"{self.TURNED}","{self.C1}",abc{self.TURNED}\x1b[31m,1,1,1,1,y\n',
+            encoding="utf-8",
+        )
+        return path
+
+    @staticmethod
+    def inert(text: str) -> None:
+        unshown = [c for c in text if (ord(c) < 32 and c not in "\n\r\t")
+                   or 0x7F <= ord(c) <= 0x9F or c in "\u202a\u202b\u202c\u202d\u202e"]  # fmt: skip
+        assert unshown == [], text
+        assert not any(line.startswith("Saved 99") for line in text.splitlines())
+
+    def test_score_and_save_lines_show_escapes(self, tmp_path):
+        out = run("score", str(self.file(tmp_path)), "-o", str(tmp_path / "o.csv"), "--save",
+                  "--db", str(tmp_path / "h.duckdb"), "--author", "ann\x1b[2J")  # fmt: skip
+        assert out.returncode == 1, out.stderr  # one row with an error
+        self.inert(out.stdout + out.stderr)
+        assert "bert\\x1b]52;c;ZXZpbA==\\x07" in out.stdout  # shown, as escapes
+        assert "evil\\x1b[2J\\nSaved 99 rows" in out.stdout
+        assert "abc\\u202elave\\x1b[31m" in out.stdout  # the cell a row error quotes
+        with Store(tmp_path / "h.duckdb") as s:  # stored exactly
+            assert recent(s, 1)[["model_name", "run_name"]].values.tolist() == [
+                [self.CLIPBOARD, self.CLEAR]
+            ]
+
+    def test_json_and_csv_stay_exact(self, tmp_path):
+        import csv
+        import io
+
+        out = run("score", str(self.file(tmp_path)), "-o", "-", "--json")  # CSV out, JSON err
+        found = json.loads(out.stderr)
+        assert found["best"]["cer"]["model_name"] == self.CLIPBOARD
+        assert found["best"]["cer"]["run_name"] == self.CLEAR
+        rows = list(csv.DictReader(io.StringIO(out.stdout, newline="")))
+        assert [r["model_name"] for r in rows] == [self.CLIPBOARD, self.TURNED]
+        assert [r["run_name"] for r in rows] == [self.CLEAR, self.C1]
+
+    def test_calc_and_errors_show_escapes(self, tmp_path):
+        out = run("calc", *REFERENCE_ARGS, "--model-name", self.CLEAR, "--save", "--db",
+                  str(tmp_path / "h.duckdb"), "--author", "x")  # fmt: skip
+        self.inert(out.stdout + out.stderr)
+        bad = run("score", str(tmp_path / "no\x1b[2Jsuch.csv"))
+        assert bad.returncode == 2 and "no\\x1b[2Jsuch.csv" in bad.stderr
+        self.inert(bad.stdout + bad.stderr)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlprod.costs import default_fx, default_prices
+from mlprod.explain import plain
 from mlprod.ingest.cells import (
     Problems,
     parse_hours,
@@ -411,14 +412,16 @@ class BatchSummary:
         }
 
     def describe(self, name: str, fmt: str, output: Path | None, batch_no: int | None) -> str:
-        lines = [f"{name} ({fmt}): {self.rows:,} rows, {self.ok:,} scored, "
+        """What a terminal shows of a scored file; each text from the file as one inert
+        line (:func:`~mlprod.explain.plain`)."""
+        lines = [f"{plain(name)} ({fmt}): {self.rows:,} rows, {self.ok:,} scored, "
                  f"{self.errors:,} with errors."]  # fmt: skip
         for ratio, row in self.best.items():
             who = row.get("run_name") or row.get("run_id") or f"line {row['line']}"
-            model = f" ({row['model_name']})" if row.get("model_name") else ""
-            lines.append(f"  best {ratio.upper()}: {row[ratio]:.4g}  {who}{model}")
+            model = f" ({plain(row['model_name'])})" if row.get("model_name") else ""
+            lines.append(f"  best {ratio.upper()}: {row[ratio]:.4g}  {plain(who)}{model}")
         for error in self.first_errors[:10]:
-            lines.append(f"  line {error['line']}: {error['error']}")
+            lines.append(f"  line {error['line']}: {plain(error['error'])}")
         if self.errors > 10:
             lines.append(f"  … and {self.errors - 10:,} more errors (see the scored file).")
         if output:

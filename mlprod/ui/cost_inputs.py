@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from mlprod.costs import default_prices
-from mlprod.explain import format_ratio, readable
+from mlprod.explain import format_ratio, md, readable
 from mlprod.llm_prices import default_llm_prices
 from mlprod.metrics import Ratios
 
@@ -96,8 +96,8 @@ def inference_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
     chosen = None if model == TYPED_PRICES else book.price(model)
     if chosen is not None:
         st.caption(
-            f"{chosen.label}: US${chosen.input_per_1m:g} in / US${chosen.output_per_1m:g} out "
-            f"per 1M tokens, as of {chosen.as_of} ({chosen.source})."
+            f"{md(chosen.label)}: US\\${chosen.input_per_1m:g} in / US\\${chosen.output_per_1m:g} "
+            f"out per 1M tokens, as of {md(chosen.as_of)} ({md(chosen.source)})."
         )
     # One per row: side by side in the form's column the labels wrapped and the inputs lost
     # their +/- buttons.
