@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import astuple
+from dataclasses import astuple, fields, is_dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -19,6 +19,7 @@ from mlprod import config
 from mlprod.access import Person
 from mlprod.errors import DatabaseError, NotAllowed
 from mlprod.explain import md
+from mlprod.ingest.fields import TEXT_LIMITS
 from mlprod.store import HistoryFilter, HistoryOverview, Store
 
 __all__ = [
@@ -111,10 +112,41 @@ def follow_writes() -> None:
 
 # -- cached history queries: one function per question, keyed by database and filter ------
 
+#: The longest text a page sends of a field without a limit of its own (an author, a group).
+SHOWN_TEXT = 200
+
+
+def within_limits(value: Any) -> Any:
+    """``value`` (a frame, an overview, a dict or list of them, a name) with each text cut
+    at its field's limit (``TEXT_LIMITS``; others at ``SHOWN_TEXT``) and marked "…": what a
+    page sends stays bounded whatever the history held before the limits (one run with a
+    10 MB model name had made every History visit send ~120 MB, for everyone)."""
+    if isinstance(value, str):
+        return value if len(value) <= SHOWN_TEXT else value[:SHOWN_TEXT] + "…"
+    if isinstance(value, pd.DataFrame):
+        cut = {}
+        for column in value.columns:
+            texts = value[column]
+            if texts.dtype.kind not in "OSU" and not pd.api.types.is_string_dtype(texts):
+                continue
+            limit = TEXT_LIMITS.get(str(column), SHOWN_TEXT)
+            lengths = texts.str.len()
+            if (lengths > limit).any():
+                cut[column] = texts.where(~(lengths > limit), texts.str.slice(0, limit) + "…")
+        return value.assign(**cut) if cut else value
+    if isinstance(value, dict):
+        return {k: within_limits(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(within_limits(v) for v in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: within_limits(getattr(value, f.name))
+                                 for f in fields(value)})  # fmt: skip
+    return value
+
 
 @st.cache_data(ttl=900, max_entries=512, show_spinner=False, hash_funcs=_BY_FILTER)
 def _summary(database: str, f: HistoryFilter) -> dict[str, Any]:
-    return store().summary(f)
+    return within_limits(store().summary(f))
 
 
 def history_summary(f: HistoryFilter) -> dict[str, Any]:
@@ -124,7 +156,7 @@ def history_summary(f: HistoryFilter) -> dict[str, Any]:
 
 @st.cache_data(ttl=900, max_entries=512, show_spinner=False, hash_funcs=_BY_FILTER)
 def _overview(database: str, f: HistoryFilter, options: tuple[tuple[str, Any], ...]) -> Any:
-    return store().overview(f, **dict(options))
+    return within_limits(store().overview(f, **dict(options)))
 
 
 def history_overview(
@@ -138,7 +170,7 @@ def history_overview(
 
 @st.cache_data(ttl=900, max_entries=256, show_spinner=False, hash_funcs=_BY_FILTER)
 def _rows(database: str, f: HistoryFilter, page: int, page_size: int) -> pd.DataFrame:
-    return store().history_page(f, page=page, page_size=page_size)
+    return within_limits(store().history_page(f, page=page, page_size=page_size))
 
 
 def history_rows(f: HistoryFilter, *, page: int, page_size: int) -> pd.DataFrame:
@@ -151,7 +183,7 @@ def history_rows(f: HistoryFilter, *, page: int, page_size: int) -> pd.DataFrame
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)
 def _deleted(database: str, f: HistoryFilter, limit: int) -> pd.DataFrame:
-    return store().history_page(f, deleted=True, page_size=limit)
+    return within_limits(store().history_page(f, deleted=True, page_size=limit))
 
 
 def deleted_runs(f: HistoryFilter, limit: int = 200) -> pd.DataFrame:
@@ -161,7 +193,7 @@ def deleted_runs(f: HistoryFilter, limit: int = 200) -> pd.DataFrame:
 
 @st.cache_data(ttl=900, show_spinner=False)
 def _deletion_log(database: str, limit: int, who: Person | None) -> pd.DataFrame:
-    return store().deletion_log(limit=limit, who=who)
+    return within_limits(store().deletion_log(limit=limit, who=who))
 
 
 def deletion_log(who: Person | None, limit: int = 200) -> pd.DataFrame:
@@ -172,7 +204,7 @@ def deletion_log(who: Person | None, limit: int = 200) -> pd.DataFrame:
 
 @st.cache_data(ttl=900, show_spinner=False)
 def _currencies(database: str) -> list[str]:
-    return store().currencies()
+    return within_limits(store().currencies())
 
 
 def history_currencies() -> list[str]:
@@ -181,7 +213,7 @@ def history_currencies() -> list[str]:
 
 @st.cache_data(ttl=900, show_spinner=False)
 def _filter_options(database: str) -> dict[str, list[str]]:
-    return store().filter_options()
+    return within_limits(store().filter_options())
 
 
 def filter_options() -> dict[str, list[str]]:
@@ -190,7 +222,7 @@ def filter_options() -> dict[str, list[str]]:
 
 @st.cache_data(ttl=900, max_entries=128, show_spinner=False)
 def _search(database: str, text: str, limit: int) -> pd.DataFrame:
-    return store().search(text, limit=limit)
+    return within_limits(store().search(text, limit=limit))
 
 
 def search_runs(text: str = "", *, limit: int = 200) -> pd.DataFrame:
@@ -201,7 +233,7 @@ def search_runs(text: str = "", *, limit: int = 200) -> pd.DataFrame:
 
 @st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)
 def _spread(database: str, f: HistoryFilter) -> pd.DataFrame:
-    return store().spread_per_group(f)
+    return within_limits(store().spread_per_group(f))
 
 
 def spread_per_group(f: HistoryFilter) -> pd.DataFrame:
@@ -211,7 +243,7 @@ def spread_per_group(f: HistoryFilter) -> pd.DataFrame:
 
 @st.cache_data(ttl=900, max_entries=128, show_spinner=False)
 def _group_runs(database: str, group: str) -> pd.DataFrame:
-    return store().group_runs(group)
+    return within_limits(store().group_runs(group))
 
 
 def group_runs(group: str) -> pd.DataFrame:
