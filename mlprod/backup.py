@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlprod.config import refuse_to_overwrite_a_history
-from mlprod.errors import DatabaseError, DatabaseLocked
+from mlprod.errors import CannotWrite, DatabaseError, DatabaseLocked
 from mlprod.store import Store
 from mlprod.store.connection import backend_of
 
@@ -189,6 +189,12 @@ def restore(source: str | Path, database: str | Path) -> Copied:
     source, database = Path(source).expanduser(), Path(database).expanduser()
     if not source.is_file():
         raise DatabaseError(f"There is no backup at {source}.")
+    for own in (database, _wal(database)):
+        if own.exists() and os.path.samefile(source, own):
+            raise CannotWrite(
+                f"{source} is the history database itself ({database}), not a backup of it. "
+                "Name a backup made by `mlprod backup`; nothing was replaced."
+            )
     database.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".mlprod-restore-", dir=database.parent) as folder:
         temp = Path(folder) / "restore.duckdb"

@@ -376,6 +376,18 @@ class TestAnOutputThatIsTheHistory:
         with Store(db) as s:
             assert s.integrity()["batches"] == 1
 
+    @pytest.mark.parametrize("spelling", ["history.duckdb", "./sub/../history.duckdb",
+                                          "link.duckdb", "hard.duckdb"])  # fmt: skip
+    def test_restore_of_the_history_onto_itself_is_refused(self, history, tmp_path, spelling):
+        db, _ = history
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        before = sorted(p.name for p in tmp_path.iterdir())
+        done = _mlprod("restore", str(tmp_path / spelling), "--db", str(db), cwd=tmp_path)
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        assert "is the history database itself" in done.stderr
+        assert "nothing was replaced" in done.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == before  # no before-restore copy
+
 
 def _mlprod(*args: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
