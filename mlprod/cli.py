@@ -256,7 +256,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from mlprod.ui.launch import run_dashboard
+    from mlprod.launch import run_dashboard
 
     return run_dashboard(port=args.port, address=args.address, db=args.db, browser=args.browser)
 
@@ -395,7 +395,9 @@ class _Inert(io.TextIOBase):
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def write(self, text: str) -> int:
+    def write(self, text: str | bytes) -> int:  # bytes: a library writing its own output
+        if isinstance(text, bytes):
+            return self.buffer.write(plain(text.decode(errors="replace"), keep="\n\r\t").encode())
         self._stream.write(plain(text, keep="\n\r\t"))
         return len(text)
 

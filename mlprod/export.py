@@ -78,17 +78,6 @@ def csv_bytes(table: pa.Table | pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def parquet_bytes(table: pa.Table | pd.DataFrame) -> bytes:
-    """A Parquet file (zstd) as bytes; Parquet has no formulas to escape."""
-    import pyarrow.parquet as pq
-
-    if not isinstance(table, pa.Table):
-        table = pa.Table.from_pandas(table, preserve_index=False)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
-
-
 class CsvOut:
     """Write formula-safe CSV block by block (for files too large to hold at once); a
     path ending in ``.gz`` is written gzip-compressed."""
@@ -116,7 +105,7 @@ class CsvOut:
 class ParquetOut:
     """Write a Parquet file (zstd) block by block; the types stay (no formulas to escape)."""
 
-    def __init__(self, sink: str) -> None:
+    def __init__(self, sink: str | IO[bytes]) -> None:
         self._sink = sink
         self._writer: Any = None
 

@@ -395,13 +395,17 @@ def test_export_of_the_filtered_history_round_trips(sample):
 
     import pyarrow.parquet as pq
 
-    from mlprod.export import csv_bytes, parquet_bytes
+    from mlprod.export import ParquetOut, csv_bytes
 
     xgb = HistoryFilter(models=("xgboost",))
     table = sample.export_filtered(xgb)
     assert table.num_rows == sample.summary(xgb)["runs"]
     assert set(table.column("model_name").to_pylist()) == {"xgboost"}
-    back = pq.read_table(io.BytesIO(parquet_bytes(table)))
+    written = io.BytesIO()
+    out = ParquetOut(written)
+    out.write(table)
+    out.close()
+    back = pq.read_table(io.BytesIO(written.getvalue()))
     assert back.column("cer").to_pylist() == table.column("cer").to_pylist()
     assert csv_bytes(table).decode().splitlines()[0].startswith('"id","created_at"')
 

@@ -137,9 +137,6 @@ class Dialect:
         recounting these batches (DuckDB's optimistic check refuses the second writer of
         a rollup row instead: retried by the caller)."""
 
-    def placeholders(self, sql: str) -> str:
-        return sql
-
 
 class _Postgres(Dialect):
     name = "postgresql"
@@ -223,14 +220,6 @@ class _Postgres(Dialect):
             "FROM unnest(?::BIGINT[]) AS t(b)",
             [sorted(batches)],
         ).fetchall()
-
-    def placeholders(self, sql: str) -> str:
-        return numbered_placeholders(sql)
-
-
-def _on(expression: str) -> str:
-    """A measure's expression on the calculations aliased ``c``."""
-    return re.sub(r"\b(training_cost|inference_cost|latency_ms)\b", r"c.\1", expression)
 
 
 def literal_pattern(text: str) -> str:

@@ -40,10 +40,14 @@ def shown_empty(frame: pd.DataFrame) -> pd.DataFrame:
 
     >>> shown_empty(pd.DataFrame({"a": ["x", None], "n": [1.0, None]}))["a"].tolist()
     ['x', '']
+
+    Only text: a column of dates (objects too) keeps its gaps, or Streamlit could not
+    send it as Arrow (it logged a traceback on every Score and sent it as text instead).
     """
     text = [
         c for c in frame.columns
-        if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
+        if (frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c]))
+        and pd.api.types.infer_dtype(frame[c], skipna=True) in ("string", "empty")
     ]  # fmt: skip
     return frame.assign(**{c: frame[c].fillna("") for c in text}) if text else frame
 

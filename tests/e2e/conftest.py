@@ -44,6 +44,7 @@ class Server:
         self.db = db
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log  # what the server printed: tests read it for tracebacks
         self._log = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",

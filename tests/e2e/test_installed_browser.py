@@ -58,6 +58,11 @@ def test_mlprod_ui_serves_the_dashboard_from_any_folder(installed, page, tmp_pat
         log.close()
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM calculations").fetchone()[0] == 1
-    assert "mlprod dashboard on http://127.0.0.1" in (tmp_path / "ui.log").read_text()
+    said = (tmp_path / "ui.log").read_text()
+    assert "mlprod dashboard on http://127.0.0.1" in said
+    assert f"URL: http://127.0.0.1:{port}" in said and "b'" not in said  # Streamlit's words
+    # A quiet start: no warning for each cached query defined before the server runs, no
+    # traceback in normal use (a Score logged pyarrow's "Conversion failed" once).
+    assert "No runtime found" not in said and "Traceback" not in said, said
     assert tree(installed.site_packages) == before
     assert not (installed.home / ".local" / "share" / "mlprod").exists()  # --db was used
