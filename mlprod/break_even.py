@@ -160,12 +160,16 @@ def crossings(a: CostCurve, b: CostCurve, upto: float) -> list[float]:
         )
         slope = a.per_request - b.per_request
         start, end = base + slope * low, base + slope * high
-        if before and np.sign(start) != before and low > 0:
+        # Equal within rounding counts as equal: a step that only meets the other curve
+        # (a replica whose cost brings B up to A) is no swap.
+        tol = 1e-9 * max(1.0, abs(base), abs(slope * high))
+        s, e = (0.0 if abs(v) <= tol else float(np.sign(v)) for v in (start, end))
+        if before and low > 0 and (s == -before or (s == 0 and e == -before)):
             found.append(float(low))  # a replica added at ``low`` swapped them
-        if start * end < 0:
+        if s * e < 0:
             found.append(float(low - start / slope))
-        if end:
-            before = float(np.sign(end))
+        if e:
+            before = e
     return sorted({round(x, 6) for x in found if 0 < x <= upto})
 
 

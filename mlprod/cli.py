@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 from mlprod import config
 from mlprod.config import CURRENCIES
 from mlprod.errors import DatabaseError, InvalidInput, MlprodError
-from mlprod.explain import plain
+from mlprod.text import plain
 
 if TYPE_CHECKING:
     from mlprod.scenario import CostScenario

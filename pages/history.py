@@ -147,23 +147,26 @@ rows = rows.assign(answer=rows["id"].isin(answers).map({True: "★", False: ""})
 # The grid sends ticks as row positions: ticked_runs reads them against the rows it drew
 # and keeps them on those runs (someone else's delete moves rows up); another filter, page
 # or one's own write clears them. The table keeps its key (a new one per filter made the
-# browser build the grid anew).
+# browser build the grid anew) except when its rows change under a tick (see ticked_runs).
 shown_for = (f, page, st.session_state.get("history-gen", 0))
-selected, vanished = ticked_runs("history-table", rows["id"].astype(int).tolist(), shown_for)
+selected, vanished, table_key = ticked_runs(
+    "history-table", rows["id"].astype(int).tolist(), shown_for
+)
 # Only the columns shown: st.dataframe sends every column of its frame to the browser
 # (column_order only hides them), and the page holds 52, of which 33 show.
 st.dataframe(
     ui.shown_empty(rows[HISTORY_TABLE_COLUMNS]), hide_index=True, height=420,
-    key="history-table", on_select="rerun", selection_mode="multi-row",
+    key=table_key, on_select="rerun", selection_mode="multi-row",
     column_config=history_column_config(),
 )  # fmt: skip
 delete_col, undo_col, export_csv, export_parquet = st.columns(4)
 if not editor:
     delete_col.caption("Viewers can look and export; deleting needs the editor role.")
+# A click sent from a table drawn before this one picks nothing (see ticked_runs): no-op.
 elif delete_col.button(
     f"Delete {len(selected)} selected", key="history-delete", disabled=not selected,
     icon=":material/delete:",
-):  # fmt: skip
+) and selected:  # fmt: skip
     with ui.writing() as target:
         done = target.soft_delete(selected, who=me)
         taken = taken_by_others(target, selected, len(done), "delete")
@@ -203,14 +206,20 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
     if gone.empty:
         st.caption("Nothing deleted under these filters.")
     else:
-        chosen, _ = ticked_runs("history-deleted", gone["id"].astype(int).tolist(), shown_for)
+        chosen, _, gone_key = ticked_runs(
+            "history-deleted", gone["id"].astype(int).tolist(), shown_for
+        )
         st.dataframe(
             ui.shown_empty(gone[["deleted_at", "deleted_by", *HISTORY_TABLE_COLUMNS[1:]]]),
-            hide_index=True, key="history-deleted", on_select="rerun",
+            hide_index=True, key=gone_key, on_select="rerun",
             selection_mode="multi-row", column_config=history_column_config(),
         )  # fmt: skip
-        if editor and st.button(
-            f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen
+        if (
+            editor
+            and st.button(
+                f"Restore {len(chosen)} selected", key="history-restore", disabled=not chosen
+            )
+            and chosen
         ):
             with ui.writing() as target:
                 back = target.restore(chosen, who=me)

@@ -13,15 +13,16 @@ from streamlit.testing.v1 import AppTest
 
 from mlprod.config import PROJECT_DIR
 from mlprod.explain import format_ratio
-from mlprod.store import Store
+from mlprod.store import HistoryFilter, Store
 from tests.conftest import count, recent
 
 PAGES = ["pages/calculator.py", "pages/batch.py", "pages/compare.py", "pages/history.py"]
 
 
 def text(markdown: str) -> str:
-    """A markdown element as the browser shows it: escapes (see mlprod.explain.md) removed."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """A markdown element as a person reads it: escapes and the invisible word joiners that
+    keep addresses from becoming links (see mlprod.text.md) removed."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def saved_rows(db_path):
@@ -416,6 +417,36 @@ class TestHistory:
         answers = [text(m.value) for m in app.markdown if m.value.startswith("★")]
         assert answers and all("run of 20" in a and "UTC" in a for a in answers), answers
         assert not any("#1000000000" in a for a in answers)
+
+    def test_a_tick_sent_from_a_table_the_page_has_since_redrawn_deletes_nothing(
+        self, app, db_path
+    ):
+        """Ann ticks the newest run; Bob deletes it; Ann's page reruns by itself (its table
+        now starts with the next run); then her Delete arrives from the table she still
+        sees, with its tick on row 1. Under load this deleted the run that had moved up."""
+        self.open(app)
+        app.button(key="history-load-sample").click().run()
+        with Store(db_path) as s:
+            newest, second = recent(s, 2)["id"].tolist()
+        app.session_state["history-table"] = {
+            "selection": {"rows": [0], "columns": [], "cells": []}}  # fmt: skip
+        app.run()
+        assert app.button(key="history-delete").label == "Delete 1 selected"
+        with Store(db_path) as s:
+            s.soft_delete([newest], by="bob")
+        st.cache_data.clear()
+        app.run()  # the rerun that follow_writes starts
+        assert "deleted by bob" in " ".join(text(w.value) for w in app.warning)
+        # The click from the table drawn before that rerun: its tick on row 1.
+        app.session_state["history-table"] = {
+            "selection": {"rows": [0], "columns": [], "cells": []}}  # fmt: skip
+        app.button(key="history-delete").click().run()
+        assert not app.exception
+        with Store(db_path) as s:
+            gone = s.history_page(HistoryFilter(), deleted=True, page_size=10)["id"].tolist()
+        assert gone == [newest]  # the run that moved up into row 1 is untouched
+        assert second not in gone
+        assert "deleted by bob" in " ".join(text(w.value) for w in app.warning)
 
     def test_the_deletion_log_says_who_deleted_and_restored_what(self, app, db_path):
         self.open(app)

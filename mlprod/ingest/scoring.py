@@ -18,7 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlprod.costs import default_fx, default_prices
-from mlprod.explain import plain
 from mlprod.ingest.cells import (
     Problems,
     parse_hours,
@@ -47,6 +46,7 @@ from mlprod.ingest.fields import (
 )
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, record_batches
 from mlprod.metrics import f1_arrays_from_counts, f1_arrays_from_precision_recall, score_arrays
+from mlprod.text import plain
 
 __all__ = ["BatchSummary", "ScoredFile", "score_file", "scored_batches"]
 

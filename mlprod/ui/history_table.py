@@ -187,29 +187,40 @@ def load_sample_runs() -> int:
 _NO_SELECTION = {"selection": {"rows": [], "columns": [], "cells": []}}
 
 
-def ticked_runs(key: str, shown: list[int], shown_for: object) -> tuple[list[int], list[int]]:
+def ticked_runs(key: str, shown: list[int], shown_for: object) -> tuple[list[int], list[int], str]:
     """The runs ticked in the table ``key``, by id, and keep its ticks on those runs.
 
     The browser sends a selection as row positions in the table it drew. They are read
     against the ids of that table (kept from the run that drew it), never against rows
     fetched since: someone else's delete moves every row below it up one place. The
     ticks then follow their runs to their new places, and another filter, page or one's
-    own write (``shown_for``) clears them. Returns the runs ticked, and those of them no
-    longer in the table (someone deleted them, or newer runs pushed them off the page):
-    they are no longer ticked once this run has drawn the table.
+    own write (``shown_for``) clears them.
+
+    When the rows change under a tick, the new table gets a widget key of its own: a
+    click on the old one (sent before the browser drew the new one, as when the page
+    reruns by itself for someone else's write) then carries its ticks under the old key,
+    which this run no longer reads, instead of positions read against rows it never
+    showed (that deleted the run that had moved up). Returns the runs ticked, those of
+    them no longer in the table (someone deleted them, or newer runs pushed them off the
+    page), and the widget key to draw the table under.
     """
-    drawn: list[int] = st.session_state.get(f"{key}-ids", [])
-    state = st.session_state.get(key) or _NO_SELECTION
+    drawn_key, drawn = st.session_state.get(f"{key}-drawn", (key, []))
+    state = st.session_state.get(drawn_key) or _NO_SELECTION
     positions = list(state.get("selection", {}).get("rows", []))
     same_view = st.session_state.get(f"{key}-for") == shown_for
     picked = [drawn[i] for i in positions if 0 <= i < len(drawn)] if same_view else []
+    widget = drawn_key
+    if picked and list(shown) != drawn:
+        fresh = st.session_state.get(f"{key}-fresh", 0) + 1
+        st.session_state[f"{key}-fresh"] = fresh
+        widget = f"{key}-{fresh}"
     where = {run: place for place, run in enumerate(shown)}
     now = [where[run] for run in picked if run in where]
-    if now != positions:
-        st.session_state[key] = {"selection": {"rows": now, "columns": [], "cells": []}}
-    st.session_state[f"{key}-ids"] = list(shown)
+    if widget != drawn_key or now != positions:
+        st.session_state[widget] = {"selection": {"rows": now, "columns": [], "cells": []}}
+    st.session_state[f"{key}-drawn"] = (widget, list(shown))
     st.session_state[f"{key}-for"] = shown_for
-    return picked, [run for run in picked if run not in where]
+    return picked, [run for run in picked if run not in where], widget
 
 
 def _by_whom(store: Any, runs: list[int], action: str) -> tuple[int, str]:
