@@ -3,6 +3,7 @@ server for the store's tests), every connection closed afterwards."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +62,23 @@ def backend_db(request, db_path: Path) -> str:
     if request.param == "duckdb":
         return str(db_path)
     return request.getfixturevalue("pg_uri")
+
+
+@pytest.fixture(scope="session")
+def history_template(tmp_path_factory) -> Path:
+    """An empty history file with every migration applied, made once: a test that needs
+    many fresh histories copies it (~0.03 s) instead of migrating a new one (~0.18 s)."""
+    path = tmp_path_factory.mktemp("template") / "template.duckdb"
+    with Store(path):
+        pass
+    return path
+
+
+def fresh_history(template: Path, folder: Path) -> Path:
+    """A new, empty history in ``folder``: a copy of ``template``."""
+    path = folder / "history.duckdb"
+    shutil.copyfile(template, path)
+    return path
 
 
 @pytest.fixture

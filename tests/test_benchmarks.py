@@ -8,6 +8,8 @@ import pytest
 
 from mlprod.config import PROJECT_DIR
 
+pytestmark = pytest.mark.slow  # the benchmark scripts, run whole
+
 
 def test_benchmark_script_reports_every_figure():
     out = subprocess.run(

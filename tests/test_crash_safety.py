@@ -23,6 +23,8 @@ from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
 from tests.benchmarks.run import generate
 
+pytestmark = pytest.mark.slow  # kill -9 of real processes mid-save, 1M-row batches
+
 ARTIFACTS = PROJECT_DIR / "tests" / "artifacts"
 ROWS = 1_000_000
 

@@ -24,6 +24,8 @@ from mlprod.config import PROJECT_DIR
 from mlprod.errors import BadFile
 from mlprod.ingest import FIELDS, inspect, score_file
 
+pytestmark = pytest.mark.slow  # 10,000 hypothesis examples and 5,000 atheris runs
+
 SETTINGS = settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -15,6 +15,7 @@ from mlprod.config import PROJECT_DIR
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
 from mlprod.store import ROWS_PER_BATCH, HistoryFilter, Store
+from tests.conftest import fresh_history
 
 ALL = HistoryFilter()
 
@@ -80,11 +81,11 @@ def read_as(s: Store, way: str) -> None:
     ),
     st.booleans(),  # restore the deleted ones again
 )
-def test_frontier_matches_brute_force(tmp_path_factory, way, points, restore):
+def test_frontier_matches_brute_force(tmp_path_factory, history_template, way, points, restore):
     """Runs of three models (one unnamed) in two batches, some deleted (and maybe restored):
     the frontier of all of them and of one model is exactly the brute-force one, however
     it is read (the stored frontier runs are each group's, kept up by every write)."""
-    db = tmp_path_factory.mktemp("frontier") / "f.duckdb"
+    db = fresh_history(history_template, tmp_path_factory.mktemp("frontier"))
     half = len(points) // 2
     with Store(db) as s:
         read_as(s, way)
@@ -127,8 +128,10 @@ def test_frontier_matches_brute_force(tmp_path_factory, way, points, restore):
     st.integers(1, 30),
     st.integers(1, 30),
 )
-def test_answers_match_brute_force(tmp_path_factory, way, points, gap, budget, latency):
-    db = tmp_path_factory.mktemp("answers") / "a.duckdb"
+def test_answers_match_brute_force(
+    tmp_path_factory, history_template, way, points, gap, budget, latency
+):
+    db = fresh_history(history_template, tmp_path_factory.mktemp("answers"))
     with Store(db) as s:
         read_as(s, way)
         s.append_calculations(

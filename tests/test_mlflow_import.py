@@ -24,6 +24,8 @@ from mlprod.store import Store
 from tests.conftest import recent
 from tests.mlflow_server import GPUS, T0, free_port
 
+pytestmark = pytest.mark.slow  # a real `mlflow server` in its own virtual environment
+
 
 def run_import(*args: str) -> tuple[int, str, str]:
     import contextlib

@@ -11,9 +11,12 @@ import zipfile
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from mlprod.config import PROJECT_DIR
 from tests.installed import tree
+
+pytestmark = pytest.mark.slow  # a wheel built and installed into a fresh virtual environment
 
 RUNS = PROJECT_DIR / "tests" / "data" / "mlflow_search_runs.csv"
 

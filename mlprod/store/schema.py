@@ -429,6 +429,8 @@ class _Schema(Connection):
                     "WHERE table_schema = current_schema()"
                 ).fetchall()
             }
+        if "schema_version" in found:
+            return  # another process has just made it ours (servers: processes start at once)
         clash = found if self.backend == "duckdb" else found & OUR_TABLES
         if clash:
             shown = ", ".join(sorted(clash)[:5]) + (", …" if len(clash) > 5 else "")
