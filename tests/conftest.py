@@ -11,6 +11,7 @@ import adbc_driver_manager
 import duckdb
 import pytest
 import streamlit as st
+from hypothesis import settings
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
@@ -62,6 +63,17 @@ def backend_db(request, db_path: Path) -> str:
     if request.param == "duckdb":
         return str(db_path)
     return request.getfixturevalue("pg_uri")
+
+
+# The inner loop's profile (`--hypothesis-profile=quick`, README): a few examples per
+# property; the full run (CI) keeps each test's own count.
+settings.register_profile("quick", max_examples=10)
+
+
+def examples(n: int) -> int:
+    """``n`` examples for a property test, or fewer under the quick profile."""
+    quick = settings.get_current_profile_name() == "quick"
+    return min(n, settings.default.max_examples) if quick else n
 
 
 @pytest.fixture(scope="session")

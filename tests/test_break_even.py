@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 from mlprod.break_even import CostCurve, break_even, crossings
 from mlprod.compare import Run
 from mlprod.scenario import CostScenario, build_costs
+from tests.conftest import examples
 
 money = st.integers(min_value=0, max_value=100_000)
 per_request = st.integers(min_value=0, max_value=5_000).map(lambda x: x / 1_000_000)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(fa=money, fb=money, pa=per_request, pb=per_request)
 def test_two_lines_cross_where_the_closed_form_says(fa, fb, pa, pb):
     a, b = CostCurve(fa, pa), CostCurve(fb, pb)
@@ -31,7 +32,7 @@ def test_two_lines_cross_where_the_closed_form_says(fa, fb, pa, pb):
         assert found == []
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     fa=money,
     pa=per_request,
@@ -61,7 +62,7 @@ def test_replicas_added_with_traffic_match_a_brute_force_scan(fa, pa, fb, replic
     assert len(found) >= len(changes) and (len(found) - len(changes)) % 2 == 0
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(f1a=st.floats(0.5, 0.99), f1b=st.floats(0.5, 0.99), fb=money, pa=per_request)
 def test_cer_parity_is_where_f1_per_cost_is_equal(f1a, f1b, fb, pa):
     assume(pa > 0 and fb > 0)

@@ -16,6 +16,7 @@ from mlprod.compare import (
 )
 from mlprod.errors import BadLink, InvalidInput
 from mlprod.links import parse_side, parse_tie_band, parse_weights, side_param
+from tests.conftest import examples
 
 LIGHT, HEAVY = CLASSIC_TRADE_OFF
 REF = Run("ref", 0.9, 1000, 200, 10, 50)
@@ -151,7 +152,7 @@ class TestPermalink:
 positive = st.floats(0.01, 1e6)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(f1a=st.floats(0, 1), f1b=st.floats(0, 1), ca=positive, cb=positive, ha=positive,
        hb=positive, la=positive, lb=positive)  # fmt: skip
 def test_swapping_sides_mirrors_the_result(f1a, f1b, ca, cb, ha, hb, la, lb):

@@ -15,7 +15,7 @@ from mlprod.config import PROJECT_DIR
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
 from mlprod.store import ROWS_PER_BATCH, HistoryFilter, Store
-from tests.conftest import fresh_history
+from tests.conftest import examples, fresh_history
 
 ALL = HistoryFilter()
 
@@ -67,7 +67,7 @@ def read_as(s: Store, way: str) -> None:
 
 
 @pytest.mark.parametrize("way", list(WAYS))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -113,7 +113,7 @@ def test_frontier_matches_brute_force(tmp_path_factory, history_template, way, p
 
 
 @pytest.mark.parametrize("way", list(WAYS))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -188,6 +188,7 @@ def test_frontier_of_many_runs_with_f1s_as_logged(store, digits):
     assert view.cheapest["training_cost"] == near.training_cost.min()
 
 
+@pytest.mark.slow  # 4,000 runs deleted and restored in blocks: ~30 s on PostgreSQL
 def test_stored_frontier_runs_follow_saves_deletes_and_restores(store, monkeypatch):
     """4,000 runs of two models and three projects saved in blocks of 500 (a database
     server keeps each block's frontier runs), then the runs on the frontiers deleted and

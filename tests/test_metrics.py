@@ -19,6 +19,7 @@ from mlprod.metrics import (
     resolve_f1,
     score_arrays,
 )
+from tests.conftest import examples
 
 from .conftest import REFERENCE
 
@@ -80,7 +81,7 @@ class TestCalculate:
 finite = st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(f1=finite, train=finite, infer=finite, hours=finite, latency=finite)
 def test_any_input_scores_finite_or_raises_invalid_input(f1, train, infer, hours, latency):
     try:
@@ -93,7 +94,7 @@ def test_any_input_scores_finite_or_raises_invalid_input(f1, train, infer, hours
     assert 0 <= f1 <= 1 and train >= 0 and infer >= 0 and hours > 0 and latency > 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     f1=st.floats(0, 1),
     train=st.floats(0.01, 1e7),

@@ -262,6 +262,7 @@ def test_mlprod_backup_copies_a_server_history_to_a_duckdb_file(pg_uri, tmp_path
         assert copy.append_calculations(runs(5, seed=9), source="cli") == 3
 
 
+@pytest.mark.slow  # three rounds of 200k-run batches
 def test_two_replicas_deleting_runs_of_one_batch_at_once_keep_the_history_whole(pg_uri, tmp_path):
     """Each recount of a batch deletes its rollup groups and inserts them again: two at
     once under READ COMMITTED left both recounts (History showed ~2x the runs, backup
