@@ -413,7 +413,7 @@ class BatchSummary:
 
     def describe(self, name: str, fmt: str, output: Path | None, batch_no: int | None) -> str:
         """What a terminal shows of a scored file; each text from the file as one inert
-        line (:func:`~mlprod.explain.plain`)."""
+        line (:func:`~mlprod.text.plain`)."""
         lines = [f"{plain(name)} ({fmt}): {self.rows:,} rows, {self.ok:,} scored, "
                  f"{self.errors:,} with errors."]  # fmt: skip
         for ratio, row in self.best.items():
