@@ -34,10 +34,13 @@ __all__ = [
     "GpuPrice",
     "PriceTable",
     "TrainingCost",
+    "as_of_day",
     "default_fx",
     "default_prices",
     "gpu_hour_price",
     "gpu_key",
+    "positive_number",
+    "table_rows",
     "training_cost",
 ]
 
@@ -62,7 +65,9 @@ class GpuPrice:
     source: str
 
 
-def _positive(value: str, what: str, where: str, *, optional: bool = False) -> float | None:
+def positive_number(value: str, what: str, where: str, *, optional: bool = False) -> float | None:
+    """A cost table's cell ``what`` at ``where`` as a number above 0 (empty: None when
+    ``optional``); else :class:`CostTableError` naming the line."""
     if optional and not value.strip():
         return None
     try:
@@ -74,7 +79,8 @@ def _positive(value: str, what: str, where: str, *, optional: bool = False) -> f
     return number
 
 
-def _day(value: str, where: str) -> date:
+def as_of_day(value: str, where: str) -> date:
+    """A cost table's ``as_of`` cell as a date; else :class:`CostTableError`."""
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
@@ -85,7 +91,9 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.expanduser().resolve() == b.resolve()
 
 
-def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
+def table_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
+    """A cost table's rows with where each is ("gpu_prices.csv line 3"); the ``columns``
+    it must have, else :class:`CostTableError`."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -139,7 +147,7 @@ class PriceTable:
             price_path, shipped / "gpu_prices.csv"
         )
         named = {}
-        for where, row in _rows(alias_path, cls.ALIAS_COLUMNS):
+        for where, row in table_rows(alias_path, cls.ALIAS_COLUMNS):
             alias, model = row["alias"].strip(), row["gpu_model"].strip()
             if not alias or not model:
                 raise CostTableError(f"{where}: alias and gpu_model are required.")
@@ -158,7 +166,7 @@ class PriceTable:
     @classmethod
     def _read_prices(cls, path: Path) -> PriceTable:
         prices, seen = [], set()
-        for where, row in _rows(path, cls.COLUMNS):
+        for where, row in table_rows(path, cls.COLUMNS):
             if not row["provider"].strip() or not row["gpu_model"].strip():
                 raise CostTableError(f"{where}: provider and gpu_model are required.")
             key = (row["provider"].strip().lower(), gpu_key(row["gpu_model"]))
@@ -167,8 +175,8 @@ class PriceTable:
                     f"{where}: {row['provider']} {row['gpu_model']} is listed twice."
                 )
             seen.add(key)
-            on_demand = _positive(row["on_demand_usd_per_gpu_hour"], "on-demand price", where)
-            spot = _positive(row["spot_usd_per_gpu_hour"], "spot price", where, optional=True)
+            on_demand = positive_number(row["on_demand_usd_per_gpu_hour"], "on-demand price", where)
+            spot = positive_number(row["spot_usd_per_gpu_hour"], "spot price", where, optional=True)
             assert on_demand is not None
             if spot is not None and spot > on_demand:
                 raise CostTableError(f"{where}: the spot price is above the on-demand price.")
@@ -178,7 +186,7 @@ class PriceTable:
                     row["gpu_model"].strip(),
                     on_demand,
                     spot,
-                    _day(row["as_of"], where),
+                    as_of_day(row["as_of"], where),
                     row["source"].strip(),
                 )
             )
@@ -291,15 +299,15 @@ class FxTable:
     def load(cls, path: Path | None = None) -> FxTable:
         path = path or config.fx_rates_path()
         rates = {}
-        for where, row in _rows(path, cls.COLUMNS):
+        for where, row in table_rows(path, cls.COLUMNS):
             code = row["currency"].strip().upper()
             if not re.fullmatch(r"[A-Z]{3}", code):
                 raise CostTableError(
                     f"{where}: currency '{row['currency']}' is not a code like EUR."
                 )
-            rate = _positive(row["per_usd"], "per_usd", where)
+            rate = positive_number(row["per_usd"], "per_usd", where)
             assert rate is not None
-            rates[code] = (rate, _day(row["as_of"], where), row["source"].strip())
+            rates[code] = (rate, as_of_day(row["as_of"], where), row["source"].strip())
         if rates.get("USD", (None,))[0] != 1.0:
             raise CostTableError(f"{path.name}: USD must be listed with per_usd 1.0.")
         return cls(rates)

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from mlprod import config
-from mlprod.costs import _day, _positive, _rows
+from mlprod.costs import as_of_day, positive_number, table_rows
 from mlprod.errors import CostTableError, InvalidInput
 
 __all__ = ["LlmPrice", "LlmPriceBook", "default_llm_prices", "model_key"]
@@ -75,7 +75,7 @@ class LlmPriceBook:
         """
         path = path or config.llm_prices_path()
         prices, seen = [], set()
-        for where, row in _rows(path, cls.COLUMNS):
+        for where, row in table_rows(path, cls.COLUMNS):
             provider, model = row["provider"].strip(), row["model"].strip()
             if not provider or not model:
                 raise CostTableError(f"{where}: provider and model are required.")
@@ -83,15 +83,17 @@ class LlmPriceBook:
             if key in seen:
                 raise CostTableError(f"{where}: {provider} {model} is listed twice.")
             seen.add(key)
-            price_in = _positive(row["input_usd_per_1m"], "input price", where)
-            price_out = _positive(row["output_usd_per_1m"], "output price", where)
-            cached = _positive(
+            price_in = positive_number(row["input_usd_per_1m"], "input price", where)
+            price_out = positive_number(row["output_usd_per_1m"], "output price", where)
+            cached = positive_number(
                 row["cached_input_usd_per_1m"], "cached-input price", where, optional=True
             )
             assert price_in is not None and price_out is not None
             if cached is not None and cached > price_in:
                 raise CostTableError(f"{where}: the cached-input price is above the input price.")
-            discount = _positive(row["batch_discount"], "batch discount", where, optional=True)
+            discount = positive_number(
+                row["batch_discount"], "batch discount", where, optional=True
+            )
             if discount is not None and discount >= 1:
                 raise CostTableError(
                     f"{where}: batch_discount is a share of the price taken off (0.5 = half "
@@ -105,7 +107,7 @@ class LlmPriceBook:
                     price_out,
                     cached,
                     discount,
-                    _day(row["as_of"], where),
+                    as_of_day(row["as_of"], where),
                     row["source"].strip(),
                 )
             )

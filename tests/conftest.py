@@ -3,12 +3,16 @@ server for the store's tests), every connection closed afterwards."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import adbc_driver_manager
 import duckdb
+import pandas as pd
+import pyarrow as pa
 import pytest
 import streamlit as st
 from hypothesis import settings
@@ -16,6 +20,8 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from mlprod.config import PROJECT_DIR
+from mlprod.costs import default_prices
+from mlprod.metrics import calculate
 from mlprod.store import ASSUMPTION_COLUMNS, Store
 from tests.installed import Installed, install
 from tests.mlflow_server import serve
@@ -163,3 +169,64 @@ def mlflow_server(tmp_path_factory) -> Iterator[str]:
     """The address of a real MLflow tracking server with the runs of
     :func:`tests.mlflow_server.log_runs`, for the whole session."""
     yield from serve(tmp_path_factory)
+
+
+def text(markdown: str) -> str:
+    """A markdown element as a person reads it: escapes and the invisible word joiners that
+    keep addresses from becoming links (see mlprod.text.md) removed."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
+def record(**change):
+    inputs = {**REFERENCE, **change}
+    return {**inputs, **calculate(**inputs).as_dict(), "model_name": "resnet"}
+
+
+#: When the tracker runs of ``search_runs_frame`` start.
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def search_runs_frame(n: int = 4) -> pd.DataFrame:
+    """What ``mlflow.search_runs()`` returns for runs logged without a cost."""
+    gpus = ["NVIDIA A100-SXM4-80GB", "Tesla T4", "NVIDIA H100 80GB HBM3", "H100 SXM"]
+    return pd.DataFrame({
+        "run_id": [f"run{i}" for i in range(n)],
+        "experiment_id": ["1"] * n,
+        "status": ["FINISHED"] * n,
+        "start_time": pd.to_datetime([START + timedelta(hours=i) for i in range(n)], utc=True),
+        "end_time": pd.to_datetime(
+            [START + timedelta(hours=i, minutes=30 * (i + 1)) for i in range(n)], utc=True
+        ),
+        "metrics.val_f1": [0.8 + i / 100 for i in range(n)],
+        "metrics.latency_ms": [20.0 + i for i in range(n)],
+        "params.model": [f"bert-{i}" for i in range(n)],
+        "params.gpu": [gpus[i % len(gpus)] for i in range(n)],
+        "params.gpus": [str(1 + i % 2) for i in range(n)],
+        "tags.mlflow.runName": [f"r{i}" for i in range(n)],
+    })  # fmt: skip
+
+
+def expected_cer(frame: pd.DataFrame, inference: float) -> list[float]:
+    """CER computed here from the price table: cheapest on-demand × GPUs × hours."""
+    table = default_prices()
+    out = []
+    for row in frame.to_dict("records"):
+        hours = (row["end_time"] - row["start_time"]).total_seconds() / 3600
+        price = table.price(table.canonical(row["params.gpu"])).on_demand
+        cost = price * int(row["params.gpus"]) * hours + inference
+        out.append(row["metrics.val_f1"] / cost)
+    return out
+
+
+def scored_rows(n: int, *, seed: int = 0, prefix: str = "run") -> pa.Table:
+    """``n`` scored rows as the batch path hands them to the store."""
+    f1 = [0.5 + (i * 7919 + seed) % 400 / 1000 for i in range(n)]
+    return pa.table({
+        "run_id": [f"{prefix}-{seed}-{i}" for i in range(n)],
+        "model_name": [f"model-{i % 5}" for i in range(n)],
+        "f1": f1, "training_cost": [100.0 + i % 50 for i in range(n)],
+        "inference_cost": [20.0] * n, "training_hours": [2.0] * n,
+        "latency_ms": [10.0 + i % 30 for i in range(n)],
+        "cer": [f / 120 for f in f1], "ter": [f / 2 for f in f1], "psr": [f / 10 for f in f1],
+        "status": ["ok"] * n,
+    })  # fmt: skip

@@ -9,9 +9,7 @@ import pytest
 from mlprod.access import Person, rules_from
 from mlprod.errors import InvalidInput, NotAllowed
 from mlprod.saving import save_batch, save_calculation
-from tests.conftest import count, recent
-
-from .test_store import record
+from tests.conftest import count, recent, record
 
 RULES = rules_from({
     "admins": ["lead@team.example"],

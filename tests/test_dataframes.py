@@ -16,7 +16,7 @@ from mlprod.config import PROJECT_DIR
 from mlprod.errors import BadFile, DatabaseLocked, InvalidInput
 from mlprod.export import csv_bytes
 from mlprod.store import Store
-from tests.test_tracker_runs import expected_cer, search_runs_frame
+from tests.conftest import expected_cer, search_runs_frame
 
 
 def _as_cli_csv(frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlprod.errors import BadFile
-from mlprod.ingest import dialect, inspect, readers, resolve_mapping, score_file, scored_batches
+from mlprod.ingest import cells as cells_module
+from mlprod.ingest import inspect, readers, resolve_mapping, score_file, scored_batches
 from mlprod.saving import save_batch
 from tests.conftest import recent
 
@@ -274,7 +275,7 @@ class TestValues:
     )
     def test_decimal_mark_detection(self, cells, mark):
         batch = pa.record_batch({"f1": cells, "tags": ["1,5", "a"] * (len(cells) // 2)})
-        assert dialect.decimal_mark(batch) == mark
+        assert cells_module.decimal_mark(batch) == mark
 
     def test_mlflow_ui_escapes_are_undone(self, tmp_path):
         text = '"Name","f1","training_cost","inference_cost","training_hours","latency_ms"\n'

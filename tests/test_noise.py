@@ -13,7 +13,7 @@ from mlprod.compare import Run, compare
 from mlprod.noise import Noise, lead_interval, spread_table
 from mlprod.sides import side_run
 from mlprod.store import HistoryFilter, Store
-from tests.test_pages import text
+from tests.conftest import text
 
 
 def group(name, f1, cost, hours=1.0, latency=10.0):

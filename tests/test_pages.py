@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import ClassVar
 
 import pandas as pd
@@ -14,15 +13,13 @@ from streamlit.testing.v1 import AppTest
 from mlprod.config import PROJECT_DIR
 from mlprod.explain import format_ratio
 from mlprod.store import HistoryFilter, Store
-from tests.conftest import count, recent
+from tests.conftest import (
+    count,
+    recent,
+    text,
+)
 
 PAGES = ["pages/calculator.py", "pages/batch.py", "pages/compare.py", "pages/history.py"]
-
-
-def text(markdown: str) -> str:
-    """A markdown element as a person reads it: escapes and the invisible word joiners that
-    keep addresses from becoming links (see mlprod.text.md) removed."""
-    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def saved_rows(db_path):

@@ -11,28 +11,16 @@ import time
 from collections.abc import Iterator
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from mlprod.errors import DatabaseError
 from mlprod.saving import save_batch
 from mlprod.store import SCHEMA_VERSION, HistoryFilter, Store
-from tests.conftest import count
+from tests.conftest import (
+    count,
+    scored_rows,
+)
 from tests.pg_server import PostgresServer
-
-
-def runs(n: int, *, seed: int = 0, prefix: str = "run") -> pa.Table:
-    """``n`` scored rows as the batch path hands them to the store."""
-    f1 = [0.5 + (i * 7919 + seed) % 400 / 1000 for i in range(n)]
-    return pa.table({
-        "run_id": [f"{prefix}-{seed}-{i}" for i in range(n)],
-        "model_name": [f"model-{i % 5}" for i in range(n)],
-        "f1": f1, "training_cost": [100.0 + i % 50 for i in range(n)],
-        "inference_cost": [20.0] * n, "training_hours": [2.0] * n,
-        "latency_ms": [10.0 + i % 30 for i in range(n)],
-        "cer": [f / 120 for f in f1], "ter": [f / 2 for f in f1], "psr": [f / 10 for f in f1],
-        "status": ["ok"] * n,
-    })  # fmt: skip
 
 
 def _in_processes(
@@ -77,7 +65,7 @@ def test_the_same_file_saved_by_two_processes_at_once_lands_once(pg_uri, tmp_pat
     path = tmp_path / "runs.parquet"
     import pyarrow.parquet as pq
 
-    pq.write_table(runs(20_000), path)
+    pq.write_table(scored_rows(20_000), path)
     Store(pg_uri).close()  # the schema first: this test is about the saves
     done = _in_processes(
         f"""
@@ -146,20 +134,20 @@ def own_server() -> Iterator[PostgresServer]:
 def test_a_restarted_server_is_reconnected_to_without_reopening(own_server):
     uri = own_server.database()
     with Store(uri) as s:
-        s.append_calculations(runs(100), source="cli")
+        s.append_calculations(scored_rows(100), source="cli")
         own_server.restart()  # every connection the store holds is closed by the server
         assert s.summary(HistoryFilter())["runs"] == 100
-        s.append_calculations(runs(50, seed=1), source="cli")
+        s.append_calculations(scored_rows(50, seed=1), source="cli")
         assert count(s) == 150
 
 
 def test_a_server_that_is_down_says_so_and_nothing_is_half_saved(own_server):
     uri = own_server.database()
     with Store(uri) as s:
-        s.append_calculations(runs(10), source="cli")
+        s.append_calculations(scored_rows(10), source="cli")
         own_server.stop()
         with pytest.raises(DatabaseError, match=r"history database .* (lost|Cannot reach)"):
-            s.append_calculations(runs(10, seed=1), source="cli")
+            s.append_calculations(scored_rows(10, seed=1), source="cli")
         own_server.start()
         assert count(s) == 10
         assert s.integrity()["broken_batches"] == 0
@@ -167,15 +155,15 @@ def test_a_server_that_is_down_says_so_and_nothing_is_half_saved(own_server):
 
 def test_a_connection_dropped_mid_save_stores_nothing_and_says_to_retry(pg_uri, postgres):
     with Store(pg_uri) as s:
-        s.append_calculations(runs(100), source="cli")
+        s.append_calculations(scored_rows(100), source="cli")
         halfway = threading.Event()
         dropped = threading.Event()
 
         def blocks():
-            yield runs(300_000, seed=1)  # more than one COPY block
+            yield scored_rows(300_000, seed=1)  # more than one COPY block
             halfway.set()
             dropped.wait(30)
-            yield runs(1000, seed=2)
+            yield scored_rows(1000, seed=2)
 
         def drop():
             halfway.wait(30)
@@ -216,7 +204,7 @@ def test_saves_from_threads_of_one_process_all_land(pg_uri):
         def save(seed: int) -> None:
             try:
                 for k in range(5):
-                    save_batch(s, runs(200, seed=seed * 10 + k), source="batch", again=True)
+                    save_batch(s, scored_rows(200, seed=seed * 10 + k), source="batch", again=True)
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
@@ -234,7 +222,7 @@ def test_saves_from_threads_of_one_process_all_land(pg_uri):
 
 def test_mlprod_backup_copies_a_server_history_to_a_duckdb_file(pg_uri, tmp_path):
     with Store(pg_uri) as s:
-        s.append_calculations(runs(3000), source="cli", file_name="runs.csv")
+        s.append_calculations(scored_rows(3000), source="cli", file_name="runs.csv")
         s.save_calculation(
             {"f1": 0.9, "training_cost": 1000.0, "inference_cost": 200.0, "training_hours": 10.0,
              "latency_ms": 50.0, "cer": 0.00075, "ter": 0.09, "psr": 0.018,
@@ -259,7 +247,7 @@ def test_mlprod_backup_copies_a_server_history_to_a_duckdb_file(pg_uri, tmp_path
         )
         assert len(copy.deletion_log()) == 2
         # the copy carries on: its next batch comes after the server's last one
-        assert copy.append_calculations(runs(5, seed=9), source="cli") == 3
+        assert copy.append_calculations(scored_rows(5, seed=9), source="cli") == 3
 
 
 @pytest.mark.slow  # three rounds of 200k-run batches
@@ -268,7 +256,7 @@ def test_two_replicas_deleting_runs_of_one_batch_at_once_keep_the_history_whole(
     once under READ COMMITTED left both recounts (History showed ~2x the runs, backup
     refused the server). They take turns now; every round the counts must hold."""
     with Store(pg_uri) as s:
-        s.append_calculations(runs(200_000), source="cli", file_name="big.csv")
+        s.append_calculations(scored_rows(200_000), source="cli", file_name="big.csv")
     first = 1_000_000_000  # batch 1's ids
     done = _in_processes(
         f"""
@@ -312,17 +300,17 @@ def test_a_long_save_committing_after_a_short_one_moves_the_history_version(pg_u
         started, release = threading.Event(), threading.Event()
 
         def long_blocks():
-            yield runs(100, seed=1)
+            yield scored_rows(100, seed=1)
             started.set()
             release.wait(30)
-            yield runs(100, seed=2)
+            yield scored_rows(100, seed=2)
 
         long_save = threading.Thread(
             target=lambda: s.append_calculations(long_blocks(), source="cli")
         )
         long_save.start()
         started.wait(30)
-        assert s.append_calculations(runs(10, seed=3), source="cli") == 2  # the short one
+        assert s.append_calculations(scored_rows(10, seed=3), source="cli") == 2  # the short one
         seen = s.version()  # a replica's cache key, after the short save
         release.set()
         long_save.join(30)

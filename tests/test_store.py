@@ -13,16 +13,13 @@ import pyarrow as pa
 import pytest
 
 from mlprod.errors import DatabaseError, DatabaseLocked
-from mlprod.metrics import calculate
 from mlprod.store import SCHEMA_VERSION, HistoryFilter, Store
-from tests.conftest import CONSTRAINT_ERRORS, count, recent
-
-from .conftest import REFERENCE
-
-
-def record(**change):
-    inputs = {**REFERENCE, **change}
-    return {**inputs, **calculate(**inputs).as_dict(), "model_name": "resnet"}
+from tests.conftest import (
+    CONSTRAINT_ERRORS,
+    count,
+    recent,
+    record,
+)
 
 
 def test_new_file_gets_the_schema(duckdb_store, db_path):

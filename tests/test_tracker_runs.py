@@ -6,9 +6,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -20,41 +19,7 @@ from mlprod.errors import BadFile, CostTableError
 from mlprod.ingest import inspect, resolve_mapping, score_file
 from mlprod.ingest.defaults import parse_set
 from mlprod.store import Store
-from tests.conftest import recent
-
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-
-def search_runs_frame(n: int = 4) -> pd.DataFrame:
-    """What ``mlflow.search_runs()`` returns for runs logged without a cost."""
-    gpus = ["NVIDIA A100-SXM4-80GB", "Tesla T4", "NVIDIA H100 80GB HBM3", "H100 SXM"]
-    return pd.DataFrame({
-        "run_id": [f"run{i}" for i in range(n)],
-        "experiment_id": ["1"] * n,
-        "status": ["FINISHED"] * n,
-        "start_time": pd.to_datetime([START + timedelta(hours=i) for i in range(n)], utc=True),
-        "end_time": pd.to_datetime(
-            [START + timedelta(hours=i, minutes=30 * (i + 1)) for i in range(n)], utc=True
-        ),
-        "metrics.val_f1": [0.8 + i / 100 for i in range(n)],
-        "metrics.latency_ms": [20.0 + i for i in range(n)],
-        "params.model": [f"bert-{i}" for i in range(n)],
-        "params.gpu": [gpus[i % len(gpus)] for i in range(n)],
-        "params.gpus": [str(1 + i % 2) for i in range(n)],
-        "tags.mlflow.runName": [f"r{i}" for i in range(n)],
-    })  # fmt: skip
-
-
-def expected_cer(frame: pd.DataFrame, inference: float) -> list[float]:
-    """CER computed here from the price table: cheapest on-demand × GPUs × hours."""
-    table = default_prices()
-    out = []
-    for row in frame.to_dict("records"):
-        hours = (row["end_time"] - row["start_time"]).total_seconds() / 3600
-        price = table.price(table.canonical(row["params.gpu"])).on_demand
-        cost = price * int(row["params.gpus"]) * hours + inference
-        out.append(row["metrics.val_f1"] / cost)
-    return out
+from tests.conftest import expected_cer, recent, search_runs_frame
 
 
 class TestScenario:

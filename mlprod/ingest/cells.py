@@ -99,7 +99,7 @@ def parse_numbers(
 ) -> np.ndarray:
     """Floats from a column of text or numbers; each bad cell gets a reason.
 
-    ``decimal=","`` reads 0,9 as 0.9 and 1.234,5 as 1234.5 (see :func:`_decimal_mark`).
+    ``decimal=","`` reads 0,9 as 0.9 and 1.234,5 as 1234.5 (see :func:`decimal_mark`).
     ``-0`` is 0 (stored and exported so: a spreadsheet shows "-0" as text).
 
     >>> parse_numbers(pa.array(["-0", "1.5"]), "inference_cost", Problems(2)).tolist()
@@ -291,3 +291,34 @@ def parse_text(column: pa.Array, name: str) -> pa.Array:
     if not pc.any(empty).as_py():
         return text
     return pc.if_else(empty, pa.scalar(None, pa.string()), text)
+
+
+def decimal_mark(batch: pa.RecordBatch) -> str:
+    """ "," when the columns holding numbers write decimal commas and never a decimal point.
+
+    >>> decimal_mark(pa.record_batch({"f1": ["0,9", "0,85"], "cost": ["1.000", "12,5"]}))
+    ','
+    >>> decimal_mark(pa.record_batch({"f1": ["0,9", "0.85"]}))  # mixed: points win
+    '.'
+    >>> decimal_mark(pa.record_batch({"cost": ["1,234", "5,000"], "tags": ["1,5", "a"]}))
+    '.'
+    """
+    comma = dot = 0
+    for column in batch.columns:
+        cells = unescape(pc.cast(column, pa.string()))
+        missing = pc.is_in(pc.utf8_lower(cells), pa.array([*_MISSING_TEXT, *_SPECIAL_NUMBERS]))
+        cells = pc.drop_null(pc.if_else(missing, None, cells))
+        if len(cells) == 0 or not pc.all(pc.match_substring_regex(cells, _NUMBER_LIKE)).as_py():
+            continue  # text, not numbers (tags like "1,5" among words say nothing)
+        comma += _evidence(cells, _COMMA_DECIMAL, _COMMA_GROUPED)
+        dot += _evidence(cells, _DOT_DECIMAL, _DOT_GROUPED)
+    return "," if comma and not dot else "."
+
+
+def _evidence(cells: pa.Array, decimal: str, grouped: str) -> int:
+    """Cells that read as a decimal number this way and cannot be a thousands group."""
+    hits = pc.and_(
+        pc.match_substring_regex(cells, decimal),
+        pc.invert(pc.match_substring_regex(cells, grouped)),
+    )
+    return int(pc.sum(hits).as_py() or 0)

@@ -16,20 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlprod.errors import BadFile
-from mlprod.ingest.cells import (
-    _COMMA_DECIMAL,
-    _COMMA_GROUPED,
-    _DOT_DECIMAL,
-    _DOT_GROUPED,
-    _MISSING_TEXT,
-    _NUMBER_LIKE,
-    _SPECIAL_NUMBERS,
-    unescape,
-)
+from mlprod.ingest.cells import decimal_mark
 from mlprod.ingest.fields import (
     FORMATS,
     REQUIRED,
@@ -41,7 +31,7 @@ from mlprod.ingest.fields import (
 )
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, FileFacts, is_gzip, open_csv
 
-__all__ = ["Inspection", "decimal_mark", "inspect"]
+__all__ = ["Inspection", "inspect"]
 
 _SNIFF_BYTES = 64 * 1024
 
@@ -268,37 +258,6 @@ def _preview_csv(
     if batch.num_rows == 0:
         raise BadFile(f"{name} has a header but no rows of runs.")
     return batch.slice(0, 20).to_pandas(), decimal_mark(batch)
-
-
-def decimal_mark(batch: pa.RecordBatch) -> str:
-    """ "," when the columns holding numbers write decimal commas and never a decimal point.
-
-    >>> decimal_mark(pa.record_batch({"f1": ["0,9", "0,85"], "cost": ["1.000", "12,5"]}))
-    ','
-    >>> decimal_mark(pa.record_batch({"f1": ["0,9", "0.85"]}))  # mixed: points win
-    '.'
-    >>> decimal_mark(pa.record_batch({"cost": ["1,234", "5,000"], "tags": ["1,5", "a"]}))
-    '.'
-    """
-    comma = dot = 0
-    for column in batch.columns:
-        cells = unescape(pc.cast(column, pa.string()))
-        missing = pc.is_in(pc.utf8_lower(cells), pa.array([*_MISSING_TEXT, *_SPECIAL_NUMBERS]))
-        cells = pc.drop_null(pc.if_else(missing, None, cells))
-        if len(cells) == 0 or not pc.all(pc.match_substring_regex(cells, _NUMBER_LIKE)).as_py():
-            continue  # text, not numbers (tags like "1,5" among words say nothing)
-        comma += _evidence(cells, _COMMA_DECIMAL, _COMMA_GROUPED)
-        dot += _evidence(cells, _DOT_DECIMAL, _DOT_GROUPED)
-    return "," if comma and not dot else "."
-
-
-def _evidence(cells: pa.Array, decimal: str, grouped: str) -> int:
-    """Cells that read as a decimal number this way and cannot be a thousands group."""
-    hits = pc.and_(
-        pc.match_substring_regex(cells, decimal),
-        pc.invert(pc.match_substring_regex(cells, grouped)),
-    )
-    return int(pc.sum(hits).as_py() or 0)
 
 
 def _inspect_parquet(path: Path, name: str, size: int) -> Inspection:

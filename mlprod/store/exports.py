@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from mlprod.store.filters import HistoryFilter
-from mlprod.store.history import _ASSUMED, _History
+from mlprod.store.history import ASSUMED_SQL, _History
 from mlprod.store.lookups import arrow_of
 
 #: The text of a run an export writes (its size varies with what people typed).
@@ -70,7 +70,7 @@ class _Exports(_History):
             "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
             "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
             "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source, "
-            f"{_ASSUMED} FROM ({picked}) c "
+            f"{ASSUMED_SQL} FROM ({picked}) c "
             f"JOIN batches b ON b.batch_no = {self.sql.batch_of('c.id')} "
             f"LEFT JOIN cost_assumptions a ON a.calculation_id = c.id {order}",
             [*params, *([limit] if limit is not None else [])],

@@ -79,7 +79,8 @@ def _sliced_frontiers(source: str) -> str:
     )
 
 
-_ASSUMED = ", ".join(f"a.{c}" for c in ASSUMPTION_COLUMNS)
+#: The cost assumptions of a run joined as ``a``, as a select list.
+ASSUMED_SQL = ", ".join(f"a.{c}" for c in ASSUMPTION_COLUMNS)
 _DELETED_BY = "deleted_by"
 
 
@@ -115,7 +116,7 @@ class _History(_Lookups):
                 "ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?) "
                 f"SELECT page.*, page.training_cost + page.inference_cost AS total_cost, "
                 "b.author, b.source, b.currency, b.file_name, d.done_by AS deleted_by, "
-                f"{_ASSUMED} "
+                f"{ASSUMED_SQL} "
                 f"FROM page JOIN batches b ON b.batch_no = {self.sql.batch_of('page.id')} "
                 "LEFT JOIN cost_assumptions a ON a.calculation_id = page.id "
                 "LEFT JOIN (SELECT calculation_id, "

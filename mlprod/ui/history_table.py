@@ -21,7 +21,7 @@ from mlprod.explain import format_money, format_ratio, md
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
 from mlprod.store import HistoryFilter, HistoryOverview
-from mlprod.ui.resources import _BY_FILTER, history_key, writing, written
+from mlprod.ui.resources import BY_FILTER, history_key, writing, written
 from mlprod.ui.shell import person
 from mlprod.ui.widgets import chart_template, filled, scored_column_config
 
@@ -65,7 +65,7 @@ def _drawn(
     return filled(_template(name, shape, build, frames), frames, name)
 
 
-@st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=_BY_FILTER)
+@st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=BY_FILTER)
 def _filter_charts(
     database: str, f: HistoryFilter, _view: HistoryOverview
 ) -> dict[str, dict[str, Any]]:
@@ -79,7 +79,7 @@ def _filter_charts(
     }  # fmt: skip
 
 
-@st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=_BY_FILTER)
+@st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=BY_FILTER)
 def _frontier_charts(
     database: str, f: HistoryFilter, answers: tuple[int, ...], symbol: str,
     _view: HistoryOverview,

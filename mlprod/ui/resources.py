@@ -40,7 +40,8 @@ __all__ = [
     "written",
 ]
 
-_BY_FILTER = {HistoryFilter: astuple}
+#: How cached functions hash a HistoryFilter argument (its fields, in order).
+BY_FILTER = {HistoryFilter: astuple}
 
 
 @st.cache_resource(show_spinner="Opening the history database…")
@@ -144,7 +145,7 @@ def within_limits(value: Any) -> Any:
     return value
 
 
-@st.cache_data(ttl=900, max_entries=512, show_spinner=False, hash_funcs=_BY_FILTER)
+@st.cache_data(ttl=900, max_entries=512, show_spinner=False, hash_funcs=BY_FILTER)
 def _summary(database: str, f: HistoryFilter) -> dict[str, Any]:
     return within_limits(store().summary(f))
 
@@ -154,7 +155,7 @@ def history_summary(f: HistoryFilter) -> dict[str, Any]:
     return _summary(history_key(), f)
 
 
-@st.cache_data(ttl=900, max_entries=512, show_spinner=False, hash_funcs=_BY_FILTER)
+@st.cache_data(ttl=900, max_entries=512, show_spinner=False, hash_funcs=BY_FILTER)
 def _overview(database: str, f: HistoryFilter, options: tuple[tuple[str, Any], ...]) -> Any:
     return within_limits(store().overview(f, **dict(options)))
 
@@ -168,7 +169,7 @@ def history_overview(
     return _overview(history_key(), f, tuple(sorted(options.items())))
 
 
-@st.cache_data(ttl=900, max_entries=256, show_spinner=False, hash_funcs=_BY_FILTER)
+@st.cache_data(ttl=900, max_entries=256, show_spinner=False, hash_funcs=BY_FILTER)
 def _rows(database: str, f: HistoryFilter, page: int, page_size: int) -> pd.DataFrame:
     return within_limits(store().history_page(f, page=page, page_size=page_size))
 
@@ -181,7 +182,7 @@ def history_rows(f: HistoryFilter, *, page: int, page_size: int) -> pd.DataFrame
     return _rows(history_key(), f, page, page_size)
 
 
-@st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)
+@st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=BY_FILTER)
 def _deleted(database: str, f: HistoryFilter, limit: int) -> pd.DataFrame:
     return within_limits(store().history_page(f, deleted=True, page_size=limit))
 
@@ -231,7 +232,7 @@ def search_runs(text: str = "", *, limit: int = 200) -> pd.DataFrame:
     return _search(history_key(), text, limit)
 
 
-@st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=_BY_FILTER)
+@st.cache_data(ttl=900, max_entries=64, show_spinner=False, hash_funcs=BY_FILTER)
 def _spread(database: str, f: HistoryFilter) -> pd.DataFrame:
     return within_limits(store().spread_per_group(f))
 

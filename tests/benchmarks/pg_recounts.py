@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from mlprod.store import Store  # noqa: E402
+from tests.conftest import scored_rows  # noqa: E402
 from tests.pg_server import PostgresServer  # noqa: E402
-from tests.test_postgres import runs  # noqa: E402
 
 CHILD = r"""
 import sys, time
@@ -45,7 +45,7 @@ try:
     for mode in ("lock", "serializable", "lock", "serializable"):
         uri = server.database()
         with Store(uri) as s:
-            s.append_calculations(runs(200_000), source="cli")
+            s.append_calculations(scored_rows(200_000), source="cli")
         t0 = time.time() + 3
         procs = [
             subprocess.Popen(

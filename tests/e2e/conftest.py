@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,8 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from mlprod.config import PROJECT_DIR
+from mlprod.store import Store
+from tests.conftest import recent
 
 ARTIFACTS = PROJECT_DIR / "tests" / "artifacts"
 CHROMIUM = os.environ.get("MLPROD_CHROMIUM", "/usr/bin/chromium")
@@ -145,3 +149,58 @@ def full_screenshot(page, path) -> None:
     page.set_viewport_size({"width": width, "height": int(height) + 40})
     page.wait_for_timeout(600)  # charts re-lay out to the new size
     page.screenshot(path=str(path), full_page=True)
+
+
+def saved(db, *, include_deleted: bool = False):
+    # The server holds the file's lock; read through a copy.
+    copy = db.with_name("copy.duckdb")
+    shutil.copy(db, copy)
+    wal = db.with_name(db.name + ".wal")
+    if wal.exists():
+        shutil.copy(wal, copy.with_name(copy.name + ".wal"))
+    with Store(copy) as s:
+        return recent(s, 1000, include_deleted=include_deleted)
+
+
+def good_run_ids(path: Path) -> set[str]:
+    import csv
+
+    with path.open() as f:
+        return {row["run_id"] for row in csv.DictReader(f) if 0 <= float(row["f1"]) <= 1}
+
+
+def figure(artifacts: Path, **values: object) -> None:
+    with (artifacts / "reliability.jsonl").open("a") as out:
+        out.write(json.dumps(values) + "\n")
+
+
+def rows_in(db: Path) -> list[tuple]:
+    """Every stored calculation, read after the server has stopped."""
+    with Store(db) as s, s.cursor() as cur:
+        return cur.execute(
+            "SELECT c.model_name, c.f1, c.run_id, b.batch_no, b.row_count "
+            "FROM calculations c JOIN batches b ON b.batch_no = c.id // 1000000000"
+        ).fetchall()
+
+
+def save_at_once(pages: list, f1: float) -> None:
+    """Every session (its model named ``session-N``) calculates F1 ``f1`` and saves it;
+    each acts before any waits, so the server gets the reruns at once."""
+    for page in pages:
+        page.get_by_role("spinbutton", name="F1 score").fill(str(f1))
+        page.get_by_role("button", name="Calculate").click()
+    for s, page in enumerate(pages):
+        expect(page.get_by_text(f"session-{s}: F1 {f1:.3g}")).to_be_visible(timeout=60_000)
+    for page in pages:
+        page.get_by_role("button", name="Save to history").click()
+    for page in pages:
+        expect(page.get_by_text("Saved to the history.")).to_be_visible(timeout=60_000)
+
+
+def upload_and_score(page, path: Path) -> None:
+    page.get_by_role("link", name="Batch scoring").click()
+    wait_idle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    wait_idle(page)
+    page.get_by_role("button", name="Score", exact=True).click()
+    expect(page.get_by_role("button", name="to history")).to_be_visible(timeout=120_000)

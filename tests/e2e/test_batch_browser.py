@@ -10,8 +10,7 @@ from playwright.sync_api import expect
 
 from mlprod.config import PROJECT_DIR
 
-from .conftest import full_screenshot, named, wait_idle
-from .test_calculator_browser import saved
+from .conftest import full_screenshot, named, saved, wait_idle
 
 pytestmark = pytest.mark.e2e
 

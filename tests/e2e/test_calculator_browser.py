@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from playwright.sync_api import expect
 
-from mlprod.store import Store
-from tests.conftest import recent
-
-from .conftest import full_screenshot, named, wait_idle
+from .conftest import full_screenshot, named, saved, wait_idle
 
 pytestmark = pytest.mark.e2e
-
-
-def saved(db, *, include_deleted: bool = False):
-    # The server holds the file's lock; read through a copy.
-    copy = db.with_name("copy.duckdb")
-    shutil.copy(db, copy)
-    wal = db.with_name(db.name + ".wal")
-    if wal.exists():
-        shutil.copy(wal, copy.with_name(copy.name + ".wal"))
-    with Store(copy) as s:
-        return recent(s, 1000, include_deleted=include_deleted)
 
 
 def test_fill_calculate_save_and_screenshot(server, page, artifacts):

@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from .conftest import full_screenshot, named, wait_idle
-from .test_calculator_browser import saved
+from .conftest import full_screenshot, named, saved, wait_idle
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,7 @@ from playwright.sync_api import expect
 
 from mlprod.saving import normalize_tags
 
-from .conftest import named, wait_idle
-from .test_calculator_browser import saved
+from .conftest import named, saved, wait_idle
 
 pytestmark = pytest.mark.e2e
 

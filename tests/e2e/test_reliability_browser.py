@@ -6,7 +6,6 @@ in docs/RELIABILITY.md come from there.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,39 +21,20 @@ from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
 from tests.benchmarks.run import generate
 
-from .conftest import Server, named, wait_idle
+from .conftest import (
+    Server,
+    figure,
+    good_run_ids,
+    named,
+    rows_in,
+    save_at_once,
+    upload_and_score,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
 
 SESSIONS, SAVES = 8, 12
-
-
-def figure(artifacts: Path, **values: object) -> None:
-    with (artifacts / "reliability.jsonl").open("a") as out:
-        out.write(json.dumps(values) + "\n")
-
-
-def rows_in(db: Path) -> list[tuple]:
-    """Every stored calculation, read after the server has stopped."""
-    with Store(db) as s, s.cursor() as cur:
-        return cur.execute(
-            "SELECT c.model_name, c.f1, c.run_id, b.batch_no, b.row_count "
-            "FROM calculations c JOIN batches b ON b.batch_no = c.id // 1000000000"
-        ).fetchall()
-
-
-def save_at_once(pages: list, f1: float) -> None:
-    """Every session (its model named ``session-N``) calculates F1 ``f1`` and saves it;
-    each acts before any waits, so the server gets the reruns at once."""
-    for page in pages:
-        page.get_by_role("spinbutton", name="F1 score").fill(str(f1))
-        page.get_by_role("button", name="Calculate").click()
-    for s, page in enumerate(pages):
-        expect(page.get_by_text(f"session-{s}: F1 {f1:.3g}")).to_be_visible(timeout=60_000)
-    for page in pages:
-        page.get_by_role("button", name="Save to history").click()
-    for page in pages:
-        expect(page.get_by_text("Saved to the history.")).to_be_visible(timeout=60_000)
 
 
 @contextmanager
@@ -98,15 +78,6 @@ def test_eight_sessions_saving_at_once_lose_and_double_nothing(browser, tmp_path
            saves_per_s=round(len(rows) / seconds, 1))  # fmt: skip
 
 
-def upload_and_score(page, path: Path) -> None:
-    page.get_by_role("link", name="Batch scoring").click()
-    wait_idle(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    wait_idle(page)
-    page.get_by_role("button", name="Score", exact=True).click()
-    expect(page.get_by_role("button", name="to history")).to_be_visible(timeout=120_000)
-
-
 def test_two_sessions_saving_batches_at_once(browser, tmp_path, artifacts):
     files = []
     for n, rows in enumerate((60_000, 40_000)):
@@ -129,18 +100,11 @@ def test_two_sessions_saving_batches_at_once(browser, tmp_path, artifacts):
         assert row_count is not None
     assert len(per_batch) == 2
     # Each batch holds exactly the good rows of one file (1% of generated rows are errors).
-    expected = sorted(len(_good_run_ids(path)) for path in files)
+    expected = sorted(len(good_run_ids(path)) for path in files)
     assert sorted(len(ids) for ids in per_batch.values()) == expected
     assert len(rows) == sum(expected)
     figure(artifacts, scenario="two_batch_saves_at_once", rows=len(rows),
            seconds=round(seconds, 2))  # fmt: skip
-
-
-def _good_run_ids(path: Path) -> set[str]:
-    import csv
-
-    with path.open() as f:
-        return {row["run_id"] for row in csv.DictReader(f) if 0 <= float(row["f1"]) <= 1}
 
 
 def cli(*args: str, db: Path) -> subprocess.Popen:
@@ -198,7 +162,7 @@ def test_the_dashboard_saves_while_three_cli_savers_run(page, tmp_path, artifact
     rows = rows_in(db)
     batches = {batch for *_, batch, _ in rows}
     assert len(batches) == 3 + len(alone) + len(beside)
-    assert len(rows) == sum(len(_good_run_ids(p)) for p in files) + len(alone) + len(beside)
+    assert len(rows) == sum(len(good_run_ids(p)) for p in files) + len(alone) + len(beside)
     figure(
         artifacts, scenario="dashboard_save_beside_3_cli_savers",
         alone_s=[round(x, 2) for x in alone], beside_s=[round(x, 2) for x in beside],
@@ -224,7 +188,7 @@ def _kill_when_writing(server: Server, delay_ms: int) -> None:
 def test_dashboard_killed_while_saving_keeps_all_or_nothing(browser, tmp_path, delay_ms, artifacts):
     path = tmp_path / "runs.csv"
     generate(path, 300_000)
-    good = len(_good_run_ids(path))
+    good = len(good_run_ids(path))
     with dashboard(browser, tmp_path) as (server, [page]):
         page.get_by_role("button", name="Save to history").click()  # one committed row first
         expect(page.get_by_text("Saved to the history.")).to_be_visible()
@@ -242,7 +206,7 @@ def test_dashboard_killed_while_saving_keeps_all_or_nothing(browser, tmp_path, d
 def test_backups_while_the_dashboard_saves_are_whole(browser, tmp_path, artifacts):
     path = tmp_path / "runs.csv"
     generate(path, 300_000)
-    good = len(_good_run_ids(path))
+    good = len(good_run_ids(path))
     backups: list[tuple[Path, subprocess.Popen]] = []
     with dashboard(browser, tmp_path) as (server, [page]):
         page.get_by_role("button", name="Save to history").click()

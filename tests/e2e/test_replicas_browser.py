@@ -26,8 +26,16 @@ from mlprod.config import PROJECT_DIR
 from mlprod.store import HistoryFilter, Store
 from tests.benchmarks.run import generate
 
-from .conftest import Server, free_port, named, wait_idle
-from .test_reliability_browser import _good_run_ids, figure, save_at_once, upload_and_score
+from .conftest import (
+    Server,
+    figure,
+    free_port,
+    good_run_ids,
+    named,
+    save_at_once,
+    upload_and_score,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -92,7 +100,7 @@ def test_three_replicas_eight_sessions_and_two_cli_savers_each_save_lands_once(
         # A save on one replica shows on another's History at once (no stale cache).
         history = pages[1]
         history.get_by_role("link", name="History").click()
-        total = SESSIONS * SAVES + sum(len(_good_run_ids(p)) for p in files)
+        total = SESSIONS * SAVES + sum(len(good_run_ids(p)) for p in files)
         runs = history.locator('[data-testid="stMetric"]').filter(has_text="Runs")
         expect(runs).to_contain_text(f"{total:,}", timeout=60_000)
         for page in pages:
@@ -111,7 +119,7 @@ def test_three_replicas_eight_sessions_and_two_cli_savers_each_save_lands_once(
         (f"session-{s}", round(0.5 + i / 100, 2)) for s in range(SESSIONS) for i in range(SAVES)
     )
     assert saved == expected  # none lost, none doubled, across three processes
-    assert per_file == {p.name: len(_good_run_ids(p)) for p in files}
+    assert per_file == {p.name: len(good_run_ids(p)) for p in files}
     assert found["broken_batches"] == 0 and found["rollup_mismatches"] == 0
     figure(artifacts, scenario="three_replicas_postgresql", sessions=SESSIONS, saves_each=SAVES,
            cli_rows=sum(per_file.values()), seconds=round(seconds, 1))  # fmt: skip
@@ -156,7 +164,7 @@ def test_kill_9_of_a_replica_mid_batch_leaves_all_or_nothing_and_others_carry_on
         found = s.integrity()
         models = set(s.history_page(HistoryFilter(), page_size=10)["model_name"])
     assert found["broken_batches"] == 0 and found["rollup_mismatches"] == 0
-    assert found["calculations"] in (1, 1 + len(_good_run_ids(big)))  # all or nothing
+    assert found["calculations"] in (1, 1 + len(good_run_ids(big)))  # all or nothing
     assert "session-1" in models
     figure(artifacts, scenario="replica_killed_mid_batch",
            batch_landed=found["calculations"] > 1)  # fmt: skip
@@ -262,7 +270,7 @@ def test_through_nginx_with_affinity_a_browser_uploads_scores_saves_and_download
             proxy.terminate()
             proxy.wait(timeout=10)
     with Store(pg_uri) as s:
-        assert s.integrity()["calculations"] == len(_good_run_ids(runs))
+        assert s.integrity()["calculations"] == len(good_run_ids(runs))
     # Affinity: every request that carried a browser's cookie went to one replica.
     served: dict[str, set[str]] = {}
     for line in (folder / "access.log").read_text().splitlines():

@@ -14,8 +14,7 @@ from playwright.sync_api import expect
 
 from tests.oidc_provider import OidcProvider, secrets_toml
 
-from .conftest import Server, free_port, full_screenshot, wait_idle
-from .test_reliability_browser import rows_in
+from .conftest import Server, free_port, full_screenshot, rows_in, wait_idle
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,7 @@ from mlprod.config import PROJECT_DIR
 from mlprod.store import Store
 from tests.benchmarks.run import generate
 
-from .conftest import Server, full_screenshot, wait_idle
-from .test_reliability_browser import _good_run_ids, figure, rows_in
+from .conftest import Server, figure, full_screenshot, good_run_ids, rows_in, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -160,7 +159,7 @@ def test_a_cli_save_killed_mid_write_leaves_all_or_nothing_and_the_next_one_land
         _finished(_mlprod("score", str(small), "--save", "-o", os.devnull, db=db))
         stored = rows_in(db)
         # the killed batch is all there or not at all; the next save landed whole
-        assert len(stored) - len(_good_run_ids(small)) in (0, len(_good_run_ids(big)))
+        assert len(stored) - len(good_run_ids(small)) in (0, len(good_run_ids(big)))
         with Store(db) as s:
             assert s.integrity()["broken_batches"] == 0
         page.reload()
