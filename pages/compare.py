@@ -93,7 +93,9 @@ with st.expander("Weights, tie band and more runs"):
     )
 
 chosen_ids = [s for s in (side_a, side_b) if isinstance(s, int)] + list(extra_ids)
-rows = store.calculations_by_id(chosen_ids).set_index("id") if chosen_ids else None
+rows = (
+    ui.within_limits(store.calculations_by_id(chosen_ids)).set_index("id") if chosen_ids else None
+)
 run_a, run_b = (resolve_side(s, rows, noise=with_noise) for s in (side_a, side_b))
 extras = [run_from_row(rows.loc[i].to_dict() | {"id": i}) for i in extra_ids if i in rows.index]
 

@@ -19,6 +19,7 @@ from mlprod.ui.resources import (
     spread_per_group,
     store,
     warm_png_export,
+    within_limits,
     writing,
     written,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "spread_per_group",
     "store",
     "warm_png_export",
+    "within_limits",
     "writing",
     "written",
 ]

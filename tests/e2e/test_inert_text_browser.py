@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from mlprod.config import PROJECT_DIR
 from mlprod.metrics import calculate
-from mlprod.store import Store
+from mlprod.store import ROWS_PER_BATCH, Store
 from tests.conftest import REFERENCE
 
 from .conftest import Server, named, wait_idle
@@ -89,8 +89,11 @@ def walked(tmp_path_factory, trap):
     huge = {**run, "model_name": "M" * 10_000_000, "run_name": "huge",
             "created_at": datetime.now() - timedelta(days=1)}  # fmt: skip
     with Store(db) as s:  # as a history from before the limits: straight into the store
-        s.append_calculations(pd.DataFrame([huge]), source="batch", author="old")
+        huge_id = s.append_calculations(pd.DataFrame([huge]), source="batch", author="old")
+        huge_id = huge_id * ROWS_PER_BATCH  # its only run
+        newest = int(s.latest_per_model(1)["id"].iloc[0])
     server = Server(db, folder / "streamlit.log")
+    server.huge, server.newest = huge_id, newest
     yield server, runs, names
     server.stop()
 
@@ -169,6 +172,11 @@ def test_every_page_shows_hostile_text_as_text_and_sends_a_bounded_history(walke
     _visit(page, server.url + "/compare", sent)
     checked["compare"] = (_made_from_data(page), _reordered(page))
     compare_bytes = sum(sent)
+    # The run with the 10 MB name picked as side A (a shared link), against a hostile one.
+    _visit(page, f"{server.url}/compare?a={server.huge}&b={server.newest}", sent)
+    expect(page.get_by_text("MMMMMMMMMM").first).to_be_visible(timeout=30_000)
+    checked["compare-huge"] = (_made_from_data(page), _reordered(page))
+    picked_bytes = sum(sent)
 
     # The same file again in the browser: "saved before … by {author}" and the best runs.
     _visit(page, server.url + "/batch", sent)
@@ -196,5 +204,7 @@ def test_every_page_shows_hostile_text_as_text_and_sends_a_bounded_history(walke
     assert _Trap.asked == []  # no image, link preview or font was fetched from data
     # The 10 MB name is sent cut at its limit: the whole visit stays small (on main the
     # History page sent the name in every table, chart and filter: ~120 MB).
-    print(f"History visit: {history_bytes / 1e6:.2f} MB; Compare: {compare_bytes / 1e6:.2f} MB")
+    print(f"History visit: {history_bytes / 1e6:.2f} MB; Compare: {compare_bytes / 1e6:.2f} MB; "
+          f"Compare with it picked: {picked_bytes / 1e6:.2f} MB")  # fmt: skip
     assert history_bytes < 5_000_000 and compare_bytes < 5_000_000
+    assert picked_bytes < 5_000_000
