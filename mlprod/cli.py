@@ -395,9 +395,7 @@ class _Inert(io.TextIOBase):
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def write(self, text: str | bytes) -> int:  # bytes: a library writing its own output
-        if isinstance(text, bytes):
-            return self.buffer.write(plain(text.decode(errors="replace"), keep="\n\r\t").encode())
+    def write(self, text: str) -> int:
         self._stream.write(plain(text, keep="\n\r\t"))
         return len(text)
 

@@ -8,8 +8,7 @@ import os
 import sys
 import tomllib
 from pathlib import Path
-
-from streamlit.web.cli import main as streamlit
+from typing import NoReturn
 
 from mlprod import config
 
@@ -32,7 +31,7 @@ def streamlit_flags(config_file: Path) -> list[str]:
     ]
 
 
-def run_dashboard(*, port: int, address: str, db: str | None, browser: bool) -> int:
+def run_dashboard(*, port: int, address: str, db: str | None, browser: bool) -> NoReturn:
     """Serve the dashboard until Ctrl-C; ``db`` (else the usual settings) is its history."""
     if db:
         os.environ["MLPROD_DB"] = db if "://" in db else str(Path(db).expanduser().resolve())
@@ -42,5 +41,9 @@ def run_dashboard(*, port: int, address: str, db: str | None, browser: bool) -> 
     history = config.database_label(config.database())
     print(f"mlprod dashboard on http://{address}:{port} (history: {history}); Ctrl-C stops it.",
           file=sys.stderr)  # fmt: skip
-    streamlit.main(args=["run", str(config.PROJECT_DIR / "app.py"), *flags], prog_name="mlprod ui")
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # This process becomes Streamlit's own (same PID: Ctrl-C and a service manager's stop
+    # reach the server); nothing of the dashboard is imported here.
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run",
+                              str(config.PROJECT_DIR / "app.py"), *flags])  # fmt: skip
