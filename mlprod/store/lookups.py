@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -14,7 +14,7 @@ from mlprod.store.filters import SEARCHED
 from mlprod.store.postgres import PostgresCursor
 from mlprod.store.schema import ASSUMPTION_COLUMNS
 
-__all__ = ["RUN_DETAILS", "arrow_blocks_of", "arrow_of"]
+__all__ = ["RUN_DETAILS", "arrow_of"]
 
 #: What names a run in a tooltip or an answer: its model, run id and name, and date.
 RUN_DETAILS = ("model_name", "run_id", "run_name", "created_at")
@@ -25,20 +25,6 @@ def arrow_of(cur: Any, sql: str, params: Sequence[Any] = ()) -> pa.Table:
     if isinstance(cur, PostgresCursor):
         return cur.execute(sql, params).arrow()
     return cur.sql(sql, params=list(params)).to_arrow_table()
-
-
-def arrow_blocks_of(
-    cur: Any, sql: str, params: Sequence[Any] = (), rows: int = 65_536
-) -> Iterator[pa.RecordBatch]:
-    """A query's answer as Arrow batches of at most ``rows``, as the database streams them
-    (the whole answer is never held)."""
-    if isinstance(cur, PostgresCursor):
-        reader = cur.execute(sql, params).to_arrow_reader()  # the driver's batch size
-    else:
-        reader = cur.sql(sql, params=list(params)).to_arrow_reader(rows)
-    for batch in reader:
-        for start in range(0, batch.num_rows, rows):
-            yield batch.slice(start, rows)
 
 
 def _rows_by_id(cur: Any, ids: list[int], columns: tuple[str, ...]) -> pd.DataFrame:

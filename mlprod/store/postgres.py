@@ -121,10 +121,6 @@ class PostgresCursor:
             pa.schema([pa.field(f.name, f.type, f.nullable) for f in table.schema])
         )
 
-    def to_arrow_reader(self) -> pa.RecordBatchReader:
-        """The answer as a stream of Arrow batches (the driver's own batch size)."""
-        return self._cur.fetch_record_batch()
-
     def df(self) -> pd.DataFrame:
         """The answer as DuckDB's ``df()`` gives it: dates as ``datetime64[us]``, a text
         column with no value at all as ``None`` objects."""

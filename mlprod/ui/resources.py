@@ -117,13 +117,13 @@ def follow_writes() -> None:
 SHOWN_TEXT = 200
 
 
-def within_limits(value: Any) -> Any:
+def within_limits(value: Any, limit: int = SHOWN_TEXT) -> Any:
     """``value`` (a frame, an overview, a dict or list of them, a name) with each text cut
     at its field's limit (``TEXT_LIMITS``; others at ``SHOWN_TEXT``) and marked "…": what a
     page sends stays bounded whatever the history held before the limits (one run with a
     10 MB model name had made every History visit send ~120 MB, for everyone)."""
     if isinstance(value, str):
-        return value if len(value) <= SHOWN_TEXT else value[:SHOWN_TEXT] + "…"
+        return value if len(value) <= limit else value[:limit] + "…"
     if isinstance(value, pd.DataFrame):
         cut = {}
         for column in value.columns:
@@ -136,9 +136,9 @@ def within_limits(value: Any) -> Any:
                 cut[column] = texts.where(~(lengths > limit), texts.str.slice(0, limit) + "…")
         return value.assign(**cut) if cut else value
     if isinstance(value, dict):
-        return {k: within_limits(v) for k, v in value.items()}
+        return {k: within_limits(v, TEXT_LIMITS.get(str(k), SHOWN_TEXT)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(within_limits(v) for v in value)
+        return type(value)(within_limits(v, limit) for v in value)
     if is_dataclass(value) and not isinstance(value, type):
         return replace(value, **{f.name: within_limits(getattr(value, f.name))
                                  for f in fields(value)})  # fmt: skip
