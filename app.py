@@ -4,7 +4,7 @@ import streamlit as st
 
 from mlprod import ui
 from mlprod.errors import DatabaseError
-from mlprod.explain import md
+from mlprod.text import md
 from mlprod.ui.uploads import guard_uploads, remove_stale_uploads_once
 
 st.set_page_config(

@@ -13,9 +13,10 @@ from datetime import date
 import altair as alt
 import pandas as pd
 
-from mlprod.break_even import BreakEven
-from mlprod.compare import Comparison, Run
-from mlprod.explain import CURRENCIES, format_money, format_ratio
+from mlprod.comparison.break_even import BreakEven
+from mlprod.comparison.compare import Comparison, Run
+from mlprod.config import CURRENCIES
+from mlprod.formatting import format_money, format_ratio
 
 __all__ = [
     "A_COLOR",
@@ -56,7 +57,7 @@ def _color_scale(labels: list[str]) -> alt.Scale:
 def ratio_frame(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per run and ratio: the value and its share of the best run's (best = 100).
 
-    >>> from mlprod.compare import CLASSIC_TRADE_OFF
+    >>> from mlprod.comparison.compare import CLASSIC_TRADE_OFF
     >>> ratio_frame(CLASSIC_TRADE_OFF).query("ratio == 'TER'")["index"].round(1).tolist()
     [100.0, 3.1]
     """

@@ -225,7 +225,7 @@ def fx_rates_path(environ: dict[str, str] | None = None) -> Path:
     return Path(env.get("MLPROD_FX_RATES") or PROJECT_DIR / "data" / "fx_rates.csv")
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` name one file: any spelling, symlink or hard link (an
     absent file by its resolved path)."""
     try:
@@ -259,7 +259,7 @@ def refuse_to_overwrite_a_history(target: str | Path, database: str | None) -> N
         db = Path(database).expanduser()
         wal = db.with_name(db.name + ".wal")
         for kind, path in (("the history database", db), ("the history database's log", wal)):
-            if _same_file(target, path):
+            if same_file(target, path):
                 raise CannotWrite(
                     f"{target} is {kind} ({db}): writing there would replace every batch. "
                     "Choose another file name; nothing was written."

@@ -17,7 +17,8 @@ person expects (0.9 / 50 is 0.018, not the binary 0.018000000000000002).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "INPUT_FIELDS",
     "LABELS",
     "Ratios",
+    "RunInputs",
     "Scored",
     "calculate",
     "f1_arrays_from_counts",
@@ -44,14 +46,48 @@ __all__ = [
     "score_arrays",
 ]
 
-#: The five numbers every ratio needs, in the order people enter them.
-INPUT_FIELDS: tuple[str, ...] = (
-    "f1",
-    "training_cost",
-    "inference_cost",
-    "training_hours",
-    "latency_ms",
-)
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The five numbers every ratio needs, in the order people enter them: F1 (0 to 1),
+    the training and inference costs (one currency), training hours and latency in
+    milliseconds.
+
+    >>> RunInputs(0.90, 1000, 200, 10, 50).ratios
+    Ratios(cer=0.00075, ter=0.09, psr=0.018)
+    """
+
+    f1: float
+    training_cost: float
+    inference_cost: float
+    training_hours: float
+    latency_ms: float
+
+    @property
+    def total_cost(self) -> float:
+        return self.training_cost + self.inference_cost
+
+    @property
+    def ratios(self) -> Ratios:
+        """CER, TER and PSR (raises :class:`InvalidInput` for impossible values)."""
+        return calculate(*self.values())
+
+    def values(self) -> tuple[float, float, float, float, float]:
+        return (self.f1, self.training_cost, self.inference_cost, self.training_hours,
+                self.latency_ms)  # fmt: skip
+
+    def inputs(self) -> dict[str, float]:
+        """The five inputs by field name (a record's or a row's columns)."""
+        return dict(zip(INPUT_FIELDS, self.values(), strict=True))
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> RunInputs:
+        """The inputs in a record, a history row or a batch row, as floats."""
+        return cls(*(float(row[name]) for name in INPUT_FIELDS))
+
+
+#: The five inputs' field names (columns of a file, a record and the history).
+INPUT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RunInputs))
 
 #: The words a person sees for each field (the calculator's labels).
 LABELS: dict[str, str] = {

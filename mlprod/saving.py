@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from mlprod.access import Person
 from mlprod.errors import InvalidInput, Unnamed
 from mlprod.ingest.fields import TEXT_LIMITS, too_long
-from mlprod.metrics import Ratios
+from mlprod.metrics import RunInputs
 from mlprod.store import KEEP, Store
 
 __all__ = [
@@ -76,13 +76,8 @@ def _text(value: str | None) -> str | None:
 
 
 def calculation_record(
+    run: RunInputs,
     *,
-    f1: float,
-    training_cost: float,
-    inference_cost: float,
-    training_hours: float,
-    latency_ms: float,
-    ratios: Ratios,
     currency: str = "USD",
     f1_inputs: Mapping[str, float | None] | None = None,
     assumptions: Mapping[str, Any] | None = None,
@@ -96,7 +91,7 @@ def calculation_record(
     """The record of one calculation as the store keeps it (the one record builder).
 
     ``f1_inputs`` holds the precision/recall or TP/FP/FN the F1 came from, if any;
-    ``assumptions`` what a built cost assumed (:class:`~mlprod.scenario.BuiltCosts`).
+    ``assumptions`` what a built cost assumed (:class:`~mlprod.costs.scenario.BuiltCosts`).
     Text fields are trimmed (empty is not given) and tags normalised.
     """
     parts = {k: v for k, v in (f1_inputs or {}).items() if k != "f1"}
@@ -106,14 +101,10 @@ def calculation_record(
         if text is not None and len(text) > TEXT_LIMITS[field]:
             raise InvalidInput(field, too_long(field, len(text)))
     return {
-        "f1": f1,
+        **run.inputs(),
         **parts,
-        "training_cost": training_cost,
-        "inference_cost": inference_cost,
-        "training_hours": training_hours,
-        "latency_ms": latency_ms,
         "currency": currency,
-        **ratios.as_dict(),
+        **run.ratios.as_dict(),
         "model_name": _text(model_name),
         "run_id": _text(run_id),
         "run_name": _text(run_name),

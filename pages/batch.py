@@ -5,13 +5,14 @@ import streamlit as st
 
 from mlprod import config, ui
 from mlprod.errors import AlreadySaved, BadFile, InvalidInput
-from mlprod.explain import format_ratio, md
+from mlprod.formatting import format_ratio
 from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect
 from mlprod.ingest.defaults import Scenario
 from mlprod.ingest.fields import provenance
 from mlprod.ingest.mlflow_server import SOURCE, MlflowError
 from mlprod.ingest.on_disk import score_to_disk
 from mlprod.saving import file_hash, previous_save, save_batch, unsaved_runs
+from mlprod.text import md
 from mlprod.ui.mlflow_source import mlflow_runs
 from mlprod.ui.scenario_inputs import scenario_inputs
 from mlprod.ui.uploads import max_upload_bytes, scoring_turn, spill_upload

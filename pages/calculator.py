@@ -6,12 +6,15 @@ import streamlit as st
 
 from mlprod import config, ui
 from mlprod.access import GRANT_HELP
+from mlprod.advice import advice_for
+from mlprod.config import CURRENCIES
+from mlprod.costs.scenario import CostScenario, build_costs
 from mlprod.errors import InvalidInput
-from mlprod.explain import CURRENCIES, advice_for, formulas, md
+from mlprod.formatting import formulas
 from mlprod.ingest.fields import TEXT_LIMITS
-from mlprod.metrics import calculate, resolve_f1
+from mlprod.metrics import RunInputs, resolve_f1
 from mlprod.saving import calculation_record, save_calculation
-from mlprod.scenario import CostScenario, build_costs
+from mlprod.text import md
 from mlprod.ui.cost_inputs import (
     INFER_MODES,
     TRAIN_MODES,
@@ -101,13 +104,10 @@ if submitted or "calc-result" not in st.session_state:
     try:
         f1 = resolve_f1(**f1_parts)
         costs = build_costs(CostScenario(**cost_inputs, currency=currency), training_hours)
-        ratios = calculate(
-            f1, costs.training_cost, costs.inference_cost, training_hours, latency_ms
-        )
+        run = RunInputs(f1, costs.training_cost, costs.inference_cost, training_hours, latency_ms)
+        ratios = run.ratios
         record = calculation_record(
-            f1=f1, training_cost=costs.training_cost, inference_cost=costs.inference_cost,
-            training_hours=training_hours, latency_ms=latency_ms, ratios=ratios,
-            currency=currency, f1_inputs=f1_parts, assumptions=costs.assumptions,
+            run, currency=currency, f1_inputs=f1_parts, assumptions=costs.assumptions,
             model_name=model_name, project=project, tags=tags, notes=notes,
         )  # fmt: skip
     except InvalidInput as exc:
@@ -129,10 +129,7 @@ record = result["record"]
 with result_column:
     title = record["model_name"] or "This run"
     st.subheader(f"{md(title)}: F1 {record['f1']:.3g}")
-    shown_formulas = formulas(
-        record["f1"], record["training_cost"], record["inference_cost"],
-        record["training_hours"], record["latency_ms"], result["ratios"], record["currency"],
-    )  # fmt: skip
+    shown_formulas = formulas(RunInputs.of(record), record["currency"])
     ratio_cards(result["ratios"], record["currency"], shown_formulas)
 
     st.markdown("**How they are computed**")

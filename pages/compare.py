@@ -5,7 +5,6 @@ from typing import Any
 import streamlit as st
 
 from mlprod import ui
-from mlprod.break_even import break_even
 from mlprod.charts import (
     break_even_chart,
     comparison_card,
@@ -14,18 +13,19 @@ from mlprod.charts import (
     ratio_chart,
     ratio_frame,
 )
-from mlprod.compare import (
+from mlprod.comparison.break_even import break_even
+from mlprod.comparison.compare import (
     CLASSIC_TRADE_OFF,
     assumptions_table,
     compare,
     comparison_table,
     run_from_row,
 )
+from mlprod.comparison.links import read_link, side_param, weights_param
+from mlprod.comparison.noise import spread_table
 from mlprod.errors import InvalidInput
-from mlprod.explain import md
 from mlprod.export import card_png, csv_bytes, svg_text
-from mlprod.links import read_link, side_param, weights_param
-from mlprod.noise import spread_table
+from mlprod.text import md
 from mlprod.ui.run_picker import resolve_side, run_label, run_picker, side_defaults
 
 ui.ensure_app_shell()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mlprod import ui
-from mlprod.explain import format_ratio
+from mlprod.formatting import format_ratio
 from mlprod.metrics import calculate
 
 ui.ensure_app_shell()

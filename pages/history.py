@@ -6,8 +6,10 @@ import streamlit as st
 
 from mlprod import ui
 from mlprod.charts import sample_words
-from mlprod.explain import CURRENCIES, format_money, format_ratio, md
+from mlprod.config import CURRENCIES
+from mlprod.formatting import format_money, format_ratio
 from mlprod.store import HistoryFilter
+from mlprod.text import md
 from mlprod.ui.history_files import download_buttons
 from mlprod.ui.history_table import (
     HISTORY_TABLE_COLUMNS,

@@ -20,7 +20,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from mlprod.config import PROJECT_DIR
-from mlprod.costs import default_prices
+from mlprod.costs.gpus import default_prices
 from mlprod.metrics import calculate
 from mlprod.store import ASSUMPTION_COLUMNS, Store
 from tests.installed import Installed, install

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mlprod.break_even import CostCurve, break_even, crossings
-from mlprod.compare import Run
-from mlprod.scenario import CostScenario, build_costs
+from mlprod.comparison.break_even import CostCurve, break_even, crossings
+from mlprod.comparison.compare import Run
+from mlprod.costs.scenario import CostScenario, build_costs
 from tests.conftest import examples
 
 money = st.integers(min_value=0, max_value=100_000)
@@ -66,10 +66,10 @@ def test_replicas_added_with_traffic_match_a_brute_force_scan(fa, pa, fb, replic
 @given(f1a=st.floats(0.5, 0.99), f1b=st.floats(0.5, 0.99), fb=money, pa=per_request)
 def test_cer_parity_is_where_f1_per_cost_is_equal(f1a, f1b, fb, pa):
     assume(pa > 0 and fb > 0)
-    a = Run("api", f1a, 0, 0, 1, 10, assumptions={"inference_mode": "requests",
+    a = Run(f1a, 0, 0, 1, 10, name="api", assumptions={"inference_mode": "requests",
             "requests_per_month": 1e6, "cost_per_1k_requests": pa * 1000, "months": 1})  # fmt: skip
-    b = Run("own", f1b, fb, 0, 1, 10)
-    a = Run("api", f1a, 0, pa * 1e6, 1, 10, assumptions=a.assumptions)
+    b = Run(f1b, fb, 0, 1, 10, name="own")
+    a = Run(f1a, 0, pa * 1e6, 1, 10, name="api", assumptions=a.assumptions)
     even = break_even(a, b)
     assert even is not None
     for x in even.cer_at:
@@ -90,9 +90,9 @@ def _api_70b_vs_ft_7b_on_two_l4s():
                      serving_gpus=2, replicas=1, months=1, requests_per_month=2e6),
         training_hours=6,
     )  # fmt: skip
-    a = Run("70B via API", 0.91, api.training_cost, api.inference_cost, 1, 900,
+    a = Run(0.91, api.training_cost, api.inference_cost, 1, 900, name="70B via API",
             assumptions=api.assumptions | {"requests_per_month": 2e6})  # fmt: skip
-    b = Run("fine-tuned 7B", 0.89, own.training_cost, own.inference_cost, 6, 120,
+    b = Run(0.89, own.training_cost, own.inference_cost, 6, 120, name="fine-tuned 7B",
             assumptions=own.assumptions)  # fmt: skip
     return a, b
 
@@ -130,19 +130,19 @@ def test_api_vs_self_hosted_crosses_once_at_the_hand_computed_traffic():
 
 
 def test_no_break_even_is_said_in_words():
-    typed_a, typed_b = Run("a", 0.9, 100, 10, 1, 10), Run("b", 0.8, 50, 5, 1, 10)
+    typed_a, typed_b = Run(0.9, 100, 10, 1, 10, name="a"), Run(0.8, 50, 5, 1, 10, name="b")
     assert break_even(typed_a, typed_b) is None  # neither follows traffic
-    cheap = Run("a", 0.9, 0, 1, 1, 10, assumptions={"inference_mode": "requests",
+    cheap = Run(0.9, 0, 1, 1, 10, name="a", assumptions={"inference_mode": "requests",
                 "requests_per_month": 1e6, "cost_per_1k_requests": 0.001, "months": 1})  # fmt: skip
-    dear = Run("b", 0.9, 10_000, 5_000, 1, 10)
+    dear = Run(0.9, 10_000, 5_000, 1, 10, name="b")
     even = break_even(cheap, dear)
     assert even.cost_at == []
     assert even.lines[0].startswith("No break-even up to 1B requests/month: A (a) costs less")
 
 
 def test_tokens_without_a_stated_traffic_say_it_is_assumed():
-    a = Run("api", 0.9, 0, 50, 1, 10, assumptions={"inference_mode": "tokens", "months": 1})
-    b = Run("own", 0.9, 0, 500, 1, 10, assumptions={"inference_mode": "serving"})
+    a = Run(0.9, 0, 50, 1, 10, name="api", assumptions={"inference_mode": "tokens", "months": 1})
+    b = Run(0.9, 0, 500, 1, 10, name="own", assumptions={"inference_mode": "serving"})
     even = break_even(a, b)
     assert not even.traffic_given and "(assumed)" in even.lines[0]
     assert even.cost_at == [pytest.approx(10e6)]  # $50 at 1M requests, $500 at 10M

@@ -26,7 +26,7 @@ from mlprod.charts import (
     themed,
     trend_chart,
 )
-from mlprod.compare import CLASSIC_TRADE_OFF, Run, compare
+from mlprod.comparison.compare import CLASSIC_TRADE_OFF, Run, compare
 from mlprod.export import card_png, png_bytes, png_size, svg_text
 
 LIGHT, HEAVY = CLASSIC_TRADE_OFF
@@ -53,7 +53,7 @@ def test_ratio_chart_encodings_and_colours():
 
 
 def test_colours_stay_with_their_model_when_runs_are_added():
-    extra = Run("third", 0.9, 100, 10, 3, 30)
+    extra = Run(0.9, 100, 10, 3, 30, name="third")
     spec = ratio_chart(ratio_frame([LIGHT, HEAVY, extra])).to_dict()
     scale = spec["encoding"]["color"]["scale"]  # one layer: no value labels beyond A and B
     assert scale["range"][:2] == [A_COLOR, B_COLOR] and len(scale["range"]) == 3
@@ -96,7 +96,7 @@ def test_card_png_is_a_2x_1280x720_image_with_both_colours():
 
 
 def test_long_names_still_fit_the_card():
-    long_a = Run("a-" + "very-long-model-name-" * 4, 0.9, 1000, 200, 10, 50)
+    long_a = Run(0.9, 1000, 200, 10, 50, name="a-" + "very-long-model-name-" * 4)
     data = card_png(comparison_card(compare(long_a, HEAVY)))
     assert png_size(data) == (2560, 1440)
 

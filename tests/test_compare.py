@@ -8,18 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlprod.compare import (
-    CLASSIC_TRADE_OFF,
-    Run,
-    compare,
-    comparison_table,
-)
+from mlprod.comparison.compare import CLASSIC_TRADE_OFF, Run, compare, comparison_table
+from mlprod.comparison.links import parse_side, parse_tie_band, parse_weights, side_param
 from mlprod.errors import BadLink, InvalidInput
-from mlprod.links import parse_side, parse_tie_band, parse_weights, side_param
 from tests.conftest import examples
 
 LIGHT, HEAVY = CLASSIC_TRADE_OFF
-REF = Run("ref", 0.9, 1000, 200, 10, 50)
+REF = Run(0.9, 1000, 200, 10, 50, name="ref")
 
 
 class TestWinners:
@@ -35,7 +30,7 @@ class TestWinners:
         assert compare(HEAVY, LIGHT).recommended == "B"
 
     def test_equal_runs_tie_everywhere_with_zero_differences(self):
-        c = compare(REF, Run("ref-2", 0.9, 1000, 200, 10, 50))
+        c = compare(REF, Run(0.9, 1000, 200, 10, 50, name="ref-2"))
         assert {r.winner for r in c.ratios.values()} == {"tie"}
         assert all(r.diff == 0 and r.pct == 0 for r in c.ratios.values())
         assert c.recommended == "tie" and c.verdict.startswith("Too close to call")
@@ -45,12 +40,12 @@ class TestWinners:
     @pytest.mark.parametrize(("band", "winner"), [(0.02, "tie"), (0.0, "B"), (0.005, "B")])
     def test_tie_band(self, band, winner):
         # B's latency is 1% lower: its PSR is ~1% higher.
-        b = Run("b", 0.9, 1000, 200, 10, 49.5)
+        b = Run(0.9, 1000, 200, 10, 49.5, name="b")
         assert compare(REF, b, tie_band=band).ratios["psr"].winner == winner
 
     def test_weights_change_the_recommendation(self):
-        cheap_slow = Run("cheap-slow", 0.9, 100, 20, 10, 500)
-        dear_fast = Run("dear-fast", 0.9, 1200, 0, 10, 50)  # 10x the cost, 1/10 the latency
+        cheap_slow = Run(0.9, 100, 20, 10, 500, name="cheap-slow")
+        dear_fast = Run(0.9, 1200, 0, 10, 50, name="dear-fast")  # 10x the cost, 1/10 the latency
         assert (
             compare(cheap_slow, dear_fast, weights={"cer": 1, "ter": 1, "psr": 1}).recommended
             == "tie"
@@ -76,10 +71,10 @@ class TestWinners:
 
     def test_impossible_run_raises_invalid_input(self):
         with pytest.raises(InvalidInput, match="Latency"):
-            compare(LIGHT, Run("x", 0.9, 1, 1, 1, 0))
+            compare(LIGHT, Run(0.9, 1, 1, 1, 0, name="x"))
 
     def test_zero_f1_loses_outright(self):
-        c = compare(Run("broken", 0.0, 1, 1, 1, 1), REF)
+        c = compare(Run(0.0, 1, 1, 1, 1, name="broken"), REF)
         assert c.recommended == "B"
 
 
@@ -94,7 +89,7 @@ class TestKeyNumbers:
         )
 
     def test_better_and_cheaper_is_said_plainly(self):
-        c = compare(Run("old", 0.8, 1000, 200, 10, 50), Run("new", 0.9, 500, 100, 10, 40))
+        c = compare(Run(0.8, 1000, 200, 10, 50, name="old"), Run(0.9, 500, 100, 10, 40, name="new"))
         assert "no trade-off on cost" in c.key_numbers[0]
         assert c.key_numbers[1] == "new is also 10 ms faster."
 
@@ -106,7 +101,7 @@ class TestBreakEvens:
         assert lines[0].startswith("A wins on CER unless its inference cost exceeds $48,5")
         # At that inference cost, A's CER equals B's.
         limit = LIGHT.f1 / c.ratios["cer"].b - LIGHT.training_cost
-        flipped = Run("a", LIGHT.f1, LIGHT.training_cost, limit, 6, 20)
+        flipped = Run(LIGHT.f1, LIGHT.training_cost, limit, 6, 20, name="a")
         assert flipped.ratios.cer == pytest.approx(c.ratios["cer"].b)
         assert "training time exceeds 196 h" in lines[1]
         assert "latency exceeds 490 ms" in lines[2]
@@ -156,7 +151,7 @@ positive = st.floats(0.01, 1e6)
 @given(f1a=st.floats(0, 1), f1b=st.floats(0, 1), ca=positive, cb=positive, ha=positive,
        hb=positive, la=positive, lb=positive)  # fmt: skip
 def test_swapping_sides_mirrors_the_result(f1a, f1b, ca, cb, ha, hb, la, lb):
-    a, b = Run("a", f1a, ca, 0, ha, la), Run("b", f1b, cb, 0, hb, lb)
+    a, b = Run(f1a, ca, 0, ha, la, name="a"), Run(f1b, cb, 0, hb, lb, name="b")
     ab, ba = compare(a, b), compare(b, a)
     mirror = {"A": "B", "B": "A", "tie": "tie"}
     assert ba.recommended == mirror[ab.recommended]
@@ -166,6 +161,6 @@ def test_swapping_sides_mirrors_the_result(f1a, f1b, ca, cb, ha, hb, la, lb):
 
 
 def test_same_cost_and_latency_are_said_plainly():
-    c = compare(Run("a", 0.84, 100, 10, 2, 20), Run("b", 0.83, 100, 10, 2, 20))
+    c = compare(Run(0.84, 100, 10, 2, 20, name="a"), Run(0.83, 100, 10, 2, 20, name="b"))
     assert c.key_numbers[:2] == ["a is 0.01 F1 more accurate at the same cost.",
                                  "Both answer in 20 ms."]  # fmt: skip

@@ -7,15 +7,10 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from mlprod.costs import (
-    FxTable,
-    PriceTable,
-    default_fx,
-    default_prices,
-    training_cost,
-)
+from mlprod.costs.fx import FxTable, default_fx
+from mlprod.costs.gpus import PriceTable, default_prices, training_cost
+from mlprod.costs.inference import inference_from_requests, inference_from_tokens
 from mlprod.errors import CostTableError, InvalidInput
-from mlprod.inference import inference_from_requests, inference_from_tokens
 
 HEADER = "provider,gpu_model,on_demand_usd_per_gpu_hour,spot_usd_per_gpu_hour,as_of,source\n"
 

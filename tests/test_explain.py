@@ -2,7 +2,8 @@
 
 import pytest
 
-from mlprod.explain import advice_for, format_money, format_ratio, readable, weakest_ratio
+from mlprod.advice import advice_for, weakest_ratio
+from mlprod.formatting import format_money, format_ratio, readable
 from mlprod.metrics import Ratios, calculate
 
 

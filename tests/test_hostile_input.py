@@ -20,7 +20,7 @@ from mlprod import cli
 from mlprod.config import PROJECT_DIR
 from mlprod.errors import DatabaseError, InvalidInput
 from mlprod.ingest import inspect, score_file
-from mlprod.metrics import calculate
+from mlprod.metrics import RunInputs, calculate
 from mlprod.saving import save_batch
 from mlprod.store import HistoryFilter, Store
 from tests.conftest import REFERENCE, count
@@ -90,7 +90,7 @@ def test_an_unexpected_failure_is_exit_4_with_its_traceback_in_a_file(
     tmp_path, monkeypatch, capsys
 ):
     """A bug is never read by a pipeline as "some rows had errors" (exit 1)."""
-    import mlprod.batch_commands as commands
+    import mlprod.cli.batch as commands
 
     def broken(args):
         raise KeyError("a bug")
@@ -161,7 +161,7 @@ class TestUploadCopies:
 
 @pytest.mark.parametrize("name", ["out.csv", "out.csv.gz", "out.parquet"])
 def test_a_run_that_stops_half_way_leaves_no_partial_output(tmp_path, monkeypatch, name):
-    import mlprod.batch_commands as commands
+    import mlprod.cli.batch as commands
 
     real = commands.scored_batches
 
@@ -322,7 +322,7 @@ class TestMemoryBudget:
 def test_the_cli_reports_progress_for_a_small_file_that_takes_long(tmp_path, monkeypatch, capsys):
     import gzip
 
-    import mlprod.batch_commands as commands
+    import mlprod.cli.batch as commands
 
     path = tmp_path / "small.csv.gz"
     with gzip.open(path, "wb") as fh:
@@ -427,10 +427,7 @@ class TestStoredTextIsBounded:
         from mlprod.saving import calculation_record
 
         with pytest.raises(InvalidInput, match="Tags is 1,001 characters long; the limit is 1,000"):
-            calculation_record(
-                f1=0.9, training_cost=1000, inference_cost=200, training_hours=10,
-                latency_ms=50, ratios=calculate(0.9, 1000, 200, 10, 50), tags="t" * 1001,
-            )  # fmt: skip
+            calculation_record(RunInputs(0.9, 1000, 200, 10, 50), tags="t" * 1001)
         done = _mlprod("calc", "--f1", "0.9", "--training-cost", "1000", "--inference-cost",
                        "200", "--training-hours", "10", "--latency-ms", "50", "--save",
                        "--db", str(tmp_path / "h.duckdb"), "--model-name", "x" * 300)  # fmt: skip

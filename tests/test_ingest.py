@@ -415,7 +415,7 @@ class TestGpuPricedRows:
 
 
 def test_gpu_prices_are_converted_to_the_batch_currency(tmp_path):
-    from mlprod.costs import default_fx
+    from mlprod.costs.fx import default_fx
 
     text = TestGpuPricedRows.HEADER + "m,0.9,T4,2,0,5,10\n"
     inspection = inspect(write(tmp_path, text))

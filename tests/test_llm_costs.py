@@ -11,11 +11,12 @@ import pytest
 
 from mlprod import config
 from mlprod.cli import main
-from mlprod.costs import default_fx, default_prices
+from mlprod.costs.fx import default_fx
+from mlprod.costs.gpus import default_prices
+from mlprod.costs.inference import inference_from_serving, inference_from_tokens, replicas_for
+from mlprod.costs.llm import LlmPriceBook
+from mlprod.costs.scenario import CostScenario, build_costs
 from mlprod.errors import CostTableError, InvalidInput
-from mlprod.inference import inference_from_serving, inference_from_tokens, replicas_for
-from mlprod.llm_prices import LlmPriceBook
-from mlprod.scenario import CostScenario, build_costs
 
 
 def read_table(db, table):

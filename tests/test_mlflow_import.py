@@ -19,7 +19,7 @@ import time
 import pytest
 
 from mlprod.cli import main
-from mlprod.costs import default_prices
+from mlprod.costs.gpus import default_prices
 from mlprod.store import Store
 from tests.conftest import recent
 from tests.mlflow_server import GPUS, T0, free_port

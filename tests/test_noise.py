@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import streamlit as st
 
-from mlprod.compare import Run, compare
-from mlprod.noise import Noise, lead_interval, spread_table
-from mlprod.sides import side_run
+from mlprod.comparison.compare import Run, compare
+from mlprod.comparison.noise import Noise, lead_interval, spread_table
+from mlprod.comparison.sides import side_run
 from mlprod.store import HistoryFilter, Store
 from tests.conftest import text
 
@@ -24,7 +24,7 @@ def group(name, f1, cost, hours=1.0, latency=10.0):
 
 
 def mean_run(name, frame, noise, cost, hours=1.0, latency=10.0):
-    return Run(name, float(frame.f1.mean()), float(np.mean(cost)), 0.0, hours, latency,
+    return Run(float(frame.f1.mean()), float(np.mean(cost)), 0.0, hours, latency, name=name,
                noise=noise)  # fmt: skip
 
 
@@ -83,7 +83,7 @@ class TestVerdict:
         assert c.verdict.startswith("Choose B")
 
     def test_without_groups_the_verdict_is_as_before(self):
-        a, b = Run("a", 0.80, 100, 0, 1, 10), Run("b", 0.84, 100, 0, 1, 10)
+        a, b = Run(0.80, 100, 0, 1, 10, name="a"), Run(0.84, 100, 0, 1, 10, name="b")
         c = compare(a, b)
         assert c.interval is None and not c.within_noise and c.recommended == "B"
 
@@ -280,7 +280,7 @@ class TestCompareCommand:
 def test_a_large_groups_interval_matches_the_exact_bootstrap():
     """Past EXACT_DRAWS runs the mean's spread comes from its normal limit: it agrees with
     resampling run by run."""
-    from mlprod import noise as module
+    from mlprod.comparison import noise as module
 
     values = np.random.default_rng(3).lognormal(0, 0.3, 400)
     rng = np.random.default_rng(5)

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from mlprod.config import PROJECT_DIR
-from mlprod.explain import format_ratio
+from mlprod.formatting import format_ratio
 from mlprod.store import HistoryFilter, Store
 from tests.conftest import (
     count,
@@ -525,7 +525,7 @@ class TestCostBuilders:
 
 
 def test_compare_shows_the_cost_assumptions_of_saved_runs(app, db_path):
-    from mlprod.costs import training_cost
+    from mlprod.costs.gpus import training_cost
 
     built = training_cost("A100-80GB", 8, 10, provider="AWS")
     with Store(db_path) as s:
@@ -566,7 +566,7 @@ def test_a_bad_price_table_is_named_on_the_page(app, tmp_path, monkeypatch):
 
 
 def test_history_table_shows_the_cost_assumptions(app, db_path):
-    from mlprod.costs import training_cost
+    from mlprod.costs.gpus import training_cost
 
     built = training_cost("T4", 2, 5, provider="AWS")
     with Store(db_path) as s:

@@ -245,8 +245,8 @@ def test_search_latest_per_model_and_by_id(store):
 
 
 def test_cost_assumptions_travel_with_the_calculation(store):
-    from mlprod.costs import training_cost
-    from mlprod.inference import inference_from_requests
+    from mlprod.costs.gpus import training_cost
+    from mlprod.costs.inference import inference_from_requests
 
     train = training_cost("A100-80GB", 8, 10, provider="AWS")
     infer = inference_from_requests(2_000_000, 0.1, 1)

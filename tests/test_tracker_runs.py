@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlprod.cli import main
-from mlprod.costs import PriceTable, default_prices
+from mlprod.costs.gpus import PriceTable, default_prices
 from mlprod.errors import BadFile, CostTableError
 from mlprod.ingest import inspect, resolve_mapping, score_file
 from mlprod.ingest.defaults import parse_set

@@ -1,7 +1,7 @@
 """Files of runs in, in the order their bytes travel.
 
 1. :mod:`~mlprod.ingest.fields`: the field vocabulary, synonyms, the column mapping;
-2. :mod:`~mlprod.ingest.dialect`: format, encoding, delimiter and decimal mark
+2. :mod:`~mlprod.ingest.inspection`: format, encoding, delimiter and decimal mark
    (:func:`inspect`);
 3. :mod:`~mlprod.ingest.readers`: the file's rows as Arrow record batches;
 4. :mod:`~mlprod.ingest.cells`: text cells into numbers, dates, durations;
@@ -11,8 +11,8 @@ A file that cannot be read at all raises :class:`~mlprod.errors.BadFile`; a bad 
 stops the others.
 """
 
-from mlprod.ingest.dialect import Inspection, inspect
-from mlprod.ingest.fields import FIELD_LABELS, FIELDS, REQUIRED, normalize_header, resolve_mapping
+from mlprod.ingest.fields import FIELD_LABELS, FIELDS, REQUIRED, normalize_header
+from mlprod.ingest.inspection import Inspection, inspect, resolve_mapping
 from mlprod.ingest.readers import FileFacts
 from mlprod.ingest.scoring import BatchSummary, ScoredFile, score_file, scored_batches
 

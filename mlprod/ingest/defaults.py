@@ -19,21 +19,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlprod.errors import BadFile, InvalidInput
-from mlprod.inference import (
+from mlprod.costs.inference import (
     HOURS_PER_MONTH,
     InferenceCost,
     inference_from_requests,
     inference_from_serving,
     inference_from_tokens,
 )
+from mlprod.errors import BadFile, InvalidInput
 from mlprod.ingest.fields import FIELD_LABELS
+from mlprod.metrics import INPUT_FIELDS
 
 __all__ = ["BUILDER_FIELDS", "CELL_FIELDS", "SETTABLE", "Scenario", "parse_set"]
 
 #: Fields whose value stands in for a cell of each row (filled where the cell is empty).
-CELL_FIELDS = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms",
-               "model_name", "project", "tags", "gpu_model", "gpu_count")  # fmt: skip
+CELL_FIELDS = (*INPUT_FIELDS, "model_name", "project", "tags", "gpu_model", "gpu_count")
 #: The calculator's cost builders: how to price a run that has no cost of its own.
 BUILDER_FIELDS = ("price_per_gpu_hour", "extra_costs", "requests_per_month",
                   "cost_per_1k_requests", "tokens_in_per_month", "tokens_out_per_month",

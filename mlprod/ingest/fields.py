@@ -9,13 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from mlprod.errors import BadFile
-from mlprod.metrics import LABELS
-
-if TYPE_CHECKING:
-    from mlprod.ingest.dialect import Inspection
+from mlprod.metrics import INPUT_FIELDS, LABELS
 
 __all__ = [
     "FIELDS",
@@ -32,18 +27,14 @@ __all__ = [
     "detect_format",
     "fallbacks",
     "hours_from",
+    "missing_fields",
     "normalize_header",
     "provenance",
-    "resolve_mapping",
     "too_long",
 ]
 
 NUMERIC_FIELDS = (
-    "f1",
-    "training_cost",
-    "inference_cost",
-    "training_hours",
-    "latency_ms",
+    *INPUT_FIELDS,
     "precision",
     "recall",
     "tp",
@@ -60,7 +51,8 @@ TEXT_FIELDS = (*RUN_TEXT_FIELDS, "gpu_model")
 TEXT_LIMITS = {"run_id": 200, "run_name": 200, "model_name": 200, "project": 200,
                "tags": 1_000, "notes": 5_000, "gpu_model": 200}  # fmt: skip
 FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at")
-REQUIRED = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms")
+#: What every run needs (each from its column, a derivation or a --set value).
+REQUIRED = INPUT_FIELDS
 
 
 FIELD_LABELS = {
@@ -202,50 +194,26 @@ def hours_from(columns: list[str], fmt: str) -> HoursFrom | None:
     return None
 
 
-def resolve_mapping(
-    inspection: Inspection,
-    overrides: Mapping[str, str | None] | None = None,
-    *,
-    provided: Iterable[str] = (),
-) -> dict[str, str]:
-    """The detected mapping with a person's corrections applied (``None`` unmaps a field);
-    ``provided`` names the fields a batch scenario gives every run (``--set``).
+def missing_fields(have: Iterable[str], *, hours_derived: bool = False) -> list[str]:
+    """The required fields that the fields in ``have`` do not give: F1 also comes from
+    precision and recall or from counts, the training cost from GPUs (priced by the GPU
+    table), the training hours from a duration or start and end times (``hours_derived``).
 
-    Raises
-    ------
-    BadFile
-        An override names an unknown field or a column the file does not have, or a
-        required field has no column.
+    >>> missing_fields({"precision", "recall", "gpu_model", "gpu_count", "latency_ms"})
+    ['inference_cost', 'training_hours']
     """
-    mapping = dict(inspection.mapping)
-    for name, column in (overrides or {}).items():
-        if name not in FIELDS:
-            raise BadFile(f"Unknown field '{name}'. Fields: {', '.join(FIELDS)}.")
-        if column is None:
-            mapping.pop(name, None)
-        elif column not in inspection.columns:
-            raise BadFile(
-                f"There is no column '{column}' for {FIELD_LABELS[name]} in "
-                f"{inspection.path.name}. Columns: {', '.join(inspection.columns)}."
-            )
-        else:
-            mapping[name] = column
-    missing = inspection.missing(mapping, provided)
-    if missing:
-        wanted = ", ".join(f"{FIELD_LABELS[m]} ({m})" for m in missing)
-        example = "250" if missing[0].endswith("cost") else "VALUE"
-        raise BadFile(
-            f"No column found for {wanted}. Columns seen: {', '.join(inspection.columns)}. "
-            f"Choose the column for each (e.g. --map {missing[0]}=COLUMN), or give one value "
-            f"for every run (e.g. --set {missing[0]}={example})"
-            + (
-                "; a training cost can also come from GPUs (--set gpu_model=A100-80GB "
-                "--set gpu_count=8)."
-                if "training_cost" in missing
-                else "."
-            )
-        )
-    return mapping
+    have = set(have)
+    missing = []
+    if not ("f1" in have or {"precision", "recall"} <= have or {"tp", "fp", "fn"} <= have):
+        missing.append("f1")
+    gpu_priced = {"gpu_model", "gpu_count"} <= have
+    for name in REQUIRED[1:]:
+        if name in have or (name == "training_hours" and hours_derived):
+            continue
+        if name == "training_cost" and gpu_priced:
+            continue
+        missing.append(name)
+    return missing
 
 
 def provenance(

@@ -20,8 +20,7 @@ import pyarrow.parquet as pq
 from mlprod.errors import BadFile
 from mlprod.export import CsvOut, ParquetOut
 from mlprod.ingest.defaults import Scenario
-from mlprod.ingest.dialect import Inspection
-from mlprod.ingest.fields import resolve_mapping
+from mlprod.ingest.inspection import Inspection, resolve_mapping
 from mlprod.ingest.scoring import BatchSummary, scored_batches
 
 __all__ = ["PREVIEW_ROWS", "ScoredOnDisk", "score_to_disk"]

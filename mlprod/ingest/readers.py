@@ -1,6 +1,6 @@
 """Readers: the rows of a file as Arrow record batches, given the file's facts.
 
-A reader takes :class:`FileFacts` (what :func:`~mlprod.ingest.dialect.inspect` found out:
+A reader takes :class:`FileFacts` (what :func:`~mlprod.ingest.inspection.inspect` found out:
 path, kind, encoding, delimiter, decimal mark, columns), never the whole inspection.
 Files are streamed in blocks so memory stays flat on large files; a file that fits in
 memory is read whole on every core.

@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlprod.costs import default_fx, default_prices
+from mlprod.costs.fx import default_fx
+from mlprod.costs.gpus import default_prices
 from mlprod.ingest.cells import (
     Problems,
     parse_hours,
@@ -34,16 +35,15 @@ from mlprod.ingest.defaults import (
     is_empty,
     with_scenario,
 )
-from mlprod.ingest.dialect import Inspection
 from mlprod.ingest.fields import (
     NUMERIC_FIELDS,
     REQUIRED,
     RUN_TEXT_FIELDS,
     TEXT_LIMITS,
     HoursFrom,
-    resolve_mapping,
     too_long,
 )
+from mlprod.ingest.inspection import Inspection, resolve_mapping
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, record_batches
 from mlprod.metrics import f1_arrays_from_counts, f1_arrays_from_precision_recall, score_arrays
 from mlprod.text import plain

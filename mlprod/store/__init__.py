@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlprod.store.copies import _Copies
-from mlprod.store.exports import _Exports
+from mlprod.store.copies import Copies
+from mlprod.store.exports import Exports
 from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
-from mlprod.store.groups import _Groups
+from mlprod.store.groups import Groups
 from mlprod.store.history import NO_MODEL, with_run_names
 from mlprod.store.schema import (
     ASSUMPTION_COLUMNS,
@@ -30,9 +30,9 @@ from mlprod.store.schema import (
     MIGRATIONS,
     ROWS_PER_BATCH,
     SCHEMA_VERSION,
-    _Schema,
+    Schema,
 )
-from mlprod.store.writes import KEEP, _Writes
+from mlprod.store.writes import KEEP, Writes
 
 __all__ = [
     "ASSUMPTION_COLUMNS",
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-class Store(_Schema, _Writes, _Exports, _Groups, _Copies):
+class Store(Schema, Writes, Exports, Groups, Copies):
     """The team's history of calculations.
 
     Parameters

@@ -24,16 +24,26 @@ from mlprod.store.schema import (
     rollup_select,
 )
 
-__all__ = ["INSERT_ROWS", "KEEP"]
+__all__ = [
+    "INSERT_ROWS",
+    "KEEP",
+    "SIDE_COLUMNS",
+    "CalculationIds",
+    "SameShapeRuns",
+    "ServerCopy",
+    "grouped",
+    "insert_block",
+    "insert_stream",
+]
 
-INSERT_ROWS = 256 * 1024  # rows gathered into one INSERT (see _grouped)
+INSERT_ROWS = 256 * 1024  # rows gathered into one INSERT (see grouped)
 #: A boolean column a caller may add to the rows it saves: rows where it is false are not
 #: stored. A scored file carries its bad rows too; DuckDB skips them while it scans, which
 #: is cheaper than copying the good rows into a new Arrow table first.
 KEEP = "keep"
 
 
-def _grouped(chunks: Iterable[pa.Table | pd.DataFrame], rows: int) -> Iterator[pa.Table]:
+def grouped(chunks: Iterable[pa.Table | pd.DataFrame], rows: int) -> Iterator[pa.Table]:
     """Non-empty tables of at least ``rows`` rows (the last may be smaller) from chunks.
 
     DuckDB scans a one-batch Arrow table on one thread; a table of two blocks is scanned
@@ -57,8 +67,8 @@ def _grouped(chunks: Iterable[pa.Table | pd.DataFrame], rows: int) -> Iterator[p
         yield pa.concat_tables(pending)
 
 
-_SIDE_COLUMNS = frozenset(F1_INPUT_COLUMNS) | frozenset(ASSUMPTION_COLUMNS)
-_STORED = frozenset(CALCULATION_COLUMNS) | _SIDE_COLUMNS
+SIDE_COLUMNS = frozenset(F1_INPUT_COLUMNS) | frozenset(ASSUMPTION_COLUMNS)
+_STORED = frozenset(CALCULATION_COLUMNS) | SIDE_COLUMNS
 
 
 def _given(table: pa.Table) -> frozenset[str]:
@@ -69,7 +79,7 @@ def _given(table: pa.Table) -> frozenset[str]:
     )
 
 
-class _Runs:
+class SameShapeRuns:
     """Chunks split into runs that one INSERT can read as one Arrow stream: the same
     schema, and no values in a column the run's first table left empty (that starts a new
     run). Each run must be read to its end before the next is asked for."""
@@ -94,7 +104,7 @@ class _Runs:
             yield table
 
 
-class _Ids:
+class CalculationIds:
     """A calculation's id: its batch number times ROWS_PER_BATCH plus its row in the batch
     (bad rows count too, so an id also tells the row's place in the file)."""
 
@@ -153,7 +163,7 @@ def _insert(table: str, shape: tuple[list[str], str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) {select}"
 
 
-def _insert_stream(
+def insert_stream(
     cur: duckdb.DuckDBPyConnection, tables: Iterator[pa.Table], given: frozenset[str], stamp: str
 ) -> int:
     """Insert tables of one schema with ONE statement reading them as an Arrow stream.
@@ -189,7 +199,7 @@ def _insert_stream(
     return int(inserted[0][0]) if inserted else 0
 
 
-def _insert_block(cur: duckdb.DuckDBPyConnection, table: pa.Table, stamp: str) -> int:
+def insert_block(cur: duckdb.DuckDBPyConnection, table: pa.Table, stamp: str) -> int:
     """Insert one block (with ids) into calculations and its side tables."""
     given = _given(table)
     ok = _kept(table)
@@ -203,7 +213,7 @@ def _insert_block(cur: duckdb.DuckDBPyConnection, table: pa.Table, stamp: str) -
     return int(rows[0][0]) if rows else 0
 
 
-class _ServerCopy:
+class ServerCopy:
     """A batch's blocks written to a database server by binary COPY from Arrow.
 
     An in-process DuckDB shapes each block as the embedded database's INSERTs do (the

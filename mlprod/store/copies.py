@@ -12,7 +12,7 @@ COPIED_TABLES = ("batches", "calculations", "f1_inputs", "cost_assumptions", "de
                  "rollup", "imported_runs", "frontier_runs")  # fmt: skip
 
 
-class _Copies(Connection):
+class Copies(Connection):
     """Copying the history out (mixed into ``Store``)."""
 
     def copy_into(self, target: Connection) -> None:

@@ -11,7 +11,11 @@ made from the ``?`` at run time (:func:`numbered_placeholders`).
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "DUCKDB",
@@ -37,6 +41,19 @@ class Dialect:
     """DuckDB's SQL (the embedded default); :class:`_Postgres` overrides what differs."""
 
     name = "duckdb"
+    #: Rows are copied to a server block by block (COPY), each block's rollup and
+    #: frontier runs with them; DuckDB inserts from Arrow and sums up in SQL afterwards.
+    copies_blocks = False
+    #: A frontier is found by an in-process DuckDB and copied in: a server's planner
+    #: took over 10 minutes on ``frontier_select`` of 200k runs (DuckDB: ~0.05 s).
+    frontier_in_process = False
+
+    def arrow(self, cur: Any, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """A query's answer as Arrow (from DuckDB through a relation: no DB-API copy)."""
+        return cur.sql(sql, params=list(params)).to_arrow_table()
+
+    def frontier_indexes(self) -> tuple[str, ...]:
+        return ()
 
     def batch_of(self, column: str) -> str:
         """The batch number of a calculation id (integer division)."""
@@ -140,6 +157,14 @@ class Dialect:
 
 class _Postgres(Dialect):
     name = "postgresql"
+    copies_blocks = True
+    frontier_in_process = True
+
+    def arrow(self, cur: Any, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return cur.execute(sql, params).arrow()
+
+    def frontier_indexes(self) -> tuple[str, ...]:
+        return ("CREATE INDEX frontier_runs_batch ON frontier_runs (batch_no)",)
 
     def batch_of(self, column: str) -> str:
         return f"{column} / {ROWS_PER_BATCH}"  # BIGINT / BIGINT divides whole numbers

@@ -8,8 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from mlprod.store.filters import HistoryFilter
-from mlprod.store.history import ASSUMED_SQL, _History
-from mlprod.store.lookups import arrow_of
+from mlprod.store.history import ASSUMED_SQL, HistoryQueries
 
 #: The text of a run an export writes (its size varies with what people typed).
 _EXPORTED_TEXT = ("model_name", "run_id", "run_name", "project", "tags", "notes")
@@ -18,13 +17,13 @@ _EXPORTED_TEXT = ("model_name", "run_id", "run_name", "project", "tags", "notes"
 _EXPORT_NUMBER_BYTES = 200
 
 
-class _Exports(_History):
+class Exports(HistoryQueries):
     """The history as files (mixed into ``Store``)."""
 
     def export_filtered(self, f: HistoryFilter) -> pa.Table:
         """Every matching calculation with who saved it, as Arrow (for CSV / Parquet)."""
         with self.cursor() as cur:
-            return arrow_of(cur, *self._export_query(f))
+            return self.sql.arrow(cur, *self._export_query(f))
 
     def export_blocks(self, f: HistoryFilter, rows: int = 65_536) -> Iterator[pa.Table]:
         """:meth:`export_filtered` block by block, for a file of any size: each block the
@@ -34,7 +33,7 @@ class _Exports(_History):
         after: tuple[Any, int] | None = None
         while True:
             with self.cursor() as cur:
-                block = arrow_of(cur, *self._export_query(f, after=after, limit=rows))
+                block = self.sql.arrow(cur, *self._export_query(f, after=after, limit=rows))
             if block.num_rows:
                 yield block
             if block.num_rows < rows:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from mlprod.store.dialect import Dialect, literal_pattern
 from mlprod.store.filters import HistoryFilter
-from mlprod.store.lookups import _Lookups
+from mlprod.store.lookups import Lookups
 
 __all__ = ["group_sql"]
 
@@ -42,7 +42,7 @@ def _narrowed_to(group: str) -> tuple[str, list[str]]:
     return "model_name = ?", [model]
 
 
-class _Groups(_Lookups):
+class Groups(Lookups):
     """Run-to-run spread per group."""
 
     def spread_per_group(

@@ -1,6 +1,6 @@
 """What the history database holds: tables, numbered migrations, and their promises.
 
-Schema changes are numbered migrations recorded in ``schema_version``; :meth:`_Schema.migrate`
+Schema changes are numbered migrations recorded in ``schema_version``; :meth:`Schema.migrate`
 applies the ones a database lacks, each in its own transaction.
 """
 
@@ -343,15 +343,14 @@ def migrations(d: Dialect) -> dict[int, tuple[str, ...]]:
         # batch narrowed to its frontier runs at its next delete or restore; its planner
         # took over 10 minutes on frontier_select of 200k runs.
         f"INSERT INTO frontier_runs {frontier_select(d, 'true')}"
-        if d.name != "postgresql"
+        if not d.frontier_in_process
         else f"INSERT INTO frontier_runs SELECT {d.batch_of('id')}, model_name, project, tags, "
         f"id, f1, {FRONTIER_AXES['total_cost']}, latency_ms FROM calculations "
         "WHERE deleted_at IS NULL",
     )
-    if d.name == "postgresql":
-        # What DuckDB finds by scanning its zone maps, a row store finds through indexes.
-        steps[6] += d.indexes()
-        steps[7] += ("CREATE INDEX frontier_runs_batch ON frontier_runs (batch_no)",)
+    # What DuckDB finds by scanning its zone maps, a row store finds through indexes.
+    steps[6] += d.indexes()
+    steps[7] += d.frontier_indexes()
     return {v: tuple(d.ddl(s) for s in statements) for v, statements in steps.items()}
 
 
@@ -364,7 +363,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class _Schema(Connection):
+class Schema(Connection):
     """Schema version, migrations and the integrity check (mixed into ``Store``)."""
 
     def integrity(self) -> dict[str, int]:

@@ -18,15 +18,15 @@ import pyarrow as pa
 from mlprod.access import Person
 from mlprod.errors import AlreadySaved, DatabaseBusy
 from mlprod.store.blocks import (
-    _SIDE_COLUMNS,
     INSERT_ROWS,
     KEEP,
-    _grouped,
-    _Ids,
-    _insert_block,
-    _insert_stream,
-    _Runs,
-    _ServerCopy,
+    SIDE_COLUMNS,
+    CalculationIds,
+    SameShapeRuns,
+    ServerCopy,
+    grouped,
+    insert_block,
+    insert_stream,
 )
 from mlprod.store.connection import Connection
 from mlprod.store.dialect import DUCKDB, Dialect
@@ -100,7 +100,7 @@ def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
         "DELETE FROM frontier_runs WHERE batch_no IN (SELECT unnest(?::BIGINT[]))", [batches]
     )
     whole = " OR ".join(_batch_rows(b) for b in batches)
-    if isinstance(cur, PostgresCursor):
+    if d.frontier_in_process:
         _frontier_runs_here(cur, whole)
     else:
         cur.execute(f"INSERT INTO frontier_runs {frontier_select(d, f'({whole})')}")
@@ -139,7 +139,7 @@ def _saved_before_text(file_name: str | None, previous: Mapping[str, Any]) -> st
     )
 
 
-class _Writes(Connection):
+class Writes(Connection):
     """Saving batches, deleting and restoring (mixed into ``Store``)."""
 
     _column_types: dict[str, dict[str, str]] | None = None
@@ -300,7 +300,7 @@ class _Writes(Connection):
                         "AND run_id IS NOT NULL",
                         [source, imported_from],
                     )
-                if not isinstance(cur, PostgresCursor):  # a server's was copied in with it
+                if not self.sql.copies_blocks:  # a server's was copied in with it
                     _roll_up_batch(cur, self.sql, batch_no)
         except Exception as exc:
             if not unique_violation(exc):
@@ -323,26 +323,26 @@ class _Writes(Connection):
         chunks: Iterable[pa.Table | pd.DataFrame],
     ) -> int:
         stamp = f"TIMESTAMP '{now.isoformat(sep=' ')}'"  # ours, not user input
-        ids = _Ids(batch_no)
+        ids = CalculationIds(batch_no)
         stored = 0
-        if isinstance(cur, PostgresCursor):
-            copy = _ServerCopy(cur, self._server_types(cur))
+        if self.sql.copies_blocks:
+            copy = ServerCopy(cur, self._server_types(cur))
             try:
-                for _, run in _Runs(chunks):
-                    for table in _grouped(run, INSERT_ROWS):
+                for _, run in SameShapeRuns(chunks):
+                    for table in grouped(run, INSERT_ROWS):
                         stored += copy.block(ids.add_to(table), stamp)
                 copy.finish()
             finally:
                 copy.close()
             return stored
-        for given, run in _Runs(chunks):
-            if given & _SIDE_COLUMNS:
+        for given, run in SameShapeRuns(chunks):
+            if given & SIDE_COLUMNS:
                 # Rows with F1 parts or cost assumptions also go to the side tables:
                 # three statements per block, each reading the block again.
-                for table in _grouped(run, INSERT_ROWS):
-                    stored += _insert_block(cur, ids.add_to(table), stamp)
+                for table in grouped(run, INSERT_ROWS):
+                    stored += insert_block(cur, ids.add_to(table), stamp)
             else:
-                stored += _insert_stream(cur, map(ids.add_to, run), given, stamp)
+                stored += insert_stream(cur, map(ids.add_to, run), given, stamp)
         return stored
 
     def find_batch(self, content_hash: str) -> dict[str, Any] | None:
@@ -420,6 +420,6 @@ def _conflict(exc: BaseException) -> bool:
     return str(getattr(exc, "sqlstate", "")) in ("40001", "40P01")
 
 
-def _saved_before_now(store: _Writes, digest: str) -> dict[str, Any] | None:
+def _saved_before_now(store: Writes, digest: str) -> dict[str, Any] | None:
     with store.cursor() as cur:
         return _saved_before(cur, digest)

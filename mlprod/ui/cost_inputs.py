@@ -1,4 +1,4 @@
-"""The calculator's cost builders (inputs for a :class:`~mlprod.scenario.CostScenario`)
+"""The calculator's cost builders (inputs for a :class:`~mlprod.costs.scenario.CostScenario`)
 and its ratio cards."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ from typing import Any
 
 import streamlit as st
 
-from mlprod.costs import default_prices
-from mlprod.explain import format_ratio, md, readable
-from mlprod.llm_prices import default_llm_prices
+from mlprod.costs.gpus import default_prices
+from mlprod.costs.llm import default_llm_prices
+from mlprod.formatting import format_ratio, readable
 from mlprod.metrics import Ratios
+from mlprod.text import md
 
 __all__ = ["INFER_MODES", "TRAIN_MODES", "inference_cost_inputs", "ratio_cards",
            "training_cost_inputs"]  # fmt: skip
@@ -22,7 +23,7 @@ CHEAPEST = "Cheapest"
 
 
 def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
-    """The training-cost inputs for ``mode``, as :class:`~mlprod.scenario.CostScenario`
+    """The training-cost inputs for ``mode``, as :class:`~mlprod.costs.scenario.CostScenario`
     fields (GPU hours left empty mean the training time)."""
     if mode == TRAIN_MODES[0]:
         typed = st.number_input(
@@ -57,7 +58,7 @@ def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
 
 
 def inference_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
-    """The inference-cost inputs for ``mode``, as :class:`~mlprod.scenario.CostScenario`
+    """The inference-cost inputs for ``mode``, as :class:`~mlprod.costs.scenario.CostScenario`
     fields."""
     if mode == INFER_MODES[0]:
         typed = st.number_input(

@@ -17,10 +17,11 @@ from mlprod.charts import (
     trend_chart,
     trend_frame,
 )
-from mlprod.explain import format_money, format_ratio, md
+from mlprod.formatting import format_money, format_ratio
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
 from mlprod.saving import save_batch
 from mlprod.store import HistoryFilter, HistoryOverview
+from mlprod.text import md
 from mlprod.ui.resources import BY_FILTER, history_key, writing, written
 from mlprod.ui.shell import person
 from mlprod.ui.widgets import chart_template, filled, scored_column_config

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from mlprod.explain import md
 from mlprod.ingest.mlflow_server import MlflowError, MlflowSource, experiments_on
+from mlprod.text import md
 from mlprod.ui.uploads import SessionFolder
 
 __all__ = ["ReadRuns", "mlflow_runs"]

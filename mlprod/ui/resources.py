@@ -18,9 +18,9 @@ import streamlit as st
 from mlprod import config
 from mlprod.access import Person
 from mlprod.errors import DatabaseError, NotAllowed
-from mlprod.explain import md
 from mlprod.ingest.fields import TEXT_LIMITS
 from mlprod.store import HistoryFilter, HistoryOverview, Store
+from mlprod.text import md
 
 __all__ = [
     "deleted_runs",

@@ -6,24 +6,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mlprod.compare import Run, run_from_row
+from mlprod.comparison.compare import Run, run_from_row
+from mlprod.comparison.links import GroupSide
+from mlprod.comparison.sides import side_run
 from mlprod.errors import InvalidInput
-from mlprod.explain import md
-from mlprod.links import GroupSide
-from mlprod.sides import side_run
+from mlprod.metrics import INPUT_FIELDS, LABELS
 from mlprod.store import Store
+from mlprod.text import md
 from mlprod.ui.resources import group_runs, search_runs, store
 
 __all__ = ["resolve_side", "run_label", "run_picker", "side_defaults"]
 
 SOURCES = ("History", "Group of runs", "By hand", "Last scored batch")
-HAND_FIELDS = (
-    ("f1", "F1 score", 0.01),
-    ("training_cost", "Training cost", 100.0),
-    ("inference_cost", "Inference cost", 10.0),
-    ("training_hours", "Training time (hours)", 0.5),
-    ("latency_ms", "Latency (ms)", 1.0),
-)
+#: How far one click of a hand-entered input's stepper moves it.
+HAND_STEPS = dict(zip(INPUT_FIELDS, (0.01, 100.0, 10.0, 0.5, 1.0), strict=True))
 
 
 def side_defaults(prefix: str, side: int | Run | GroupSide) -> dict[str, object]:
@@ -33,8 +29,8 @@ def side_defaults(prefix: str, side: int | Run | GroupSide) -> dict[str, object]
     if isinstance(side, GroupSide):
         return {f"{prefix}-source": SOURCES[1], f"{prefix}-group": side.group}
     values: dict[str, object] = {f"{prefix}-source": "By hand", f"{prefix}-name": side.name}
-    for name, _, _ in HAND_FIELDS:
-        values[f"{prefix}-{name}"] = float(getattr(side, name))
+    for name, value in side.inputs().items():
+        values[f"{prefix}-{name}"] = float(value)
     return values
 
 
@@ -94,16 +90,16 @@ def run_picker(
     name = st.text_input("Model name", key=f"{prefix}-name") or "model"
     values = {}
     left, right = st.columns(2)
-    for i, (field_name, label, step) in enumerate(HAND_FIELDS):
+    for i, (field_name, step) in enumerate(HAND_STEPS.items()):
         values[field_name] = (left if i % 2 == 0 else right).number_input(
-            label, step=step, key=f"{prefix}-{field_name}"
+            LABELS[field_name], step=step, key=f"{prefix}-{field_name}"
         )
     return Run(name=name, **values)
 
 
 def resolve_side(side: int | Run | GroupSide, rows: pd.DataFrame | None, *, noise: bool) -> Run:
-    """:func:`mlprod.sides.side_run` on the page's history (a group's runs read once until
-    anything is written), with a missing group or run said on the page."""
+    """:func:`~mlprod.comparison.sides.side_run` on the page's history (a group's runs read
+    once until anything is written), with a missing group or run said on the page."""
     try:
         return side_run(side, store(), rows, noise=noise, group_runs=group_runs)
     except InvalidInput as exc:

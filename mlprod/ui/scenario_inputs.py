@@ -11,8 +11,8 @@ from typing import Any
 
 import streamlit as st
 
-from mlprod.costs import default_prices
-from mlprod.llm_prices import default_llm_prices
+from mlprod.costs.gpus import default_prices
+from mlprod.costs.llm import default_llm_prices
 
 __all__ = ["INFERENCE_FROM", "scenario_inputs"]
 

@@ -9,10 +9,11 @@ import streamlit as st
 
 from mlprod import config
 from mlprod.access import GRANT_HELP, AccessRules, Person, rules_file, rules_from
-from mlprod.costs import default_fx, default_prices
+from mlprod.costs.fx import default_fx
+from mlprod.costs.gpus import default_prices
+from mlprod.costs.llm import default_llm_prices
 from mlprod.errors import CostTableError
-from mlprod.explain import md
-from mlprod.llm_prices import default_llm_prices
+from mlprod.text import md
 
 __all__ = [
     "access_rules",

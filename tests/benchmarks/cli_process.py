@@ -151,7 +151,7 @@ def main() -> None:
                 _time([py, "-m", "mlprod", "score", str(csv), "-o", str(folder / "n.csv")])
             )
             figures.setdefault("python_imports_only", []).append(_time(
-                [py, "-c", "import mlprod.batch_commands, mlprod.ingest, mlprod.saving, "
+                [py, "-c", "import mlprod.cli.batch, mlprod.ingest, mlprod.saving, "
                  "mlprod.store, pyarrow.csv, duckdb"]
             ))  # fmt: skip
         base = statistics.median(wall for wall, _ in figures["duckdb_ctas_copy"])

@@ -3,7 +3,7 @@ serving all month whatever the traffic.
 
 Each builder returns an :class:`InferenceCost`: the amount, a formula with every number
 filled in, and the assumptions stored with the calculation. How the cost scales with
-traffic (per request, per token, or fixed GPUs) is what :mod:`mlprod.break_even` reads.
+traffic (per request, per token, or fixed GPUs) is what :mod:`mlprod.comparison.break_even` reads.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from mlprod.costs import FxTable, PriceTable, _number, default_fx, gpu_hour_price
+from mlprod.costs.fx import FxTable, default_fx
+from mlprod.costs.gpus import PriceTable, gpu_hour_price
+from mlprod.costs.llm import LlmPriceBook, default_llm_prices
+from mlprod.costs.tables import checked_number
 from mlprod.errors import InvalidInput
-from mlprod.explain import format_money, format_ratio
-from mlprod.llm_prices import LlmPriceBook, default_llm_prices
+from mlprod.formatting import format_money, format_ratio
 
 __all__ = [
     "HOURS_PER_MONTH",
@@ -128,9 +130,9 @@ def inference_from_requests(
     >>> inference_from_requests(2_000_000, 0.1, 1).total
     200.0
     """
-    requests = _number(requests_per_month, "requests_per_month", "Requests per month")
-    price = _number(cost_per_1k_requests, "cost_per_1k_requests", "Cost per 1,000 requests")
-    span = _number(months, "months", "Months", strict=True)
+    requests = checked_number(requests_per_month, "requests_per_month", "Requests per month")
+    price = checked_number(cost_per_1k_requests, "cost_per_1k_requests", "Cost per 1,000 requests")
+    span = checked_number(months, "months", "Months", strict=True)
     total = round(requests / 1000 * price * span, 6)
     return InferenceCost(
         "requests",
@@ -174,11 +176,11 @@ def inference_from_tokens(
             price_in_per_1m = listed.input_per_1m * rate
         if price_out_per_1m is None:
             price_out_per_1m = listed.output_per_1m * rate
-    t_in = _number(tokens_in_per_month, "tokens_in", "Tokens in per month")
-    t_out = _number(tokens_out_per_month, "tokens_out", "Tokens out per month")
-    p_in = _number(price_in_per_1m, "price_in_per_1m", "Price per 1M input tokens")
-    p_out = _number(price_out_per_1m, "price_out_per_1m", "Price per 1M output tokens")
-    span = _number(months, "months", "Months", strict=True)
+    t_in = checked_number(tokens_in_per_month, "tokens_in", "Tokens in per month")
+    t_out = checked_number(tokens_out_per_month, "tokens_out", "Tokens out per month")
+    p_in = checked_number(price_in_per_1m, "price_in_per_1m", "Price per 1M input tokens")
+    p_out = checked_number(price_out_per_1m, "price_out_per_1m", "Price per 1M output tokens")
+    span = checked_number(months, "months", "Months", strict=True)
     total = round((t_in * p_in + t_out * p_out) / 1_000_000 * span, 6)
     return InferenceCost(
         "tokens",
@@ -237,20 +239,22 @@ def inference_from_serving(
     ...                        requests_per_s_per_replica=5, price_override=1).replicas
     2.0
     """
-    count = _number(gpus_per_replica, "serving_gpus", "GPUs per replica", strict=True)
-    hours = _number(hours_per_month, "hours_per_month", "Hours served per month", strict=True)
+    count = checked_number(gpus_per_replica, "serving_gpus", "GPUs per replica", strict=True)
+    hours = checked_number(
+        hours_per_month, "hours_per_month", "Hours served per month", strict=True
+    )
     if hours > 744:  # 31 days
         raise InvalidInput(
             "hours_per_month",
             f"A month has at most 744 hours (730 = always on); got {format_ratio(hours)}.",
         )
-    span = _number(months, "months", "Months", strict=True)
+    span = checked_number(months, "months", "Months", strict=True)
     traffic = None
     if requests_per_month is not None:
-        traffic = _number(requests_per_month, "requests_per_month", "Requests per month")
+        traffic = checked_number(requests_per_month, "requests_per_month", "Requests per month")
     throughput = None
     if requests_per_s_per_replica is not None:
-        throughput = _number(
+        throughput = checked_number(
             requests_per_s_per_replica, "requests_per_s_per_replica",
             "Requests per second per replica", strict=True,
         )  # fmt: skip
@@ -263,7 +267,7 @@ def inference_from_serving(
         replicas = replicas_for(traffic, throughput, hours)
     if replicas is None:
         replicas = 1.0
-    many = _number(replicas, "replicas", "Replicas", strict=True)
+    many = checked_number(replicas, "replicas", "Replicas", strict=True)
     gpu_model, price, kind, where, as_of = gpu_hour_price(
         gpu_model, spot=spot, provider=provider, price_override=price_override,
         rate=(fx or default_fx()).rate(currency), prices=prices,

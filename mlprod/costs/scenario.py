@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlprod.costs import training_cost
-from mlprod.errors import InvalidInput
-from mlprod.inference import (
+from mlprod.costs.gpus import training_cost
+from mlprod.costs.inference import (
     HOURS_PER_MONTH,
     inference_from_requests,
     inference_from_serving,
     inference_from_tokens,
 )
+from mlprod.errors import InvalidInput
 
 __all__ = ["BuiltCosts", "CostScenario", "build_costs"]
 

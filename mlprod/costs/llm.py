@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from mlprod import config
-from mlprod.costs import as_of_day, positive_number, table_rows
+from mlprod.costs.tables import as_of_day, positive_number, table_rows
 from mlprod.errors import CostTableError, InvalidInput
 
 __all__ = ["LlmPrice", "LlmPriceBook", "default_llm_prices", "model_key"]

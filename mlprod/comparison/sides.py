@@ -1,6 +1,6 @@
-"""A side of a comparison as the :class:`~mlprod.compare.Run` compared: a history run (with
-its group's run-to-run spread), a group's mean (with the spread of that mean), or a run as
-given. Used by the Compare page and ``mlprod compare``."""
+"""A side of a comparison as the :class:`~mlprod.comparison.compare.Run` compared: a
+history run (with its group's run-to-run spread), a group's mean (with the spread of that
+mean), or a run as given. Used by the Compare page and ``mlprod compare``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from mlprod.compare import Run, run_from_row
+from mlprod.comparison.compare import Run, run_from_row
+from mlprod.comparison.links import GroupSide
+from mlprod.comparison.noise import Noise
 from mlprod.errors import InvalidInput
-from mlprod.links import GroupSide
-from mlprod.noise import Noise
+from mlprod.metrics import INPUT_FIELDS, RunInputs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from mlprod.store import Store
 
 __all__ = ["side_run"]
-
-_INPUTS = ["f1", "training_cost", "inference_cost", "training_hours", "latency_ms"]
 
 
 def side_run(
@@ -46,9 +45,9 @@ def side_run(
         if runs.empty:
             raise InvalidInput("group", f"The group {side.group} has no runs in this history.")
         runs = runs[runs["currency"] == runs["currency"].mode().iloc[0]]  # one currency
-        mean = runs[_INPUTS].mean()
+        mean = runs[list(INPUT_FIELDS)].mean()
         return Run(
-            f"{side.group} (mean of {len(runs)})", *(float(mean[c]) for c in _INPUTS),
+            *RunInputs.of(mean).values(), name=f"{side.group} (mean of {len(runs)})",
             currency=str(runs["currency"].iloc[0] or "USD"),
             noise=Noise.of(side.group, runs, mean=True) if noise else None,
         )  # fmt: skip

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlprod.explain import format_money, format_ratio
+from mlprod.formatting import format_money, format_ratio
 
 __all__ = ["BreakEven", "CostCurve", "break_even", "cost_curve", "crossings", "traffic_now"]
 
@@ -206,15 +206,16 @@ def _requests(value: float) -> str:
 
 
 def break_even(a: Any, b: Any, *, traffic: float | None = None) -> BreakEven | None:
-    """The break-even traffic of two :class:`~mlprod.compare.Run` s, or None when neither
+    """The break-even traffic of two :class:`~mlprod.comparison.compare.Run` s, or None when neither
     side's cost depends on traffic (both typed, or both fixed GPUs).
 
     ``traffic``: today's requests per month (default: what a side's assumptions say).
 
-    >>> from mlprod.compare import Run
-    >>> api = Run("api-70b", 0.91, 0, 2000, 1, 900, assumptions={"inference_mode":
-    ...     "requests", "requests_per_month": 1e6, "cost_per_1k_requests": 2.0, "months": 1})
-    >>> own = Run("ft-7b", 0.90, 3000, 1168, 20, 120, assumptions={"inference_mode": "serving"})
+    >>> from mlprod.comparison.compare import Run
+    >>> api = Run(0.91, 0, 2000, 1, 900, name="api-70b", assumptions={
+    ...     "inference_mode": "requests", "requests_per_month": 1e6, "cost_per_1k_requests": 2.0, "months": 1})
+    >>> own = Run(0.90, 3000, 1168, 20, 120, name="ft-7b",
+    ...           assumptions={"inference_mode": "serving"})
     >>> even = break_even(api, own)
     >>> even.cost_at, even.cheaper_now
     ([2084000.0], 'A')

@@ -21,17 +21,19 @@ import pyarrow.parquet as pq
 from mlprod.errors import BadFile
 from mlprod.ingest.cells import decimal_mark
 from mlprod.ingest.fields import (
+    FIELD_LABELS,
+    FIELDS,
     FORMATS,
-    REQUIRED,
     HoursFrom,
     auto_mapping,
     detect_format,
     fallbacks,
     hours_from,
+    missing_fields,
 )
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, FileFacts, is_gzip, open_csv
 
-__all__ = ["Inspection", "inspect"]
+__all__ = ["Inspection", "inspect", "resolve_mapping"]
 
 _SNIFF_BYTES = 64 * 1024
 
@@ -82,18 +84,7 @@ class Inspection:
         """Required fields that neither the mapping, a derivation nor a value for every
         run (``provided``, see :class:`~mlprod.ingest.defaults.Scenario`) gives."""
         have = set((self.mapping if mapping is None else mapping).keys()) | set(provided)
-        missing = []
-        has_f1 = "f1" in have or {"precision", "recall"} <= have
-        if not (has_f1 or {"tp", "fp", "fn"} <= have):
-            missing.append("f1")
-        gpu_priced = {"gpu_model", "gpu_count"} <= have
-        for name in REQUIRED[1:]:
-            if name in have or (name == "training_hours" and self.hours_from):
-                continue
-            if name == "training_cost" and gpu_priced:
-                continue  # priced from data/gpu_prices.csv
-            missing.append(name)
-        return missing
+        return missing_fields(have, hours_derived=self.hours_from is not None)
 
 
 # -- finding out what a file is ------------------------------------------------------------
@@ -281,3 +272,49 @@ def _inspect_parquet(path: Path, name: str, size: int) -> Inspection:
         preview=preview,
         fallbacks=fallbacks(columns),
     )
+
+
+def resolve_mapping(
+    inspection: Inspection,
+    overrides: Mapping[str, str | None] | None = None,
+    *,
+    provided: Iterable[str] = (),
+) -> dict[str, str]:
+    """The detected mapping with a person's corrections applied (``None`` unmaps a field);
+    ``provided`` names the fields a batch scenario gives every run (``--set``).
+
+    Raises
+    ------
+    BadFile
+        An override names an unknown field or a column the file does not have, or a
+        required field has no column.
+    """
+    mapping = dict(inspection.mapping)
+    for name, column in (overrides or {}).items():
+        if name not in FIELDS:
+            raise BadFile(f"Unknown field '{name}'. Fields: {', '.join(FIELDS)}.")
+        if column is None:
+            mapping.pop(name, None)
+        elif column not in inspection.columns:
+            raise BadFile(
+                f"There is no column '{column}' for {FIELD_LABELS[name]} in "
+                f"{inspection.path.name}. Columns: {', '.join(inspection.columns)}."
+            )
+        else:
+            mapping[name] = column
+    missing = inspection.missing(mapping, provided)
+    if missing:
+        wanted = ", ".join(f"{FIELD_LABELS[m]} ({m})" for m in missing)
+        example = "250" if missing[0].endswith("cost") else "VALUE"
+        raise BadFile(
+            f"No column found for {wanted}. Columns seen: {', '.join(inspection.columns)}. "
+            f"Choose the column for each (e.g. --map {missing[0]}=COLUMN), or give one value "
+            f"for every run (e.g. --set {missing[0]}={example})"
+            + (
+                "; a training cost can also come from GPUs (--set gpu_model=A100-80GB "
+                "--set gpu_count=8)."
+                if "training_cost" in missing
+                else "."
+            )
+        )
+    return mapping

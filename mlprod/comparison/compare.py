@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
+from mlprod.comparison.noise import Noise, lead_interval, weighted_interval
 from mlprod.errors import InvalidInput
-from mlprod.explain import format_money, format_ratio
-from mlprod.metrics import Ratios, calculate
-from mlprod.noise import Noise, lead_interval, weighted_interval
+from mlprod.formatting import format_money, format_ratio
+from mlprod.metrics import RunInputs
 
 __all__ = [
     "CLASSIC_TRADE_OFF",
@@ -38,39 +38,26 @@ WEIGHT_NAMES = {"cer": "cost", "ter": "time", "psr": "speed"}
 
 
 @dataclass(frozen=True)
-class Run:
-    """One side of a comparison: a model's run, from the history, a batch or by hand."""
+class Run(RunInputs):
+    """One side of a comparison: a run's inputs with its name, from the history, a batch
+    or by hand."""
 
-    name: str
-    f1: float
-    training_cost: float
-    inference_cost: float
-    training_hours: float
-    latency_ms: float
-    currency: str = "USD"
-    calculation_id: int | None = None
-    created_at: str | None = None
+    name: str = field(default="run", kw_only=True)
+    currency: str = field(default="USD", kw_only=True)
+    calculation_id: int | None = field(default=None, kw_only=True)
+    created_at: str | None = field(default=None, kw_only=True)
     #: Where its costs came from (GPU prices, traffic, tokens), when they were built.
-    assumptions: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    assumptions: dict[str, Any] = field(
+        default_factory=dict, compare=False, hash=False, kw_only=True
+    )
     #: The run-to-run spread of its group (other seeds of the same model), when known.
-    noise: Noise | None = field(default=None, compare=False, hash=False)
-
-    @property
-    def total_cost(self) -> float:
-        return self.training_cost + self.inference_cost
-
-    @property
-    def ratios(self) -> Ratios:
-        """CER, TER and PSR (raises InvalidInput for impossible values)."""
-        return calculate(
-            self.f1, self.training_cost, self.inference_cost, self.training_hours, self.latency_ms
-        )
+    noise: Noise | None = field(default=None, compare=False, hash=False, kw_only=True)
 
 
 #: The trade-off every team argues about: a light model vs a heavy, slightly better one.
 CLASSIC_TRADE_OFF = (
-    Run("light-distilled", 0.97, 400.0, 100.0, 6.0, 20.0),
-    Run("heavy-ensemble", 0.99, 45_000.0, 5_000.0, 200.0, 500.0),
+    Run(0.97, 400.0, 100.0, 6.0, 20.0, name="light-distilled"),
+    Run(0.99, 45_000.0, 5_000.0, 200.0, 500.0, name="heavy-ensemble"),
 )
 
 
@@ -362,12 +349,8 @@ def run_from_row(row: Any) -> Run:
     created = get("created_at")
     identifier = get("id")
     return Run(
+        *RunInputs.of(row).values(),
         name=str(name),
-        f1=float(get("f1")),
-        training_cost=float(get("training_cost")),
-        inference_cost=float(get("inference_cost")),
-        training_hours=float(get("training_hours")),
-        latency_ms=float(get("latency_ms")),
         currency=str(get("currency") or "USD"),
         calculation_id=None if identifier is None or pd.isna(identifier) else int(identifier),
         created_at=str(created)[:16] if created is not None else None,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from mlprod import config
+from mlprod.cli.exits import EXIT_DATABASE, EXIT_OK, EXIT_ROW_ERRORS
 from mlprod.errors import AlreadySaved, BadFile, CannotWrite, DatabaseError
 from mlprod.export import scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
@@ -34,7 +35,6 @@ if TYPE_CHECKING:  # the store (DuckDB) is imported only when a command saves
 
 __all__ = ["import_mlflow", "score"]
 
-EXIT_OK, EXIT_ROW_ERRORS, EXIT_DATABASE = 0, 1, 3
 Saver = Callable[["Store", Iterator[pa.Table]], int]
 
 

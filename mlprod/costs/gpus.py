@@ -1,5 +1,5 @@
 """Where training costs come from: GPU hours x prices, in a currency (inference costs:
-:mod:`mlprod.inference`).
+:mod:`mlprod.costs.inference`).
 
 Every builder returns the amount *and* the assumptions behind it (price used, its date and
 source, traffic, ...) with a formula a person can check, so the assumptions can travel
@@ -11,7 +11,6 @@ how many units of each currency one dollar buys.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import math
 import re
@@ -26,23 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlprod import config
+from mlprod.costs.fx import FxTable, default_fx
+from mlprod.costs.tables import as_of_day, checked_number, positive_number, table_rows
 from mlprod.errors import CostTableError, InvalidInput
-from mlprod.explain import format_money, format_ratio
-
-__all__ = [
-    "FxTable",
-    "GpuPrice",
-    "PriceTable",
-    "TrainingCost",
-    "as_of_day",
-    "default_fx",
-    "default_prices",
-    "gpu_hour_price",
-    "gpu_key",
-    "positive_number",
-    "table_rows",
-    "training_cost",
-]
+from mlprod.formatting import format_money, format_ratio
 
 
 def gpu_key(name: str) -> str:
@@ -63,46 +49,6 @@ class GpuPrice:
     spot: float | None  # None where the provider has no spot market
     as_of: date
     source: str
-
-
-def positive_number(value: str, what: str, where: str, *, optional: bool = False) -> float | None:
-    """A cost table's cell ``what`` at ``where`` as a number above 0 (empty: None when
-    ``optional``); else :class:`CostTableError` naming the line."""
-    if optional and not value.strip():
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise CostTableError(f"{where}: {what} '{value}' is not a number.") from None
-    if not math.isfinite(number) or number <= 0:
-        raise CostTableError(f"{where}: {what} must be above 0, got '{value}'.")
-    return number
-
-
-def as_of_day(value: str, where: str) -> date:
-    """A cost table's ``as_of`` cell as a date; else :class:`CostTableError`."""
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise CostTableError(f"{where}: as_of '{value}' is not a date like 2026-10-01.") from None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    return a.expanduser().resolve() == b.resolve()
-
-
-def table_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
-    """A cost table's rows with where each is ("gpu_prices.csv line 3"); the ``columns``
-    it must have, else :class:`CostTableError`."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
-            if missing:
-                raise CostTableError(f"{path.name}: missing column(s) {', '.join(missing)}.")
-            return [(f"{path.name} line {i}", row) for i, row in enumerate(reader, start=2)]
-    except OSError as exc:
-        raise CostTableError(f"Cannot read {path}: {exc}") from None
 
 
 class PriceTable:
@@ -143,9 +89,9 @@ class PriceTable:
         if not alias_path.exists():
             return table
         shipped = config.PROJECT_DIR / "data"
-        lenient = _same_file(alias_path, shipped / "gpu_aliases.csv") and not _same_file(
-            price_path, shipped / "gpu_prices.csv"
-        )
+        lenient = config.same_file(
+            alias_path, shipped / "gpu_aliases.csv"
+        ) and not config.same_file(price_path, shipped / "gpu_prices.csv")
         named = {}
         for where, row in table_rows(alias_path, cls.ALIAS_COLUMNS):
             alias, model = row["alias"].strip(), row["gpu_model"].strip()
@@ -287,82 +233,14 @@ class PriceTable:
         }
 
 
-class FxTable:
-    """Units of each currency per US dollar, dated."""
-
-    COLUMNS = ("currency", "per_usd", "as_of", "source")
-
-    def __init__(self, rates: dict[str, tuple[float, date, str]]) -> None:
-        self.rates = rates
-
-    @classmethod
-    def load(cls, path: Path | None = None) -> FxTable:
-        path = path or config.fx_rates_path()
-        rates = {}
-        for where, row in table_rows(path, cls.COLUMNS):
-            code = row["currency"].strip().upper()
-            if not re.fullmatch(r"[A-Z]{3}", code):
-                raise CostTableError(
-                    f"{where}: currency '{row['currency']}' is not a code like EUR."
-                )
-            rate = positive_number(row["per_usd"], "per_usd", where)
-            assert rate is not None
-            rates[code] = (rate, as_of_day(row["as_of"], where), row["source"].strip())
-        if rates.get("USD", (None,))[0] != 1.0:
-            raise CostTableError(f"{path.name}: USD must be listed with per_usd 1.0.")
-        return cls(rates)
-
-    def rate(self, currency: str) -> float:
-        """How many ``currency`` one US dollar buys.
-
-        >>> day = date(2026, 1, 1)
-        >>> FxTable({"USD": (1.0, day, ""), "EUR": (0.9, day, "")}).rate("eur")
-        0.9
-        """
-        try:
-            return self.rates[currency.upper()][0]
-        except KeyError:
-            raise InvalidInput(
-                "currency", f"No exchange rate for {currency}; known: {', '.join(self.rates)}."
-            ) from None
-
-    def as_of(self, currency: str) -> date:
-        return self.rates[currency.upper()][1]
-
-
 def default_prices() -> PriceTable:
     """The team's price table (``MLPROD_GPU_PRICES`` or data/gpu_prices.csv), read once."""
     return _load_prices(config.gpu_prices_path())
 
 
-def default_fx() -> FxTable:
-    """The team's exchange rates (``MLPROD_FX_RATES`` or data/fx_rates.csv), read once."""
-    return _load_fx(config.fx_rates_path())
-
-
 @cache
 def _load_prices(path: Path) -> PriceTable:
     return PriceTable.load(path)
-
-
-@cache
-def _load_fx(path: Path) -> FxTable:
-    return FxTable.load(path)
-
-
-def _number(
-    value: Any, field: str, label: str, *, minimum: float = 0.0, strict: bool = False
-) -> float:
-    if value is None:
-        raise InvalidInput(field, f"{label} is missing: give a number.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(field, f"{label} must be a number — got {value!r}.") from None
-    if not math.isfinite(number) or number < minimum or (strict and number <= minimum):
-        word = "above" if strict else "at least"
-        raise InvalidInput(field, f"{label} must be {word} {format_ratio(minimum)} — got {value}.")
-    return number
 
 
 @dataclass(frozen=True)
@@ -430,7 +308,9 @@ def gpu_hour_price(
     table = prices or default_prices()
     gpu_model = table.canonical(gpu_model) or gpu_model
     if price_override is not None:
-        price = _number(price_override, "price_per_gpu_hour", "Price per GPU-hour", strict=True)
+        price = checked_number(
+            price_override, "price_per_gpu_hour", "Price per GPU-hour", strict=True
+        )
         return gpu_model, price, "override", None, None
     listed = table.price(gpu_model, spot=spot, provider=provider)
     usd = listed.spot if spot and listed.spot is not None else listed.on_demand
@@ -463,9 +343,9 @@ def training_cost(
     >>> training_cost("A100-80GB", 8, 10, provider="AWS").total  # 8 × 10 × $5.12
     409.6
     """
-    count = _number(gpu_count, "gpu_count", "GPU count", strict=True)
-    hours = _number(gpu_hours, "gpu_hours", "GPU hours", strict=True)
-    extra = _number(extra_costs, "extra_costs", "Extra costs")
+    count = checked_number(gpu_count, "gpu_count", "GPU count", strict=True)
+    hours = checked_number(gpu_hours, "gpu_hours", "GPU hours", strict=True)
+    extra = checked_number(extra_costs, "extra_costs", "Extra costs")
     rate = (fx or default_fx()).rate(currency)
     gpu_model, price, kind, where, as_of = gpu_hour_price(
         gpu_model, spot=spot, provider=provider, price_override=price_override, rate=rate,

@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlprod.compare import Run
+from mlprod.comparison.compare import Run
 from mlprod.errors import BadLink
-from mlprod.explain import format_ratio
+from mlprod.formatting import format_ratio
 
 __all__ = [
     "MAX_EXTRA_RUNS",
@@ -37,20 +37,19 @@ class GroupSide:
 
 
 GROUP_PREFIX = "group:"
-_RUN_FIELDS = ("f1", "training_cost", "inference_cost", "training_hours", "latency_ms")
 
 
 def side_param(side: int | Run | GroupSide) -> str:
     """A side of the comparison as a URL parameter: a history id, or a hand-entered run.
 
-    >>> side_param(42), side_param(Run("light", 0.97, 400, 100, 6, 20))
+    >>> side_param(42), side_param(Run(0.97, 400, 100, 6, 20, name="light"))
     ('42', 'light~0.97~400~100~6~20')
     """
     if isinstance(side, int):
         return str(side)
     if isinstance(side, GroupSide):
         return GROUP_PREFIX + side.group
-    values = [format_ratio(getattr(side, f), 12) for f in _RUN_FIELDS]
+    values = [format_ratio(x, 12) for x in side.values()]
     return "~".join([side.name.replace("~", "-"), *values])
 
 
@@ -81,7 +80,7 @@ def parse_side(text: str) -> int | Run | GroupSide:
         numbers = [float(p) for p in parts[1:]]
     except ValueError:
         raise BadLink(f"Cannot read the run '{text}' from the link.") from None
-    return Run(parts[0] or "run", *numbers)
+    return Run(*numbers, name=parts[0] or "run")
 
 
 def weights_param(weights: dict[str, float]) -> str:
