@@ -126,3 +126,39 @@ class TestCurrency:
         path.write_text("currency,per_usd,as_of,source\nEUR,0.9,2026-01-01,x\n")
         with pytest.raises(CostTableError, match="USD must be listed"):
             FxTable.load(path)
+
+
+class TestInferenceModesAreNamedOnce:
+    """Every field of every way to build an inference cost is known to everything that
+    carries it: a new field added to the spec but not to one of them fails here."""
+
+    def test_every_builder_field_is_a_scenario_an_inference_cost_and_a_stored_field(self):
+        from dataclasses import fields
+
+        from mlprod.costs.inference import InferenceCost
+        from mlprod.costs.modes import INFERENCE_FIELDS
+        from mlprod.costs.scenario import CostScenario
+        from mlprod.store import ASSUMPTION_COLUMNS
+
+        names = set(INFERENCE_FIELDS)
+        assert names <= {f.name for f in fields(CostScenario)}
+        assert names <= {f.name for f in fields(InferenceCost)}
+        assert names <= set(ASSUMPTION_COLUMNS)
+
+    def test_every_builder_field_can_be_set_for_a_batch_and_given_to_calc(self):
+        from mlprod.cli.parser import build_parser
+        from mlprod.costs.modes import INFERENCE_FIELDS
+        from mlprod.ingest.defaults import SETTABLE
+
+        assert set(INFERENCE_FIELDS) <= set(SETTABLE)
+        calc = build_parser()._subparsers._group_actions[0].choices["calc"]
+        flags = {flag for action in calc._actions for flag in action.option_strings}
+        assert {"--" + name.replace("_", "-") for name in INFERENCE_FIELDS} <= flags
+
+    def test_both_pages_offer_every_mode_by_its_one_label(self):
+        from mlprod.costs.modes import INFERENCE_MODES
+        from mlprod.ui.cost_inputs import INFER_MODES
+        from mlprod.ui.scenario_inputs import INFERENCE_FROM
+
+        labels = [mode.label for mode in INFERENCE_MODES]
+        assert INFER_MODES[1:] == tuple(labels) and INFERENCE_FROM[2:] == tuple(labels)

@@ -280,7 +280,7 @@ class TestPages:
         from tests.test_tracker_runs import TestBatchPage
 
         TestBatchPage().open(app, tmp_path)
-        app.radio(key="batch-scenario-inference-from").set_value("Tokens per month").run()
+        app.radio(key="batch-scenario-inference-from").set_value("From tokens").run()
         app.selectbox(key="batch-scenario-llm_model").set_value("gpt-4.1-mini")
         app.number_input(key="batch-scenario-tokens_in_per_month").set_value(10e6)
         app.number_input(key="batch-scenario-tokens_out_per_month").set_value(2e6).run()

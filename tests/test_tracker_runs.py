@@ -279,7 +279,7 @@ class TestBatchPage:
 
     def test_requests_per_month_build_the_inference_cost(self, app, tmp_path, db_path):
         self.open(app, tmp_path)
-        app.radio(key="batch-scenario-inference-from").set_value("Requests per month").run()
+        app.radio(key="batch-scenario-inference-from").set_value("From requests").run()
         assert "Requests per month is missing" in " ".join(w.value for w in app.warning)
         app.number_input(key="batch-scenario-requests_per_month").set_value(1e6)
         app.number_input(key="batch-scenario-cost_per_1k_requests").set_value(0.2).run()
@@ -294,6 +294,6 @@ class TestBatchPage:
         # scenario is still there
         app.switch_page("pages/calculator.py").run()
         self.open(app, tmp_path)
-        assert app.radio(key="batch-scenario-inference-from").value == "Requests per month"
+        assert app.radio(key="batch-scenario-inference-from").value == "From requests"
         assert app.number_input(key="batch-scenario-cost_per_1k_requests").value == 0.2
         assert not [w for w in app.warning if "Choose a column" in w.value]

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--replicas", type=float, help="replicas (default 1)")
     serve.add_argument("--hours-per-month", type=float,
                        help="hours served per month (default 730: always on)")  # fmt: skip
-    serve.add_argument("--requests-per-second-per-replica", dest="requests_per_s_per_replica",
+    serve.add_argument("--requests-per-second-per-replica", "--requests-per-s-per-replica",
+                       dest="requests_per_s_per_replica",
                        type=float, help="one replica's throughput: with --requests-per-month "
                        "the replicas follow from the traffic")  # fmt: skip
     serve.add_argument("--serving-provider", help="price at this provider (default: cheapest)")

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from mlprod.comparison.noise import Noise, lead_interval, weighted_interval
+from mlprod.costs.modes import INFERENCE_FIELDS
 from mlprod.errors import InvalidInput
 from mlprod.formatting import format_money, format_ratio
 from mlprod.metrics import RunInputs
@@ -368,16 +369,9 @@ ASSUMPTION_LABELS = {
     "gpu_model": "GPU", "gpu_count": "GPUs", "gpu_hours": "GPU hours",
     "price_per_gpu_hour": "Price per GPU-hour", "price_kind": "Price", "price_provider":
     "Provider", "price_as_of": "Price as of", "extra_costs": "Extra training costs",
-    "inference_mode": "Inference from", "requests_per_month": "Requests per month",
-    "cost_per_1k_requests": "Cost per 1,000 requests", "tokens_in_per_month": "Input tokens/month",
-    "tokens_out_per_month": "Output tokens/month", "price_in_per_1m": "Price per 1M input tokens",
-    "price_out_per_1m": "Price per 1M output tokens", "months": "Months of serving",
-    "llm_model": "LLM (price book)", "llm_provider": "LLM provider",
-    "llm_prices_as_of": "LLM prices as of", "serving_gpu": "Serving GPU",
-    "serving_gpus": "GPUs per replica", "replicas": "Replicas",
-    "hours_per_month": "Hours served per month",
-    "requests_per_s_per_replica": "Requests/s per replica",
-    "serving_price_per_gpu_hour": "Serving price per GPU-hour",
+    "inference_mode": "Inference from",
+    **{name: field.label for name, field in INFERENCE_FIELDS.items()},
+    "llm_provider": "LLM provider", "llm_prices_as_of": "LLM prices as of",
     "serving_price_kind": "Serving price", "serving_provider": "Serving provider",
     "serving_price_as_of": "Serving price as of",
     "fx_rate": "Exchange rate (per USD)",

@@ -36,7 +36,7 @@ HOURS_PER_MONTH = 730.0
 class InferenceCost:
     """An inference cost built from traffic, tokens or serving GPUs over ``months``."""
 
-    mode: str  # "requests", "tokens" or "serving"
+    mode: str  # the key of one of costs.modes.INFERENCE_MODES
     months: float
     currency: str
     total: float

@@ -26,6 +26,7 @@ from mlprod.costs.inference import (
     inference_from_serving,
     inference_from_tokens,
 )
+from mlprod.costs.modes import INFERENCE_FIELDS
 from mlprod.errors import BadFile, InvalidInput
 from mlprod.ingest.fields import FIELD_LABELS
 from mlprod.metrics import INPUT_FIELDS
@@ -35,31 +36,15 @@ __all__ = ["BUILDER_FIELDS", "CELL_FIELDS", "SETTABLE", "Scenario", "parse_set"]
 #: Fields whose value stands in for a cell of each row (filled where the cell is empty).
 CELL_FIELDS = (*INPUT_FIELDS, "model_name", "project", "tags", "gpu_model", "gpu_count")
 #: The calculator's cost builders: how to price a run that has no cost of its own.
-BUILDER_FIELDS = ("price_per_gpu_hour", "extra_costs", "requests_per_month",
-                  "cost_per_1k_requests", "tokens_in_per_month", "tokens_out_per_month",
-                  "price_in_per_1m", "price_out_per_1m", "months", "llm_model",
-                  "serving_gpu", "serving_gpus", "replicas", "hours_per_month",
-                  "requests_per_s_per_replica", "serving_price_per_gpu_hour")  # fmt: skip
+BUILDER_FIELDS = ("price_per_gpu_hour", "extra_costs", *INFERENCE_FIELDS)
 SETTABLE = (*CELL_FIELDS, *BUILDER_FIELDS)
-_TEXT = ("model_name", "project", "tags", "gpu_model", "llm_model", "serving_gpu")
+_TEXT = ("model_name", "project", "tags", "gpu_model",
+         *(name for name, field in INFERENCE_FIELDS.items() if field.text))  # fmt: skip
 LABELS = {
     **FIELD_LABELS,
     "price_per_gpu_hour": "Price per GPU-hour",
     "extra_costs": "Extra training costs",
-    "requests_per_month": "Requests per month",
-    "cost_per_1k_requests": "Cost per 1,000 requests",
-    "tokens_in_per_month": "Input tokens per month",
-    "tokens_out_per_month": "Output tokens per month",
-    "price_in_per_1m": "Price per 1M input tokens",
-    "price_out_per_1m": "Price per 1M output tokens",
-    "months": "Months of serving",
-    "llm_model": "LLM (price book)",
-    "serving_gpu": "Serving GPU",
-    "serving_gpus": "GPUs per replica",
-    "replicas": "Replicas",
-    "hours_per_month": "Hours served per month",
-    "requests_per_s_per_replica": "Requests per second per replica",
-    "serving_price_per_gpu_hour": "Serving price per GPU-hour",
+    **{name: field.label for name, field in INFERENCE_FIELDS.items()},
 }
 
 

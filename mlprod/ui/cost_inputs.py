@@ -9,6 +9,7 @@ import streamlit as st
 
 from mlprod.costs.gpus import default_prices
 from mlprod.costs.llm import default_llm_prices
+from mlprod.costs.modes import INFERENCE_FIELDS, INFERENCE_MODES, MONTHS, CostField, inference_mode
 from mlprod.formatting import format_ratio, readable
 from mlprod.metrics import Ratios
 from mlprod.text import md
@@ -17,7 +18,8 @@ __all__ = ["INFER_MODES", "TRAIN_MODES", "inference_cost_inputs", "ratio_cards",
            "training_cost_inputs"]  # fmt: skip
 
 TRAIN_MODES = ("Enter it", "From GPU hours")
-INFER_MODES = ("Enter it", "From requests", "From tokens", "Self-hosted GPUs")
+#: The inference cost typed, or built as :data:`~mlprod.costs.modes.INFERENCE_MODES` says.
+INFER_MODES = ("Enter it", *(mode.label for mode in INFERENCE_MODES))
 TYPED_PRICES = "(type the prices)"
 CHEAPEST = "Cheapest"
 
@@ -57,40 +59,38 @@ def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def inference_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
-    """The inference-cost inputs for ``mode``, as :class:`~mlprod.costs.scenario.CostScenario`
-    fields."""
-    if mode == INFER_MODES[0]:
+def _amount(field: CostField, currency: str, key: str, **options: Any) -> float | None:
+    """A number input for a builder's field, worded and stepped as the spec says."""
+    return st.number_input(
+        field.label_in(currency), min_value=0.0, max_value=field.maximum, step=field.step,
+        format=field.format, key=key, **options,
+    )  # fmt: skip
+
+
+def inference_cost_inputs(choice: str, currency: str) -> dict[str, Any]:
+    """The inference-cost inputs for the mode chosen (``INFER_MODES``), as
+    :class:`~mlprod.costs.scenario.CostScenario` fields."""
+    mode = inference_mode(choice)
+    if mode is None:
         typed = st.number_input(
             "Inference cost", value=200.0, step=10.0, format="%.2f", key="calc-inference-cost",
             help=f"In {currency}. Serving cost over the period you compare.",
         )  # fmt: skip
         return {"inference_cost": typed}
-    months = st.number_input("Months of serving", value=1.0, min_value=0.0, step=1.0,
-                             key="calc-months")  # fmt: skip
-    if mode == INFER_MODES[3]:
+    months = _amount(MONTHS, currency, "calc-months", value=1.0)
+    field = INFERENCE_FIELDS
+    if mode.key == "serving":
         return _serving_inputs(currency) | {"months": months}
-    if mode == INFER_MODES[1]:
-        requests = st.number_input(
-            "Requests per month", value=2_000_000.0, min_value=0.0, step=100_000.0,
-            format="%.0f", key="calc-requests",
-        )  # fmt: skip
-        per_1k = st.number_input(
-            f"Cost per 1,000 requests ({currency})", value=0.1, min_value=0.0, step=0.01,
-            format="%.4f", key="calc-cost-per-1k",
-        )  # fmt: skip
+    if mode.key == "requests":
+        requests = _amount(field["requests_per_month"], currency, "calc-requests",
+                           value=2_000_000.0)  # fmt: skip
+        per_1k = _amount(field["cost_per_1k_requests"], currency, "calc-cost-per-1k", value=0.1)
         return {"requests_per_month": requests, "cost_per_1k_requests": per_1k, "months": months}
-    tokens_in = st.number_input(
-        "Input tokens per month", value=50_000_000.0, min_value=0.0, step=1_000_000.0,
-        format="%.0f", key="calc-tokens-in",
-    )  # fmt: skip
-    tokens_out = st.number_input(
-        "Output tokens per month", value=10_000_000.0, min_value=0.0, step=1_000_000.0,
-        format="%.0f", key="calc-tokens-out",
-    )  # fmt: skip
+    tokens_in = _amount(field["tokens_in_per_month"], currency, "calc-tokens-in", value=50e6)
+    tokens_out = _amount(field["tokens_out_per_month"], currency, "calc-tokens-out", value=10e6)
     book = default_llm_prices()
     model = st.selectbox(
-        "API model (LLM price book)", [TYPED_PRICES, *book.models()], key="calc-llm-model",
+        field["llm_model"].label, [TYPED_PRICES, *book.models()], key="calc-llm-model",
         help="Prices per 1M tokens from data/llm_prices.csv (dated; check them). A price typed "
         "below wins.",
     )  # fmt: skip
@@ -102,16 +102,11 @@ def inference_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
         )
     # One per row: side by side in the form's column the labels wrapped and the inputs lost
     # their +/- buttons.
-    price_in = st.number_input(
-        f"Price per 1M input tokens ({currency})", value=None if chosen else 0.5,
-        min_value=0.0, step=0.1, key=f"calc-price-in{'-book' if chosen else ''}",
-        placeholder="the book's",
-    )  # fmt: skip
-    price_out = st.number_input(
-        f"Price per 1M output tokens ({currency})", value=None if chosen else 1.5,
-        min_value=0.0, step=0.1, key=f"calc-price-out{'-book' if chosen else ''}",
-        placeholder="the book's",
-    )  # fmt: skip
+    book_key = "-book" if chosen else ""
+    price_in = _amount(field["price_in_per_1m"], currency, f"calc-price-in{book_key}",
+                       value=None if chosen else 0.5, placeholder="the book's")  # fmt: skip
+    price_out = _amount(field["price_out_per_1m"], currency, f"calc-price-out{book_key}",
+                        value=None if chosen else 1.5, placeholder="the book's")  # fmt: skip
     return {
         "tokens_in_per_month": tokens_in, "tokens_out_per_month": tokens_out,
         "price_in_per_1m": price_in, "price_out_per_1m": price_out, "months": months,
@@ -123,36 +118,30 @@ def _serving_inputs(currency: str) -> dict[str, Any]:
     """Self-hosted serving: GPUs that serve all month whatever the traffic."""
     prices = default_prices()
     models = prices.models()
-    gpu = st.selectbox("Serving GPU", models, key="calc-serving-gpu",
-                         index=models.index("L4") if "L4" in models else 0)  # fmt: skip
-    per_replica = st.number_input("GPUs per replica", value=1.0, min_value=0.0, step=1.0,
-                                     key="calc-serving-gpus")  # fmt: skip
-    replicas = st.number_input(
-        "Replicas", value=1.0, min_value=0.0, step=1.0, key="calc-replicas",
+    field = INFERENCE_FIELDS
+    gpu = st.selectbox(field["serving_gpu"].label, models, key="calc-serving-gpu",
+                       index=models.index("L4") if "L4" in models else 0)  # fmt: skip
+    per_replica = _amount(field["serving_gpus"], currency, "calc-serving-gpus", value=1.0)
+    replicas = _amount(
+        field["replicas"], currency, "calc-replicas", value=1.0,
         help="Ignored when the throughput below is given: replicas then follow from traffic.",
     )  # fmt: skip
-    hours = st.number_input(
-        "Hours served per month", value=730.0, min_value=0.0, max_value=744.0, step=10.0,
-        key="calc-hours-per-month", help="730 = always on.",
-    )  # fmt: skip
-    traffic = st.number_input(
-        "Requests per month", value=None, min_value=0.0, step=100_000.0, format="%.0f",
-        key="calc-serving-requests", placeholder="optional",
+    hours = _amount(field["hours_per_month"], currency, "calc-hours-per-month", value=730.0,
+                    help="730 = always on.")  # fmt: skip
+    traffic = _amount(
+        field["requests_per_month"], currency, "calc-serving-requests", value=None,
+        placeholder="optional",
         help="Today's traffic: with a throughput, replicas follow from it; the compare page's "
         "break-even reads it.",
     )  # fmt: skip
-    throughput = st.number_input(
-        "Requests/s per replica", value=None, min_value=0.0, step=1.0,
-        key="calc-serving-throughput", placeholder="optional",
-    )  # fmt: skip
+    throughput = _amount(field["requests_per_s_per_replica"], currency,
+                         "calc-serving-throughput", value=None, placeholder="optional")  # fmt: skip
     provider = st.selectbox("Serving provider", [CHEAPEST, *prices.providers(gpu)],
                             key="calc-serving-provider")  # fmt: skip
     kind = st.radio("Serving price", ("On-demand", "Spot"), key="calc-serving-kind",
                     horizontal=True)  # fmt: skip
-    override = st.number_input(
-        f"Your serving price per GPU-hour ({currency})", value=None, min_value=0.0, step=0.1,
-        key="calc-serving-price", placeholder="table",
-    )  # fmt: skip
+    override = _amount(field["serving_price_per_gpu_hour"], currency, "calc-serving-price",
+                       value=None, placeholder="table")  # fmt: skip
     return {
         "serving_gpu": gpu, "serving_gpus": per_replica, "replicas": replicas,
         "hours_per_month": hours, "requests_per_month": traffic,

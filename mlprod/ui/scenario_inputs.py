@@ -13,37 +13,20 @@ import streamlit as st
 
 from mlprod.costs.gpus import default_prices
 from mlprod.costs.llm import default_llm_prices
+from mlprod.costs.modes import INFERENCE_MODES, InferenceMode, inference_mode
 
 __all__ = ["INFERENCE_FROM", "scenario_inputs"]
 
-INFERENCE_FROM = (
-    "The file", "One value", "Requests per month", "Tokens per month", "Self-hosted GPUs"
-)  # fmt: skip
+#: Where every run's inference cost comes from: its own column, one value, or a builder of
+#: :data:`~mlprod.costs.modes.INFERENCE_MODES`.
+INFERENCE_FROM = ("The file", "One value", *(mode.label for mode in INFERENCE_MODES))
 FROM_FILE = "(from the file)"
 TYPED = "(type the prices)"
-_USES = {
-    INFERENCE_FROM[0]: (),
-    INFERENCE_FROM[1]: ("inference_cost",),
-    INFERENCE_FROM[2]: ("requests_per_month", "cost_per_1k_requests", "months"),
-    INFERENCE_FROM[3]: (
-        "tokens_in_per_month",
-        "tokens_out_per_month",
-        "price_in_per_1m",
-        "price_out_per_1m",
-        "llm_model",
-        "months",
-    ),
-    INFERENCE_FROM[4]: (
-        "serving_gpu",
-        "serving_gpus",
-        "replicas",
-        "hours_per_month",
-        "requests_per_month",
-        "requests_per_s_per_replica",
-        "serving_price_per_gpu_hour",
-        "months",
-    ),
-}
+_USES = {"The file": (), "One value": ("inference_cost",),
+         **{mode.label: mode.names for mode in INFERENCE_MODES}}  # fmt: skip
+#: What an empty input of a builder stands for.
+_EMPTY_MEANS = {"serving_gpus": "1", "replicas": "1", "hours_per_month": "730 (always on)",
+                "serving_price_per_gpu_hour": "the price table's cheapest"}  # fmt: skip
 KEY = "batch-scenario"
 
 
@@ -61,25 +44,39 @@ def _number(
         kept.pop(name, None)
 
 
-def _serving(currency: str, kept: dict[str, Any]) -> None:
-    """Self-hosted serving for every run: GPUs that serve all month whatever the traffic."""
-    models = default_prices().models()
-    current = kept.get("serving_gpu", "L4" if "L4" in models else models[0])
-    kept["serving_gpu"] = st.selectbox(
-        "Serving GPU", models, key=f"{KEY}-serving_gpu",
-        index=models.index(current) if current in models else 0,
-    )  # fmt: skip
-    _number("GPUs per replica", "serving_gpus", kept, min_value=0.0, step=1.0, placeholder="1")
-    _number("Replicas", "replicas", kept, min_value=0.0, step=1.0, placeholder="1")
-    _number("Hours served per month", "hours_per_month", kept, min_value=0.0, max_value=744.0,
-            step=10.0, placeholder="730 (always on)")  # fmt: skip
-    _number("Requests per month", "requests_per_month", kept, min_value=0.0, step=100_000.0,
-            format="%.0f", placeholder="optional")  # fmt: skip
-    _number("Requests/s per replica (replicas follow traffic)", "requests_per_s_per_replica",
-            kept, min_value=0.0, step=1.0, placeholder="optional")  # fmt: skip
-    _number(f"Serving price per GPU-hour ({currency})", "serving_price_per_gpu_hour", kept,
-            min_value=0.0, step=0.1, placeholder="the price table's cheapest")  # fmt: skip
-    _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
+def _builder(mode: InferenceMode, currency: str, kept: dict[str, Any]) -> None:
+    """The inputs of one way to build the inference cost, in the spec's order."""
+    typed_prices = True
+    for field in mode.fields:
+        if field.name == "serving_gpu":
+            models = default_prices().models()
+            current = kept.get("serving_gpu", "L4" if "L4" in models else models[0])
+            kept["serving_gpu"] = st.selectbox(
+                field.label, models, key=f"{KEY}-serving_gpu",
+                index=models.index(current) if current in models else 0,
+            )  # fmt: skip
+        elif field.name == "llm_model":
+            book = [TYPED, *default_llm_prices().models()]
+            model = st.selectbox(
+                field.label, book, key=f"{KEY}-llm_model",
+                index=book.index(kept["llm_model"]) if kept.get("llm_model") in book else 0,
+            )  # fmt: skip
+            typed_prices = model == TYPED
+            if typed_prices:
+                kept.pop("llm_model", None)
+            else:
+                kept["llm_model"] = model
+        else:
+            price = field.name.startswith("price_")
+            empty = "the book's" if price and not typed_prices else _EMPTY_MEANS.get(field.name)
+            if mode.key == "serving" and field.name.startswith("requests"):
+                empty = "optional"
+            _number(
+                field.label_in(currency), field.name, kept,
+                needed=field.name in mode.needed or (price and typed_prices),
+                min_value=0.0, max_value=field.maximum, step=field.step, format=field.format,
+                placeholder=empty,
+            )  # fmt: skip
 
 
 def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
@@ -106,83 +103,10 @@ def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
         for name in {n for fields in _USES.values() for n in fields} - set(_USES[mode]):
             kept.pop(name, None)  # a builder not chosen gives nothing
         if mode == INFERENCE_FROM[1]:
-            _number(
-                f"Inference cost per run ({currency})",
-                "inference_cost",
-                kept,
-                needed=True,
-                min_value=0.0,
-                step=10.0,
-            )
-        elif mode == INFERENCE_FROM[2]:
-            _number(
-                "Requests per month",
-                "requests_per_month",
-                kept,
-                needed=True,
-                min_value=0.0,
-                step=100_000.0,
-                format="%.0f",
-            )
-            _number(
-                f"Cost per 1,000 requests ({currency})",
-                "cost_per_1k_requests",
-                kept,
-                needed=True,
-                min_value=0.0,
-                step=0.01,
-                format="%.4f",
-            )
-            _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
-        elif mode == INFERENCE_FROM[4]:
-            _serving(currency, kept)
-        elif mode == INFERENCE_FROM[3]:
-            _number(
-                "Input tokens per month",
-                "tokens_in_per_month",
-                kept,
-                needed=True,
-                min_value=0.0,
-                step=1_000_000.0,
-                format="%.0f",
-            )
-            _number(
-                "Output tokens per month",
-                "tokens_out_per_month",
-                kept,
-                needed=True,
-                min_value=0.0,
-                step=1_000_000.0,
-                format="%.0f",
-            )
-            book = [TYPED, *default_llm_prices().models()]
-            model = st.selectbox(
-                "API model (LLM price book)", book, key=f"{KEY}-llm_model",
-                index=book.index(kept["llm_model"]) if kept.get("llm_model") in book else 0,
-            )  # fmt: skip
-            if model == TYPED:
-                kept.pop("llm_model", None)
-            else:
-                kept["llm_model"] = model
-            _number(
-                f"Price per 1M input tokens ({currency})",
-                "price_in_per_1m",
-                kept,
-                needed=model == TYPED,
-                min_value=0.0,
-                step=0.1,
-                placeholder="the book's" if model != TYPED else None,
-            )
-            _number(
-                f"Price per 1M output tokens ({currency})",
-                "price_out_per_1m",
-                kept,
-                needed=model == TYPED,
-                min_value=0.0,
-                step=0.1,
-                placeholder="the book's" if model != TYPED else None,
-            )
-            _number("Months of serving", "months", kept, min_value=0.0, step=1.0)
+            _number(f"Inference cost per run ({currency})", "inference_cost", kept, needed=True,
+                    min_value=0.0, step=10.0)  # fmt: skip
+        elif (builder := inference_mode(mode)) is not None:
+            _builder(builder, currency, kept)
     with right:
         models = [FROM_FILE, *default_prices().models()]
         current = kept.get("gpu_model", FROM_FILE)
