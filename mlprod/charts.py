@@ -368,20 +368,6 @@ def sample_words(shown: int, total: int) -> str:
     return f"Dots: {total:,} run{'' if total == 1 else 's'}."
 
 
-def frontier_chart(
-    points: pd.DataFrame,
-    frontier: pd.DataFrame,
-    *,
-    x: str,
-    x_title: str,
-    highlight: set[int] = frozenset(),  # type: ignore[assignment]
-) -> alt.LayerChart:
-    """F1 against ``x`` (a column of ``points``; ``frontier`` has it as ``x``): every run as
-    a dot, the Pareto frontier as a step line, runs answering a question highlighted."""
-    return frontier_layers(frontier_dots(points, x=x, highlight=highlight), frontier,
-                           x_title=x_title)  # fmt: skip
-
-
 def frontier_dots(
     points: pd.DataFrame,
     *,
@@ -402,7 +388,8 @@ def frontier_dots(
 def frontier_layers(
     points: pd.DataFrame, frontier: pd.DataFrame, *, x_title: str
 ) -> alt.LayerChart:
-    """:func:`frontier_chart` from its :func:`frontier_dots` (``points``). Nothing in the
+    """F1 against x: every run of :func:`frontier_dots` (``points``) as a dot, the Pareto
+    ``frontier`` as a step line, runs answering a question highlighted. Nothing in the
     spec depends on the data (the axis spans the runs by itself, the count of dots is
     :func:`sample_words`): another filter only swaps the data."""
     # Half the page wide: a short title, the explanation in the subtitle (a long title was

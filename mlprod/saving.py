@@ -165,11 +165,6 @@ def file_hash(path: str | Path) -> str:
     return _hash_of(str(path), stat.st_size, stat.st_mtime_ns)
 
 
-def forget_hashes() -> None:
-    """Forget every remembered file hash (the next :func:`file_hash` reads the file)."""
-    _hash_of.cache_clear()
-
-
 def _hash_meanwhile(path: Path) -> Callable[[], str]:
     """Start :func:`file_hash` on a thread of its own; returns the function that waits for
     it. hashlib releases the GIL, so a big file (60 MB: ~75 ms) is hashed while it is

@@ -230,3 +230,14 @@ def scored_rows(n: int, *, seed: int = 0, prefix: str = "run") -> pa.Table:
         "cer": [f / 120 for f in f1], "ter": [f / 2 for f in f1], "psr": [f / 10 for f in f1],
         "status": ["ok"] * n,
     })  # fmt: skip
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, as an image viewer reads it."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        return image.size

@@ -17,7 +17,8 @@ from mlprod.charts import (
     B_COLOR,
     best_chart,
     comparison_card,
-    frontier_chart,
+    frontier_dots,
+    frontier_layers,
     inputs_chart,
     inputs_frame,
     ratio_chart,
@@ -27,7 +28,9 @@ from mlprod.charts import (
     trend_chart,
 )
 from mlprod.comparison.compare import CLASSIC_TRADE_OFF, Run, compare
-from mlprod.export import card_png, png_bytes, png_size, svg_text
+from mlprod.export import card_png, png_bytes, svg_text
+
+from .conftest import png_size
 
 LIGHT, HEAVY = CLASSIC_TRADE_OFF
 
@@ -124,7 +127,9 @@ def test_frontier_axis_spans_the_runs_not_a_rounded_decade():
                            "model_name": "m", "run_name": None, "run_id": None,
                            "created_at": pd.Timestamp("2026-11-29")})  # fmt: skip
     frontier = pd.DataFrame({"id": [0], "f1": [0.9], "x": [1200.0]})
-    svg = svg_text(frontier_chart(points, frontier, x="total_cost", x_title="total cost ($)"))
+    svg = svg_text(
+        frontier_layers(frontier_dots(points, x="total_cost"), frontier, x_title="total cost ($)")
+    )
     ticks = [float(t.replace(",", "")) for t in re.findall(r">(\d{1,3}(?:,\d{3})+)<", svg)]
     assert len(ticks) >= 3 and all(1100 < t < 1350 for t in ticks), ticks
 
@@ -140,8 +145,8 @@ def test_frontier_spec_does_not_change_with_the_data():
                                "run_name": None, "run_id": None,
                                "created_at": pd.Timestamp("2026-11-29")})  # fmt: skip
         frontier = pd.DataFrame({"id": [0], "f1": [0.9], "x": [costs[0]]})
-        return chart_spec(frontier_chart(points, frontier, x="total_cost", x_title="cost"),
-                          "history-frontier-total_cost")  # fmt: skip
+        chart = frontier_layers(frontier_dots(points, x="total_cost"), frontier, x_title="cost")
+        return chart_spec(chart, "history-frontier-total_cost")
 
     one, other = spec([1200.0, 1245.0], 2), spec([10.0, 50_000.0], 2000)
     assert one["datasets"].keys() == other["datasets"].keys()
@@ -163,7 +168,9 @@ def test_frontier_title_is_short():
                            "run_name": None, "run_id": None,
                            "created_at": pd.Timestamp("2026-11-29")})  # fmt: skip
     frontier = pd.DataFrame({"id": [0], "f1": [0.9], "x": [1200.0]})
-    spec = frontier_chart(points, frontier, x="total_cost", x_title="total cost ($)").to_dict()
+    spec = frontier_layers(
+        frontier_dots(points, x="total_cost"), frontier, x_title="total cost ($)"
+    ).to_dict()
     assert spec["title"]["text"] == "F1 vs total cost ($)"  # short: it fits half a page
 
 
@@ -183,7 +190,9 @@ def test_history_charts_send_what_they_draw_not_every_column():
         "created_at": pd.Timestamp("2026-11-29"),
     })  # fmt: skip
     frontier = pd.DataFrame({"id": [0], "f1": [0.99], "x": [10.0]})
-    spec = chart_spec(frontier_chart(points, frontier, x="total_cost", x_title="cost"))
+    spec = chart_spec(
+        frontier_layers(frontier_dots(points, x="total_cost"), frontier, x_title="cost")
+    )
     sent = sum(len(v) for v in spec["datasets"].values())
     assert sent < 140_000, sent  # was 216 KB; 32-character run ids are half of what is left
     dots = pa.ipc.open_stream(max(spec["datasets"].values(), key=len)).read_all()
@@ -210,7 +219,9 @@ def test_history_charts_are_valid_vega_lite(duckdb_store):
     view = duckdb_store.overview(HistoryFilter())
     charts = [trend_chart(view.trend, view.bucket), best_chart(view.best)]
     for x in ("total_cost", "latency_ms"):
-        charts.append(frontier_chart(view.points, view.frontiers[x], x=x, x_title=x))
+        charts.append(
+            frontier_layers(frontier_dots(view.points, x=x), view.frontiers[x], x_title=x)
+        )
     for chart in charts:
         themed(chart).to_dict()  # validates against the Vega-Lite schema, or raises
         sent = chart_spec(chart)

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ import pyarrow as pa
 from mlprod import config
 from mlprod.cli.exits import EXIT_DATABASE, EXIT_OK, EXIT_ROW_ERRORS
 from mlprod.errors import AlreadySaved, BadFile, CannotWrite, DatabaseError
-from mlprod.export import scored_out
+from mlprod.export import CsvOut, ParquetOut, scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
 from mlprod.ingest.defaults import Scenario, parse_set
 from mlprod.ingest.fields import provenance
@@ -131,8 +132,7 @@ def _run(
     given = parse_set(args.set)
     scenario = Scenario(given, args.currency)
     mapping = resolve_mapping(inspection, parse_map(args.map), provided=scenario.provides())
-    to_stdout = args.output == "-"
-    output = None if to_stdout else Path(args.output or default_output)
+    output = None if args.output == "-" else Path(args.output or default_output)
     if output is not None:  # a mistyped --db as -o would have replaced the history
         config.refuse_to_overwrite_a_history(output, args.db or config.database())
     progress = _Progress(compressed=gzipped(inspection.path))
@@ -145,36 +145,62 @@ def _run(
         # that whatever `score` reads, `--save` stores (nothing was kept of the first go).
         outcome = _attempt(args, inspection, mapping, given, output, save, progress, keep,
                            block_bytes=LONG_ROW_BLOCK_BYTES)  # fmt: skip
-    summary, batch_no, already, store_problem = outcome
     if progress:
         progress.done()
+    source = provenance(mapping, inspection.hours_from, scenario.provides(),
+                        inspection.spare_columns(mapping))  # fmt: skip
+    return _report(args, outcome, inspection, name, output, source,
+                   scenario.describe(), given, extra or {})  # fmt: skip
 
+
+def _report(
+    args: argparse.Namespace,
+    outcome: _Outcome,
+    inspection: Inspection,
+    name: str,
+    output: Path | None,
+    source: str,
+    scenario_lines: list[str],
+    given: dict[str, str | float],
+    extra: dict[str, Any],
+) -> int:
+    """Say what happened (text, or JSON with ``--json``); returns the exit code."""
+    summary, batch_no, already = outcome.summary, outcome.batch_no, outcome.already
     report = summary.as_dict(name, inspection.format_label, output, batch_no)
     report["already_saved"] = already.previous if already else None
     report["scored"] = summary.ok
     report["saved"] = summary.ok if batch_no is not None else 0
-    source = provenance(mapping, inspection.hours_from, scenario.provides(),
-                        inspection.spare_columns(mapping))  # fmt: skip
-    report |= {"columns": source, "scenario": given, **(extra or {})}
-    stream = sys.stderr if to_stdout else sys.stdout
+    report |= {"columns": source, "scenario": given, **extra}
+    stream = sys.stderr if args.output == "-" else sys.stdout
     if args.json:
         print(json.dumps(report, default=str), file=stream)
     else:
         print(summary.describe(name, inspection.format_label, output, batch_no), file=stream)
-        if extra and extra.get("skipped"):
+        if extra.get("skipped"):
             print(f"Skipped {extra['skipped']:,} runs already in the history.", file=stream)
         print(f"Columns: {source}.", file=stream)
-        for line in scenario.describe():
+        for line in scenario_lines:
             print(f"Scenario: {line}", file=stream)
     if already is not None:
         print(
             f"Not saved again: {already} Add --again to store it once more.",
             file=sys.stderr if args.json else stream,
         )
-    if store_problem is not None:
-        print(f"error: not saved: {store_problem}", file=sys.stderr)
+    if outcome.store_problem is not None:
+        print(f"error: not saved: {outcome.store_problem}", file=sys.stderr)
         return EXIT_DATABASE
     return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
+
+
+@dataclass
+class _Outcome:
+    """What one pass over a source did: the summary of its rows, the batch it was saved
+    as, or why it was not saved (saved before; a history that cannot be written)."""
+
+    summary: BatchSummary = field(default_factory=BatchSummary)
+    batch_no: int | None = None
+    already: AlreadySaved | None = None
+    store_problem: DatabaseError | None = None
 
 
 def _attempt(
@@ -187,15 +213,66 @@ def _attempt(
     progress: _Progress | None,
     keep: list[pa.Table] | None,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
-) -> tuple[BatchSummary, int | None, AlreadySaved | None, DatabaseError | None]:
+) -> _Outcome:
     """Score the source once: write the output, save if asked; what happened."""
-    summary = BatchSummary()
+    outcome = _Outcome()
     if keep is not None:
         keep.clear()
-    # Written under a temporary name beside it and renamed at the end: a run that stops
-    # half-way (a file unusable past its first block, a crash) leaves no partial output.
-    # Not so for what is not a plain file (``-o /dev/null``, a named pipe): renaming over
-    # it would replace the device with a file; it is written in place.
+    with _scored_file(output) as out:
+
+        def scored_rows() -> Iterator[pa.Table]:
+            for table in scored_batches(
+                inspection, mapping, progress=progress, currency=args.currency,
+                stream=args.save, scenario=given, block_bytes=block_bytes,
+            ):  # fmt: skip
+                with _writing(output):
+                    out.write(table)
+                outcome.summary.add(table)
+                if progress is not None:
+                    progress.rows = outcome.summary.rows
+                if keep is not None:
+                    keep.append(table)
+                yield table  # the save path keeps only the rows whose status is "ok"
+
+        if args.save:
+            _save(args, save, scored_rows(), outcome)
+        if not args.save or outcome.store_problem is not None:
+            for _ in scored_rows():
+                pass
+    return outcome
+
+
+def _save(args: argparse.Namespace, save: Saver, rows: Iterator[pa.Table], into: _Outcome) -> None:
+    """Store the rows in the history. A history that cannot be opened or written, or rows
+    saved before, are noted in ``into`` (the caller then scores without saving)."""
+    from mlprod.store import Store
+
+    try:
+        store = Store(args.db or config.database(), wait=args.wait)
+    except DatabaseError as exc:
+        into.store_problem = exc
+        return
+    with store:
+        try:
+            store.require_writable()
+        except DatabaseError as exc:
+            into.store_problem = exc
+            return
+        try:
+            into.batch_no = save(store, rows)
+        except AlreadySaved as exc:
+            into.already = exc
+
+
+@contextmanager
+def _scored_file(output: Path | None) -> Iterator[CsvOut | ParquetOut]:
+    """The scored file (stdout when ``output`` is None), kept only if the pass ends well.
+
+    It is written under a temporary name beside it and renamed at the end: a run that
+    stops half-way (a file unusable past its first block, a crash) leaves no partial
+    output. Not so for what is not a plain file (``-o /dev/null``, a named pipe): renaming
+    over it would replace the device with a file; it is written in place.
+    """
     special = output is not None and output.exists() and not output.is_file()
     partial = (
         None if output is None or special
@@ -207,46 +284,8 @@ def _attempt(
             if output is None
             else scored_out(str(partial or output), name=output.name)
         )
-
-    def scored_rows() -> Iterator[pa.Table]:
-        for table in scored_batches(
-            inspection, mapping, progress=progress, currency=args.currency, stream=args.save,
-            scenario=given, block_bytes=block_bytes,
-        ):  # fmt: skip
-            with _writing(output):
-                out.write(table)
-            summary.add(table)
-            if progress is not None:
-                progress.rows = summary.rows
-            if keep is not None:
-                keep.append(table)
-            yield table  # the save path keeps only the rows whose status is "ok"
-
-    store_problem: DatabaseError | None = None
-    already: AlreadySaved | None = None
-    batch_no = None
     try:
-        if args.save:
-            try:
-                from mlprod.store import Store
-
-                store = Store(args.db or config.database(), wait=args.wait)
-            except DatabaseError as exc:
-                store_problem = exc
-            else:
-                with store:
-                    try:
-                        store.require_writable()
-                    except DatabaseError as exc:
-                        store_problem = exc
-                    else:
-                        try:
-                            batch_no = save(store, scored_rows())
-                        except AlreadySaved as exc:
-                            already = exc
-        if not args.save or store_problem is not None:
-            for _ in scored_rows():
-                pass
+        yield out
     except BaseException:
         with suppress(OSError):  # the output may be what failed: its error is the one raised
             out.close()
@@ -261,7 +300,6 @@ def _attempt(
     finally:
         if output is None:  # all of the CSV before the summary on stderr
             sys.stdout.flush()
-    return summary, batch_no, already, store_problem
 
 
 @contextmanager

@@ -61,19 +61,78 @@ def _score_batch(
     scenario: Scenario | None = None,
     spare: Mapping[str, list[str]] | None = None,
 ) -> pa.Table:
+    """One block of runs scored: one row out per row in, a bad row an error, never a stop.
+
+    The stages: spare columns fill a field's empty cells; the scenario fills what the runs
+    lack; numbers are parsed; GPUs price the training cost; F1 is derived where it is not
+    given; the ratios are scored; text is checked against its limits.
+    """
     n = batch.num_rows
-    for name, others in (spare or {}).items():  # f1 here, val_f1 there: one field
-        index = batch.schema.get_field_index(mapping[name])
-        column = batch.column(index)
-        for other in others:
-            column = coalesced(column, batch.column(other))
-        batch = batch.set_column(index, mapping[name], column)
+    batch = _with_spare_columns(batch, mapping, spare or {})
     given_inference = np.ones(n, dtype=bool)  # the rows the scenario gives their cost
     if scenario:
         if "inference_cost" in mapping:
             given_inference = is_empty(batch.column(mapping["inference_cost"]))
         batch, mapping = with_scenario(batch, mapping, scenario, decimal)
     problems = Problems(n)
+    values, assumed = _numbers_of(batch, mapping, hours_from, decimal, currency, scenario,
+                                  problems)  # fmt: skip
+    if scenario:
+        assumed |= inference_assumptions(scenario, given_inference)
+    if "f1" not in values:
+        values["f1"] = _derived_f1(values, problems)
+    scored = score_arrays(*(values[name] for name in REQUIRED))
+    problems.add(~scored.ok, scored.error)
+    texts = _texts_of(batch, mapping, problems)
+    if (problems.bad & scored.ok).any():  # a row fine by the calculator's rules, bad here
+        for ratio in (scored.cer, scored.ter, scored.psr):
+            ratio[problems.bad] = np.nan
+    out: dict[str, pa.Array] = {
+        "line": pa.array(lines),
+        "status": pc.if_else(pa.array(~problems.bad), "ok", "error"),
+        "error": problems.column(),
+        **texts,
+        "created_at": pa.array(parse_timestamps(batch.column(mapping["created_at"])))
+        if "created_at" in mapping
+        else pa.nulls(n, pa.timestamp("us")),
+        **{name: pa.array(values[name]) for name in REQUIRED},
+        "cer": pa.array(scored.cer),
+        "ter": pa.array(scored.ter),
+        "psr": pa.array(scored.psr),
+    }
+    for name in ("precision", "recall", "tp", "fp", "fn"):
+        out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
+    out.update(assumed)  # only when the training cost was priced from GPUs, or a scenario
+    return pa.table(out)
+
+
+def _with_spare_columns(
+    batch: pa.RecordBatch, mapping: Mapping[str, str], spare: Mapping[str, list[str]]
+) -> pa.RecordBatch:
+    """A field's column with its empty cells filled from the other columns found for it
+    (``f1`` here, ``val_f1`` there: one field)."""
+    for name, others in spare.items():
+        index = batch.schema.get_field_index(mapping[name])
+        column = batch.column(index)
+        for other in others:
+            column = coalesced(column, batch.column(other))
+        batch = batch.set_column(index, mapping[name], column)
+    return batch
+
+
+def _numbers_of(
+    batch: pa.RecordBatch,
+    mapping: Mapping[str, str],
+    hours_from: HoursFrom | None,
+    decimal: str,
+    currency: str,
+    scenario: Scenario | None,
+    problems: Problems,
+) -> tuple[dict[str, np.ndarray], dict[str, pa.Array]]:
+    """Every numeric field as floats (NaN where a cell is bad, its problem noted), the
+    training cost priced from GPUs where a row has none of its own; and the GPU pricing's
+    assumptions for the rows it priced."""
+    n = batch.num_rows
     # A row without a training cost of its own but with GPUs is priced from the GPU table,
     # whether or not the file has a cost column: its own cell's problems then do not count.
     gpu_priced = "gpu_model" in mapping and "gpu_count" in mapping
@@ -87,38 +146,43 @@ def _score_batch(
             values[name] = parse_numbers(batch.column(mapping[name]), name, found, decimal)
     if "training_hours" not in values and hours_from is not None:
         values["training_hours"] = parse_hours(batch, hours_from, problems, decimal)
-    gpu_columns: dict[str, pa.Array] = {}
-    if gpu_priced and "training_hours" in values:
-        priced = (
-            is_empty(batch.column(mapping["training_cost"]))
-            if "training_cost" in mapping
-            else np.ones(n, dtype=bool)
-        )
-        cost, gpu_columns = _gpu_training_cost(
-            batch.column(mapping["gpu_model"]), values["gpu_count"], values["training_hours"],
-            by_gpu, default_fx().rate(currency), scenario,
-        )  # fmt: skip
-        problems.merge(by_gpu, priced)
-        values["training_cost"] = np.where(priced, cost, values.get("training_cost", np.nan))
-        gpu_columns = {  # assumptions only for the rows the GPUs priced
-            k: pc.if_else(pa.array(priced), v, pa.scalar(None, v.type))
-            for k, v in gpu_columns.items()
-        }
-        problems.merge(own_cost, ~priced)
-    else:
+    if not (gpu_priced and "training_hours" in values):
         problems.merge(own_cost, np.ones(n, dtype=bool))
         problems.merge(by_gpu, np.ones(n, dtype=bool))
-    if scenario:
-        gpu_columns |= inference_assumptions(scenario, given_inference)
-    if "f1" not in values:
-        if "precision" in values and "recall" in values:
-            f1, f1_error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])
-        else:
-            f1, f1_error, _ = f1_arrays_from_counts(values["tp"], values["fp"], values["fn"])
-        problems.add(np.not_equal(f1_error, None), f1_error)  # few rows: object compare ok
-        values["f1"] = f1
-    scored = score_arrays(*(values[name] for name in REQUIRED))
-    problems.add(~scored.ok, scored.error)
+        return values, {}
+    priced = (
+        is_empty(batch.column(mapping["training_cost"]))
+        if "training_cost" in mapping
+        else np.ones(n, dtype=bool)
+    )
+    cost, assumed = _gpu_training_cost(
+        batch.column(mapping["gpu_model"]), values["gpu_count"], values["training_hours"],
+        by_gpu, default_fx().rate(currency), scenario,
+    )  # fmt: skip
+    problems.merge(by_gpu, priced)
+    problems.merge(own_cost, ~priced)
+    values["training_cost"] = np.where(priced, cost, values.get("training_cost", np.nan))
+    return values, {  # assumptions only for the rows the GPUs priced
+        k: pc.if_else(pa.array(priced), v, pa.scalar(None, v.type)) for k, v in assumed.items()
+    }
+
+
+def _derived_f1(values: Mapping[str, np.ndarray], problems: Problems) -> np.ndarray:
+    """F1 from precision and recall, else from TP, FP and FN counts."""
+    if "precision" in values and "recall" in values:
+        f1, error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])
+    else:
+        f1, error, _ = f1_arrays_from_counts(values["tp"], values["fp"], values["fn"])
+    problems.add(np.not_equal(error, None), error)  # few rows: object compare ok
+    return f1
+
+
+def _texts_of(
+    batch: pa.RecordBatch, mapping: Mapping[str, str], problems: Problems
+) -> dict[str, pa.Array]:
+    """The run's text fields (null where the file has none); text over its field's limit
+    is a row error, never cut silently."""
+    n = batch.num_rows
     texts: dict[str, pa.Array] = {}
     for name in RUN_TEXT_FIELDS:  # gpu_model comes with the GPU pricing columns
         texts[name] = (
@@ -132,29 +196,7 @@ def _score_batch(
             for i in np.flatnonzero(long):  # the long rows only
                 messages[i] = too_long(name, int(lengths[i]))
             problems.add(long, messages)
-    ok = ~problems.bad
-    if (problems.bad & scored.ok).any():  # a row fine by the calculator's rules, bad here
-        for ratio in (scored.cer, scored.ter, scored.psr):
-            ratio[problems.bad] = np.nan
-    out: dict[str, pa.Array] = {
-        "line": pa.array(lines),
-        "status": pc.if_else(pa.array(ok), "ok", "error"),
-        "error": problems.column(),
-    }
-    out |= texts
-    if "created_at" in mapping:
-        out["created_at"] = pa.array(parse_timestamps(batch.column(mapping["created_at"])))
-    else:
-        out["created_at"] = pa.nulls(n, pa.timestamp("us"))
-    for name in REQUIRED:
-        out[name] = pa.array(values[name])
-    out["cer"] = pa.array(scored.cer)
-    out["ter"] = pa.array(scored.ter)
-    out["psr"] = pa.array(scored.psr)
-    for name in ("precision", "recall", "tp", "fp", "fn"):
-        out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
-    out.update(gpu_columns)  # only when the training cost was priced from GPUs
-    return pa.table(out)
+    return texts
 
 
 def _gpu_training_cost(

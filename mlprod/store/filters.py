@@ -14,6 +14,8 @@ __all__ = ["SEARCHED", "HistoryFilter", "HistoryOverview", "bucket_for"]
 
 #: The text a search looks in: the run's names, project, tags and notes.
 SEARCHED = ("model_name", "run_id", "run_name", "project", "tags", "notes")
+#: A piece of a WHERE clause and the parameters of its placeholders, in order.
+_Clause = tuple[str, list[Any]]
 
 
 @dataclass(frozen=True)
@@ -39,42 +41,69 @@ class HistoryFilter:
     ) -> tuple[str, list[Any]]:
         """A WHERE clause on ``calculations c`` and its parameters; with ``rollup``, on
         ``rollup r`` (live calculations only; no text search); in ``sql``'s dialect."""
-        if rollup and (deleted or self.searches):
-            raise ValueError("the rollup holds live calculations and no text to search")
-        a = "r" if rollup else "c"
-        clauses = [] if rollup else [f"c.deleted_at IS {'NOT ' if deleted else ''}NULL"]
-        params: list[Any] = []
-        for column, values in (("model_name", self.models), ("project", self.projects)):
-            if values:  # one placeholder per value: DuckDB pushes a plain IN list into the scan
-                clauses.append(f"{a}.{column} IN ({', '.join('?' for _ in values)})")
-                params.extend(values)
+        if rollup:
+            if deleted or self.searches:
+                raise ValueError("the rollup holds live calculations and no text to search")
+            clauses = [*self._on_runs("r", sql), *self._on_batches("r.batch_no"),
+                       *self._on_days()]  # fmt: skip
+        else:
+            clauses = [(f"c.deleted_at IS {'NOT ' if deleted else ''}NULL", []),
+                       *self._on_runs("c", sql), *self._on_batches(sql.batch_of("c.id")),
+                       *self._on_times(), *self._on_text(sql)]  # fmt: skip
+        return (
+            " AND ".join(clause for clause, _ in clauses) or "true",
+            [param for _, params in clauses for param in params],
+        )
+
+    def _on_runs(self, a: str, sql: Dialect) -> list[_Clause]:
+        """Models, projects and tags: columns of both the calculations and the rollup."""
+        clauses: list[_Clause] = [
+            # one placeholder per value: DuckDB pushes a plain IN list into the scan
+            (f"{a}.{column} IN ({', '.join('?' for _ in values)})", list(values))
+            for column, values in (("model_name", self.models), ("project", self.projects))
+            if values
+        ]
         if self.tags:
-            clauses.append(sql.has_any_tag(f"{a}.tags"))
-            params.append(list(self.tags))
-        batch_rules = []
-        for column, values in (("author", self.authors), ("source", self.sources)):
-            if values:
-                batch_rules.append(f"{column} IN (SELECT unnest(?::VARCHAR[]))")
-                params.append(list(values))
-        if batch_rules:  # batch-level filters: a semi-join on the small batches table
-            batch = "r.batch_no" if rollup else sql.batch_of("c.id")
-            clauses.append(
-                f"{batch} IN (SELECT batch_no FROM batches WHERE {' AND '.join(batch_rules)})"
-            )
+            clauses.append((sql.has_any_tag(f"{a}.tags"), [list(self.tags)]))
+        return clauses
+
+    def _on_batches(self, batch: str) -> list[_Clause]:
+        """Authors and sources are the batch's: a semi-join on the small batches table."""
+        rules = [
+            (f"{column} IN (SELECT unnest(?::VARCHAR[]))", list(values))
+            for column, values in (("author", self.authors), ("source", self.sources))
+            if values
+        ]
+        if not rules:
+            return []
+        return [(f"{batch} IN (SELECT batch_no FROM batches WHERE "
+                 f"{' AND '.join(rule for rule, _ in rules)})",
+                 [values for _, values in rules])]  # fmt: skip
+
+    def _on_times(self) -> list[_Clause]:
+        """The dates as a range of calculation times (the last day included)."""
+        clauses: list[_Clause] = []
         if self.date_from:
-            clauses.append("r.day >= ?" if rollup else "c.created_at >= ?")
-            params.append(self.date_from if rollup else datetime.combine(self.date_from, time.min))
+            clauses.append(("c.created_at >= ?", [datetime.combine(self.date_from, time.min)]))
         if self.date_to:
-            clauses.append("r.day <= ?" if rollup else "c.created_at < ?")
-            params.append(
-                self.date_to
-                if rollup
-                else datetime.combine(self.date_to + timedelta(days=1), time.min)
-            )
-        if self.searches:
-            clauses.append(sql.holds_text(tuple(f"c.{c}" for c in SEARCHED)))
-            params += [literal_pattern(self.text.strip())] * len(SEARCHED)
-        return " AND ".join(clauses) or "true", params
+            end = datetime.combine(self.date_to + timedelta(days=1), time.min)
+            clauses.append(("c.created_at < ?", [end]))
+        return clauses
+
+    def _on_days(self) -> list[_Clause]:
+        """The dates as the rollup's days."""
+        clauses: list[_Clause] = []
+        if self.date_from:
+            clauses.append(("r.day >= ?", [self.date_from]))
+        if self.date_to:
+            clauses.append(("r.day <= ?", [self.date_to]))
+        return clauses
+
+    def _on_text(self, sql: Dialect) -> list[_Clause]:
+        if not self.searches:
+            return []
+        pattern = literal_pattern(self.text.strip())
+        return [(sql.holds_text(tuple(f"c.{c}" for c in SEARCHED)), [pattern] * len(SEARCHED))]
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def floor_view(db: Path, path: Path, models: int = 9) -> Path:
     runs) and the same table."""
     import pickle
 
-    from mlprod.charts import best_chart, frontier_chart, themed, trend_chart
+    from mlprod.charts import best_chart, frontier_dots, frontier_layers, themed, trend_chart
     from mlprod.store import HistoryFilter
 
     views = {}
@@ -135,7 +135,7 @@ def floor_view(db: Path, path: Path, models: int = 9) -> Path:
             total = view.summary["runs"]
             charts = [
                 trend_chart(view.trend, view.bucket),
-                *(frontier_chart(view.points, view.frontiers[x], x=x, x_title=x)
+                *(frontier_layers(frontier_dots(view.points, x=x), view.frontiers[x], x_title=x)
                   for x in ("total_cost", "latency_ms")),
                 best_chart(view.best),
             ]  # fmt: skip

@@ -54,7 +54,6 @@ import pyarrow.csv as pacsv
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from mlprod import saving  # noqa: E402
 from mlprod.ingest import inspect, resolve_mapping, scored_batches  # noqa: E402
 from mlprod.saving import file_hash, save_batch  # noqa: E402
 from mlprod.store import Store  # noqa: E402
@@ -133,11 +132,16 @@ _SQL_SCORED = """
 """
 
 
+def _touch(path: Path) -> None:
+    """A new modification time: the remembered hash no longer applies, the file is read."""
+    os.utime(path, ns=(time.time_ns(), time.time_ns()))
+
+
 def score_store(csv_path: Path, workdir: Path) -> tuple[float, int, float]:
     """Seconds, rows stored, CPU seconds."""
     db = workdir / "ours.duckdb"
     db.unlink(missing_ok=True)
-    saving.forget_hashes()  # each run hashes the file, as a fresh `mlprod score` does
+    _touch(csv_path)  # each run hashes the file, as a fresh `mlprod score` does
     with Store(db) as store:
         with Clock() as clock:
             inspection = inspect(csv_path)
@@ -163,7 +167,7 @@ def read_and_score(csv_path: Path) -> Clock:
 
 def hash_only(csv_path: Path) -> Clock:
     with Clock() as clock:
-        saving.forget_hashes()
+        _touch(csv_path)
         file_hash(csv_path)
     return clock
 

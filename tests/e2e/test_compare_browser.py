@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from mlprod.export import png_size
+from tests.conftest import png_size
 
 from .conftest import full_screenshot, wait_idle
 
