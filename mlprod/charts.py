@@ -86,16 +86,11 @@ def inputs_frame(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per run and input, with the value as a person reads it."""
     currency = runs[0].currency
     symbol = CURRENCIES.get(currency, currency).strip()
-    inputs = {
-        "F1": lambda r: r.f1,
-        f"Total cost ({symbol})": lambda r: r.total_cost,
-        "Training time (h)": lambda r: r.training_hours,
-        "Latency (ms)": lambda r: r.latency_ms,
-    }
+    names = ("F1", f"Total cost ({symbol})", "Training time (h)", "Latency (ms)")
     rows = []
     for label, run in zip(run_labels(runs), runs, strict=True):
-        for name, get in inputs.items():
-            value = get(run)
+        values = (run.f1, run.total_cost, run.training_hours, run.latency_ms)
+        for name, value in zip(names, values, strict=True):
             shown = format_money(value, currency) if "cost" in name else format_ratio(value, 4)
             rows.append({"run": label, "input": name, "value": value, "shown": shown})
     return pd.DataFrame(rows)

@@ -221,7 +221,7 @@ def _filter(filters: Mapping[str, object]) -> HistoryFilter:
         if value is None or isinstance(value, date):
             return value
         try:
-            return pd.Timestamp(value).date()  # type: ignore[arg-type]
+            return pd.Timestamp(value).date()
         except (ValueError, TypeError):
             raise InvalidInput(key, f"{key} is a date (2026-11-30), got {value!r}.") from None
 

@@ -32,6 +32,15 @@ def test_ruff_is_clean():
         assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_the_package_type_checks_strictly():
+    """mypy --strict over the whole package (the settings are in pyproject.toml): the
+    package ships py.typed, so a notebook's checker trusts these types."""
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=PROJECT_DIR, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def core_modules():
     """Every module of the core, subpackages included."""
     found = sorted((PROJECT_DIR / "mlprod").rglob("*.py"))

@@ -49,7 +49,7 @@ class _Inert(io.TextIOBase):
 
     @property
     def buffer(self) -> BinaryIO:
-        return self._stream.buffer  # type: ignore[attr-defined]
+        return self._stream.buffer
 
 
 def main(argv: Sequence[str] | None = None) -> int:

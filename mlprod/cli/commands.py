@@ -95,7 +95,7 @@ def calc(args: argparse.Namespace) -> int:
     run = RunInputs(f1, training, inference, args.training_hours, args.latency_ms)
     ratios = run.ratios
     if args.json:
-        out: dict[str, object] = ratios.as_dict()
+        out: dict[str, float] = ratios.as_dict()
         if costs.formulas:  # built costs are part of the answer
             out |= {"training_cost": training, "inference_cost": inference}
         print(json.dumps(out))

@@ -37,6 +37,7 @@ class GroupSide:
 
 
 GROUP_PREFIX = "group:"
+_WEIGHTS = ("cer", "ter", "psr")
 
 
 def side_param(side: int | Run | GroupSide) -> str:
@@ -142,9 +143,6 @@ class Link:
     extra: list[int] = field(default_factory=list)
     traffic: float | None = None  # requests per month, for the break-even
     problems: list[str] = field(default_factory=list)
-
-
-_WEIGHTS = ("cer", "ter", "psr")
 
 
 def read_link(params: Any) -> Link:

@@ -92,7 +92,7 @@ class PriceTable:
         lenient = config.same_file(
             alias_path, shipped / "gpu_aliases.csv"
         ) and not config.same_file(price_path, shipped / "gpu_prices.csv")
-        named = {}
+        named: dict[str, str] = {}
         for where, row in table_rows(alias_path, cls.ALIAS_COLUMNS):
             alias, model = row["alias"].strip(), row["gpu_model"].strip()
             if not alias or not model:
@@ -202,7 +202,7 @@ class PriceTable:
             return min(found, key=lambda p: p.spot or math.inf)
         return min(found, key=lambda p: p.on_demand)
 
-    def hourly_prices(self, gpu_models: pa.Array) -> dict[str, np.ndarray]:
+    def hourly_prices(self, gpu_models: pa.Array) -> dict[str, Any]:
         """The cheapest on-demand price (USD per GPU-hour) for a column of GPU names, with
         its provider and date; price NaN where the name is unknown or empty. Columnar: no
         Python loop per row."""
@@ -266,7 +266,10 @@ class TrainingCost:
         >>> t.formula()
         'Training cost = 8 GPUs × 10 h × $2.50/GPU-h (your price) = $200'
         """
-        money = lambda v: format_money(v, self.currency)  # noqa: E731
+
+        def money(amount: float) -> str:
+            return format_money(amount, self.currency)
+
         where = (
             "your price"
             if self.price_kind == "override"

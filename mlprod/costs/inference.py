@@ -67,7 +67,10 @@ class InferenceCost:
         >>> inference_from_serving("L4", 2, 1, price_override=0.8).formula()
         'Inference cost = 2 L4 GPUs × 1 replica × 730 h/month × 1 month × $0.8/GPU-h (your price) = $1,168'
         """  # noqa: E501
-        money = lambda v: format_money(v, self.currency)  # noqa: E731
+
+        def money(amount: float) -> str:
+            return format_money(amount, self.currency)
+
         months = f"{format_ratio(self.months)} month{'s' if self.months != 1 else ''}"
         if self.mode == "requests":
             return (
@@ -118,8 +121,8 @@ class InferenceCost:
 
 
 def inference_from_requests(
-    requests_per_month: float,
-    cost_per_1k_requests: float,
+    requests_per_month: float | None,
+    cost_per_1k_requests: float | None,
     months: float = 1.0,
     *,
     currency: str = "USD",
@@ -145,8 +148,8 @@ def inference_from_requests(
 
 
 def inference_from_tokens(
-    tokens_in_per_month: float,
-    tokens_out_per_month: float,
+    tokens_in_per_month: float | None,
+    tokens_out_per_month: float | None,
     price_in_per_1m: float | None = None,
     price_out_per_1m: float | None = None,
     months: float = 1.0,

@@ -118,6 +118,10 @@ class Scenario:
     def __bool__(self) -> bool:
         return bool(self.values)
 
+    def _number(self, name: str) -> float | None:
+        value = self.values.get(name)
+        return None if value is None else float(value)
+
     def inference(self) -> InferenceCost | None:
         """The inference cost the scenario builds (from requests or from tokens), if any.
 
@@ -126,28 +130,29 @@ class Scenario:
         InvalidInput
             A builder given only in part (requests without their price, say).
         """
-        v = self.values
+        v, number = self.values, self._number
         months = float(v.get("months", 1.0))
         if "serving_gpu" in v:
             return inference_from_serving(
-                str(v["serving_gpu"]), float(v.get("serving_gpus", 1.0)), v.get("replicas"),
+                str(v["serving_gpu"]), float(v.get("serving_gpus", 1.0)), number("replicas"),
                 hours_per_month=float(v.get("hours_per_month", HOURS_PER_MONTH)), months=months,
-                price_override=v.get("serving_price_per_gpu_hour"),
-                requests_per_month=v.get("requests_per_month"),
-                requests_per_s_per_replica=v.get("requests_per_s_per_replica"),
+                price_override=number("serving_price_per_gpu_hour"),
+                requests_per_month=number("requests_per_month"),
+                requests_per_s_per_replica=number("requests_per_s_per_replica"),
                 currency=self.currency,
-            )  # type: ignore[arg-type]  # fmt: skip
+            )  # fmt: skip
         if "requests_per_month" in v or "cost_per_1k_requests" in v:
             return inference_from_requests(
-                v.get("requests_per_month"), v.get("cost_per_1k_requests"), months,
+                number("requests_per_month"), number("cost_per_1k_requests"), months,
                 currency=self.currency,
             )  # fmt: skip
         if "tokens_in_per_month" in v or "tokens_out_per_month" in v or "llm_model" in v:
+            model = v.get("llm_model")
             return inference_from_tokens(
-                v.get("tokens_in_per_month"), v.get("tokens_out_per_month"),
-                v.get("price_in_per_1m"), v.get("price_out_per_1m"), months,
-                llm_model=v.get("llm_model"), currency=self.currency,  # type: ignore[arg-type]
-            )  # type: ignore[arg-type]  # fmt: skip
+                number("tokens_in_per_month"), number("tokens_out_per_month"),
+                number("price_in_per_1m"), number("price_out_per_1m"), months,
+                llm_model=None if model is None else str(model), currency=self.currency,
+            )  # fmt: skip
         return None
 
     def cells(self) -> dict[str, str | float]:

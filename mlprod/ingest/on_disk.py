@@ -52,7 +52,7 @@ class ScoredOnDisk:
         whole = self.preview.num_rows == self.summary.rows
         if whole or limit is not None:
             ok = self.preview.filter(pc.equal(self.preview["status"], "ok"))
-            if whole or ok.num_rows >= limit:  # type: ignore[operator]
+            if whole or ok.num_rows >= limit:
                 return ok if limit is None else ok.slice(0, limit)
         found, kept = [], 0
         for table in self.tables():

@@ -173,7 +173,7 @@ def _derived_f1(values: Mapping[str, np.ndarray], problems: Problems) -> np.ndar
         f1, error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])
     else:
         f1, error, _ = f1_arrays_from_counts(values["tp"], values["fp"], values["fn"])
-    problems.add(np.not_equal(error, None), error)  # few rows: object compare ok
+    problems.add(error != None, error)  # noqa: E711  (few rows: an object compare is fine)
     return f1
 
 
@@ -237,7 +237,7 @@ def _gpu_training_cost(
         "gpu_hours": pa.array(hours),
         "price_per_gpu_hour": pa.array(price),
         "price_kind": pa.array(
-            np.where(unknown, None, "override" if override is not None else "on-demand"),
+            np.where(unknown, np.array(None), "override" if override is not None else "on-demand"),
             type=pa.string(),
         ),
         "extra_costs": pa.array(np.full(len(price), extra)),

@@ -57,9 +57,9 @@ def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
 
 
-def _state(path: Path) -> tuple:
+def _state(path: Path) -> tuple[tuple[int, int] | None, ...]:
     """Size and modification time of the file and of its log (absent: None)."""
-    found = []
+    found: list[tuple[int, int] | None] = []
     for p in (path, _wal(path)):
         try:
             st = p.stat()

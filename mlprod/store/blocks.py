@@ -34,6 +34,7 @@ __all__ = [
     "grouped",
     "insert_block",
     "insert_stream",
+    "select_over",
 ]
 
 INSERT_ROWS = 256 * 1024  # rows gathered into one INSERT (see grouped)
@@ -246,22 +247,29 @@ class ServerCopy:
             columns, select = shape
             kinds = self._types[name]
             cast = ", ".join(f"CAST({c} AS {kinds[c]}) AS {c}" for c in columns)
-            rows = incoming.query("incoming", f"SELECT {cast} FROM ({select})").to_arrow_table()
+            rows = select_over(
+                incoming, "incoming", f"SELECT {cast} FROM ({select})"
+            ).to_arrow_table()
             copied = self._cur.ingest(name, rows)
             if name == "calculations":
                 stored = copied
                 absent = [f"CAST(NULL AS VARCHAR) AS {c}" for c in ("model_name", "project", "tags")
                           if c not in columns]  # fmt: skip
-                live = self._local.from_arrow(rows).query(
+                live = select_over(
+                    self._local.from_arrow(rows),
                     "block",
                     f"SELECT *, {', '.join([*absent, 'CAST(NULL AS TIMESTAMP) AS deleted_at'])} "
                     "FROM block",
                 )
                 self._parts.append(
-                    live.query("live", rollup_select(DUCKDB, "true", "live")).to_arrow_table()
+                    select_over(
+                        live, "live", rollup_select(DUCKDB, "true", "live")
+                    ).to_arrow_table()
                 )
                 self._fronts.append(
-                    live.query("live", frontier_select(DUCKDB, "true", "live")).to_arrow_table()
+                    select_over(
+                        live, "live", frontier_select(DUCKDB, "true", "live")
+                    ).to_arrow_table()
                 )
         return stored
 
@@ -270,21 +278,30 @@ class ServerCopy:
         if not self._parts:
             return
         parts = self._local.from_arrow(pa.concat_tables(self._parts))
-        rolled = parts.query("parts", ROLLUP_OF_PARTS)
+        rolled = select_over(parts, "parts", ROLLUP_OF_PARTS)
         kinds = self._types["rollup"]
         cast = ", ".join(f"CAST({c} AS {kinds[c]}) AS {c}" for c in rolled.columns)
         self._cur.ingest(
-            "rollup", rolled.query("rolled", f"SELECT {cast} FROM rolled").to_arrow_table()
+            "rollup", select_over(rolled, "rolled", f"SELECT {cast} FROM rolled").to_arrow_table()
         )
         fronts = self._local.from_arrow(pa.concat_tables(self._fronts))
         kinds = self._types["frontier_runs"]
         cast = ", ".join(f"CAST({c} AS {kinds[c]}) AS {c}" for c in fronts.columns)
         self._cur.ingest(
-            "frontier_runs", fronts.query("fronts", f"SELECT {cast} FROM fronts").to_arrow_table()
+            "frontier_runs",
+            select_over(fronts, "fronts", f"SELECT {cast} FROM fronts").to_arrow_table(),
         )
 
     def close(self) -> None:
         self._local.close()
+
+
+def select_over(relation: duckdb.DuckDBPyRelation, name: str, sql: str) -> duckdb.DuckDBPyRelation:
+    """``sql`` over ``relation``, which it reads as the table ``name`` (a query always
+    gives a relation; DuckDB's types allow None for a statement that returns nothing)."""
+    result = relation.query(name, sql)
+    assert result is not None
+    return result
 
 
 def _query(incoming: duckdb.DuckDBPyRelation, sql: str) -> duckdb.DuckDBPyRelation:
@@ -294,7 +311,7 @@ def _query(incoming: duckdb.DuckDBPyRelation, sql: str) -> duckdb.DuckDBPyRelati
     aborted" and keeps the real reason (a constraint, say) as the context: raise that.
     """
     try:
-        return incoming.query("incoming", sql)
+        return select_over(incoming, "incoming", sql)
     except duckdb.TransactionException as exc:
         if isinstance(exc.__context__, duckdb.Error):
             raise exc.__context__ from None

@@ -331,8 +331,8 @@ class Connection:
     def cursor(self) -> Iterator[Any]:
         """A cursor of its own for one operation; closed afterwards."""
         if self._pool is not None:
-            with self._server_cursor() as cur:
-                yield cur
+            with self._server_cursor() as server:
+                yield server
             return
         with self.held() as con:
             assert con is not None

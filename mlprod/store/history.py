@@ -317,7 +317,7 @@ class HistoryQueries(Lookups):
             with self.cursor() as cur:
                 distinct, rows = cur.execute(
                     f"SELECT {self.sql.distinct_values('f1')}, count(*) FROM calculations"
-                ).fetchone()  # type: ignore[misc]
+                ).fetchone()
             self._f1_values_seen = (version, distinct * 4 < rows)
         return self._f1_values_seen[1]
 
@@ -331,7 +331,7 @@ class HistoryQueries(Lookups):
         version = self.version()
         if self._frontier_runs_seen is None or self._frontier_runs_seen[0] != version:
             with self.cursor() as cur:
-                (rows,) = cur.execute("SELECT count(*) FROM frontier_runs").fetchone()  # type: ignore[misc]
+                (rows,) = cur.execute("SELECT count(*) FROM frontier_runs").fetchone()
             self._frontier_runs_seen = (version, rows > 100_000)
         return self._frontier_runs_seen[1]
 
@@ -414,7 +414,7 @@ class HistoryQueries(Lookups):
         with self.cursor() as cur:
             if total is None:
                 row = cur.execute(f"SELECT count(*) FROM calculations c WHERE {where}", params)
-                total = int(row.fetchone()[0])  # type: ignore[index]
+                total = int(row.fetchone()[0])
             columns = (
                 "c.id, c.f1, c.training_cost + c.inference_cost AS total_cost, "
                 "c.latency_ms, c.model_name, c.run_id, c.run_name, c.created_at"
@@ -429,7 +429,7 @@ class HistoryQueries(Lookups):
             # of ~2,400 rows is about one vector: it came back empty at 300k and 1M runs.
             # Take at least ~40 vectors' worth, then a reservoir of ``limit`` from them; a
             # small table, or a filter that leaves too few, is sampled row by row instead.
-            table_rows = int(cur.execute(self.sql.table_rows()).fetchone()[0])  # type: ignore[index]
+            table_rows = int(cur.execute(self.sql.table_rows()).fetchone()[0])
             wanted = 1.2 * limit / total  # the share of matching rows to draw
             block_share = min(1.0, max(wanted, 40 * 2048 / max(table_rows, 1)))
             points = None

@@ -27,6 +27,7 @@ from mlprod.store.blocks import (
     grouped,
     insert_block,
     insert_stream,
+    select_over,
 )
 from mlprod.store.connection import Connection
 from mlprod.store.dialect import DUCKDB, Dialect
@@ -68,11 +69,9 @@ def _frontier_runs_here(cur: PostgresCursor, rows: str) -> None:
     ).arrow()
     with duckdb.connect(config={"autoinstall_known_extensions": False,
                                 "autoload_known_extensions": False}) as local:  # fmt: skip
-        fronts = (
-            local.from_arrow(live)
-            .query("live", frontier_select(DUCKDB, "true", "live"))
-            .to_arrow_table()
-        )
+        fronts = select_over(
+            local.from_arrow(live), "live", frontier_select(DUCKDB, "true", "live")
+        ).to_arrow_table()
     cur.ingest("frontier_runs", fronts)
 
 

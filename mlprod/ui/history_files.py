@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -56,7 +57,7 @@ def _size(n: float) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
 
 
-def download_buttons(f: HistoryFilter, runs: int, columns: list, stem: str) -> None:
+def download_buttons(f: HistoryFilter, runs: int, columns: list[Any], stem: str) -> None:
     """A download button per kind in ``columns``; or, where the file would not fit in one
     turn of the memory budget, what it would take and how to get it anyway."""
     per_run = _bytes_per_run(history_key())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -90,10 +91,11 @@ def _frontier_charts(
     charts = {}
     for x, title in (("total_cost", f"total cost ({symbol})"), ("latency_ms", "latency (ms)")):
         frames = [frontier_dots(_view.points, x=x, highlight=set(answers)), _view.frontiers[x]]
-        charts[f"history-frontier-{x}"] = _drawn(
-            f"history-frontier-{x}", (title,),
-            lambda frames=frames, title=title: frontier_layers(*frames, x_title=title), frames,
-        )  # fmt: skip
+
+        def draw(frames: list[pd.DataFrame] = frames, title: str = title) -> alt.LayerChart:
+            return frontier_layers(*frames, x_title=title)
+
+        charts[f"history-frontier-{x}"] = _drawn(f"history-frontier-{x}", (title,), draw, frames)
     return charts
 
 
@@ -185,7 +187,9 @@ def load_sample_runs() -> int:
     return batch_no
 
 
-_NO_SELECTION = {"selection": {"rows": [], "columns": [], "cells": []}}
+_NO_SELECTION: dict[str, dict[str, list[int]]] = {
+    "selection": {"rows": [], "columns": [], "cells": []}
+}
 
 
 def ticked_runs(key: str, shown: list[int], shown_for: object) -> tuple[list[int], list[int], str]:

@@ -7,7 +7,7 @@ filter (``st.cache_data``) and cleared after every write, so nobody sees a stale
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, fields, is_dataclass, replace
 from typing import Any
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: How cached functions hash a HistoryFilter argument (its fields, in order).
-BY_FILTER = {HistoryFilter: astuple}
+BY_FILTER: dict[str | type[Any], Callable[[Any], Any]] = {HistoryFilter: astuple}
 
 
 @st.cache_resource(show_spinner="Opening the history database…")

@@ -10,7 +10,7 @@ from mlprod.comparison.compare import Run, run_from_row
 from mlprod.comparison.links import GroupSide
 from mlprod.comparison.sides import side_run
 from mlprod.errors import InvalidInput
-from mlprod.metrics import INPUT_FIELDS, LABELS
+from mlprod.metrics import INPUT_FIELDS, LABELS, RunInputs
 from mlprod.store import Store
 from mlprod.text import md
 from mlprod.ui.resources import group_runs, search_runs, store
@@ -58,10 +58,11 @@ def run_picker(
         if found.empty:
             st.info("No saved run matches; try another search or enter one by hand.")
             st.stop()
-        labels = {int(r.id): run_label(r) for r in found.itertuples()}
+        labels: dict[int, str] = {int(r.id): run_label(r) for r in found.itertuples()}
         pick = st.selectbox(
-            "Run (newest first)", list(labels), format_func=labels.get, key=f"{prefix}-pick"
+            "Run (newest first)", list(labels), format_func=labels.__getitem__, key=f"{prefix}-pick"
         )
+        assert pick is not None  # a selectbox with options always has one chosen
         return int(pick)
     if source == SOURCES[1]:
         groups = store.run_groups()
@@ -82,10 +83,11 @@ def run_picker(
         )  # fmt: skip
         return GroupSide(str(pick))
     if source == "Last scored batch" and batch is not None:
-        labels = {i: run_label(r) for i, r in enumerate(batch.itertuples())}
+        rows: dict[int, str] = {i: run_label(r) for i, r in enumerate(batch.itertuples())}
         index = st.selectbox(
-            "Run from the batch", list(labels), format_func=labels.get, key=f"{prefix}-batch"
+            "Run from the batch", list(rows), format_func=rows.__getitem__, key=f"{prefix}-batch"
         )
+        assert index is not None
         return run_from_row(batch.iloc[int(index)])
     name = st.text_input("Model name", key=f"{prefix}-name") or "model"
     values = {}
@@ -94,7 +96,7 @@ def run_picker(
         values[field_name] = (left if i % 2 == 0 else right).number_input(
             LABELS[field_name], step=step, key=f"{prefix}-{field_name}"
         )
-    return Run(name=name, **values)
+    return Run(*RunInputs.of(values).values(), name=name)
 
 
 def resolve_side(side: int | Run | GroupSide, rows: pd.DataFrame | None, *, noise: bool) -> Run:

@@ -170,7 +170,7 @@ def sidebar() -> None:
     with st.sidebar:
         if sign_in_provider()[0]:
             me = person()
-            role = me.role if me else "viewer"
+            role: str = me.role if me else "viewer"
             if me is not None and me.role == "editor" and me.projects is not None:
                 role = f"editor of {', '.join(sorted(me.projects))}"
             carried = "; saves carry this name" if me is not None and me.may_save() else ""

@@ -108,7 +108,7 @@ def _release_streamlit_copy(uploaded: UploadedFile) -> None:
     if ctx is None or not Runtime.exists():
         return
     with suppress(AttributeError, TypeError):
-        Runtime.instance().uploaded_file_mgr.add_file(
+        Runtime.instance().uploaded_file_mgr.add_file(  # type: ignore[attr-defined]
             ctx.session_id,
             UploadedFileRec(uploaded.file_id, uploaded.name, uploaded.type or "", b""),
         )
@@ -140,7 +140,8 @@ def guard_uploads(sign_in: bool) -> bool:
     if not sign_in or not Runtime.exists():
         return False
     manager = Runtime.instance().uploaded_file_mgr
-    keep = manager.add_file
+    # The memory manager's add_file (the base class declares none): wrapped, not replaced.
+    keep = manager.add_file  # type: ignore[attr-defined]
     log = logging.getLogger("mlprod.uploads")
 
     def add_file(session_id: str, file: object) -> None:
@@ -150,7 +151,7 @@ def guard_uploads(sign_in: bool) -> bool:
             return
         keep(session_id, file)
 
-    manager.add_file = add_file
+    manager.add_file = add_file  # type: ignore[attr-defined]
     return True
 
 

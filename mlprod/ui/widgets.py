@@ -75,7 +75,7 @@ def chart_spec(figure: alt.TopLevelMixin, name: str = "chart") -> dict[str, Any]
         from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
     except ImportError:  # a Streamlit without it: the spec with its data inline
         return themed(figure).to_dict(validate=False)
-    spec = _convert_altair_to_vega_lite_spec(_Unvalidated(themed(figure)))  # type: ignore[arg-type]
+    spec = _convert_altair_to_vega_lite_spec(_Unvalidated(themed(figure)))
     datasets = spec.pop("datasets", None) or {}
     text = json.dumps(spec)
     for i, old in enumerate(datasets):
