@@ -167,3 +167,21 @@ def test_every_page_of_results_is_read(tracking_uri):
     )  # fmt: skip
     report = json.loads(stdout)
     assert code == 0 and report["rows"] == report["ok"] == 1_050
+
+
+@pytest.mark.parametrize("port", [40371, 40100, 14013, 4010, 403])
+def test_a_port_holding_401_or_403_is_not_read_as_a_refusal(port):
+    """The classification of a failure reads the message's words, not its addresses: a dead
+    server on port 40371 was reported as refusing the credentials."""
+    from mlprod.ingest.mlflow_server import _explained
+
+    uri = f"http://127.0.0.1:{port}"
+    down = ConnectionError(
+        f"API request to {uri}/api/2.0/mlflow/experiments/get-by-name failed with exception "
+        f"HTTPConnectionPool(host='127.0.0.1', port={port}): Max retries exceeded with url: "
+        "/api/2.0/mlflow/experiments/get-by-name (Caused by NewConnectionError: [Errno 111] "
+        "Connection refused)"
+    )
+    assert "Cannot reach the MLflow server" in str(_explained(uri, down))
+    refused = RuntimeError(f"API request to {uri}/api/2.0/mlflow failed: 403 Forbidden")
+    assert "refused the request" in str(_explained(uri, refused))

@@ -10,6 +10,7 @@ a file. Scored ratios can be logged back to each run (``mlprod.cer`` and friends
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -50,7 +51,10 @@ def _quick_failures() -> Iterator[None]:
 
 def _explained(uri: str, exc: Exception) -> MlflowError:
     text = str(exc)
-    if any(code in text for code in ("401", "403", "Unauthorized", "Forbidden", "credentials")):
+    # Status codes are read from the words only: a port or an address (":40371", "port=4013")
+    # holds the digits of 401 and 403 often enough to call a dead server a refusal.
+    words = re.sub(r"\S+://\S*|port=\d+|:\d+", " ", text)
+    if re.search(r"\b(401|403)\b|Unauthorized|Forbidden|credentials", words):
         return MlflowError(
             f"The MLflow server at {uri} refused the request ({text.splitlines()[0][:120]}). "
             "Set MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME and "
