@@ -139,7 +139,7 @@ class OidcProvider:
 
 def secrets_toml(provider: OidcProvider, dashboard_port: int, extra: str = "") -> str:
     """The ``.streamlit/secrets.toml`` of a dashboard on ``dashboard_port`` signing in
-    with ``provider`` (as the README's "Deploying for a team" says)."""
+    with ``provider`` (as docs/DEPLOYING.md says)."""
     return f"""
 [auth]
 redirect_uri = "http://127.0.0.1:{dashboard_port}/oauth2callback"

@@ -134,3 +134,19 @@ def test_the_store_asks_its_dialect_what_differs_between_backends():
         if p.name not in own and asks.search(p.read_text())
     ]
     assert found == []
+
+
+def test_a_benchmark_records_its_figures_in_the_one_benchmarks_document(tmp_path):
+    """tests/benchmarks/record.py puts what a benchmark printed in its own block of the
+    document, replacing the last recording and leaving every other block as it was."""
+    from tests.benchmarks.record import record
+
+    document = tmp_path / "BENCHMARKS.md"
+    document.write_text("# Benchmarks\n\n## Measurement log\n\nolder figures\n")
+    record("run.py", ["python", "tests/benchmarks/run.py"], '{"rows_per_s": 1000000}\n', document)
+    record("history.py", ["python", "tests/benchmarks/history.py"], "overview 65 ms\n", document)
+    record("run.py", ["python", "tests/benchmarks/run.py"], '{"rows_per_s": 1200000}\n', document)
+    text = document.read_text()
+    assert text.count("<!-- recorded: run.py -->") == 1 and "1200000" in text
+    assert "1000000" not in text and "overview 65 ms" in text
+    assert text.index("history.py") < text.index("## Measurement log") < text.index("older")
