@@ -170,9 +170,10 @@ def rules_from(section: Mapping[str, object] | None) -> AccessRules:
     editors = section.get("editors", {})
     if not isinstance(editors, Mapping):
         raise InvalidInput(
-            "editors", '[mlprod.access.editors] maps an email or @domain to projects: '
-            '"ann@team.example" = ["*"].'
-        )  # fmt: skip
+            "editors",
+            "[mlprod.access.editors] maps an email or @domain to projects: "
+            '"ann@team.example" = ["*"].',
+        )
     return AccessRules(
         admins=_names(section, "admins"),
         editors={str(who): _names(editors, str(who)) for who in editors},

@@ -243,11 +243,18 @@ def break_even_chart(
         cross = pd.DataFrame({"traffic": even.cost_at[:20]})
         cross["cost"] = curve.at(cross["traffic"].to_numpy()) if curve else 0.0
         cross["label"] = [f"break-even {format_ratio(t, 3)}" for t in cross["traffic"]]
-        dots = alt.Chart(cross).mark_point(size=90, filled=True, color=TEXT).encode(
-            x="traffic:Q", y="cost:Q",
-            tooltip=[alt.Tooltip("traffic:Q", title="Break-even (requests/month)", format=",.0f"),
-                     alt.Tooltip("cost:Q", title=f"Total cost ({symbol})", format=",.0f")],
-        )  # fmt: skip
+        dots = (
+            alt.Chart(cross)
+            .mark_point(size=90, filled=True, color=TEXT)
+            .encode(
+                x="traffic:Q",
+                y="cost:Q",
+                tooltip=[
+                    alt.Tooltip("traffic:Q", title="Break-even (requests/month)", format=",.0f"),
+                    alt.Tooltip("cost:Q", title=f"Total cost ({symbol})", format=",.0f"),
+                ],
+            )
+        )
         chart = chart + dots
     return chart.properties(width=width, height=height)
 
@@ -318,8 +325,8 @@ MODEL_PALETTE = (
 
 
 def trend_frame(trend: pd.DataFrame) -> pd.DataFrame:
-    """The trend as the chart sends it: models and ratios as dictionaries (a 2-year weekly
-    trend of 8 models was 136 KB of Arrow with each name spelled on every row, 68 KB)."""
+    """The trend as the chart sends it: models and ratios as dictionaries, each name sent
+    once, not on every row (browser.py counts the bytes)."""
     return trend.astype({"model_name": "category", "ratio": "category", "runs": "int32"})
 
 
@@ -358,8 +365,10 @@ def sample_words(shown: int, total: int) -> str:
     'Dots: 1 run.'
     """
     if total > shown:
-        return (f"Dots: a random sample of {shown:,} of {total:,} runs; the frontier lines use "
-                "all of them.")  # fmt: skip
+        return (
+            f"Dots: a random sample of {shown:,} of {total:,} runs; the frontier lines use "
+            "all of them."
+        )
     return f"Dots: {total:,} run{'' if total == 1 else 's'}."
 
 
@@ -369,15 +378,20 @@ def frontier_dots(
     x: str,
     highlight: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> pd.DataFrame:
-    """What a frontier chart's dots draw and say in their tooltip, models as a dictionary:
-    the two frontier charts were ~170 KB of Arrow each at 2,000 dots (the other axis, the id
-    and a copy of x went along unused); now ~half."""
-    return pd.DataFrame({
-        "x": points[x], "f1": points["f1"], "answer": points["id"].isin(highlight),
-        "model_name": points["model_name"].astype("category"),
-        "run_name": points["run_name"], "run_id": points["run_id"],
-        "created_at": points["created_at"],
-    })  # fmt: skip
+    """What a frontier chart's dots draw and say in their tooltip, models as a dictionary,
+    and nothing else (the other axis, the id and a copy of x went along unused: browser.py
+    counts the bytes)."""
+    return pd.DataFrame(
+        {
+            "x": points[x],
+            "f1": points["f1"],
+            "answer": points["id"].isin(highlight),
+            "model_name": points["model_name"].astype("category"),
+            "run_name": points["run_name"],
+            "run_id": points["run_id"],
+            "created_at": points["created_at"],
+        }
+    )
 
 
 def frontier_layers(

@@ -25,9 +25,15 @@ from pathlib import Path
 from mlprod.errors import CannotWrite
 
 __all__ = [
-    "CURRENCIES", "DEFAULT_DB", "IN_CLONE", "PROJECT_DIR", "database", "database_label",
-    "refuse_to_overwrite_a_history", "secrets",
-]  # fmt: skip
+    "CURRENCIES",
+    "DEFAULT_DB",
+    "IN_CLONE",
+    "PROJECT_DIR",
+    "database",
+    "database_label",
+    "refuse_to_overwrite_a_history",
+    "secrets",
+]
 
 #: Currency code -> symbol shown before amounts.
 CURRENCIES: dict[str, str] = {
@@ -159,8 +165,17 @@ def _bytes(text: str) -> int:
     >>> _bytes("1.5GB"), _bytes("800MB"), _bytes("123")
     (1500000000, 800000000, 123)
     """
-    units = {"TB": 10**12, "GB": 10**9, "MB": 10**6, "KB": 10**3, "T": 10**12, "G": 10**9,
-             "M": 10**6, "K": 10**3, "B": 1}  # fmt: skip
+    units = {
+        "TB": 10**12,
+        "GB": 10**9,
+        "MB": 10**6,
+        "KB": 10**3,
+        "T": 10**12,
+        "G": 10**9,
+        "M": 10**6,
+        "K": 10**3,
+        "B": 1,
+    }
     cleaned = text.strip().upper().replace(" ", "")
     for unit, size in units.items():
         if cleaned.endswith(unit):

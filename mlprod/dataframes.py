@@ -193,9 +193,15 @@ class History:
 
         table = pa.Table.from_pandas(scored.reset_index(drop=True), preserve_index=False)
         with self._store() as store:
-            return save_batch(store, table, source=SOURCE, file_name=name,
-                              author=author or config.local_user(),
-                              currency=currency, again=True)  # fmt: skip
+            return save_batch(
+                store,
+                table,
+                source=SOURCE,
+                file_name=name,
+                author=author or config.local_user(),
+                currency=currency,
+                again=True,
+            )
 
 
 _FILTERS = ("models", "projects", "tags", "authors", "sources", "since", "until", "search")
@@ -226,7 +232,12 @@ def _filter(filters: Mapping[str, object]) -> HistoryFilter:
             raise InvalidInput(key, f"{key} is a date (2026-11-30), got {value!r}.") from None
 
     return HistoryFilter(
-        models=names("models"), projects=names("projects"), tags=names("tags"),
-        authors=names("authors"), sources=names("sources"), date_from=day("since"),
-        date_to=day("until"), text=str(filters.get("search") or ""),
-    )  # fmt: skip
+        models=names("models"),
+        projects=names("projects"),
+        tags=names("tags"),
+        authors=names("authors"),
+        sources=names("sources"),
+        date_from=day("since"),
+        date_to=day("until"),
+        text=str(filters.get("search") or ""),
+    )

@@ -166,7 +166,7 @@ def svg_text(chart: Any) -> str:
 
 def warm_up() -> bytes:
     """Render a one-dot chart: the first PNG of a process starts vl-convert's JavaScript
-    engine and loads PIL (~0.5 s), which a person's first Download PNG then does not wait
+    engine and loads PIL, which a person's first Download PNG then does not wait
     for. Returns the PNG.
 
     >>> warm_up()[1:4]  # a PNG's signature

@@ -73,8 +73,13 @@ class RunInputs:
         return calculate(*self.values())
 
     def values(self) -> tuple[float, float, float, float, float]:
-        return (self.f1, self.training_cost, self.inference_cost, self.training_hours,
-                self.latency_ms)  # fmt: skip
+        return (
+            self.f1,
+            self.training_cost,
+            self.inference_cost,
+            self.training_hours,
+            self.latency_ms,
+        )
 
     def inputs(self) -> dict[str, float]:
         """The five inputs by field name (a record's or a row's columns)."""
@@ -263,11 +268,20 @@ def score_arrays(
         # One pass of cheap comparisons finds the good rows (NaN fails every comparison);
         # only the few bad rows go through the rule-by-rule explanation below.
         ok = (
-            (f1_a >= 0) & (f1_a <= 1)
-            & (train_a >= 0) & (infer_a >= 0) & (total_cost > 0) & np.isfinite(total_cost)
-            & (hours_a > 0) & np.isfinite(hours_a) & (lat_a > 0) & np.isfinite(lat_a)
-            & (cer <= MAX_RATIO) & (ter <= MAX_RATIO) & (psr <= MAX_RATIO)
-        )  # fmt: skip
+            (f1_a >= 0)
+            & (f1_a <= 1)
+            & (train_a >= 0)
+            & (infer_a >= 0)
+            & (total_cost > 0)
+            & np.isfinite(total_cost)
+            & (hours_a > 0)
+            & np.isfinite(hours_a)
+            & (lat_a > 0)
+            & np.isfinite(lat_a)
+            & (cer <= MAX_RATIO)
+            & (ter <= MAX_RATIO)
+            & (psr <= MAX_RATIO)
+        )
     error = np.full(n, None, dtype=object)
     error_field = np.full(n, None, dtype=object)
     bad = np.flatnonzero(~ok)

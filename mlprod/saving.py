@@ -95,8 +95,14 @@ def calculation_record(
     Text fields are trimmed (empty is not given) and tags normalised.
     """
     parts = {k: v for k, v in (f1_inputs or {}).items() if k != "f1"}
-    texts = {"model_name": model_name, "run_id": run_id, "run_name": run_name,
-             "project": project, "tags": tags, "notes": notes}  # fmt: skip
+    texts = {
+        "model_name": model_name,
+        "run_id": run_id,
+        "run_name": run_name,
+        "project": project,
+        "tags": tags,
+        "notes": notes,
+    }
     for field, text in texts.items():
         if text is not None and len(text) > TEXT_LIMITS[field]:
             raise InvalidInput(field, too_long(field, len(text)))
@@ -167,8 +173,8 @@ def file_hash(path: str | Path) -> str:
 
 def _hash_meanwhile(path: Path) -> Callable[[], str]:
     """Start :func:`file_hash` on a thread of its own; returns the function that waits for
-    it. hashlib releases the GIL, so a big file (60 MB: ~75 ms) is hashed while it is
-    scored and stored instead of before."""
+    it. hashlib releases the GIL, so a big file is hashed while it is scored and stored
+    instead of before (run.py's ``hash_only``)."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprod-hash")
     job = pool.submit(file_hash, path)
     pool.shutdown(wait=False)

@@ -102,13 +102,22 @@ missing = inspection.missing(remembered, provided)
 if missing:
     st.warning(
         "Choose a column for, or give one value for every run to: "
-        + ", ".join(FIELD_LABELS[m] for m in missing) + "."
-    )  # fmt: skip
+        + ", ".join(FIELD_LABELS[m] for m in missing)
+        + "."
+    )
     st.stop()
 st.caption(
-    md(provenance(remembered, inspection.hours_from, provided,
-                  inspection.spare_columns(remembered), "the values for every run")) + "."
-)  # fmt: skip
+    md(
+        provenance(
+            remembered,
+            inspection.hours_from,
+            provided,
+            inspection.spare_columns(remembered),
+            "the values for every run",
+        )
+    )
+    + "."
+)
 
 content_hash = file_hash(inspection.path)
 scored_key = (content_hash, tuple(sorted(remembered.items())), tuple(sorted(given.items())))
@@ -180,16 +189,24 @@ download, errors_download, save = st.columns(3)
 stem = "mlflow-runs" if read is not None else file_name.split(".")[0]
 # Built only when clicked, from the scored file on disk (a rerun builds nothing).
 download.download_button(
-    "Download scored CSV", lambda: scored.write_csv(path.parent).open("rb"),
-    f"{stem}.scored.csv", "text/csv", key="batch-download", icon=":material/download:",
+    "Download scored CSV",
+    lambda: scored.write_csv(path.parent).open("rb"),
+    f"{stem}.scored.csv",
+    "text/csv",
+    key="batch-download",
+    icon=":material/download:",
     on_click="ignore",
-)  # fmt: skip
+)
 errors_download.download_button(
     "Download error report",
     lambda: scored.write_csv(path.parent, errors_only=True).open("rb"),
-    f"{stem}.errors.csv", "text/csv", key="batch-download-errors",
-    disabled=not summary.errors, icon=":material/report:", on_click="ignore",
-)  # fmt: skip
+    f"{stem}.errors.csv",
+    "text/csv",
+    key="batch-download-errors",
+    disabled=not summary.errors,
+    icon=":material/report:",
+    on_click="ignore",
+)
 
 with save:
     if result["saved"] is not None:
@@ -201,19 +218,29 @@ with save:
     if read is not None:  # from a tracking server: runs stored before are left out
         fresh, known = unsaved_runs(ui.store(), scored.good(), source=SOURCE, origin=read.uri)
         if known:
-            st.caption(f"{known:,} of these runs are in the history already; they are not "
-                       "stored twice.")  # fmt: skip
+            st.caption(
+                f"{known:,} of these runs are in the history already; they are not stored twice."
+            )
         if not fresh.num_rows:
             st.info("Every scored run is in the history already.")
             st.stop()
-        write_back = st.checkbox("Also log the ratios on each run in MLflow",
-                                 key="batch-mlflow-write-back")  # fmt: skip
-        if st.button(f"Save {fresh.num_rows:,} new runs to history", key="batch-save",
-                     icon=":material/save:"):  # fmt: skip
+        write_back = st.checkbox(
+            "Also log the ratios on each run in MLflow", key="batch-mlflow-write-back"
+        )
+        if st.button(
+            f"Save {fresh.num_rows:,} new runs to history", key="batch-save", icon=":material/save:"
+        ):
             with st.spinner("Saving…"), ui.writing() as target:
-                batch_no = save_batch(target, fresh, source=SOURCE, file_name=read.uri,
-                                      who=ui.person(), currency=config.currency(),
-                                      again=True, imported_from=read.uri)  # fmt: skip
+                batch_no = save_batch(
+                    target,
+                    fresh,
+                    source=SOURCE,
+                    file_name=read.uri,
+                    who=ui.person(),
+                    currency=config.currency(),
+                    again=True,
+                    imported_from=read.uri,
+                )
             note = f"Saved {fresh.num_rows:,} rows to the history (batch {batch_no})."
             if write_back:
                 try:
@@ -242,10 +269,15 @@ with save:
         try:
             with st.spinner("Saving…"), scoring_turn(), ui.writing() as target:
                 batch_no = save_batch(
-                    target, scored.tables(), source="batch", file=inspection.path,
-                    file_name=file_name, who=ui.person(), currency=config.currency(),
+                    target,
+                    scored.tables(),
+                    source="batch",
+                    file=inspection.path,
+                    file_name=file_name,
+                    who=ui.person(),
+                    currency=config.currency(),
                     again=confirmed,
-                )  # fmt: skip
+                )
         except AlreadySaved as exc:  # someone saved the same file a moment ago
             st.warning(md(exc))
             st.stop()

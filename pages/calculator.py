@@ -45,9 +45,13 @@ with form_column:
         f1_parts: dict[str, float | None] = {}
         if f1_mode == "F1 score":
             f1_parts["f1"] = st.number_input(
-                "F1 score", value=0.90, step=0.01, format="%.3f", key="calc-f1",
+                "F1 score",
+                value=0.90,
+                step=0.01,
+                format="%.3f",
+                key="calc-f1",
                 help="Between 0 and 1 (0.90, not 90).",
-            )  # fmt: skip
+            )
         elif f1_mode == "Precision & recall":
             left, right = st.columns(2)
             f1_parts["precision"] = left.number_input(
@@ -71,9 +75,12 @@ with form_column:
         codes = list(CURRENCIES)
         team = config.currency()
         currency = st.selectbox(
-            "Currency", codes, index=codes.index(team) if team in codes else 0,
-            key="calc-currency", help="The team's default comes from MLPROD_CURRENCY.",
-        )  # fmt: skip
+            "Currency",
+            codes,
+            index=codes.index(team) if team in codes else 0,
+            key="calc-currency",
+            help="The team's default comes from MLPROD_CURRENCY.",
+        )
         st.caption(f"Costs below are in {currency} ({CURRENCIES[currency].strip()}).")
         cost_inputs = training_cost_inputs(train_mode, currency)
         cost_inputs |= inference_cost_inputs(infer_mode, currency)
@@ -83,19 +90,28 @@ with form_column:
             "Training time (hours)", value=10.0, step=0.5, format="%.2f", key="calc-training-hours"
         )
         latency_ms = st.number_input(
-            "Latency (ms)", value=50.0, step=1.0, format="%.1f", key="calc-latency-ms",
+            "Latency (ms)",
+            value=50.0,
+            step=1.0,
+            format="%.1f",
+            key="calc-latency-ms",
             help="Time for one prediction, in milliseconds.",
-        )  # fmt: skip
+        )
 
         with st.expander("Run details (optional)"):
-            model_name = st.text_input("Model name", key="calc-model-name",
-                                       max_chars=TEXT_LIMITS["model_name"])  # fmt: skip
-            project = st.text_input("Project", key="calc-project",
-                                    max_chars=TEXT_LIMITS["project"])  # fmt: skip
-            tags = st.text_input("Tags", key="calc-tags", placeholder="comma, separated",
-                                 max_chars=TEXT_LIMITS["tags"])  # fmt: skip
-            notes = st.text_area("Notes", key="calc-notes", height=80,
-                                 max_chars=TEXT_LIMITS["notes"])  # fmt: skip
+            model_name = st.text_input(
+                "Model name", key="calc-model-name", max_chars=TEXT_LIMITS["model_name"]
+            )
+            project = st.text_input("Project", key="calc-project", max_chars=TEXT_LIMITS["project"])
+            tags = st.text_input(
+                "Tags",
+                key="calc-tags",
+                placeholder="comma, separated",
+                max_chars=TEXT_LIMITS["tags"],
+            )
+            notes = st.text_area(
+                "Notes", key="calc-notes", height=80, max_chars=TEXT_LIMITS["notes"]
+            )
 
         submitted = st.form_submit_button("Calculate", type="primary", key="calc-submit")
 
@@ -107,16 +123,24 @@ if submitted or "calc-result" not in st.session_state:
         run = RunInputs(f1, costs.training_cost, costs.inference_cost, training_hours, latency_ms)
         ratios = run.ratios
         record = calculation_record(
-            run, currency=currency, f1_inputs=f1_parts, assumptions=costs.assumptions,
-            model_name=model_name, project=project, tags=tags, notes=notes,
-        )  # fmt: skip
+            run,
+            currency=currency,
+            f1_inputs=f1_parts,
+            assumptions=costs.assumptions,
+            model_name=model_name,
+            project=project,
+            tags=tags,
+            notes=notes,
+        )
     except InvalidInput as exc:
         st.session_state["calc-result"] = {"error": str(exc)}
     else:
         st.session_state["calc-result"] = {
-            "key": uuid.uuid4().hex, "ratios": ratios, "record": record,
+            "key": uuid.uuid4().hex,
+            "ratios": ratios,
+            "record": record,
             "cost_formulas": costs.formulas,
-        }  # fmt: skip
+        }
 result = st.session_state["calc-result"]
 
 if "error" in result:
@@ -135,22 +159,23 @@ with result_column:
     st.markdown("**How they are computed**")
     st.code(
         "\n".join([*result.get("cost_formulas", []), *shown_formulas.values()]),
-        language=None, wrap_lines=True,
-    )  # fmt: skip
+        language=None,
+        wrap_lines=True,
+    )
 
     advice = advice_for(result["ratios"])
     st.markdown(f"**What to try first.** {advice.headline}")
     st.markdown("\n".join(f"- {action}" for action in advice.actions))
     st.caption("Weakest = furthest below the reference run (F1 0.90, $1,200, 10 h, 50 ms).")
     st.page_link(
-        "pages/guide.py", label="Guide: what each ratio means, when it misleads, and the FAQ",
+        "pages/guide.py",
+        label="Guide: what each ratio means, when it misleads, and the FAQ",
         icon=":material/menu_book:",
-    )  # fmt: skip
+    )
 
     me = ui.person()
     if me is not None and not me.may_save():
-        st.caption(f"Viewers can calculate and look; saving needs the editor role. "
-                   f"{GRANT_HELP}")  # fmt: skip
+        st.caption(f"Viewers can calculate and look; saving needs the editor role. {GRANT_HELP}")
     elif st.button("Save to history", key="calc-save", icon=":material/save:"):
         with ui.writing() as store:
             saved = save_calculation(

@@ -51,8 +51,10 @@ if "compare-ready" not in st.session_state:
     asked = [s for s in sides if isinstance(s, int)] + link.extra
     known = set(store.calculations_by_id(asked)["id"]) if asked else set()
     if any(isinstance(s, int) and s not in known for s in sides):
-        st.warning("The link names a run that is not in the history (deleted, or from "
-                   "another database). Showing the default comparison instead.")  # fmt: skip
+        st.warning(
+            "The link names a run that is not in the history (deleted, or from "
+            "another database). Showing the default comparison instead."
+        )
         sides = list(CLASSIC_TRADE_OFF)
     for prefix, side in zip(("compare-a", "compare-b"), sides, strict=True):
         st.session_state.update(side_defaults(prefix, side))
@@ -79,9 +81,10 @@ with st.expander("Weights, tie band and more runs"):
     tie_band = tie.slider("Tie band (%)", 0.0, 20.0, step=0.5, key="compare-tie") / 100
     with_noise = st.toggle(
         "Weigh run-to-run spread (other runs of the same model and project, or tag group=NAME)",
-        value=True, key="compare-noise",
+        value=True,
+        key="compare-noise",
         help="A lead smaller than what other seeds of the same model give is no winner.",
-    )  # fmt: skip
+    )
     recent = ui.search_runs("", limit=200)
     extra_labels = {int(r.id): run_label(r) for r in recent.itertuples()}
     extra_ids = st.multiselect(
@@ -104,10 +107,15 @@ def share_link() -> None:
     """The page's link reproduces what it shows (the traffic too, once typed)."""
     traffic = st.session_state.get("compare-traffic")
     st.query_params.from_dict(
-        {"a": side_param(side_a), "b": side_param(side_b), "w": weights_param(weights),
-         "tie": f"{tie_band * 100:g}"} | ({"x": ",".join(map(str, extra_ids))} if extra_ids else {})
+        {
+            "a": side_param(side_a),
+            "b": side_param(side_b),
+            "w": weights_param(weights),
+            "tie": f"{tie_band * 100:g}",
+        }
+        | ({"x": ",".join(map(str, extra_ids))} if extra_ids else {})
         | ({"t": f"{traffic:.0f}"} if traffic else {})
-    )  # fmt: skip
+    )
 
 
 share_link()
@@ -139,29 +147,43 @@ st.dataframe(
 spread = spread_table({"A": run_a.noise, "B": run_b.noise})
 if spread is not None:
     with st.expander("Run-to-run spread (the groups behind the verdict)"):
-        st.caption("Per side: its group's runs; the 90% interval of the mean is a bootstrap "
-                   "(4,000 resamples, seeded: the same answer on every visit).")  # fmt: skip
-        st.dataframe(spread, hide_index=True, column_config={
-            c: st.column_config.NumberColumn(c, format="%.4g")
-            for c in ("mean", "min", "max", "mean 90% low", "mean 90% high")})  # fmt: skip
+        st.caption(
+            "Per side: its group's runs; the 90% interval of the mean is a bootstrap "
+            "(4,000 resamples, seeded: the same answer on every visit)."
+        )
+        st.dataframe(
+            spread,
+            hide_index=True,
+            column_config={
+                c: st.column_config.NumberColumn(c, format="%.4g")
+                for c in ("mean", "min", "max", "mean 90% low", "mean 90% high")
+            },
+        )
 
 stem = f"compare-{run_a.name}-vs-{run_b.name}".replace(" ", "_")[:80]  # download names
 assumed = assumptions_table(comparison)
 if assumed is not None:
     with st.expander("Cost assumptions (where the costs came from)", expanded=True):
         st.dataframe(
-            assumed, hide_index=True, height="content",
-            column_config={"assumption": st.column_config.TextColumn("Assumption"),
-                           "A": st.column_config.TextColumn(f"A · {run_a.name}"),
-                           "B": st.column_config.TextColumn(f"B · {run_b.name}")},
-        )  # fmt: skip
+            assumed,
+            hide_index=True,
+            height="content",
+            column_config={
+                "assumption": st.column_config.TextColumn("Assumption"),
+                "A": st.column_config.TextColumn(f"A · {run_a.name}"),
+                "B": st.column_config.TextColumn(f"B · {run_b.name}"),
+            },
+        )
         named = assumed.rename(columns={"A": f"A · {run_a.name}", "B": f"B · {run_b.name}"})
         st.download_button(
-            "Download cost assumptions (CSV)", csv_bytes(named),
+            "Download cost assumptions (CSV)",
+            csv_bytes(named),
             f"{stem}-assumptions.csv",
-            "text/csv", key="compare-assumptions-csv", icon=":material/table:",
+            "text/csv",
+            key="compare-assumptions-csv",
+            icon=":material/table:",
             on_click="ignore",
-        )  # fmt: skip
+        )
 
 even = break_even(run_a, run_b)
 if even is None:
@@ -173,11 +195,15 @@ if even is None:
 else:
     st.subheader("Break-even traffic")
     traffic = st.number_input(
-        "Your traffic (requests per month)", value=None, min_value=1.0, step=100_000.0,
-        format="%.0f", key="compare-traffic",
+        "Your traffic (requests per month)",
+        value=None,
+        min_value=1.0,
+        step=100_000.0,
+        format="%.0f",
+        key="compare-traffic",
         placeholder=f"{even.traffic:,.0f}" + ("" if even.traffic_given else " (assumed)"),
         help="Where the cost assumptions state no traffic, tokens per request follow from this.",
-    )  # fmt: skip
+    )
     if traffic:
         even = break_even(run_a, run_b, traffic=traffic)
         share_link()
@@ -202,32 +228,48 @@ ui.chart(inputs.properties(title=f"{title}: inputs"), "compare-inputs")
 
 
 def card() -> Any:
-    """The comparison card, built when asked for (a download, the preview opened): ~60 ms
-    of Altair on every change of run A or B otherwise."""
+    """The comparison card, built when asked for (a download, the preview opened), not
+    on every change of run A or B (browser.py)."""
     return comparison_card(comparison, extras, even=even)
 
 
 ui.warm_png_export()
 png_col, svg_col, csv_col = st.columns(3)
 png_col.download_button(
-    "Download PNG", lambda: card_png(card()), f"{stem}.png", "image/png",
-    key="compare-png", icon=":material/image:", on_click="ignore",
-)  # fmt: skip
+    "Download PNG",
+    lambda: card_png(card()),
+    f"{stem}.png",
+    "image/png",
+    key="compare-png",
+    icon=":material/image:",
+    on_click="ignore",
+)
 svg_col.download_button(
-    "Download SVG", lambda: svg_text(card()), f"{stem}.svg", "image/svg+xml",
-    key="compare-svg", icon=":material/draw:", on_click="ignore",
-)  # fmt: skip
+    "Download SVG",
+    lambda: svg_text(card()),
+    f"{stem}.svg",
+    "image/svg+xml",
+    key="compare-svg",
+    icon=":material/draw:",
+    on_click="ignore",
+)
 csv_col.download_button(
-    "Download table (CSV)", csv_bytes(comparison_table(comparison)), f"{stem}.csv", "text/csv",
-    key="compare-csv", icon=":material/table:", on_click="ignore",
-)  # fmt: skip
+    "Download table (CSV)",
+    csv_bytes(comparison_table(comparison)),
+    f"{stem}.csv",
+    "text/csv",
+    key="compare-csv",
+    icon=":material/table:",
+    on_click="ignore",
+)
 
 st.markdown("**Link to this comparison**")
 st.code(ui.page_url(dict(st.query_params.to_dict())), language=None, wrap_lines=True)
-# Drawn only while open (it re-runs the page when opened or closed): the card's chart cost
-# ~0.25 s on every change of run A or B, seen or not.
-preview = st.expander("The comparison card as exported (1280 × 720)", key="compare-card-open",
-                      on_change="rerun")  # fmt: skip
+# Drawn only while open (it re-runs the page when opened or closed): the card's chart is
+# not drawn on every change of run A or B, seen or not (browser.py).
+preview = st.expander(
+    "The comparison card as exported (1280 × 720)", key="compare-card-open", on_change="rerun"
+)
 if preview.open:
     with preview:
         ui.chart(card(), "compare-card")

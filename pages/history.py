@@ -73,17 +73,28 @@ picked = (
 date_from = picked[0] if picked else None
 date_to = picked[1] if len(picked) > 1 else date_from
 f = HistoryFilter(
-    models=tuple(models), projects=tuple(projects), tags=tuple(tags), authors=tuple(authors),
-    sources=tuple(sources), date_from=date_from, date_to=date_to, text=text,
-)  # fmt: skip
+    models=tuple(models),
+    projects=tuple(projects),
+    tags=tuple(tags),
+    authors=tuple(authors),
+    sources=tuple(sources),
+    date_from=date_from,
+    date_to=date_to,
+    text=text,
+)
 
 # -- figures, the two questions and the charts: all SQL, one cached overview per filter -------
 q1, q2 = st.columns(2, gap="large")
 with q1, st.container(border=True):
     gap = st.number_input(
-        "Cheapest run within this much F1 of the best", 0.0, 1.0, 0.01, step=0.005,
-        format="%.3f", key="history-gap",
-    )  # fmt: skip
+        "Cheapest run within this much F1 of the best",
+        0.0,
+        1.0,
+        0.01,
+        step=0.005,
+        format="%.3f",
+        key="history-gap",
+    )
     cheapest_slot = st.empty()
 with q2, st.container(border=True):
     budget_col, latency_col = st.columns(2)
@@ -109,10 +120,11 @@ if summary["runs"] == 0:
 if view.cheapest:
     cheapest_slot.markdown(run_answer(view.cheapest, currency))
 under_slot.markdown(
-    run_answer(view.best_under, currency) if view.best_under else
-    f"No run costs at most {format_money(budget, currency or 'USD')} with latency ≤ "
+    run_answer(view.best_under, currency)
+    if view.best_under
+    else f"No run costs at most {format_money(budget, currency or 'USD')} with latency ≤ "
     f"{format_ratio(latency)} ms."
-)  # fmt: skip
+)
 answers = answer_ids(view)
 
 runs_col, models_col, cer_col, ter_col, psr_col = st.columns(5)
@@ -157,18 +169,27 @@ selected, vanished, table_key = ticked_runs(
 # Only the columns shown: st.dataframe sends every column of its frame to the browser
 # (column_order only hides them), and the page holds 52, of which 33 show.
 st.dataframe(
-    ui.shown_empty(rows[HISTORY_TABLE_COLUMNS]), hide_index=True, height=420,
-    key=table_key, on_select="rerun", selection_mode="multi-row",
+    ui.shown_empty(rows[HISTORY_TABLE_COLUMNS]),
+    hide_index=True,
+    height=420,
+    key=table_key,
+    on_select="rerun",
+    selection_mode="multi-row",
     column_config=history_column_config(),
-)  # fmt: skip
+)
 delete_col, undo_col, export_csv, export_parquet = st.columns(4)
 if not editor:
     delete_col.caption("Viewers can look and export; deleting needs the editor role.")
 # A click sent from a table drawn before this one picks nothing (see ticked_runs): no-op.
-elif delete_col.button(
-    f"Delete {len(selected)} selected", key="history-delete", disabled=not selected,
-    icon=":material/delete:",
-) and selected:  # fmt: skip
+elif (
+    delete_col.button(
+        f"Delete {len(selected)} selected",
+        key="history-delete",
+        disabled=not selected,
+        icon=":material/delete:",
+    )
+    and selected
+):
     with ui.writing() as target:
         done = target.soft_delete(selected, who=me)
         taken = taken_by_others(target, selected, len(done), "delete")
@@ -200,8 +221,9 @@ if (
     ui.written()
     st.session_state["history-gen"] = st.session_state.get("history-gen", 0) + 1
     st.rerun()
-download_buttons(f, summary["runs"], [export_csv, export_parquet],
-                 f"mlprod-history-{date.today():%Y%m%d}")  # fmt: skip
+download_buttons(
+    f, summary["runs"], [export_csv, export_parquet], f"mlprod-history-{date.today():%Y%m%d}"
+)
 
 if st.toggle("Show deleted runs", key="history-show-deleted"):
     gone = ui.deleted_runs(f)
@@ -213,9 +235,12 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
         )
         st.dataframe(
             ui.shown_empty(gone[["deleted_at", "deleted_by", *HISTORY_TABLE_COLUMNS[1:]]]),
-            hide_index=True, key=gone_key, on_select="rerun",
-            selection_mode="multi-row", column_config=history_column_config(),
-        )  # fmt: skip
+            hide_index=True,
+            key=gone_key,
+            on_select="rerun",
+            selection_mode="multi-row",
+            column_config=history_column_config(),
+        )
         if (
             editor
             and st.button(
@@ -232,18 +257,21 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
             st.session_state["history-taken"] = taken
             st.rerun()
 
-# Opened on demand: its query (~20-50 ms at 1M runs) is not run for every filter.
+# Opened on demand: its query is not run for every filter (history.py).
 spread_box = st.expander(
-    "Run-to-run spread per group (other seeds of the same model)", key="history-spread-open",
+    "Run-to-run spread per group (other seeds of the same model)",
+    key="history-spread-open",
     on_change="rerun",
-)  # fmt: skip
+)
 with spread_box:
     if spread_box.open:  # queried only then
         spread = ui.spread_per_group(f)
         if spread.empty:
-            st.caption("No group has two runs under this filter. A group is the runs of one "
-                       "model and project, or the runs tagged group=NAME (e.g. one per "
-                       "seed).")  # fmt: skip
+            st.caption(
+                "No group has two runs under this filter. A group is the runs of one "
+                "model and project, or the runs tagged group=NAME (e.g. one per "
+                "seed)."
+            )
         else:
             st.caption(
                 "A lead smaller than a group's spread may be a lucky seed: the Compare page weighs "
@@ -269,19 +297,27 @@ with log_box:
             st.caption("Nobody has deleted a run yet.")
         else:
             st.dataframe(
-                log, hide_index=True,
-                column_order=["happened_at", "action", "done_by", "model_name", "run_name",
-                              "run_id"],
+                log,
+                hide_index=True,
+                column_order=[
+                    "happened_at",
+                    "action",
+                    "done_by",
+                    "model_name",
+                    "run_name",
+                    "run_id",
+                ],
                 column_config={
-                    "happened_at": st.column_config.DatetimeColumn("When (UTC)",
-                                                                   format="YYYY-MM-DD HH:mm"),
+                    "happened_at": st.column_config.DatetimeColumn(
+                        "When (UTC)", format="YYYY-MM-DD HH:mm"
+                    ),
                     "action": st.column_config.TextColumn("Action"),
                     "done_by": st.column_config.TextColumn("By"),
                     "model_name": st.column_config.TextColumn("Model"),
                     "run_name": st.column_config.TextColumn("Run name"),
                     "run_id": st.column_config.TextColumn("Run id"),
                 },
-            )  # fmt: skip
+            )
 
 # Last on the page (an element above the charts would shift them): a save or delete
 # anywhere else, a CLI, a notebook, another session or replica, reruns the page.

@@ -90,9 +90,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
     except Exception as exc:  # a bug: never read as "some rows had errors" (1)
         log = _crash_log(exc)
-        print(f"internal error ({type(exc).__name__}: {str(exc)[:200]}). A batch is stored "
-              "only when a line says 'Saved'; a save cut short stores nothing. Details: "
-              f"{log}", file=sys.stderr)  # fmt: skip
+        print(
+            f"internal error ({type(exc).__name__}: {str(exc)[:200]}). A batch is stored "
+            "only when a line says 'Saved'; a save cut short stores nothing. Details: "
+            f"{log}",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

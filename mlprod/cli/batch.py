@@ -62,9 +62,15 @@ def score(args: argparse.Namespace) -> int:
     def save(store: Store, rows: Iterator[pa.Table]) -> int:
         from mlprod.saving import save_batch
 
-        return save_batch(store, rows, source="cli", file=path,
-                          author=args.author or config.local_user(), currency=args.currency,
-                          again=args.again)  # fmt: skip
+        return save_batch(
+            store,
+            rows,
+            source="cli",
+            file=path,
+            author=args.author or config.local_user(),
+            currency=args.currency,
+            again=args.again,
+        )
 
     return _run(args, inspect(path), path.name, _default_output(path), save)
 
@@ -86,32 +92,48 @@ def import_mlflow(args: argparse.Namespace) -> int:
             runs, skipped = unsaved_runs(store, runs, source=SOURCE, origin=uri)
     extra = {"source": uri, "read": read, "skipped": skipped, "written_back": 0}
     if runs.num_rows == 0:
-        _say(args, {"rows": 0, "ok": 0, "scored": 0, "errors": 0, "saved": 0, **extra},
-             f"{uri}: {read:,} runs, all already in the history ({skipped:,} skipped); "
-             "nothing new to score.")  # fmt: skip
+        _say(
+            args,
+            {"rows": 0, "ok": 0, "scored": 0, "errors": 0, "saved": 0, **extra},
+            f"{uri}: {read:,} runs, all already in the history ({skipped:,} skipped); "
+            "nothing new to score.",
+        )
         return EXIT_OK
     scored: list[pa.Table] = []
 
     def save(store: Store, rows: Iterator[pa.Table]) -> int:
         from mlprod.saving import save_batch
 
-        return save_batch(store, rows, source=SOURCE, file_name=uri,
-                          author=args.author or config.local_user(), currency=args.currency,
-                          again=True, imported_from=uri)  # fmt: skip
+        return save_batch(
+            store,
+            rows,
+            source=SOURCE,
+            file_name=uri,
+            author=args.author or config.local_user(),
+            currency=args.currency,
+            again=True,
+            imported_from=uri,
+        )
 
     with tempfile.TemporaryDirectory(prefix="mlprod-mlflow-") as folder:
         inspection = inspect(source.to_parquet(runs, Path(folder)), name=f"MLflow {uri}")
         inspection.format = "mlflow-server"
         output = Path(args.output) if args.output and args.output != "-" else None
         code = _run(
-            args, inspection, f"{uri} ({', '.join(args.experiment)})",
-            output or Path("mlflow-runs.scored.csv"), save, extra,
+            args,
+            inspection,
+            f"{uri} ({', '.join(args.experiment)})",
+            output or Path("mlflow-runs.scored.csv"),
+            save,
+            extra,
             keep=scored if args.write_back else None,
-        )  # fmt: skip
+        )
     if args.write_back and code != EXIT_DATABASE:
         done = source.write_back(scored)
-        print(f"Logged mlprod.cer, mlprod.ter and mlprod.psr on {done:,} MLflow runs.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"Logged mlprod.cer, mlprod.ter and mlprod.psr on {done:,} MLflow runs.",
+            file=sys.stderr,
+        )
     return code
 
 
@@ -143,14 +165,25 @@ def _run(
             raise
         # A row longer than a streamed block (a 10 MB cell): once more with big blocks, so
         # that whatever `score` reads, `--save` stores (nothing was kept of the first go).
-        outcome = _attempt(args, inspection, mapping, given, output, save, progress, keep,
-                           block_bytes=LONG_ROW_BLOCK_BYTES)  # fmt: skip
+        outcome = _attempt(
+            args,
+            inspection,
+            mapping,
+            given,
+            output,
+            save,
+            progress,
+            keep,
+            block_bytes=LONG_ROW_BLOCK_BYTES,
+        )
     if progress:
         progress.done()
-    source = provenance(mapping, inspection.hours_from, scenario.provides(),
-                        inspection.spare_columns(mapping))  # fmt: skip
-    return _report(args, outcome, inspection, name, output, source,
-                   scenario.describe(), given, extra or {})  # fmt: skip
+    source = provenance(
+        mapping, inspection.hours_from, scenario.provides(), inspection.spare_columns(mapping)
+    )
+    return _report(
+        args, outcome, inspection, name, output, source, scenario.describe(), given, extra or {}
+    )
 
 
 def _report(
@@ -222,9 +255,14 @@ def _attempt(
 
         def scored_rows() -> Iterator[pa.Table]:
             for table in scored_batches(
-                inspection, mapping, progress=progress, currency=args.currency,
-                stream=args.save, scenario=given, block_bytes=block_bytes,
-            ):  # fmt: skip
+                inspection,
+                mapping,
+                progress=progress,
+                currency=args.currency,
+                stream=args.save,
+                scenario=given,
+                block_bytes=block_bytes,
+            ):
                 with _writing(output):
                     out.write(table)
                 outcome.summary.add(table)
@@ -275,9 +313,10 @@ def _scored_file(output: Path | None) -> Iterator[CsvOut | ParquetOut]:
     """
     special = output is not None and output.exists() and not output.is_file()
     partial = (
-        None if output is None or special
+        None
+        if output is None or special
         else output.with_name(f".{output.name}.{os.getpid()}.part")
-    )  # fmt: skip
+    )
     with _writing(output):
         out = (
             scored_out(sys.stdout.buffer)
@@ -344,10 +383,16 @@ class _Progress:
             return
         self.shown = True
         share = "" if self.compressed else f"{done / max(total, 1):4.0%}, "
-        print(f"\rscoring… {share}{self.rows:,} rows, {elapsed:.0f} s", end="",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"\rscoring… {share}{self.rows:,} rows, {elapsed:.0f} s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def done(self) -> None:
         if self.shown:
-            print(f"\rscored {self.rows:,} rows in {time.monotonic() - self.started:.1f} s",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"\rscored {self.rows:,} rows in {time.monotonic() - self.started:.1f} s",
+                file=sys.stderr,
+            )

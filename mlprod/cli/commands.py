@@ -42,8 +42,10 @@ def backup_or_restore(args: argparse.Namespace) -> int:
         done = restore(args.source, database)
         kept = f" The database it replaced is kept at {done.kept}." if done.kept else ""
         if done.stale_log:
-            kept += (f" A log file without its database was beside it (it would have been "
-                     f"read into the restored one); it is kept at {done.stale_log}.")  # fmt: skip
+            kept += (
+                f" A log file without its database was beside it (it would have been "
+                f"read into the restored one); it is kept at {done.stale_log}."
+            )
         print(
             f"Restored {done.calculations:,} calculations in {done.batches:,} batches to "
             f"{done.path}.{kept}"
@@ -62,23 +64,35 @@ def _scenario(args: argparse.Namespace) -> CostScenario:
     from mlprod.costs.scenario import CostScenario
 
     return CostScenario(
-        training_cost=args.training_cost, gpu_model=args.gpu, gpu_count=args.gpus,
-        gpu_hours=args.gpu_hours, spot=args.spot, provider=args.provider,
-        price_per_gpu_hour=args.price_per_gpu_hour, extra_costs=args.extra_costs,
-        inference_cost=args.inference_cost, requests_per_month=args.requests_per_month,
-        cost_per_1k_requests=args.cost_per_1k_requests, tokens_in_per_month=args.tokens_in,
-        tokens_out_per_month=args.tokens_out, price_in_per_1m=args.price_in_per_1m,
-        price_out_per_1m=args.price_out_per_1m, llm_model=args.llm_model,
-        llm_provider=args.llm_provider, serving_gpu=args.serving_gpu,
-        serving_gpus=args.serving_gpus, replicas=args.replicas,
+        training_cost=args.training_cost,
+        gpu_model=args.gpu,
+        gpu_count=args.gpus,
+        gpu_hours=args.gpu_hours,
+        spot=args.spot,
+        provider=args.provider,
+        price_per_gpu_hour=args.price_per_gpu_hour,
+        extra_costs=args.extra_costs,
+        inference_cost=args.inference_cost,
+        requests_per_month=args.requests_per_month,
+        cost_per_1k_requests=args.cost_per_1k_requests,
+        tokens_in_per_month=args.tokens_in,
+        tokens_out_per_month=args.tokens_out,
+        price_in_per_1m=args.price_in_per_1m,
+        price_out_per_1m=args.price_out_per_1m,
+        llm_model=args.llm_model,
+        llm_provider=args.llm_provider,
+        serving_gpu=args.serving_gpu,
+        serving_gpus=args.serving_gpus,
+        replicas=args.replicas,
         hours_per_month=args.hours_per_month,
         requests_per_s_per_replica=args.requests_per_s_per_replica,
         serving_spot=args.serving_spot or (args.spot and not args.gpu),
         serving_provider=args.serving_provider or (None if args.gpu else args.provider),
         serving_price_per_gpu_hour=args.serving_price_per_gpu_hour
         or (None if args.gpu else args.price_per_gpu_hour),
-        months=args.months, currency=args.currency,
-    )  # fmt: skip
+        months=args.months,
+        currency=args.currency,
+    )
 
 
 def calc(args: argparse.Namespace) -> int:
@@ -87,8 +101,13 @@ def calc(args: argparse.Namespace) -> int:
     from mlprod.formatting import format_ratio, formulas, readable
     from mlprod.metrics import RunInputs, resolve_f1
 
-    f1_inputs = {"precision": args.precision, "recall": args.recall, "tp": args.tp,
-                 "fp": args.fp, "fn": args.fn}  # fmt: skip
+    f1_inputs = {
+        "precision": args.precision,
+        "recall": args.recall,
+        "tp": args.tp,
+        "fp": args.fp,
+        "fn": args.fn,
+    }
     f1 = resolve_f1(args.f1, **f1_inputs)
     costs = build_costs(_scenario(args), args.training_hours)
     training, inference = costs.training_cost, costs.inference_cost
@@ -119,14 +138,24 @@ def calc(args: argparse.Namespace) -> int:
         from mlprod.store import Store
 
         record = calculation_record(
-            run, currency=args.currency, f1_inputs=f1_inputs, assumptions=costs.assumptions,
-            model_name=args.model_name, project=args.project, tags=args.tags, notes=args.notes,
-        )  # fmt: skip
+            run,
+            currency=args.currency,
+            f1_inputs=f1_inputs,
+            assumptions=costs.assumptions,
+            model_name=args.model_name,
+            project=args.project,
+            tags=args.tags,
+            notes=args.notes,
+        )
         database = args.db or config.database()
         with Store(database) as store:
-            save_calculation(store, record, calc_key=uuid.uuid4().hex,
-                             author=args.author or config.local_user(),
-                             source="cli")  # fmt: skip
+            save_calculation(
+                store,
+                record,
+                calc_key=uuid.uuid4().hex,
+                author=args.author or config.local_user(),
+                source="cli",
+            )
         print(f"Saved to {database}", file=sys.stderr)
     return EXIT_OK
 
@@ -150,29 +179,46 @@ def compare(args: argparse.Namespace) -> int:
     even = break_even(run_a, run_b, traffic=args.traffic)
     if args.json:
         out = {
-            "a": run_a.name, "b": run_b.name, "recommended": comparison.recommended,
-            "within_noise": comparison.within_noise, "verdict": comparison.verdict,
-            "ratios": {k: {"a": r.a, "b": r.b, "winner": r.winner,
-                           "within_noise": r.within_noise} for k, r in comparison.ratios.items()},
+            "a": run_a.name,
+            "b": run_b.name,
+            "recommended": comparison.recommended,
+            "within_noise": comparison.within_noise,
+            "verdict": comparison.verdict,
+            "ratios": {
+                k: {"a": r.a, "b": r.b, "winner": r.winner, "within_noise": r.within_noise}
+                for k, r in comparison.ratios.items()
+            },
             "total_cost": {"a": run_a.total_cost, "b": run_b.total_cost},
-            "break_even": None if even is None else {
-                "traffic_now": even.traffic, "traffic_given": even.traffic_given,
-                "equal_total_cost_at": even.cost_at, "equal_cer_at": even.cer_at,
-                "cheaper_now": even.cheaper_now},
-        }  # fmt: skip
+            "break_even": None
+            if even is None
+            else {
+                "traffic_now": even.traffic,
+                "traffic_given": even.traffic_given,
+                "equal_total_cost_at": even.cost_at,
+                "equal_cer_at": even.cer_at,
+                "cheaper_now": even.cheaper_now,
+            },
+        }
         print(json.dumps(out))
         return EXIT_OK
     print(comparison.verdict)
     for line in comparison.key_numbers + comparison.break_evens + (even.lines if even else []):
         print(f"  - {line}")
     if even is None:
-        print("  - No break-even traffic: neither side's cost follows traffic (typed costs or "
-              "GPUs that serve all month).")  # fmt: skip
+        print(
+            "  - No break-even traffic: neither side's cost follows traffic (typed costs or "
+            "GPUs that serve all month)."
+        )
     return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command ``args`` name."""
-    command = {"backup": backup_or_restore, "restore": backup_or_restore, "calc": calc,
-               "compare": compare, "ui": ui}[args.command]  # fmt: skip
+    command = {
+        "backup": backup_or_restore,
+        "restore": backup_or_restore,
+        "calc": calc,
+        "compare": compare,
+        "ui": ui,
+    }[args.command]
     return command(args)

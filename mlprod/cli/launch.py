@@ -36,14 +36,21 @@ def run_dashboard(*, port: int, address: str, db: str | None, browser: bool) -> 
     if db:
         os.environ["MLPROD_DB"] = db if "://" in db else str(Path(db).expanduser().resolve())
     flags = streamlit_flags(config.PROJECT_DIR / ".streamlit" / "config.toml")
-    flags += [f"--server.port={port}", f"--server.address={address}",
-              f"--server.headless={str(not browser).lower()}"]  # fmt: skip
+    flags += [
+        f"--server.port={port}",
+        f"--server.address={address}",
+        f"--server.headless={str(not browser).lower()}",
+    ]
     history = config.database_label(config.database())
-    print(f"mlprod dashboard on http://{address}:{port} (history: {history}); Ctrl-C stops it.",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"mlprod dashboard on http://{address}:{port} (history: {history}); Ctrl-C stops it.",
+        file=sys.stderr,
+    )
     sys.stdout.flush()
     sys.stderr.flush()
     # This process becomes Streamlit's own (same PID: Ctrl-C and a service manager's stop
     # reach the server); nothing of the dashboard is imported here.
-    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run",
-                              str(config.PROJECT_DIR / "app.py"), *flags])  # fmt: skip
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "streamlit", "run", str(config.PROJECT_DIR / "app.py"), *flags],
+    )

@@ -50,12 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--inference-cost", type=float, help="in --currency")
     infer.add_argument("--requests-per-month", type=float)
     infer.add_argument("--cost-per-1k-requests", type=float, help="in --currency")
-    infer.add_argument("--tokens-in-per-month", "--tokens-in", dest="tokens_in", type=float,
-                       help="input tokens per month")  # fmt: skip
-    infer.add_argument("--tokens-out-per-month", "--tokens-out", dest="tokens_out", type=float,
-                       help="output tokens per month")  # fmt: skip
-    infer.add_argument("--llm-model", help="an API model from data/llm_prices.csv, e.g. "
-                       "gpt-4.1-mini (its prices per 1M tokens; a typed price wins)")  # fmt: skip
+    infer.add_argument(
+        "--tokens-in-per-month",
+        "--tokens-in",
+        dest="tokens_in",
+        type=float,
+        help="input tokens per month",
+    )
+    infer.add_argument(
+        "--tokens-out-per-month",
+        "--tokens-out",
+        dest="tokens_out",
+        type=float,
+        help="output tokens per month",
+    )
+    infer.add_argument(
+        "--llm-model",
+        help="an API model from data/llm_prices.csv, e.g. "
+        "gpt-4.1-mini (its prices per 1M tokens; a typed price wins)",
+    )
     infer.add_argument("--llm-provider", help="the price book's row at this provider")
     infer.add_argument("--price-in-per-1m", type=float, help="per 1M input tokens, in --currency")
     infer.add_argument("--price-out-per-1m", type=float, help="per 1M output tokens")
@@ -65,16 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--serving-gpu", help="GPU model from data/gpu_prices.csv, e.g. L4")
     serve.add_argument("--serving-gpus", type=float, help="GPUs per replica (default 1)")
     serve.add_argument("--replicas", type=float, help="replicas (default 1)")
-    serve.add_argument("--hours-per-month", type=float,
-                       help="hours served per month (default 730: always on)")  # fmt: skip
-    serve.add_argument("--requests-per-second-per-replica", "--requests-per-s-per-replica",
-                       dest="requests_per_s_per_replica",
-                       type=float, help="one replica's throughput: with --requests-per-month "
-                       "the replicas follow from the traffic")  # fmt: skip
+    serve.add_argument(
+        "--hours-per-month", type=float, help="hours served per month (default 730: always on)"
+    )
+    serve.add_argument(
+        "--requests-per-second-per-replica",
+        "--requests-per-s-per-replica",
+        dest="requests_per_s_per_replica",
+        type=float,
+        help="one replica's throughput: with --requests-per-month "
+        "the replicas follow from the traffic",
+    )
     serve.add_argument("--serving-provider", help="price at this provider (default: cheapest)")
     serve.add_argument("--serving-spot", action="store_true", help="the spot price")
-    serve.add_argument("--serving-price-per-gpu-hour", type=float,
-                       help="your own price, in --currency")  # fmt: skip
+    serve.add_argument(
+        "--serving-price-per-gpu-hour", type=float, help="your own price, in --currency"
+    )
     infer.add_argument("--months", type=float, default=1.0, help="horizon (default 1)")
     calc.add_argument("--training-hours", type=float, required=True)
     calc.add_argument("--latency-ms", type=float, required=True)
@@ -102,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     versus.add_argument(
         "--traffic", type=float, help="requests per month now (default: the runs' assumptions)"
     )
-    versus.add_argument("--no-noise", action="store_true",
-                        help="ignore run-to-run spread (other runs of the same group)")  # fmt: skip
+    versus.add_argument(
+        "--no-noise",
+        action="store_true",
+        help="ignore run-to-run spread (other runs of the same group)",
+    )
     versus.add_argument("--json", action="store_true", help="print the answer as JSON")
     versus.add_argument("--db", help=_DB_HELP)
 
@@ -139,11 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(same server, same run id) are skipped, so it can run from cron.",
     )
     mlflow.add_argument("--tracking-uri", help="http://host:port (default: MLFLOW_TRACKING_URI)")
-    mlflow.add_argument("--experiment", action="append", default=[], metavar="NAME",
-                        help="experiment name or id (repeatable)")  # fmt: skip
+    mlflow.add_argument(
+        "--experiment",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="experiment name or id (repeatable)",
+    )
     mlflow.add_argument("--filter", help='MLflow search filter, e.g. "metrics.f1 > 0.5"')
-    mlflow.add_argument("--all-states", action="store_true",
-                        help="every run, not only FINISHED ones")  # fmt: skip
+    mlflow.add_argument(
+        "--all-states", action="store_true", help="every run, not only FINISHED ones"
+    )
     mlflow.add_argument(
         "--write-back",
         action="store_true",
@@ -171,9 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ui.add_argument("--port", type=int, default=8501, help="default 8501")
     ui.add_argument(
-        "--address", default="localhost",
+        "--address",
+        default="localhost",
         help="where to listen (default localhost: only this machine; 0.0.0.0 for a team)",
-    )  # fmt: skip
+    )
     ui.add_argument("--db", help=_DB_HELP)
     ui.add_argument("--browser", action="store_true", help="open a browser tab too")
     return parser
@@ -182,26 +211,35 @@ def build_parser() -> argparse.ArgumentParser:
 def _batch_options(parser: argparse.ArgumentParser, *, saves: str) -> None:
     """What every command that scores a batch of runs takes (``score``, ``import``)."""
     parser.add_argument(
-        "--map", action="append", default=[], metavar="FIELD=COLUMN",
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
         help="use COLUMN for FIELD, e.g. --map f1=metrics.val_f1 (repeatable)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
         help="one value for every run where the file has none (a column it lacks, or its "
         "empty cells), e.g. --set inference_cost=250, --set gpu_model=A100-80GB --set "
         "gpu_count=8, --set requests_per_month=2000000 --set cost_per_1k_requests=0.1 "
         "(repeatable; the fields of the calculator's cost builders work too)",
-    )  # fmt: skip
+    )
     parser.add_argument("--save", action="store_true", help=f"store {saves} in the history")
     parser.add_argument("--db", help=_DB_HELP)
     parser.add_argument("--author", help="who saves (default: $USER)")
     parser.add_argument("--currency", default="USD", choices=sorted(CURRENCIES))
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
-        "--wait", type=float, default=None, metavar="SECONDS",
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
         help="with --save: how long to wait while another process (the dashboard, another "
         "save) works on the history file (default: MLPROD_DB_WAIT or 60)",
-    )  # fmt: skip
+    )
 
 
 def _version() -> str:

@@ -63,9 +63,12 @@ class CostCurve:
 
     def scaled(self, weight: float) -> CostCurve:
         return CostCurve(
-            self.fixed * weight, self.per_request * weight, self.replica_cost * weight,
-            self.capacity, self.how,
-        )  # fmt: skip
+            self.fixed * weight,
+            self.per_request * weight,
+            self.replica_cost * weight,
+            self.capacity,
+            self.how,
+        )
 
     def replicas(self, traffic: float) -> int:
         """Replicas serving ``traffic`` (0 when the curve has none that follow traffic)."""
@@ -130,9 +133,11 @@ def cost_curve(
     if mode == "serving" and capacity_rps and hours and replicas:
         per_replica = inference_cost / replicas
         return CostCurve(
-            training_cost, replica_cost=per_replica, capacity=capacity_rps * 3600 * hours,
+            training_cost,
+            replica_cost=per_replica,
+            capacity=capacity_rps * 3600 * hours,
             how="serving, scaled",
-        )  # fmt: skip
+        )
     return CostCurve(
         training_cost + inference_cost, how="serving" if mode == "serving" else "fixed"
     )

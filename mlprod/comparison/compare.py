@@ -296,12 +296,16 @@ def _key_numbers(a: Run, b: Run) -> list[str]:
         extra = acc.total_cost - other.total_cost
         points = round(gain / 0.01, 9)
         if extra > 0:
-            out = [f"{acc.name} buys +{format_ratio(gain, 3)} F1 for "
-                   f"+{format_money(extra, currency)}: "
-                   f"{format_money(extra / points, currency)} per 0.01 F1."]  # fmt: skip
+            out = [
+                f"{acc.name} buys +{format_ratio(gain, 3)} F1 for "
+                f"+{format_money(extra, currency)}: "
+                f"{format_money(extra / points, currency)} per 0.01 F1."
+            ]
         elif extra < 0:
-            out = [f"{acc.name} is {format_ratio(gain, 3)} F1 more accurate and "
-                   f"{format_money(-extra, currency)} cheaper: no trade-off on cost."]  # fmt: skip
+            out = [
+                f"{acc.name} is {format_ratio(gain, 3)} F1 more accurate and "
+                f"{format_money(-extra, currency)} cheaper: no trade-off on cost."
+            ]
         else:
             out = [f"{acc.name} is {format_ratio(gain, 3)} F1 more accurate at the same cost."]
         slower = acc.latency_ms - other.latency_ms
@@ -397,7 +401,7 @@ def run_from_row(row: Any) -> Run:
         calculation_id=None if identifier is None or pd.isna(identifier) else int(identifier),
         created_at=str(created)[:16] if created is not None else None,
         assumptions={name: get(name) for name in ASSUMPTION_LABELS if _given(get(name))},
-    )  # fmt: skip
+    )
 
 
 def _given(value: Any) -> bool:
@@ -407,16 +411,23 @@ def _given(value: Any) -> bool:
 
 #: The cost assumptions a reviewer reads, in the order they read them.
 ASSUMPTION_LABELS = {
-    "gpu_model": "GPU", "gpu_count": "GPUs", "gpu_hours": "GPU hours",
-    "price_per_gpu_hour": "Price per GPU-hour", "price_kind": "Price", "price_provider":
-    "Provider", "price_as_of": "Price as of", "extra_costs": "Extra training costs",
+    "gpu_model": "GPU",
+    "gpu_count": "GPUs",
+    "gpu_hours": "GPU hours",
+    "price_per_gpu_hour": "Price per GPU-hour",
+    "price_kind": "Price",
+    "price_provider": "Provider",
+    "price_as_of": "Price as of",
+    "extra_costs": "Extra training costs",
     "inference_mode": "Inference from",
     **{name: field.label for name, field in INFERENCE_FIELDS.items()},
-    "llm_provider": "LLM provider", "llm_prices_as_of": "LLM prices as of",
-    "serving_price_kind": "Serving price", "serving_provider": "Serving provider",
+    "llm_provider": "LLM provider",
+    "llm_prices_as_of": "LLM prices as of",
+    "serving_price_kind": "Serving price",
+    "serving_provider": "Serving provider",
     "serving_price_as_of": "Serving price as of",
     "fx_rate": "Exchange rate (per USD)",
-}  # fmt: skip
+}
 
 
 def assumptions_table(comparison: Comparison) -> pd.DataFrame | None:
@@ -434,6 +445,9 @@ def assumptions_table(comparison: Comparison) -> pd.DataFrame | None:
         return format_ratio(value, 6) if isinstance(value, float) else str(value)
 
     return pd.DataFrame(
-        {"assumption": [ASSUMPTION_LABELS[n] for n in names],
-         "A": [shown(a.get(n)) for n in names], "B": [shown(b.get(n)) for n in names]}
-    )  # fmt: skip
+        {
+            "assumption": [ASSUMPTION_LABELS[n] for n in names],
+            "A": [shown(a.get(n)) for n in names],
+            "B": [shown(b.get(n)) for n in names],
+        }
+    )

@@ -47,10 +47,11 @@ def side_run(
         runs = runs[runs["currency"] == runs["currency"].mode().iloc[0]]  # one currency
         mean = runs[list(INPUT_FIELDS)].mean()
         return Run(
-            *RunInputs.of(mean).values(), name=f"{side.group} (mean of {len(runs)})",
+            *RunInputs.of(mean).values(),
+            name=f"{side.group} (mean of {len(runs)})",
             currency=str(runs["currency"].iloc[0] or "USD"),
             noise=Noise.of(side.group, runs, mean=True) if noise else None,
-        )  # fmt: skip
+        )
     if isinstance(side, int):
         if rows is None or side not in rows.index:
             rows = store.calculations_by_id([side]).set_index("id")
@@ -60,7 +61,8 @@ def side_run(
         group = store.group_of(side) if noise else None
         if group is not None:
             runs = runs_of(group)
-            run = replace(run, noise=Noise.of(group, runs[runs["currency"] == run.currency],
-                                              mean=False))  # fmt: skip
+            run = replace(
+                run, noise=Noise.of(group, runs[runs["currency"] == run.currency], mean=False)
+            )
         return run
     return side

@@ -351,9 +351,13 @@ def training_cost(
     extra = checked_number(extra_costs, "extra_costs", "Extra costs")
     rate = (fx or default_fx()).rate(currency)
     gpu_model, price, kind, where, as_of = gpu_hour_price(
-        gpu_model, spot=spot, provider=provider, price_override=price_override, rate=rate,
+        gpu_model,
+        spot=spot,
+        provider=provider,
+        price_override=price_override,
+        rate=rate,
         prices=prices,
-    )  # fmt: skip
+    )
     total = round(count * hours * price + extra, 6)
     return TrainingCost(
         gpu_model, count, hours, price, kind, where, as_of, extra, currency.upper(), rate, total

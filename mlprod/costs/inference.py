@@ -101,9 +101,11 @@ class InferenceCost:
                     f"{format_ratio(self.hours_per_month or 0)} h)⌉"
                 )
             return text
-        model = f" ({self.llm_model}, {self.llm_provider}, {self.llm_prices_as_of})" if (
-            self.llm_model
-        ) else ""  # fmt: skip
+        model = (
+            f" ({self.llm_model}, {self.llm_provider}, {self.llm_prices_as_of})"
+            if (self.llm_model)
+            else ""
+        )
         return (
             f"Inference cost = ({self.tokens_in_per_month:,.0f} tokens in × "
             f"{money(self.price_in_per_1m or 0)} + {self.tokens_out_per_month:,.0f} tokens out "
@@ -258,9 +260,11 @@ def inference_from_serving(
     throughput = None
     if requests_per_s_per_replica is not None:
         throughput = checked_number(
-            requests_per_s_per_replica, "requests_per_s_per_replica",
-            "Requests per second per replica", strict=True,
-        )  # fmt: skip
+            requests_per_s_per_replica,
+            "requests_per_s_per_replica",
+            "Requests per second per replica",
+            strict=True,
+        )
         if traffic is None:
             raise InvalidInput(
                 "requests_per_month",
@@ -272,9 +276,13 @@ def inference_from_serving(
         replicas = 1.0
     many = checked_number(replicas, "replicas", "Replicas", strict=True)
     gpu_model, price, kind, where, as_of = gpu_hour_price(
-        gpu_model, spot=spot, provider=provider, price_override=price_override,
-        rate=(fx or default_fx()).rate(currency), prices=prices,
-    )  # fmt: skip
+        gpu_model,
+        spot=spot,
+        provider=provider,
+        price_override=price_override,
+        rate=(fx or default_fx()).rate(currency),
+        prices=prices,
+    )
     total = round(count * many * hours * span * price, 6)
     return InferenceCost(
         "serving",

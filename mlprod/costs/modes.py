@@ -68,39 +68,56 @@ _REQUESTS = CostField("requests_per_month", "Requests per month", step=100_000.0
 
 INFERENCE_MODES = (
     InferenceMode(
-        "requests", "From requests",
-        (_REQUESTS,
-         CostField("cost_per_1k_requests", "Cost per 1,000 requests", money=True, step=0.01,
-                   format="%.4f"),
-         MONTHS),
+        "requests",
+        "From requests",
+        (
+            _REQUESTS,
+            CostField(
+                "cost_per_1k_requests",
+                "Cost per 1,000 requests",
+                money=True,
+                step=0.01,
+                format="%.4f",
+            ),
+            MONTHS,
+        ),
         needed=("requests_per_month", "cost_per_1k_requests"),
     ),
     InferenceMode(
-        "tokens", "From tokens",
-        (CostField("tokens_in_per_month", "Input tokens per month", step=1_000_000.0,
-                   format="%.0f"),
-         CostField("tokens_out_per_month", "Output tokens per month", step=1_000_000.0,
-                   format="%.0f"),
-         CostField("llm_model", "API model (LLM price book)", text=True),
-         CostField("price_in_per_1m", "Price per 1M input tokens", money=True, step=0.1),
-         CostField("price_out_per_1m", "Price per 1M output tokens", money=True, step=0.1),
-         MONTHS),
+        "tokens",
+        "From tokens",
+        (
+            CostField(
+                "tokens_in_per_month", "Input tokens per month", step=1_000_000.0, format="%.0f"
+            ),
+            CostField(
+                "tokens_out_per_month", "Output tokens per month", step=1_000_000.0, format="%.0f"
+            ),
+            CostField("llm_model", "API model (LLM price book)", text=True),
+            CostField("price_in_per_1m", "Price per 1M input tokens", money=True, step=0.1),
+            CostField("price_out_per_1m", "Price per 1M output tokens", money=True, step=0.1),
+            MONTHS,
+        ),
         needed=("tokens_in_per_month", "tokens_out_per_month"),
     ),
     InferenceMode(
-        "serving", "Self-hosted GPUs",
-        (CostField("serving_gpu", "Serving GPU", text=True),
-         CostField("serving_gpus", "GPUs per replica"),
-         CostField("replicas", "Replicas"),
-         CostField("hours_per_month", "Hours served per month", step=10.0, maximum=744.0),
-         _REQUESTS,
-         CostField("requests_per_s_per_replica", "Requests/s per replica"),
-         CostField("serving_price_per_gpu_hour", "Serving price per GPU-hour", money=True,
-                   step=0.1),
-         MONTHS),
+        "serving",
+        "Self-hosted GPUs",
+        (
+            CostField("serving_gpu", "Serving GPU", text=True),
+            CostField("serving_gpus", "GPUs per replica"),
+            CostField("replicas", "Replicas"),
+            CostField("hours_per_month", "Hours served per month", step=10.0, maximum=744.0),
+            _REQUESTS,
+            CostField("requests_per_s_per_replica", "Requests/s per replica"),
+            CostField(
+                "serving_price_per_gpu_hour", "Serving price per GPU-hour", money=True, step=0.1
+            ),
+            MONTHS,
+        ),
         needed=("serving_gpu",),
     ),
-)  # fmt: skip
+)
 
 #: Every builder field by name.
 INFERENCE_FIELDS = {f.name: f for mode in INFERENCE_MODES for f in mode.fields}

@@ -101,10 +101,15 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
         training = s.training_cost
     elif s.gpu_model and s.gpu_count is not None:
         built = training_cost(
-            s.gpu_model, s.gpu_count, s.gpu_hours or training_hours, spot=s.spot,
-            provider=s.provider, price_override=s.price_per_gpu_hour,
-            extra_costs=s.extra_costs, currency=s.currency,
-        )  # fmt: skip
+            s.gpu_model,
+            s.gpu_count,
+            s.gpu_hours or training_hours,
+            spot=s.spot,
+            provider=s.provider,
+            price_override=s.price_per_gpu_hour,
+            extra_costs=s.extra_costs,
+            currency=s.currency,
+        )
         training = built.total
         formulas.append(built.formula())
         assumptions |= built.assumptions()
@@ -118,12 +123,18 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
         inference = s.inference_cost
     elif s.serving_gpu:
         served = inference_from_serving(
-            s.serving_gpu, s.serving_gpus if s.serving_gpus is not None else 1.0, s.replicas,
-            hours_per_month=s.hours_per_month or HOURS_PER_MONTH, months=s.months,
-            spot=s.serving_spot, provider=s.serving_provider,
-            price_override=s.serving_price_per_gpu_hour, requests_per_month=s.requests_per_month,
-            requests_per_s_per_replica=s.requests_per_s_per_replica, currency=s.currency,
-        )  # fmt: skip
+            s.serving_gpu,
+            s.serving_gpus if s.serving_gpus is not None else 1.0,
+            s.replicas,
+            hours_per_month=s.hours_per_month or HOURS_PER_MONTH,
+            months=s.months,
+            spot=s.serving_spot,
+            provider=s.serving_provider,
+            price_override=s.serving_price_per_gpu_hour,
+            requests_per_month=s.requests_per_month,
+            requests_per_s_per_replica=s.requests_per_s_per_replica,
+            currency=s.currency,
+        )
         inference = served.total
         formulas.append(served.formula())
         assumptions |= served.assumptions()
@@ -136,10 +147,15 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
         assumptions |= served.assumptions()
     elif s.tokens_in_per_month is not None or s.tokens_out_per_month is not None:
         served = inference_from_tokens(
-            s.tokens_in_per_month, s.tokens_out_per_month, s.price_in_per_1m,
-            s.price_out_per_1m, s.months, llm_model=s.llm_model, llm_provider=s.llm_provider,
+            s.tokens_in_per_month,
+            s.tokens_out_per_month,
+            s.price_in_per_1m,
+            s.price_out_per_1m,
+            s.months,
+            llm_model=s.llm_model,
+            llm_provider=s.llm_provider,
             currency=s.currency,
-        )  # fmt: skip
+        )
         inference = served.total
         formulas.append(served.formula())
         assumptions |= served.assumptions()

@@ -30,8 +30,16 @@ _COMMA_GROUPED = r"^[+-]?[1-9]\d{0,2}(,\d{3})+$"
 _DOT_DECIMAL = r"^[+-]?(\d*\.\d+([eE][+-]?\d+)?|[1-9]\d{0,2}(,\d{3})+\.\d+)$"
 _DOT_GROUPED = r"^[+-]?[1-9]\d{0,2}(\.\d{3})+$"
 _DURATION = r"^(?P<value>[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|sec|min|m|h|hr|d)$"
-_DURATION_HOURS = {"ms": 1 / 3_600_000, "s": 1 / 3600, "sec": 1 / 3600, "min": 1 / 60,
-                   "m": 1 / 60, "h": 1.0, "hr": 1.0, "d": 24.0}  # fmt: skip
+_DURATION_HOURS = {
+    "ms": 1 / 3_600_000,
+    "s": 1 / 3600,
+    "sec": 1 / 3600,
+    "min": 1 / 60,
+    "m": 1 / 60,
+    "h": 1.0,
+    "hr": 1.0,
+    "d": 24.0,
+}
 
 
 def decoded(column: pa.Array) -> pa.Array:
@@ -145,8 +153,9 @@ def _numbers(column: pa.Array, name: str, problems: Problems, decimal: str) -> n
         problems.add(
             empty & ~blank,
             np.array([f"{label} is '{v}': give a number." for v in raw], dtype=object)
-            if (empty & ~blank).any() else "",
-        )  # fmt: skip
+            if (empty & ~blank).any()
+            else "",
+        )
     bad = ~usable & ~empty
     if bad.any():
         idx = np.flatnonzero(bad)
@@ -174,9 +183,11 @@ def _typed_numbers(column: pa.Array, name: str, problems: Problems) -> np.ndarra
             problems.add(np.asarray(column.is_null()), f"{label} is empty.")
         return ticks / _PER_SECOND[kind.unit] / _DURATION_UNITS[name]
     numeric = (
-        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
         or pa.types.is_null(kind)
-    )  # fmt: skip
+    )
     if not numeric:
         what = "true/false" if pa.types.is_boolean(kind) else f"a {kind} value"
         valid = np.asarray(column.is_valid())
@@ -268,17 +279,24 @@ def parse_hours(
             raw = column.to_pylist()
             problems.add(
                 ~ok,
-                np.array([f"{label}: '{how.columns[0]}' value '{shorten(v)}' is not a duration "
-                          "like 42.0s, 3.5min or 1.2h." for v in raw], dtype=object),
-            )  # fmt: skip
+                np.array(
+                    [
+                        f"{label}: '{how.columns[0]}' value '{shorten(v)}' is not a duration "
+                        "like 42.0s, 3.5min or 1.2h."
+                        for v in raw
+                    ],
+                    dtype=object,
+                ),
+            )
         return hours
     start = parse_timestamps(batch.column(how.columns[0]))
     end = parse_timestamps(batch.column(how.columns[1]))
     span = ((end - start).dt.total_seconds() / 3600).to_numpy(dtype=np.float64, na_value=np.nan)
     problems.add(
-        np.isnan(span), f"{label}: no hours column, and '{how.columns[0]}'/'{how.columns[1]}' "
-        "do not both hold a date."
-    )  # fmt: skip
+        np.isnan(span),
+        f"{label}: no hours column, and '{how.columns[0]}'/'{how.columns[1]}' "
+        "do not both hold a date.",
+    )
     return span
 
 

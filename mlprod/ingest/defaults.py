@@ -38,8 +38,13 @@ CELL_FIELDS = (*INPUT_FIELDS, "model_name", "project", "tags", "gpu_model", "gpu
 #: The calculator's cost builders: how to price a run that has no cost of its own.
 BUILDER_FIELDS = ("price_per_gpu_hour", "extra_costs", *INFERENCE_FIELDS)
 SETTABLE = (*CELL_FIELDS, *BUILDER_FIELDS)
-_TEXT = ("model_name", "project", "tags", "gpu_model",
-         *(name for name, field in INFERENCE_FIELDS.items() if field.text))  # fmt: skip
+_TEXT = (
+    "model_name",
+    "project",
+    "tags",
+    "gpu_model",
+    *(name for name, field in INFERENCE_FIELDS.items() if field.text),
+)
 LABELS = {
     **FIELD_LABELS,
     "price_per_gpu_hour": "Price per GPU-hour",
@@ -134,25 +139,34 @@ class Scenario:
         months = float(v.get("months", 1.0))
         if "serving_gpu" in v:
             return inference_from_serving(
-                str(v["serving_gpu"]), float(v.get("serving_gpus", 1.0)), number("replicas"),
-                hours_per_month=float(v.get("hours_per_month", HOURS_PER_MONTH)), months=months,
+                str(v["serving_gpu"]),
+                float(v.get("serving_gpus", 1.0)),
+                number("replicas"),
+                hours_per_month=float(v.get("hours_per_month", HOURS_PER_MONTH)),
+                months=months,
                 price_override=number("serving_price_per_gpu_hour"),
                 requests_per_month=number("requests_per_month"),
                 requests_per_s_per_replica=number("requests_per_s_per_replica"),
                 currency=self.currency,
-            )  # fmt: skip
+            )
         if "requests_per_month" in v or "cost_per_1k_requests" in v:
             return inference_from_requests(
-                number("requests_per_month"), number("cost_per_1k_requests"), months,
+                number("requests_per_month"),
+                number("cost_per_1k_requests"),
+                months,
                 currency=self.currency,
-            )  # fmt: skip
+            )
         if "tokens_in_per_month" in v or "tokens_out_per_month" in v or "llm_model" in v:
             model = v.get("llm_model")
             return inference_from_tokens(
-                number("tokens_in_per_month"), number("tokens_out_per_month"),
-                number("price_in_per_1m"), number("price_out_per_1m"), months,
-                llm_model=None if model is None else str(model), currency=self.currency,
-            )  # fmt: skip
+                number("tokens_in_per_month"),
+                number("tokens_out_per_month"),
+                number("price_in_per_1m"),
+                number("price_out_per_1m"),
+                months,
+                llm_model=None if model is None else str(model),
+                currency=self.currency,
+            )
         return None
 
     def cells(self) -> dict[str, str | float]:
@@ -257,9 +271,12 @@ def inference_assumptions(scenario: Scenario, where: np.ndarray) -> dict[str, pa
         if v is None:
             continue
         kind = (
-            pa.string() if isinstance(v, str) else pa.date32() if isinstance(v, date)
+            pa.string()
+            if isinstance(v, str)
+            else pa.date32()
+            if isinstance(v, date)
             else pa.float64()
-        )  # fmt: skip
+        )
         full = pa.array(np.full(len(where), v, dtype=object), type=kind)
         columns[k] = pc.if_else(mask, full, pa.scalar(None, kind))
     return columns

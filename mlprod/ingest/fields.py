@@ -48,8 +48,15 @@ TEXT_FIELDS = (*RUN_TEXT_FIELDS, "gpu_model")
 #: The longest text each field of a run may hold, in characters: every History visit sends
 #: the names it shows, so one huge name slowed it for everyone (docs/RELIABILITY.md). Longer
 #: text is refused (a row error in a file, an error in the calculator), never cut silently.
-TEXT_LIMITS = {"run_id": 200, "run_name": 200, "model_name": 200, "project": 200,
-               "tags": 1_000, "notes": 5_000, "gpu_model": 200}  # fmt: skip
+TEXT_LIMITS = {
+    "run_id": 200,
+    "run_name": 200,
+    "model_name": 200,
+    "project": 200,
+    "tags": 1_000,
+    "notes": 5_000,
+    "gpu_model": 200,
+}
 FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at")
 #: What every run needs (each from its column, a derivation or a --set value).
 REQUIRED = INPUT_FIELDS
@@ -70,16 +77,56 @@ FIELD_LABELS = {
 
 #: Normalised header names that mean each field (see :func:`normalize_header`).
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "f1": ("f1", "f1_score", "f1score", "f_1", "val_f1", "valid_f1", "validation_f1",
-           "test_f1", "eval_f1", "f1_macro", "macro_f1", "f_measure"),
-    "training_cost": ("training_cost", "train_cost", "cost_training", "training_cost_usd",
-                      "train_cost_usd", "training_spend"),
-    "inference_cost": ("inference_cost", "infer_cost", "serving_cost", "inference_cost_usd",
-                       "cost_inference", "prediction_cost"),
-    "training_hours": ("training_hours", "train_hours", "training_time_hours", "training_time",
-                       "train_time", "train_time_hours", "training_duration_hours", "hours"),
-    "latency_ms": ("latency_ms", "latency", "inference_latency_ms", "inference_latency",
-                   "p50_latency_ms", "latency_p50_ms", "avg_latency_ms", "mean_latency_ms"),
+    "f1": (
+        "f1",
+        "f1_score",
+        "f1score",
+        "f_1",
+        "val_f1",
+        "valid_f1",
+        "validation_f1",
+        "test_f1",
+        "eval_f1",
+        "f1_macro",
+        "macro_f1",
+        "f_measure",
+    ),
+    "training_cost": (
+        "training_cost",
+        "train_cost",
+        "cost_training",
+        "training_cost_usd",
+        "train_cost_usd",
+        "training_spend",
+    ),
+    "inference_cost": (
+        "inference_cost",
+        "infer_cost",
+        "serving_cost",
+        "inference_cost_usd",
+        "cost_inference",
+        "prediction_cost",
+    ),
+    "training_hours": (
+        "training_hours",
+        "train_hours",
+        "training_time_hours",
+        "training_time",
+        "train_time",
+        "train_time_hours",
+        "training_duration_hours",
+        "hours",
+    ),
+    "latency_ms": (
+        "latency_ms",
+        "latency",
+        "inference_latency_ms",
+        "inference_latency",
+        "p50_latency_ms",
+        "latency_p50_ms",
+        "avg_latency_ms",
+        "mean_latency_ms",
+    ),
     "precision": ("precision", "val_precision", "test_precision"),
     "recall": ("recall", "val_recall", "test_recall"),
     "tp": ("tp", "true_positives"),
@@ -94,7 +141,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "created_at": ("created_at", "created", "start_time", "started_at", "timestamp", "date"),
     "gpu_model": ("gpu_model", "gpu", "gpu_type", "accelerator", "accelerator_type"),
     "gpu_count": ("gpu_count", "gpus", "num_gpus", "n_gpus", "gpu_num"),
-}  # fmt: skip
+}
 
 # Prefixes trackers put before keys, best first for numbers (metrics) and for text.
 _NUMERIC_PREFIXES = ("metrics.", "summary.", "", "params.", "config.", "tags.")
@@ -150,8 +197,14 @@ def _candidates(columns: list[str]) -> dict[str, list[str]]:
     """Every column that could hold each field, best first (by prefix, then synonym)."""
     by_key: dict[str, str] = {}
     for column in columns:
-        prefix = next((p for p in ("metrics.", "params.", "tags.", "config.", "summary.")
-                       if column.startswith(p)), "")  # fmt: skip
+        prefix = next(
+            (
+                p
+                for p in ("metrics.", "params.", "tags.", "config.", "summary.")
+                if column.startswith(p)
+            ),
+            "",
+        )
         by_key.setdefault(prefix + normalize_header(column[len(prefix) :]), column)
     found: dict[str, list[str]] = {}
     for name, synonyms in SYNONYMS.items():
@@ -250,5 +303,7 @@ def provenance(
 
 def too_long(field: str, length: int) -> str:
     """The message for a ``field`` of ``length`` characters past its limit."""
-    return (f"{FIELD_LABELS[field]} is {length:,} characters long; the limit is "
-            f"{TEXT_LIMITS[field]:,}. Shorten it.")  # fmt: skip
+    return (
+        f"{FIELD_LABELS[field]} is {length:,} characters long; the limit is "
+        f"{TEXT_LIMITS[field]:,}. Shorten it."
+    )

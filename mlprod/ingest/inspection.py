@@ -201,7 +201,7 @@ _DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes", ",": "commas"
 
 #: More columns than any export of runs we have seen (an MLflow search with thousands of
 #: params is ~2,000): past it a header is refused at once instead of keeping a session
-#: busy for minutes (100,000 columns took ~35-75 s of CPU in the dialect checks).
+#: busy for minutes (docs/RELIABILITY.md: a header of 100,000 columns).
 MAX_COLUMNS = 5_000
 
 
@@ -231,16 +231,24 @@ def _preview_csv(
 ) -> tuple[pd.DataFrame, str]:
     """The first 20 rows, and the decimal mark the first block's numbers use."""
     try:
-        try:  # 20 rows are shown: no need to parse megabytes (inspect: ~25 -> ~5 ms)
+        try:  # 20 rows are shown: no need to parse megabytes
             reader = open_csv(
-                path, encoding, delimiter, {c: pa.string() for c in columns},
-                block_bytes=1 << 18, on_ragged=lambda row: "skip",
-            )  # fmt: skip
+                path,
+                encoding,
+                delimiter,
+                {c: pa.string() for c in columns},
+                block_bytes=1 << 18,
+                on_ragged=lambda row: "skip",
+            )
         except pa.ArrowInvalid:  # a row longer than the block (a W&B config, say)
             reader = open_csv(
-                path, encoding, delimiter, {c: pa.string() for c in columns},
-                block_bytes=DEFAULT_BLOCK_BYTES, on_ragged=lambda row: "skip",
-            )  # fmt: skip
+                path,
+                encoding,
+                delimiter,
+                {c: pa.string() for c in columns},
+                block_bytes=DEFAULT_BLOCK_BYTES,
+                on_ragged=lambda row: "skip",
+            )
         batch = reader.read_next_batch()
     except StopIteration:
         raise BadFile(f"{name} has a header but no rows of runs.") from None

@@ -38,8 +38,11 @@ class MlflowError(MlprodError):
 def _quick_failures() -> Iterator[None]:
     """Fail in seconds, not minutes, when the server is down (MLflow retries 7 times with
     backoff by default); a person's own settings win."""
-    defaults = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"}  # fmt: skip
+    defaults = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
+    }
     added = [k for k in defaults if k not in os.environ]
     os.environ.update({k: defaults[k] for k in added})
     try:
@@ -140,9 +143,12 @@ class MlflowSource:
             while True:
                 try:
                     page = self._client.search_runs(
-                        list(ids), filter_string=wanted, max_results=PAGE, page_token=token,
+                        list(ids),
+                        filter_string=wanted,
+                        max_results=PAGE,
+                        page_token=token,
                         order_by=["attributes.start_time ASC"],
-                    )  # fmt: skip
+                    )
                 except Exception as exc:
                     raise _explained(self.tracking_uri, exc) from None
                 rows.extend(_row(run, ids) for run in page)
@@ -168,8 +174,9 @@ class MlflowSource:
             for table in scored:
                 ok = table.filter(pa.compute.equal(table["status"], "ok"))
                 for row in ok.select(["run_id", "cer", "ter", "psr"]).to_pylist():
-                    metrics = [Metric(f"mlprod.{k}", float(row[k]), now, 0)
-                               for k in ("cer", "ter", "psr")]  # fmt: skip
+                    metrics = [
+                        Metric(f"mlprod.{k}", float(row[k]), now, 0) for k in ("cer", "ter", "psr")
+                    ]
                     try:
                         self._client.log_batch(row["run_id"], metrics=metrics)
                     except Exception as exc:

@@ -114,9 +114,13 @@ def score_to_disk(
     out = ParquetOut(str(path))
     try:
         for table in scored_batches(
-            inspection, mapping, progress=progress, currency=currency, stream=True,
+            inspection,
+            mapping,
+            progress=progress,
+            currency=currency,
+            stream=True,
             scenario=scenario,
-        ):  # fmt: skip
+        ):
             summary.add(table)
             if max_rows is not None and summary.rows > max_rows:
                 raise BadFile(
@@ -146,5 +150,5 @@ def score_to_disk(
 
 def _own(table: pa.Table) -> pa.Table:
     """The rows copied into buffers of their own: a slice keeps its whole block alive (the
-    first 10,000 rows of a 1M-row file held ~15 MB of Arrow memory instead of ~2 MB)."""
+    preview of a big file held several times its own size: run.py's ``session_memory``)."""
     return table.take(pa.array(range(table.num_rows), pa.int64()))

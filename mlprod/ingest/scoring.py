@@ -75,8 +75,7 @@ def _score_batch(
             given_inference = is_empty(batch.column(mapping["inference_cost"]))
         batch, mapping = with_scenario(batch, mapping, scenario, decimal)
     problems = Problems(n)
-    values, assumed = _numbers_of(batch, mapping, hours_from, decimal, currency, scenario,
-                                  problems)  # fmt: skip
+    values, assumed = _numbers_of(batch, mapping, hours_from, decimal, currency, scenario, problems)
     if scenario:
         assumed |= inference_assumptions(scenario, given_inference)
     if "f1" not in values:
@@ -156,9 +155,13 @@ def _numbers_of(
         else np.ones(n, dtype=bool)
     )
     cost, assumed = _gpu_training_cost(
-        batch.column(mapping["gpu_model"]), values["gpu_count"], values["training_hours"],
-        by_gpu, default_fx().rate(currency), scenario,
-    )  # fmt: skip
+        batch.column(mapping["gpu_model"]),
+        values["gpu_count"],
+        values["training_hours"],
+        by_gpu,
+        default_fx().rate(currency),
+        scenario,
+    )
     problems.merge(by_gpu, priced)
     problems.merge(own_cost, ~priced)
     values["training_cost"] = np.where(priced, cost, values.get("training_cost", np.nan))
@@ -280,8 +283,8 @@ def scored_batches(
 
     A file that fits in memory is read whole with every core, which scores it fastest.
     ``stream=True`` reads it block by block instead: when each block is stored as it
-    comes, parsing the next block while DuckDB writes the last one wins (1M rows scored and
-    stored: ~1.0 s instead of ~1.3 s).
+    comes, parsing the next block while DuckDB writes the last one wins (run.py's
+    ``score_store``).
 
     ``progress(bytes_done, bytes_total)`` is called after each block (approximate).
     """
@@ -305,9 +308,12 @@ def scored_batches(
 
     def on_ragged(row: Any) -> str:
         ragged.append(
-            (row.number, f"Expected {row.expected_columns} fields, found {row.actual_columns}: "
-                         f"{shorten(row.text, 60)}")
-        )  # fmt: skip
+            (
+                row.number,
+                f"Expected {row.expected_columns} fields, found {row.actual_columns}: "
+                f"{shorten(row.text, 60)}",
+            )
+        )
         return "skip"
 
     def read() -> Iterator[tuple[pa.RecordBatch | None, list[tuple[int | None, str]]]]:
@@ -336,9 +342,15 @@ def scored_batches(
             lines = candidates[~np.isin(candidates, list(skipped))][: batch.num_rows]
             cursor = int(lines[-1]) + 1 if len(lines) else cursor
             table = _score_batch(
-                batch, mapping, hours_from, lines, currency, inspection.facts.decimal,
-                batch_scenario, spare,
-            )  # fmt: skip
+                batch,
+                mapping,
+                hours_from,
+                lines,
+                currency,
+                inspection.facts.decimal,
+                batch_scenario,
+                spare,
+            )
             schema = table.schema
             here = [row for row in pending if row[0] is not None and row[0] < cursor]
             if here:
@@ -347,9 +359,19 @@ def scored_batches(
                 table = table.sort_by("line")
             yield table
         if pending:
-            yield _ragged_table(pending, schema or _score_batch(
-                pa.record_batch({c: pa.array([], pa.string()) for c in needed}), mapping,
-                hours_from, np.arange(0), currency, ".", batch_scenario).schema)  # fmt: skip
+            yield _ragged_table(
+                pending,
+                schema
+                or _score_batch(
+                    pa.record_batch({c: pa.array([], pa.string()) for c in needed}),
+                    mapping,
+                    hours_from,
+                    np.arange(0),
+                    currency,
+                    ".",
+                    batch_scenario,
+                ).schema,
+            )
 
     done = 0
     for table in _prefetch(scored()):
@@ -456,8 +478,10 @@ class BatchSummary:
     def describe(self, name: str, fmt: str, output: Path | None, batch_no: int | None) -> str:
         """What a terminal shows of a scored file; each text from the file as one inert
         line (:func:`~mlprod.text.plain`)."""
-        lines = [f"{plain(name)} ({fmt}): {self.rows:,} rows, {self.ok:,} scored, "
-                 f"{self.errors:,} with errors."]  # fmt: skip
+        lines = [
+            f"{plain(name)} ({fmt}): {self.rows:,} rows, {self.ok:,} scored, "
+            f"{self.errors:,} with errors."
+        ]
         for ratio, row in self.best.items():
             who = row.get("run_name") or row.get("run_id") or f"line {row['line']}"
             model = f" ({plain(row['model_name'])})" if row.get("model_name") else ""

@@ -222,5 +222,6 @@ def restore(source: str | Path, database: str | Path) -> Copied:
         else:
             os.replace(temp, database)
     _placed(database, found)
-    return Copied(database, found["calculations"], found["batches"], "restore", kept=kept,
-                  stale_log=stale)  # fmt: skip
+    return Copied(
+        database, found["calculations"], found["batches"], "restore", kept=kept, stale_log=stale
+    )

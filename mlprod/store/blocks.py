@@ -170,8 +170,8 @@ def insert_stream(
     """Insert tables of one schema with ONE statement reading them as an Arrow stream.
 
     DuckDB pulls the next block on its own threads while it writes the last (so parsing
-    a file overlaps storing it), and a single statement writes 1M rows in ~0.40 s where
-    one statement per 256k-row block took ~0.60 s. Returns the number of rows stored.
+    a file overlaps storing it); one statement for the whole stream is faster than one per
+    block (run.py's ``store_only``). Returns the number of rows stored.
     """
     first = next(tables)
     failure: list[Exception] = []
@@ -206,8 +206,10 @@ def insert_block(cur: duckdb.DuckDBPyConnection, table: pa.Table, stamp: str) ->
     ok = _kept(table)
     incoming = cur.from_arrow(table)
     inserted = _query(incoming, _insert("calculations", _calculations_select(given, stamp, ok)))
-    for name, shape in (("f1_inputs", _f1_inputs_select(given, ok)),
-                        ("cost_assumptions", _assumptions_select(given, ok))):  # fmt: skip
+    for name, shape in (
+        ("f1_inputs", _f1_inputs_select(given, ok)),
+        ("cost_assumptions", _assumptions_select(given, ok)),
+    ):
         if shape is not None:
             _query(incoming, _insert(name, shape))
     rows = inserted.fetchall()
@@ -222,15 +224,16 @@ class ServerCopy:
     rows only where a value was given), cast to the server's column types, and the
     server's driver copies the result in (PostgreSQL: ``COPY ... FROM STDIN BINARY``).
     The batch's rollup rows are summed up here too, block by block, and copied in at the
-    end with each block's frontier runs (:meth:`finish`): a server's row store took ~4 s
-    to group 1M rows it was just sent.
+    end with each block's frontier runs (:meth:`finish`): a server's row store is slow to
+    group rows it was just sent (postgres.py).
     """
 
     def __init__(self, cur: PostgresCursor, types: Mapping[str, Mapping[str, str]]) -> None:
         self._cur = cur
         self._types = types
-        self._local = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                             "autoload_known_extensions": False})  # fmt: skip
+        self._local = duckdb.connect(
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        )
         self._parts: list[pa.Table] = []
         self._fronts: list[pa.Table] = []  # each block's frontier runs: a superset
 
@@ -239,9 +242,11 @@ class ServerCopy:
         ok = _kept(table)
         incoming = self._local.from_arrow(table)
         stored = 0
-        for name, shape in (("calculations", _calculations_select(given, stamp, ok)),
-                            ("f1_inputs", _f1_inputs_select(given, ok)),
-                            ("cost_assumptions", _assumptions_select(given, ok))):  # fmt: skip
+        for name, shape in (
+            ("calculations", _calculations_select(given, stamp, ok)),
+            ("f1_inputs", _f1_inputs_select(given, ok)),
+            ("cost_assumptions", _assumptions_select(given, ok)),
+        ):
             if shape is None:
                 continue
             columns, select = shape
@@ -253,8 +258,11 @@ class ServerCopy:
             copied = self._cur.ingest(name, rows)
             if name == "calculations":
                 stored = copied
-                absent = [f"CAST(NULL AS VARCHAR) AS {c}" for c in ("model_name", "project", "tags")
-                          if c not in columns]  # fmt: skip
+                absent = [
+                    f"CAST(NULL AS VARCHAR) AS {c}"
+                    for c in ("model_name", "project", "tags")
+                    if c not in columns
+                ]
                 live = select_over(
                     self._local.from_arrow(rows),
                     "block",

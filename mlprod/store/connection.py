@@ -139,10 +139,17 @@ def _write_failure(exc: BaseException) -> bool:
     text = str(exc)
     return isinstance(exc, duckdb.Error) and any(
         words in text
-        for words in ("IO Error", "No space left", "File too large", "Read-only file system",
-                      "Permission denied", "Operation not permitted", "Disk quota exceeded",
-                      "Failed to commit")
-    )  # fmt: skip
+        for words in (
+            "IO Error",
+            "No space left",
+            "File too large",
+            "Read-only file system",
+            "Permission denied",
+            "Operation not permitted",
+            "Disk quota exceeded",
+            "Failed to commit",
+        )
+    )
 
 
 _SERVERS = ("postgresql", "postgres")

@@ -8,8 +8,16 @@ from mlprod.store.connection import Connection
 __all__ = ["COPIED_TABLES"]
 
 #: Every table of a history, in an order their rows can be written.
-COPIED_TABLES = ("batches", "calculations", "f1_inputs", "cost_assumptions", "deletions",
-                 "rollup", "imported_runs", "frontier_runs")  # fmt: skip
+COPIED_TABLES = (
+    "batches",
+    "calculations",
+    "f1_inputs",
+    "cost_assumptions",
+    "deletions",
+    "rollup",
+    "imported_runs",
+    "frontier_runs",
+)
 
 
 class Copies(Connection):

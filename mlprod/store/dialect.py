@@ -27,12 +27,12 @@ __all__ = [
 ]
 
 # A calculation's id is its batch number times this plus its row in the batch: ids are
-# unique and ordered without a per-row sequence call (which costs ~0.25 s per 1M rows).
+# unique and ordered without a per-row sequence call (run.py's ``store_only``).
 ROWS_PER_BATCH = 1_000_000_000
 
 _GROUP_TAG = "(?:^|, )group=([^,]+)"
 # Day and week buckets by integer arithmetic on microseconds (date_trunc does calendar work
-# per row: ~30% slower at 1M rows in DuckDB). 1970-01-01 was a Thursday: shift 3 days so
+# per row: history.py's trend). 1970-01-01 was a Thursday: shift 3 days so
 # weeks start on Monday.
 _DAY_US, _WEEK_US, _MONDAY_SHIFT_US = 86_400_000_000, 604_800_000_000, 259_200_000_000
 
@@ -45,7 +45,7 @@ class Dialect:
     #: frontier runs with them; DuckDB inserts from Arrow and sums up in SQL afterwards.
     copies_blocks = False
     #: A frontier is found by an in-process DuckDB and copied in: a server's planner
-    #: took over 10 minutes on ``frontier_select`` of 200k runs (DuckDB: ~0.05 s).
+    #: gave up on ``frontier_select`` past a few hundred thousand runs (postgres.py).
     frontier_in_process = False
 
     def arrow(self, cur: Any, sql: str, params: Sequence[Any] = ()) -> pa.Table:
@@ -73,7 +73,7 @@ class Dialect:
 
     def distinct_values(self, column: str) -> str:
         """About how many distinct values ``column`` has (an aggregate; DuckDB's estimate
-        is one cheap pass: 1M rows ~4 ms)."""
+        is one cheap pass)."""
         return f"approx_count_distinct({column})"
 
     def minimum_per_group(self, key: str, measures: dict[str, str], where: str) -> str:
@@ -172,7 +172,7 @@ class _Postgres(Dialect):
     def arg_max(self, value: str, by: str) -> str:
         # No arg_max in PostgreSQL: the largest [by, id] pair (arrays compare element by
         # element) is one pass of a hash aggregate, where array_agg(... ORDER BY) sorted
-        # every group (1M runs: ~1.2 s). Ids stay exact as doubles below 2**53.
+        # every group (postgres.py). Ids stay exact as doubles below 2**53.
         return f"CAST((max(ARRAY[CAST({by} AS DOUBLE PRECISION), {value}]))[2] AS BIGINT)"
 
     def arg_min(self, value: str, by: str) -> str:
@@ -218,8 +218,8 @@ class _Postgres(Dialect):
         return re.sub(r"\bDOUBLE\b(?! PRECISION)", "DOUBLE PRECISION", statement)
 
     def indexes(self) -> tuple[str, ...]:
-        # No index on created_at: kept up by every COPY, it cost ~4 s per 1M rows saved
-        # (rows of a batch land all over it), ~2.5x the rest of the save.
+        # No index on created_at: kept up by every COPY (rows of a batch land all over
+        # it), it cost more than the rest of the save (postgres.py).
         return (
             "CREATE INDEX calculations_id ON calculations (id)",
             # Deleted runs are few: a partial index is not touched by a save.

@@ -44,12 +44,15 @@ class HistoryFilter:
         if rollup:
             if deleted or self.searches:
                 raise ValueError("the rollup holds live calculations and no text to search")
-            clauses = [*self._on_runs("r", sql), *self._on_batches("r.batch_no"),
-                       *self._on_days()]  # fmt: skip
+            clauses = [*self._on_runs("r", sql), *self._on_batches("r.batch_no"), *self._on_days()]
         else:
-            clauses = [(f"c.deleted_at IS {'NOT ' if deleted else ''}NULL", []),
-                       *self._on_runs("c", sql), *self._on_batches(sql.batch_of("c.id")),
-                       *self._on_times(), *self._on_text(sql)]  # fmt: skip
+            clauses = [
+                (f"c.deleted_at IS {'NOT ' if deleted else ''}NULL", []),
+                *self._on_runs("c", sql),
+                *self._on_batches(sql.batch_of("c.id")),
+                *self._on_times(),
+                *self._on_text(sql),
+            ]
         return (
             " AND ".join(clause for clause, _ in clauses) or "true",
             [param for _, params in clauses for param in params],
@@ -76,9 +79,13 @@ class HistoryFilter:
         ]
         if not rules:
             return []
-        return [(f"{batch} IN (SELECT batch_no FROM batches WHERE "
-                 f"{' AND '.join(rule for rule, _ in rules)})",
-                 [values for _, values in rules])]  # fmt: skip
+        return [
+            (
+                f"{batch} IN (SELECT batch_no FROM batches WHERE "
+                f"{' AND '.join(rule for rule, _ in rules)})",
+                [values for _, values in rules],
+            )
+        ]
 
     def _on_times(self) -> list[_Clause]:
         """The dates as a range of calculation times (the last day included)."""

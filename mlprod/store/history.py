@@ -106,9 +106,9 @@ class HistoryQueries(Lookups):
     ) -> pd.DataFrame:
         """One page of matching calculations, newest first (deleted ones with ``deleted``).
 
-        One query (the page's ids first, then those rows by id, was ~2x faster when the
-        newest runs are the last saved, and ~2x slower when a batch's dates span years: its
-        rows by id then read every row group)."""
+        One query (the page's ids first, then those rows by id, was faster when the newest
+        runs are the last saved, and slower when a batch's dates span years: its rows by
+        id then read every row group; history.py)."""
         where, params = self._where(f, deleted=deleted)
         with self.cursor() as cur:
             return cur.execute(
@@ -173,8 +173,10 @@ class HistoryQueries(Lookups):
     def currencies(self) -> list[str]:
         """The currencies the history's costs are in (one per batch)."""
         with self.cursor() as cur:
-            return [r[0] for r in cur.execute(
-                "SELECT DISTINCT currency FROM batches ORDER BY 1").fetchall()]  # fmt: skip
+            return [
+                r[0]
+                for r in cur.execute("SELECT DISTINCT currency FROM batches ORDER BY 1").fetchall()
+            ]
 
     def filter_options(self) -> dict[str, list[str]]:
         """The values each filter can take (live calculations only)."""
@@ -230,16 +232,18 @@ class HistoryQueries(Lookups):
                 [*params, max_models],
             ).df()
         # Long format, one row per bucket, model and ratio (a few hundred rows at most),
-        # built by repeating each row three times (melt and a sort cost ~5 ms).
+        # built by repeating each row three times (no melt, no second sort).
         kept = kept.sort_values(["bucket", "model_name"], ignore_index=True)
         each = np.repeat(np.arange(len(kept)), 3)
-        return pd.DataFrame({
-            "bucket": kept["bucket"].to_numpy()[each],
-            "model_name": kept["model_name"].to_numpy()[each],
-            "runs": kept["runs"].to_numpy()[each],
-            "ratio": np.tile(np.array(["CER", "PSR", "TER"], dtype=object), len(kept)),
-            "value": kept[["cer", "psr", "ter"]].to_numpy(dtype="float64").ravel(),
-        })  # fmt: skip
+        return pd.DataFrame(
+            {
+                "bucket": kept["bucket"].to_numpy()[each],
+                "model_name": kept["model_name"].to_numpy()[each],
+                "runs": kept["runs"].to_numpy()[each],
+                "ratio": np.tile(np.array(["CER", "PSR", "TER"], dtype=object), len(kept)),
+                "value": kept[["cer", "psr", "ter"]].to_numpy(dtype="float64").ravel(),
+            }
+        )
 
     def overview(
         self,
@@ -283,15 +287,17 @@ class HistoryQueries(Lookups):
             trend_job = pool.submit(self.trend, f, bucket)
             f1_job, best_job = pool.submit(by_f1), pool.submit(self.best_per_model, f)
             # Its own top-1 scan: as a FILTER aggregate in the frontier scan it cost more
-            # (10M runs: +40-50 ms on that scan, which then went past 200 ms).
+            # at 10M runs (history.py).
             under_job = pool.submit(self.best_under, f, budget=budget, latency_ms=latency_ms)
             table_job = (
                 pool.submit(self.history_page, f, page=page, page_size=page_size) if table else None
             )
             points_job = pool.submit(self.scatter, f, limit=points, total=summary["runs"])
             trend, best, (frontiers, cheapest) = (
-                trend_job.result(), best_job.result(), f1_job.result()
-            )  # fmt: skip
+                trend_job.result(),
+                best_job.result(),
+                f1_job.result(),
+            )
         return HistoryOverview(
             summary=summary,
             bucket=bucket,
@@ -310,7 +316,7 @@ class HistoryQueries(Lookups):
     def _few_f1_values(self) -> bool:
         """Whether the history's F1s take few values (rounded: at most a quarter as many
         as runs) or nearly one per run (as logged). Counted again after each write (see
-        :meth:`version`): over the whole table, an estimate on DuckDB (~4 ms per 1M runs).
+        :meth:`version`): over the whole table, an estimate on DuckDB (one cheap pass).
         Either answer gives the same frontiers, only at another speed."""
         version = self.version()
         if self._f1_values_seen is None or self._f1_values_seen[0] != version:
@@ -345,8 +351,8 @@ class HistoryQueries(Lookups):
         - under a filter of models, projects, tags, authors or sources (no dates, no text
           search), the runs on the frontiers of the matching groups (``frontier_runs``,
           kept up by every write, see :func:`~mlprod.store.schema.frontier_select`): a few
-          hundred rows whatever the history's size (one model of 1M runs: ~24 -> ~3 ms;
-          all of them ~66 -> ~3 ms), sliced first when they are many
+          hundred rows whatever the history's size (history.py), sliced first when they
+          are many
           (:meth:`_many_frontier_runs`);
         - under dates or a text search, the matching runs, cut first in 1,024 slices of x (see
           :func:`_sliced_frontiers`). What is sliced depends on how many F1 values the
@@ -382,10 +388,12 @@ class HistoryQueries(Lookups):
             sql = _sliced_frontiers(source)
         with self.cursor() as cur:
             rows = cur.execute(sql, params).df()
-        # Split with numpy: a groupby and astype cost ~5 ms for these few hundred rows.
+        # Split with numpy: a groupby and astype cost more than the query's few hundred rows.
         axis = rows["axis"].to_numpy()
-        ids, f1, x = (rows[c].to_numpy(dtype=t) for c, t in
-                      (("id", "int64"), ("f1", "float64"), ("x", "float64")))  # fmt: skip
+        ids, f1, x = (
+            rows[c].to_numpy(dtype=t)
+            for c, t in (("id", "int64"), ("f1", "float64"), ("x", "float64"))
+        )
         return {
             name: pd.DataFrame(
                 {"id": ids[axis == name], "f1": f1[axis == name], "x": x[axis == name]}
@@ -466,8 +474,8 @@ class HistoryQueries(Lookups):
                 f"{am('id', 'psr')} AS psr_id FROM calculations c WHERE {where} "
                 f"GROUP BY {_MODEL} ORDER BY model_name"
             )
-        # Long format in SQL, and each run's name looked up in the same query: three
-        # frames, a concat and a second lookup cost ~5 ms of CPU.
+        # Long format in SQL, and each run's name looked up in the same query (not three
+        # frames, a concat and a second lookup).
         long = " UNION ALL ".join(
             f"SELECT {i} AS k, model_name, '{r}' AS ratio, {r.lower()} AS value, "
             f"{r.lower()}_id AS id FROM best"
@@ -506,12 +514,12 @@ class HistoryQueries(Lookups):
                 f"SELECT id, {', '.join(_ANSWER_COLUMNS)} FROM calculations c "
                 f"WHERE {where} AND {condition} ORDER BY {order}, id LIMIT 1",
                 [*params, *values],
-            ).fetchone()  # one row: no DataFrame (~3 ms)
+            ).fetchone()  # one row: no DataFrame
         return dict(zip(("id", *_ANSWER_COLUMNS), found, strict=True)) if found else None
 
     def _runs(self, *ids: int | None) -> list[dict[str, Any] | None]:
         """Calculations by id (name, F1, costs, latency), in the order asked; ``None`` for
-        ``None``. Only these columns: fetching whole rows cost ~15 ms more at 1M runs."""
+        ``None``. Only these columns: whole rows are wide (history.py)."""
         with self.cursor() as cur:
             found = rows_by_id(cur, [i for i in ids if i is not None], _ANSWER_COLUMNS)
         rows = {int(row["id"]): row for row in found.to_dict("records")}

@@ -62,11 +62,19 @@ def _sqlstate(exc: BaseException) -> str:
 
 
 _LOST_WORDS = (
-    "server closed the connection", "terminating connection", "no connection to the server",
-    "connection refused", "could not connect", "connection to server", "broken pipe",
-    "could not receive data", "could not send data", "the database system is shutting down",
-    "the database system is starting up", "ssl syscall error",
-)  # fmt: skip
+    "server closed the connection",
+    "terminating connection",
+    "no connection to the server",
+    "connection refused",
+    "could not connect",
+    "connection to server",
+    "broken pipe",
+    "could not receive data",
+    "could not send data",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "ssl syscall error",
+)
 
 
 def connection_lost(exc: BaseException) -> bool:

@@ -26,9 +26,19 @@ __all__ = [
 #: The tables and views the migrations make (a database holding one of them without
 #: ``schema_version`` is another application's).
 OUR_TABLES = frozenset(
-    ("batches", "calculations", "f1_inputs", "deletions", "history", "cost_assumptions",
-     "rollup", "imported_runs", "frontier_runs", "schema_version")
-)  # fmt: skip
+    (
+        "batches",
+        "calculations",
+        "f1_inputs",
+        "deletions",
+        "history",
+        "cost_assumptions",
+        "rollup",
+        "imported_runs",
+        "frontier_runs",
+        "schema_version",
+    )
+)
 
 #: Columns of one calculation that a caller gives (the store adds id, batch and audit).
 CALCULATION_COLUMNS: tuple[str, ...] = (
@@ -53,19 +63,39 @@ F1_INPUT_COLUMNS: tuple[str, ...] = ("precision", "recall", "tp", "fp", "fn")
 
 #: The assumptions behind a built cost, kept in ``cost_assumptions``.
 ASSUMPTION_COLUMNS: tuple[str, ...] = (
-    "gpu_model", "gpu_count", "gpu_hours", "price_per_gpu_hour", "price_kind", "price_provider",
-    "price_as_of", "extra_costs", "inference_mode", "months", "requests_per_month",
-    "cost_per_1k_requests", "tokens_in_per_month", "tokens_out_per_month", "price_in_per_1m",
-    "price_out_per_1m", "fx_rate",
-)  # fmt: skip
+    "gpu_model",
+    "gpu_count",
+    "gpu_hours",
+    "price_per_gpu_hour",
+    "price_kind",
+    "price_provider",
+    "price_as_of",
+    "extra_costs",
+    "inference_mode",
+    "months",
+    "requests_per_month",
+    "cost_per_1k_requests",
+    "tokens_in_per_month",
+    "tokens_out_per_month",
+    "price_in_per_1m",
+    "price_out_per_1m",
+    "fx_rate",
+)
 #: Self-hosted serving and API models from the price book (issue #17): what they assumed.
 SERVING_COLUMNS = (
-    ("llm_model", "VARCHAR"), ("llm_provider", "VARCHAR"), ("llm_prices_as_of", "DATE"),
-    ("serving_gpu", "VARCHAR"), ("serving_gpus", "DOUBLE"), ("replicas", "DOUBLE"),
-    ("hours_per_month", "DOUBLE"), ("requests_per_s_per_replica", "DOUBLE"),
-    ("serving_price_per_gpu_hour", "DOUBLE"), ("serving_price_kind", "VARCHAR"),
-    ("serving_provider", "VARCHAR"), ("serving_price_as_of", "DATE"),
-)  # fmt: skip
+    ("llm_model", "VARCHAR"),
+    ("llm_provider", "VARCHAR"),
+    ("llm_prices_as_of", "DATE"),
+    ("serving_gpu", "VARCHAR"),
+    ("serving_gpus", "DOUBLE"),
+    ("replicas", "DOUBLE"),
+    ("hours_per_month", "DOUBLE"),
+    ("requests_per_s_per_replica", "DOUBLE"),
+    ("serving_price_per_gpu_hour", "DOUBLE"),
+    ("serving_price_kind", "VARCHAR"),
+    ("serving_provider", "VARCHAR"),
+    ("serving_price_as_of", "DATE"),
+)
 ASSUMPTION_COLUMNS += tuple(name for name, _ in SERVING_COLUMNS)
 
 _ROLLUP_KEYS = "batch_no, day, model_name, project, tags"
@@ -74,9 +104,9 @@ _ROLLUP_KEYS = "batch_no, day, model_name, project, tags"
 def rollup_select(d: Dialect, rows: str, source: str = "calculations") -> str:
     """The live calculations matching ``rows`` summed up per batch, day, model, project
     and tags (issue #5): the history's summary, trend and best runs read this small table
-    instead of every row (~10x fewer rows at 1M runs). Kept right in the same transaction
-    as every write: a save adds its batch's groups, a delete or restore recomputes the
-    groups it touched."""
+    instead of every row (an order of magnitude fewer rows: history.py). Kept right in
+    the same transaction as every write: a save adds its batch's groups, a delete or
+    restore recomputes the groups it touched."""
     return (
         f"SELECT {d.batch_of('id')} AS batch_no, CAST(created_at AS DATE) AS day, model_name, "
         "project, tags, count(*) AS runs, min(created_at) AS first_at, "
@@ -103,18 +133,18 @@ def frontier_select(d: Dialect, rows: str, source: str = "calculations") -> str:
     group's frontier), so such a filter reads a few hundred rows where it read every
     matching run. Kept up with every write; a superset (a batch copied in block by block
     keeps each block's) gives the same frontiers. Not per day, as the rollup is: runs
-    spread over two years then fall into groups of ~10, half of which are on their
-    group's frontier (10M runs: 5M frontier runs, a save ~1.7x as long).
+    spread over two years then fall into groups of a few runs, half of which are on
+    their group's frontier (the saves of run.py grew by most of their length).
 
     Per group, sorted by x (ties: higher F1 first, then id), a run is on the frontier when
     its F1 is above every F1 before it. Before that sort the runs are cut in 1,024 slices
     of x: a run whose F1 is at most the best F1 of a lower slice of its group is beaten, so
-    only the others are sorted (1M runs: ~0.8 s -> ~0.17 s, once, when they are saved).
+    only the others are sorted (once, when they are saved: run.py's ``store_only``).
     """
     keys = FRONTIER_KEYS.split(", ")
     text = ("model_name", "project", "tags")
     # Each group numbered once (``grp``), so that the slices are summed up and joined on
-    # integers (1M runs: ~0.23 -> ~0.17 s): its keys are matched with "=" (a hash join on
+    # integers (faster than on text): its keys are matched with "=" (a hash join on
     # both databases), text with NULL as its own value by a mask of which are NULL.
     nulls = " + ".join(f"CASE WHEN {k} IS NULL THEN {2**i} ELSE 0 END" for i, k in enumerate(text))
     same = " AND ".join(
@@ -341,7 +371,7 @@ def migrations(d: Dialect) -> dict[int, tuple[str, ...]]:
         """,
         # A server's history: every live run, a superset (read sliced, as runs are), each
         # batch narrowed to its frontier runs at its next delete or restore; its planner
-        # took over 10 minutes on frontier_select of 200k runs.
+        # gave up on frontier_select past a few hundred thousand runs (postgres.py).
         f"INSERT INTO frontier_runs {frontier_select(d, 'true')}"
         if not d.frontier_in_process
         else f"INSERT INTO frontier_runs SELECT {d.batch_of('id')}, model_name, project, tags, "

@@ -60,15 +60,15 @@ def _roll_up_batch(cur: Any, d: Dialect, batch_no: int) -> None:
 
 def _frontier_runs_here(cur: PostgresCursor, rows: str) -> None:
     """The frontier runs of the live calculations matching ``rows``, found by an
-    in-process DuckDB and copied in: the server's own planner took over 10 minutes on
-    :func:`frontier_select` of 200k runs (DuckDB: ~0.05 s)."""
+    in-process DuckDB and copied in (``Dialect.frontier_in_process``)."""
     live = cur.execute(
         "SELECT id, created_at, model_name, project, tags, f1, training_cost, "
         f"inference_cost, latency_ms, deleted_at FROM calculations WHERE deleted_at IS NULL "
         f"AND ({rows})"
     ).arrow()
-    with duckdb.connect(config={"autoinstall_known_extensions": False,
-                                "autoload_known_extensions": False}) as local:  # fmt: skip
+    with duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    ) as local:
         fronts = select_over(
             local.from_arrow(live), "live", frontier_select(DUCKDB, "true", "live")
         ).to_arrow_table()
@@ -110,9 +110,12 @@ def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
     )
     cur.execute(
         f"INSERT INTO rollup {rollup_select(d, rows)}",
-        [datetime.combine(days[0], time.min),
-         datetime.combine(days[-1] + timedelta(days=1), time.min), days],
-    )  # fmt: skip
+        [
+            datetime.combine(days[0], time.min),
+            datetime.combine(days[-1] + timedelta(days=1), time.min),
+            days,
+        ],
+    )
 
 
 def _saved_before(
@@ -148,9 +151,15 @@ class Writes(Connection):
         spells them (read once per process, on the saving transaction's own cursor: a
         second connection per save could leave every pooled one waiting for another)."""
         if self._column_types is None:
-            spelled = {"double precision": "DOUBLE", "bigint": "BIGINT", "date": "DATE",
-                       "timestamp without time zone": "TIMESTAMP", "integer": "INTEGER",
-                       "character varying": "VARCHAR", "text": "VARCHAR"}  # fmt: skip
+            spelled = {
+                "double precision": "DOUBLE",
+                "bigint": "BIGINT",
+                "date": "DATE",
+                "timestamp without time zone": "TIMESTAMP",
+                "integer": "INTEGER",
+                "character varying": "VARCHAR",
+                "text": "VARCHAR",
+            }
             found = cur.execute(
                 "SELECT table_name, column_name, data_type FROM information_schema.columns "
                 "WHERE table_name IN ('calculations', 'f1_inputs', 'cost_assumptions', 'rollup', "
@@ -212,10 +221,16 @@ class Writes(Connection):
                     return False
                 batch_no, now = self._batch_number(cur)
                 self._record_batch(
-                    cur, batch_no, now, rows=1, source=source, author=author,
-                    currency=calculation.get("currency") or "USD", content_hash=calc_key,
+                    cur,
+                    batch_no,
+                    now,
+                    rows=1,
+                    source=source,
+                    author=author,
+                    currency=calculation.get("currency") or "USD",
+                    content_hash=calc_key,
                     guard=f"{source}:{calc_key}",
-                )  # fmt: skip
+                )
                 values = [calculation.get(name) for name in CALCULATION_COLUMNS]
                 values[0] = values[0] or now
                 calc_id = batch_no * ROWS_PER_BATCH
@@ -288,10 +303,17 @@ class Writes(Connection):
                     if previous is not None:
                         raise AlreadySaved(_saved_before_text(file_name, previous), previous)
                 self._record_batch(
-                    cur, batch_no, now, rows=stored, source=source, author=author,
-                    currency=currency, file_name=file_name, content_hash=digest,
+                    cur,
+                    batch_no,
+                    now,
+                    rows=stored,
+                    source=source,
+                    author=author,
+                    currency=currency,
+                    file_name=file_name,
+                    content_hash=digest,
                     guard=digest if unless_saved else None,
-                )  # fmt: skip
+                )
                 if imported_from is not None:
                     cur.execute(
                         "INSERT INTO imported_runs (source, origin, run_id) SELECT DISTINCT ?, ?, "
@@ -371,10 +393,14 @@ class Writes(Connection):
         if who is not None:
             by = who.name or by
             with self.cursor() as cur:
-                projects = [r[0] for r in cur.execute(
-                    "SELECT DISTINCT project FROM calculations "
-                    "WHERE id IN (SELECT unnest(?::BIGINT[]))", [list(ids)],
-                ).fetchall()]  # fmt: skip
+                projects = [
+                    r[0]
+                    for r in cur.execute(
+                        "SELECT DISTINCT project FROM calculations "
+                        "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                        [list(ids)],
+                    ).fetchall()
+                ]
             who.require_change(projects)
         now = utc_now()
         state = "deleted_at IS NULL" if deleted else "deleted_at IS NOT NULL"

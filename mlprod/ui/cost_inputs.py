@@ -14,8 +14,13 @@ from mlprod.formatting import format_ratio, readable
 from mlprod.metrics import Ratios
 from mlprod.text import md
 
-__all__ = ["INFER_MODES", "TRAIN_MODES", "inference_cost_inputs", "ratio_cards",
-           "training_cost_inputs"]  # fmt: skip
+__all__ = [
+    "INFER_MODES",
+    "TRAIN_MODES",
+    "inference_cost_inputs",
+    "ratio_cards",
+    "training_cost_inputs",
+]
 
 TRAIN_MODES = ("Enter it", "From GPU hours")
 #: The inference cost typed, or built as :data:`~mlprod.costs.modes.INFERENCE_MODES` says.
@@ -29,9 +34,13 @@ def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
     fields (GPU hours left empty mean the training time)."""
     if mode == TRAIN_MODES[0]:
         typed = st.number_input(
-            "Training cost", value=1000.0, step=100.0, format="%.2f", key="calc-training-cost",
+            "Training cost",
+            value=1000.0,
+            step=100.0,
+            format="%.2f",
+            key="calc-training-cost",
             help=f"In {currency}. Compute, storage and people for the training run.",
-        )  # fmt: skip
+        )
         return {"training_cost": typed}
     prices = default_prices()
     left, right = st.columns(2)
@@ -39,32 +48,54 @@ def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
     count = right.number_input("GPUs", value=8.0, min_value=0.0, step=1.0, key="calc-gpus")
     left, right = st.columns(2)
     gpu_hours = left.number_input(
-        "GPU hours", value=None, min_value=0.0, step=1.0, key="calc-gpu-hours",
-        placeholder="auto", help="Hours on those GPUs; empty: the training time.",
-    )  # fmt: skip
+        "GPU hours",
+        value=None,
+        min_value=0.0,
+        step=1.0,
+        key="calc-gpu-hours",
+        placeholder="auto",
+        help="Hours on those GPUs; empty: the training time.",
+    )
     kind = right.radio("Price", ("On-demand", "Spot"), key="calc-price-kind", horizontal=True)
     provider = st.selectbox("Provider", [CHEAPEST, *prices.providers()], key="calc-provider")
     override = st.number_input(
-        f"Your price per GPU-hour ({currency})", value=None, min_value=0.0, step=0.1,
-        key="calc-price-override", placeholder="table",
-    )  # fmt: skip
+        f"Your price per GPU-hour ({currency})",
+        value=None,
+        min_value=0.0,
+        step=0.1,
+        key="calc-price-override",
+        placeholder="table",
+    )
     extra = st.number_input(
-        f"Extra training costs ({currency})", value=0.0, min_value=0.0, step=50.0,
-        key="calc-extra-costs", help="Storage, data labelling, people, …",
-    )  # fmt: skip
+        f"Extra training costs ({currency})",
+        value=0.0,
+        min_value=0.0,
+        step=50.0,
+        key="calc-extra-costs",
+        help="Storage, data labelling, people, …",
+    )
     return {
-        "gpu_model": gpu, "gpu_count": count, "gpu_hours": gpu_hours, "spot": kind == "Spot",
-        "provider": None if provider == CHEAPEST else provider, "price_per_gpu_hour": override,
+        "gpu_model": gpu,
+        "gpu_count": count,
+        "gpu_hours": gpu_hours,
+        "spot": kind == "Spot",
+        "provider": None if provider == CHEAPEST else provider,
+        "price_per_gpu_hour": override,
         "extra_costs": extra,
-    }  # fmt: skip
+    }
 
 
 def _amount(field: CostField, currency: str, key: str, **options: Any) -> float | None:
     """A number input for a builder's field, worded and stepped as the spec says."""
     return st.number_input(
-        field.label_in(currency), min_value=0.0, max_value=field.maximum, step=field.step,
-        format=field.format, key=key, **options,
-    )  # fmt: skip
+        field.label_in(currency),
+        min_value=0.0,
+        max_value=field.maximum,
+        step=field.step,
+        format=field.format,
+        key=key,
+        **options,
+    )
 
 
 def inference_cost_inputs(choice: str, currency: str) -> dict[str, Any]:
@@ -73,27 +104,34 @@ def inference_cost_inputs(choice: str, currency: str) -> dict[str, Any]:
     mode = inference_mode(choice)
     if mode is None:
         typed = st.number_input(
-            "Inference cost", value=200.0, step=10.0, format="%.2f", key="calc-inference-cost",
+            "Inference cost",
+            value=200.0,
+            step=10.0,
+            format="%.2f",
+            key="calc-inference-cost",
             help=f"In {currency}. Serving cost over the period you compare.",
-        )  # fmt: skip
+        )
         return {"inference_cost": typed}
     months = _amount(MONTHS, currency, "calc-months", value=1.0)
     field = INFERENCE_FIELDS
     if mode.key == "serving":
         return _serving_inputs(currency) | {"months": months}
     if mode.key == "requests":
-        requests = _amount(field["requests_per_month"], currency, "calc-requests",
-                           value=2_000_000.0)  # fmt: skip
+        requests = _amount(
+            field["requests_per_month"], currency, "calc-requests", value=2_000_000.0
+        )
         per_1k = _amount(field["cost_per_1k_requests"], currency, "calc-cost-per-1k", value=0.1)
         return {"requests_per_month": requests, "cost_per_1k_requests": per_1k, "months": months}
     tokens_in = _amount(field["tokens_in_per_month"], currency, "calc-tokens-in", value=50e6)
     tokens_out = _amount(field["tokens_out_per_month"], currency, "calc-tokens-out", value=10e6)
     book = default_llm_prices()
     model = st.selectbox(
-        field["llm_model"].label, [TYPED_PRICES, *book.models()], key="calc-llm-model",
+        field["llm_model"].label,
+        [TYPED_PRICES, *book.models()],
+        key="calc-llm-model",
         help="Prices per 1M tokens from data/llm_prices.csv (dated; check them). A price typed "
         "below wins.",
-    )  # fmt: skip
+    )
     chosen = None if model == TYPED_PRICES else book.price(model)
     if chosen is not None:
         st.caption(
@@ -103,15 +141,28 @@ def inference_cost_inputs(choice: str, currency: str) -> dict[str, Any]:
     # One per row: side by side in the form's column the labels wrapped and the inputs lost
     # their +/- buttons.
     book_key = "-book" if chosen else ""
-    price_in = _amount(field["price_in_per_1m"], currency, f"calc-price-in{book_key}",
-                       value=None if chosen else 0.5, placeholder="the book's")  # fmt: skip
-    price_out = _amount(field["price_out_per_1m"], currency, f"calc-price-out{book_key}",
-                        value=None if chosen else 1.5, placeholder="the book's")  # fmt: skip
+    price_in = _amount(
+        field["price_in_per_1m"],
+        currency,
+        f"calc-price-in{book_key}",
+        value=None if chosen else 0.5,
+        placeholder="the book's",
+    )
+    price_out = _amount(
+        field["price_out_per_1m"],
+        currency,
+        f"calc-price-out{book_key}",
+        value=None if chosen else 1.5,
+        placeholder="the book's",
+    )
     return {
-        "tokens_in_per_month": tokens_in, "tokens_out_per_month": tokens_out,
-        "price_in_per_1m": price_in, "price_out_per_1m": price_out, "months": months,
+        "tokens_in_per_month": tokens_in,
+        "tokens_out_per_month": tokens_out,
+        "price_in_per_1m": price_in,
+        "price_out_per_1m": price_out,
+        "months": months,
         "llm_model": chosen.model if chosen else None,
-    }  # fmt: skip
+    }
 
 
 def _serving_inputs(currency: str) -> dict[str, Any]:
@@ -119,36 +170,67 @@ def _serving_inputs(currency: str) -> dict[str, Any]:
     prices = default_prices()
     models = prices.models()
     field = INFERENCE_FIELDS
-    gpu = st.selectbox(field["serving_gpu"].label, models, key="calc-serving-gpu",
-                       index=models.index("L4") if "L4" in models else 0)  # fmt: skip
+    gpu = st.selectbox(
+        field["serving_gpu"].label,
+        models,
+        key="calc-serving-gpu",
+        index=models.index("L4") if "L4" in models else 0,
+    )
     per_replica = _amount(field["serving_gpus"], currency, "calc-serving-gpus", value=1.0)
     replicas = _amount(
-        field["replicas"], currency, "calc-replicas", value=1.0,
+        field["replicas"],
+        currency,
+        "calc-replicas",
+        value=1.0,
         help="Ignored when the throughput below is given: replicas then follow from traffic.",
-    )  # fmt: skip
-    hours = _amount(field["hours_per_month"], currency, "calc-hours-per-month", value=730.0,
-                    help="730 = always on.")  # fmt: skip
+    )
+    hours = _amount(
+        field["hours_per_month"],
+        currency,
+        "calc-hours-per-month",
+        value=730.0,
+        help="730 = always on.",
+    )
     traffic = _amount(
-        field["requests_per_month"], currency, "calc-serving-requests", value=None,
+        field["requests_per_month"],
+        currency,
+        "calc-serving-requests",
+        value=None,
         placeholder="optional",
         help="Today's traffic: with a throughput, replicas follow from it; the compare page's "
         "break-even reads it.",
-    )  # fmt: skip
-    throughput = _amount(field["requests_per_s_per_replica"], currency,
-                         "calc-serving-throughput", value=None, placeholder="optional")  # fmt: skip
-    provider = st.selectbox("Serving provider", [CHEAPEST, *prices.providers(gpu)],
-                            key="calc-serving-provider")  # fmt: skip
-    kind = st.radio("Serving price", ("On-demand", "Spot"), key="calc-serving-kind",
-                    horizontal=True)  # fmt: skip
-    override = _amount(field["serving_price_per_gpu_hour"], currency, "calc-serving-price",
-                       value=None, placeholder="table")  # fmt: skip
+    )
+    throughput = _amount(
+        field["requests_per_s_per_replica"],
+        currency,
+        "calc-serving-throughput",
+        value=None,
+        placeholder="optional",
+    )
+    provider = st.selectbox(
+        "Serving provider", [CHEAPEST, *prices.providers(gpu)], key="calc-serving-provider"
+    )
+    kind = st.radio(
+        "Serving price", ("On-demand", "Spot"), key="calc-serving-kind", horizontal=True
+    )
+    override = _amount(
+        field["serving_price_per_gpu_hour"],
+        currency,
+        "calc-serving-price",
+        value=None,
+        placeholder="table",
+    )
     return {
-        "serving_gpu": gpu, "serving_gpus": per_replica, "replicas": replicas,
-        "hours_per_month": hours, "requests_per_month": traffic,
-        "requests_per_s_per_replica": throughput, "serving_spot": kind == "Spot",
+        "serving_gpu": gpu,
+        "serving_gpus": per_replica,
+        "replicas": replicas,
+        "hours_per_month": hours,
+        "requests_per_month": traffic,
+        "requests_per_s_per_replica": throughput,
+        "serving_spot": kind == "Spot",
         "serving_provider": None if provider == CHEAPEST else provider,
         "serving_price_per_gpu_hour": override,
-    }  # fmt: skip
+    }
 
 
 def ratio_cards(ratios: Ratios, currency: str, formulas: dict[str, str]) -> None:

@@ -72,6 +72,11 @@ def download_buttons(f: HistoryFilter, runs: int, columns: list[Any], stem: str)
             )
             continue
         column.download_button(
-            label, history_file(f, kind), f"{stem}.{kind}", mime, key=f"history-{kind}",
-            icon=":material/download:", on_click="ignore",
-        )  # fmt: skip
+            label,
+            history_file(f, kind),
+            f"{stem}.{kind}",
+            mime,
+            key=f"history-{kind}",
+            icon=":material/download:",
+            on_click="ignore",
+        )

@@ -38,15 +38,43 @@ __all__ = [
     "spread_columns",
     "taken_by_others",
     "ticked_runs",
-]  # fmt: skip
+]
 
 HISTORY_TABLE_COLUMNS = [
-    "answer", "created_at", "model_name", "run_name", "run_id", "project", "tags", "f1",
-    "total_cost", "training_hours", "latency_ms", "cer", "ter", "psr", "currency", "author",
-    "source", "gpu_model", "gpu_count", "price_per_gpu_hour", "price_kind", "price_provider",
-    "price_as_of", "inference_mode", "requests_per_month", "cost_per_1k_requests", "months",
-    "llm_model", "serving_gpu", "serving_gpus", "replicas", "hours_per_month", "notes",
-]  # fmt: skip
+    "answer",
+    "created_at",
+    "model_name",
+    "run_name",
+    "run_id",
+    "project",
+    "tags",
+    "f1",
+    "total_cost",
+    "training_hours",
+    "latency_ms",
+    "cer",
+    "ter",
+    "psr",
+    "currency",
+    "author",
+    "source",
+    "gpu_model",
+    "gpu_count",
+    "price_per_gpu_hour",
+    "price_kind",
+    "price_provider",
+    "price_as_of",
+    "inference_mode",
+    "requests_per_month",
+    "cost_per_1k_requests",
+    "months",
+    "llm_model",
+    "serving_gpu",
+    "serving_gpus",
+    "replicas",
+    "hours_per_month",
+    "notes",
+]
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -55,8 +83,8 @@ def _template(
 ) -> tuple[dict[str, Any], tuple[int, ...]]:
     """A History chart's spec without its data, built once per ``shape`` (what the spec
     depends on: a title, a bucket), from the first data it was asked for. Drawn on a
-    canvas: each of ~2,000 dots as an SVG element cost the browser ~0.15 s more per visit
-    (Streamlit itself switches to a canvas only past 2,000 rows per chart)."""
+    canvas: SVG elements cost the browser time per dot on every visit (browser.py);
+    Streamlit itself switches to a canvas only past 2,000 rows per chart."""
     spec, order = chart_template(_build(), _frames, name)
     return {**spec, "usermeta": {"embedOptions": {"renderer": "canvas"}}}, order
 
@@ -75,17 +103,21 @@ def _filter_charts(
     part of the key: it is the overview of this filter)."""
     trend, best, bucket = trend_frame(_view.trend), best_frame(_view.best), _view.bucket
     return {
-        "history-trend": _drawn("history-trend", (bucket,), lambda: trend_chart(trend, bucket),
-                                [trend]),
+        "history-trend": _drawn(
+            "history-trend", (bucket,), lambda: trend_chart(trend, bucket), [trend]
+        ),
         "history-best": _drawn("history-best", (), lambda: best_chart(best), [best]),
-    }  # fmt: skip
+    }
 
 
 @st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=BY_FILTER)
 def _frontier_charts(
-    database: str, f: HistoryFilter, answers: tuple[int, ...], symbol: str,
+    database: str,
+    f: HistoryFilter,
+    answers: tuple[int, ...],
+    symbol: str,
     _view: HistoryOverview,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
+) -> dict[str, dict[str, Any]]:
     """The two frontiers: they change with the filter and with which runs answer the two
     questions (highlighted), not with the questions' numbers themselves."""
     charts = {}
@@ -113,8 +145,7 @@ def history_charts(
     that names the same runs, or another page of the table, rebuilds none of them."""
     answers = tuple(sorted(answer_ids(view)))
     key = history_key()
-    return {**_filter_charts(key, f, view),
-            **_frontier_charts(key, f, answers, symbol, view)}  # fmt: skip
+    return {**_filter_charts(key, f, view), **_frontier_charts(key, f, answers, symbol, view)}
 
 
 def spread_columns(spread: pd.DataFrame) -> pd.DataFrame:
@@ -180,9 +211,13 @@ def load_sample_runs() -> int:
     inspection = inspect(path)
     with writing() as target:
         batch_no = save_batch(
-            target, scored_batches(inspection, resolve_mapping(inspection)),
-            source="sample", file=path, who=person(), again=True,
-        )  # fmt: skip
+            target,
+            scored_batches(inspection, resolve_mapping(inspection)),
+            source="sample",
+            file=path,
+            who=person(),
+            again=True,
+        )
     written()
     return batch_no
 
@@ -245,10 +280,14 @@ def gone_meanwhile(store: Any, gone: list[int]) -> str:
         return ""
     deleted, by = _by_whom(store, gone, "delete")
     if not deleted:
-        return (f"{len(gone)} ticked run(s) moved off this page (newer runs were saved); "
-                "they are no longer ticked.")  # fmt: skip
-    return (f"{deleted} ticked run(s) were deleted {by} meanwhile; they are no longer "
-            "ticked and nothing else changed.")  # fmt: skip
+        return (
+            f"{len(gone)} ticked run(s) moved off this page (newer runs were saved); "
+            "they are no longer ticked."
+        )
+    return (
+        f"{deleted} ticked run(s) were deleted {by} meanwhile; they are no longer "
+        "ticked and nothing else changed."
+    )
 
 
 def taken_by_others(store: Any, picked: list[int], changed: int, action: str) -> str:
@@ -258,5 +297,7 @@ def taken_by_others(store: Any, picked: list[int], changed: int, action: str) ->
         return ""
     done = "deleted" if action == "delete" else "restored"
     by = _by_whom(store, picked, action)[1] or "by someone else"
-    return (f"{len(picked) - changed} of the {len(picked)} picked run(s) had already been "
-            f"{done} {by}; nothing else was touched.")  # fmt: skip
+    return (
+        f"{len(picked) - changed} of the {len(picked)} picked run(s) had already been "
+        f"{done} {by}; nothing else was touched."
+    )

@@ -47,10 +47,16 @@ def _experiments(uri: str) -> list[str]:
 
 def mlflow_runs() -> ReadRuns | None:
     """The server, experiment and filter widgets; the runs read last, if any."""
-    uri = st.text_input(
-        "Tracking server", value=os.environ.get("MLFLOW_TRACKING_URI", ""),
-        key=f"{KEY}-uri", placeholder="http://mlflow.internal:5000",
-    ).strip().rstrip("/")  # fmt: skip
+    uri = (
+        st.text_input(
+            "Tracking server",
+            value=os.environ.get("MLFLOW_TRACKING_URI", ""),
+            key=f"{KEY}-uri",
+            placeholder="http://mlflow.internal:5000",
+        )
+        .strip()
+        .rstrip("/")
+    )
     if not uri:
         st.info("Give the address of the team's MLflow tracking server.")
         return None
@@ -65,8 +71,9 @@ def mlflow_runs() -> ReadRuns | None:
         "Filter (MLflow search syntax)", key=f"{KEY}-filter", placeholder="metrics.f1 > 0.5"
     )
     every_state = right.toggle("Also unfinished runs", key=f"{KEY}-all-states")
-    if st.button("Read runs", key=f"{KEY}-read", disabled=not chosen,
-                 icon=":material/cloud_download:"):  # fmt: skip
+    if st.button(
+        "Read runs", key=f"{KEY}-read", disabled=not chosen, icon=":material/cloud_download:"
+    ):
         try:
             with st.spinner("Reading runs…"):
                 source = MlflowSource(uri, chosen, wanted, every_state)

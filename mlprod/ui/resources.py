@@ -120,8 +120,9 @@ SHOWN_TEXT = 200
 def within_limits(value: Any, limit: int = SHOWN_TEXT) -> Any:
     """``value`` (a frame, an overview, a dict or list of them, a name) with each text cut
     at its field's limit (``TEXT_LIMITS``; others at ``SHOWN_TEXT``) and marked "…": what a
-    page sends stays bounded whatever the history held before the limits (one run with a
-    10 MB model name had made every History visit send ~120 MB, for everyone)."""
+    page sends stays bounded whatever the history held before the limits (one huge name
+    made every History visit heavy for everyone; tests/e2e/test_inert_text_browser.py
+    counts the bytes)."""
     if isinstance(value, str):
         return value if len(value) <= limit else value[:limit] + "…"
     if isinstance(value, pd.DataFrame):
@@ -140,8 +141,9 @@ def within_limits(value: Any, limit: int = SHOWN_TEXT) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(within_limits(v, limit) for v in value)
     if is_dataclass(value) and not isinstance(value, type):
-        return replace(value, **{f.name: within_limits(getattr(value, f.name))
-                                 for f in fields(value)})  # fmt: skip
+        return replace(
+            value, **{f.name: within_limits(getattr(value, f.name)) for f in fields(value)}
+        )
     return value
 
 
@@ -248,15 +250,15 @@ def _group_runs(database: str, group: str) -> pd.DataFrame:
 
 
 def group_runs(group: str) -> pd.DataFrame:
-    """:meth:`Store.group_runs` (a Compare side's run-to-run spread: ~50-80 ms at 1M runs,
-    asked for both sides on every rerun), cached until anything is written."""
+    """:meth:`Store.group_runs` (a Compare side's run-to-run spread, asked for
+    both sides on every rerun: browser.py), cached until anything is written."""
     return _group_runs(history_key(), group)
 
 
 @st.cache_resource(show_spinner=False)
 def warm_png_export() -> threading.Thread:
     """Once per server process, on a thread of its own: start what the first Download PNG
-    would otherwise wait for (:func:`mlprod.export.warm_up`, ~0.5 s)."""
+    would otherwise wait for (:func:`mlprod.export.warm_up`)."""
     from mlprod.export import warm_up
 
     thread = threading.Thread(target=warm_up, name="mlprod-png-warm-up", daemon=True)

@@ -71,16 +71,20 @@ def run_picker(
         if chosen is not None and chosen not in names:
             names.insert(0, chosen)
         if not names:
-            st.info("No group has two runs yet: a group is the runs of one model and project, "
-                    "or runs tagged group=NAME (e.g. one per seed).")  # fmt: skip
+            st.info(
+                "No group has two runs yet: a group is the runs of one model and project, "
+                "or runs tagged group=NAME (e.g. one per seed)."
+            )
             st.stop()
         counts = dict(zip(groups["run_group"], groups["runs"], strict=True))
         pick = st.selectbox(
-            "Group (its runs' mean; newest first)", names, key=f"{prefix}-group",
+            "Group (its runs' mean; newest first)",
+            names,
+            key=f"{prefix}-group",
             format_func=lambda g: f"{g} · {counts[g]} runs" if g in counts else g,
             help="The runs of one model and project, or those tagged group=NAME (e.g. one per "
             "seed of a sweep).",
-        )  # fmt: skip
+        )
         return GroupSide(str(pick))
     if source == "Last scored batch" and batch is not None:
         rows: dict[int, str] = {i: run_label(r) for i, r in enumerate(batch.itertuples())}

@@ -22,11 +22,18 @@ __all__ = ["INFERENCE_FROM", "scenario_inputs"]
 INFERENCE_FROM = ("The file", "One value", *(mode.label for mode in INFERENCE_MODES))
 FROM_FILE = "(from the file)"
 TYPED = "(type the prices)"
-_USES = {"The file": (), "One value": ("inference_cost",),
-         **{mode.label: mode.names for mode in INFERENCE_MODES}}  # fmt: skip
+_USES = {
+    "The file": (),
+    "One value": ("inference_cost",),
+    **{mode.label: mode.names for mode in INFERENCE_MODES},
+}
 #: What an empty input of a builder stands for.
-_EMPTY_MEANS = {"serving_gpus": "1", "replicas": "1", "hours_per_month": "730 (always on)",
-                "serving_price_per_gpu_hour": "the price table's cheapest"}  # fmt: skip
+_EMPTY_MEANS = {
+    "serving_gpus": "1",
+    "replicas": "1",
+    "hours_per_month": "730 (always on)",
+    "serving_price_per_gpu_hour": "the price table's cheapest",
+}
 KEY = "batch-scenario"
 
 
@@ -52,15 +59,19 @@ def _builder(mode: InferenceMode, currency: str, kept: dict[str, Any]) -> None:
             models = default_prices().models()
             current = kept.get("serving_gpu", "L4" if "L4" in models else models[0])
             kept["serving_gpu"] = st.selectbox(
-                field.label, models, key=f"{KEY}-serving_gpu",
+                field.label,
+                models,
+                key=f"{KEY}-serving_gpu",
                 index=models.index(current) if current in models else 0,
-            )  # fmt: skip
+            )
         elif field.name == "llm_model":
             book = [TYPED, *default_llm_prices().models()]
             model = st.selectbox(
-                field.label, book, key=f"{KEY}-llm_model",
+                field.label,
+                book,
+                key=f"{KEY}-llm_model",
                 index=book.index(kept["llm_model"]) if kept.get("llm_model") in book else 0,
-            )  # fmt: skip
+            )
             typed_prices = model == TYPED
             if typed_prices:
                 kept.pop("llm_model", None)
@@ -72,11 +83,16 @@ def _builder(mode: InferenceMode, currency: str, kept: dict[str, Any]) -> None:
             if mode.key == "serving" and field.name.startswith("requests"):
                 empty = "optional"
             _number(
-                field.label_in(currency), field.name, kept,
+                field.label_in(currency),
+                field.name,
+                kept,
                 needed=field.name in mode.needed or (price and typed_prices),
-                min_value=0.0, max_value=field.maximum, step=field.step, format=field.format,
+                min_value=0.0,
+                max_value=field.maximum,
+                step=field.step,
+                format=field.format,
                 placeholder=empty,
-            )  # fmt: skip
+            )
 
 
 def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
@@ -103,8 +119,14 @@ def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
         for name in {n for fields in _USES.values() for n in fields} - set(_USES[mode]):
             kept.pop(name, None)  # a builder not chosen gives nothing
         if mode == INFERENCE_FROM[1]:
-            _number(f"Inference cost per run ({currency})", "inference_cost", kept, needed=True,
-                    min_value=0.0, step=10.0)  # fmt: skip
+            _number(
+                f"Inference cost per run ({currency})",
+                "inference_cost",
+                kept,
+                needed=True,
+                min_value=0.0,
+                step=10.0,
+            )
         elif (builder := inference_mode(mode)) is not None:
             _builder(builder, currency, kept)
     with right:
@@ -131,8 +153,9 @@ def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
         )
         _number("Training time (hours)", "training_hours", kept, min_value=0.0, step=0.5)
         _number("Latency (ms)", "latency_ms", kept, min_value=0.0, step=1.0)
-        _number(f"Training cost per run ({currency})", "training_cost", kept, min_value=0.0,
-                step=100.0)  # fmt: skip
+        _number(
+            f"Training cost per run ({currency})", "training_cost", kept, min_value=0.0, step=100.0
+        )
     cells = st.columns(3)
     for column, (name, label) in zip(
         cells,

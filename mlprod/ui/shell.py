@@ -140,9 +140,13 @@ def require_sign_in() -> None:
     st.title("mlprod")
     st.write("This dashboard is shared by the team. Sign in to see and save calculations.")
     st.button(
-        "Sign in", type="primary", icon=":material/login:", key="sign-in",
-        on_click=st.login, args=(provider,) if provider else (),
-    )  # fmt: skip
+        "Sign in",
+        type="primary",
+        icon=":material/login:",
+        key="sign-in",
+        on_click=st.login,
+        args=(provider,) if provider else (),
+    )
     st.stop()
 
 

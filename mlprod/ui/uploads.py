@@ -36,9 +36,9 @@ __all__ = [
 ]
 
 #: What one streamed scoring (or save) of a file adds to the server's memory at its peak,
-#: whatever the file's size (tests/benchmarks/memory.py: ~350-400 MB for 195 MB of CSV).
+#: whatever the file's size (measured by tests/benchmarks/memory.py, with a margin).
 JOB_BYTES = 450_000_000
-#: The server itself (~300 MB) and the uploads arriving meanwhile (Streamlit reads each
+#: The server itself and the uploads arriving meanwhile (Streamlit reads each
 #: request whole before the page sees it): at the default budget, one file at a time.
 BASE_BYTES = 900_000_000
 
@@ -96,7 +96,7 @@ def spill_upload(uploaded: UploadedFile) -> Path:
 
 def _release_streamlit_copy(uploaded: UploadedFile) -> None:
     """Let Streamlit forget the upload's bytes once they are on disk: it keeps every
-    upload in memory for the session's life (three people with 195 MB files: 585 MB).
+    upload in memory for the session's life, one copy per person (memory.py).
     The widget still knows the file (its id and name), which is all the page asks again.
     Streamlit has no public call for this; where its runtime is not there (AppTest), or
     its upload manager changes shape, the copy simply stays."""
@@ -146,8 +146,7 @@ def guard_uploads(sign_in: bool) -> bool:
 
     def add_file(session_id: str, file: object) -> None:
         if not _signed_in(session_id):
-            log.warning("Refused an upload from a session that has not signed in (%s).",
-                        session_id)  # fmt: skip
+            log.warning("Refused an upload from a session that has not signed in (%s).", session_id)
             return
         keep(session_id, file)
 
@@ -196,7 +195,7 @@ def memory_turn(waiting: str | None = None) -> Iterator[None]:
     """Wait for a turn to hold a large file (score or save an upload, make a download)
     within the server's memory budget, saying ``waiting`` meanwhile; and give the memory
     back to the system afterwards (Arrow's pool and the C heap keep freed pages
-    otherwise: five 60 MB files scored in a row left the server at 2.4 GB)."""
+    otherwise, and the server's size only grew: memory.py)."""
     turns = _turns()
     if not turns.acquire(blocking=False):
         if waiting is None:
@@ -213,8 +212,10 @@ def memory_turn(waiting: str | None = None) -> Iterator[None]:
 
 def scoring_turn() -> AbstractContextManager[None]:
     """:func:`memory_turn` for scoring or saving a file on a page."""
-    return memory_turn("Waiting for another person's file to finish (the server scores as "
-                       "many at once as its memory budget holds)…")  # fmt: skip
+    return memory_turn(
+        "Waiting for another person's file to finish (the server scores as "
+        "many at once as its memory budget holds)…"
+    )
 
 
 def give_back_memory() -> None:

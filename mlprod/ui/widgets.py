@@ -28,11 +28,32 @@ __all__ = [
 #: A scored table as a person reads it at 1280 px: which run, its ratios, then the rest;
 #: the error (empty where there is none) and the long ids last.
 SCORED_COLUMN_ORDER = [
-    "line", "status", "run_name", "model_name", "cer", "ter", "psr", "f1", "training_cost",
-    "inference_cost", "training_hours", "latency_ms", "error", "project", "tags",
-    "created_at", "run_id", "notes", "gpu_model", "gpu_count", "price_per_gpu_hour",
-    "price_kind", "price_provider", "price_as_of", "inference_mode",
-]  # fmt: skip
+    "line",
+    "status",
+    "run_name",
+    "model_name",
+    "cer",
+    "ter",
+    "psr",
+    "f1",
+    "training_cost",
+    "inference_cost",
+    "training_hours",
+    "latency_ms",
+    "error",
+    "project",
+    "tags",
+    "created_at",
+    "run_id",
+    "notes",
+    "gpu_model",
+    "gpu_count",
+    "price_per_gpu_hour",
+    "price_kind",
+    "price_provider",
+    "price_as_of",
+    "inference_mode",
+]
 
 
 def shown_empty(frame: pd.DataFrame) -> pd.DataFrame:
@@ -45,17 +66,18 @@ def shown_empty(frame: pd.DataFrame) -> pd.DataFrame:
     send it as Arrow (it logged a traceback on every Score and sent it as text instead).
     """
     text = [
-        c for c in frame.columns
+        c
+        for c in frame.columns
         if (frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c]))
         and pd.api.types.infer_dtype(frame[c], skipna=True) in ("string", "empty")
-    ]  # fmt: skip
+    ]
     return frame.assign(**{c: frame[c].fillna("") for c in text}) if text else frame
 
 
 class _Unvalidated:
     """A chart whose ``to_dict`` skips Altair's JSON-schema validation: the History charts'
     shapes are validated by the tests (tests/test_charts.py), and validating them again on
-    every new filter cost ~0.1-0.2 s of the page's run."""
+    every new filter was a large part of the page's run (browser.py)."""
 
     def __init__(self, figure: alt.TopLevelMixin) -> None:
         self._figure = figure
@@ -98,7 +120,7 @@ def chart_template(
 ) -> tuple[dict[str, Any], tuple[int, ...]]:
     """:func:`chart_spec` of a chart whose spec does not depend on its data, without the
     data: the spec, and for each of its datasets which of ``frames`` it is. Another filter
-    then costs :func:`filled` (Arrow only), not Altair's ~0.05-0.15 s per chart."""
+    then costs :func:`filled` (Arrow only), not Altair's work per chart (browser.py)."""
     spec = chart_spec(figure, name)
     arrow = _arrow(frames)
     order = tuple(arrow.index(data) for data in spec.pop("datasets").values())
