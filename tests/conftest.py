@@ -241,3 +241,55 @@ def png_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "PNG"
         return image.size
+
+
+def api_70b_vs_ft_7b_on_two_l4s():
+    """The reviewer's question: a 70B model through an API, per token, or a fine-tuned 7B
+    on two L4s that serve all month."""
+    from mlprod.comparison.compare import Run
+    from mlprod.costs.scenario import CostScenario, build_costs
+
+    api = build_costs(
+        CostScenario(training_cost=0, llm_model="llama-3.3-70b-instruct",
+                     tokens_in_per_month=600e6, tokens_out_per_month=200e6, months=1),
+        training_hours=1,
+    )  # fmt: skip
+    own = build_costs(
+        CostScenario(gpu_model="A100-80GB", gpu_count=8, gpu_hours=6, serving_gpu="L4",
+                     serving_gpus=2, replicas=1, months=1, requests_per_month=2e6),
+        training_hours=6,
+    )  # fmt: skip
+    a = Run(0.91, api.training_cost, api.inference_cost, 1, 900, name="70B via API",
+            assumptions=api.assumptions | {"requests_per_month": 2e6})  # fmt: skip
+    b = Run(0.89, own.training_cost, own.inference_cost, 6, 120, name="fine-tuned 7B",
+            assumptions=own.assumptions)  # fmt: skip
+    return a, b
+
+
+def save_reviewer_runs(db) -> dict[str, int]:
+    """The two runs of :func:`api_70b_vs_ft_7b_on_two_l4s`, saved to the history at
+    ``db``: their ids by model name."""
+    from mlprod.store import Store
+
+    with Store(db) as store:
+        for key, run in zip("ab", api_70b_vs_ft_7b_on_two_l4s(), strict=True):
+            store.save_calculation(
+                {"model_name": run.name, "f1": run.f1, "training_cost": run.training_cost,
+                 "inference_cost": run.inference_cost, "training_hours": run.training_hours,
+                 "latency_ms": run.latency_ms, **run.ratios.as_dict(), **run.assumptions},
+                calc_key=key,
+            )  # fmt: skip
+        return {str(k): int(v) for k, v in
+                store.latest_per_model(2).set_index("model_name")["id"].items()}  # fmt: skip
+
+
+def batch_page_with_runs(app, tmp_path):
+    """The Batch page (AppTest) with an MLflow search_runs export uploaded."""
+    path = tmp_path / "runs.csv"
+    search_runs_frame().to_csv(path, index=False)
+    app.run()
+    app.switch_page("pages/batch.py").run()
+    app.file_uploader(key="batch-upload").upload("runs.csv", path.read_bytes(), "text/csv")
+    app.run()
+    assert not app.exception
+    return app

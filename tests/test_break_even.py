@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from mlprod.comparison.break_even import CostCurve, break_even, crossings
 from mlprod.comparison.compare import Run
-from mlprod.costs.scenario import CostScenario, build_costs
-from tests.conftest import examples
+from tests.conftest import api_70b_vs_ft_7b_on_two_l4s, examples
 
 money = st.integers(min_value=0, max_value=100_000)
 per_request = st.integers(min_value=0, max_value=5_000).map(lambda x: x / 1_000_000)
@@ -77,44 +76,8 @@ def test_cer_parity_is_where_f1_per_cost_is_equal(f1a, f1b, fb, pa):
         assert f1a / cost_a == pytest.approx(f1b / cost_b, rel=1e-6)
 
 
-def _api_70b_vs_ft_7b_on_two_l4s():
-    """The reviewer's question: a 70B model through an API, per token, or a fine-tuned 7B
-    on two L4s that serve all month."""
-    api = build_costs(
-        CostScenario(training_cost=0, llm_model="llama-3.3-70b-instruct",
-                     tokens_in_per_month=600e6, tokens_out_per_month=200e6, months=1),
-        training_hours=1,
-    )  # fmt: skip
-    own = build_costs(
-        CostScenario(gpu_model="A100-80GB", gpu_count=8, gpu_hours=6, serving_gpu="L4",
-                     serving_gpus=2, replicas=1, months=1, requests_per_month=2e6),
-        training_hours=6,
-    )  # fmt: skip
-    a = Run(0.91, api.training_cost, api.inference_cost, 1, 900, name="70B via API",
-            assumptions=api.assumptions | {"requests_per_month": 2e6})  # fmt: skip
-    b = Run(0.89, own.training_cost, own.inference_cost, 6, 120, name="fine-tuned 7B",
-            assumptions=own.assumptions)  # fmt: skip
-    return a, b
-
-
-def save_reviewer_runs(db) -> dict[str, int]:
-    """The two runs above, saved to the history at ``db``: their ids by model name."""
-    from mlprod.store import Store
-
-    with Store(db) as store:
-        for key, run in zip("ab", _api_70b_vs_ft_7b_on_two_l4s(), strict=True):
-            store.save_calculation(
-                {"model_name": run.name, "f1": run.f1, "training_cost": run.training_cost,
-                 "inference_cost": run.inference_cost, "training_hours": run.training_hours,
-                 "latency_ms": run.latency_ms, **run.ratios.as_dict(), **run.assumptions},
-                calc_key=key,
-            )  # fmt: skip
-        return {str(k): int(v) for k, v in
-                store.latest_per_model(2).set_index("model_name")["id"].items()}  # fmt: skip
-
-
 def test_api_vs_self_hosted_crosses_once_at_the_hand_computed_traffic():
-    a, b = _api_70b_vs_ft_7b_on_two_l4s()
+    a, b = api_70b_vs_ft_7b_on_two_l4s()
     even = break_even(a, b)
     assert even is not None and even.traffic == 2e6 and even.traffic_given
     per_request = a.inference_cost / 2e6  # 800M tokens at $0.88 per 1M, over 2M requests

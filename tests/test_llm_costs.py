@@ -17,6 +17,7 @@ from mlprod.costs.inference import inference_from_serving, inference_from_tokens
 from mlprod.costs.llm import LlmPriceBook
 from mlprod.costs.scenario import CostScenario, build_costs
 from mlprod.errors import CostTableError, InvalidInput
+from tests.conftest import batch_page_with_runs
 
 
 def read_table(db, table):
@@ -262,9 +263,7 @@ class TestPages:
         assert stored.loc[0, "serving_gpu"] == "L4" and stored.loc[0, "inference_mode"] == "serving"
 
     def test_batch_scenario_serves_every_run_from_gpus(self, app, tmp_path, db_path):
-        from tests.test_tracker_runs import TestBatchPage
-
-        TestBatchPage().open(app, tmp_path)
+        batch_page_with_runs(app, tmp_path)
         app.radio(key="batch-scenario-inference-from").set_value("Self-hosted GPUs").run()
         app.selectbox(key="batch-scenario-serving_gpu").set_value("T4")
         app.number_input(key="batch-scenario-replicas").set_value(2.0)
@@ -277,9 +276,7 @@ class TestPages:
         assert set(rows["serving_gpu"]) == {"T4"} and set(rows["replicas"]) == {2.0}
 
     def test_batch_scenario_takes_an_llm_from_the_book(self, app, tmp_path, db_path):
-        from tests.test_tracker_runs import TestBatchPage
-
-        TestBatchPage().open(app, tmp_path)
+        batch_page_with_runs(app, tmp_path)
         app.radio(key="batch-scenario-inference-from").set_value("From tokens").run()
         app.selectbox(key="batch-scenario-llm_model").set_value("gpt-4.1-mini")
         app.number_input(key="batch-scenario-tokens_in_per_month").set_value(10e6)

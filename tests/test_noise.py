@@ -196,7 +196,7 @@ class TestComparePage:
 
 
 def test_compare_page_shows_break_even_traffic_and_puts_it_on_the_card(app, db_path):
-    from tests.test_break_even import save_reviewer_runs
+    from tests.conftest import save_reviewer_runs
 
     ids = save_reviewer_runs(db_path)
     app.run()
@@ -256,7 +256,7 @@ class TestCompareCommand:
 
     def test_break_even_from_the_command_line(self, db_path, capsys):
         from mlprod.cli import main
-        from tests.test_break_even import save_reviewer_runs
+        from tests.conftest import save_reviewer_runs
 
         ids = save_reviewer_runs(db_path)
         args = [str(ids["70B via API"]), str(ids["fine-tuned 7B"]), "--db", str(db_path)]

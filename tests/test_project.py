@@ -150,3 +150,15 @@ def test_a_benchmark_records_its_figures_in_the_one_benchmarks_document(tmp_path
     assert text.count("<!-- recorded: run.py -->") == 1 and "1200000" in text
     assert "1000000" not in text and "overview 65 ms" in text
     assert text.index("history.py") < text.index("## Measurement log") < text.index("older")
+
+
+def test_no_test_module_imports_another():
+    """Helpers that several test modules share live in a conftest, so a test module can be
+    moved, renamed or deleted without breaking another."""
+    imports = re.compile(r"^\s*from (?:tests(?:\.e2e)?\.|\.)(test_\w+) import", re.M)
+    found = {
+        p.relative_to(PROJECT_DIR).as_posix(): imports.findall(p.read_text())
+        for p in (PROJECT_DIR / "tests").rglob("test_*.py")
+        if imports.search(p.read_text())
+    }
+    assert found == {}

@@ -19,7 +19,7 @@ from mlprod.errors import BadFile, CostTableError
 from mlprod.ingest import inspect, resolve_mapping, score_file
 from mlprod.ingest.defaults import parse_set
 from mlprod.store import Store
-from tests.conftest import expected_cer, recent, search_runs_frame
+from tests.conftest import batch_page_with_runs, expected_cer, recent, search_runs_frame
 
 
 class TestScenario:
@@ -249,14 +249,7 @@ class TestBatchPage:
     """The batch page offers the same scenario as ``--set``."""
 
     def open(self, app, tmp_path):
-        path = tmp_path / "runs.csv"
-        search_runs_frame().to_csv(path, index=False)
-        app.run()
-        app.switch_page("pages/batch.py").run()
-        app.file_uploader(key="batch-upload").upload("runs.csv", path.read_bytes(), "text/csv")
-        app.run()
-        assert not app.exception
-        return app
+        return batch_page_with_runs(app, tmp_path)
 
     def test_a_missing_cost_is_given_once_for_every_run(self, app, tmp_path, db_path):
         self.open(app, tmp_path)

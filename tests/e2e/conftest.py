@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -12,9 +13,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from mlprod.config import PROJECT_DIR
@@ -204,3 +207,37 @@ def upload_and_score(page, path: Path) -> None:
     wait_idle(page)
     page.get_by_role("button", name="Score", exact=True).click()
     expect(page.get_by_role("button", name="to history")).to_be_visible(timeout=120_000)
+
+
+def history_as(browser, url: str, name: str, *, load_sample: bool = False):
+    context = browser.new_context(viewport={"width": 1400, "height": 1300})
+    p = context.new_page()
+    p.goto(url + "/history")
+    wait_idle(p)
+    named(p, name)
+    if load_sample or p.get_by_role("button", name="Load sample runs").count():
+        p.get_by_role("button", name="Load sample runs").click()
+    expect(p.get_by_text("Best CER")).to_be_visible(timeout=30_000)
+    return p
+
+
+def tick_first_row(p) -> None:
+    wait_idle(p)
+    p.wait_for_timeout(500)
+    grid = p.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    p.mouse.click(box["x"] + 16, box["y"] + 36 + 17)
+    expect(p.get_by_role("button", name="Delete 1 selected")).to_be_enabled(timeout=10_000)
+
+
+def ann_deletes_what_she_ticked_after_bob(ann) -> str:
+    """Ann presses Delete on the run Bob deleted a moment ago. Either her click comes
+    first (she is told who got there first) or her page has already rerun by itself (its
+    tick went with the run: nothing is ticked); never is another run deleted."""
+    with suppress(PlaywrightTimeout):  # her page may have rerun first: the button says 0
+        ann.get_by_role("button", name="Delete 1 selected").click(timeout=3_000)
+    told = ann.get_by_text(re.compile(r"(had already been|were) deleted by bob"))
+    expect(told).to_be_visible(timeout=20_000)
+    expect(ann.get_by_role("button", name="Delete 0 selected")).to_be_disabled()
+    return told.inner_text()

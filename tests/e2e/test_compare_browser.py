@@ -59,11 +59,11 @@ def reviewer_server(tmp_path_factory):
     from dataclasses import replace
 
     from mlprod.store import Store
-    from tests.test_break_even import _api_70b_vs_ft_7b_on_two_l4s
+    from tests.conftest import api_70b_vs_ft_7b_on_two_l4s
 
     from .conftest import Server
 
-    api, own = _api_70b_vs_ft_7b_on_two_l4s()
+    api, own = api_70b_vs_ft_7b_on_two_l4s()
     db = tmp_path_factory.mktemp("reviewer") / "history.duckdb"
     with Store(db) as store:
         for run, group in ((api, "api-70b"), (own, "ft-7b")):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from contextlib import suppress
-
 import pandas as pd
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from .conftest import full_screenshot, named, saved, wait_idle
+from .conftest import (
+    ann_deletes_what_she_ticked_after_bob,
+    full_screenshot,
+    history_as,
+    named,
+    saved,
+    tick_first_row,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -93,51 +97,17 @@ def test_sample_filter_delete_undo(server, page, artifacts):
     full_screenshot(page, artifacts / "history-after-filter.png")
 
 
-def _history_as(browser, url: str, name: str, *, load_sample: bool = False):
-    context = browser.new_context(viewport={"width": 1400, "height": 1300})
-    p = context.new_page()
-    p.goto(url + "/history")
-    wait_idle(p)
-    named(p, name)
-    if load_sample or p.get_by_role("button", name="Load sample runs").count():
-        p.get_by_role("button", name="Load sample runs").click()
-    expect(p.get_by_text("Best CER")).to_be_visible(timeout=30_000)
-    return p
-
-
-def _tick_first_row(p) -> None:
-    wait_idle(p)
-    p.wait_for_timeout(500)
-    grid = p.locator('[data-testid="stDataFrame"]').first
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    p.mouse.click(box["x"] + 16, box["y"] + 36 + 17)
-    expect(p.get_by_role("button", name="Delete 1 selected")).to_be_enabled(timeout=10_000)
-
-
-def ann_deletes_what_she_ticked_after_bob(ann) -> str:
-    """Ann presses Delete on the run Bob deleted a moment ago. Either her click comes
-    first (she is told who got there first) or her page has already rerun by itself (its
-    tick went with the run: nothing is ticked); never is another run deleted."""
-    with suppress(PlaywrightTimeout):  # her page may have rerun first: the button says 0
-        ann.get_by_role("button", name="Delete 1 selected").click(timeout=3_000)
-    told = ann.get_by_text(re.compile(r"(had already been|were) deleted by bob"))
-    expect(told).to_be_visible(timeout=20_000)
-    expect(ann.get_by_role("button", name="Delete 0 selected")).to_be_disabled()
-    return told.inner_text()
-
-
 def test_two_people_delete_the_run_they_both_ticked_and_nothing_else(server, browser, artifacts):
     """Ann and Bob tick the newest run; Bob deletes it; Ann's Delete then names who got
     there first and deletes nothing (it deleted the run that moved up into row 1)."""
-    ann = _history_as(browser, server["url"], "ann")
-    bob = _history_as(browser, server["url"], "bob")
+    ann = history_as(browser, server["url"], "ann")
+    bob = history_as(browser, server["url"], "bob")
     before = saved(server["db"], include_deleted=True)
     live = before[before.deleted_at.isna()]
     newest, second = live.sort_values(["created_at", "id"], ascending=False).id.tolist()[:2]
 
-    _tick_first_row(ann)
-    _tick_first_row(bob)
+    tick_first_row(ann)
+    tick_first_row(bob)
     bob.get_by_role("button", name="Delete 1 selected").click()
     expect(bob.get_by_role("button", name="Undo delete")).to_be_visible(timeout=20_000)
 

@@ -28,11 +28,14 @@ from tests.benchmarks.run import generate
 
 from .conftest import (
     Server,
+    ann_deletes_what_she_ticked_after_bob,
     figure,
     free_port,
     good_run_ids,
+    history_as,
     named,
     save_at_once,
+    tick_first_row,
     upload_and_score,
     wait_idle,
 )
@@ -322,19 +325,14 @@ def test_the_shipped_nginx_config_with_sign_in_refuses_uploads_without_the_cooki
 
 
 def test_two_people_on_two_replicas_delete_only_the_run_they_ticked(browser, pg_uri, tmp_path):
-    from .test_history_browser import (
-        _history_as,
-        _tick_first_row,
-        ann_deletes_what_she_ticked_after_bob,
-    )
 
     with replicas(pg_uri, tmp_path, 2) as (one, two):
-        ann = _history_as(browser, one.url, "ann", load_sample=True)
-        bob = _history_as(browser, two.url, "bob")
+        ann = history_as(browser, one.url, "ann", load_sample=True)
+        bob = history_as(browser, two.url, "bob")
         with Store(pg_uri) as s:
             newest, second = s.history_page(HistoryFilter(), page_size=2).id.tolist()
-        _tick_first_row(ann)
-        _tick_first_row(bob)
+        tick_first_row(ann)
+        tick_first_row(bob)
         bob.get_by_role("button", name="Delete 1 selected").click()
         expect(bob.get_by_role("button", name="Undo delete")).to_be_visible(timeout=20_000)
         ann_deletes_what_she_ticked_after_bob(ann)
