@@ -293,3 +293,12 @@ def batch_page_with_runs(app, tmp_path):
     app.run()
     assert not app.exception
     return app
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests take turns on one worker (``-n 2 --dist loadgroup``) while the other
+    runs the rest: each starts servers and a Chromium, and two at once on two cores
+    starve each other."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("browser"))

@@ -48,51 +48,70 @@ def run_picker(
         st.session_state[f"{prefix}-source"] = sources[0]
     source = st.radio("From", sources, key=f"{prefix}-source", horizontal=True)
     if source == "History":
-        text = st.text_input(
-            "Search", key=f"{prefix}-search", placeholder="model, run id, project or tag"
-        )
-        found = search_runs(text, limit=200)
-        chosen = st.session_state.get(f"{prefix}-pick")
-        if chosen is not None and chosen not in set(found["id"]):
-            found = pd.concat([store.calculations_by_id([int(chosen)]), found])
-        if found.empty:
-            st.info("No saved run matches; try another search or enter one by hand.")
-            st.stop()
-        labels: dict[int, str] = {int(r.id): run_label(r) for r in found.itertuples()}
-        pick = st.selectbox(
-            "Run (newest first)", list(labels), format_func=labels.__getitem__, key=f"{prefix}-pick"
-        )
-        assert pick is not None  # a selectbox with options always has one chosen
-        return int(pick)
+        return _from_history(prefix, store)
     if source == SOURCES[1]:
-        groups = store.run_groups()
-        chosen = st.session_state.get(f"{prefix}-group")
-        names = list(groups["run_group"])
-        if chosen is not None and chosen not in names:
-            names.insert(0, chosen)
-        if not names:
-            st.info(
-                "No group has two runs yet: a group is the runs of one model and project, "
-                "or runs tagged group=NAME (e.g. one per seed)."
-            )
-            st.stop()
-        counts = dict(zip(groups["run_group"], groups["runs"], strict=True))
-        pick = st.selectbox(
-            "Group (its runs' mean; newest first)",
-            names,
-            key=f"{prefix}-group",
-            format_func=lambda g: f"{g} · {counts[g]} runs" if g in counts else g,
-            help="The runs of one model and project, or those tagged group=NAME (e.g. one per "
-            "seed of a sweep).",
-        )
-        return GroupSide(str(pick))
+        return _a_group(prefix, store)
     if source == "Last scored batch" and batch is not None:
-        rows: dict[int, str] = {i: run_label(r) for i, r in enumerate(batch.itertuples())}
-        index = st.selectbox(
-            "Run from the batch", list(rows), format_func=rows.__getitem__, key=f"{prefix}-batch"
+        return _from_batch(prefix, batch)
+    return _by_hand(prefix)
+
+
+def _from_history(prefix: str, store: Store) -> int:
+    """A saved run, found by a search (the one picked stays offered when it matches no
+    longer)."""
+    text = st.text_input(
+        "Search", key=f"{prefix}-search", placeholder="model, run id, project or tag"
+    )
+    found = search_runs(text, limit=200)
+    chosen = st.session_state.get(f"{prefix}-pick")
+    if chosen is not None and chosen not in set(found["id"]):
+        found = pd.concat([store.calculations_by_id([int(chosen)]), found])
+    if found.empty:
+        st.info("No saved run matches; try another search or enter one by hand.")
+        st.stop()
+    labels: dict[int, str] = {int(r.id): run_label(r) for r in found.itertuples()}
+    pick = st.selectbox(
+        "Run (newest first)", list(labels), format_func=labels.__getitem__, key=f"{prefix}-pick"
+    )
+    assert pick is not None  # a selectbox with options always has one chosen
+    return int(pick)
+
+
+def _a_group(prefix: str, store: Store) -> GroupSide:
+    groups = store.run_groups()
+    chosen = st.session_state.get(f"{prefix}-group")
+    names = list(groups["run_group"])
+    if chosen is not None and chosen not in names:
+        names.insert(0, chosen)
+    if not names:
+        st.info(
+            "No group has two runs yet: a group is the runs of one model and project, "
+            "or runs tagged group=NAME (e.g. one per seed)."
         )
-        assert index is not None
-        return run_from_row(batch.iloc[int(index)])
+        st.stop()
+    counts = dict(zip(groups["run_group"], groups["runs"], strict=True))
+    pick = st.selectbox(
+        "Group (its runs' mean; newest first)",
+        names,
+        key=f"{prefix}-group",
+        format_func=lambda g: f"{g} · {counts[g]} runs" if g in counts else g,
+        help="The runs of one model and project, or those tagged group=NAME (e.g. one per "
+        "seed of a sweep).",
+    )
+    return GroupSide(str(pick))
+
+
+def _from_batch(prefix: str, batch: pd.DataFrame) -> Run:
+    """A row of the last scored batch: not in the history, so it travels by value."""
+    rows: dict[int, str] = {i: run_label(r) for i, r in enumerate(batch.itertuples())}
+    index = st.selectbox(
+        "Run from the batch", list(rows), format_func=rows.__getitem__, key=f"{prefix}-batch"
+    )
+    assert index is not None
+    return run_from_row(batch.iloc[int(index)])
+
+
+def _by_hand(prefix: str) -> Run:
     name = st.text_input("Model name", key=f"{prefix}-name") or "model"
     values = {}
     left, right = st.columns(2)
