@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
@@ -155,7 +156,10 @@ def full_screenshot(page, path) -> None:
 
 
 def saved(db, *, include_deleted: bool = False):
-    # The server holds the file's lock; read through a copy.
+    """What the history holds: read through a copy (the server may hold the file's lock);
+    nothing before the server's first visit created the file."""
+    if not db.exists():
+        return pd.DataFrame(columns=["id", "model_name", "author"])
     copy = db.with_name("copy.duckdb")
     shutil.copy(db, copy)
     wal = db.with_name(db.name + ".wal")
@@ -241,3 +245,19 @@ def ann_deletes_what_she_ticked_after_bob(ann) -> str:
     expect(told).to_be_visible(timeout=20_000)
     expect(ann.get_by_role("button", name="Delete 0 selected")).to_be_disabled()
     return told.inner_text()
+
+
+def choose(page, multiselect, option: str, attempts: int = 3) -> None:
+    """Pick ``option`` in a multiselect (a locator) as a person does, until the widget
+    shows it: on a loaded machine the click on an option that was still being laid out
+    can be lost, and a person would simply pick it again."""
+    chip = multiselect.get_by_role("group", name="Selected values").get_by_label(option, exact=True)
+    for _ in range(attempts):
+        wait_idle(page)
+        multiselect.click()
+        page.get_by_role("option", name=option, exact=True).click()
+        page.keyboard.press("Escape")
+        with suppress(PlaywrightTimeout):
+            expect(chip).to_have_count(1, timeout=5_000)
+            return
+    expect(chip).to_have_count(1)

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from .conftest import (
     ann_deletes_what_she_ticked_after_bob,
+    choose,
     full_screenshot,
     history_as,
     named,
@@ -22,6 +23,10 @@ DRAWINGS = "[...document.querySelectorAll('[data-testid=stVegaLiteChart]')].map(
 DRAWN_FOUR = f"() => {{ const d = {DRAWINGS}; return d.length === 4 && d.every(Boolean); }}"
 TAG_DRAWINGS = f"() => {DRAWINGS}.forEach((d, i) => {{ d.__mlprodTag = i + 1; }})"
 DRAWING_TAGS = f"() => {DRAWINGS}.map(d => d && d.__mlprodTag || 0)"
+
+
+def _model_filter(page):
+    return page.locator('[data-testid="stMultiSelect"]').filter(has_text="Model").first
 
 
 def metric(page, label):
@@ -42,9 +47,7 @@ def test_sample_filter_delete_undo(server, page, artifacts):
     # goes away with the filter: it once shifted the charts below it, rebuilding them).
     page.wait_for_function(DRAWN_FOUR, timeout=30_000)
     page.evaluate(TAG_DRAWINGS)
-    page.get_by_label("Model").first.click()  # the Model multiselect
-    page.get_by_role("option", name="xgboost", exact=True).click()
-    page.keyboard.press("Escape")
+    choose(page, _model_filter(page), "xgboost")
     expect(page.locator('[data-testid="stMetric"]').filter(has_text="Models").locator(
         '[data-testid="stMetricValue"]')).to_have_text("1", timeout=20_000)  # fmt: skip
     runs = int(metric(page, "Runs"))
@@ -87,9 +90,7 @@ def test_sample_filter_delete_undo(server, page, artifacts):
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 16, box["y"] + 36 + 17)
     expect(page.get_by_role("button", name="Delete 1 selected")).to_be_enabled(timeout=10_000)
-    page.get_by_label("Model").first.click()
-    page.get_by_role("option", name="resnet50", exact=True).click()
-    page.keyboard.press("Escape")
+    choose(page, _model_filter(page), "resnet50")
     expect(page.locator('[data-testid="stMetric"]').filter(has_text="Models").locator(
         '[data-testid="stMetricValue"]')).to_have_text("2", timeout=20_000)  # fmt: skip
     wait_idle(page)

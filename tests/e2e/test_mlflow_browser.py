@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from mlprod.store import Store
 from tests.conftest import recent
 
-from .conftest import Server, full_screenshot, named, wait_idle
+from .conftest import Server, choose, full_screenshot, named, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -30,9 +30,7 @@ def test_runs_from_an_mlflow_server_to_the_history(mlflow_server, browser, tmp_p
         page.keyboard.press("Enter")
         page.get_by_text("Experiments").wait_for(timeout=30_000)
         wait_idle(page)
-        page.locator('[data-testid="stMultiSelect"]').click()
-        page.get_by_role("option", name="vision").click()
-        page.keyboard.press("Escape")
+        choose(page, page.locator('[data-testid="stMultiSelect"]'), "vision")
         wait_idle(page)
         page.get_by_role("button", name="Read runs").click()
         expect(page.get_by_text("MLflow tracking server")).to_be_visible(timeout=30_000)
