@@ -103,7 +103,7 @@ class TestBuilders:
         t = inference_from_tokens(50_000_000, 10_000_000, 0.5, 1.5, 2)
         assert t.total == pytest.approx((50 * 0.5 + 10 * 1.5) * 2)
         assert "50,000,000 tokens in" in t.formula()
-        with pytest.raises(InvalidInput, match="Months must be above 0"):
+        with pytest.raises(InvalidInput, match="Months of serving must be above 0"):
             inference_from_requests(1, 1, 0)
 
 

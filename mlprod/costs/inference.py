@@ -16,6 +16,7 @@ from typing import Any
 from mlprod.costs.fx import FxTable, default_fx
 from mlprod.costs.gpus import PriceTable, gpu_hour_price
 from mlprod.costs.llm import LlmPriceBook, default_llm_prices
+from mlprod.costs.modes import INFERENCE_FIELDS
 from mlprod.costs.tables import checked_number
 from mlprod.errors import InvalidInput
 from mlprod.formatting import format_money, format_ratio
@@ -27,6 +28,12 @@ __all__ = [
     "inference_from_serving",
     "inference_from_tokens",
 ]
+
+
+def _named(field: str) -> tuple[str, str]:
+    """A builder input's field and the words a person saw for it (costs.modes)."""
+    return field, INFERENCE_FIELDS[field].label
+
 
 #: A month of always-on serving: 365 × 24 / 12.
 HOURS_PER_MONTH = 730.0
@@ -135,9 +142,9 @@ def inference_from_requests(
     >>> inference_from_requests(2_000_000, 0.1, 1).total
     200.0
     """
-    requests = checked_number(requests_per_month, "requests_per_month", "Requests per month")
-    price = checked_number(cost_per_1k_requests, "cost_per_1k_requests", "Cost per 1,000 requests")
-    span = checked_number(months, "months", "Months", strict=True)
+    requests = checked_number(requests_per_month, *_named("requests_per_month"))
+    price = checked_number(cost_per_1k_requests, *_named("cost_per_1k_requests"))
+    span = checked_number(months, *_named("months"), strict=True)
     total = round(requests / 1000 * price * span, 6)
     return InferenceCost(
         "requests",
@@ -181,11 +188,11 @@ def inference_from_tokens(
             price_in_per_1m = listed.input_per_1m * rate
         if price_out_per_1m is None:
             price_out_per_1m = listed.output_per_1m * rate
-    t_in = checked_number(tokens_in_per_month, "tokens_in", "Tokens in per month")
-    t_out = checked_number(tokens_out_per_month, "tokens_out", "Tokens out per month")
-    p_in = checked_number(price_in_per_1m, "price_in_per_1m", "Price per 1M input tokens")
-    p_out = checked_number(price_out_per_1m, "price_out_per_1m", "Price per 1M output tokens")
-    span = checked_number(months, "months", "Months", strict=True)
+    t_in = checked_number(tokens_in_per_month, *_named("tokens_in_per_month"))
+    t_out = checked_number(tokens_out_per_month, *_named("tokens_out_per_month"))
+    p_in = checked_number(price_in_per_1m, *_named("price_in_per_1m"))
+    p_out = checked_number(price_out_per_1m, *_named("price_out_per_1m"))
+    span = checked_number(months, *_named("months"), strict=True)
     total = round((t_in * p_in + t_out * p_out) / 1_000_000 * span, 6)
     return InferenceCost(
         "tokens",
@@ -244,7 +251,7 @@ def inference_from_serving(
     ...                        requests_per_s_per_replica=5, price_override=1).replicas
     2.0
     """
-    count = checked_number(gpus_per_replica, "serving_gpus", "GPUs per replica", strict=True)
+    count = checked_number(gpus_per_replica, *_named("serving_gpus"), strict=True)
     hours = checked_number(
         hours_per_month, "hours_per_month", "Hours served per month", strict=True
     )
@@ -253,10 +260,10 @@ def inference_from_serving(
             "hours_per_month",
             f"A month has at most 744 hours (730 = always on); got {format_ratio(hours)}.",
         )
-    span = checked_number(months, "months", "Months", strict=True)
+    span = checked_number(months, *_named("months"), strict=True)
     traffic = None
     if requests_per_month is not None:
-        traffic = checked_number(requests_per_month, "requests_per_month", "Requests per month")
+        traffic = checked_number(requests_per_month, *_named("requests_per_month"))
     throughput = None
     if requests_per_s_per_replica is not None:
         throughput = checked_number(
@@ -274,7 +281,7 @@ def inference_from_serving(
         replicas = replicas_for(traffic, throughput, hours)
     if replicas is None:
         replicas = 1.0
-    many = checked_number(replicas, "replicas", "Replicas", strict=True)
+    many = checked_number(replicas, *_named("replicas"), strict=True)
     gpu_model, price, kind, where, as_of = gpu_hour_price(
         gpu_model,
         spot=spot,
