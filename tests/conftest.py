@@ -295,10 +295,16 @@ def batch_page_with_runs(app, tmp_path):
     return app
 
 
+#: Browser test modules in the first of two lanes (the rest in the second), balanced by
+#: their durations: a lane runs one browser test at a time.
+_FIRST_LANE = {"test_reliability_browser", "test_installed_browser", "test_history_browser",
+               "test_compare_browser", "test_safe_defaults_browser"}  # fmt: skip
+
+
 def pytest_collection_modifyitems(items):
-    """Browser tests take turns on one worker (``-n 2 --dist loadgroup``) while the other
-    runs the rest: each starts servers and a Chromium, and two at once on two cores
-    starve each other."""
+    """Browser tests run in two lanes (``-n 2 --dist loadgroup``), a module's tests in one
+    lane, since they share its server; the other tests fill both workers around them."""
     for item in items:
         if item.get_closest_marker("e2e"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            lane = "1" if item.module.__name__.rsplit(".", 1)[-1] in _FIRST_LANE else "2"
+            item.add_marker(pytest.mark.xdist_group(f"browser-{lane}"))
