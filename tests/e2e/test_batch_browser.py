@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from mlprod.config import PROJECT_DIR
 
-from .conftest import full_screenshot, named, saved, wait_idle
+from .conftest import full_screenshot, named, saved, upload, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ def test_upload_score_save_download(server, page, artifacts):
     named(page)
     expect(page.get_by_role("textbox", name="Your name")).to_be_visible()
     expect(page.get_by_role("link", name="Calculator")).to_be_visible()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(EXPORT))
+    upload(page, EXPORT)
     expect(page.get_by_text("Weights & Biases runs table export")).to_be_visible(timeout=20_000)
     page.get_by_role("button", name="Score").click()
     expect(page.get_by_text("With errors", exact=True)).to_be_visible(timeout=20_000)

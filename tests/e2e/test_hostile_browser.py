@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from mlprod.saving import normalize_tags
 
-from .conftest import named, saved, wait_idle
+from .conftest import named, saved, upload, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,7 @@ def test_hostile_names_are_text_everywhere(server, page, tmp_path):
     page.goto(server["url"] + "/batch")
     wait_idle(page)
     named(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    upload(page, path)
     page.get_by_role("button", name="Score").click()
     expect(page.get_by_text("With errors", exact=True)).to_be_visible(timeout=20_000)
     wait_idle(page)

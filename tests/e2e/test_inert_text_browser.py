@@ -22,7 +22,7 @@ from mlprod.metrics import calculate
 from mlprod.store import ROWS_PER_BATCH, Store
 from tests.conftest import REFERENCE
 
-from .conftest import Server, named, wait_idle
+from .conftest import Server, named, upload, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -181,7 +181,7 @@ def test_every_page_shows_hostile_text_as_text_and_sends_a_bounded_history(walke
     # The same file again in the browser: "saved before … by {author}" and the best runs.
     _visit(page, server.url + "/batch", sent)
     named(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(runs))
+    upload(page, runs)
     page.get_by_role("button", name="Score").click()
     expect(page.get_by_text("This file was saved before")).to_be_visible(timeout=30_000)
     wait_idle(page)
