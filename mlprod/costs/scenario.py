@@ -14,6 +14,7 @@ from typing import Any
 from mlprod.costs.gpus import training_cost
 from mlprod.costs.inference import (
     HOURS_PER_MONTH,
+    InferenceCost,
     inference_from_requests,
     inference_from_serving,
     inference_from_tokens,
@@ -121,8 +122,19 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
         )
     if s.inference_cost is not None:
         inference = s.inference_cost
-    elif s.serving_gpu:
-        served = inference_from_serving(
+    else:
+        served = _built_inference(s)
+        inference = served.total
+        formulas.append(served.formula())
+        assumptions |= served.assumptions()
+    return BuiltCosts(training, inference, formulas, assumptions)
+
+
+def _built_inference(s: CostScenario) -> InferenceCost:
+    """The inference cost built the way the scenario gives it (costs.modes): serving GPUs,
+    requests, or tokens."""
+    if s.serving_gpu:
+        return inference_from_serving(
             s.serving_gpu,
             s.serving_gpus if s.serving_gpus is not None else 1.0,
             s.replicas,
@@ -135,18 +147,12 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
             requests_per_s_per_replica=s.requests_per_s_per_replica,
             currency=s.currency,
         )
-        inference = served.total
-        formulas.append(served.formula())
-        assumptions |= served.assumptions()
-    elif s.requests_per_month is not None or s.cost_per_1k_requests is not None:
-        served = inference_from_requests(
+    if s.requests_per_month is not None or s.cost_per_1k_requests is not None:
+        return inference_from_requests(
             s.requests_per_month, s.cost_per_1k_requests, s.months, currency=s.currency
         )
-        inference = served.total
-        formulas.append(served.formula())
-        assumptions |= served.assumptions()
-    elif s.tokens_in_per_month is not None or s.tokens_out_per_month is not None:
-        served = inference_from_tokens(
+    if s.tokens_in_per_month is not None or s.tokens_out_per_month is not None:
+        return inference_from_tokens(
             s.tokens_in_per_month,
             s.tokens_out_per_month,
             s.price_in_per_1m,
@@ -156,15 +162,10 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
             llm_provider=s.llm_provider,
             currency=s.currency,
         )
-        inference = served.total
-        formulas.append(served.formula())
-        assumptions |= served.assumptions()
-    else:
-        raise InvalidInput(
-            "inference_cost",
-            "Give the inference cost, or a serving GPU, or requests per month and the cost "
-            "per 1,000 requests, or input/output tokens per month with their prices per 1M "
-            "tokens or an LLM from the price book (--inference-cost, --serving-gpu, "
-            "--requests-per-month, --tokens-in-per-month ... --llm-model).",
-        )
-    return BuiltCosts(training, inference, formulas, assumptions)
+    raise InvalidInput(
+        "inference_cost",
+        "Give the inference cost, or a serving GPU, or requests per month and the cost "
+        "per 1,000 requests, or input/output tokens per month with their prices per 1M "
+        "tokens or an LLM from the price book (--inference-cost, --serving-gpu, "
+        "--requests-per-month, --tokens-in-per-month ... --llm-model).",
+    )
