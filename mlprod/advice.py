@@ -27,7 +27,7 @@ _ADVICE = {
         (
             "Train on spot / preemptible instances with checkpointing (often 60-90% cheaper).",
             "Start from a pretrained checkpoint (transfer learning) instead of from scratch.",
-            "Try a smaller architecture: a few tenths of F1 may cost a fraction of the money.",
+            "Try a smaller architecture: a few hundredths of F1 less may cost a fraction as much.",
             "Right-size inference hardware and autoscale it to traffic.",
         ),
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -164,3 +165,30 @@ def test_same_cost_and_latency_are_said_plainly():
     c = compare(Run(0.84, 100, 10, 2, 20, name="a"), Run(0.83, 100, 10, 2, 20, name="b"))
     assert c.key_numbers[:2] == ["a is 0.01 F1 more accurate at the same cost.",
                                  "Both answer in 20 ms."]  # fmt: skip
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    f1a=st.floats(0.5, 0.99),
+    f1b=st.floats(0.5, 0.99),
+    low=st.floats(-0.2, 0.2, allow_subnormal=False),
+    width=st.floats(0, 0.2, allow_subnormal=False),
+)
+def test_the_f1_gap_sentence_agrees_with_its_interval(f1a, f1b, low, width):
+    """ "Larger than run-to-run spread" exactly when the printed interval holds no zero, and
+    the printed ends keep their signs: 0.0188 "larger than spread (+0.000 to +0.036)" read
+    as a contradiction, the low end being +0.0003."""
+    from mlprod.comparison.compare import _f1_gap
+
+    high = low + width
+    sentence = _f1_gap(Run(f1a, 1, 1, 1, 1, name="a"), Run(f1b, 1, 1, 1, 1, name="b"),
+                       (low, high))  # fmt: skip
+    shown = re.search(r"falls between (\S+) and (\S+) \(90%\)", sentence)
+    assert shown is not None, sentence
+    ends = [float(x) for x in shown.groups()]
+    assert [math.copysign(1, e) if e else 0 for e in ends] == [
+        math.copysign(1, v) if v else 0 for v in (low, high)
+    ]
+    holds_zero = low <= 0 <= high
+    assert ("larger than run-to-run spread" in sentence) == (not holds_zero)
+    assert ("within run-to-run spread" in sentence) == holds_zero

@@ -208,15 +208,28 @@ def _weighted_advantage(results: dict[str, RatioResult], weights: dict[str, floa
 
 
 def _f1_gap(a: Run, b: Run, interval: tuple[float, float]) -> str:
-    """The F1 gap against run-to-run spread."""
+    """The F1 gap against run-to-run spread, in words that agree with the interval: "larger
+    than run-to-run spread" exactly when the interval of B − A over other seeds holds no
+    zero, each end shown with the digits that keep its sign (never "+0.000" for a lead).
+
+    >>> a, b = Run(0.80, 1, 1, 1, 1, name="a"), Run(0.8188, 1, 1, 1, 1, name="b")
+    >>> print(_f1_gap(a, b, (0.00031, 0.036)).split(";")[0])
+    The F1 gap of 0.0188 (B ahead) is larger than run-to-run spread: over other seeds B − A falls between +0.00031 and +0.036 (90%), all on B's side
+    """  # noqa: E501
     low, high = interval
-    inside = "within" if _holds_zero(interval) else "larger than"
     ahead = "A" if a.f1 > b.f1 else "B"
-    return (
-        f"The F1 gap of {format_ratio(abs(b.f1 - a.f1), 3)} ({ahead} ahead) is {inside} "
-        f"run-to-run spread (B − A over other seeds, 90%: {low:+.3f} to {high:+.3f}; "
-        f"{_spread_of(a)}; {_spread_of(b)})."
+    said = (
+        f"The F1 gap of {format_ratio(abs(b.f1 - a.f1), 3)} ({ahead} ahead) is "
+        + ("within run-to-run spread" if _holds_zero(interval) else "larger than run-to-run spread")
+        + f": over other seeds B − A falls between {_signed(low)} and {_signed(high)} (90%), "
+        + ("zero included" if _holds_zero(interval) else f"all on {'B' if low > 0 else 'A'}'s side")
     )
+    return f"{said}; {_spread_of(a)}; {_spread_of(b)}."
+
+
+def _signed(x: float) -> str:
+    """A signed number with the digits that keep it apart from zero."""
+    return "0" if x == 0 else ("+" if x > 0 else "-") + format_ratio(abs(x), 2)
 
 
 def _spread_of(run: Run) -> str:
