@@ -9,7 +9,7 @@ from mlprod.metrics import Ratios
 
 __all__ = ["REFERENCE_RATIOS", "Advice", "advice_for", "weakest_ratio"]
 
-#: The reference run (F1 0.90, $1,000 + $200, 10 h, 50 ms): the yardstick for "weakest".
+#: The README's reference run, whose ratios are the yardstick for "weakest".
 REFERENCE_RATIOS = Ratios(cer=0.00075, ter=0.09, psr=0.018)
 
 

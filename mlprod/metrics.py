@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -67,9 +68,10 @@ class RunInputs:
     def total_cost(self) -> float:
         return self.training_cost + self.inference_cost
 
-    @property
+    @cached_property
     def ratios(self) -> Ratios:
-        """CER, TER and PSR (raises :class:`InvalidInput` for impossible values)."""
+        """CER, TER and PSR (raises :class:`InvalidInput` for impossible values); worked
+        out once per run, however often a page, a record and a verdict ask."""
         return calculate(*self.values())
 
     def values(self) -> tuple[float, float, float, float, float]:

@@ -25,7 +25,7 @@ from mlprod.store import HistoryFilter, HistoryOverview
 from mlprod.text import md
 from mlprod.ui.resources import BY_FILTER, history_key, writing, written
 from mlprod.ui.shell import person
-from mlprod.ui.widgets import chart_template, filled, scored_column_config
+from mlprod.ui.widgets import PRICED_COLUMNS, chart_template, filled, scored_column_config
 
 __all__ = [
     "HISTORY_TABLE_COLUMNS",
@@ -58,13 +58,7 @@ HISTORY_TABLE_COLUMNS = [
     "currency",
     "author",
     "source",
-    "gpu_model",
-    "gpu_count",
-    "price_per_gpu_hour",
-    "price_kind",
-    "price_provider",
-    "price_as_of",
-    "inference_mode",
+    *PRICED_COLUMNS,
     "requests_per_month",
     "cost_per_1k_requests",
     "months",

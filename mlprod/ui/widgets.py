@@ -15,6 +15,7 @@ from mlprod import config
 from mlprod.charts import themed
 
 __all__ = [
+    "PRICED_COLUMNS",
     "SCORED_COLUMN_ORDER",
     "chart",
     "chart_spec",
@@ -27,6 +28,16 @@ __all__ = [
 
 #: A scored table as a person reads it at 1280 px: which run, its ratios, then the rest;
 #: the error (empty where there is none) and the long ids last.
+#: How a run was priced, as the tables show it after the run's own columns.
+PRICED_COLUMNS = [
+    "gpu_model",
+    "gpu_count",
+    "price_per_gpu_hour",
+    "price_kind",
+    "price_provider",
+    "price_as_of",
+    "inference_mode",
+]
 SCORED_COLUMN_ORDER = [
     "line",
     "status",
@@ -46,13 +57,7 @@ SCORED_COLUMN_ORDER = [
     "created_at",
     "run_id",
     "notes",
-    "gpu_model",
-    "gpu_count",
-    "price_per_gpu_hour",
-    "price_kind",
-    "price_provider",
-    "price_as_of",
-    "inference_mode",
+    *PRICED_COLUMNS,
 ]
 
 
