@@ -151,10 +151,14 @@ if not result or result["key"] != scored_key:
 scored = result["file"]
 summary = scored.summary
 
-rows_col, ok_col, bad_col = st.columns(3)
+rows_col, ok_col, bad_col, skipped_col = st.columns(4)
 rows_col.metric("Rows", f"{summary.rows:,}")
 ok_col.metric("Scored", f"{summary.ok:,}")
 bad_col.metric("With errors", f"{summary.errors:,}")
+skipped_col.metric("Skipped", f"{summary.skipped:,}", help="Runs that did not finish.")
+for line in (summary.skipped_text(), summary.derived_text()):
+    if line:
+        st.caption(md(line[:1].upper() + line[1:]) + ".")
 
 if summary.best:
     st.markdown("**Best runs**")
@@ -177,7 +181,19 @@ if summary.rows > shown:
     st.caption(f"Showing the first {shown:,} of {summary.rows:,} rows; download for all.")
 
 if summary.errors:
-    st.markdown(f"**Rows with errors** ({summary.errors:,})")
+    st.markdown(f"**Rows with errors** ({summary.errors:,}), by kind")
+    st.dataframe(
+        [
+            {
+                "runs": k["count"],
+                "error": k["error"],
+                "first lines": ", ".join(map(str, k["lines"])),
+            }
+            for k in summary.kinds()
+        ],
+        hide_index=True,
+        column_config={"error": st.column_config.TextColumn("error", width="large")},
+    )
     st.dataframe(
         shown_empty(scored.error_preview.to_pandas()),
         hide_index=True,

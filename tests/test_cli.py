@@ -138,7 +138,7 @@ def test_score_some_errors_exit_1_good_rows_still_written_in_order(tmp_path):
     assert [(r["line"], r["status"]) for r in rows] == [("2", "ok"), ("3", "error"), ("4", "ok")]
     assert "did you mean 0.90?" in rows[1]["error"]
     assert rows[1]["model_name"] == "'=HYPERLINK(1)"  # formula-safe
-    assert "line 3: F1 score must be between 0 and 1" in out.stdout
+    assert "1 run (line 3): F1 score must be between 0 and 1" in out.stdout
     # A bad row has no ratios: empty cells, not "nan" text in a spreadsheet.
     assert (rows[1]["cer"], rows[1]["ter"], rows[1]["psr"]) == ("", "", "")
     assert rows[1]["f1"] == "90"

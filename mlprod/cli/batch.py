@@ -153,7 +153,10 @@ def _run(
     """Score, write, save and report one source of runs; returns the exit code."""
     given = parse_set(args.set)
     scenario = Scenario(given, args.currency)
-    mapping = resolve_mapping(inspection, parse_map(args.map), provided=scenario.provides())
+    overrides: dict[str, str | None] = {**parse_map(args.map)}
+    if args.all_states:  # a run's state then decides nothing
+        overrides["state"] = None
+    mapping = resolve_mapping(inspection, overrides, provided=scenario.provides())
     output = None if args.output == "-" else Path(args.output or default_output)
     if output is not None:  # a mistyped --db as -o would have replaced the history
         config.refuse_to_overwrite_a_history(output, args.db or config.database())

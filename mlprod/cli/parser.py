@@ -170,9 +170,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mlflow.add_argument("--filter", help='MLflow search filter, e.g. "metrics.f1 > 0.5"')
     mlflow.add_argument(
-        "--all-states", action="store_true", help="every run, not only FINISHED ones"
-    )
-    mlflow.add_argument(
         "--write-back",
         action="store_true",
         help="log mlprod.cer, mlprod.ter and mlprod.psr on each scored run",
@@ -226,6 +223,12 @@ def _batch_options(parser: argparse.ArgumentParser, *, saves: str) -> None:
         "empty cells), e.g. --set inference_cost=250, --set gpu_model=A100-80GB --set "
         "gpu_count=8, --set requests_per_month=2000000 --set cost_per_1k_requests=0.1 "
         "(repeatable; the fields of the calculator's cost builders work too)",
+    )
+    parser.add_argument(
+        "--all-states",
+        action="store_true",
+        help="score every run, also those that did not finish (FAILED, KILLED, RUNNING: "
+        "skipped by default)",
     )
     parser.add_argument("--save", action="store_true", help=f"store {saves} in the history")
     parser.add_argument("--db", help=_DB_HELP)

@@ -44,7 +44,8 @@ NUMERIC_FIELDS = (
 )
 #: Text columns every scored file carries (null when the file has none).
 RUN_TEXT_FIELDS = ("run_id", "run_name", "model_name", "project", "tags", "notes")
-TEXT_FIELDS = (*RUN_TEXT_FIELDS, "gpu_model")
+#: How a run was priced and whether it finished, where the file says so (per run).
+TEXT_FIELDS = (*RUN_TEXT_FIELDS, "gpu_model", "provider", "spot", "state")
 #: The longest text each field of a run may hold, in characters: every History visit sends
 #: the names it shows, so one huge name slowed it for everyone (docs/RELIABILITY.md). Longer
 #: text is refused (a row error in a file, an error in the calculator), never cut silently.
@@ -56,6 +57,9 @@ TEXT_LIMITS = {
     "tags": 1_000,
     "notes": 5_000,
     "gpu_model": 200,
+    "provider": 200,
+    "spot": 200,
+    "state": 200,
 }
 FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at")
 #: What every run needs (each from its column, a derivation or a --set value).
@@ -73,22 +77,42 @@ FIELD_LABELS = {
     "created_at": "Date",
     "gpu_model": "GPU model",
     "gpu_count": "GPU count",
+    "provider": "Provider",
+    "spot": "Spot",
+    "state": "Run state",
 }
 
-#: Normalised header names that mean each field (see :func:`normalize_header`).
+# The sections trackers put a metric under (``val/f1``, ``eval_f1``, ``test-f1``): every
+# metric's known names are known after each of them too (the normalised ``/``/``-`` is ``_``).
+_SECTIONS = ("", "val_", "valid_", "validation_", "eval_", "test_", "dev_")
+
+
+def _in_sections(*names: str) -> tuple[str, ...]:
+    """``names`` as logged bare and under each section, bare first.
+
+    >>> _in_sections("f1")[:3]
+    ('f1', 'val_f1', 'valid_f1')
+    """
+    return tuple(section + name for section in _SECTIONS for name in names)
+
+
+#: Normalised header names that mean each field (see :func:`normalize_header`), best first.
+#: A file, or an import of two experiments, may use several for one field: each row reads
+#: them in this order (:func:`fallbacks`).
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "f1": (
+    "f1": _in_sections(
         "f1",
         "f1_score",
         "f1score",
         "f_1",
-        "val_f1",
-        "valid_f1",
-        "validation_f1",
-        "test_f1",
-        "eval_f1",
         "f1_macro",
         "macro_f1",
+        "f1_macro_score",
+        "macro_f1_score",
+        "f1_weighted",
+        "weighted_f1",
+        "f1_micro",
+        "micro_f1",
         "f_measure",
     ),
     "training_cost": (
@@ -117,7 +141,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "training_duration_hours",
         "hours",
     ),
-    "latency_ms": (
+    "latency_ms": _in_sections(
         "latency_ms",
         "latency",
         "inference_latency_ms",
@@ -127,11 +151,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "avg_latency_ms",
         "mean_latency_ms",
     ),
-    "precision": ("precision", "val_precision", "test_precision"),
-    "recall": ("recall", "val_recall", "test_recall"),
-    "tp": ("tp", "true_positives"),
-    "fp": ("fp", "false_positives"),
-    "fn": ("fn", "false_negatives"),
+    "precision": _in_sections("precision", "precision_score", "precision_macro", "macro_precision"),
+    "recall": _in_sections("recall", "recall_score", "recall_macro", "macro_recall"),
+    "tp": _in_sections("tp", "true_positives"),
+    "fp": _in_sections("fp", "false_positives"),
+    "fn": _in_sections("fn", "false_negatives"),
     "run_id": ("run_id", "runid", "run_uuid", "id"),
     "run_name": ("run_name", "mlflow_runname", "name"),
     "model_name": ("model_name", "model", "model_id", "architecture", "arch"),
@@ -139,8 +163,28 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "tags": ("tags", "tag", "labels"),
     "notes": ("notes", "note", "description", "comment"),
     "created_at": ("created_at", "created", "start_time", "started_at", "timestamp", "date"),
-    "gpu_model": ("gpu_model", "gpu", "gpu_type", "accelerator", "accelerator_type"),
-    "gpu_count": ("gpu_count", "gpus", "num_gpus", "n_gpus", "gpu_num"),
+    "gpu_model": (
+        "gpu_model",
+        "gpu",
+        "gpu_type",
+        "gpu_name",
+        "gpu_kind",
+        "accelerator",
+        "accelerator_type",
+    ),
+    "gpu_count": (
+        "gpu_count",
+        "gpus",
+        "num_gpus",
+        "n_gpus",
+        "num_gpu",
+        "ngpus",
+        "gpu_num",
+        "number_of_gpus",
+    ),
+    "provider": ("provider", "cloud", "cloud_provider", "gpu_provider"),
+    "spot": ("spot", "use_spot", "spot_instance", "preemptible"),
+    "state": ("state", "status", "run_status", "run_state"),
 }
 
 # Prefixes trackers put before keys, best first for numbers (metrics) and for text.
@@ -222,18 +266,14 @@ def auto_mapping(columns: list[str]) -> dict[str, str]:
 
 
 def fallbacks(columns: list[str]) -> dict[str, list[str]]:
-    """For number fields that more than one column could hold (a tracker run logs
-    ``f1``, the next ``val_f1``): the other columns, best first, whose cells fill the
-    best column's empty ones.
+    """For fields that more than one column could hold (a tracker run logs ``f1``, the
+    next ``val_f1``; team A ``params.gpus``, team B ``params.num_gpus``): the other
+    columns, best first, whose cells fill the best column's empty ones, row by row.
 
-    >>> fallbacks(["metrics.f1", "metrics.val_f1", "metrics.latency_ms"])
-    {'f1': ['metrics.val_f1']}
+    >>> fallbacks(["metrics.f1", "metrics.val_f1", "params.gpus", "params.num_gpus"])
+    {'f1': ['metrics.val_f1'], 'gpu_count': ['params.num_gpus']}
     """
-    return {
-        name: found[1:]
-        for name, found in _candidates(columns).items()
-        if len(found) > 1 and name in REQUIRED
-    }
+    return {name: found[1:] for name, found in _candidates(columns).items() if len(found) > 1}
 
 
 def hours_from(columns: list[str], fmt: str) -> HoursFrom | None:

@@ -74,22 +74,29 @@ def _score_batch(
         if "inference_cost" in mapping:
             given_inference = is_empty(batch.column(mapping["inference_cost"]))
         batch, mapping = with_scenario(batch, mapping, scenario, decimal)
-    problems = Problems(n)
-    values, assumed = _numbers_of(batch, mapping, hours_from, decimal, currency, scenario, problems)
+    problems, logged_f1 = Problems(n), Problems(n)
+    values, assumed = _numbers_of(
+        batch, mapping, hours_from, decimal, currency, scenario, problems, logged_f1
+    )
     if scenario:
         assumed |= inference_assumptions(scenario, given_inference)
-    if "f1" not in values:
-        values["f1"] = _derived_f1(values, problems)
+    f1_from = _f1_per_row(batch, mapping, values, problems, logged_f1)
     scored = score_arrays(*(values[name] for name in REQUIRED))
     problems.add(~scored.ok, scored.error)
     texts = _texts_of(batch, mapping, problems)
-    if (problems.bad & scored.ok).any():  # a row fine by the calculator's rules, bad here
+    state, unfinished = _states_of(batch, mapping)
+    if ((problems.bad | unfinished) & scored.ok).any():  # fine by the calculator, not here
         for ratio in (scored.cer, scored.ter, scored.psr):
-            ratio[problems.bad] = np.nan
+            ratio[problems.bad | unfinished] = np.nan
     out: dict[str, pa.Array] = {
         "line": pa.array(lines),
-        "status": pc.if_else(pa.array(~problems.bad), "ok", "error"),
-        "error": problems.column(),
+        "status": pa.array(np.where(unfinished, "skipped", np.where(problems.bad, "error", "ok"))),
+        "error": pc.if_else(
+            pa.array(unfinished),
+            pc.binary_join_element_wise("Not finished: ", state, ""),
+            problems.column(),
+        ),
+        "state": state,
         **texts,
         "created_at": pa.array(parse_timestamps(batch.column(mapping["created_at"])))
         if "created_at" in mapping
@@ -98,6 +105,7 @@ def _score_batch(
         "cer": pa.array(scored.cer),
         "ter": pa.array(scored.ter),
         "psr": pa.array(scored.psr),
+        "f1_from": f1_from,
     }
     for name in ("precision", "recall", "tp", "fp", "fn"):
         out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
@@ -127,10 +135,12 @@ def _numbers_of(
     currency: str,
     scenario: Scenario | None,
     problems: Problems,
+    logged_f1: Problems,
 ) -> tuple[dict[str, np.ndarray], dict[str, pa.Array]]:
-    """Every numeric field as floats (NaN where a cell is bad, its problem noted), the
-    training cost priced from GPUs where a row has none of its own; and the GPU pricing's
-    assumptions for the rows it priced."""
+    """Every numeric field as floats (NaN where a cell is bad, its problem noted; F1's in
+    ``logged_f1``, as a row may derive it instead), the training cost priced from GPUs
+    where a row has none of its own; and the GPU pricing's assumptions for the rows it
+    priced."""
     n = batch.num_rows
     # A row without a training cost of its own but with GPUs is priced from the GPU table,
     # whether or not the file has a cost column: its own cell's problems then do not count.
@@ -139,7 +149,7 @@ def _numbers_of(
     values: dict[str, np.ndarray] = {}
     for name in NUMERIC_FIELDS:
         if name in mapping:
-            found = problems
+            found = logged_f1 if name == "f1" else problems
             if gpu_priced and name in ("training_cost", "gpu_count"):
                 found = own_cost if name == "training_cost" else by_gpu
             values[name] = parse_numbers(batch.column(mapping[name]), name, found, decimal)
@@ -170,14 +180,56 @@ def _numbers_of(
     }
 
 
-def _derived_f1(values: Mapping[str, np.ndarray], problems: Problems) -> np.ndarray:
-    """F1 from precision and recall, else from TP, FP and FN counts."""
+def _f1_per_row(
+    batch: pa.RecordBatch,
+    mapping: Mapping[str, str],
+    values: dict[str, np.ndarray],
+    problems: Problems,
+    logged_f1: Problems,
+) -> pa.Array:
+    """F1 row by row: a logged F1 always wins; a row without one derives it from its
+    precision and recall, else from its TP, FP and FN counts. Returns what each row's F1
+    was derived from (null where it was logged), for the summary and the scored file."""
+    n = batch.num_rows
     if "precision" in values and "recall" in values:
+        source = "precision and recall"
+    elif all(name in values for name in ("tp", "fp", "fn")):
+        source = "TP, FP and FN"
+    else:
+        problems.merge(logged_f1, np.ones(n, dtype=bool))
+        return pa.nulls(n, pa.string())
+    derive = is_empty(batch.column(mapping["f1"])) if "f1" in values else np.ones(n, dtype=bool)
+    problems.merge(logged_f1, ~derive)
+    if not derive.any():
+        return pa.nulls(n, pa.string())
+    if source == "precision and recall":
         f1, error, _ = f1_arrays_from_precision_recall(values["precision"], values["recall"])
     else:
         f1, error, _ = f1_arrays_from_counts(values["tp"], values["fp"], values["fn"])
-    problems.add(error != None, error)  # noqa: E711  (few rows: an object compare is fine)
-    return f1
+    problems.add(derive & (error != None), error)  # noqa: E711  (few rows: object compare)
+    values["f1"] = np.where(derive, f1, values.get("f1", f1))
+    return pc.if_else(pa.array(derive), pa.scalar(source), pa.scalar(None, pa.string()))
+
+
+#: Run states that mean a run finished (MLflow's FINISHED, W&B's finished, ...): a run in
+#: any other state (FAILED, KILLED, RUNNING, crashed) is skipped, not an error. A file
+#: without a state column is taken as finished runs.
+FINISHED_STATES = ("finished", "completed", "complete", "succeeded", "success", "done")
+
+
+def _states_of(batch: pa.RecordBatch, mapping: Mapping[str, str]) -> tuple[pa.Array, np.ndarray]:
+    """Each run's state as written (upper case; null where none) and which did not
+    finish."""
+    n = batch.num_rows
+    if "state" not in mapping:
+        return pa.nulls(n, pa.string()), np.zeros(n, dtype=bool)
+    state = pc.utf8_upper(
+        pc.utf8_trim_whitespace(parse_text(batch.column(mapping["state"]), "state"))
+    )
+    state = pc.if_else(pc.equal(pc.utf8_length(state), 0), pa.scalar(None, pa.string()), state)
+    finished = pc.is_in(pc.utf8_lower(state), pa.array(FINISHED_STATES))
+    unfinished = pc.and_(pc.is_valid(state), pc.invert(pc.fill_null(finished, False)))
+    return state, np.asarray(unfinished.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _texts_of(
@@ -301,7 +353,9 @@ def scored_batches(
         set(mapping.values()) | (set(hours_from.columns) if hours_from else set()) | extra,
         key=inspection.columns.index,
     )
-    numeric = {mapping[name] for name in NUMERIC_FIELDS if name in mapping} | extra
+    numeric = {mapping[name] for name in NUMERIC_FIELDS if name in mapping} | {
+        c for name, columns in spare.items() if name in NUMERIC_FIELDS for c in columns
+    }
     if hours_from and hours_from.kind == "seconds":
         numeric.add(hours_from.columns[0])
     ragged: list[tuple[int | None, str]] = []
@@ -429,16 +483,28 @@ class BatchSummary:
     """Counts, the first errors and the best run per ratio, gathered block by block."""
 
     SHOWN_ERRORS = 50
+    #: Lines kept per kind of error, and the kinds kept (the rest are counted as "other").
+    LINES_PER_KIND = 5
+    KINDS = 100
 
     def __init__(self) -> None:
         self.rows = 0
         self.errors = 0
         self.first_errors: list[dict[str, Any]] = []
+        #: error message -> {"count": runs, "lines": the first lines}, most frequent first
+        self.error_kinds: dict[str, dict[str, Any]] = {}
+        #: state -> runs skipped in it (FAILED: 8, KILLED: 5, ...)
+        self.skipped_states: dict[str, int] = {}
+        self.f1_derived: dict[str, int] = {}  # what F1 was derived from -> runs
         self.best: dict[str, dict[str, Any]] = {}
 
     @property
+    def skipped(self) -> int:
+        return sum(self.skipped_states.values())
+
+    @property
     def ok(self) -> int:
-        return self.rows - self.errors
+        return self.rows - self.errors - self.skipped
 
     def add(self, table: pa.Table) -> None:
         self.rows += table.num_rows
@@ -449,13 +515,69 @@ class BatchSummary:
             wanted = self.SHOWN_ERRORS - len(self.first_errors)
             errors = table.filter(bad).slice(0, wanted)
             self.first_errors += errors.select(["line", "error", "run_id", "run_name"]).to_pylist()
-        if n_bad == table.num_rows:
+        if n_bad:
+            self._add_kinds(table.filter(bad))
+        skipped = pc.equal(table["status"], "skipped")
+        if pc.any(skipped).as_py():
+            counted = table.filter(skipped).group_by("state").aggregate([("line", "count")])
+            for state, count in zip(
+                counted["state"].to_pylist(), counted["line_count"].to_pylist(), strict=True
+            ):
+                self.skipped_states[state] = self.skipped_states.get(state, 0) + count
+        ok = pc.equal(table["status"], "ok")
+        derived = table.filter(pc.and_(ok, pc.is_valid(table["f1_from"])))
+        if derived.num_rows:
+            counted = derived.group_by("f1_from").aggregate([("line", "count")])
+            for source, count in zip(
+                counted["f1_from"].to_pylist(), counted["line_count"].to_pylist(), strict=True
+            ):
+                self.f1_derived[source] = self.f1_derived.get(source, 0) + count
+        if n_bad == table.num_rows or not pc.any(ok).as_py():
             return
         for ratio in ("cer", "ter", "psr"):
             best_here = pc.max(table[ratio]).as_py()  # NaN of error rows is skipped
             if best_here is not None and best_here > self.best.get(ratio, {}).get(ratio, -1):
                 index = pc.index(table[ratio], best_here).as_py()
                 self.best[ratio] = table.slice(index, 1).to_pylist()[0]
+
+    def _add_kinds(self, errors: pa.Table) -> None:
+        """Count this block's errors by message (one group per kind, not a loop per row)."""
+        kinds = errors.group_by("error").aggregate([("line", "count"), ("line", "list")])
+        for message, count, lines in zip(
+            kinds["error"].to_pylist(),
+            kinds["line_count"].to_pylist(),
+            kinds["line_list"].to_pylist(),
+            strict=True,
+        ):
+            key = (
+                message
+                if message in self.error_kinds or len(self.error_kinds) < self.KINDS
+                else ("Other errors")
+            )
+            kind = self.error_kinds.setdefault(key, {"count": 0, "lines": []})
+            kind["count"] += count
+            kind["lines"] = sorted(kind["lines"] + lines[: self.LINES_PER_KIND])[
+                : self.LINES_PER_KIND
+            ]
+
+    def kinds(self) -> list[dict[str, Any]]:
+        """The errors grouped by message, most frequent first: message, runs, first lines."""
+        ordered = sorted(self.error_kinds.items(), key=lambda kv: (-kv[1]["count"], kv[0]))
+        return [{"error": k, "count": v["count"], "lines": v["lines"]} for k, v in ordered]
+
+    def skipped_text(self) -> str:
+        """``skipped (FAILED: 8, KILLED: 5, RUNNING: 6)``; empty when none were."""
+        if not self.skipped_states:
+            return ""
+        counts = sorted(self.skipped_states.items(), key=lambda kv: (-kv[1], kv[0]))
+        return f"skipped ({', '.join(f'{state}: {n:,}' for state, n in counts)})"
+
+    def derived_text(self) -> str:
+        """``F1 derived from precision and recall for 12 runs``; empty when none was."""
+        return "; ".join(
+            f"F1 derived from {source} for {n:,} run{'s' if n != 1 else ''}"
+            for source, n in sorted(self.f1_derived.items())
+        )
 
     def as_dict(
         self, name: str, fmt: str, output: Path | None, batch_no: int | None
@@ -466,6 +588,9 @@ class BatchSummary:
             "rows": self.rows,
             "ok": self.ok,
             "errors": self.errors,
+            "skipped": dict(self.skipped_states),
+            "error_kinds": self.kinds(),
+            "f1_derived": dict(self.f1_derived),
             "output": str(output) if output else None,
             "saved_batch": batch_no,
             "best": {
@@ -478,18 +603,29 @@ class BatchSummary:
     def describe(self, name: str, fmt: str, output: Path | None, batch_no: int | None) -> str:
         """What a terminal shows of a scored file; each text from the file as one inert
         line (:func:`~mlprod.text.plain`)."""
+        skipped = f", {self.skipped_text()}" if self.skipped else ""
         lines = [
             f"{plain(name)} ({fmt}): {self.rows:,} rows, {self.ok:,} scored, "
-            f"{self.errors:,} with errors."
+            f"{self.errors:,} with errors{skipped}."
         ]
+        if self.f1_derived:
+            lines.append(f"  {self.derived_text()}.")
         for ratio, row in self.best.items():
             who = row.get("run_name") or row.get("run_id") or f"line {row['line']}"
             model = f" ({plain(row['model_name'])})" if row.get("model_name") else ""
             lines.append(f"  best {ratio.upper()}: {row[ratio]:.4g}  {plain(who)}{model}")
-        for error in self.first_errors[:10]:
-            lines.append(f"  line {error['line']}: {plain(error['error'])}")
-        if self.errors > 10:
-            lines.append(f"  … and {self.errors - 10:,} more errors (see the scored file).")
+        kinds = self.kinds()
+        for kind in kinds[:10]:
+            at = ", ".join(str(line) for line in kind["lines"])
+            more = ", …" if kind["count"] > len(kind["lines"]) else ""
+            runs = f"{kind['count']:,} run{'s' if kind['count'] != 1 else ''}"
+            lines.append(
+                f"  {runs} (line{'s' if kind['count'] != 1 else ''} {at}{more}): "
+                f"{plain(kind['error'])}"
+            )
+        if len(kinds) > 10:
+            rest = sum(kind["count"] for kind in kinds[10:])
+            lines.append(f"  … and {rest:,} more errors of other kinds (see the scored file).")
         if output:
             lines.append(f"Scored rows written to {output}")
         if batch_no is not None:
