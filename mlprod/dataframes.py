@@ -30,6 +30,7 @@ from mlprod import config
 from mlprod.errors import BadFile, InvalidInput
 
 if TYPE_CHECKING:
+    from mlprod.costs.pricing import Pricing
     from mlprod.store import HistoryFilter, Store
 
 __all__ = ["History", "score"]
@@ -63,6 +64,7 @@ def score(
     mapping: Mapping[str, str | None] | None = None,
     defaults: Mapping[str, str | float] | None = None,
     currency: str = "USD",
+    db: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Score every run of a DataFrame, as ``mlprod score`` scores a file.
 
@@ -81,14 +83,19 @@ def score(
         ``{"requests_per_month": 2e6, "cost_per_1k_requests": 0.1}``.
     currency : str
         The currency of the costs in the frame (and of built costs); USD by default.
+    db : str or path, optional
+        A history whose team pricing prices GPU hours (its provider, spot, discount and
+        own GPU prices; ``defaults`` such as ``{"provider": "AWS"}`` go over it). Without
+        it, each GPU at the cheapest listed provider, on demand, at list price.
 
     Returns
     -------
     pandas.DataFrame
         One row per row in, in order: ``line`` (the row's line in the equivalent CSV
-        file: the first row is line 2), ``status`` (``ok`` or ``error``), ``error`` (the
-        reason, naming the field), the identifiers and inputs used, ``cer``, ``ter``,
-        ``psr`` and the cost assumptions.
+        file: the first row is line 2), ``status`` (``ok``, ``error`` or ``skipped``),
+        ``error`` (the reason, naming the field), the identifiers and inputs used, ``cer``, ``ter``,
+        ``psr`` and the cost assumptions. A run that did not finish (a ``status`` of
+        FAILED, KILLED, RUNNING) is ``skipped``; ``mapping={"state": None}`` scores it.
 
     Raises
     ------
@@ -110,8 +117,13 @@ def score(
         pq.write_table(table, path)
         inspection = inspect(path, name="the DataFrame")
         chosen = resolve_mapping(inspection, mapping, provided=Scenario(given, currency).provides())
+        pricing = History(db).team_pricing() if db is not None else None
         scored = pa.concat_tables(
-            list(scored_batches(inspection, chosen, currency=currency, scenario=given))
+            list(
+                scored_batches(
+                    inspection, chosen, currency=currency, scenario=given, pricing=pricing
+                )
+            )
         )
     return scored.to_pandas()
 
@@ -152,6 +164,11 @@ class History:
         where = _filter(filters)
         with self._store() as store:
             return store.export_filtered(where).to_pandas()
+
+    def team_pricing(self) -> Pricing:
+        """The team's pricing an admin set on the dashboard (the default when none was)."""
+        with self._store() as store:
+            return store.team_pricing()
 
     def best_per_model(self, **filters: object) -> pd.DataFrame:
         """The best run of every model for each ratio: ``model_name, ratio, value, id``

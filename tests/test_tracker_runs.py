@@ -142,7 +142,9 @@ class TestGpuNames:
                         "0.9,1,1,1,NVIDIA A100-SXM4-8GB,1\n")  # fmt: skip
         (row,) = score_file(inspect(path)).table.to_pylist()
         assert row["status"] == "error"
-        assert "closest: A100-80GB" in row["error"] and "gpu_aliases.csv" in row["error"]
+        assert "closest: A100-80GB" in row["error"]
+        # how to price it, in the command's words (not a server file the user cannot edit)
+        assert '--set "price_per_gpu_hour[NVIDIA A100-SXM4-8GB]=PRICE"' in row["error"]
 
     def test_aliases_are_data_the_team_edits(self, tmp_path):
         aliases = tmp_path / "aliases.csv"

@@ -24,7 +24,9 @@ import pyarrow as pa
 
 from mlprod import config
 from mlprod.cli.exits import EXIT_DATABASE, EXIT_OK, EXIT_ROW_ERRORS
-from mlprod.errors import AlreadySaved, BadFile, CannotWrite, DatabaseError
+from mlprod.costs.fx import default_fx
+from mlprod.costs.pricing import Pricing
+from mlprod.errors import AlreadySaved, BadFile, CannotWrite, DatabaseError, MlprodError
 from mlprod.export import CsvOut, ParquetOut, scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
 from mlprod.ingest.defaults import Scenario, parse_set
@@ -152,7 +154,7 @@ def _run(
 ) -> int:
     """Score, write, save and report one source of runs; returns the exit code."""
     given = parse_set(args.set)
-    scenario = Scenario(given, args.currency)
+    scenario = Scenario(given, args.currency, _team_pricing(args))
     overrides: dict[str, str | None] = {**parse_map(args.map)}
     if args.all_states:  # a run's state then decides nothing
         overrides["state"] = None
@@ -162,7 +164,7 @@ def _run(
         config.refuse_to_overwrite_a_history(output, args.db or config.database())
     progress = _Progress(compressed=gzipped(inspection.path))
     try:
-        outcome = _attempt(args, inspection, mapping, given, output, save, progress, keep)
+        outcome = _attempt(args, inspection, mapping, scenario, output, save, progress, keep)
     except RowTooLong:
         if output is None:  # what went to stdout cannot be taken back
             raise
@@ -172,7 +174,7 @@ def _run(
             args,
             inspection,
             mapping,
-            given,
+            scenario,
             output,
             save,
             progress,
@@ -184,9 +186,30 @@ def _run(
     source = provenance(
         mapping, inspection.hours_from, scenario.provides(), inspection.spare_columns(mapping)
     )
-    return _report(
-        args, outcome, inspection, name, output, source, scenario.describe(), given, extra or {}
-    )
+    lines = scenario.describe()
+    pricing = scenario.pricing(default_fx().rate(args.currency))
+    if priced := outcome.summary.pricing_text(pricing):
+        lines.append(priced)
+    extra = {**(extra or {}), "pricing": pricing.as_record()}
+    return _report(args, outcome, inspection, name, output, source, lines, given, extra)
+
+
+def _team_pricing(args: argparse.Namespace) -> Pricing:
+    """The team's pricing kept in the history (``--db``), if there is one to read; the
+    default (cheapest listed provider) when none is set or the history cannot be read."""
+    database = args.db or config.database()
+    if "://" not in str(database) and not Path(database).exists():
+        return Pricing()
+    from mlprod.store import Store
+
+    try:
+        with Store(database, wait=args.wait) as store:
+            return store.team_pricing()
+    except MlprodError as exc:
+        print(
+            f"note: the team's pricing could not be read ({exc}); priced at list.", file=sys.stderr
+        )
+        return Pricing()
 
 
 def _report(
@@ -243,7 +266,7 @@ def _attempt(
     args: argparse.Namespace,
     inspection: Inspection,
     mapping: dict[str, str],
-    given: dict[str, str | float],
+    scenario: Scenario,
     output: Path | None,
     save: Saver,
     progress: _Progress | None,
@@ -263,7 +286,8 @@ def _attempt(
                 progress=progress,
                 currency=args.currency,
                 stream=args.save,
-                scenario=given,
+                scenario=dict(scenario.values),
+                pricing=scenario.team_pricing,
                 block_bytes=block_bytes,
             ):
                 with _writing(output):

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from mlprod import config
 from mlprod.costs.fx import FxTable, default_fx
+from mlprod.costs.pricing import Pricing, gpu_price_key
 from mlprod.costs.tables import as_of_day, checked_number, positive_number, table_rows
 from mlprod.errors import CostTableError, InvalidInput
 from mlprod.formatting import format_money, format_ratio
@@ -159,7 +160,8 @@ class PriceTable:
         hint = f" closest: {', '.join(nearest)};" if nearest else ""
         return (
             f"GPU '{name}' is not in the price table;{hint} known: {', '.join(self.models())}. "
-            "Add the name to data/gpu_aliases.csv to map it."
+            f"Give its price per GPU-hour (on the Batch page, or --set "
+            f'"{gpu_price_key(str(name))}=PRICE").'
         )
 
     def models(self) -> list[str]:
@@ -202,35 +204,119 @@ class PriceTable:
             return min(found, key=lambda p: p.spot or math.inf)
         return min(found, key=lambda p: p.on_demand)
 
-    def hourly_prices(self, gpu_models: pa.Array) -> dict[str, Any]:
-        """The cheapest on-demand price (USD per GPU-hour) for a column of GPU names, with
-        its provider and date; price NaN where the name is unknown or empty. Columnar: no
-        Python loop per row."""
-        cheapest: dict[str, GpuPrice] = {}
-        for p in self.prices:
-            key = gpu_key(p.gpu_model)
-            if key not in cheapest or p.on_demand < cheapest[key].on_demand:
-                cheapest[key] = p
-        for alias, model in self.aliases.items():  # names as trackers log them
-            cheapest.setdefault(alias, cheapest[gpu_key(model)])
+    def hourly_prices(
+        self,
+        gpu_models: pa.Array,
+        pricing: Pricing | None = None,
+        *,
+        providers: pa.Array | None = None,
+        spots: np.ndarray | None = None,
+    ) -> dict[str, Any]:
+        """US$ per GPU-hour for a column of GPU names as ``pricing`` prices them: at its
+        provider (or each row's own, ``providers``; empty cells take the pricing's), on
+        demand or spot (``spots`` per row), less its discount; the team's own price for a
+        GPU it names. Returns the price (NaN where a row cannot be priced, with ``why``),
+        its kind, provider, date and the table's name of each GPU. Columnar: the lookups
+        are joins on keys; messages are built once per distinct problem, not per row."""
+        pricing = pricing or Pricing()
+        n = len(gpu_models)
+        logged = pc.cast(gpu_models, pa.string())
         keys = pc.replace_substring_regex(
-            pc.utf8_lower(pc.cast(gpu_models, pa.string())), pattern="[^a-z0-9]", replacement=""
+            pc.utf8_lower(logged), pattern="[^a-z0-9]", replacement=""
         )
-        index = pc.index_in(keys, value_set=pa.array(list(cheapest)))
-        known = index.is_valid().to_numpy(zero_copy_only=False)
-        at = pc.fill_null(index, 0).to_numpy(zero_copy_only=False)
-        rows = list(cheapest.values())
-        price = np.array([p.on_demand for p in rows])[at]
+        names = {**self._models, **self.aliases}  # key as logged -> the table's name
+        models = np.asarray(
+            pc.take(
+                pa.array(list(names.values()), pa.string()),
+                pc.index_in(keys, pa.array(list(names))),
+            ).to_pylist(),
+            dtype=object,
+        )
+        model_keys = pc.replace_substring_regex(
+            pc.utf8_lower(pa.array(models, pa.string())), pattern="[^a-z0-9]", replacement=""
+        )
+        provider = (
+            pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(providers, pa.string())))
+            if (providers is not None)
+            else pa.nulls(n, pa.string())
+        )
+        provider = pc.if_else(
+            pc.fill_null(pc.greater(pc.utf8_length(provider), 0), False),
+            provider,
+            pa.scalar((pricing.provider or "").lower()),
+        )
+        spot = np.full(n, pricing.spot) if spots is None else np.asarray(spots, dtype=bool)
+        wanted = pc.binary_join_element_wise(
+            provider, pc.fill_null(model_keys, ""), pa.array(np.where(spot, "s", "o")), "|"
+        )
+        listed = self._listing()
+        at = pc.index_in(wanted, value_set=pa.array(list(listed)))
+        found = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        take = np.asarray(pc.fill_null(at, 0).to_numpy(zero_copy_only=False))
+        rows = list(listed.values())
+        price = np.where(found, np.array([r[0] for r in rows])[take], np.nan) * (
+            1 - pricing.discount
+        )
+        nothing = np.full(n, None, dtype=object)
+        by = np.where(found, np.array([r[1].provider for r in rows], dtype=object)[take], nothing)
+        as_of = np.where(found, np.array([r[1].as_of for r in rows], dtype=object)[take], nothing)
+        kind = np.where(found, np.where(spot, "spot", "on-demand"), nothing).astype(object)
+        if pricing.gpu_prices:  # the team's own price for a GPU, by its name as logged
+            own = {gpu_key(k): v for k, v in pricing.gpu_prices.items()}
+            own |= {gpu_key(self.canonical(k) or k): v for k, v in pricing.gpu_prices.items()}
+            for lookup in (keys, model_keys):
+                hit = pc.index_in(lookup, value_set=pa.array(list(own)))
+                mine = np.asarray(hit.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+                if mine.any():
+                    values = np.array(list(own.values()))
+                    price = np.where(mine, values[np.asarray(pc.fill_null(hit, 0))], price)
+                    by, as_of = np.where(mine, nothing, by), np.where(mine, nothing, as_of)
+                    kind = np.where(mine, "your price", kind).astype(object)
+        why = np.full(n, None, dtype=object)
+        failed = np.isnan(price)
+        if failed.any():
+            raw = np.asarray(logged.to_pylist(), dtype=object)
+            asked = np.asarray(provider.to_pylist(), dtype=object)
+            problems = {}
+            for i in np.flatnonzero(failed):  # rows that failed, one message per distinct case
+                case = (raw[i], asked[i], bool(spot[i]))
+                if case not in problems:
+                    problems[case] = self._why_unpriced(*case)
+                why[i] = problems[case]
         return {
-            "price": np.where(known, price, np.nan),
-            "provider": np.where(
-                known, np.array([p.provider for p in rows], dtype=object)[at], None
-            ),
-            "as_of": np.where(known, np.array([p.as_of for p in rows], dtype=object)[at], None),
-            "gpu_model": np.where(
-                known, np.array([p.gpu_model for p in rows], dtype=object)[at], None
-            ),
+            "price": price,
+            "provider": by,
+            "as_of": as_of,
+            "kind": kind,
+            "gpu_model": models,
+            "why": why,
         }
+
+    def _listing(self) -> dict[str, tuple[float, GpuPrice]]:
+        """``provider|gpu|o`` (or ``s`` for spot) -> its price; an empty provider is the
+        cheapest one listing the GPU."""
+        out: dict[str, tuple[float, GpuPrice]] = {}
+        for p in self.prices:
+            gpu = gpu_key(p.gpu_model)
+            for kind, usd in (("o", p.on_demand), ("s", p.spot)):
+                if usd is None:
+                    continue
+                out[f"{p.provider.lower()}|{gpu}|{kind}"] = (usd, p)
+                cheapest = f"|{gpu}|{kind}"
+                if cheapest not in out or usd < out[cheapest][0]:
+                    out[cheapest] = (usd, p)
+        return out
+
+    def _why_unpriced(self, name: str | None, provider: str, spot: bool) -> str:
+        """Why a GPU cannot be priced (unknown, not at that provider, no spot there), and
+        how to price it."""
+        if not (name or "").strip() or not self.canonical(name or ""):
+            return self.unknown_gpu(name or "")
+        try:
+            self.price(name or "", spot=spot, provider=provider or None)
+        except InvalidInput as exc:
+            return str(exc)
+        return f"GPU '{name}' could not be priced."
 
 
 def default_prices() -> PriceTable:

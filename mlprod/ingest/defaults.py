@@ -27,6 +27,7 @@ from mlprod.costs.inference import (
     inference_from_tokens,
 )
 from mlprod.costs.modes import INFERENCE_FIELDS
+from mlprod.costs.pricing import GPU_PRICE_FIELD, Pricing, parse_spot
 from mlprod.errors import BadFile, InvalidInput
 from mlprod.ingest.fields import FIELD_LABELS
 from mlprod.metrics import INPUT_FIELDS
@@ -34,23 +35,40 @@ from mlprod.metrics import INPUT_FIELDS
 __all__ = ["BUILDER_FIELDS", "CELL_FIELDS", "SETTABLE", "Scenario", "parse_set"]
 
 #: Fields whose value stands in for a cell of each row (filled where the cell is empty).
-CELL_FIELDS = (*INPUT_FIELDS, "model_name", "project", "tags", "gpu_model", "gpu_count")
-#: The calculator's cost builders: how to price a run that has no cost of its own.
-BUILDER_FIELDS = ("price_per_gpu_hour", "extra_costs", *INFERENCE_FIELDS)
+CELL_FIELDS = (
+    *INPUT_FIELDS,
+    "model_name",
+    "project",
+    "tags",
+    "gpu_model",
+    "gpu_count",
+    "provider",
+    "spot",
+)
+#: The calculator's cost builders: how to price a run that has no cost of its own
+#: (``price_per_gpu_hour[NAME]`` too: one GPU's price, see :mod:`mlprod.costs.pricing`).
+BUILDER_FIELDS = ("price_per_gpu_hour", "discount", "extra_costs", *INFERENCE_FIELDS)
 SETTABLE = (*CELL_FIELDS, *BUILDER_FIELDS)
 _TEXT = (
     "model_name",
     "project",
     "tags",
     "gpu_model",
+    "provider",
+    "spot",
     *(name for name, field in INFERENCE_FIELDS.items() if field.text),
 )
 LABELS = {
     **FIELD_LABELS,
     "price_per_gpu_hour": "Price per GPU-hour",
+    "discount": "Discount off list price",
     "extra_costs": "Extra training costs",
     **{name: field.label for name, field in INFERENCE_FIELDS.items()},
 }
+
+
+def _settable(name: str) -> bool:
+    return name in SETTABLE or GPU_PRICE_FIELD.match(name) is not None
 
 
 def parse_set(pairs: list[str]) -> dict[str, str | float]:
@@ -85,13 +103,21 @@ def scenario_values(given: Mapping[str, object], *, label: str = "--set") -> dic
     """
     values: dict[str, str | float] = {}
     for name, value in given.items():
-        if name not in SETTABLE:
+        if not _settable(name):
             fields = ", ".join(SETTABLE)
-            raise BadFile(f"{label} cannot set '{name}'. Fields: {fields}.")
+            raise BadFile(
+                f"{label} cannot set '{name}'. Fields: {fields}, price_per_gpu_hour[GPU]."
+            )
         if name in _TEXT:
             if value is None or not str(value).strip():
                 raise BadFile(f"{label} {name}: give a value, got '{value}'.")
             values[name] = str(value).strip()
+            continue
+        if name == "discount":  # 0.25 or 25%
+            try:
+                values[name] = Pricing(discount=value).discount  # type: ignore[arg-type]
+            except InvalidInput as exc:
+                raise BadFile(f"{label} {exc}") from None
             continue
         try:
             if isinstance(value, str):
@@ -114,11 +140,23 @@ class Scenario:
 
     values: Mapping[str, str | float] = field(default_factory=dict)
     currency: str = "USD"
+    #: The team's pricing, under the batch's own values (``provider``, ``spot``, ...)
+    team_pricing: Pricing = field(default_factory=Pricing)
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.values) - set(SETTABLE))
+        unknown = sorted(name for name in self.values if not _settable(name))
         if unknown:
             raise BadFile(f"Cannot set {', '.join(unknown)}. Fields: {', '.join(SETTABLE)}.")
+        if "spot" in self.values:
+            try:
+                parse_spot(self.values["spot"], "spot")
+            except InvalidInput as exc:
+                raise BadFile(f"--set {exc}") from None
+
+    def pricing(self, fx_rate: float = 1.0) -> Pricing:
+        """The team's pricing with this batch's values over it (``fx_rate`` units of the
+        batch's currency per US$, for its own per-GPU prices)."""
+        return self.team_pricing.with_values(self.values, fx_rate=fx_rate)
 
     def __bool__(self) -> bool:
         return bool(self.values)
@@ -196,6 +234,11 @@ class Scenario:
         for name in ("price_per_gpu_hour", "extra_costs"):
             if v.get(name) is not None:
                 lines.append(f"{LABELS[name]} = {v[name]} ({self.currency}) for GPU-priced runs")
+        if v.get("discount"):
+            lines.append(f"{LABELS['discount']} = {float(v['discount']):.0%} for GPU-priced runs")
+        for name, value in v.items():
+            if m := GPU_PRICE_FIELD.match(name):
+                lines.append(f"{m['gpu']} at {value} {self.currency} per GPU-hour")
         return lines
 
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlprod.costs.pricing import Pricing
 from mlprod.errors import BadFile
 from mlprod.export import CsvOut, ParquetOut
 from mlprod.ingest.defaults import Scenario
@@ -92,6 +93,7 @@ def score_to_disk(
     scenario: Mapping[str, str | float] | None = None,
     max_rows: int | None = None,
     name: str | None = None,
+    pricing: Pricing | None = None,
 ) -> ScoredOnDisk:
     """Score a file block by block into a Parquet file in ``folder``: the memory it takes
     does not grow with the file (a ``.csv.gz`` that expands to gigabytes included).
@@ -120,6 +122,7 @@ def score_to_disk(
             currency=currency,
             stream=True,
             scenario=scenario,
+            pricing=pricing,
         ):
             summary.add(table)
             if max_rows is not None and summary.rows > max_rows:

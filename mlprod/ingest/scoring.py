@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from mlprod.costs.fx import default_fx
 from mlprod.costs.gpus import default_prices
+from mlprod.costs.pricing import ON_DEMAND_WORDS, SPOT_WORDS, Pricing
 from mlprod.ingest.cells import (
     Problems,
     parse_hours,
@@ -165,7 +166,8 @@ def _numbers_of(
         else np.ones(n, dtype=bool)
     )
     cost, assumed = _gpu_training_cost(
-        batch.column(mapping["gpu_model"]),
+        batch,
+        mapping,
         values["gpu_count"],
         values["training_hours"],
         by_gpu,
@@ -255,52 +257,73 @@ def _texts_of(
 
 
 def _gpu_training_cost(
-    gpu_models: pa.Array,
+    batch: pa.RecordBatch,
+    mapping: Mapping[str, str],
     counts: np.ndarray,
     hours: np.ndarray,
     problems: Problems,
     fx_rate: float = 1.0,
     scenario: Scenario | None = None,
 ) -> tuple[np.ndarray, dict[str, pa.Array]]:
-    """Training cost = GPUs × hours × the cheapest on-demand price in the price table
-    (× ``fx_rate`` units of the batch's currency per US$), or the scenario's own price per
-    GPU-hour, plus its extra costs; an unknown GPU is a row error naming the GPUs closest
-    to it."""
-    prices = default_prices()
-    found = prices.hourly_prices(gpu_models)
-    given = dict(scenario.values) if scenario else {}
+    """Training cost = GPUs × hours × the price per GPU-hour as the team's pricing gives
+    it (its provider, or each run's own; on demand or spot; less its discount; its own
+    price for a GPU it names), × ``fx_rate`` units of the batch's currency per US$; or the
+    scenario's one price per GPU-hour for every run; plus its extra costs. A GPU that
+    cannot be priced is a row error saying why and how to price it."""
+    gpu_models = batch.column(mapping["gpu_model"])
+    scenario = scenario or Scenario()
+    pricing = scenario.pricing(fx_rate)
+    spots = None
+    if "spot" in mapping:
+        spots = _spots_of(batch.column(mapping["spot"]), pricing.spot, problems)
+    found = default_prices().hourly_prices(
+        gpu_models,
+        pricing,
+        providers=batch.column(mapping["provider"]) if "provider" in mapping else None,
+        spots=spots,
+    )
+    given = dict(scenario.values)
     override = given.get("price_per_gpu_hour")
     extra = float(given.get("extra_costs", 0.0))
     if override is not None:  # in the batch's currency already
         found["price"] = np.full(len(hours), float(override) / fx_rate)
         found["provider"] = np.full(len(hours), None, dtype=object)
         found["as_of"] = np.full(len(hours), None, dtype=object)
+        found["kind"] = np.full(len(hours), "override", dtype=object)
+        found["why"] = np.full(len(hours), None, dtype=object)
     unknown = np.isnan(found["price"])
+    problems.add(unknown, found["why"])
     logged = parse_text(gpu_models, "gpu_model")
-    if unknown.any():  # one message per distinct unknown name, not per row
-        names = np.asarray(logged.to_pylist(), dtype=object)
-        why = {name: prices.unknown_gpu(name or "") for name in set(names[unknown])}
-        messages = np.full(len(names), None, dtype=object)
-        messages[unknown] = [why[name] for name in names[unknown]]
-        problems.add(unknown, messages)
     price = found["price"] * fx_rate
     cost = counts * hours * price + extra
+    table_priced = found["provider"] != None  # noqa: E711  (an object array)
     columns = {
         # What was priced: the table's name ("NVIDIA A100-SXM4-80GB" is A100-80GB).
         "gpu_model": pc.coalesce(pa.array(found["gpu_model"], type=pa.string()), logged),
         "gpu_count": pa.array(counts),
         "gpu_hours": pa.array(hours),
         "price_per_gpu_hour": pa.array(price),
-        "price_kind": pa.array(
-            np.where(unknown, np.array(None), "override" if override is not None else "on-demand"),
-            type=pa.string(),
-        ),
+        "price_kind": pa.array(found["kind"], type=pa.string()),
+        "price_discount": pa.array(np.where(table_priced, pricing.discount, np.nan)),
         "extra_costs": pa.array(np.full(len(price), extra)),
         "price_provider": pa.array(found["provider"], type=pa.string()),
         "price_as_of": pa.array(found["as_of"], type=pa.date32()),
         "fx_rate": pa.array(np.full(len(price), fx_rate)),
     }
     return cost, columns
+
+
+def _spots_of(column: pa.Array, default: bool, problems: Problems) -> np.ndarray:
+    """A run's own spot flag (true/yes/spot or false/no/on-demand); empty: ``default``."""
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(column, pa.string())))
+    text = pc.fill_null(text, "")
+    yes = np.asarray(pc.is_in(text, pa.array(SPOT_WORDS)))
+    empty = np.asarray(pc.equal(text, ""))
+    no = np.asarray(pc.is_in(text, pa.array(ON_DEMAND_WORDS)))
+    bad = ~(yes | no | empty)
+    if bad.any():
+        problems.add(bad, "Spot is not true or false (spot or on-demand).")
+    return np.where(empty, default, yes)
 
 
 # -- the public entry points ---------------------------------------------------------------
@@ -325,13 +348,15 @@ def scored_batches(
     currency: str = "USD",
     stream: bool = False,
     scenario: Mapping[str, str | float] | None = None,
+    pricing: Pricing | None = None,
 ) -> Iterator[pa.Table]:
     """Score a file block by block, in input order; rows that cannot be split come last.
 
     Costs in the file are taken to be in ``currency``; GPU prices (US$) are converted to it.
     ``scenario`` gives one value per field for every run (``--set``, see
     :mod:`mlprod.ingest.defaults`): where the file has no such column, and in its empty
-    cells. Hours the file gives by their start and end are the run's own.
+    cells. Hours the file gives by their start and end are the run's own. ``pricing`` is
+    the team's (:mod:`mlprod.costs.pricing`), under the scenario's own pricing values.
 
     A file that fits in memory is read whole with every core, which scores it fastest.
     ``stream=True`` reads it block by block instead: when each block is stored as it
@@ -345,7 +370,7 @@ def scored_batches(
     given = {
         k: v for k, v in (scenario or {}).items() if not (hours_from and k == "training_hours")
     }
-    batch_scenario = Scenario(given, currency) if given else None
+    batch_scenario = Scenario(given, currency, pricing or Pricing()) if given or pricing else None
     if batch_scenario is not None:
         check_scenario(batch_scenario)
     extra = {c for columns in spare.values() for c in columns}
@@ -496,6 +521,8 @@ class BatchSummary:
         #: state -> runs skipped in it (FAILED: 8, KILLED: 5, ...)
         self.skipped_states: dict[str, int] = {}
         self.f1_derived: dict[str, int] = {}  # what F1 was derived from -> runs
+        #: (provider or None, price kind) -> runs priced so from GPU hours
+        self.priced: dict[tuple[str | None, str], int] = {}
         self.best: dict[str, dict[str, Any]] = {}
 
     @property
@@ -532,6 +559,15 @@ class BatchSummary:
                 counted["f1_from"].to_pylist(), counted["line_count"].to_pylist(), strict=True
             ):
                 self.f1_derived[source] = self.f1_derived.get(source, 0) + count
+        if "price_kind" in table.column_names:
+            priced = table.filter(pc.and_(ok, pc.is_valid(table["price_kind"])))
+            if priced.num_rows:
+                counted = priced.group_by(["price_provider", "price_kind"]).aggregate(
+                    [("line", "count")]
+                )
+                for row in counted.to_pylist():
+                    key = (row["price_provider"], row["price_kind"])
+                    self.priced[key] = self.priced.get(key, 0) + row["line_count"]
         if n_bad == table.num_rows or not pc.any(ok).as_py():
             return
         for ratio in ("cer", "ter", "psr"):
@@ -579,6 +615,18 @@ class BatchSummary:
             for source, n in sorted(self.f1_derived.items())
         )
 
+    def pricing_text(self, pricing: Pricing) -> str:
+        """How the GPU hours were priced: the pricing in words, then where each run's
+        price came from (``priced at Lambda on-demand: 80 runs, AWS on-demand: 20``);
+        empty when no run was priced from GPU hours."""
+        if not self.priced:
+            return ""
+        where = ", ".join(
+            f"{provider + ' ' if provider else ''}{kind}: {n:,} run{'s' if n != 1 else ''}"
+            for (provider, kind), n in sorted(self.priced.items(), key=lambda kv: -kv[1])
+        )
+        return f"GPU hours priced at {pricing.describe()} — {where}"
+
     def as_dict(
         self, name: str, fmt: str, output: Path | None, batch_no: int | None
     ) -> dict[str, Any]:
@@ -591,6 +639,10 @@ class BatchSummary:
             "skipped": dict(self.skipped_states),
             "error_kinds": self.kinds(),
             "f1_derived": dict(self.f1_derived),
+            "priced_at": [
+                {"provider": provider, "kind": kind, "runs": n}
+                for (provider, kind), n in self.priced.items()
+            ],
             "output": str(output) if output else None,
             "saved_batch": batch_no,
             "best": {
@@ -659,6 +711,7 @@ def score_file(
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     currency: str = "USD",
     scenario: Mapping[str, str | float] | None = None,
+    pricing: Pricing | None = None,
 ) -> ScoredFile:
     r"""Score every row of an inspected file into one table (for files that fit in memory).
 
@@ -686,6 +739,7 @@ def score_file(
         block_bytes=block_bytes,
         currency=currency,
         scenario=scenario,
+        pricing=pricing,
     ):
         summary.add(table)
         tables.append(table)

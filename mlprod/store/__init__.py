@@ -11,7 +11,8 @@
 - :mod:`~mlprod.store.copies`: a whole history copied out (backups of a server);
 - :mod:`~mlprod.store.lookups`: single runs for Compare and tooltips;
 - :mod:`~mlprod.store.filters` and :mod:`~mlprod.store.history`: the history page's
-  questions.
+  questions;
+- :mod:`~mlprod.store.team`: the team's settings (its pricing), each change kept.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from mlprod.store.schema import (
     SCHEMA_VERSION,
     Schema,
 )
+from mlprod.store.team import TeamSettings
 from mlprod.store.writes import KEEP, Writes
 
 __all__ = [
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 
-class Store(Schema, Writes, Exports, Groups, Copies):
+class Store(Schema, Writes, Exports, Groups, Copies, TeamSettings):
     """The team's history of calculations.
 
     Parameters

@@ -17,6 +17,7 @@ COPIED_TABLES = (
     "rollup",
     "imported_runs",
     "frontier_runs",
+    "team_pricing",
 )
 
 

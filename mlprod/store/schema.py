@@ -36,6 +36,7 @@ OUR_TABLES = frozenset(
         "rollup",
         "imported_runs",
         "frontier_runs",
+        "team_pricing",
         "schema_version",
     )
 )
@@ -97,6 +98,8 @@ SERVING_COLUMNS = (
     ("serving_price_as_of", "DATE"),
 )
 ASSUMPTION_COLUMNS += tuple(name for name, _ in SERVING_COLUMNS)
+#: A team's pricing (issue #33): the discount off list price a GPU-priced run paid.
+ASSUMPTION_COLUMNS += ("price_discount",)
 
 _ROLLUP_KEYS = "batch_no, day, model_name, project, tags"
 
@@ -377,6 +380,20 @@ def migrations(d: Dialect) -> dict[int, tuple[str, ...]]:
         else f"INSERT INTO frontier_runs SELECT {d.batch_of('id')}, model_name, project, tags, "
         f"id, f1, {FRONTIER_AXES['total_cost']}, latency_ms FROM calculations "
         "WHERE deleted_at IS NULL",
+    )
+    # A team's pricing (issue #33): each change kept with who and when; the newest holds.
+    steps[8] = (
+        "ALTER TABLE cost_assumptions ADD COLUMN price_discount DOUBLE",
+        """
+        CREATE TABLE team_pricing (
+            set_at     TIMESTAMP NOT NULL,
+            set_by     VARCHAR NOT NULL,
+            provider   VARCHAR,
+            spot       BOOLEAN NOT NULL,
+            discount   DOUBLE NOT NULL,
+            gpu_prices VARCHAR NOT NULL
+        )
+        """,
     )
     # What DuckDB finds by scanning its zone maps, a row store finds through indexes.
     steps[6] += d.indexes()
