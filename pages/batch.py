@@ -4,6 +4,8 @@ score, save, download."""
 import streamlit as st
 
 from mlprod import config, ui
+from mlprod.costs.fx import default_fx
+from mlprod.costs.pricing import gpu_price_key
 from mlprod.errors import AlreadySaved, BadFile, InvalidInput
 from mlprod.formatting import format_ratio
 from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect
@@ -15,12 +17,15 @@ from mlprod.saving import file_hash, previous_save, save_batch, unsaved_runs
 from mlprod.text import md
 from mlprod.ui.mlflow_source import mlflow_runs
 from mlprod.ui.scenario_inputs import scenario_inputs
+from mlprod.ui.team_pricing import GPU_PRICES, pricing_bar, unpriced_gpus
 from mlprod.ui.uploads import max_upload_bytes, scoring_turn, spill_upload
 from mlprod.ui.widgets import SCORED_COLUMN_ORDER, shown_empty
 
 ui.ensure_app_shell()
 
 NOT_IN_FILE = "(not in the file)"
+fx_rate = default_fx().rate(config.currency())
+
 
 st.title("Batch scoring")
 st.caption(
@@ -91,10 +96,13 @@ with st.expander("Column mapping", expanded=bool(inspection.missing(remembered))
 
 # The scenario: one value for every run where the file has none (trackers log no cost).
 unmapped = inspection.missing(remembered)
+team = pricing_bar("batch")
 with st.expander("Values for every run", expanded=bool(unmapped)):
-    given = scenario_inputs(config.currency(), unmapped)
+    given = scenario_inputs(config.currency(), unmapped, team)
+# Prices given below for GPUs the table does not list (after a first scoring).
+given |= {gpu_price_key(gpu): price for gpu, price in st.session_state.get(GPU_PRICES, {}).items()}
 try:
-    provided = Scenario(given, config.currency()).provides()
+    provided = Scenario(given, config.currency(), team).provides()
 except InvalidInput as exc:  # a builder given in part, say requests without their price
     st.warning(md(exc))
     st.stop()
@@ -121,7 +129,8 @@ st.caption(
 
 content_hash = file_hash(inspection.path)
 scored_key = (content_hash, tuple(sorted(remembered.items())), tuple(sorted(given.items())))
-if st.button("Score", type="primary", key="batch-score", icon=":material/play_arrow:"):
+rescore = st.session_state.pop("batch-rescore", False)
+if st.button("Score", type="primary", key="batch-score", icon=":material/play_arrow:") or rescore:
     bar = st.progress(0.0, text="Scoring…")
     previous_result = st.session_state.pop("batch-scored", None)
     if previous_result:  # the file scored before is replaced: its scored copy goes
@@ -134,6 +143,7 @@ if st.button("Score", type="primary", key="batch-score", icon=":material/play_ar
                 folder=path.parent,
                 currency=config.currency(),
                 scenario=given,
+                pricing=team,
                 max_rows=config.max_batch_rows(),
                 name=file_name,
                 progress=lambda done, total: bar.progress(min(done / total, 1.0), text="Scoring…"),
@@ -156,9 +166,15 @@ rows_col.metric("Rows", f"{summary.rows:,}")
 ok_col.metric("Scored", f"{summary.ok:,}")
 bad_col.metric("With errors", f"{summary.errors:,}")
 skipped_col.metric("Skipped", f"{summary.skipped:,}", help="Runs that did not finish.")
-for line in (summary.skipped_text(), summary.derived_text()):
+for line in (
+    summary.skipped_text(),
+    summary.derived_text(),
+    summary.pricing_text(Scenario(given, config.currency(), team).pricing(fx_rate)),
+):
     if line:
         st.caption(md(line[:1].upper() + line[1:]) + ".")
+if summary.unpriced_gpus:
+    unpriced_gpus(summary.unpriced_gpus, config.currency())
 
 if summary.best:
     st.markdown("**Best runs**")

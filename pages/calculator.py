@@ -22,6 +22,7 @@ from mlprod.ui.cost_inputs import (
     ratio_cards,
     training_cost_inputs,
 )
+from mlprod.ui.team_pricing import pricing_bar
 
 ui.ensure_app_shell()
 
@@ -41,6 +42,7 @@ with form_column:
     infer_mode = st.radio(
         "Inference cost from", INFER_MODES, key="calc-infer-mode", horizontal=True
     )
+    team_pricing = pricing_bar("calc") if train_mode == TRAIN_MODES[1] else None
     with st.form("calc-form", border=True):
         f1_parts: dict[str, float | None] = {}
         if f1_mode == "F1 score":
@@ -82,7 +84,7 @@ with form_column:
             help="The team's default comes from MLPROD_CURRENCY.",
         )
         st.caption(f"Costs below are in {currency} ({CURRENCIES[currency].strip()}).")
-        cost_inputs = training_cost_inputs(train_mode, currency)
+        cost_inputs = training_cost_inputs(train_mode, currency, team_pricing)
         cost_inputs |= inference_cost_inputs(infer_mode, currency)
         # One per row, as the costs above: side by side at 1280 px the hours label wrapped,
         # its input sat lower than the latency's and both lost their +/- buttons.

@@ -237,7 +237,7 @@ def test_calc_spot_provider_tokens_and_currency():
 
 
 def test_calc_unknown_gpu_and_missing_costs_exit_2():
-    bad = run("calc", *[("B200" if a == "A100-80GB" else a) for a in GPU_ARGS])
+    bad = run("calc", *[("X9000" if a == "A100-80GB" else a) for a in GPU_ARGS])
     assert bad.returncode == 2 and "known: A100-40GB, A100-80GB" in bad.stderr
     missing = run("calc", "--f1", "0.9", "--training-hours", "1", "--latency-ms", "1",
                   "--inference-cost", "1")  # fmt: skip

@@ -394,17 +394,17 @@ class TestGpuPricedRows:
         assert rows[0]["cer"] == pytest.approx(0.9 / (8 * 10 * 1.79 + 200), rel=1e-11)
 
     def test_unknown_gpu_is_a_row_error_naming_known_models(self, tmp_path):
-        text = self.HEADER + "m,0.9,B200,8,200,10,50\nn,0.9,T4,1,0,1,1\n"
+        text = self.HEADER + "m,0.9,X9000,8,200,10,50\nn,0.9,T4,1,0,1,1\n"
         rows = score_text(tmp_path, text).table.to_pylist()
         assert rows[0]["status"] == "error"
-        assert "GPU 'B200' is not in the price table; closest: " in rows[0]["error"]
+        assert "GPU 'X9000' is not in the price table; closest: " in rows[0]["error"]
         assert "known: A100-40GB, A100-80GB" in rows[0]["error"]
         assert rows[1]["status"] == "ok"
 
     def test_assumptions_are_stored_with_the_batch(self, tmp_path):
         from mlprod.store import Store
 
-        text = self.HEADER + "m,0.9,A100-80GB,8,200,10,50\nx,0.9,B200,1,1,1,1\n"
+        text = self.HEADER + "m,0.9,A100-80GB,8,200,10,50\nx,0.9,X9000,1,1,1,1\n"
         inspection = inspect(write(tmp_path, text))
         with Store(tmp_path / "h.duckdb") as s:
             save_batch(s, scored_batches(inspection, resolve_mapping(inspection)), source="batch")

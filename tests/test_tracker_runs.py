@@ -151,7 +151,7 @@ class TestGpuNames:
         aliases.write_text("alias,gpu_model\nOur Big Card,H100-80GB\n")
         table = PriceTable.load(aliases=aliases)
         assert table.canonical("our-big-card") == "H100-80GB"
-        aliases.write_text("alias,gpu_model\nX,B200\n")
+        aliases.write_text("alias,gpu_model\nX,X9000\n")
         with pytest.raises(CostTableError, match="does not list"):
             PriceTable.load(aliases=aliases)
 

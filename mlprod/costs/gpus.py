@@ -144,7 +144,7 @@ class PriceTable:
         (``"NVIDIA A100-SXM4-80GB"`` is ``"A100-80GB"``); None when unknown.
 
         >>> table = default_prices()
-        >>> table.canonical("Tesla T4"), table.canonical("a100 80gb"), table.canonical("B200")
+        >>> table.canonical("Tesla T4"), table.canonical("a100 80gb"), table.canonical("X9")
         ('T4', 'A100-80GB', None)
         """
         key = gpu_key(name)
@@ -312,8 +312,14 @@ class PriceTable:
         how to price it."""
         if not (name or "").strip() or not self.canonical(name or ""):
             return self.unknown_gpu(name or "")
+        spelled = {p.lower(): p for p in self.providers()}
+        if provider and provider not in spelled:
+            return (
+                f"'{provider}' is not a provider in the price table; providers: "
+                f"{', '.join(self.providers())}."
+            )
         try:
-            self.price(name or "", spot=spot, provider=provider or None)
+            self.price(name or "", spot=spot, provider=spelled.get(provider))
         except InvalidInput as exc:
             return str(exc)
         return f"GPU '{name}' could not be priced."
@@ -340,6 +346,7 @@ class TrainingCost:
     price_kind: str  # "on-demand", "spot" or "override"
     price_provider: str | None
     price_as_of: date | None
+    price_discount: float | None  # share off the table's list price; None: your price
     extra_costs: float
     currency: str
     fx_rate: float
@@ -356,10 +363,11 @@ class TrainingCost:
         def money(amount: float) -> str:
             return format_money(amount, self.currency)
 
+        off = f", {self.price_discount:.0%} off list" if self.price_discount else ""
         where = (
             "your price"
             if self.price_kind == "override"
-            else f"{self.price_provider} {self.price_kind}, {self.price_as_of}"
+            else f"{self.price_provider} {self.price_kind}{off}, {self.price_as_of}"
         )
         gpus = "GPU" if self.gpu_count == 1 else "GPUs"
         text = (
@@ -414,6 +422,7 @@ def training_cost(
     spot: bool = False,
     provider: str | None = None,
     price_override: float | None = None,
+    discount: float = 0.0,
     extra_costs: float = 0.0,
     currency: str = "USD",
     prices: PriceTable | None = None,
@@ -422,7 +431,8 @@ def training_cost(
     """Training cost = GPUs × hours × price per GPU-hour + extra costs, in ``currency``.
 
     The price is ``price_override`` (already in ``currency``) or the table's on-demand or
-    spot price (USD, converted at the table's rate).
+    spot price (USD, converted at the table's rate) less ``discount`` (a share off list,
+    e.g. a committed-use discount of 0.25).
 
     Raises
     ------
@@ -431,6 +441,8 @@ def training_cost(
 
     >>> training_cost("A100-80GB", 8, 10, provider="AWS").total  # 8 × 10 × $5.12
     409.6
+    >>> print(training_cost("A100-80GB", 8, 10, provider="AWS", discount=0.25).formula())
+    Training cost = 8 GPUs × 10 h × $3.84/GPU-h (AWS on-demand, 25% off list, 2026-10-01) = $307.20
     """
     count = checked_number(gpu_count, "gpu_count", "GPU count", strict=True)
     hours = checked_number(gpu_hours, "gpu_hours", "GPU hours", strict=True)
@@ -444,7 +456,20 @@ def training_cost(
         rate=rate,
         prices=prices,
     )
+    share = Pricing(discount=discount).discount if kind != "override" else None
+    price = price * (1 - (share or 0.0))
     total = round(count * hours * price + extra, 6)
     return TrainingCost(
-        gpu_model, count, hours, price, kind, where, as_of, extra, currency.upper(), rate, total
+        gpu_model,
+        count,
+        hours,
+        price,
+        kind,
+        where,
+        as_of,
+        share,
+        extra,
+        currency.upper(),
+        rate,
+        total,
     )

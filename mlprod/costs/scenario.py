@@ -30,7 +30,8 @@ class CostScenario:
 
     Training: ``training_cost``, or ``gpu_model`` × ``gpu_count`` × ``gpu_hours`` (default:
     the training hours) × a price per GPU-hour (``price_per_gpu_hour``, else the table's
-    spot or on-demand price at ``provider``, else the cheapest), plus ``extra_costs``.
+    spot or on-demand price at ``provider``, else the cheapest, less ``discount``), plus
+    ``extra_costs``.
     Inference: ``inference_cost``, or self-hosted serving (``serving_gpu`` × GPUs per
     replica × replicas × hours per month, replicas from traffic when the throughput per
     replica is given), or requests per month × cost per 1,000, or input/output tokens per
@@ -45,6 +46,7 @@ class CostScenario:
     spot: bool = False
     provider: str | None = None
     price_per_gpu_hour: float | None = None
+    discount: float = 0.0
     extra_costs: float = 0.0
     inference_cost: float | None = None
     requests_per_month: float | None = None
@@ -108,6 +110,7 @@ def build_costs(scenario: CostScenario, training_hours: float) -> BuiltCosts:
             spot=s.spot,
             provider=s.provider,
             price_override=s.price_per_gpu_hour,
+            discount=s.discount,
             extra_costs=s.extra_costs,
             currency=s.currency,
         )

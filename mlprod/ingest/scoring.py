@@ -271,7 +271,7 @@ def _gpu_training_cost(
     scenario's one price per GPU-hour for every run; plus its extra costs. A GPU that
     cannot be priced is a row error saying why and how to price it."""
     gpu_models = batch.column(mapping["gpu_model"])
-    scenario = scenario or Scenario()
+    scenario = Scenario() if scenario is None else scenario  # one without values is falsy
     pricing = scenario.pricing(fx_rate)
     spots = None
     if "spot" in mapping:
@@ -309,6 +309,12 @@ def _gpu_training_cost(
         "price_provider": pa.array(found["provider"], type=pa.string()),
         "price_as_of": pa.array(found["as_of"], type=pa.date32()),
         "fx_rate": pa.array(np.full(len(price), fx_rate)),
+        # A GPU the table does not list and nobody priced: the page asks for its price.
+        "unpriced_gpu": pc.if_else(
+            pa.array(unknown & (found["gpu_model"] == None)),  # noqa: E711  (object array)
+            logged,
+            pa.scalar(None, pa.string()),
+        ),
     }
     return cost, columns
 
@@ -523,6 +529,8 @@ class BatchSummary:
         self.f1_derived: dict[str, int] = {}  # what F1 was derived from -> runs
         #: (provider or None, price kind) -> runs priced so from GPU hours
         self.priced: dict[tuple[str | None, str], int] = {}
+        #: GPU name as logged -> runs it left unpriced (the table does not list it)
+        self.unpriced_gpus: dict[str, int] = {}
         self.best: dict[str, dict[str, Any]] = {}
 
     @property
@@ -544,6 +552,12 @@ class BatchSummary:
             self.first_errors += errors.select(["line", "error", "run_id", "run_name"]).to_pylist()
         if n_bad:
             self._add_kinds(table.filter(bad))
+            if "unpriced_gpu" in table.column_names:
+                unpriced = table.filter(pc.and_(bad, pc.is_valid(table["unpriced_gpu"])))
+                counted = unpriced.group_by("unpriced_gpu").aggregate([("line", "count")])
+                for row in counted.to_pylist():
+                    name = row["unpriced_gpu"]
+                    self.unpriced_gpus[name] = self.unpriced_gpus.get(name, 0) + row["line_count"]
         skipped = pc.equal(table["status"], "skipped")
         if pc.any(skipped).as_py():
             counted = table.filter(skipped).group_by("state").aggregate([("line", "count")])
@@ -638,6 +652,7 @@ class BatchSummary:
             "errors": self.errors,
             "skipped": dict(self.skipped_states),
             "error_kinds": self.kinds(),
+            "unpriced_gpus": dict(self.unpriced_gpus),
             "f1_derived": dict(self.f1_derived),
             "priced_at": [
                 {"provider": provider, "kind": kind, "runs": n}

@@ -7,9 +7,11 @@ from typing import Any
 
 import streamlit as st
 
+from mlprod.costs.fx import default_fx
 from mlprod.costs.gpus import default_prices
 from mlprod.costs.llm import default_llm_prices
 from mlprod.costs.modes import INFERENCE_FIELDS, INFERENCE_MODES, MONTHS, CostField, inference_mode
+from mlprod.costs.pricing import Pricing
 from mlprod.formatting import format_ratio, readable
 from mlprod.metrics import Ratios
 from mlprod.text import md
@@ -29,9 +31,12 @@ TYPED_PRICES = "(type the prices)"
 CHEAPEST = "Cheapest"
 
 
-def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
+def training_cost_inputs(mode: str, currency: str, team: Pricing | None = None) -> dict[str, Any]:
     """The training-cost inputs for ``mode``, as :class:`~mlprod.costs.scenario.CostScenario`
-    fields (GPU hours left empty mean the training time)."""
+    fields (GPU hours left empty mean the training time). The provider, spot and discount
+    start at the team's pricing (``team``); a GPU the table does not list but the team
+    prices is priced at the team's price."""
+    team = team or Pricing()
     if mode == TRAIN_MODES[0]:
         typed = st.number_input(
             "Training cost",
@@ -43,8 +48,9 @@ def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
         )
         return {"training_cost": typed}
     prices = default_prices()
+    own = {name: usd for name, usd in team.gpu_prices.items() if not prices.canonical(name)}
     left, right = st.columns(2)
-    gpu = left.selectbox("GPU model", prices.models(), key="calc-gpu")
+    gpu = left.selectbox("GPU model", [*prices.models(), *own], key="calc-gpu")
     count = right.number_input("GPUs", value=8.0, min_value=0.0, step=1.0, key="calc-gpus")
     left, right = st.columns(2)
     gpu_hours = left.number_input(
@@ -56,16 +62,36 @@ def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
         placeholder="auto",
         help="Hours on those GPUs; empty: the training time.",
     )
-    kind = right.radio("Price", ("On-demand", "Spot"), key="calc-price-kind", horizontal=True)
-    provider = st.selectbox("Provider", [CHEAPEST, *prices.providers()], key="calc-provider")
+    kind = right.radio(
+        "Price", ("On-demand", "Spot"), index=int(team.spot), key="calc-price-kind", horizontal=True
+    )
+    providers = [CHEAPEST, *prices.providers()]
+    left, right = st.columns(2)
+    provider = left.selectbox(
+        "Provider",
+        providers,
+        index=providers.index(team.provider) if team.provider in providers else 0,
+        key="calc-provider",
+    )
+    discount = right.number_input(
+        "Discount off list price (%)",
+        value=round(team.discount * 100, 4),
+        min_value=0.0,
+        max_value=99.0,
+        step=5.0,
+        key="calc-discount",
+    )
+    team_price = own.get(gpu)
     override = st.number_input(
         f"Your price per GPU-hour ({currency})",
         value=None,
         min_value=0.0,
         step=0.1,
         key="calc-price-override",
-        placeholder="table",
+        placeholder="the team's" if team_price is not None else "table",
     )
+    if override is None and team_price is not None:
+        override = team_price * default_fx().rate(currency)
     extra = st.number_input(
         f"Extra training costs ({currency})",
         value=0.0,
@@ -81,6 +107,7 @@ def training_cost_inputs(mode: str, currency: str) -> dict[str, Any]:
         "spot": kind == "Spot",
         "provider": None if provider == CHEAPEST else provider,
         "price_per_gpu_hour": override,
+        "discount": discount / 100,
         "extra_costs": extra,
     }
 

@@ -14,6 +14,7 @@ import streamlit as st
 from mlprod.costs.gpus import default_prices
 from mlprod.costs.llm import default_llm_prices
 from mlprod.costs.modes import INFERENCE_MODES, InferenceMode, inference_mode
+from mlprod.costs.pricing import Pricing
 
 __all__ = ["INFERENCE_FROM", "scenario_inputs"]
 
@@ -95,11 +96,56 @@ def _builder(mode: InferenceMode, currency: str, kept: dict[str, Any]) -> None:
             )
 
 
-def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
+def _pricing(kept: dict[str, Any], team: Pricing) -> None:
+    """How this batch's GPU hours are priced: the team's pricing unless changed here (a
+    run's own provider or spot column still wins)."""
+    providers = [f"Team's ({team.provider or 'cheapest listed'})", *default_prices().providers()]
+    current = kept.get("provider", providers[0])
+    provider = st.selectbox(
+        "Provider",
+        providers,
+        key=f"{KEY}-provider",
+        index=providers.index(current) if current in providers else 0,
+        help="Where the file has no provider column (or an empty cell).",
+    )
+    if provider == providers[0]:
+        kept.pop("provider", None)
+    else:
+        kept["provider"] = provider
+    kinds = [f"Team's ({'spot' if team.spot else 'on-demand'})", "On-demand", "Spot"]
+    kind = st.selectbox(
+        "Price",
+        kinds,
+        key=f"{KEY}-spot",
+        index=kinds.index({None: kinds[0], "false": kinds[1], "true": kinds[2]}[kept.get("spot")]),
+    )
+    if kind == kinds[0]:
+        kept.pop("spot", None)
+    else:
+        kept["spot"] = "true" if kind == "Spot" else "false"
+    _number(
+        "Discount off list price (%)",
+        "_discount_percent",
+        kept,
+        min_value=0.0,
+        max_value=99.0,
+        step=5.0,
+        placeholder=f"team's: {team.discount:.0%}",
+    )
+    if kept.get("_discount_percent") is not None:
+        kept["discount"] = kept["_discount_percent"] / 100
+    else:
+        kept.pop("discount", None)
+
+
+def scenario_inputs(
+    currency: str, missing: list[str], team: Pricing | None = None
+) -> dict[str, Any]:
     """The scenario's widgets; returns its values (``--set`` fields).
 
     ``missing`` names the fields no column holds: the inference cost then starts on "One
-    value" so the person sees what to give.
+    value" so the person sees what to give. ``team`` is the team's pricing, which the
+    batch's provider, spot and discount start from.
     """
     kept: dict[str, Any] = st.session_state.setdefault(KEY, {})
     mode_key = f"{KEY}-inference-from"
@@ -143,13 +189,14 @@ def scenario_inputs(currency: str, missing: list[str]) -> dict[str, Any]:
         else:
             kept["gpu_model"] = gpu
         _number("GPUs per run", "gpu_count", kept, min_value=0.0, step=1.0)
+        _pricing(kept, team or Pricing())
         _number(
-            f"Your price per GPU-hour ({currency})",
+            f"One price per GPU-hour for every GPU ({currency})",
             "price_per_gpu_hour",
             kept,
             min_value=0.0,
             step=0.1,
-            placeholder="the price table's cheapest",
+            placeholder="the price table's",
         )
         _number("Training time (hours)", "training_hours", kept, min_value=0.0, step=0.5)
         _number("Latency (ms)", "latency_ms", kept, min_value=0.0, step=1.0)
