@@ -53,22 +53,34 @@ def formula_safe(table: pa.Table | pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(columns, names=table.column_names)
 
 
+#: Headers a spreadsheet reader could misread, said as what they hold: the hours a run's
+#: GPUs each ran (a reviewer multiplying "GPU hours" by the price got the cost wrong).
+CSV_HEADERS = {"gpu_hours": "hours_per_gpu"}
+
+
 def for_csv(table: pa.Table | pd.DataFrame) -> pa.Table:
     """:func:`formula_safe`, and no number that is not one: a ratio a bad row has no value
-    for is an empty cell, not ``nan`` (spreadsheets show that as text).
+    for is an empty cell, not ``nan`` (spreadsheets show that as text). Hours per GPU are
+    headed so, followed by the GPU-hours they make (GPUs × hours).
 
     >>> for_csv(pa.table({"cer": [0.5, float("nan")]})).to_pydict()
     {'cer': [0.5, None]}
+    >>> for_csv(pa.table({"gpu_count": [8.0], "gpu_hours": [2.5]})).to_pydict()
+    {'gpu_count': [8.0], 'hours_per_gpu': [2.5], 'gpu_hours_total': [20.0]}
     """
     table = formula_safe(table)
-    columns = []
-    for column in table.columns:
+    columns, names = [], []
+    for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_floating(column.type):
             nan = pc.is_nan(column)
             if pc.any(nan).as_py():
                 column = pc.if_else(nan, pa.scalar(None, column.type), column)
         columns.append(column)
-    return pa.Table.from_arrays(columns, names=table.column_names)
+        names.append(CSV_HEADERS.get(name, name))
+        if name == "gpu_hours" and "gpu_count" in table.column_names:
+            columns.append(pc.multiply(table["gpu_count"], column))
+            names.append("gpu_hours_total")
+    return pa.Table.from_arrays(columns, names=names)
 
 
 def csv_bytes(table: pa.Table | pd.DataFrame) -> bytes:

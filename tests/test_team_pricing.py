@@ -221,3 +221,52 @@ class TestPages:
         metrics = {m.label: m.value for m in app.metric}
         assert (metrics["Scored"], metrics["With errors"]) == ("4", "0")
         assert "your price: 2 runs" in " ".join(c.value for c in app.caption).replace("\\", "")
+
+
+def test_calc_prices_with_the_team_pricing_and_its_own_flags_go_over_it(tmp_path):
+    db = tmp_path / "history.duckdb"
+    with Store(db) as store:
+        store.set_team_pricing(
+            Pricing("AWS", discount=0.2, gpu_prices={"Imaginary X9": 1.25}), who=Person.local("lee")
+        )
+    common = ["--f1", "0.9", "--gpus", "8", "--training-hours", "10", "--latency-ms", "50",
+              "--inference-cost", "200", "--json", "--db", str(db)]  # fmt: skip
+
+    def training(*args):
+        done = subprocess.run(
+            [sys.executable, "-m", "mlprod", "calc", *common, *args], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["training_cost"]
+
+    aws, gcp = LIST[("AWS", "A100-80GB")][0], LIST[("GCP", "A100-80GB")][0]
+    assert training("--gpu", "A100-80GB") == pytest.approx(8 * 10 * aws * 0.8)
+    assert training("--gpu", "A100-80GB", "--provider", "GCP") == pytest.approx(8 * 10 * gcp * 0.8)
+    assert training("--gpu", "A100-80GB", "--discount", "0") == pytest.approx(8 * 10 * aws)
+    assert training("--gpu", "Imaginary X9") == pytest.approx(8 * 10 * 1.25)
+
+
+def test_compare_says_when_two_runs_were_priced_differently_and_labels_gpu_hours(tmp_path):
+    from mlprod.comparison.compare import Run, assumptions_table, compare
+
+    def run(name, provider, kind, count, hours):
+        assumed = {"price_kind": kind, "price_provider": provider, "gpu_count": count,
+                   "gpu_hours": hours, "price_per_gpu_hour": 2.99}  # fmt: skip
+        return Run(0.9, 300.0, 10.0, 10.0, 20.0, name=name, assumptions=assumed)
+
+    c = compare(run("t4", "AWS", "on-demand", 8, 12.73), run("a100", "Lambda", "on-demand", 1, 2))
+    said = [line for line in c.key_numbers if line.startswith("Priced differently")]
+    assert said == [
+        "Priced differently: A's GPU hours at AWS on-demand, B's at Lambda on-demand — part "
+        "of the cost gap is the price, not the model."
+    ]
+    same = compare(run("x", "AWS", "on-demand", 8, 1), run("y", "AWS", "on-demand", 8, 2))
+    assert not [line for line in same.key_numbers if line.startswith("Priced differently")]
+    table = assumptions_table(c).set_index("assumption")
+    assert table.loc["Hours per GPU", "A"] == "12.73"
+    assert table.loc["GPU-hours (GPUs × hours)", "A"] == "101.84"  # 8 × 12.73: × $2.99 = $304
+    # the scored file's header says the same
+    _, scored = _score(tmp_path)
+    assert list(scored["hours_per_gpu"]) == [hours for *_, hours in RUNS]
+    assert list(scored["gpu_hours_total"]) == [gpus * hours for *_, gpus, hours in RUNS]
+    assert "gpu_hours" not in scored.columns

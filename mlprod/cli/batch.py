@@ -24,9 +24,9 @@ import pyarrow as pa
 
 from mlprod import config
 from mlprod.cli.exits import EXIT_DATABASE, EXIT_OK, EXIT_ROW_ERRORS
+from mlprod.cli.team import team_pricing
 from mlprod.costs.fx import default_fx
-from mlprod.costs.pricing import Pricing
-from mlprod.errors import AlreadySaved, BadFile, CannotWrite, DatabaseError, MlprodError
+from mlprod.errors import AlreadySaved, BadFile, CannotWrite, DatabaseError
 from mlprod.export import CsvOut, ParquetOut, scored_out
 from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, scored_batches
 from mlprod.ingest.defaults import Scenario, parse_set
@@ -154,7 +154,7 @@ def _run(
 ) -> int:
     """Score, write, save and report one source of runs; returns the exit code."""
     given = parse_set(args.set)
-    scenario = Scenario(given, args.currency, _team_pricing(args))
+    scenario = Scenario(given, args.currency, team_pricing(args))
     overrides: dict[str, str | None] = {**parse_map(args.map)}
     if args.all_states:  # a run's state then decides nothing
         overrides["state"] = None
@@ -192,24 +192,6 @@ def _run(
         lines.append(priced)
     extra = {**(extra or {}), "pricing": pricing.as_record()}
     return _report(args, outcome, inspection, name, output, source, lines, given, extra)
-
-
-def _team_pricing(args: argparse.Namespace) -> Pricing:
-    """The team's pricing kept in the history (``--db``), if there is one to read; the
-    default (cheapest listed provider) when none is set or the history cannot be read."""
-    database = args.db or config.database()
-    if "://" not in str(database) and not Path(database).exists():
-        return Pricing()
-    from mlprod.store import Store
-
-    try:
-        with Store(database, wait=args.wait) as store:
-            return store.team_pricing()
-    except MlprodError as exc:
-        print(
-            f"note: the team's pricing could not be read ({exc}); priced at list.", file=sys.stderr
-        )
-        return Pricing()
 
 
 def _report(

@@ -60,17 +60,29 @@ def ui(args: argparse.Namespace) -> int:
 
 
 def _scenario(args: argparse.Namespace) -> CostScenario:
-    """The cost inputs of ``calc``, as the calculator page gathers them."""
+    """The cost inputs of ``calc``, as the calculator page gathers them: GPU hours priced
+    as the team's pricing says (kept in the history ``--db`` names), unless given here."""
+    from mlprod.cli.team import team_pricing
+    from mlprod.costs.fx import default_fx
+    from mlprod.costs.gpus import default_prices
     from mlprod.costs.scenario import CostScenario
 
+    team = team_pricing(args).with_values(
+        {"provider": args.provider, "discount": args.discount, "spot": args.spot or None}
+    )
+    price = args.price_per_gpu_hour
+    if price is None and args.gpu and not default_prices().canonical(args.gpu):
+        own = {name.lower(): usd for name, usd in team.gpu_prices.items()}.get(args.gpu.lower())
+        price = None if own is None else own * default_fx().rate(args.currency)
     return CostScenario(
         training_cost=args.training_cost,
         gpu_model=args.gpu,
         gpu_count=args.gpus,
         gpu_hours=args.gpu_hours,
-        spot=args.spot,
-        provider=args.provider,
-        price_per_gpu_hour=args.price_per_gpu_hour,
+        spot=team.spot,
+        provider=team.provider,
+        price_per_gpu_hour=price,
+        discount=team.discount,
         extra_costs=args.extra_costs,
         inference_cost=args.inference_cost,
         requests_per_month=args.requests_per_month,

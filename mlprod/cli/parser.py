@@ -40,8 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--gpu-hours", type=float, help="hours on those GPUs (default: training hours)"
     )
-    train.add_argument("--spot", action="store_true", help="use the spot price")
-    train.add_argument("--provider", help="price at this provider (default: the cheapest)")
+    train.add_argument(
+        "--spot", action="store_true", help="use the spot price (default: the team's pricing)"
+    )
+    train.add_argument(
+        "--provider",
+        help="price at this provider (default: the team's pricing, else the cheapest)",
+    )
+    train.add_argument(
+        "--discount",
+        help="share off list price, e.g. 0.25 or 25%% (default: the team's pricing, else 0)",
+    )
     train.add_argument("--price-per-gpu-hour", type=float, help="your own price, in --currency")
     train.add_argument("--extra-costs", type=float, default=0.0, help="storage, people, ...")
     infer = calc.add_argument_group(

@@ -160,6 +160,8 @@ def compare(
     comparison.key_numbers = _key_numbers(a, b)
     if comparison.f1_interval is not None and round(a.f1 - b.f1, 9):
         comparison.key_numbers.insert(1, _f1_gap(a, b, comparison.f1_interval))
+    if (priced := _priced_apart(a, b)) is not None:
+        comparison.key_numbers.append(priced)
     comparison.break_evens = _break_evens(comparison)
     return comparison
 
@@ -225,6 +227,42 @@ def _f1_gap(a: Run, b: Run, interval: tuple[float, float]) -> str:
         + ("zero included" if _holds_zero(interval) else f"all on {'B' if low > 0 else 'A'}'s side")
     )
     return f"{said}; {_spread_of(a)}; {_spread_of(b)}."
+
+
+def _pricing_of(run: Run) -> str | None:
+    """How a run's GPU hours were priced (``AWS spot, 25% off list``); None when its
+    training cost was not priced from GPU hours."""
+    got = run.assumptions.get
+    if not _given(got("price_kind")):
+        return None
+    if got("price_kind") in ("override", "your price"):
+        return "your own price per GPU-hour"
+    off = (
+        f", {got('price_discount'):.0%} off list"
+        if _given(got("price_discount")) and (got("price_discount"))
+        else ""
+    )
+    return f"{got('price_provider') or 'an unnamed provider'} {got('price_kind')}{off}"
+
+
+def _priced_apart(a: Run, b: Run) -> str | None:
+    """A sentence when A's and B's GPU hours were priced differently (another provider,
+    spot against on-demand, another discount): part of the cost gap is then the price's.
+
+    >>> aws = Run(0.9, 1, 1, 1, 1, name="t4", assumptions={"price_kind": "on-demand",
+    ...           "price_provider": "AWS"})
+    >>> lam = Run(0.9, 1, 1, 1, 1, name="a100", assumptions={"price_kind": "on-demand",
+    ...           "price_provider": "Lambda"})
+    >>> print(_priced_apart(aws, lam))
+    Priced differently: A's GPU hours at AWS on-demand, B's at Lambda on-demand — part of the cost gap is the price, not the model.
+    """  # noqa: E501
+    pa_, pb = _pricing_of(a), _pricing_of(b)
+    if pa_ is None or pb is None or pa_ == pb:
+        return None
+    return (
+        f"Priced differently: A's GPU hours at {pa_}, B's at {pb} — part of the cost gap is "
+        "the price, not the model."
+    )
 
 
 def _signed(x: float) -> str:
@@ -426,9 +464,11 @@ def _given(value: Any) -> bool:
 ASSUMPTION_LABELS = {
     "gpu_model": "GPU",
     "gpu_count": "GPUs",
-    "gpu_hours": "GPU hours",
+    "gpu_hours": "Hours per GPU",
+    "gpu_hours_total": "GPU-hours (GPUs × hours)",
     "price_per_gpu_hour": "Price per GPU-hour",
     "price_kind": "Price",
+    "price_discount": "Discount off list",
     "price_provider": "Provider",
     "price_as_of": "Price as of",
     "extra_costs": "Extra training costs",
@@ -443,9 +483,16 @@ ASSUMPTION_LABELS = {
 }
 
 
+def _with_gpu_hours(assumed: dict[str, Any]) -> dict[str, Any]:
+    """The assumptions with the GPU-hours they price (GPUs × hours per GPU)."""
+    if _given(assumed.get("gpu_count")) and _given(assumed.get("gpu_hours")):
+        return assumed | {"gpu_hours_total": assumed["gpu_count"] * assumed["gpu_hours"]}
+    return assumed
+
+
 def assumptions_table(comparison: Comparison) -> pd.DataFrame | None:
     """The cost assumptions of A and B side by side, or None when neither has any."""
-    a, b = comparison.a.assumptions, comparison.b.assumptions
+    a, b = (_with_gpu_hours(side.assumptions) for side in (comparison.a, comparison.b))
     names = [n for n in ASSUMPTION_LABELS if n in a or n in b]
     if not names:
         return None

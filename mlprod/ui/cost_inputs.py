@@ -54,13 +54,13 @@ def training_cost_inputs(mode: str, currency: str, team: Pricing | None = None) 
     count = right.number_input("GPUs", value=8.0, min_value=0.0, step=1.0, key="calc-gpus")
     left, right = st.columns(2)
     gpu_hours = left.number_input(
-        "GPU hours",
+        "Hours per GPU",
         value=None,
         min_value=0.0,
         step=1.0,
         key="calc-gpu-hours",
         placeholder="auto",
-        help="Hours on those GPUs; empty: the training time.",
+        help="Hours each GPU ran (GPU-hours are GPUs × this); empty: the training time.",
     )
     kind = right.radio(
         "Price", ("On-demand", "Spot"), index=int(team.spot), key="calc-price-kind", horizontal=True
