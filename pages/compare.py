@@ -145,6 +145,12 @@ st.dataframe(
 )
 
 spread = spread_table({"A": run_a.noise, "B": run_b.noise})
+if with_noise and spread is None:
+    st.caption(
+        "No repeated runs: run-to-run spread unknown, so the verdict decides on the numbers. "
+        "Runs that repeat one training (tagged group=NAME, one MLflow parent run's "
+        "children, or differing only in a seed parameter) give it."
+    )
 if spread is not None:
     with st.expander("Run-to-run spread (the groups behind the verdict)"):
         st.caption(

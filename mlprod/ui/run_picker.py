@@ -85,8 +85,9 @@ def _a_group(prefix: str, store: Store) -> GroupSide:
         names.insert(0, chosen)
     if not names:
         st.info(
-            "No group has two runs yet: a group is the runs of one model and project, "
-            "or runs tagged group=NAME (e.g. one per seed)."
+            "No group has two runs yet: a group is runs that repeat one training — tagged "
+            "group=NAME, the children of one MLflow parent run, or runs that differ only in "
+            "a seed parameter (seed, random_state, …)."
         )
         st.stop()
     counts = dict(zip(groups["run_group"], groups["runs"], strict=True))
@@ -95,8 +96,8 @@ def _a_group(prefix: str, store: Store) -> GroupSide:
         names,
         key=f"{prefix}-group",
         format_func=lambda g: f"{g} · {counts[g]} runs" if g in counts else g,
-        help="The runs of one model and project, or those tagged group=NAME (e.g. one per "
-        "seed of a sweep).",
+        help="Runs that repeat one training: tagged group=NAME, the children of one "
+        "MLflow parent run, or runs that differ only in a seed parameter.",
     )
     return GroupSide(str(pick))
 
