@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import streamlit as st
+from hypothesis import given, settings
+from hypothesis import strategies as st_h
 
 from mlprod.comparison.compare import Run, compare
 from mlprod.comparison.noise import Noise, lead_interval, spread_table
@@ -333,3 +335,84 @@ def test_a_groups_runs_are_every_live_run_of_that_group_and_no_other(store):
         if group is not None:
             assert set(store.group_runs(group)["id"]) == members, group
     assert store.group_runs("bert · nlp").empty
+
+
+def test_runs_that_repeat_one_training_are_tagged_as_its_group_and_no_others(tmp_path):
+    """Evidence only: the children of one MLflow parent run; runs that differ only in a
+    seed parameter. Another learning rate, or no seed at all, is no repeat."""
+    from mlprod.ingest import inspect, score_file
+
+    path = tmp_path / "runs.csv"
+    head = ("run_id,params.model,params.lr,params.seed,tags.mlflow.parentRunId,tags,"
+            "metrics.f1,training_cost,inference_cost,training_hours,latency_ms")  # fmt: skip
+    rows = [
+        "s1,bert,0.1,1,,,0.80,100,0,1,10",
+        "s2,bert,0.1,2,,,0.82,100,0,1,10",
+        "s3,bert,0.1,3,,team-a,0.81,100,0,1,10",
+        "s4,bert,0.2,1,,,0.70,100,0,1,10",  # another learning rate: another training
+        "s5,bert,0.1,,,,0.60,100,0,1,10",  # no seed: no evidence
+        "c1,tiny,0.3,,P123,,0.50,10,0,1,10",  # children of one parent run
+        "c2,tiny,0.4,,P123,,0.52,10,0,1,10",
+        "m1,bert,0.1,4,,group=mine,0.83,100,0,1,10",  # a group of its own wins
+    ]
+    path.write_text("\n".join([head, *rows]) + "\n")
+    scored = score_file(inspect(path)).table.to_pydict()
+    tags = dict(zip(scored["run_id"], scored["tags"], strict=True))
+    seeds = tags["s1"]
+    assert seeds.startswith("group=seeds-") and tags["s2"] == seeds
+    assert tags["s3"] == f"team-a, {seeds}"
+    assert tags["s4"].startswith("group=seeds-") and tags["s4"] != seeds
+    assert tags["s5"] is None
+    assert tags["c1"] == tags["c2"] == "group=P123"
+    assert tags["m1"] == "group=mine"
+
+
+def test_two_different_models_without_repeats_get_a_verdict_on_the_numbers(app, db_path):
+    """Two runs of one model name 0.24 F1 apart, with no evidence they repeat one training:
+    no claim of run-to-run spread (it once said "within run-to-run spread")."""
+    seed_groups(db_path)
+    with Store(db_path) as s:
+        ids = s.calculations_by_id(list(range(1_000_000_000, 1_000_000_017)))
+    a, b = ids[ids["model_name"] == "lookalike"].sort_values("f1")["id"].tolist()
+    app.run()
+    app.query_params["a"], app.query_params["b"] = str(a), str(b)
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception
+    verdict = text(app.success[0].value)
+    assert verdict.startswith("Choose B") and "spread" not in verdict
+    captions = " ".join(c.value for c in app.caption)
+    assert "No repeated runs: run-to-run spread unknown" in captions
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st_h.lists(st_h.floats(0.05, 0.99), min_size=2, max_size=8),
+    st_h.lists(st_h.floats(0.05, 0.99), min_size=2, max_size=8),
+)
+def test_every_f1_sentence_agrees_with_its_interval_over_random_groups(f1s_a, f1s_b):
+    """Random seed groups: the F1 gap is "larger than run-to-run spread" exactly when the
+    interval of B − A over other seeds holds no zero."""
+    frames = [
+        pd.DataFrame({"f1": f1s, "cer": f1s, "ter": f1s, "psr": f1s}) for f1s in (f1s_a, f1s_b)
+    ]
+    a, b = (
+        Run(
+            f[["f1"]].mean().iloc[0],
+            1.0,
+            0.0,
+            1.0,
+            1.0,
+            name=name,
+            noise=Noise.of(f"group={name}", f, mean=True),
+        )
+        for f, name in zip(frames, ("a", "b"), strict=True)
+    )
+    c = compare(a, b)
+    gap = [line for line in c.key_numbers if line.startswith("The F1 gap")]
+    if c.f1_interval is None or not round(a.f1 - b.f1, 9):
+        assert not gap
+        return
+    low, high = c.f1_interval
+    (sentence,) = gap
+    assert ("larger than run-to-run spread" in sentence) == (not low <= 0 <= high)
+    assert ("within run-to-run spread" in sentence) == (low <= 0 <= high)
