@@ -497,9 +497,11 @@ def assumptions_table(comparison: Comparison) -> pd.DataFrame | None:
     if not names:
         return None
 
-    def shown(value: Any) -> str:
+    def shown(value: Any, name: str = "") -> str:
         if value is None:
             return "—"
+        if name == "price_discount" and isinstance(value, float):
+            return f"{value:.0%}"
         if hasattr(value, "strftime"):
             return value.strftime("%Y-%m-%d")
         return format_ratio(value, 6) if isinstance(value, float) else str(value)
@@ -507,7 +509,7 @@ def assumptions_table(comparison: Comparison) -> pd.DataFrame | None:
     return pd.DataFrame(
         {
             "assumption": [ASSUMPTION_LABELS[n] for n in names],
-            "A": [shown(a.get(n)) for n in names],
-            "B": [shown(b.get(n)) for n in names],
+            "A": [shown(a.get(n), n) for n in names],
+            "B": [shown(b.get(n), n) for n in names],
         }
     )

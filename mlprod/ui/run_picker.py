@@ -15,7 +15,7 @@ from mlprod.store import Store
 from mlprod.text import md
 from mlprod.ui.resources import group_runs, search_runs, store
 
-__all__ = ["resolve_side", "run_label", "run_picker", "side_defaults"]
+__all__ = ["best_first", "resolve_side", "run_label", "run_picker", "side_defaults"]
 
 SOURCES = ("History", "Group of runs", "By hand", "Last scored batch")
 #: How far one click of a hand-entered input's stepper moves it.
@@ -60,9 +60,13 @@ def _from_history(prefix: str, store: Store) -> int:
     """A saved run, found by a search (the one picked stays offered when it matches no
     longer)."""
     text = st.text_input(
-        "Search", key=f"{prefix}-search", placeholder="model, run id, project or tag"
+        "Search", key=f"{prefix}-search", placeholder="run name, model, run id, project or tag"
     )
-    found = search_runs(text, limit=200)
+    found = best_first(search_runs(text, limit=200), text)
+    searched = f"{prefix}-searched"
+    if text.strip() and st.session_state.get(searched) != text and not found.empty:
+        st.session_state[f"{prefix}-pick"] = int(found["id"].iloc[0])  # a new search: its best
+    st.session_state[searched] = text
     chosen = st.session_state.get(f"{prefix}-pick")
     if chosen is not None and chosen not in set(found["id"]):
         found = pd.concat([store.calculations_by_id([int(chosen)]), found])
@@ -133,11 +137,49 @@ def resolve_side(side: int | Run | GroupSide, rows: pd.DataFrame | None, *, nois
         st.stop()
 
 
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
 def run_label(row: object) -> str:
-    """How a run reads in a picker: model · run · F1 · date."""
-    model = getattr(row, "model_name", None) or getattr(row, "run_name", None) or "run"
-    run = getattr(row, "run_id", None) or getattr(row, "run_name", None)
-    created = getattr(row, "created_at", None)
-    when = f" · {created:%Y-%m-%d}" if isinstance(created, pd.Timestamp) else ""
-    ident = f" · {run}" if run and run != model and isinstance(run, str) else ""
-    return f"{model}{ident} · F1 {float(getattr(row, 'f1', 0)):.3f}{when}"
+    """How a run reads in a picker: its name (MLflow's run name; else the start of its run
+    id), model, date and F1; never a 32-character id cut off by the box.
+
+    >>> row = pd.Series({"run_name": "sweep-7", "run_id": "a" * 32, "model_name": "bert",
+    ...                  "created_at": pd.Timestamp("2026-11-02"), "f1": 0.8123})
+    >>> run_label(row)
+    'sweep-7 · bert · 2026-11-02 · F1 0.812'
+    """
+    get = row.get if isinstance(row, pd.Series) else lambda k: getattr(row, k, None)
+    run_id = _text(get("run_id"))
+    name = _text(get("run_name")) or (run_id[:8] + "…" if len(run_id) > 12 else run_id)
+    parts = [name, _text(get("model_name"))]
+    created = get("created_at")
+    if isinstance(created, pd.Timestamp):
+        parts.append(f"{created:%Y-%m-%d}")
+    parts.append(f"F1 {float(get('f1') or 0):.3f}")
+    return " · ".join(part for part in parts if part) or "run"
+
+
+def best_first(found: pd.DataFrame, text: str) -> pd.DataFrame:
+    """The search's runs, the best match first: the run named exactly so (run name, run
+    id or model), then those whose name starts so, then those whose name holds it, then
+    the rest (project, tags, notes); newest first within each.
+
+    >>> runs = pd.DataFrame({"id": [1, 2, 3], "run_name": ["bert-sweep", "bert", "x"],
+    ...                      "run_id": ["r1", "r2", "r3"], "model_name": ["m", "m", "bert"]})
+    >>> best_first(runs, "BERT")["id"].tolist()
+    [2, 3, 1]
+    """
+    wanted = text.strip().lower()
+    if not wanted or found.empty:
+        return found
+    rank = pd.Series(3, index=found.index)
+    for column in ("model_name", "run_id", "run_name"):
+        if column not in found:
+            continue
+        value = found[column].fillna("").astype(str).str.lower()
+        rank = rank.where(~value.str.contains(wanted, regex=False), rank.clip(upper=2))
+        rank = rank.where(~value.str.startswith(wanted), rank.clip(upper=1))
+        rank = rank.where(value != wanted, 0)
+    return found.assign(_rank=rank).sort_values("_rank", kind="stable").drop(columns="_rank")

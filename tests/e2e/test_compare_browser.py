@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -109,3 +111,38 @@ def test_api_70b_vs_fine_tuned_7b_shows_break_even_and_seed_noise(reviewer_serve
     assert png_size(data) == (2560, 1440)
     (artifacts / "comparison-card-break-even.png").write_bytes(data)
     full_screenshot(page, artifacts / "compare-break-even.png")
+
+
+def test_the_run_search_selects_its_best_match_and_names_runs(reviewer_server, page, artifacts):
+    """Typing a run's name picks that run (not the run picked before, nor a newer run whose
+    name only starts so); options read name · model · date · F1, not a clipped run id."""
+    from mlprod.store import Store
+
+    server, api, own = reviewer_server
+    with Store(server["db"]) as store:  # saved beside the dashboard, as the CLI would
+        for key, name, f1 in (("s1", "sweep-1", 0.81), ("s12", "sweep-12", 0.83)):
+            store.save_calculation(
+                {"model_name": "bert", "run_name": name, "run_id": f"{key:0>32}", "f1": f1,
+                 "training_cost": 100.0, "inference_cost": 10.0, "training_hours": 2.0,
+                 "latency_ms": 20.0, "cer": f1 / 110, "ter": f1 / 2, "psr": f1 / 20},
+                calc_key=f"search-{key}",
+            )  # fmt: skip
+    page.goto(f"{server['url']}/compare?a={api}&b={own}")
+    wait_idle(page)
+    picker_a = page.get_by_role("combobox", name="Run (newest first)").first
+    expect(picker_a).to_have_value(re.compile(r"^70B via API · "))
+    search = page.get_by_role("textbox", name="Search").first
+    search.fill("sweep-1")
+    search.press("Enter")
+    wait_idle(page)
+    # the exact name, not the newer sweep-12; no run id where the run has a name
+    expect(picker_a).to_have_value(
+        re.compile(r"^sweep-1 · bert · \d{4}-\d\d-\d\d · F1 0\.810$"), timeout=20_000
+    )
+    expect(page.get_by_text("A · bert", exact=False).first).to_be_visible()
+    picker_a.click()
+    options = page.get_by_role("option")
+    expect(options.first).to_contain_text("sweep-1 · bert")
+    expect(options.nth(1)).to_contain_text("sweep-12 · bert")
+    page.keyboard.press("Escape")
+    full_screenshot(page, artifacts / "compare-run-search.png")
