@@ -120,6 +120,73 @@ class TestTokensFromThePriceBook:
         assert cost.total == pytest.approx(10 * listed.input_per_1m * rate + 10 * 9.0)
 
 
+class TestTheBookInFull:
+    """Cached input tokens and batch pricing: stored and checked, and applied."""
+
+    @pytest.mark.parametrize("model", ["gpt-4.1-mini", "claude-sonnet-4"])
+    def test_a_cached_share_and_a_batch_share_are_priced_as_the_book_says(self, model):
+        listed = LlmPriceBook.load().price(model)
+        cost = inference_from_tokens(
+            100e6, 20e6, llm_model=model, months=2, cached_input_share=0.6, batch_share=0.25
+        )
+        hand = (
+            (100 * (0.4 * listed.input_per_1m + 0.6 * listed.cached_input_per_1m)
+             + 20 * listed.output_per_1m) * 2 * (1 - 0.25 * listed.batch_discount)
+        )  # fmt: skip
+        assert cost.total == pytest.approx(hand)
+        plain = inference_from_tokens(100e6, 20e6, llm_model=model, months=2).total
+        assert cost.total < plain
+        assumed = cost.assumptions()
+        assert (assumed["cached_input_share"], assumed["batch_share"]) == (0.6, 0.25)
+        assert assumed["llm_batch_discount"] == listed.batch_discount
+        assert "cached × 60%" in cost.formula() and "× 25% of tokens" in cost.formula()
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field", "words"),
+        [
+            ({"cached_input_share": 1.5}, "cached_input_share", "share from 0 to 1"),
+            ({"batch_share": -0.1}, "batch_share", "at least 0"),
+            ({"batch_share": 0.5, "llm_model": None}, "batch_share", "choose an API model"),
+            ({"cached_input_share": 0.5, "llm_model": None}, "price_cached_per_1m", "cached"),
+        ],
+    )
+    def test_shares_that_cannot_be_priced_name_their_field(self, kwargs, field, words):
+        args = {"llm_model": "gpt-4.1-mini", **kwargs}
+        prices = (None, None) if args["llm_model"] else (0.5, 1.5)
+        with pytest.raises(InvalidInput, match=words) as caught:
+            inference_from_tokens(10e6, 1e6, *prices, **args)
+        assert caught.value.field == field
+
+    def test_calc_the_batch_scenario_and_the_calculator_apply_them(self, tmp_path, capsys, app):
+        code = main(["calc", "--f1", "0.9", "--training-cost", "0", "--training-hours", "1",
+                     "--latency-ms", "800", "--llm-model", "gpt-4.1-mini",
+                     "--tokens-in-per-month", "10000000", "--tokens-out-per-month", "2000000",
+                     "--cached-input-share", "0.5", "--batch-share", "0.4", "--json"])  # fmt: skip
+        assert code == 0
+        assert json.loads(capsys.readouterr().out)["inference_cost"] == pytest.approx(4.56)
+        runs = tmp_path / "runs.csv"
+        runs.write_text("run_id,f1,training_cost,training_hours,latency_ms\nr1,0.8,100,2,30\n")
+        db = tmp_path / "h.duckdb"
+        code = main(["score", str(runs), "-o", str(tmp_path / "out.csv"), "--save", "--db",
+                     str(db), "--set", "llm_model=gpt-4.1-mini", "--set",
+                     "tokens_in_per_month=10000000", "--set", "tokens_out_per_month=2000000",
+                     "--set", "cached_input_share=0.5", "--set", "batch_share=0.4"])  # fmt: skip
+        assert code == 0, capsys.readouterr()
+        assert list(read_table(db, "calculations")["inference_cost"]) == [pytest.approx(4.56)]
+        assumed = read_table(db, "cost_assumptions")
+        assert list(assumed["cached_input_share"]) == [0.5]
+        assert list(assumed["llm_batch_discount"]) == [0.5]
+        app.run()
+        app.radio(key="calc-infer-mode").set_value("From tokens").run()
+        app.selectbox(key="calc-llm-model").set_value("gpt-4.1-mini")
+        app.number_input(key="calc-cached-share").set_value(0.5)
+        app.number_input(key="calc-batch-share").set_value(0.4)
+        app.button(key="calc-submit").click().run()
+        assert not app.exception
+        code_text = app.code[0].value  # 50M in × (0.4 × 50% + 0.1 × 50%) + 10M × 1.6 = 28.5
+        assert "cached × 50%" in code_text and "= $22.80" in code_text  # × (1 − 50% × 40%)
+
+
 class TestServingCost:
     def test_formula_against_hand_computed_values(self):
         price = default_prices().price("L4", provider="GCP").on_demand

@@ -74,6 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="output tokens per month",
     )
     infer.add_argument(
+        "--cached-input-share",
+        type=float,
+        help="share of input tokens read from the provider's cache (0-1; the cached price)",
+    )
+    infer.add_argument(
+        "--price-cached-per-1m",
+        type=float,
+        help="per 1M cached input tokens (default: the price book's)",
+    )
+    infer.add_argument(
+        "--batch-share",
+        type=float,
+        help="share of tokens sent through the batch API (0-1; the book's batch discount)",
+    )
+    infer.add_argument(
         "--llm-model",
         help="an API model from data/llm_prices.csv, e.g. "
         "gpt-4.1-mini (its prices per 1M tokens; a typed price wins)",

@@ -475,6 +475,7 @@ ASSUMPTION_LABELS = {
     "inference_mode": "Inference from",
     **{name: field.label for name, field in INFERENCE_FIELDS.items()},
     "llm_provider": "LLM provider",
+    "llm_batch_discount": "LLM batch discount",
     "llm_prices_as_of": "LLM prices as of",
     "serving_price_kind": "Serving price",
     "serving_provider": "Serving provider",

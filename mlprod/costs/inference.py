@@ -53,6 +53,10 @@ class InferenceCost:
     tokens_out_per_month: float | None = None
     price_in_per_1m: float | None = None
     price_out_per_1m: float | None = None
+    cached_input_share: float | None = None  # of the input tokens, at the cached price
+    price_cached_per_1m: float | None = None
+    batch_share: float | None = None  # of all tokens, at the book's batch discount
+    llm_batch_discount: float | None = None
     llm_model: str | None = None
     llm_provider: str | None = None
     llm_prices_as_of: date | None = None
@@ -113,11 +117,23 @@ class InferenceCost:
             if (self.llm_model)
             else ""
         )
+        cached = self.cached_input_share or 0.0
+        price_in = money(self.price_in_per_1m or 0)
+        if cached:
+            price_in = (
+                f"({price_in} × {1 - cached:.0%} + {money(self.price_cached_per_1m or 0)} "
+                f"cached × {cached:.0%})"
+            )
+        batch = (
+            f" × (1 − {self.llm_batch_discount:.0%} batch discount × {self.batch_share:.0%} "
+            "of tokens)"
+            if self.batch_share and self.llm_batch_discount
+            else ""
+        )
         return (
-            f"Inference cost = ({self.tokens_in_per_month:,.0f} tokens in × "
-            f"{money(self.price_in_per_1m or 0)} + {self.tokens_out_per_month:,.0f} tokens out "
-            f"× {money(self.price_out_per_1m or 0)}) per 1M per month{model} × {months} = "
-            f"{money(self.total)}"
+            f"Inference cost = ({self.tokens_in_per_month:,.0f} tokens in × {price_in} + "
+            f"{self.tokens_out_per_month:,.0f} tokens out × {money(self.price_out_per_1m or 0)}) "
+            f"per 1M per month{model} × {months}{batch} = {money(self.total)}"
         )
 
     def assumptions(self) -> dict[str, Any]:
@@ -165,6 +181,9 @@ def inference_from_tokens(
     *,
     llm_model: str | None = None,
     llm_provider: str | None = None,
+    cached_input_share: float | None = None,
+    price_cached_per_1m: float | None = None,
+    batch_share: float | None = None,
     currency: str = "USD",
     book: LlmPriceBook | None = None,
     fx: FxTable | None = None,
@@ -173,27 +192,69 @@ def inference_from_tokens(
     month, × months (prices in ``currency``).
 
     With ``llm_model`` the prices come from the price book (US$, converted at the exchange
-    rate), unless a price is typed: a typed price wins.
+    rate), unless a price is typed: a typed price wins. A share of the input tokens read
+    from the provider's cache (``cached_input_share``) is priced at the cached-input price
+    (the book's, or ``price_cached_per_1m``); a share of all tokens sent through the
+    provider's batch API (``batch_share``) gets the book's batch discount.
 
     >>> inference_from_tokens(50_000_000, 10_000_000, 0.5, 1.5, 2).total
     80.0
     >>> inference_from_tokens(10_000_000, 2_000_000, llm_model="gpt-4.1-mini").total  # 10 × 0.4 + 2 × 1.6
     7.2
+    >>> built = inference_from_tokens(10_000_000, 2_000_000, llm_model="gpt-4.1-mini",
+    ...                               cached_input_share=0.5, batch_share=0.4)
+    >>> built.total  # (10 × (0.4 × 50% + 0.1 × 50%) + 2 × 1.6) × (1 − 50% × 40%)
+    4.56
+    >>> print(built.formula())
+    Inference cost = (10,000,000 tokens in × ($0.4 × 50% + $0.1 cached × 50%) + 2,000,000 tokens out × $1.60) per 1M per month (gpt-4.1-mini, OpenAI, 2026-10-01) × 1 month × (1 − 50% batch discount × 40% of tokens) = $4.56
+
+    Raises
+    ------
+    InvalidInput
+        A share outside 0–1, a cached share without a cached-input price, a batch share
+        for a model the book has no batch price for (or for typed prices).
     """  # noqa: E501
     listed = None
+    rate = (fx or default_fx()).rate(currency)
     if llm_model is not None and str(llm_model).strip():
         listed = (book or default_llm_prices()).price(str(llm_model), llm_provider)
-        rate = (fx or default_fx()).rate(currency)
         if price_in_per_1m is None:
             price_in_per_1m = listed.input_per_1m * rate
         if price_out_per_1m is None:
             price_out_per_1m = listed.output_per_1m * rate
+        if price_cached_per_1m is None and listed.cached_input_per_1m is not None:
+            price_cached_per_1m = listed.cached_input_per_1m * rate
     t_in = checked_number(tokens_in_per_month, *_named("tokens_in_per_month"))
     t_out = checked_number(tokens_out_per_month, *_named("tokens_out_per_month"))
     p_in = checked_number(price_in_per_1m, *_named("price_in_per_1m"))
     p_out = checked_number(price_out_per_1m, *_named("price_out_per_1m"))
     span = checked_number(months, *_named("months"), strict=True)
-    total = round((t_in * p_in + t_out * p_out) / 1_000_000 * span, 6)
+    cached = _share(cached_input_share, "cached_input_share")
+    batch = _share(batch_share, "batch_share")
+    p_cached = None
+    if cached:
+        if price_cached_per_1m is None:
+            raise InvalidInput(
+                "price_cached_per_1m",
+                f"{listed.label if listed else 'Typed prices'}: no cached-input price "
+                "in the price book; give the price per 1M cached input tokens.",
+            )
+        p_cached = checked_number(price_cached_per_1m, *_named("price_cached_per_1m"))
+    discount = None
+    if batch:
+        if listed is None or listed.batch_discount is None:
+            raise InvalidInput(
+                "batch_share",
+                (
+                    f"{listed.label} has no batch price in the price book"
+                    if listed
+                    else "Batch pricing comes from the price book: choose an API model"
+                )
+                + "; or type the prices you pay.",
+            )
+        discount = listed.batch_discount
+    per_month = t_in * ((1 - cached) * p_in + cached * (p_cached or 0.0)) + t_out * p_out
+    total = round(per_month / 1_000_000 * span * (1 - batch * (discount or 0.0)), 6)
     return InferenceCost(
         "tokens",
         span,
@@ -203,10 +264,24 @@ def inference_from_tokens(
         tokens_out_per_month=t_out,
         price_in_per_1m=p_in,
         price_out_per_1m=p_out,
+        cached_input_share=cached or None,
+        price_cached_per_1m=p_cached,
+        batch_share=batch or None,
+        llm_batch_discount=discount,
         llm_model=listed.model if listed else None,
         llm_provider=listed.provider if listed else None,
         llm_prices_as_of=listed.as_of if listed else None,
     )
+
+
+def _share(value: float | None, field: str) -> float:
+    """A share from 0 to 1 (None: 0)."""
+    if value is None:
+        return 0.0
+    share = checked_number(value, *_named(field))
+    if share > 1:
+        raise InvalidInput(field, f"{_named(field)[1]} is a share from 0 to 1, got {value:g}.")
+    return share
 
 
 def replicas_for(

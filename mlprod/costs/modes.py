@@ -96,6 +96,15 @@ INFERENCE_MODES = (
             CostField("llm_model", "API model (LLM price book)", text=True),
             CostField("price_in_per_1m", "Price per 1M input tokens", money=True, step=0.1),
             CostField("price_out_per_1m", "Price per 1M output tokens", money=True, step=0.1),
+            CostField(
+                "cached_input_share", "Share of input tokens cached (0–1)", step=0.05, maximum=1.0
+            ),
+            CostField(
+                "price_cached_per_1m", "Price per 1M cached input tokens", money=True, step=0.01
+            ),
+            CostField(
+                "batch_share", "Share of tokens through the batch API (0–1)", step=0.05, maximum=1.0
+            ),
             MONTHS,
         ),
         needed=("tokens_in_per_month", "tokens_out_per_month"),

@@ -57,6 +57,9 @@ class CostScenario:
     price_out_per_1m: float | None = None
     llm_model: str | None = None
     llm_provider: str | None = None
+    cached_input_share: float | None = None
+    price_cached_per_1m: float | None = None
+    batch_share: float | None = None
     serving_gpu: str | None = None
     serving_gpus: float | None = None
     replicas: float | None = None
@@ -163,6 +166,9 @@ def _built_inference(s: CostScenario) -> InferenceCost:
             s.months,
             llm_model=s.llm_model,
             llm_provider=s.llm_provider,
+            cached_input_share=s.cached_input_share,
+            price_cached_per_1m=s.price_cached_per_1m,
+            batch_share=s.batch_share,
             currency=s.currency,
         )
     raise InvalidInput(

@@ -203,6 +203,9 @@ class Scenario:
                 number("price_out_per_1m"),
                 months,
                 llm_model=None if model is None else str(model),
+                cached_input_share=number("cached_input_share"),
+                price_cached_per_1m=number("price_cached_per_1m"),
+                batch_share=number("batch_share"),
                 currency=self.currency,
             )
         return None

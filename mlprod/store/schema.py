@@ -100,6 +100,14 @@ SERVING_COLUMNS = (
 ASSUMPTION_COLUMNS += tuple(name for name, _ in SERVING_COLUMNS)
 #: A team's pricing (issue #33): the discount off list price a GPU-priced run paid.
 ASSUMPTION_COLUMNS += ("price_discount",)
+#: The price book in full (issue #33): cached input tokens and batch pricing.
+BOOK_COLUMNS = (
+    ("cached_input_share", "DOUBLE"),
+    ("price_cached_per_1m", "DOUBLE"),
+    ("batch_share", "DOUBLE"),
+    ("llm_batch_discount", "DOUBLE"),
+)
+ASSUMPTION_COLUMNS += tuple(name for name, _ in BOOK_COLUMNS)
 
 _ROLLUP_KEYS = "batch_no, day, model_name, project, tags"
 
@@ -384,6 +392,7 @@ def migrations(d: Dialect) -> dict[int, tuple[str, ...]]:
     # A team's pricing (issue #33): each change kept with who and when; the newest holds.
     steps[8] = (
         "ALTER TABLE cost_assumptions ADD COLUMN price_discount DOUBLE",
+        *(f"ALTER TABLE cost_assumptions ADD COLUMN {name} {kind}" for name, kind in BOOK_COLUMNS),
         """
         CREATE TABLE team_pricing (
             set_at     TIMESTAMP NOT NULL,

@@ -182,11 +182,32 @@ def inference_cost_inputs(choice: str, currency: str) -> dict[str, Any]:
         value=None if chosen else 1.5,
         placeholder="the book's",
     )
+    # The calculator is a form: what shows cannot follow the model picked until it is
+    # sent, so the book's parts always show; the builder says what a choice cannot price.
+    cached = _amount(field["cached_input_share"], currency, "calc-cached-share", value=0.0)
+    price_cached = _amount(
+        field["price_cached_per_1m"],
+        currency,
+        f"calc-price-cached{book_key}",
+        value=None,
+        placeholder="the book's",
+        help="Only needed for typed prices, or a model the book has no cached price for.",
+    )
+    batch = _amount(
+        field["batch_share"],
+        currency,
+        "calc-batch-share",
+        value=0.0,
+        help="Priced at the book's batch discount for the model (e.g. 50% off).",
+    )
     return {
         "tokens_in_per_month": tokens_in,
         "tokens_out_per_month": tokens_out,
         "price_in_per_1m": price_in,
         "price_out_per_1m": price_out,
+        "cached_input_share": cached or None,
+        "price_cached_per_1m": price_cached,
+        "batch_share": batch or None,
         "months": months,
         "llm_model": chosen.model if chosen else None,
     }

@@ -34,6 +34,8 @@ _EMPTY_MEANS = {
     "replicas": "1",
     "hours_per_month": "730 (always on)",
     "serving_price_per_gpu_hour": "the price table's cheapest",
+    "cached_input_share": "0 (none cached)",
+    "batch_share": "0 (none batched)",
 }
 KEY = "batch-scenario"
 
@@ -87,7 +89,8 @@ def _builder(mode: InferenceMode, currency: str, kept: dict[str, Any]) -> None:
                 field.label_in(currency),
                 field.name,
                 kept,
-                needed=field.name in mode.needed or (price and typed_prices),
+                needed=field.name in mode.needed
+                or (field.name in ("price_in_per_1m", "price_out_per_1m") and typed_prices),
                 min_value=0.0,
                 max_value=field.maximum,
                 step=field.step,
