@@ -75,6 +75,8 @@ with st.expander("First rows of the file", expanded=False):
 remembered = st.session_state.setdefault("batch-mappings", {}).setdefault(
     tuple(inspection.columns), dict(inspection.mapping)
 )
+if read is not None and read.every_state:  # "Also unfinished runs": a state decides nothing
+    remembered.pop("state", None)
 options = [NOT_IN_FILE, *inspection.columns]
 with st.expander("Column mapping", expanded=bool(inspection.missing(remembered))):
     if inspection.hours_from and "training_hours" not in remembered:

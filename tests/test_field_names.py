@@ -175,7 +175,7 @@ def test_unfinished_runs_are_skipped_by_state_and_errors_grouped_by_kind(tmp_pat
         text=True,
     )
     report = json.loads(as_json.stdout)
-    assert report["skipped"] == {"FAILED": 2, "KILLED": 1, "RUNNING": 1}
+    assert report["skipped_states"] == {"FAILED": 2, "KILLED": 1, "RUNNING": 1}
     assert report["error_kinds"][0]["count"] == 21
 
 
@@ -187,7 +187,7 @@ def test_all_states_scores_every_run_and_the_save_keeps_only_finished_ones(tmp_p
         capture_output=True, text=True,
     )  # fmt: skip
     report = json.loads(out.stdout)
-    assert (report["ok"], report["skipped"]) == (7, {})
+    assert (report["ok"], report["skipped_states"]) == (7, {})
     db = tmp_path / "h.duckdb"
     subprocess.run(
         [sys.executable, "-m", "mlprod", "score", str(path), "--save", "--db", str(db),

@@ -56,11 +56,16 @@ def test_import_scores_runs_without_costs_with_a_scenario(tracking_uri, tmp_path
     )  # fmt: skip
     report = json.loads(stdout)
     assert code == 1  # the parent run of the sweep has no F1: a row error, the rest scored
-    assert (report["rows"], report["ok"], report["errors"]) == (8, 7, 1)  # FAILED left out
+    assert (report["rows"], report["ok"], report["errors"]) == (9, 7, 1)
+    assert report["skipped_states"] == {"FAILED": 1}  # said, not an error, not saved
+    assert "skipped (FAILED: 1)" in run_import(
+        "--tracking-uri", tracking_uri, "--experiment", "nlp", "--set", "inference_cost=1",
+        "-o", str(tmp_path / "text.csv"),
+    )[1]  # fmt: skip
     import pyarrow.parquet as pq
 
     rows = {r["run_name"]: r for r in pq.read_table(out).to_pylist()}
-    assert "crashed" not in rows and rows["bert-child"]["status"] == "ok"  # nested: in
+    assert rows["crashed"]["status"] == "skipped" and rows["bert-child"]["status"] == "ok"
     for i in range(6):
         row = rows[f"resnet-{i}"]
         hours = 0.5 * (i + 1)
@@ -184,3 +189,47 @@ def test_a_port_holding_401_or_403_is_not_read_as_a_refusal(port):
     assert "Cannot reach the MLflow server" in str(_explained(uri, down))
     refused = RuntimeError(f"API request to {uri}/api/2.0/mlflow failed: 403 Forbidden")
     assert "refused the request" in str(_explained(uri, refused))
+
+
+def test_two_teams_logging_under_different_names_all_score(tracking_uri, tmp_path):
+    """Team A logs params.gpu/params.gpus and metrics.f1, team B params.gpu_type/
+    params.num_gpus and metrics.val_f1_score: imported together, every run scores (team
+    B's runs once all failed "GPU count is empty")."""
+    import uuid
+
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    names = []
+    for team, (gpu, gpus, f1) in (("a", ("gpu", "gpus", "f1")),
+                                   ("b", ("gpu_type", "num_gpus", "val_f1_score"))):  # fmt: skip
+        name = f"team-{team}-{uuid.uuid4().hex[:6]}"
+        names.append(name)
+        experiment = client.create_experiment(name)
+        for i in range(3):
+            run = client.create_run(experiment, start_time=T0, run_name=f"{team}-{i}")
+            client.log_batch(
+                run.info.run_id,
+                metrics=[Metric(f1, 0.8 + i / 100, T0, 0), Metric("latency_ms", 20.0, T0, 0)],
+                params=[Param("model", f"model-{team}"), Param(gpu, "NVIDIA A100-SXM4-80GB"),
+                        Param(gpus, "2")],
+            )  # fmt: skip
+            client.set_terminated(run.info.run_id, end_time=T0 + 3_600_000)
+    out = tmp_path / "two-teams.parquet"
+    code, stdout, _ = run_import(
+        "--tracking-uri", tracking_uri, "--experiment", names[0], "--experiment", names[1],
+        "--set", "inference_cost=50", "-o", str(out), "--json",
+    )  # fmt: skip
+    report = json.loads(stdout)
+    assert code == 0 and (report["rows"], report["ok"], report["errors"]) == (6, 6, 0)
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(out).to_pylist()
+    assert {r["gpu_count"] for r in rows} == {2.0} and {r["gpu_model"] for r in rows} == {
+        "A100-80GB"
+    }
+    want = {
+        f"{t}-{i}": expected("A100-80GB", 2, 1.0, 0.8 + i / 100, 50) for t in "ab" for i in range(3)
+    }
+    assert {r["run_name"]: r["cer"] for r in rows} == pytest.approx(want, rel=1e-9)

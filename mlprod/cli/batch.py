@@ -82,7 +82,7 @@ def import_mlflow(args: argparse.Namespace) -> int:
     from mlprod.ingest.mlflow_server import SOURCE, MlflowSource
 
     uri = (args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")).rstrip("/")
-    source = MlflowSource(uri, args.experiment, args.filter or "", args.all_states)
+    source = MlflowSource(uri, args.experiment, args.filter or "")
     runs = source.runs()
     read = runs.num_rows
     skipped = 0

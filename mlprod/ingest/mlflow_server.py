@@ -83,14 +83,14 @@ class MlflowSource:
         Experiment names (or ids).
     filter : str
         An MLflow search filter, e.g. ``"metrics.f1 > 0.5"``.
-    all_states : bool
-        Every run, not only FINISHED ones.
+
+    Runs in every state are read: scoring skips those that did not finish, and says how
+    many in which state (unless the caller scores them all).
     """
 
     tracking_uri: str
     experiments: list[str]
     filter: str = ""
-    all_states: bool = False
 
     def __post_init__(self) -> None:
         if not self.tracking_uri:
@@ -134,9 +134,6 @@ class MlflowSource:
         """Every matching run, one row each, in the columns of ``search_runs()``."""
         ids = self._experiment_ids()
         wanted = self.filter.strip()
-        if not self.all_states:
-            state = "attributes.status = 'FINISHED'"
-            wanted = f"{wanted} and {state}" if wanted else state
         rows: list[dict[str, Any]] = []
         token = None
         with _quick_failures():

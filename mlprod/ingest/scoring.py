@@ -661,7 +661,7 @@ class BatchSummary:
             "rows": self.rows,
             "ok": self.ok,
             "errors": self.errors,
-            "skipped": dict(self.skipped_states),
+            "skipped_states": dict(self.skipped_states),  # "skipped": runs stored before
             "error_kinds": self.kinds(),
             "unpriced_gpus": dict(self.unpriced_gpus),
             "f1_derived": dict(self.f1_derived),

@@ -31,6 +31,8 @@ class ReadRuns:
     experiments: tuple[str, ...]
     runs: int
     folder: SessionFolder | None = field(default=None, compare=False, repr=False)
+    #: Score unfinished runs too (by default they are skipped, and counted by state).
+    every_state: bool = False
 
     @property
     def name(self) -> str:
@@ -76,7 +78,7 @@ def mlflow_runs() -> ReadRuns | None:
     ):
         try:
             with st.spinner("Reading runs…"):
-                source = MlflowSource(uri, chosen, wanted, every_state)
+                source = MlflowSource(uri, chosen, wanted)
                 table = source.runs()
         except MlflowError as exc:
             st.error(md(exc), icon=":material/error:")
@@ -86,7 +88,12 @@ def mlflow_runs() -> ReadRuns | None:
             return None
         folder = SessionFolder()  # goes with these runs: replaced, or the session ends
         st.session_state[KEY] = ReadRuns(
-            source.to_parquet(table, folder.path), uri, tuple(chosen), table.num_rows, folder
+            source.to_parquet(table, folder.path),
+            uri,
+            tuple(chosen),
+            table.num_rows,
+            folder,
+            every_state,
         )
     read: ReadRuns | None = st.session_state.get(KEY)
     if read is not None and read.uri == uri and read.path.exists():

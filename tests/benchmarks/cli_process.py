@@ -8,7 +8,8 @@ same file in the same run, DuckDB's own ``CREATE TABLE AS SELECT * FROM read_csv
 what ``score --save`` does (the ratios, a table of the history's columns, the 23-column
 scored CSV), the floor of this work on this machine; prints one JSON object per figure (median
 seconds, CPU seconds, rows/s, and the ratio), and the parts of mlprod's run: ``score``
-without save, the imports alone, and ``mlprod_parts`` (imports, reading and scoring, the
+without save, ``score`` of runs whose training costs are priced from their GPUs (a
+provider column per run), the imports alone, and ``mlprod_parts`` (imports, reading and scoring, the
 scored CSV, the save, DuckDB's checkpoint: each alone, in one process). With ``--old``, the
 same ``score --save`` of an older worktree, interleaved (A/B in the same minutes).
 """
@@ -60,6 +61,30 @@ con.sql(
 )
 con.close()
 """
+
+
+#: GPUs as trackers log them, and the providers a file may name per run (empty: the team's).
+LOGGED_GPUS = ["NVIDIA A100-SXM4-80GB", "Tesla T4", "NVIDIA H100 80GB HBM3", "L4", "NVIDIA L40S"]
+PROVIDERS = ["", "", "AWS", "GCP"]
+
+
+def priced_runs_csv(path: Path, rows: int) -> Path:
+    """Runs without a training cost: each priced from its GPUs, at its own provider where
+    it names one (the team's pricing elsewhere)."""
+    rng = np.random.default_rng(12)
+    table = pa.table({
+        "run_id": pa.array([f"run-{i}" for i in range(rows)]),
+        "model_name": pa.array([f"model-{i % 9}" for i in range(rows)]),
+        "f1": rng.uniform(0.5, 0.99, rows).round(4),
+        "gpu": pa.array([LOGGED_GPUS[i % 5] for i in range(rows)]),
+        "gpus": rng.integers(1, 9, rows),
+        "provider": pa.array([PROVIDERS[i % 4] for i in range(rows)]),
+        "inference_cost": rng.uniform(0, 300, rows).round(2),
+        "training_hours": rng.uniform(1, 10, rows).round(2),
+        "latency_ms": rng.uniform(5, 100, rows).round(1),
+    })  # fmt: skip
+    pacsv.write_csv(table, path)
+    return path
 
 
 def runs_csv(path: Path, rows: int) -> Path:
@@ -128,6 +153,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlprod-cli-") as name:
         folder = Path(name)
         csv = runs_csv(folder / "runs.csv", args.rows)
+        priced = priced_runs_csv(folder / "priced.csv", args.rows)
         figures: dict[str, list[tuple[float, float]]] = {}
         for i in range(args.repeat):  # interleaved: the machine's noise hits both sides
             py = sys.executable
@@ -146,6 +172,16 @@ def main() -> None:
                 figures.setdefault("old_mlprod_score_save", []).append(_time(
                     [py, "-m", "mlprod", "score", str(csv), "-o", str(folder / "o.csv"),
                      "--save", "--db", str(folder / f"o{i}.duckdb")], args.old.resolve()
+                ))  # fmt: skip
+            # Training costs priced from GPUs, per run (a provider column; new code only
+            # reads it: the old priced every run at the cheapest provider).
+            figures.setdefault("mlprod_score_gpu_priced", []).append(
+                _time([py, "-m", "mlprod", "score", str(priced), "-o", str(folder / "g.csv")])
+            )
+            if args.old:
+                figures.setdefault("old_mlprod_score_gpu_priced", []).append(_time(
+                    [py, "-m", "mlprod", "score", str(priced), "-o", str(folder / "h.csv")],
+                    args.old.resolve(),
                 ))  # fmt: skip
             figures.setdefault("mlprod_score_no_save", []).append(
                 _time([py, "-m", "mlprod", "score", str(csv), "-o", str(folder / "n.csv")])
