@@ -63,11 +63,16 @@ def check(data: bytes) -> None:
     rows = scored.table.to_pylist()
     assert scored.summary.rows == len(rows)
     for row in rows:
-        assert row["status"] in ("ok", "error")
+        assert row["status"] in ("ok", "error", "skipped")  # skipped: a run not finished
         if row["status"] == "ok":
             assert all(math.isfinite(row[r]) and row[r] >= 0 for r in ("cer", "ter", "psr"))
         else:
             assert row["error"]
+            if row["status"] == "skipped":
+                assert row["state"] and row["error"] == f"Not finished: {row['state']}"
+    skipped = sum(row["status"] == "skipped" for row in rows)
+    assert scored.summary.skipped == skipped
+    assert scored.summary.ok == sum(row["status"] == "ok" for row in rows)
 
 
 @SETTINGS

@@ -201,8 +201,9 @@ class TestPages:
         assert "GPU hours priced at AWS, on-demand, 10% off list — set by tester" in captions
 
     def test_an_unknown_gpu_is_listed_once_and_priced_on_the_page(self, app, tmp_path):
-        frame = search_runs_frame()
+        frame = search_runs_frame(5)
         frame.loc[:1, "params.gpu"] = "Imaginary X9"
+        frame.loc[4, "params.gpu"] = "Other Y1"
         path = tmp_path / "runs.csv"
         frame.to_csv(path, index=False)
         app.run()
@@ -212,15 +213,18 @@ class TestPages:
         app.number_input(key="batch-scenario-inference_cost").set_value(120.0).run()
         app.button(key="batch-score").click().run()
         metrics = {m.label: m.value for m in app.metric}
-        assert metrics["With errors"] == "2"
-        price = app.number_input(key="batch-gpu-price-0")
-        assert price.label == "Imaginary X9 — 2 runs"
-        price.set_value(0.5)
+        assert metrics["With errors"] == "3"
+        asked = {n.label: n for n in app.number_input if " — " in n.label}
+        assert set(asked) == {"Imaginary X9 — 2 runs", "Other Y1 — 1 run"}  # each GPU once
+        asked["Imaginary X9 — 2 runs"].set_value(0.5)
         next(b for b in app.button if b.label == "Price these runs and score again").click().run()
         assert not app.exception
         metrics = {m.label: m.value for m in app.metric}
-        assert (metrics["Scored"], metrics["With errors"]) == ("4", "0")
+        assert (metrics["Scored"], metrics["With errors"]) == ("4", "1")
         assert "your price: 2 runs" in " ".join(c.value for c in app.caption).replace("\\", "")
+        # the GPU still without a price asks afresh (not with the price given to another)
+        (left,) = [n for n in app.number_input if " — " in n.label]
+        assert left.label == "Other Y1 — 1 run" and left.value is None
 
 
 def test_calc_prices_with_the_team_pricing_and_its_own_flags_go_over_it(tmp_path):

@@ -3,6 +3,7 @@ for admins the form that changes it (kept in the history, each change with who a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -147,7 +148,7 @@ def unpriced_gpus(counts: Mapping[str, int], currency: str) -> None:
             f"({currency}): it prices only the runs on that GPU."
         )
         prices: dict[str, float] = {}
-        for index, (gpu, runs) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
+        for gpu, runs in sorted(counts.items(), key=lambda kv: -kv[1]):
             price = st.number_input(
                 f"{gpu} — {runs:,} run{'s' if runs != 1 else ''}",
                 value=None,
@@ -155,7 +156,8 @@ def unpriced_gpus(counts: Mapping[str, int], currency: str) -> None:
                 step=0.05,
                 format="%.2f",
                 placeholder="price per GPU-hour",
-                key=f"batch-gpu-price-{index}",
+                # keyed by the GPU: a rescored batch lists other GPUs in other places
+                key=f"batch-gpu-price-{hashlib.sha1(gpu.encode()).hexdigest()[:12]}",
             )
             if price:
                 prices[gpu] = float(price)

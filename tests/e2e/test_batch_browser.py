@@ -28,7 +28,7 @@ def test_upload_score_save_download(server, page, artifacts):
     expect(page.get_by_text("Weights & Biases runs table export")).to_be_visible(timeout=20_000)
     page.get_by_role("button", name="Score").click()
     expect(page.get_by_text("With errors", exact=True)).to_be_visible(timeout=20_000)
-    expect(page.get_by_text("Rows with errors (8)", exact=True)).to_be_visible()
+    expect(page.get_by_text("Rows with errors (8), by kind", exact=True)).to_be_visible()
 
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download scored CSV").click()
