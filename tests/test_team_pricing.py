@@ -274,3 +274,25 @@ def test_compare_says_when_two_runs_were_priced_differently_and_labels_gpu_hours
     assert list(scored["hours_per_gpu"]) == [hours for *_, hours in RUNS]
     assert list(scored["gpu_hours_total"]) == [gpus * hours for *_, gpus, hours in RUNS]
     assert "gpu_hours" not in scored.columns
+
+
+def test_any_text_in_a_gpu_or_provider_name_is_priced_as_itself(tmp_path):
+    """Pricing keys rows by (GPU, provider, spot): a name holding the key's separator,
+    brackets or quotes is its own GPU, named in its own error and priced by its own price."""
+    odd = ["X\x1fAWS", "Card [v2]", 'Q"uote, 9', "X"]
+    frame = pd.DataFrame({
+        "model": "m", "f1": 0.9, "gpu": odd, "gpus": 1, "training_hours": 2.0,
+        "inference_cost": 0.0, "latency_ms": 10.0, "provider": ["", "x\x1fy", "", ""],
+    })  # fmt: skip
+    scored = mlprod.score(frame)
+    assert list(scored["status"]) == ["error"] * 4
+    assert "GPU 'Card [v2]' is not in the price table" in scored.loc[1, "error"]
+    known = mlprod.score(frame.assign(gpu="T4"))  # the odd provider, on a GPU the table has
+    assert "'x\x1fy' is not a provider in the price table" in known.loc[1, "error"]
+    assert "GPU 'X\x1fAWS' is not in the price table" in scored.loc[0, "error"]
+    priced = mlprod.score(
+        frame.assign(provider=""),
+        defaults={f"price_per_gpu_hour[{name}]": 1.0 + i for i, name in enumerate(odd)},
+    )
+    assert list(priced["status"]) == ["ok"] * 4
+    assert list(priced["training_cost"]) == [2.0, 4.0, 6.0, 8.0]

@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import date
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -215,84 +215,68 @@ class PriceTable:
         """US$ per GPU-hour for a column of GPU names as ``pricing`` prices them: at its
         provider (or each row's own, ``providers``; empty cells take the pricing's), on
         demand or spot (``spots`` per row), less its discount; the team's own price for a
-        GPU it names. Returns the price (NaN where a row cannot be priced, with ``why``),
-        its kind, provider, date and the table's name of each GPU. Columnar: the lookups
-        are joins on keys; messages are built once per distinct problem, not per row."""
+        GPU it names. Returns ``price`` (numpy; NaN where a row cannot be priced) and, as
+        Arrow columns, each row's ``kind``, ``provider``, ``as_of``, the table's name of
+        its GPU (``gpu_model``) and ``why`` it could not be priced.
+
+        Columnar: the rows' (GPU, provider, spot) are dictionary-encoded, each distinct
+        one is priced once (a file holds a handful), and the answers taken row by row."""
         pricing = pricing or Pricing()
         n = len(gpu_models)
-        logged = pc.cast(gpu_models, pa.string())
-        keys = pc.replace_substring_regex(
-            pc.utf8_lower(logged), pattern="[^a-z0-9]", replacement=""
-        )
-        names = {**self._models, **self.aliases}  # key as logged -> the table's name
-        models = np.asarray(
-            pc.take(
-                pa.array(list(names.values()), pa.string()),
-                pc.index_in(keys, pa.array(list(names))),
-            ).to_pylist(),
-            dtype=object,
-        )
-        model_keys = pc.replace_substring_regex(
-            pc.utf8_lower(pa.array(models, pa.string())), pattern="[^a-z0-9]", replacement=""
-        )
-        provider = (
-            pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(providers, pa.string())))
-            if (providers is not None)
-            else pa.nulls(n, pa.string())
-        )
-        provider = pc.if_else(
-            pc.fill_null(pc.greater(pc.utf8_length(provider), 0), False),
-            provider,
-            pa.scalar((pricing.provider or "").lower()),
-        )
+        logged = pc.fill_null(pc.cast(gpu_models, pa.string()), "")
+        asked = pa.nulls(n, pa.string()) if providers is None else pc.cast(providers, pa.string())
+        asked = pc.utf8_lower(pc.utf8_trim_whitespace(pc.fill_null(asked, "")))
+        asked = pc.if_else(pc.equal(asked, ""), (pricing.provider or "").lower(), asked)
         spot = np.full(n, pricing.spot) if spots is None else np.asarray(spots, dtype=bool)
-        wanted = pc.binary_join_element_wise(
-            provider, pc.fill_null(model_keys, ""), pa.array(np.where(spot, "s", "o")), "|"
+        kinds = pa.array(np.where(spot, "s", "o"))
+        # One key per row: the name's length first, so any text in a name or a provider
+        # (a separator among it) parses back the same.
+        length = pc.cast(pc.utf8_length(logged), pa.string())
+        encoded = pc.dictionary_encode(
+            pc.binary_join_element_wise(length, logged, asked, kinds, "\x1f")
         )
-        listed = self._listing()
-        at = pc.index_in(wanted, value_set=pa.array(list(listed)))
-        found = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        take = np.asarray(pc.fill_null(at, 0).to_numpy(zero_copy_only=False))
-        rows = list(listed.values())
-        price = np.where(found, np.array([r[0] for r in rows])[take], np.nan) * (
-            1 - pricing.discount
-        )
-        nothing = np.full(n, None, dtype=object)
-        by = np.where(found, np.array([r[1].provider for r in rows], dtype=object)[take], nothing)
-        as_of = np.where(found, np.array([r[1].as_of for r in rows], dtype=object)[take], nothing)
-        kind = np.where(found, np.where(spot, "spot", "on-demand"), nothing).astype(object)
-        if pricing.gpu_prices:  # the team's own price for a GPU, by its name as logged
-            own = {gpu_key(k): v for k, v in pricing.gpu_prices.items()}
-            own |= {gpu_key(self.canonical(k) or k): v for k, v in pricing.gpu_prices.items()}
-            for lookup in (keys, model_keys):
-                hit = pc.index_in(lookup, value_set=pa.array(list(own)))
-                mine = np.asarray(hit.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-                if mine.any():
-                    values = np.array(list(own.values()))
-                    price = np.where(mine, values[np.asarray(pc.fill_null(hit, 0))], price)
-                    by, as_of = np.where(mine, nothing, by), np.where(mine, nothing, as_of)
-                    kind = np.where(mine, "your price", kind).astype(object)
-        why = np.full(n, None, dtype=object)
-        failed = np.isnan(price)
-        if failed.any():
-            raw = np.asarray(logged.to_pylist(), dtype=object)
-            asked = np.asarray(provider.to_pylist(), dtype=object)
-            problems = {}
-            for i in np.flatnonzero(failed):  # rows that failed, one message per distinct case
-                case = (raw[i], asked[i], bool(spot[i]))
-                if case not in problems:
-                    problems[case] = self._why_unpriced(*case)
-                why[i] = problems[case]
+        answers = [self._priced(*_case(key), pricing) for key in encoded.dictionary.to_pylist()]
+        at = encoded.indices
+
+        def column(index: int, kind: pa.DataType) -> pa.Array:
+            return pc.take(pa.array([a[index] for a in answers], kind), at)
+
+        prices = np.array([a[0] for a in answers], dtype=float)
         return {
-            "price": price,
-            "provider": by,
-            "as_of": as_of,
-            "kind": kind,
-            "gpu_model": models,
-            "why": why,
+            "price": prices[np.asarray(at)] if len(prices) else np.full(n, np.nan),
+            "kind": column(1, pa.string()),
+            "provider": column(2, pa.string()),
+            "as_of": column(3, pa.date32()),
+            "gpu_model": column(4, pa.string()),
+            "why": column(5, pa.string()),
         }
 
-    def _listing(self) -> dict[str, tuple[float, GpuPrice]]:
+    def _priced(
+        self, name: str, provider: str, spot: str, pricing: Pricing
+    ) -> tuple[float, str | None, str | None, date | None, str | None, str | None]:
+        """One (GPU as logged, provider, "s"pot or "o"n-demand): its price per GPU-hour,
+        kind, provider, date, the table's name for the GPU, and why it has no price."""
+        model = self.canonical(name) if name.strip() else None
+        own = {gpu_key(k): v for k, v in pricing.gpu_prices.items()}
+        for key in (gpu_key(name), gpu_key(model or "")):
+            if key and key in own:  # the team's own price for this GPU
+                return own[key], "your price", None, None, model, None
+        listed = self._listings.get(f"{provider}|{gpu_key(model or '')}|{spot}")
+        if model is None or listed is None:
+            return (
+                math.nan,
+                None,
+                None,
+                None,
+                model,
+                self._why_unpriced(name, provider, spot == "s"),
+            )
+        usd, price = listed
+        kind = "spot" if spot == "s" else "on-demand"
+        return usd * (1 - pricing.discount), kind, price.provider, price.as_of, model, None
+
+    @cached_property
+    def _listings(self) -> dict[str, tuple[float, GpuPrice]]:
         """``provider|gpu|o`` (or ``s`` for spot) -> its price; an empty provider is the
         cheapest one listing the GPU."""
         out: dict[str, tuple[float, GpuPrice]] = {}
@@ -323,6 +307,18 @@ class PriceTable:
         except InvalidInput as exc:
             return str(exc)
         return f"GPU '{name}' could not be priced."
+
+
+def _case(key: str) -> tuple[str, str, str]:
+    r"""A row's (GPU as logged, provider, "s" or "o") back from its key.
+
+    >>> _case("5\x1fA\x1fB,C\x1faws\x1fs")
+    ('A\x1fB,C', 'aws', 's')
+    """
+    length, rest = key.split("\x1f", 1)
+    name, rest = rest[: int(length)], rest[int(length) + 1 :]
+    provider, spot = rest.rsplit("\x1f", 1)
+    return name, provider, spot
 
 
 def default_prices() -> PriceTable:

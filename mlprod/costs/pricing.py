@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: ``price_per_gpu_hour[NAME]``: one GPU's price per GPU-hour (the batch's currency).
-GPU_PRICE_FIELD = re.compile(r"^price_per_gpu_hour\[(?P<gpu>[^\]]+)\]$")
+GPU_PRICE_FIELD = re.compile(r"^price_per_gpu_hour\[(?P<gpu>.+)\]$", re.DOTALL)
 
 #: How a file or ``--set`` says spot, and on demand.
 SPOT_WORDS = ("true", "yes", "y", "1", "spot", "on")

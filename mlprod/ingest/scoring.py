@@ -291,35 +291,39 @@ def _gpu_training_cost(
     given = dict(scenario.values)
     override = given.get("price_per_gpu_hour")
     extra = float(given.get("extra_costs", 0.0))
-    if override is not None:  # in the batch's currency already
-        found["price"] = np.full(len(hours), float(override) / fx_rate)
-        found["provider"] = np.full(len(hours), None, dtype=object)
-        found["as_of"] = np.full(len(hours), None, dtype=object)
-        found["kind"] = np.full(len(hours), "override", dtype=object)
-        found["why"] = np.full(len(hours), None, dtype=object)
+    n = len(hours)
+    if override is not None:  # in the batch's currency already: every run at this price
+        nothing = pa.nulls(n, pa.string())
+        found |= {
+            "price": np.full(n, float(override) / fx_rate),
+            "provider": nothing,
+            "as_of": pa.nulls(n, pa.date32()),
+            "why": nothing,
+            "kind": pa.array(np.full(n, "override", dtype=object), pa.string()),
+        }
     unknown = np.isnan(found["price"])
-    problems.add(unknown, found["why"])
+    if unknown.any():
+        problems.add(unknown, found["why"].to_numpy(zero_copy_only=False))
     logged = parse_text(gpu_models, "gpu_model")
     price = found["price"] * fx_rate
     cost = counts * hours * price + extra
-    table_priced = found["provider"] != None  # noqa: E711  (an object array)
+    listed = np.asarray(found["provider"].is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    not_in_table = found["gpu_model"].is_null()
     columns = {
         # What was priced: the table's name ("NVIDIA A100-SXM4-80GB" is A100-80GB).
-        "gpu_model": pc.coalesce(pa.array(found["gpu_model"], type=pa.string()), logged),
+        "gpu_model": pc.coalesce(found["gpu_model"], logged),
         "gpu_count": pa.array(counts),
         "gpu_hours": pa.array(hours),
         "price_per_gpu_hour": pa.array(price),
-        "price_kind": pa.array(found["kind"], type=pa.string()),
-        "price_discount": pa.array(np.where(table_priced, pricing.discount, np.nan)),
-        "extra_costs": pa.array(np.full(len(price), extra)),
-        "price_provider": pa.array(found["provider"], type=pa.string()),
-        "price_as_of": pa.array(found["as_of"], type=pa.date32()),
-        "fx_rate": pa.array(np.full(len(price), fx_rate)),
+        "price_kind": found["kind"],
+        "price_discount": pa.array(np.where(listed, pricing.discount, np.nan)),
+        "extra_costs": pa.array(np.full(n, extra)),
+        "price_provider": found["provider"],
+        "price_as_of": found["as_of"],
+        "fx_rate": pa.array(np.full(n, fx_rate)),
         # A GPU the table does not list and nobody priced: the page asks for its price.
         "unpriced_gpu": pc.if_else(
-            pa.array(unknown & (found["gpu_model"] == None)),  # noqa: E711  (object array)
-            logged,
-            pa.scalar(None, pa.string()),
+            pc.and_(pa.array(unknown), not_in_table), logged, pa.scalar(None, pa.string())
         ),
     }
     return cost, columns

@@ -64,8 +64,14 @@ con.close()
 
 
 #: GPUs as trackers log them, and the providers a file may name per run (empty: the team's).
-LOGGED_GPUS = ["NVIDIA A100-SXM4-80GB", "Tesla T4", "NVIDIA H100 80GB HBM3", "L4", "NVIDIA L40S"]
-PROVIDERS = ["", "", "AWS", "GCP"]
+LOGGED_GPUS = [
+    "NVIDIA A100-SXM4-80GB",
+    "Tesla T4",
+    "NVIDIA H100 80GB HBM3",
+    "L4",
+    "Tesla V100-SXM2-16GB",
+]
+PROVIDERS = ["", "", "AWS", "GCP"]  # every GPU above is listed by both
 
 
 def priced_runs_csv(path: Path, rows: int) -> Path:
