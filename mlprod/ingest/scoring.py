@@ -566,22 +566,31 @@ class BatchSummary:
             errors = table.filter(bad).slice(0, wanted)
             self.first_errors += errors.select(["line", "error", "run_id", "run_name"]).to_pylist()
         if n_bad:
-            self._add_kinds(table.filter(bad))
+            self._add_kinds(table.select(["error", "line"]).filter(bad))
             if "unpriced_gpu" in table.column_names:
-                unpriced = table.filter(pc.and_(bad, pc.is_valid(table["unpriced_gpu"])))
+                unpriced = table.select(["unpriced_gpu", "line"]).filter(
+                    pc.and_(bad, pc.is_valid(table["unpriced_gpu"]))
+                )
                 counted = unpriced.group_by("unpriced_gpu").aggregate([("line", "count")])
                 for row in counted.to_pylist():
                     name = row["unpriced_gpu"]
                     self.unpriced_gpus[name] = self.unpriced_gpus.get(name, 0) + row["line_count"]
         skipped = pc.equal(table["status"], "skipped")
         if pc.any(skipped).as_py():
-            counted = table.filter(skipped).group_by("state").aggregate([("line", "count")])
+            counted = (
+                table.select(["state", "line"])
+                .filter(skipped)
+                .group_by("state")
+                .aggregate([("line", "count")])
+            )
             for state, count in zip(
                 counted["state"].to_pylist(), counted["line_count"].to_pylist(), strict=True
             ):
                 self.skipped_states[state] = self.skipped_states.get(state, 0) + count
         ok = pc.equal(table["status"], "ok")
-        derived = table.filter(pc.and_(ok, pc.is_valid(table["f1_from"])))
+        derived = table.select(["f1_from", "line"]).filter(
+            pc.and_(ok, pc.is_valid(table["f1_from"]))
+        )
         if derived.num_rows:
             counted = derived.group_by("f1_from").aggregate([("line", "count")])
             for source, count in zip(
@@ -589,7 +598,9 @@ class BatchSummary:
             ):
                 self.f1_derived[source] = self.f1_derived.get(source, 0) + count
         if "price_kind" in table.column_names:
-            priced = table.filter(pc.and_(ok, pc.is_valid(table["price_kind"])))
+            priced = table.select(["price_provider", "price_kind", "line"]).filter(
+                pc.and_(ok, pc.is_valid(table["price_kind"]))
+            )
             if priced.num_rows:
                 counted = priced.group_by(["price_provider", "price_kind"]).aggregate(
                     [("line", "count")]
