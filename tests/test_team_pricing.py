@@ -17,7 +17,7 @@ from mlprod.config import PROJECT_DIR
 from mlprod.costs.pricing import Pricing
 from mlprod.errors import NotAllowed
 from mlprod.ingest import inspect, score_file
-from mlprod.store import Store
+from mlprod.store import HistoryFilter, Store
 from tests.conftest import batch_page_with_runs, search_runs_frame
 
 # The shipped table, read independently of mlprod: (provider, gpu) -> (on-demand, spot).
@@ -296,3 +296,35 @@ def test_any_text_in_a_gpu_or_provider_name_is_priced_as_itself(tmp_path):
     )
     assert list(priced["status"]) == ["ok"] * 4
     assert list(priced["training_cost"]) == [2.0, 4.0, 6.0, 8.0]
+
+
+def test_the_calculator_starts_from_the_team_pricing_and_keeps_the_discount(app, db_path):
+    with Store(db_path) as store:
+        store.set_team_pricing(
+            Pricing("AWS", discount=0.2, gpu_prices={"Imaginary X9": 1.25}), who=Person.local("lee")
+        )
+    app.run()
+    app.radio(key="calc-train-mode").set_value("From GPU hours").run()
+    captions = " ".join(c.value for c in app.caption).replace("\\", "")
+    assert (
+        "GPU hours priced at AWS, on-demand, 20% off list; your price for 1 GPU (Imaginary X9 "
+        "$1.25/GPU-h) — set by lee on "
+    ) in captions
+    assert app.selectbox(key="calc-provider").value == "AWS"
+    assert app.number_input(key="calc-discount").value == 20.0
+    app.selectbox(key="calc-gpu").set_value("A100-80GB")
+    app.number_input(key="calc-gpus").set_value(8.0)
+    app.button(key="calc-submit").click().run()
+    assert not app.exception
+    aws = LIST[("AWS", "A100-80GB")][0]
+    assert f"(AWS on-demand, 20% off list, 2026-10-01) = ${8 * 10 * aws * 0.8:,.2f}" in (
+        app.code[0].value
+    )
+    app.button(key="calc-save").click().run()
+    with Store(db_path) as store:
+        row = store.export_filtered(HistoryFilter()).to_pandas()
+    assert list(row["price_discount"]) == [0.2] and list(row["price_provider"]) == ["AWS"]
+    # a GPU only the team prices is offered, at the team's price
+    app.selectbox(key="calc-gpu").set_value("Imaginary X9")
+    app.button(key="calc-submit").click().run()
+    assert "$1.25/GPU-h (your price)" in app.code[0].value
