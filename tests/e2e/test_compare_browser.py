@@ -139,7 +139,7 @@ def test_the_run_search_selects_its_best_match_and_names_runs(reviewer_server, p
     expect(picker_a).to_have_value(
         re.compile(r"^sweep-1 · bert · \d{4}-\d\d-\d\d · F1 0\.810$"), timeout=20_000
     )
-    expect(page.get_by_text("A · bert", exact=False).first).to_be_visible()
+    expect(page.get_by_text("Choose A, bert", exact=False).first).to_be_visible()  # compared
     picker_a.click()
     options = page.get_by_role("option")
     expect(options.first).to_contain_text("sweep-1 · bert")
