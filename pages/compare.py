@@ -22,7 +22,7 @@ from mlprod.comparison.compare import (
     run_from_row,
 )
 from mlprod.comparison.links import read_link, side_param, weights_param
-from mlprod.comparison.noise import spread_table
+from mlprod.comparison.noise import GROUP_RULE, spread_table
 from mlprod.errors import InvalidInput
 from mlprod.export import card_png, csv_bytes, svg_text
 from mlprod.text import md
@@ -80,10 +80,11 @@ with st.expander("Weights, tie band and more runs"):
     }
     tie_band = tie.slider("Tie band (%)", 0.0, 20.0, step=0.5, key="compare-tie") / 100
     with_noise = st.toggle(
-        "Weigh run-to-run spread (other runs of the same model and project, or tag group=NAME)",
+        "Weigh run-to-run spread (other runs of the same training)",
         value=True,
         key="compare-noise",
-        help="A lead smaller than what other seeds of the same model give is no winner.",
+        help=f"A lead smaller than what other seeds of the same model give is no winner. "
+        f"{GROUP_RULE}",
     )
     recent = ui.search_runs("", limit=200)
     extra_labels = {int(r.id): run_label(r) for r in recent.itertuples()}
@@ -148,8 +149,7 @@ spread = spread_table({"A": run_a.noise, "B": run_b.noise})
 if with_noise and spread is None:
     st.caption(
         "No repeated runs: run-to-run spread unknown, so the verdict decides on the numbers. "
-        "Runs that repeat one training (tagged group=NAME, one MLflow parent run's "
-        "children, or differing only in a seed parameter) give it."
+        + GROUP_RULE
     )
 if spread is not None:
     with st.expander("Run-to-run spread (the groups behind the verdict)"):

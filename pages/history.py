@@ -6,6 +6,7 @@ import streamlit as st
 
 from mlprod import ui
 from mlprod.charts import sample_words
+from mlprod.comparison.noise import GROUP_RULE
 from mlprod.config import CURRENCIES
 from mlprod.formatting import format_money, format_ratio
 from mlprod.store import HistoryFilter
@@ -267,16 +268,11 @@ with spread_box:
     if spread_box.open:  # queried only then
         spread = ui.spread_per_group(f)
         if spread.empty:
-            st.caption(
-                "No group has two runs under this filter. A group is the runs of one "
-                "model and project, or the runs tagged group=NAME (e.g. one per "
-                "seed)."
-            )
+            st.caption(f"No group has two runs under this filter. {GROUP_RULE}")
         else:
             st.caption(
                 "A lead smaller than a group's spread may be a lucky seed: the Compare page weighs "
-                "it (pick *Group of runs* there). A group is the runs of one model and project, or "
-                "those tagged group=NAME."
+                f"it (pick *Group of runs* there). {GROUP_RULE}"
             )
             shown = spread_columns(spread)
             numbers = [c for c in shown.columns if c not in ("Group", "Runs")]

@@ -135,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="model A vs model B from the history: verdict, break-even traffic, seed noise",
         description="Compare two sides as the Compare page does. A side is a history id, "
-        "group:NAME (a group's mean: runs of one model and project, 'MODEL · PROJECT', or "
-        "tagged group=NAME) or NAME~F1~TRAINING~INFERENCE~HOURS~LATENCY.",
+        "group:group=NAME (a group's mean: runs tagged group=NAME, which scoring gives the "
+        "children of one MLflow parent run and runs that differ only in a seed) or "
+        "NAME~F1~TRAINING~INFERENCE~HOURS~LATENCY.",
     )
     versus.add_argument("a", help="model A")
     versus.add_argument("b", help="model B")

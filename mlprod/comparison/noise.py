@@ -1,8 +1,8 @@
 """Seed noise: is a lead larger than the spread between runs of the same model?
 
 Two runs of one model with different seeds can differ by more than the "winning" margin.
-A *group* is the runs of one model and project (or those tagged ``group=NAME``, e.g. a
-seed sweep or an MLflow parent run). A side of a comparison is either one run (its spread
+A *group* is runs that repeat one training (:data:`GROUP_RULE`; scoring tags them, see
+:mod:`mlprod.ingest.seeds`). A side of a comparison is either one run (its spread
 is the group's run-to-run spread) or a group's mean (its spread is the bootstrap spread of
 that mean, narrower with more runs).
 
@@ -19,9 +19,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["MEASURES", "Noise", "lead_interval", "spread_table", "weighted_interval"]
+__all__ = [
+    "GROUP_RULE",
+    "MEASURES",
+    "Noise",
+    "lead_interval",
+    "spread_table",
+    "weighted_interval",
+]
 
 MEASURES = ("f1", "cer", "ter", "psr")
+#: What a group of runs is, in the words every page and command says it.
+GROUP_RULE = (
+    "A group is runs that repeat one training: tagged group=NAME, the children of one "
+    "MLflow parent run, or runs that differ only in a seed parameter (seed, random_state, …)."
+)
 REPLICATES = 4000
 LEVEL = 0.90
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from mlprod.comparison.compare import Run, run_from_row
 from mlprod.comparison.links import GroupSide
+from mlprod.comparison.noise import GROUP_RULE
 from mlprod.comparison.sides import side_run
 from mlprod.errors import InvalidInput
 from mlprod.metrics import INPUT_FIELDS, LABELS, RunInputs
@@ -88,11 +89,7 @@ def _a_group(prefix: str, store: Store) -> GroupSide:
     if chosen is not None and chosen not in names:
         names.insert(0, chosen)
     if not names:
-        st.info(
-            "No group has two runs yet: a group is runs that repeat one training — tagged "
-            "group=NAME, the children of one MLflow parent run, or runs that differ only in "
-            "a seed parameter (seed, random_state, …)."
-        )
+        st.info(f"No group has two runs yet. {GROUP_RULE}")
         st.stop()
     counts = dict(zip(groups["run_group"], groups["runs"], strict=True))
     pick = st.selectbox(
@@ -100,8 +97,7 @@ def _a_group(prefix: str, store: Store) -> GroupSide:
         names,
         key=f"{prefix}-group",
         format_func=lambda g: f"{g} · {counts[g]} runs" if g in counts else g,
-        help="Runs that repeat one training: tagged group=NAME, the children of one "
-        "MLflow parent run, or runs that differ only in a seed parameter.",
+        help=GROUP_RULE,
     )
     return GroupSide(str(pick))
 
