@@ -30,10 +30,11 @@ from mlprod.ui.run_picker import resolve_side, run_label, run_picker, side_defau
 
 ui.ensure_app_shell()
 
-st.title("Model A vs model B")
-st.caption(
-    "Which model should go to production? Pick two runs; the verdict weighs cost, time and "
-    "speed efficiency the way you set it. The link below reproduces this comparison."
+st.title(
+    "Model A vs model B",
+    anchor=False,
+    help="Which model should go to production? Pick two runs; the verdict weighs cost, time "
+    "and speed efficiency the way you set it. The link at the end reproduces this comparison.",
 )
 store = ui.store()
 batch = st.session_state.get("batch-scored")
@@ -71,6 +72,11 @@ with left, st.container(border=True):
 with right, st.container(border=True):
     side_b = run_picker("compare-b", "Model B", store, batch_rows)
 
+# The first screen (1280 × 800) holds what a review slide needs: the two sides, the
+# verdict and the ratios chart (tests/e2e/test_compare_browser.py); the settings and the
+# numbers behind the verdict follow. The verdict's place is kept here, drawn once the
+# settings below it are read.
+first_screen = st.container()
 with st.expander("Weights, tie band and more runs"):
     w_cost, w_time, w_speed, tie = st.columns(4)
     weights = {
@@ -127,8 +133,19 @@ except InvalidInput as exc:
     st.error(f"Cannot compare these runs: {md(exc)}", icon=":material/error:")
     st.stop()
 
-box = st.info if comparison.recommended == "tie" else st.success
-box(md(comparison.verdict), icon=":material/gavel:")
+runs = [run_a, run_b, *extras]
+title = f"{run_a.name} vs {run_b.name}"
+with first_screen:
+    box = st.info if comparison.recommended == "tie" else st.success
+    box(md(comparison.verdict), icon=":material/gavel:")
+    # As wide as the page: side by side with the inputs, a laptop screen left the bars
+    # narrower than their values ("0.0006827" ran into the next bar).
+    ratios = ratio_chart(
+        ratio_frame(runs), title=f"{title}: ratios, higher is better, best = 100", height=230
+    )
+    ui.chart(ratios, "compare-ratios")
+
+st.subheader("Why", anchor=False)
 for line in comparison.key_numbers + comparison.break_evens:
     st.markdown(f"- {md(line)}")
 
@@ -223,12 +240,6 @@ else:
         "compare-break-even",
     )
 
-runs = [run_a, run_b, *extras]
-title = f"{run_a.name} vs {run_b.name}"
-# One above the other, each as wide as the page: side by side, a laptop screen left the
-# bars narrower than their values ("0.0006827" ran into the next bar).
-ratios = ratio_chart(ratio_frame(runs), title=f"{title}: ratios, best = 100", height=300)
-ui.chart(ratios, "compare-ratios")
 inputs = inputs_chart(inputs_frame(runs), width=150, height=240)
 ui.chart(inputs.properties(title=f"{title}: inputs"), "compare-inputs")
 

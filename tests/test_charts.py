@@ -48,7 +48,7 @@ def test_ratio_chart_encodings_and_colours():
     spec = ratio_chart(ratio_frame([LIGHT, HEAVY]), title="light vs heavy").to_dict()
     bars = spec["layer"][0]["encoding"]
     assert bars["x"]["field"] == "ratio" and bars["y"]["field"] == "index"
-    assert bars["y"]["title"] == "% of the better run (higher is better)"
+    assert bars["y"]["title"] == "% of the better run"
     assert bars["color"]["scale"]["range"] == [A_COLOR, B_COLOR]
     assert bars["color"]["scale"]["domain"] == ["A · light-distilled", "B · heavy-ensemble"]
     assert spec["title"] == "light vs heavy"

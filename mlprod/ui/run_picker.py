@@ -43,11 +43,12 @@ def run_picker(
     Returns the history id, the group, or the hand-entered / batch run (a batch row is not
     in the history, so it travels by value).
     """
-    st.markdown(f"**{title}**")
     sources = SOURCES if batch is not None and not batch.empty else SOURCES[:3]
     if st.session_state.get(f"{prefix}-source") not in sources:
         st.session_state[f"{prefix}-source"] = sources[0]
-    source = st.radio("From", sources, key=f"{prefix}-source", horizontal=True)
+    # The side's name is the label of where it comes from: one line, not two (the page's
+    # first screen holds both sides, the verdict and the ratios chart).
+    source = st.radio(f"**{title}** from", sources, key=f"{prefix}-source", horizontal=True)
     if source == "History":
         return _from_history(prefix, store)
     if source == SOURCES[1]:

@@ -146,3 +146,33 @@ def test_the_run_search_selects_its_best_match_and_names_runs(reviewer_server, p
     expect(options.nth(1)).to_contain_text("sweep-12 · bert")
     page.keyboard.press("Escape")
     full_screenshot(page, artifacts / "compare-run-search.png")
+
+
+def test_the_first_screen_holds_both_sides_the_verdict_and_the_ratios(
+    reviewer_server, page, artifacts
+):
+    """What a reviewer captures for a slide: at 1280 × 800 the two sides, the verdict and
+    the whole ratios chart, drawn; the numbers behind them follow below."""
+    server, api, own = reviewer_server
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{server['url']}/compare?a={api}&b={own}")
+    wait_idle(page)
+    verdict = page.locator('[data-testid="stAlert"]').first
+    expect(verdict).to_contain_text("70B via API")
+    ratios = page.locator('[data-testid="stVegaLiteChart"]').first
+    expect(ratios.locator("canvas, svg").first).to_be_visible(timeout=20_000)
+    screen = page.evaluate("() => [window.innerWidth, window.innerHeight]")
+    assert screen == [1280, 800]
+    pickers = page.get_by_role("combobox", name="Run (newest first)")
+    boxes = [pickers.nth(0).bounding_box(), pickers.nth(1).bounding_box(),
+             verdict.bounding_box(), ratios.bounding_box()]  # fmt: skip
+    assert all(box and box["y"] >= 0 and box["y"] + box["height"] <= 800 for box in boxes), boxes
+    assert boxes[3]["y"] > boxes[2]["y"] and boxes[3]["width"] > 700  # the chart, page-wide
+    page.screenshot(path=str(artifacts / "compare-first-screen.png"))
+    # Nothing of the page is lost: the reasons, the table, the spread, the assumptions, the
+    # break-even and the inputs follow.
+    for text in ("Why", "Break-even traffic"):
+        expect(page.get_by_role("heading", name=text)).to_be_attached()
+    expect(page.get_by_text("is larger than run-to-run spread", exact=False).first).to_be_attached()
+    expect(page.get_by_text("Cost assumptions (where the costs came from)")).to_be_attached()
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 3
