@@ -233,3 +233,39 @@ def test_two_teams_logging_under_different_names_all_score(tracking_uri, tmp_pat
         f"{t}-{i}": expected("A100-80GB", 2, 1.0, 0.8 + i / 100, 50) for t in "ab" for i in range(3)
     }
     assert {r["run_name"]: r["cer"] for r in rows} == pytest.approx(want, rel=1e-9)
+
+
+def test_gate_an_mlflow_run_against_the_run_in_production(tracking_uri, tmp_path):
+    """CI gates a run fresh from the tracking server against the history's production run."""
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    (resnet,) = client.search_runs(
+        [client.get_experiment_by_name("vision").experiment_id],
+        filter_string="attributes.run_name = 'resnet-5'",
+    )
+    db = tmp_path / "history.duckdb"
+    runs = tmp_path / "prod.csv"
+    runs.write_text("run_id,model,f1,training_cost,inference_cost,training_hours,latency_ms\n"
+                    "old,resnet50,0.70,5000,120,30,80\n")  # fmt: skip
+    assert main(["score", str(runs), "--save", "--db", str(db), "-o", str(tmp_path / "o")]) == 0
+    with Store(db) as store:
+        prod = int(store.search("")["id"].iloc[0])
+    assert main(["production", "mark", str(prod), "--model", "resnet50", "--db", str(db)]) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "mlprod", "gate", f"mlflow:{resnet.info.run_id}", "--tracking-uri",
+         tracking_uri, "--set", "inference_cost=120", "--db", str(db), "--json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["decision"] == "promote" and report["candidate"] == "resnet50"
+    assert report["f1"] == {"baseline": 0.70, "candidate": pytest.approx(0.85)}
+    unknown = subprocess.run(
+        [sys.executable, "-m", "mlprod", "gate", "mlflow:0123456789abcdef", "--tracking-uri",
+         tracking_uri, "--db", str(db)], capture_output=True, text=True,
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "There is no run 0123456789abcdef" in unknown.stderr

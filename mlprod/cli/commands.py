@@ -229,6 +229,10 @@ def compare(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command ``args`` name."""
+    if args.command in ("gate", "production"):
+        from mlprod.cli import gate
+
+        return gate.gate(args) if args.command == "gate" else gate.production(args)
     command = {
         "backup": backup_or_restore,
         "restore": backup_or_restore,

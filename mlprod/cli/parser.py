@@ -201,6 +201,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mlflow.add_argument("-o", "--output", help="scored file (default: mlflow-runs.scored.csv)")
     _batch_options(mlflow, saves="the runs not stored yet")
+    gate = commands.add_parser(
+        "gate",
+        help="CI: promote or hold a candidate against the run in production",
+        description="Compare CANDIDATE with the baseline (by default the run in production "
+        "for its model, else its project) as the Compare page does, and apply the gate's "
+        "rules ([mlprod.gate] in .streamlit/secrets.toml; options go over them). Exit codes: "
+        "0 promote, 1 hold, 2 bad input or no baseline.",
+    )
+    gate.add_argument(
+        "candidate",
+        nargs="?",
+        help="a history id, group:NAME, mlflow:RUN_ID (with --tracking-uri) or "
+        "NAME~F1~TRAINING~INFERENCE~HOURS~LATENCY",
+    )
+    gate.add_argument("--baseline", help="a side as the candidate (default: in production)")
+    gate.add_argument("--from", dest="from_file", metavar="FILE", help="a file of runs")
+    gate.add_argument("--row", type=int, default=1, help="with --from: the Nth run (default 1)")
+    gate.add_argument("--tracking-uri", help="for mlflow:RUN_ID (default: MLFLOW_TRACKING_URI)")
+    gate.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="for a run from --from or MLflow: what it lacks, as score --set",
+    )
+    gate.add_argument("--min-quality-gain", type=float, help="F1 points, e.g. 0.01")
+    gate.add_argument("--max-cost-increase", type=float, metavar="PCT", help="e.g. 10 (%%)")
+    gate.add_argument("--max-latency-increase", type=float, metavar="PCT", help="e.g. 20 (%%)")
+    gate.add_argument("--weights", help="cost,time,speed (default 1,1,1)")
+    gate.add_argument("--tie", type=float, metavar="PCT", help="tie band in %% (default 2)")
+    gate.add_argument(
+        "--spread-does-not-hold",
+        action="store_true",
+        help="promote a lead inside run-to-run spread (by default it holds)",
+    )
+    gate.add_argument("--no-noise", action="store_true", help="ignore run-to-run spread")
+    gate.add_argument("--markdown", metavar="FILE", help="write a pull-request comment")
+    gate.add_argument("--json", action="store_true", help="print the decision as JSON")
+    gate.add_argument("--dashboard-url", help="for the link (default: MLPROD_DASHBOARD_URL)")
+    gate.add_argument("--db", help=_DB_HELP)
+    marks = commands.add_parser(
+        "production", help="mark, unmark or show the run in production for a model or project"
+    )
+    marks.add_argument("action", choices=("mark", "unmark", "show"))
+    marks.add_argument("side", nargs="?", help="with mark: a history id or group:NAME")
+    marks.add_argument("--model", help="the model it is in production for")
+    marks.add_argument("--project", help="the project it is in production for")
+    marks.add_argument("--note", help="why (kept with the mark)")
+    marks.add_argument("--author", help="who marks (default: $USER)")
+    marks.add_argument("--json", action="store_true", help="show: as JSON")
+    marks.add_argument("--db", help=_DB_HELP)
     backup = commands.add_parser(
         "backup",
         help="write a consistent copy of the history database (also while the dashboard runs)",

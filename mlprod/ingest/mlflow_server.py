@@ -23,7 +23,12 @@ import pyarrow.parquet as pq
 
 from mlprod.errors import MlprodError
 
-__all__ = ["SOURCE", "MlflowError", "MlflowSource"]
+__all__ = [
+    "SOURCE",
+    "MlflowError",
+    "MlflowSource",
+    "one_run",
+]
 
 #: The batch source of runs imported from a tracking server.
 SOURCE = "mlflow"
@@ -192,6 +197,22 @@ def experiments_on(tracking_uri: str) -> list[str]:
         except Exception as exc:  # the client raises many kinds; each is explained
             raise _explained(tracking_uri, exc) from None
     return sorted(e.name for e in found)
+
+
+def one_run(tracking_uri: str, run_id: str) -> pa.Table:
+    """One run of a tracking server, in the columns of :meth:`MlflowSource.runs`."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    with _quick_failures():
+        try:
+            run = client.get_run(run_id)
+            experiment = client.get_experiment(run.info.experiment_id)
+        except Exception as exc:
+            if "RESOURCE_DOES_NOT_EXIST" in str(exc):
+                raise MlflowError(f"There is no run {run_id} on {tracking_uri}.") from None
+            raise _explained(tracking_uri, exc) from None
+    return _table([_row(run, {experiment.experiment_id: experiment.name})])
 
 
 def _row(run: Any, experiments: dict[str, str]) -> dict[str, Any]:

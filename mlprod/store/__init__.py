@@ -12,7 +12,8 @@
 - :mod:`~mlprod.store.lookups`: single runs for Compare and tooltips;
 - :mod:`~mlprod.store.filters` and :mod:`~mlprod.store.history`: the history page's
   questions;
-- :mod:`~mlprod.store.team`: the team's settings (its pricing), each change kept.
+- :mod:`~mlprod.store.team`: the team's settings (its pricing, the run in production for
+  each model), each change kept.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from mlprod.store.schema import (
     SCHEMA_VERSION,
     Schema,
 )
-from mlprod.store.team import TeamSettings
+from mlprod.store.team import ProductionMark, ProductionMarks, TeamSettings
 from mlprod.store.writes import KEEP, Writes
 
 __all__ = [
@@ -47,13 +48,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "HistoryFilter",
     "HistoryOverview",
+    "ProductionMark",
     "Store",
     "bucket_for",
     "with_run_names",
 ]
 
 
-class Store(Schema, Writes, Exports, Groups, Copies, TeamSettings):
+class Store(Schema, Writes, Exports, Groups, Copies, TeamSettings, ProductionMarks):
     """The team's history of calculations.
 
     Parameters

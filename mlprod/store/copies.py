@@ -18,6 +18,7 @@ COPIED_TABLES = (
     "imported_runs",
     "frontier_runs",
     "team_pricing",
+    "production_marks",
 )
 
 

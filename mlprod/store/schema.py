@@ -37,6 +37,7 @@ OUR_TABLES = frozenset(
         "imported_runs",
         "frontier_runs",
         "team_pricing",
+        "production_marks",
         "schema_version",
     )
 )
@@ -401,6 +402,20 @@ def migrations(d: Dialect) -> dict[int, tuple[str, ...]]:
             spot       BOOLEAN NOT NULL,
             discount   DOUBLE NOT NULL,
             gpu_prices VARCHAR NOT NULL
+        )
+        """,
+    )
+    # The run in production for a model or a project (issue #37): every mark and unmark kept
+    # with who, when and a note; the newest for a scope holds.
+    steps[9] = (
+        """
+        CREATE TABLE production_marks (
+            marked_at  TIMESTAMP NOT NULL,
+            marked_by  VARCHAR NOT NULL,
+            scope_kind VARCHAR NOT NULL,
+            scope      VARCHAR NOT NULL,
+            side       VARCHAR,
+            note       VARCHAR
         )
         """,
     )
