@@ -21,11 +21,12 @@ from mlprod.comparison.compare import (
     comparison_table,
     run_from_row,
 )
-from mlprod.comparison.links import read_link, side_param, weights_param
+from mlprod.comparison.links import parse_side, read_link, side_param, weights_param
 from mlprod.comparison.noise import GROUP_RULE, spread_table
 from mlprod.errors import InvalidInput
 from mlprod.export import card_png, csv_bytes, svg_text
 from mlprod.text import md
+from mlprod.ui.production import production_for
 from mlprod.ui.run_picker import resolve_side, run_label, run_picker, side_defaults
 
 ui.ensure_app_shell()
@@ -47,6 +48,12 @@ if "compare-ready" not in st.session_state:
     if sides is None:
         latest = store.latest_per_model(2)
         sides = [int(i) for i in latest["id"]] if len(latest) == 2 else list(CLASSIC_TRADE_OFF)
+        # The newest run against what is in production for its model, where one is marked.
+        newest = latest.iloc[0] if len(latest) else None
+        mark = production_for(newest["model_name"]) if newest is not None else None
+        if mark is not None and mark.side != str(int(newest["id"])):
+            sides = [parse_side(mark.side), int(newest["id"])]
+            st.session_state["compare-production"] = mark.describe()
     for problem in link.problems:
         st.warning(f"{md(problem)} That part of the link is left at its default.")
     asked = [s for s in sides if isinstance(s, int)] + link.extra
@@ -71,6 +78,8 @@ with left, st.container(border=True):
     side_a = run_picker("compare-a", "Model A", store, batch_rows)
 with right, st.container(border=True):
     side_b = run_picker("compare-b", "Model B", store, batch_rows)
+if production := st.session_state.pop("compare-production", None):
+    st.caption(f":material/rocket_launch: Model A is the run in production — {md(production)}")
 
 # The first screen (1280 × 800) holds what a review slide needs: the two sides, the
 # verdict and the ratios chart (tests/e2e/test_compare_browser.py); the settings and the

@@ -24,6 +24,7 @@ from mlprod.ui.history_table import (
     taken_by_others,
     ticked_runs,
 )
+from mlprod.ui.production import production_line, production_mark_button
 
 ui.ensure_app_shell()
 
@@ -178,7 +179,12 @@ st.dataframe(
     selection_mode="multi-row",
     column_config=history_column_config(),
 )
+production_line()
 delete_col, undo_col, export_csv, export_parquet = st.columns(4)
+if editor and len(selected) == 1:
+    ticked = rows[rows["id"] == selected[0]]
+    if not ticked.empty:
+        production_mark_button(ticked.iloc[0], me, undo_col)
 if not editor:
     delete_col.caption("Viewers can look and export; deleting needs the editor role.")
 # A click sent from a table drawn before this one picks nothing (see ticked_runs): no-op.

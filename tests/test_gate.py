@@ -169,3 +169,34 @@ def test_the_pr_comment_shows_names_as_text():
     assert not re.search(r"(?<!\\)<img", text) and "\\<img src=x onerror=alert(1)\\>" in text
     assert "\\*\\*new\\*\\* \\[link\\](http://x)" in text
     assert "prod\\|" in text
+
+
+class TestPages:
+    def test_history_shows_the_run_in_production_and_compare_offers_it_as_a(
+        self, app, db_path, tmp_path
+    ):
+        from tests.test_gate import ROWS
+
+        path = tmp_path / "runs.csv"
+        head = "run_id,model,project,f1,training_cost,inference_cost,training_hours,latency_ms"
+        path.write_text("\n".join([head, *(",".join(map(str, r)) for r in ROWS)]) + "\n")
+        assert mlprod("score", str(path), "--save", "--db", str(db_path), "-o",
+                      str(tmp_path / "o.csv")).returncode == 0  # fmt: skip
+        with Store(db_path) as store:
+            ids = dict(zip(store.search("")["run_id"], store.search("")["id"], strict=True))
+        app.run()
+        app.switch_page("pages/history.py").run()
+        assert not [b for b in app.button if b.key == "history-production-mark"]  # none ticked
+        with Store(db_path) as store:
+            store.mark_production(str(ids["prod"]), scope_kind="model", scope="ranker",
+                                  who=Person.local("tester"), note="Q4")  # fmt: skip
+        app.run()
+        captions = " ".join(c.value for c in app.caption).replace("\\", "")
+        assert f"In production — ranker: run {ids['prod']}, marked by tester on " in captions
+        app.switch_page("pages/compare.py").run()
+        assert not app.exception
+        assert app.radio(key="compare-a-source").value == "History"
+        assert app.selectbox(key="compare-a-pick").value == ids["prod"]
+        assert app.selectbox(key="compare-b-pick").value == ids["pricier"]  # the newest run
+        captions = " ".join(c.value for c in app.caption).replace("\\", "")
+        assert "Model A is the run in production" in captions
