@@ -14,6 +14,8 @@ from mlprod.ui.resources import store, writing, written
 
 __all__ = ["production_for", "production_line", "production_mark_button"]
 
+_MARKED = "history-production-marked"  # what was just marked, said once after the rerun
+
 
 def _marks() -> pd.DataFrame:
     try:
@@ -34,6 +36,8 @@ def production_for(model: str | None) -> ProductionMark | None:
 
 def production_line() -> None:
     """One line naming what is in production for each model and project."""
+    if marked := st.session_state.pop(_MARKED, None):
+        st.toast(marked, icon=":material/rocket_launch:")
     marks = _marks()
     if marks.empty:
         return
@@ -66,4 +70,5 @@ def production_mark_button(
             str(int(run["id"])), scope_kind="model", scope=model, who=acting, note=note or None
         )
     written()
-    st.toast(f"Run {int(run['id'])} is now in production for {model}.")
+    st.session_state[_MARKED] = f"Run {int(run['id'])} is now in production for {model}."
+    st.rerun()  # the line above the table names it

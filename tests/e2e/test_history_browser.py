@@ -120,3 +120,29 @@ def test_two_people_delete_the_run_they_both_ticked_and_nothing_else(server, bro
     assert int(after.deleted_at.notna().sum()) == int(before.deleted_at.notna().sum()) + 1
     for p in (ann, bob):
         p.context.close()
+
+
+def test_an_editor_marks_the_ticked_run_in_production(server, browser, artifacts):
+    """Ann ticks the newest run and marks it in production with a note; the page names it
+    and the history keeps who marked it."""
+    from mlprod.store import Store
+
+    ann = history_as(browser, server["url"], "ann")
+    live = saved(server["db"])
+    newest = live.sort_values(["created_at", "id"], ascending=False).iloc[0]
+    tick_first_row(ann)
+    ann.get_by_role("button", name="Mark in production").click()
+    ann.get_by_role("textbox", name="Why (kept with the mark)").fill("after the review")
+    ann.get_by_role("button", name=f"Mark run {int(newest.id)} in production for "
+                    f"{newest.model_name}").click()  # fmt: skip
+    expect(ann.get_by_text(f"{newest.model_name}: run {int(newest.id)}, marked by ann", exact=False)
+           ).to_be_visible(timeout=20_000)  # fmt: skip
+    with Store(server["db"]) as store:
+        mark = store.production(model=str(newest.model_name))
+    assert (mark.side, mark.marked_by, mark.note) == (
+        str(int(newest.id)),
+        "ann",
+        "after the review",
+    )
+    full_screenshot(ann, artifacts / "history-production.png")
+    ann.context.close()
