@@ -69,3 +69,19 @@ def test_mlflow_import_benchmark_reports_every_figure():
     assert [f["figure"] for f in figures] == ["fill", "import", "import", "server_read"]
     assert all(f["runs"] == 40 for f in figures)
     assert [f["ok"] for f in figures if f["figure"] == "import"] == [40, 40]
+
+
+def test_gate_benchmark_reports_its_figures_and_a_decision():
+    """The gate's whole-process benchmark, on a history of 5,000 runs."""
+    out = subprocess.run(
+        [sys.executable, "tests/benchmarks/gate.py", "--rows", "5000", "--repeat", "1"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    figures = {f["figure"]: f for f in map(json.loads, out.stdout.splitlines())}
+    assert set(figures) == {"gate_whole_process", "mlprod_version_only", "gate_decision"}
+    assert figures["gate_whole_process"]["median_s"] > figures["mlprod_version_only"]["median_s"]
+    assert figures["gate_decision"]["decision"] in ("promote", "hold")
+    assert figures["gate_decision"]["exit"] == (
+        0 if figures["gate_decision"]["decision"] == "promote" else 1
+    )

@@ -140,11 +140,14 @@ print(json.dumps(parts))
 """
 
 
-def _time(args: list[str], tree: Path = ROOT) -> tuple[float, float]:
-    """Wall seconds, and CPU seconds (user + system) of the process."""
+def _time(args: list[str], tree: Path = ROOT, ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds (user + system) of the process (whose exit status
+    must be one of ``ok``)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(args, cwd=tree, check=True, capture_output=True)
+    done = subprocess.run(args, cwd=tree, capture_output=True)
+    if done.returncode not in ok:
+        raise subprocess.CalledProcessError(done.returncode, args, done.stdout, done.stderr)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
