@@ -216,7 +216,7 @@ def test_compare_page_shows_break_even_traffic_and_puts_it_on_the_card(app, db_p
     )
     app.switch_page("pages/compare.py").run()
     assert not app.exception
-    assert [h.value for h in app.subheader] == ["Break-even traffic"]
+    assert [h.value for h in app.subheader] == ["Why", "Break-even traffic"]
     lines = [text(m.value) for m in app.markdown]
     assert any(line.startswith("- Total cost is equal at 3.189M requests/month") for line in lines)
     specs = [json.loads(c.proto.spec) for c in app.get("vega_lite_chart")]

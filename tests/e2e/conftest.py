@@ -266,6 +266,23 @@ def choose(page, multiselect, option: str, attempts: int = 3) -> None:
     expect(chip).to_have_count(1)
 
 
+def run_details(page, attempts: int = 3):
+    """Open the calculator's "Run details (optional)" as a person does, until its boxes
+    show: on a loaded machine a click that lands while the page reruns (after the name
+    was typed, say) is lost, and a person would click again. Returns the Model name box."""
+    box = page.get_by_role("textbox", name="Model name")
+    for _ in range(attempts):
+        wait_idle(page)
+        if box.is_visible():
+            return box
+        page.get_by_text("Run details (optional)").click()
+        with suppress(AssertionError):  # what `expect` raises when it times out
+            expect(box).to_be_visible(timeout=10_000)
+            return box
+    expect(box).to_be_visible()
+    return box
+
+
 def upload(page, path, attempts: int = 3) -> None:
     """Drop ``path`` on the page's file uploader, as a person does, until the page shows
     it held: on a loaded machine a file dropped while the page was still rerunning (after

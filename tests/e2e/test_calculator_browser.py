@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import full_screenshot, named, saved, wait_idle
+from .conftest import full_screenshot, named, run_details, saved, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +23,7 @@ def test_fill_calculate_save_and_screenshot(server, page, artifacts):
     wait_idle(page)
     page.get_by_role("spinbutton", name="F1 score").fill("0.85")
     page.get_by_role("spinbutton", name="Latency (ms)").fill("20")
-    page.get_by_text("Run details (optional)").click()
-    page.get_by_role("textbox", name="Model name").fill("distilbert-base")
+    run_details(page).fill("distilbert-base")
     page.get_by_role("button", name="Calculate").click()
     expect(page.get_by_text("distilbert-base: F1 0.85")).to_be_visible()
     expect(page.get_by_text("0.0425", exact=True)).to_be_visible()  # PSR 0.85 / 20
@@ -60,8 +59,7 @@ def test_two_sessions_saving_at_once_both_land(server, browser):
         p.goto(server["url"])
         wait_idle(p)
         named(p, name)
-        p.get_by_text("Run details (optional)").click()
-        p.get_by_role("textbox", name="Model name").fill(name)
+        run_details(p).fill(name)
         p.get_by_role("button", name="Calculate").click()
         expect(p.get_by_text(f"{name}: F1 0.9")).to_be_visible()
         pages.append(p)

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from mlprod.saving import normalize_tags
 
-from .conftest import named, saved, upload, wait_idle
+from .conftest import named, run_details, saved, upload, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -40,8 +40,7 @@ def test_hostile_names_are_text_everywhere(server, page, tmp_path):
     page.goto(server["url"])
     wait_idle(page)
     named(page)
-    page.get_by_text("Run details (optional)").click()
-    page.get_by_role("textbox", name="Model name").fill(HOSTILE["markdown"])
+    run_details(page).fill(HOSTILE["markdown"])
     page.get_by_role("button", name="Calculate").click()
     heading = page.get_by_role("heading", name="F1 0.9")
     expect(heading).to_have_text(f"{HOSTILE['markdown']}: F1 0.9")

@@ -22,7 +22,7 @@ from mlprod.metrics import calculate
 from mlprod.store import ROWS_PER_BATCH, Store
 from tests.conftest import REFERENCE
 
-from .conftest import Server, named, upload, wait_idle
+from .conftest import Server, named, run_details, upload, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -191,8 +191,7 @@ def test_every_page_shows_hostile_text_as_text_and_sends_a_bounded_history(walke
 
     _visit(page, server.url, sent)
     named(page)
-    page.get_by_text("Run details (optional)").click()
-    page.get_by_role("textbox", name="Model name").fill(names["image"])
+    run_details(page).fill(names["image"])
     page.get_by_role("button", name="Calculate").click()
     wait_idle(page)
     checked["calculator"] = (_made_from_data(page), _reordered(page))

@@ -27,6 +27,7 @@ from .conftest import (
     good_run_ids,
     named,
     rows_in,
+    run_details,
     save_at_once,
     upload_and_score,
     wait_idle,
@@ -61,8 +62,7 @@ def dashboard(browser, tmp_path: Path, sessions: int = 1) -> Iterator[tuple[Serv
 def test_eight_sessions_saving_at_once_lose_and_double_nothing(browser, tmp_path, artifacts):
     with dashboard(browser, tmp_path, SESSIONS) as (server, pages):
         for s, page in enumerate(pages):
-            page.get_by_text("Run details (optional)").click()
-            page.get_by_role("textbox", name="Model name").fill(f"session-{s}")
+            run_details(page).fill(f"session-{s}")
         started = time.perf_counter()
         for i in range(SAVES):
             save_at_once(pages, round(0.5 + i / 100, 2))

@@ -34,6 +34,7 @@ from .conftest import (
     good_run_ids,
     history_as,
     named,
+    run_details,
     save_at_once,
     tick_first_row,
     upload_and_score,
@@ -78,8 +79,7 @@ def open_sessions(browser, urls: list[str]) -> list:
         page.goto(url)
         wait_idle(page)
         named(page)
-        page.get_by_text("Run details (optional)").click()
-        page.get_by_role("textbox", name="Model name").fill(f"session-{s}")
+        run_details(page).fill(f"session-{s}")
         pages.append(page)
     return pages
 
