@@ -175,8 +175,6 @@ class TestPages:
     def test_history_shows_the_run_in_production_and_compare_offers_it_as_a(
         self, app, db_path, tmp_path
     ):
-        from tests.test_gate import ROWS
-
         path = tmp_path / "runs.csv"
         head = "run_id,model,project,f1,training_cost,inference_cost,training_hours,latency_ms"
         path.write_text("\n".join([head, *(",".join(map(str, r)) for r in ROWS)]) + "\n")

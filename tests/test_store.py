@@ -288,7 +288,7 @@ def test_migration_from_version_1_adds_cost_assumptions_rollup_and_frontier_runs
     )
     con.close()
     with Store(db_path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 8
+        assert s.schema_version() == SCHEMA_VERSION == 9
         # The rollup (migration 3) starts with the live runs already in the file.
         summary = s.summary(HistoryFilter())
         assert summary["runs"] == 2 and summary["best_f1"] == 0.9
@@ -301,6 +301,8 @@ def test_migration_from_version_1_adds_cost_assumptions_rollup_and_frontier_runs
         assert count(s) == 3 and s.summary(HistoryFilter())["runs"] == 3
         # No team pricing was set (migration 8): runs are priced at the cheapest provider.
         assert s.team_pricing().provider is None and s.pricing_changes().empty
+        # Nothing is marked in production yet (migration 9).
+        assert s.production_marks().empty and s.production(model="bert") is None
 
 
 def test_connection_settings_are_locked_and_no_extension_loads_itself(duckdb_store):
