@@ -198,3 +198,22 @@ class TestPages:
         assert app.selectbox(key="compare-b-pick").value == ids["pricier"]  # the newest run
         captions = " ".join(c.value for c in app.caption).replace("\\", "")
         assert "Model A is the run in production" in captions
+
+
+def test_team_settings_behave_the_same_on_both_backends(store):
+    """Production marks and the team's pricing on a DuckDB file and on PostgreSQL."""
+    from mlprod.costs.pricing import Pricing
+
+    admin = Person.local("lee")
+    store.mark_production("group:seeds", scope_kind="project", scope="search", who=admin)
+    store.mark_production("7", scope_kind="model", scope="ranker", who=admin, note="a")
+    store.mark_production("8", scope_kind="model", scope="ranker", who=admin, note="b")
+    marks = store.production_marks()
+    assert list(zip(marks["scope_kind"], marks["scope"], marks["side"], strict=True)) == [
+        ("model", "ranker", "8"), ("project", "search", "group:seeds")
+    ]  # fmt: skip
+    assert store.production(model="nobody", project="search").side == "group:seeds"
+    assert len(store.production_log()) == 3
+    store.set_team_pricing(Pricing("GCP", spot=True, gpu_prices={"X9": 2.0}), who=admin)
+    kept = store.team_pricing()
+    assert (kept.provider, kept.spot, dict(kept.gpu_prices)) == ("GCP", True, {"X9": 2.0})

@@ -153,7 +153,7 @@ class ProductionMarks(Connection):
             return cur.execute(
                 "SELECT scope_kind, scope, side, marked_by, marked_at, note FROM ("
                 "SELECT *, row_number() OVER (PARTITION BY scope_kind, scope "
-                "ORDER BY marked_at DESC) AS newest FROM production_marks) "
+                "ORDER BY marked_at DESC) AS newest FROM production_marks) AS marks "
                 "WHERE newest = 1 AND side IS NOT NULL ORDER BY scope_kind, scope"
             ).df()
 
