@@ -196,3 +196,19 @@ def test_all_states_scores_every_run_and_the_save_keeps_only_finished_ones(tmp_p
     )  # fmt: skip
     saved = mlprod.History(db).runs()
     assert sorted(saved["run_id"]) == ["r0", "r1", "r2"]
+
+
+def test_a_scored_file_scored_again_keeps_its_good_runs(tmp_path):
+    """mlprod's own scored CSV has a `status` column (ok, error): scored again (to save it
+    later, say), its ok runs score; they are not taken for unfinished runs."""
+    path = tmp_path / "runs.csv"
+    path.write_text(
+        "model,f1,training_cost,inference_cost,training_hours,latency_ms\n"
+        "a,0.9,1000,200,10,50\nb,90,1000,200,10,50\n"
+    )
+    first = tmp_path / "runs.scored.csv"
+    subprocess.run([sys.executable, "-m", "mlprod", "score", str(path), "-o", str(first)],
+                   capture_output=True, check=False)  # fmt: skip
+    again = score_file(inspect(first))
+    assert again.table["status"].to_pylist() == ["ok", "skipped"]
+    assert again.table["cer"][0].as_py() == 0.00075

@@ -78,13 +78,13 @@ def _score_batch(
         if "inference_cost" in mapping:
             given_inference = is_empty(batch.column(mapping["inference_cost"]))
         batch, mapping = with_scenario(batch, mapping, scenario, decimal)
-    problems, logged_f1 = Problems(n), Problems(n)
+    problems, logged_f1, f1_parts = Problems(n), Problems(n), Problems(n)
     values, assumed = _numbers_of(
-        batch, mapping, hours_from, decimal, currency, scenario, problems, logged_f1
+        batch, mapping, hours_from, decimal, currency, scenario, problems, logged_f1, f1_parts
     )
     if scenario:
         assumed |= inference_assumptions(scenario, given_inference)
-    f1_from = _f1_per_row(batch, mapping, values, problems, logged_f1)
+    f1_from = _f1_per_row(batch, mapping, values, problems, logged_f1, f1_parts)
     scored = score_arrays(*(values[name] for name in REQUIRED))
     problems.add(~scored.ok, scored.error)
     texts = _texts_of(batch, mapping, problems)
@@ -143,9 +143,11 @@ def _numbers_of(
     scenario: Scenario | None,
     problems: Problems,
     logged_f1: Problems,
+    f1_parts: Problems,
 ) -> tuple[dict[str, np.ndarray], dict[str, pa.Array]]:
     """Every numeric field as floats (NaN where a cell is bad, its problem noted; F1's in
-    ``logged_f1``, as a row may derive it instead), the training cost priced from GPUs
+    ``logged_f1``, as a row may derive it instead; those of what F1 is derived from in
+    ``f1_parts``, which count only where a row derives it), the training cost priced from GPUs
     where a row has none of its own; and the GPU pricing's assumptions for the rows it
     priced."""
     n = batch.num_rows
@@ -156,7 +158,7 @@ def _numbers_of(
     values: dict[str, np.ndarray] = {}
     for name in NUMERIC_FIELDS:
         if name in mapping:
-            found = logged_f1 if name == "f1" else problems
+            found = logged_f1 if name == "f1" else f1_parts if name in _F1_PARTS else problems
             if gpu_priced and name in ("training_cost", "gpu_count"):
                 found = own_cost if name == "training_cost" else by_gpu
             values[name] = parse_numbers(batch.column(mapping[name]), name, found, decimal)
@@ -188,12 +190,17 @@ def _numbers_of(
     }
 
 
+#: What F1 is derived from where a run logs none (precision and recall, or the counts).
+_F1_PARTS = ("precision", "recall", "tp", "fp", "fn")
+
+
 def _f1_per_row(
     batch: pa.RecordBatch,
     mapping: Mapping[str, str],
     values: dict[str, np.ndarray],
     problems: Problems,
     logged_f1: Problems,
+    f1_parts: Problems,
 ) -> pa.Array:
     """F1 row by row: a logged F1 always wins; a row without one derives it from its
     precision and recall, else from its TP, FP and FN counts. Returns what each row's F1
@@ -208,6 +215,7 @@ def _f1_per_row(
         return pa.nulls(n, pa.string())
     derive = is_empty(batch.column(mapping["f1"])) if "f1" in values else np.ones(n, dtype=bool)
     problems.merge(logged_f1, ~derive)
+    problems.merge(f1_parts, derive)  # an empty precision matters only where F1 is derived
     if not derive.any():
         return pa.nulls(n, pa.string())
     if source == "precision and recall":
@@ -219,10 +227,11 @@ def _f1_per_row(
     return pc.if_else(pa.array(derive), pa.scalar(source), pa.scalar(None, pa.string()))
 
 
-#: Run states that mean a run finished (MLflow's FINISHED, W&B's finished, ...): a run in
-#: any other state (FAILED, KILLED, RUNNING, crashed) is skipped, not an error. A file
-#: without a state column is taken as finished runs.
-FINISHED_STATES = ("finished", "completed", "complete", "succeeded", "success", "done")
+#: Run states that mean a run finished (MLflow's FINISHED, W&B's finished, ...; ``ok`` is
+#: mlprod's own scored file, scored again): a run in any other state (FAILED, KILLED,
+#: RUNNING, crashed) is skipped, not an error. A file without a state column is taken as
+#: finished runs.
+FINISHED_STATES = ("finished", "completed", "complete", "succeeded", "success", "done", "ok")
 
 
 def _states_of(batch: pa.RecordBatch, mapping: Mapping[str, str]) -> tuple[pa.Array, np.ndarray]:
