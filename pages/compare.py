@@ -291,11 +291,12 @@ csv_col.download_button(
 
 st.markdown("**Link to this comparison**")
 st.code(ui.page_url(dict(st.query_params.to_dict())), language=None, wrap_lines=True)
-# Drawn only while open (it re-runs the page when opened or closed): the card's chart is
-# not drawn on every change of run A or B, seen or not (browser.py).
+# Drawn only while open (it re-runs the page when opened or closed): the card is not
+# built on every change of run A or B, seen or not (browser.py). Shown as the PNG it
+# exports, scaled to the page: drawn as a chart, its 1280 px ran past the page's edge.
 preview = st.expander(
     "The comparison card as exported (1280 × 720)", key="compare-card-open", on_change="rerun"
 )
 if preview.open:
     with preview:
-        ui.chart(card(), "compare-card")
+        st.image(card_png(card()), width="stretch")

@@ -11,6 +11,8 @@ import streamlit as st
 from hypothesis import given, settings
 from hypothesis import strategies as st_h
 
+from mlprod.charts import comparison_card
+from mlprod.comparison.break_even import break_even
 from mlprod.comparison.compare import Run, compare
 from mlprod.comparison.noise import Noise, lead_interval, spread_table
 from mlprod.comparison.sides import side_run
@@ -223,10 +225,14 @@ def test_compare_page_shows_break_even_traffic_and_puts_it_on_the_card(app, db_p
     titles = [json.dumps(spec.get("title", "")) for spec in specs]
     assert any("total cost vs traffic" in t for t in titles)
     assert not any("hconcat" in spec for spec in specs)  # the card's preview is closed
+    assert not app.get("image")  # the card's preview is closed: not built
     app.session_state["compare-card-open"] = True
     app.run()
-    specs = [json.loads(c.proto.spec) for c in app.get("vega_lite_chart")]
-    card = next(spec for spec in specs if "hconcat" in spec)
+    assert not app.exception and len(app.get("image")) == 1  # the PNG as exported
+    # What the card holds: the three panels, the break-even line in its title.
+    with Store(db_path) as s:
+        a, b = (side_run(ids[name], s, noise=True) for name in ("70B via API", "fine-tuned 7B"))
+    card = comparison_card(compare(a, b), [], even=break_even(a, b)).to_dict()
     assert len(card["hconcat"]) == 3  # ratios, inputs, total cost vs traffic
     assert "Total cost is equal at 3.189M" in json.dumps(card["title"])
     app.number_input(key="compare-traffic").set_value(4_000_000.0).run()
