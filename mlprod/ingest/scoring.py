@@ -534,6 +534,19 @@ def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         worker.join(timeout=5)
 
 
+def _tally(counts: dict[Any, int], table: pa.Table, keys: list[str], rows: pa.Array) -> None:
+    """Add to ``counts`` how many of ``rows`` hold each value of ``keys`` (a tuple for more
+    than one key), where the last key has one: a group-by of the columns counted only."""
+    if keys[-1] not in table.column_names:
+        return
+    picked = table.select([*keys, "line"]).filter(pc.and_(rows, pc.is_valid(table[keys[-1]])))
+    if not picked.num_rows:
+        return
+    for row in picked.group_by(keys).aggregate([("line", "count")]).to_pylist():
+        key = row[keys[0]] if len(keys) == 1 else tuple(row[k] for k in keys)
+        counts[key] = counts.get(key, 0) + row["line_count"]
+
+
 class BatchSummary:
     """Counts, the first errors and the best run per ratio, gathered block by block."""
 
@@ -576,47 +589,11 @@ class BatchSummary:
             self.first_errors += errors.select(["line", "error", "run_id", "run_name"]).to_pylist()
         if n_bad:
             self._add_kinds(table.select(["error", "line"]).filter(bad))
-            if "unpriced_gpu" in table.column_names:
-                unpriced = table.select(["unpriced_gpu", "line"]).filter(
-                    pc.and_(bad, pc.is_valid(table["unpriced_gpu"]))
-                )
-                counted = unpriced.group_by("unpriced_gpu").aggregate([("line", "count")])
-                for row in counted.to_pylist():
-                    name = row["unpriced_gpu"]
-                    self.unpriced_gpus[name] = self.unpriced_gpus.get(name, 0) + row["line_count"]
-        skipped = pc.equal(table["status"], "skipped")
-        if pc.any(skipped).as_py():
-            counted = (
-                table.select(["state", "line"])
-                .filter(skipped)
-                .group_by("state")
-                .aggregate([("line", "count")])
-            )
-            for state, count in zip(
-                counted["state"].to_pylist(), counted["line_count"].to_pylist(), strict=True
-            ):
-                self.skipped_states[state] = self.skipped_states.get(state, 0) + count
         ok = pc.equal(table["status"], "ok")
-        derived = table.select(["f1_from", "line"]).filter(
-            pc.and_(ok, pc.is_valid(table["f1_from"]))
-        )
-        if derived.num_rows:
-            counted = derived.group_by("f1_from").aggregate([("line", "count")])
-            for source, count in zip(
-                counted["f1_from"].to_pylist(), counted["line_count"].to_pylist(), strict=True
-            ):
-                self.f1_derived[source] = self.f1_derived.get(source, 0) + count
-        if "price_kind" in table.column_names:
-            priced = table.select(["price_provider", "price_kind", "line"]).filter(
-                pc.and_(ok, pc.is_valid(table["price_kind"]))
-            )
-            if priced.num_rows:
-                counted = priced.group_by(["price_provider", "price_kind"]).aggregate(
-                    [("line", "count")]
-                )
-                for row in counted.to_pylist():
-                    key = (row["price_provider"], row["price_kind"])
-                    self.priced[key] = self.priced.get(key, 0) + row["line_count"]
+        _tally(self.unpriced_gpus, table, ["unpriced_gpu"], bad)
+        _tally(self.skipped_states, table, ["state"], pc.equal(table["status"], "skipped"))
+        _tally(self.f1_derived, table, ["f1_from"], ok)
+        _tally(self.priced, table, ["price_provider", "price_kind"], ok)
         if n_bad == table.num_rows or not pc.any(ok).as_py():
             return
         for ratio in ("cer", "ter", "psr"):

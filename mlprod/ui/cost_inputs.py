@@ -15,6 +15,7 @@ from mlprod.costs.pricing import Pricing
 from mlprod.formatting import format_ratio, readable
 from mlprod.metrics import Ratios
 from mlprod.text import md
+from mlprod.ui.team_pricing import discount_input
 
 __all__ = [
     "INFER_MODES",
@@ -73,14 +74,7 @@ def training_cost_inputs(mode: str, currency: str, team: Pricing | None = None) 
         index=providers.index(team.provider) if team.provider in providers else 0,
         key="calc-provider",
     )
-    discount = right.number_input(
-        "Discount off list price (%)",
-        value=round(team.discount * 100, 4),
-        min_value=0.0,
-        max_value=99.0,
-        step=5.0,
-        key="calc-discount",
-    )
+    discount = discount_input(right, team, key="calc-discount")
     team_price = own.get(gpu)
     override = st.number_input(
         f"Your price per GPU-hour ({currency})",
@@ -107,7 +101,7 @@ def training_cost_inputs(mode: str, currency: str, team: Pricing | None = None) 
         "spot": kind == "Spot",
         "provider": None if provider == CHEAPEST else provider,
         "price_per_gpu_hour": override,
-        "discount": discount / 100,
+        "discount": discount,
         "extra_costs": extra,
     }
 

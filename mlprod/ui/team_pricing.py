@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -19,12 +20,33 @@ from mlprod.text import md
 from mlprod.ui.resources import store, writing, written
 from mlprod.ui.shell import person
 
-__all__ = ["GPU_PRICES", "keep_gpu_prices", "pricing_bar", "team_pricing", "unpriced_gpus"]
+__all__ = [
+    "GPU_PRICES",
+    "discount_input",
+    "keep_gpu_prices",
+    "pricing_bar",
+    "team_pricing",
+    "unpriced_gpus",
+]
 
 CHEAPEST = "Cheapest listed"
 #: The Batch page's prices for GPUs the table does not list: name -> price per GPU-hour
 #: (the batch's currency), for the session.
 GPU_PRICES = "batch-gpu-prices"
+
+
+def discount_input(where: Any, pricing: Pricing, *, key: str) -> float:
+    """The discount off list price, in percent, starting at ``pricing``'s; as a share."""
+    percent = where.number_input(
+        "Discount off list price (%)",
+        value=round(pricing.discount * 100, 4),
+        min_value=0.0,
+        max_value=99.0,
+        step=5.0,
+        help="A committed-use or negotiated discount off the providers' list prices.",
+        key=key,
+    )
+    return float(percent) / 100
 
 
 def team_pricing() -> Pricing:
@@ -78,15 +100,7 @@ def _editor(pricing: Pricing, admin: Person, page: str) -> None:
             horizontal=True,
             key=f"{page}-team-spot",
         )
-        discount = right.number_input(
-            "Discount off list price (%)",
-            value=round(pricing.discount * 100, 4),
-            min_value=0.0,
-            max_value=99.0,
-            step=5.0,
-            help="A committed-use or negotiated discount off the providers' list prices.",
-            key=f"{page}-team-discount",
-        )
+        discount = discount_input(right, pricing, key=f"{page}-team-discount")
         st.caption("Your own price (US$ per GPU-hour) for GPUs the table does not list:")
         own = st.data_editor(
             pd.DataFrame(
@@ -105,7 +119,7 @@ def _editor(pricing: Pricing, admin: Person, page: str) -> None:
         chosen = Pricing(
             None if provider == CHEAPEST else provider,
             kind == "Spot",
-            discount / 100,
+            discount,
             {
                 str(row["GPU"]).strip(): float(row["US$ per GPU-hour"])
                 for _, row in own.iterrows()
