@@ -7,6 +7,7 @@ import numpy as np
 
 from mlprod.config import CURRENCIES
 from mlprod.metrics import Ratios, RunInputs
+from mlprod.quality import F1, Metric
 
 __all__ = ["format_money", "format_ratio", "formulas", "readable"]
 
@@ -44,28 +45,32 @@ def format_money(amount: float, currency: str = "USD") -> str:
     return f"{sign}{symbol}{format_ratio(amount, 3)}"
 
 
-def _per_money_unit(cer: float, currency: str) -> str:
-    # Pick the spend for which the F1 figure reads as an everyday number.
+def _per_money_unit(cer: float, currency: str, quality: str) -> str:
+    # Pick the spend for which the quality figure reads as an everyday number.
     for spend in (1, 1_000, 1_000_000, 1_000_000_000):
         if cer * spend >= 0.1:
             break
-    return f"{format_ratio(cer * spend, 3)} F1 per {format_money(spend, currency)}"
+    return f"{format_ratio(cer * spend, 3)} {quality} per {format_money(spend, currency)}"
 
 
-def readable(ratios: Ratios, currency: str = "USD") -> dict[str, str]:
-    """Each ratio as a sentence fragment a person can picture.
+def readable(ratios: Ratios, currency: str = "USD", metric: Metric = F1) -> dict[str, str]:
+    """Each ratio as a sentence fragment a person can picture, in the run's metric.
 
     >>> readable(Ratios(0.00075, 0.09, 0.018))["cer"]
     '0.75 F1 per $1,000'
+    >>> from mlprod.quality import metric_named
+    >>> readable(Ratios(0.00075, 0.09, 0.018), metric=metric_named("accuracy"))["ter"]
+    '0.09 Accuracy per training hour'
     """
+    quality = metric.score_label
     return {
-        "cer": _per_money_unit(ratios.cer, currency),
-        "ter": f"{format_ratio(ratios.ter, 3)} F1 per training hour",
-        "psr": f"{format_ratio(ratios.psr * 100, 3)} F1 points per ms of latency",
+        "cer": _per_money_unit(ratios.cer, currency, quality),
+        "ter": f"{format_ratio(ratios.ter, 3)} {metric.per('training hour')}",
+        "psr": f"{format_ratio(ratios.psr * 100, 3)} {quality} points per ms of latency",
     }
 
 
-def formulas(run: RunInputs, currency: str = "USD") -> dict[str, str]:
+def formulas(run: RunInputs, currency: str = "USD", metric: Metric = F1) -> dict[str, str]:
     """Each formula with the run's numbers filled in.
 
     >>> formulas(RunInputs(0.9, 1000, 200, 10, 50))["psr"]
@@ -74,14 +79,15 @@ def formulas(run: RunInputs, currency: str = "USD") -> dict[str, str]:
     ratios = run.ratios
     f1, training_cost, inference_cost, training_hours, latency_ms = run.values()
     f = format_ratio(f1)
+    q = f"({metric.score_label})" if metric.lower_is_better else metric.score_label
     return {
         "cer": (
-            f"CER = F1 / (training cost + inference cost) = {f} / "
+            f"CER = {q} / (training cost + inference cost) = {f} / "
             f"({format_money(training_cost, currency)} + {format_money(inference_cost, currency)})"
             f" = {format_ratio(ratios.cer)}"
         ),
-        "ter": f"TER = F1 / training hours = {f} / {format_ratio(training_hours)} = "
+        "ter": f"TER = {q} / training hours = {f} / {format_ratio(training_hours)} = "
         f"{format_ratio(ratios.ter)}",
-        "psr": f"PSR = F1 / latency (ms) = {f} / {format_ratio(latency_ms)} = "
+        "psr": f"PSR = {q} / latency (ms) = {f} / {format_ratio(latency_ms)} = "
         f"{format_ratio(ratios.psr)}",
     }

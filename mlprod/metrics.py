@@ -43,6 +43,7 @@ __all__ = [
     "f1_arrays_from_precision_recall",
     "f1_from_counts",
     "f1_from_precision_recall",
+    "quality_value",
     "resolve_f1",
     "score_arrays",
 ]
@@ -183,8 +184,10 @@ def _as_float_array(values: Any) -> FloatArray:
     return np.atleast_1d(np.asarray(values, dtype=np.float64))
 
 
-def _flag_not_finite(errors: _RowErrors, field: str, values: FloatArray) -> None:
-    label = LABELS[field]
+def _flag_not_finite(
+    errors: _RowErrors, field: str, values: FloatArray, label: str | None = None
+) -> None:
+    label = label or LABELS[field]
     errors.flag(np.isnan(values), field, f"{label} is missing or not a number — enter a number.")
     errors.flag(np.isinf(values), field, f"{label} is infinite — enter a finite number.")
 
@@ -218,6 +221,8 @@ def score_arrays(
     inference_cost: Any,
     training_hours: Any,
     latency_ms: Any,
+    *,
+    quality: str = LABELS["f1"],
 ) -> Scored:
     """Validate and score many runs at once.
 
@@ -231,6 +236,9 @@ def score_arrays(
         Training time in hours, above 0.
     latency_ms : array_like
         Inference latency in milliseconds, above 0.
+    quality : str
+        What the first column is called in messages (``Accuracy``: a run scored on another
+        metric, :mod:`mlprod.quality`).
 
     Returns
     -------
@@ -288,7 +296,9 @@ def score_arrays(
     error_field = np.full(n, None, dtype=object)
     bad = np.flatnonzero(~ok)
     if len(bad):
-        explained = _explain_bad_rows(*(column[bad] for column in columns.values()))
+        explained = _explain_bad_rows(
+            *(column[bad] for column in columns.values()), quality=quality
+        )
         error[bad] = explained.message
         error_field[bad] = explained.field
         cer[bad] = np.nan  # fresh arrays of our own: no copy needed
@@ -310,6 +320,8 @@ def _explain_bad_rows(
     infer_a: FloatArray,
     hours_a: FloatArray,
     lat_a: FloatArray,
+    *,
+    quality: str = LABELS["f1"],
 ) -> _RowErrors:
     """The first rule each row breaks, in words; every row given here breaks one."""
     errors = _RowErrors(len(f1_a))
@@ -321,17 +333,9 @@ def _explain_bad_rows(
         "latency_ms": lat_a,
     }
     for name, arr in columns.items():
-        _flag_not_finite(errors, name, arr)
+        _flag_not_finite(errors, name, arr, quality if name == "f1" else None)
+    _flag_quality(errors, f1_a, quality)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        errors.flag(
-            (f1_a > 1) & (f1_a <= 100),
-            "f1",
-            "F1 score must be between 0 and 1 — did you mean {v:.2f}?",
-            f1_a / 100,
-        )
-        errors.flag(
-            (f1_a < 0) | (f1_a > 100), "f1", "F1 score must be between 0 and 1 — got {v:g}.", f1_a
-        )
         errors.flag(
             train_a < 0, "training_cost", "Training cost cannot be negative — got {v:g}.", train_a
         )
@@ -383,9 +387,42 @@ def _explain_bad_rows(
     return errors
 
 
-def _scalar(field: str, value: Any) -> float:
+def _flag_quality(errors: _RowErrors, f1_a: FloatArray, quality: str) -> None:
+    """A quality outside [0, 1]; a percentage is read as one (93 is 0.93?)."""
+    with np.errstate(invalid="ignore"):
+        errors.flag(
+            (f1_a > 1) & (f1_a <= 100),
+            "f1",
+            quality + " must be between 0 and 1 — did you mean {v:.2f}?",
+            f1_a / 100,
+        )
+        errors.flag(
+            (f1_a < 0) | (f1_a > 100), "f1", quality + " must be between 0 and 1 — got {v:g}.", f1_a
+        )
+
+
+def quality_value(value: Any, label: str = LABELS["f1"]) -> float:
+    """A quality as a person gives it, checked: a number from 0 to 1.
+
+    >>> quality_value("0.93", "Accuracy")
+    0.93
+    >>> quality_value(93, "Accuracy")
+    Traceback (most recent call last):
+    ...
+    mlprod.errors.InvalidInput: Accuracy must be between 0 and 1 — did you mean 0.93?
+    """
+    number = _scalar("f1", value, label)
+    errors = _RowErrors(1)
+    _flag_not_finite(errors, "f1", np.array([number]), label)
+    _flag_quality(errors, np.array([number]), label)
+    if errors.bad[0]:
+        raise InvalidInput("f1", str(errors.message[0]))
+    return number
+
+
+def _scalar(field: str, value: Any, label: str | None = None) -> float:
     """A person's input as a float, or InvalidInput naming the field."""
-    label = LABELS[field]
+    label = label or LABELS[field]
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidInput(field, f"{label} is missing — enter a number.")
     if isinstance(value, bool):
@@ -405,8 +442,10 @@ def calculate(
     inference_cost: float,
     training_hours: float,
     latency_ms: float,
+    *,
+    quality: str = LABELS["f1"],
 ) -> Ratios:
-    """CER, TER and PSR of one run.
+    """CER, TER and PSR of one run (``quality`` names the first input in messages).
 
     CER = F1 / (training_cost + inference_cost); TER = F1 / training_hours;
     PSR = F1 / latency_ms.
@@ -437,14 +476,14 @@ def calculate(
     Ratios(cer=0.00075, ter=0.09, psr=0.018)
     """
     values = {
-        name: _scalar(name, value)
+        name: _scalar(name, value, quality if name == "f1" else None)
         for name, value in zip(
             INPUT_FIELDS,
             (f1, training_cost, inference_cost, training_hours, latency_ms),
             strict=True,
         )
     }
-    scored = score_arrays(**values)
+    scored = score_arrays(**values, quality=quality)
     if not scored.ok[0]:
         raise InvalidInput(str(scored.error_field[0]), str(scored.error[0]))
     return Ratios(cer=float(scored.cer[0]), ter=float(scored.ter[0]), psr=float(scored.psr[0]))

@@ -25,6 +25,7 @@ from mlprod.access import Person
 from mlprod.errors import InvalidInput, Unnamed
 from mlprod.ingest.fields import TEXT_LIMITS, too_long
 from mlprod.metrics import RunInputs
+from mlprod.quality import F1, Metric
 from mlprod.store import KEEP, Store
 
 __all__ = [
@@ -87,12 +88,14 @@ def calculation_record(
     project: str | None = None,
     tags: str | None = None,
     notes: str | None = None,
+    metric: Metric = F1,
 ) -> dict[str, Any]:
     """The record of one calculation as the store keeps it (the one record builder).
 
     ``f1_inputs`` holds the precision/recall or TP/FP/FN the F1 came from, if any;
     ``assumptions`` what a built cost assumed (:class:`~mlprod.costs.scenario.BuiltCosts`).
-    Text fields are trimmed (empty is not given) and tags normalised.
+    Text fields are trimmed (empty is not given) and tags normalised. ``metric`` is the
+    quality ``run.f1`` holds (its score: ``1 − WER`` for WER).
     """
     parts = {k: v for k, v in (f1_inputs or {}).items() if k != "f1"}
     texts = {
@@ -117,6 +120,7 @@ def calculation_record(
         "project": _text(project),
         "tags": normalize_tags(tags),
         "notes": _text(notes),
+        "metric": metric.key,
         **(assumptions or {}),
     }
 
@@ -264,8 +268,9 @@ def save_batch(
     author = _acting(who, author)
     tables: Iterator[pa.Table] = iter([scored] if isinstance(scored, pa.Table) else scored)
     content_hash = _hash_meanwhile(Path(file)) if file is not None else None
+    metric = _MetricOf()
     return store.append_calculations(
-        map(_for_store, tables),
+        (_for_store(metric.seen_in(table)) for table in tables),
         source=source,
         author=author,
         file_name=file_name or (Path(file).name if file is not None else None),
@@ -273,4 +278,27 @@ def save_batch(
         currency=currency,
         unless_saved=not again,
         imported_from=imported_from,
+        metric=metric.key,
     )
+
+
+class _MetricOf:
+    """The quality metric of a batch's rows, read as they pass to the store: F1, unless the
+    scorer named another in a ``metric`` column (:mod:`mlprod.ingest.scoring`)."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+
+    def seen_in(self, table: pa.Table) -> pa.Table:
+        if "metric" in table.column_names and table.num_rows:
+            self.keys.update(k for k in pc.unique(table["metric"]).to_pylist() if k)
+        return table
+
+    def key(self) -> str:
+        if len(self.keys) > 1:  # the store keeps one metric per batch
+            raise InvalidInput(
+                "metric",
+                f"These runs are scored on {', '.join(sorted(self.keys))}: save the runs of "
+                "each metric as a batch of their own. Nothing was saved.",
+            )
+        return next(iter(self.keys), "f1")

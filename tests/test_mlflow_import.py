@@ -269,3 +269,70 @@ def test_gate_an_mlflow_run_against_the_run_in_production(tracking_uri, tmp_path
          tracking_uri, "--db", str(db)], capture_output=True, text=True,
     )  # fmt: skip
     assert unknown.returncode == 2 and "There is no run 0123456789abcdef" in unknown.stderr
+
+
+def test_the_quality_is_read_at_each_runs_best_step_in_its_metrics_direction(
+    tracking_uri, tmp_path
+):
+    """A run's metric history, as a training loop logs it: the best step in the metric's
+    direction by default (highest accuracy, lowest WER), the last with --step last; latency
+    and costs are the run's, not the step's."""
+    import uuid
+
+    import pyarrow.parquet as pq
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    name = f"steps-{uuid.uuid4().hex[:6]}"
+    experiment = client.create_experiment(name)
+    histories = {  # run name -> (metric key, values at steps 0, 1, 2, ...)
+        "acc-run": ("val_accuracy", [0.70, 0.86, 0.81, 0.86]),
+        "wer-run": ("wer", [0.30, 0.12, 0.19]),
+    }
+    for run_name, (key, values) in histories.items():
+        run = client.create_run(experiment, start_time=T0, run_name=run_name)
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(key, v, T0 + step, step) for step, v in enumerate(values)]
+            + [Metric("latency_ms", 40.0, T0, 0)],
+            params=[Param("model", run_name)],
+        )
+        client.set_terminated(run.info.run_id, end_time=T0 + 7_200_000)  # 2 hours
+
+    def imported(*options: str) -> dict[str, dict]:
+        out = tmp_path / f"{uuid.uuid4().hex}.parquet"
+        code, stdout, _ = run_import(
+            "--tracking-uri", tracking_uri, "--experiment", name, "--set", "training_cost=900",
+            "--set", "inference_cost=100", "-o", str(out), "--json", *options,
+        )  # fmt: skip
+        report = json.loads(stdout)
+        rows = {r["run_name"]: r for r in pq.read_table(out).to_pylist() if r["status"] == "ok"}
+        return report, rows
+
+    report, rows = imported("--metric", "accuracy")
+    acc = rows["acc-run"]  # 0.86 first reached at step 1 (tie with step 3: the earliest)
+    assert (acc["f1"], acc["step"], acc["metric"]) == (0.86, 1, "accuracy")
+    assert acc["cer"] == pytest.approx(0.86 / 1000) and acc["ter"] == pytest.approx(0.86 / 2)
+    assert acc["psr"] == pytest.approx(0.86 / 40)
+    assert "wer-run" not in rows  # no accuracy logged: a row error, never scored as 0
+    assert report["metric"] == "accuracy" and "best step (highest)" in report["steps"]["said"]
+
+    _, rows = imported("--metric", "accuracy", "--step", "last")
+    assert (rows["acc-run"]["f1"], rows["acc-run"]["step"]) == (0.86, 3)
+
+    _, rows = imported("--metric", "wer")
+    wer = rows["wer-run"]  # lowest WER 0.12 at step 1: quality 1 − 0.12
+    assert (wer["metric_value"], wer["f1"], wer["step"]) == (0.12, 0.88, 1)
+    assert wer["cer"] == pytest.approx(0.88 / 1000)
+    _, rows = imported("--metric", "wer", "--step", "last")
+    assert rows["wer-run"]["f1"] == pytest.approx(1 - 0.19)
+
+    db = tmp_path / "h.duckdb"  # saved with its metric: History keeps it apart from F1 runs
+    code, _, _ = run_import(
+        "--tracking-uri", tracking_uri, "--experiment", name, "--metric", "wer",
+        "--set", "training_cost=900", "--set", "inference_cost=100", "--save", "--db", str(db),
+        "-o", str(tmp_path / "w.csv"),
+    )  # fmt: skip
+    with Store(db) as store:
+        assert store.metrics() == {"wer": 1}

@@ -288,7 +288,7 @@ def test_migration_from_version_1_adds_cost_assumptions_rollup_and_frontier_runs
     )
     con.close()
     with Store(db_path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 9
+        assert s.schema_version() == SCHEMA_VERSION == 10
         # The rollup (migration 3) starts with the live runs already in the file.
         summary = s.summary(HistoryFilter())
         assert summary["runs"] == 2 and summary["best_f1"] == 0.9
@@ -303,6 +303,10 @@ def test_migration_from_version_1_adds_cost_assumptions_rollup_and_frontier_runs
         assert s.team_pricing().provider is None and s.pricing_changes().empty
         # Nothing is marked in production yet (migration 9).
         assert s.production_marks().empty and s.production(model="bert") is None
+        # Runs saved before metrics (migration 10) are F1 runs, and so is a new save.
+        assert s.metrics() == {"f1": 3}
+        assert set(s.history_page(HistoryFilter(metrics=("f1",)))["metric"]) == {"f1"}
+        assert s.history_page(HistoryFilter(metrics=("accuracy",))).empty
 
 
 def test_connection_settings_are_locked_and_no_extension_loads_itself(duckdb_store):

@@ -32,6 +32,7 @@ from mlprod.ingest import BatchSummary, Inspection, inspect, resolve_mapping, sc
 from mlprod.ingest.defaults import Scenario, parse_set
 from mlprod.ingest.fields import provenance
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, LONG_ROW_BLOCK_BYTES, RowTooLong, gzipped
+from mlprod.quality import metric_named
 
 if TYPE_CHECKING:  # the store (DuckDB) is imported only when a command saves
     from mlprod.store import Store
@@ -119,6 +120,12 @@ def import_mlflow(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="mlprod-mlflow-") as folder:
         inspection = inspect(source.to_parquet(runs, Path(folder)), name=f"MLflow {uri}")
+        metric = metric_named(args.metric)
+        quality = _quality_columns(inspection.for_metric(metric), parse_map(args.map))
+        if quality:  # each run's value at its best (or last) step, from its metric history
+            runs, steps = source.at_steps(runs, quality, metric, best=args.step == "best")
+            extra["steps"] = steps
+            inspection = inspect(source.to_parquet(runs, Path(folder)), name=f"MLflow {uri}")
         inspection.format = "mlflow-server"
         output = Path(args.output) if args.output and args.output != "-" else None
         code = _run(
@@ -139,6 +146,18 @@ def import_mlflow(args: argparse.Namespace) -> int:
     return code
 
 
+def _quality_columns(inspection: Inspection, overrides: dict[str, str]) -> list[str]:
+    """The tracker's metric columns the quality is read from, best first."""
+    mapping = {**inspection.mapping}
+    column = overrides.get("metric") or overrides.get("f1")
+    if column is not None:
+        return [column] if column.startswith("metrics.") else []
+    if "f1" not in mapping:
+        return []
+    found = [mapping["f1"], *inspection.fallbacks.get("f1", [])]
+    return [c for c in found if c.startswith("metrics.")]
+
+
 def _say(args: argparse.Namespace, report: dict[str, Any], text: str) -> None:
     print(json.dumps(report, default=str) if args.json else text)
 
@@ -155,6 +174,7 @@ def _run(
     """Score, write, save and report one source of runs; returns the exit code."""
     given = parse_set(args.set)
     scenario = Scenario(given, args.currency, team_pricing(args))
+    inspection = inspection.for_metric(metric_named(args.metric))
     overrides: dict[str, str | None] = {**parse_map(args.map)}
     if args.all_states:  # a run's state then decides nothing
         overrides["state"] = None
@@ -187,10 +207,15 @@ def _run(
         mapping, inspection.hours_from, scenario.provides(), inspection.spare_columns(mapping)
     )
     lines = scenario.describe()
+    metric = inspection.metric
+    if not metric.is_f1:
+        lines.insert(0, f"quality is {metric.score_label} ({metric.label}, {metric.direction})")
+    if steps := (extra or {}).get("steps"):
+        lines.insert(1, steps["said"])
     pricing = scenario.pricing(default_fx().rate(args.currency))
     if priced := outcome.summary.pricing_text(pricing):
         lines.append(priced)
-    extra = {**(extra or {}), "pricing": pricing.as_record()}
+    extra = {**(extra or {}), "pricing": pricing.as_record(), "metric": metric.key}
     return _report(args, outcome, inspection, name, output, source, lines, given, extra)
 
 

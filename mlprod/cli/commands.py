@@ -115,6 +115,7 @@ def calc(args: argparse.Namespace) -> int:
     from mlprod.costs.scenario import build_costs
     from mlprod.formatting import format_ratio, formulas, readable
     from mlprod.metrics import RunInputs, resolve_f1
+    from mlprod.quality import metric_named
 
     f1_inputs = {
         "precision": args.precision,
@@ -123,7 +124,13 @@ def calc(args: argparse.Namespace) -> int:
         "fp": args.fp,
         "fn": args.fn,
     }
-    f1 = resolve_f1(args.f1, **f1_inputs)
+    metric = metric_named(args.metric)
+    if metric.is_f1:
+        f1 = resolve_f1(args.f1 if args.value is None else args.value, **f1_inputs)
+    elif args.value is None:
+        raise InvalidInput("f1", f"Give the run's {metric.label} with --value (0 to 1).")
+    else:
+        f1 = metric.score_of(args.value)
     costs = build_costs(_scenario(args), args.training_hours)
     training, inference = costs.training_cost, costs.inference_cost
     run = RunInputs(f1, training, inference, args.training_hours, args.latency_ms)
@@ -138,8 +145,10 @@ def calc(args: argparse.Namespace) -> int:
             print(line)
         if costs.formulas:
             print()
-        words = readable(ratios, args.currency)
-        shown = formulas(run, args.currency)
+        words = readable(ratios, args.currency, metric)
+        shown = formulas(run, args.currency, metric)
+        if not metric.is_f1:
+            print(f"Quality: {metric.score_label} = {format_ratio(f1)} ({metric.direction})")
         for name in ("cer", "ter", "psr"):
             print(f"{name.upper()}  {format_ratio(getattr(ratios, name)):>12}   {words[name]}")
         print()
@@ -161,6 +170,7 @@ def calc(args: argparse.Namespace) -> int:
             project=args.project,
             tags=args.tags,
             notes=args.notes,
+            metric=metric,
         )
         database = args.db or config.database()
         with Store(database) as store:

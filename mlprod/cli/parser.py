@@ -26,8 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     calc = commands.add_parser("calc", help="ratios of one run")
-    f1 = calc.add_argument_group("F1 (give one of: --f1, --precision/--recall, --tp/--fp/--fn)")
+    f1 = calc.add_argument_group(
+        "quality (give one of: --f1, --precision/--recall, --tp/--fp/--fn; or --metric NAME "
+        "--value X)"
+    )
     f1.add_argument("--f1", type=float, help="F1 score between 0 and 1")
+    _metric_option(f1)
+    f1.add_argument(
+        "--value", type=float, help="with --metric: the run's value of it, as logged (0 to 1)"
+    )
     f1.add_argument("--precision", type=float)
     f1.add_argument("--recall", type=float)
     f1.add_argument("--tp", type=float, help="true positives")
@@ -200,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="log mlprod.cer, mlprod.ter and mlprod.psr on each scored run",
     )
     mlflow.add_argument("-o", "--output", help="scored file (default: mlflow-runs.scored.csv)")
+    mlflow.add_argument(
+        "--step",
+        choices=("best", "last"),
+        default="best",
+        help="the quality at each run's best step in the metric's direction, from its metric "
+        "history (default), or at its last step",
+    )
     _batch_options(mlflow, saves="the runs not stored yet")
     gate = commands.add_parser(
         "gate",
@@ -281,14 +295,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _metric_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--metric",
+        metavar="NAME",
+        help="the quality the ratios divide (default F1): accuracy, auc, exact_match, pass@1, "
+        "win_rate, rouge_l, bleu, a name of your own (higher is better, 0 to 1), or an error "
+        "rate such as wer (scored as 1 - WER); unbounded ones (loss, RMSE, perplexity) are "
+        "refused",
+    )
+
+
 def _batch_options(parser: argparse.ArgumentParser, *, saves: str) -> None:
     """What every command that scores a batch of runs takes (``score``, ``import``)."""
+    _metric_option(parser)
     parser.add_argument(
         "--map",
         action="append",
         default=[],
         metavar="FIELD=COLUMN",
-        help="use COLUMN for FIELD, e.g. --map f1=metrics.val_f1 (repeatable)",
+        help="use COLUMN for FIELD, e.g. --map f1=metrics.val_f1, --map metric=COLUMN (the "
+        "quality's column, with --metric) (repeatable)",
     )
     parser.add_argument(
         "--set",

@@ -17,6 +17,7 @@ from mlprod.costs.modes import INFERENCE_FIELDS
 from mlprod.errors import InvalidInput
 from mlprod.formatting import format_money, format_ratio
 from mlprod.metrics import RunInputs
+from mlprod.quality import F1, Metric, metric_of
 
 __all__ = [
     "CLASSIC_TRADE_OFF",
@@ -53,6 +54,13 @@ class Run(RunInputs):
     )
     #: The run-to-run spread of its group (other seeds of the same model), when known.
     noise: Noise | None = field(default=None, compare=False, hash=False, kw_only=True)
+    #: The quality its ``f1`` holds (:mod:`mlprod.quality`): F1 unless scored on another.
+    metric: Metric = field(default=F1, kw_only=True)
+
+    @property
+    def quality(self) -> str:
+        """What its quality is called in a sentence: ``F1``, ``Accuracy``, ``1 − WER``."""
+        return self.metric.score_label
 
 
 #: The trade-off every team argues about: a light model vs a heavy, slightly better one.
@@ -143,6 +151,13 @@ def compare(
     'heavy-ensemble buys +0.02 F1 for +$49,500: $24,750 per 0.01 F1.'
     """
     weights = _checked_weights(weights)
+    if a.metric.key != b.metric.key:
+        raise InvalidInput(
+            "metric",
+            f"A ({a.name}) is scored on {a.metric.score_label} and B ({b.name}) on "
+            f"{b.metric.score_label}: ratios of different quality metrics cannot be compared. "
+            "Pick two runs scored on the same metric.",
+        )
     if not 0 <= tie_band < 1:
         raise InvalidInput("tie_band", "The tie band must be between 0 and 1 (0.02 = 2%).")
     results = _ratio_results(a, b, tie_band)
@@ -221,7 +236,7 @@ def _f1_gap(a: Run, b: Run, interval: tuple[float, float]) -> str:
     low, high = interval
     ahead = "A" if a.f1 > b.f1 else "B"
     said = (
-        f"The F1 gap of {format_ratio(abs(b.f1 - a.f1), 3)} ({ahead} ahead) is "
+        f"The {a.quality} gap of {format_ratio(abs(b.f1 - a.f1), 3)} ({ahead} ahead) is "
         + ("within run-to-run spread" if _holds_zero(interval) else "larger than run-to-run spread")
         + f": over other seeds B − A falls between {_signed(low)} and {_signed(high)} (90%), "
         + ("zero included" if _holds_zero(interval) else f"all on {'B' if low > 0 else 'A'}'s side")
@@ -284,7 +299,7 @@ def _verdict(c: Comparison) -> str:
     if c.recommended == "tie":
         return (
             f"Too close to call: {c.a.name} and {c.b.name} are within "
-            f"{c.tie_band:.0%} of each other on the weighted ratios — decide on F1 "
+            f"{c.tie_band:.0%} of each other on the weighted ratios — decide on {c.a.quality} "
             f"({format_ratio(c.a.f1, 3)} vs {format_ratio(c.b.f1, 3)}) or other criteria."
         )
     win, lose = (c.a, c.b) if c.recommended == "A" else (c.b, c.a)
@@ -321,9 +336,9 @@ def _why_chosen(c: Comparison, win: Run) -> str:
 def _f1_given_or_gained(win: Run, lose: Run) -> str:
     gap = win.f1 - lose.f1
     if gap < 0:
-        return f", giving up {format_ratio(-gap, 3)} F1 against {lose.name}"
+        return f", giving up {format_ratio(-gap, 3)} {win.quality} against {lose.name}"
     if gap > 0:
-        return f", and it is {format_ratio(gap, 3)} F1 more accurate"
+        return f", and it is {format_ratio(gap, 3)} {win.quality} more accurate"
     return ""
 
 
@@ -337,10 +352,11 @@ def _weights_said(weights: dict[str, float]) -> str:
 def _key_numbers(a: Run, b: Run) -> list[str]:
     """What a reviewer asks: the price of accuracy, in money and in latency."""
     currency = a.currency
+    q = a.quality
     if round(a.f1 - b.f1, 9) == 0:  # no F1 point between them to price
         cheaper, dearer = (a, b) if a.total_cost <= b.total_cost else (b, a)
         saving = format_money(dearer.total_cost - cheaper.total_cost, currency)
-        out = [f"Same F1 ({format_ratio(a.f1, 3)}): {cheaper.name} costs {saving} less."]
+        out = [f"Same {q} ({format_ratio(a.f1, 3)}): {cheaper.name} costs {saving} less."]
     else:
         acc, other = (a, b) if a.f1 > b.f1 else (b, a)
         gain = acc.f1 - other.f1
@@ -348,23 +364,23 @@ def _key_numbers(a: Run, b: Run) -> list[str]:
         points = round(gain / 0.01, 9)
         if extra > 0:
             out = [
-                f"{acc.name} buys +{format_ratio(gain, 3)} F1 for "
+                f"{acc.name} buys +{format_ratio(gain, 3)} {q} for "
                 f"+{format_money(extra, currency)}: "
-                f"{format_money(extra / points, currency)} per 0.01 F1."
+                f"{format_money(extra / points, currency)} per 0.01 {q}."
             ]
         elif extra < 0:
             out = [
-                f"{acc.name} is {format_ratio(gain, 3)} F1 more accurate and "
+                f"{acc.name} is {format_ratio(gain, 3)} {q} more accurate and "
                 f"{format_money(-extra, currency)} cheaper: no trade-off on cost."
             ]
         else:
-            out = [f"{acc.name} is {format_ratio(gain, 3)} F1 more accurate at the same cost."]
+            out = [f"{acc.name} is {format_ratio(gain, 3)} {q} more accurate at the same cost."]
         slower = acc.latency_ms - other.latency_ms
         if slower > 0:
             out.append(
-                f"The +{format_ratio(gain, 3)} F1 costs +{format_ratio(slower, 4)} ms of latency "
+                f"The +{format_ratio(gain, 3)} {q} costs +{format_ratio(slower, 4)} ms of latency "
                 f"({_times(acc.latency_ms / other.latency_ms)} slower): "
-                f"{format_ratio(slower / points, 3)} ms per 0.01 F1."
+                f"{format_ratio(slower / points, 3)} ms per 0.01 {q}."
             )
         elif slower < 0:
             out.append(f"{acc.name} is also {format_ratio(-slower, 4)} ms faster.")
@@ -421,7 +437,7 @@ def comparison_table(comparison: Comparison) -> pd.DataFrame:
     """Inputs and ratios of A and B, B - A, B vs A in %, and the winner of each ratio."""
     a, b = comparison.a, comparison.b
     rows = [
-        ("F1", a.f1, b.f1, ""),
+        (a.quality, a.f1, b.f1, ""),
         (f"Training cost ({a.currency})", a.training_cost, b.training_cost, ""),
         (f"Inference cost ({a.currency})", a.inference_cost, b.inference_cost, ""),
         (f"Total cost ({a.currency})", a.total_cost, b.total_cost, ""),
@@ -452,6 +468,7 @@ def run_from_row(row: Any) -> Run:
         calculation_id=None if identifier is None or pd.isna(identifier) else int(identifier),
         created_at=str(created)[:16] if created is not None else None,
         assumptions={name: get(name) for name in ASSUMPTION_LABELS if _given(get(name))},
+        metric=metric_of(get("metric") if _given(get("metric")) else None),
     )
 
 

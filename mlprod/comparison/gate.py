@@ -44,7 +44,7 @@ class GateRules:
             f"tie band {self.tie_band:.0%}",
         ]
         if self.min_quality_gain is not None:
-            said.append(f"F1 gain at least {self.min_quality_gain:+g}")
+            said.append(f"quality gain at least {self.min_quality_gain:+g}")
         if self.max_cost_increase is not None:
             said.append(f"total cost up at most {self.max_cost_increase:.0%}")
         if self.max_latency_increase is not None:
@@ -206,7 +206,9 @@ def decide(
         )
     gain = b.f1 - a.f1
     if rules.min_quality_gain is not None and gain < rules.min_quality_gain - 1e-12:
-        reasons.append(f"F1 gain {gain:+.4g} is below the minimum {rules.min_quality_gain:+g}")
+        reasons.append(
+            f"{b.quality} gain {gain:+.4g} is below the minimum {rules.min_quality_gain:+g}"
+        )
     for name, rule, before, after in (
         ("total cost", rules.max_cost_increase, a.total_cost, b.total_cost),
         ("latency", rules.max_latency_increase, a.latency_ms, b.latency_ms),

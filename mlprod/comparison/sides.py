@@ -13,6 +13,7 @@ from mlprod.comparison.links import GroupSide
 from mlprod.comparison.noise import Noise
 from mlprod.errors import InvalidInput
 from mlprod.metrics import INPUT_FIELDS, RunInputs
+from mlprod.quality import metric_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,13 +45,15 @@ def side_run(
         runs = runs_of(side.group)
         if runs.empty:
             raise InvalidInput("group", f"The group {side.group} has no runs in this history.")
-        runs = runs[runs["currency"] == runs["currency"].mode().iloc[0]]  # one currency
+        for same in ("metric", "currency"):  # one quality metric, one currency
+            runs = runs[runs[same] == runs[same].mode().iloc[0]]
         mean = runs[list(INPUT_FIELDS)].mean()
         return Run(
             *RunInputs.of(mean).values(),
             name=f"{side.group} (mean of {len(runs)})",
             currency=str(runs["currency"].iloc[0] or "USD"),
             noise=Noise.of(side.group, runs, mean=True) if noise else None,
+            metric=metric_of(runs["metric"].iloc[0]),
         )
     if isinstance(side, int):
         if rows is None or side not in rows.index:
@@ -61,8 +64,7 @@ def side_run(
         group = store.group_of(side) if noise else None
         if group is not None:
             runs = runs_of(group)
-            run = replace(
-                run, noise=Noise.of(group, runs[runs["currency"] == run.currency], mean=False)
-            )
+            alike = (runs["currency"] == run.currency) & (runs["metric"] == run.metric.key)
+            run = replace(run, noise=Noise.of(group, runs[alike], mean=False))
         return run
     return side

@@ -103,7 +103,7 @@ def _cast_clean(column: pa.Array) -> pa.Array | None:
 
 
 def parse_numbers(
-    column: pa.Array, name: str, problems: Problems, decimal: str = "."
+    column: pa.Array, name: str, problems: Problems, decimal: str = ".", label: str | None = None
 ) -> np.ndarray:
     """Floats from a column of text or numbers; each bad cell gets a reason.
 
@@ -113,14 +113,16 @@ def parse_numbers(
     >>> parse_numbers(pa.array(["-0", "1.5"]), "inference_cost", Problems(2)).tolist()
     [0.0, 1.5]
     """
-    return _numbers(column, name, problems, decimal) + 0.0  # -0.0 + 0.0 is 0.0
+    return _numbers(column, name, problems, decimal, label) + 0.0  # -0.0 + 0.0 is 0.0
 
 
-def _numbers(column: pa.Array, name: str, problems: Problems, decimal: str) -> np.ndarray:
-    label = FIELD_LABELS[name]
+def _numbers(
+    column: pa.Array, name: str, problems: Problems, decimal: str, label: str | None
+) -> np.ndarray:
+    label = label or FIELD_LABELS[name]
     column = decoded(column)
     if not pa.types.is_string(column.type):
-        return _typed_numbers(column, name, problems)
+        return _typed_numbers(column, name, problems, label)
     values = _cast_clean(column) if decimal == "." else None  # with ",": 1.000 is 1000
     if values is not None:
         if values.null_count == 0:
@@ -171,11 +173,10 @@ _DURATION_UNITS = {"training_hours": 3600.0, "latency_ms": 0.001}
 _PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 
-def _typed_numbers(column: pa.Array, name: str, problems: Problems) -> np.ndarray:
+def _typed_numbers(column: pa.Array, name: str, problems: Problems, label: str) -> np.ndarray:
     """Floats from a typed (Parquet) column: integers, floats, decimals and nulls read as
     numbers, a duration in the field's unit (hours, ms); booleans, dates and other types
     are row errors that name the type."""
-    label = FIELD_LABELS[name]
     kind = column.type
     if pa.types.is_duration(kind) and name in _DURATION_UNITS:
         ticks = np.asarray(pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False), float)

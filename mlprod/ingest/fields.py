@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mlprod.metrics import INPUT_FIELDS, LABELS
+from mlprod.quality import F1, Metric
 
 __all__ = [
     "FIELDS",
@@ -30,6 +31,7 @@ __all__ = [
     "missing_fields",
     "normalize_header",
     "provenance",
+    "synonyms_for",
     "too_long",
 ]
 
@@ -61,7 +63,8 @@ TEXT_LIMITS = {
     "spot": 200,
     "state": 200,
 }
-FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at")
+#: The step a tracker's metric history was read at (shown in the scored file, not stored).
+FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at", "step")
 #: What every run needs (each from its column, a derivation or a --set value).
 REQUIRED = INPUT_FIELDS
 
@@ -80,6 +83,7 @@ FIELD_LABELS = {
     "provider": "Provider",
     "spot": "Spot",
     "state": "Run state",
+    "step": "Step",
 }
 
 # The sections trackers put a metric under (``val/f1``, ``eval_f1``, ``test-f1``): every
@@ -100,21 +104,7 @@ def _in_sections(*names: str) -> tuple[str, ...]:
 #: A file, or an import of two experiments, may use several for one field: each row reads
 #: them in this order (:func:`fallbacks`).
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "f1": _in_sections(
-        "f1",
-        "f1_score",
-        "f1score",
-        "f_1",
-        "f1_macro",
-        "macro_f1",
-        "f1_macro_score",
-        "macro_f1_score",
-        "f1_weighted",
-        "weighted_f1",
-        "f1_micro",
-        "micro_f1",
-        "f_measure",
-    ),
+    "f1": _in_sections(*F1.names),
     "training_cost": (
         "training_cost",
         "train_cost",
@@ -185,6 +175,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "provider": ("provider", "cloud", "cloud_provider", "gpu_provider"),
     "spot": ("spot", "use_spot", "spot_instance", "preemptible"),
     "state": ("state", "status", "run_status", "run_state"),
+    "step": ("metric_step", "best_step"),
 }
 
 # Prefixes trackers put before keys, best first for numbers (metrics) and for text.
@@ -237,7 +228,27 @@ def detect_format(columns: list[str], kind: str) -> str:
     return "parquet" if kind == "parquet" else "mlprod"
 
 
-def _candidates(columns: list[str]) -> dict[str, list[str]]:
+def synonyms_for(metric: Metric = F1) -> dict[str, tuple[str, ...]]:
+    """:data:`SYNONYMS` for runs scored on ``metric``: its names (under every section) hold
+    the quality; precision, recall and the counts only make an F1.
+
+    >>> from mlprod.quality import metric_named
+    >>> synonyms_for(metric_named("accuracy"))["f1"][:3]
+    ('accuracy', 'acc', 'accuracy_score')
+    """
+    if metric.is_f1:
+        return SYNONYMS
+    return {
+        **{k: v for k, v in SYNONYMS.items() if k not in _F1_PARTS},
+        "f1": _in_sections(*metric.names) if metric.names else (metric.key,),
+    }
+
+
+#: What an F1 is derived from where a run logs none.
+_F1_PARTS = ("precision", "recall", "tp", "fp", "fn")
+
+
+def _candidates(columns: list[str], metric: Metric = F1) -> dict[str, list[str]]:
     """Every column that could hold each field, best first (by prefix, then synonym)."""
     by_key: dict[str, str] = {}
     for column in columns:
@@ -251,7 +262,7 @@ def _candidates(columns: list[str]) -> dict[str, list[str]]:
         )
         by_key.setdefault(prefix + normalize_header(column[len(prefix) :]), column)
     found: dict[str, list[str]] = {}
-    for name, synonyms in SYNONYMS.items():
+    for name, synonyms in synonyms_for(metric).items():
         prefixes = _NUMERIC_PREFIXES if name in NUMERIC_FIELDS else _TEXT_PREFIXES
         for prefix in prefixes:
             for s in synonyms:
@@ -260,12 +271,12 @@ def _candidates(columns: list[str]) -> dict[str, list[str]]:
     return found
 
 
-def auto_mapping(columns: list[str]) -> dict[str, str]:
-    """The best column for each field the columns hold."""
-    return {name: found[0] for name, found in _candidates(columns).items()}
+def auto_mapping(columns: list[str], metric: Metric = F1) -> dict[str, str]:
+    """The best column for each field the columns hold (the quality: ``metric``'s)."""
+    return {name: found[0] for name, found in _candidates(columns, metric).items()}
 
 
-def fallbacks(columns: list[str]) -> dict[str, list[str]]:
+def fallbacks(columns: list[str], metric: Metric = F1) -> dict[str, list[str]]:
     """For fields that more than one column could hold (a tracker run logs ``f1``, the
     next ``val_f1``; team A ``params.gpus``, team B ``params.num_gpus``): the other
     columns, best first, whose cells fill the best column's empty ones, row by row.
@@ -273,7 +284,9 @@ def fallbacks(columns: list[str]) -> dict[str, list[str]]:
     >>> fallbacks(["metrics.f1", "metrics.val_f1", "params.gpus", "params.num_gpus"])
     {'f1': ['metrics.val_f1'], 'gpu_count': ['params.num_gpus']}
     """
-    return {name: found[1:] for name, found in _candidates(columns).items() if len(found) > 1}
+    return {
+        name: found[1:] for name, found in _candidates(columns, metric).items() if len(found) > 1
+    }
 
 
 def hours_from(columns: list[str], fmt: str) -> HoursFrom | None:

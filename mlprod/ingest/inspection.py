@@ -11,7 +11,7 @@ import csv
 import gzip
 import io
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +32,7 @@ from mlprod.ingest.fields import (
     missing_fields,
 )
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, FileFacts, is_gzip, open_csv
+from mlprod.quality import F1, Metric
 
 __all__ = ["Inspection", "inspect", "resolve_mapping"]
 
@@ -51,6 +52,19 @@ class Inspection:
     notes: list[str] = field(default_factory=list)
     #: Other columns that fill a field's empty cells (see :func:`fields.fallbacks`).
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    #: The quality the runs are scored on (its column is the mapping's ``f1``).
+    metric: Metric = F1
+
+    def for_metric(self, metric: Metric) -> Inspection:
+        """This file's runs scored on ``metric``: the quality read from its names."""
+        if metric == self.metric:
+            return self
+        return replace(
+            self,
+            metric=metric,
+            mapping=auto_mapping(self.columns, metric),
+            fallbacks=fallbacks(self.columns, metric),
+        )
 
     @property
     def path(self) -> Path:
@@ -84,6 +98,8 @@ class Inspection:
         """Required fields that neither the mapping, a derivation nor a value for every
         run (``provided``, see :class:`~mlprod.ingest.defaults.Scenario`) gives."""
         have = set((self.mapping if mapping is None else mapping).keys()) | set(provided)
+        if not self.metric.is_f1:  # only an F1 is derived from precision and recall
+            have -= {"precision", "recall", "tp", "fp", "fn"}
         return missing_fields(have, hours_derived=self.hours_from is not None)
 
 
@@ -299,24 +315,33 @@ def resolve_mapping(
     """
     mapping = dict(inspection.mapping)
     for name, column in (overrides or {}).items():
+        name = "f1" if name == "metric" else name  # --map metric=COLUMN: the quality's column
         if name not in FIELDS:
             raise BadFile(f"Unknown field '{name}'. Fields: {', '.join(FIELDS)}.")
         if column is None:
             mapping.pop(name, None)
         elif column not in inspection.columns:
+            label = inspection.metric.label if name == "f1" else FIELD_LABELS[name]
             raise BadFile(
-                f"There is no column '{column}' for {FIELD_LABELS[name]} in "
+                f"There is no column '{column}' for {label} in "
                 f"{inspection.path.name}. Columns: {', '.join(inspection.columns)}."
             )
         else:
             mapping[name] = column
     missing = inspection.missing(mapping, provided)
     if missing:
-        wanted = ", ".join(f"{FIELD_LABELS[m]} ({m})" for m in missing)
+        wanted = ", ".join(
+            f"{inspection.metric.label} (metric)"
+            if m == "f1" and not inspection.metric.is_f1
+            else f"{FIELD_LABELS[m]} ({m})"
+            for m in missing
+        )
         example = "250" if missing[0].endswith("cost") else "VALUE"
         raise BadFile(
             f"No column found for {wanted}. Columns seen: {', '.join(inspection.columns)}. "
-            f"Choose the column for each (e.g. --map {missing[0]}=COLUMN), or give one value "
+            f"Choose the column for each (e.g. --map "
+            f"{'metric' if missing[0] == 'f1' and not inspection.metric.is_f1 else missing[0]}"
+            "=COLUMN), or give one value "
             f"for every run (e.g. --set {missing[0]}={example})"
             + (
                 "; a training cost can also come from GPUs (--set gpu_model=A100-80GB "

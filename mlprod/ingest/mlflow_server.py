@@ -13,6 +13,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlprod.errors import MlprodError
+from mlprod.quality import Metric
 
 __all__ = [
     "SOURCE",
@@ -159,6 +161,52 @@ class MlflowSource:
                     break
         return _table(rows)
 
+    def at_steps(
+        self, runs: pa.Table, columns: list[str], metric: Metric, *, best: bool = True
+    ) -> tuple[pa.Table, dict[str, Any]]:
+        """Each run's quality at its best step in ``metric``'s direction (``best``), or at
+        its last step, from its metric history: the value of the first of ``columns``
+        (``metrics.*``) the run logged, and a ``metric_step`` column saying which step.
+        Latency and costs stay the run's. Returns the runs and what was done, in words."""
+        ids = runs["run_id"].to_pylist()
+        values = {c: runs[c].to_pylist() for c in columns if c in runs.column_names}
+        wanted = [
+            (i, column)
+            for i in range(len(ids))
+            for column in [next((c for c, v in values.items() if v[i] is not None), None)]
+            if column is not None
+        ]
+
+        def history(item: tuple[int, str]) -> list[Any]:
+            i, column = item
+            return list(self._client.get_metric_history(ids[i], column[len("metrics.") :]))
+
+        with _quick_failures(), ThreadPoolExecutor(8, thread_name_prefix="mlprod-mlflow") as pool:
+            try:
+                histories = list(pool.map(history, wanted))
+            except Exception as exc:
+                raise _explained(self.tracking_uri, exc) from None
+        steps: list[int | None] = [None] * len(ids)
+        for (i, column), points in zip(wanted, histories, strict=True):
+            if picked := _step_of(points, metric, best=best):
+                values[column][i], steps[i] = picked.value, int(picked.step)
+        for column, column_values in values.items():
+            index = runs.column_names.index(column)
+            runs = runs.set_column(index, column, pa.array(column_values, pa.float64()))
+        runs = runs.append_column("metric_step", pa.array(steps, pa.int64()))
+        found = [step for step in steps if step is not None]
+        where = "best" if best else "last"
+        how = (" (lowest" if metric.lower_is_better else " (highest") + ")" if best else ""
+        said = f"{metric.label} at each run's {where} step{how}"
+        if found:
+            said += f": steps {min(found):,} to {max(found):,} over {len(found):,} runs"
+        said += "; --step last takes the last" if best else ""
+        return runs, {
+            "said": said,
+            "step": where,
+            "runs": {ids[i]: s for i, s in enumerate(steps) if s is not None},
+        }
+
     def to_parquet(self, table: pa.Table, folder: Path) -> Path:
         """The runs as a Parquet file that the file readers score."""
         path = folder / "mlflow-runs.parquet"
@@ -185,6 +233,19 @@ class MlflowSource:
                         raise _explained(self.tracking_uri, exc) from None
                     done += 1
         return done
+
+
+def _step_of(points: list[Any], metric: Metric, *, best: bool) -> Any:
+    """The point of a metric history a run is scored at: the best value in the metric's
+    direction (ties: the earliest step), or the last step (ties: the latest logged)."""
+    points = [p for p in points if p.value == p.value]  # no NaN
+    if not points:
+        return None
+    if not best:
+        return max(points, key=lambda p: (p.step, p.timestamp))
+    if metric.lower_is_better:
+        return min(points, key=lambda p: (p.value, p.step))
+    return max(points, key=lambda p: (p.value, -p.step))
 
 
 def experiments_on(tracking_uri: str) -> list[str]:

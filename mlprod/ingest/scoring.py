@@ -48,6 +48,7 @@ from mlprod.ingest.inspection import Inspection, resolve_mapping
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, record_batches
 from mlprod.ingest.seeds import Evidence, evidence_in, group_tags, with_group
 from mlprod.metrics import f1_arrays_from_counts, f1_arrays_from_precision_recall, score_arrays
+from mlprod.quality import F1, Metric, metric_named
 from mlprod.text import plain
 
 __all__ = ["BatchSummary", "ScoredFile", "score_file", "scored_batches"]
@@ -63,13 +64,16 @@ def _score_batch(
     scenario: Scenario | None = None,
     spare: Mapping[str, list[str]] | None = None,
     evidence: Evidence | None = None,
+    metric: Metric = F1,
 ) -> pa.Table:
     """One block of runs scored: one row out per row in, a bad row an error, never a stop.
 
     The stages: spare columns fill a field's empty cells; the scenario fills what the runs
     lack; numbers are parsed; GPUs price the training cost; F1 is derived where it is not
     given; the ratios are scored; text is checked against its limits; runs that repeat one
-    training (``evidence``) are tagged as its group; unfinished runs are skipped.
+    training (``evidence``) are tagged as its group; unfinished runs are skipped. Runs
+    scored on another ``metric`` than F1 carry it in a ``metric`` column; a lower-is-better
+    one is scored as ``1 − x``, its value as logged kept in ``metric_value``.
     """
     n = batch.num_rows
     batch = _with_spare_columns(batch, mapping, spare or {})
@@ -80,12 +84,27 @@ def _score_batch(
         batch, mapping = with_scenario(batch, mapping, scenario, decimal)
     problems, logged_f1, f1_parts = Problems(n), Problems(n), Problems(n)
     values, assumed = _numbers_of(
-        batch, mapping, hours_from, decimal, currency, scenario, problems, logged_f1, f1_parts
+        batch,
+        mapping,
+        hours_from,
+        decimal,
+        currency,
+        scenario,
+        problems,
+        logged_f1,
+        f1_parts,
+        metric,
     )
     if scenario:
         assumed |= inference_assumptions(scenario, given_inference)
-    f1_from = _f1_per_row(batch, mapping, values, problems, logged_f1, f1_parts)
-    scored = score_arrays(*(values[name] for name in REQUIRED))
+    if metric.is_f1:
+        f1_from = _f1_per_row(batch, mapping, values, problems, logged_f1, f1_parts)
+    else:
+        problems.merge(logged_f1, np.ones(n, dtype=bool))
+        f1_from = pa.nulls(n, pa.string())
+        logged = values["f1"]
+        values["f1"] = metric.scores(logged)
+    scored = score_arrays(*(values[name] for name in REQUIRED), quality=metric.input_label)
     problems.add(~scored.ok, scored.error)
     texts = _texts_of(batch, mapping, problems)
     if evidence:  # runs that repeat one training are tagged as its group
@@ -116,6 +135,12 @@ def _score_batch(
     }
     for name in ("precision", "recall", "tp", "fp", "fn"):
         out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
+    if "step" in mapping:  # the step of a metric history the quality was read at
+        out["step"] = pa.array(parse_numbers(batch.column(mapping["step"]), "step", Problems(n)))
+    if not metric.is_f1:
+        out["metric"] = pa.array(np.full(n, metric.key, dtype=object), pa.string())
+        if metric.lower_is_better:
+            out["metric_value"] = pa.array(logged)
     out.update(assumed)  # only when the training cost was priced from GPUs, or a scenario
     return pa.table(out)
 
@@ -144,6 +169,7 @@ def _numbers_of(
     problems: Problems,
     logged_f1: Problems,
     f1_parts: Problems,
+    metric: Metric = F1,
 ) -> tuple[dict[str, np.ndarray], dict[str, pa.Array]]:
     """Every numeric field as floats (NaN where a cell is bad, its problem noted; F1's in
     ``logged_f1``, as a row may derive it instead; those of what F1 is derived from in
@@ -161,7 +187,8 @@ def _numbers_of(
             found = logged_f1 if name == "f1" else f1_parts if name in _F1_PARTS else problems
             if gpu_priced and name in ("training_cost", "gpu_count"):
                 found = own_cost if name == "training_cost" else by_gpu
-            values[name] = parse_numbers(batch.column(mapping[name]), name, found, decimal)
+            label = metric.label if name == "f1" and not metric.is_f1 else None
+            values[name] = parse_numbers(batch.column(mapping[name]), name, found, decimal, label)
     if "training_hours" not in values and hours_from is not None:
         values["training_hours"] = parse_hours(batch, hours_from, problems, decimal)
     if not (gpu_priced and "training_hours" in values):
@@ -459,6 +486,7 @@ def scored_batches(
                 batch_scenario,
                 spare,
                 evidence,
+                inspection.metric,
             )
             schema = table.schema
             here = [row for row in pending if row[0] is not None and row[0] < cursor]
@@ -479,6 +507,7 @@ def scored_batches(
                     currency,
                     ".",
                     batch_scenario,
+                    metric=inspection.metric,
                 ).schema,
             )
 
@@ -739,6 +768,7 @@ def score_file(
     currency: str = "USD",
     scenario: Mapping[str, str | float] | None = None,
     pricing: Pricing | None = None,
+    metric: Metric | str | None = None,
 ) -> ScoredFile:
     r"""Score every row of an inspected file into one table (for files that fit in memory).
 
@@ -755,6 +785,10 @@ def score_file(
     >>> scored.table["error"][1].as_py()
     'F1 score must be between 0 and 1 — did you mean 0.90?'
     """
+    if metric is not None:
+        inspection = inspection.for_metric(
+            metric if isinstance(metric, Metric) else metric_named(metric)
+        )
     provided = Scenario(scenario or {}, currency).provides()
     mapping = resolve_mapping(inspection, overrides, provided=provided)
     summary = BatchSummary()

@@ -30,6 +30,9 @@ class HistoryFilter:
     date_from: date | None = None
     date_to: date | None = None  # inclusive
     text: str = ""
+    #: The quality metrics (keys, :mod:`mlprod.quality`): the page always picks one, so
+    #: runs of two metrics are never ranked or drawn together.
+    metrics: tuple[str, ...] = ()
 
     @property
     def searches(self) -> bool:
@@ -71,10 +74,15 @@ class HistoryFilter:
         return clauses
 
     def _on_batches(self, batch: str) -> list[_Clause]:
-        """Authors and sources are the batch's: a semi-join on the small batches table."""
+        """Authors, sources and the metric are the batch's: a semi-join on the small
+        batches table."""
         rules = [
             (f"{column} IN (SELECT unnest(?::VARCHAR[]))", list(values))
-            for column, values in (("author", self.authors), ("source", self.sources))
+            for column, values in (
+                ("author", self.authors),
+                ("source", self.sources),
+                ("coalesce(metric, 'f1')", self.metrics),
+            )
             if values
         ]
         if not rules:

@@ -82,7 +82,8 @@ class Groups(Lookups):
                 "training_cost, inference_cost, training_hours, latency_ms, cer, ter, psr "
                 f"FROM calculations WHERE deleted_at IS NULL AND {narrow} AND "
                 f"{group_sql(self.sql)} = ? ORDER BY created_at DESC, id DESC LIMIT ?) "
-                "SELECT picked.*, b.currency FROM picked JOIN batches b ON b.batch_no = "
+                "SELECT picked.*, b.currency, coalesce(b.metric, 'f1') AS metric FROM picked "
+                "JOIN batches b ON b.batch_no = "
                 f"{self.sql.batch_of('picked.id')} ORDER BY created_at DESC, id DESC",
                 [*values, group, limit],
             ).df()

@@ -116,6 +116,7 @@ class HistoryQueries(Lookups):
                 "ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?) "
                 f"SELECT page.*, page.training_cost + page.inference_cost AS total_cost, "
                 "b.author, b.source, b.currency, b.file_name, d.done_by AS deleted_by, "
+                "coalesce(b.metric, 'f1') AS metric, "
                 f"{ASSUMED_SQL} "
                 f"FROM page JOIN batches b ON b.batch_no = {self.sql.batch_of('page.id')} "
                 "LEFT JOIN cost_assumptions a ON a.calculation_id = page.id "
@@ -177,6 +178,17 @@ class HistoryQueries(Lookups):
                 r[0]
                 for r in cur.execute("SELECT DISTINCT currency FROM batches ORDER BY 1").fetchall()
             ]
+
+    def metrics(self) -> dict[str, int]:
+        """The quality metrics of the live runs (keys, :mod:`mlprod.quality`) and how many
+        runs each has, most first: the history page shows one at a time."""
+        with self.cursor() as cur:
+            rows = cur.execute(
+                "SELECT coalesce(b.metric, 'f1') AS metric, CAST(sum(r.runs) AS BIGINT) AS runs "
+                "FROM rollup r JOIN batches b ON b.batch_no = r.batch_no "
+                "GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).fetchall()
+        return {str(key): int(runs) for key, runs in rows}
 
     def filter_options(self) -> dict[str, list[str]]:
         """The values each filter can take (live calculations only)."""

@@ -43,7 +43,8 @@ class Lookups(Connection):
             return cur.execute(
                 "SELECT id, created_at, model_name, run_id, run_name, project, tags, f1, "
                 "training_cost, inference_cost, training_hours, latency_ms, cer, ter, psr, "
-                f"currency, author, source FROM history WHERE deleted_at IS NULL AND {found} "
+                "currency, author, source, metric FROM history "
+                f"WHERE deleted_at IS NULL AND {found} "
                 "ORDER BY created_at DESC, id DESC LIMIT ?",
                 [*[literal_pattern(text)] * (len(SEARCHED) if text else 0), limit],
             ).df()

@@ -419,6 +419,18 @@ def migrations(d: Dialect) -> dict[int, tuple[str, ...]]:
         )
         """,
     )
+    # The quality metric a batch's runs are scored on (issue #35): NULL (every batch saved
+    # before) is F1. The history view shows it on each run.
+    steps[10] = (
+        "ALTER TABLE batches ADD COLUMN metric VARCHAR",
+        "DROP VIEW history",
+        f"""
+        CREATE VIEW history AS
+        SELECT c.*, b.batch_no, b.author, b.source, b.currency, b.file_name, b.saved_at,
+               coalesce(b.metric, 'f1') AS metric
+        FROM calculations c JOIN batches b ON b.batch_no = {d.batch_of("c.id")}
+        """,
+    )
     # What DuckDB finds by scanning its zone maps, a row store finds through indexes.
     steps[6] += d.indexes()
     steps[7] += d.frontier_indexes()

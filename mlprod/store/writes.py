@@ -190,11 +190,12 @@ class Writes(Connection):
         file_name: str | None = None,
         content_hash: str | None = None,
         guard: str | None = None,
+        metric: str = "f1",
     ) -> None:
         cur.execute(
             "INSERT INTO batches (batch_no, saved_at, author, source, file_name, content_hash, "
-            "currency, row_count, guard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [batch_no, now, author, source, file_name, content_hash, currency, rows, guard],
+            "currency, row_count, guard, metric) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch_no, now, author, source, file_name, content_hash, currency, rows, guard, metric],
         )
 
     def save_calculation(
@@ -230,6 +231,7 @@ class Writes(Connection):
                     currency=calculation.get("currency") or "USD",
                     content_hash=calc_key,
                     guard=f"{source}:{calc_key}",
+                    metric=calculation.get("metric") or "f1",
                 )
                 values = [calculation.get(name) for name in CALCULATION_COLUMNS]
                 values[0] = values[0] or now
@@ -272,6 +274,7 @@ class Writes(Connection):
         currency: str = "USD",
         unless_saved: bool = False,
         imported_from: str | None = None,
+        metric: str | Callable[[], str] = "f1",
     ) -> int:
         """Store rows as one batch, in one transaction; returns the batch number.
 
@@ -289,6 +292,8 @@ class Writes(Connection):
         :class:`~mlprod.errors.AlreadySaved`. With ``imported_from`` (a tracking server's
         address), each run id is recorded as imported from there: a run someone else
         imported at the same moment makes this batch store nothing (AlreadySaved).
+        ``metric`` is the quality every row is scored on (:mod:`mlprod.quality`), or a
+        callable asked once the rows are written.
         """
         if isinstance(chunks, pa.Table | pd.DataFrame):
             chunks = [chunks]
@@ -313,6 +318,7 @@ class Writes(Connection):
                     file_name=file_name,
                     content_hash=digest,
                     guard=digest if unless_saved else None,
+                    metric=metric() if callable(metric) else metric,
                 )
                 if imported_from is not None:
                     cur.execute(
