@@ -302,7 +302,7 @@ def test_the_quality_is_read_at_each_runs_best_step_in_its_metrics_direction(
 
     def imported(*options: str) -> dict[str, dict]:
         out = tmp_path / f"{uuid.uuid4().hex}.parquet"
-        code, stdout, _ = run_import(
+        _, stdout, _ = run_import(
             "--tracking-uri", tracking_uri, "--experiment", name, "--set", "training_cost=900",
             "--set", "inference_cost=100", "-o", str(out), "--json", *options,
         )  # fmt: skip
@@ -334,5 +334,6 @@ def test_the_quality_is_read_at_each_runs_best_step_in_its_metrics_direction(
         "--set", "training_cost=900", "--set", "inference_cost=100", "--save", "--db", str(db),
         "-o", str(tmp_path / "w.csv"),
     )  # fmt: skip
+    assert code == 1  # acc-run logs no WER: a row error
     with Store(db) as store:
         assert store.metrics() == {"wer": 1}

@@ -266,7 +266,7 @@ def break_even(a: Any, b: Any, *, traffic: float | None = None) -> BreakEven | N
     if result.cer_at:
         x = result.cer_at[0]
         result.lines.append(
-            f"CERs are equal at {_requests(x)} requests/month ({a.quality} {format_ratio(a.f1, 3)} vs "
-            f"{format_ratio(b.f1, 3)})."
+            f"CERs are equal at {_requests(x)} requests/month "
+            f"({a.quality} {format_ratio(a.f1, 3)} vs {format_ratio(b.f1, 3)})."
         )
     return result
