@@ -67,7 +67,11 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command in ("score", "import"):
             from mlprod.cli import batch
 
-            return batch.score(args) if args.command == "score" else batch.import_mlflow(args)
+            if args.command == "score":
+                return batch.score(args)
+            if args.tracker == "mlflow":
+                return batch.import_mlflow(args)
+            return batch.import_evals(args)
         from mlprod.cli import commands
 
         return commands.run(args)

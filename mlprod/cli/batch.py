@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from mlprod import config
 from mlprod.cli.exits import EXIT_DATABASE, EXIT_OK, EXIT_ROW_ERRORS
@@ -37,7 +38,7 @@ from mlprod.quality import metric_named
 if TYPE_CHECKING:  # the store (DuckDB) is imported only when a command saves
     from mlprod.store import Store
 
-__all__ = ["import_mlflow", "score"]
+__all__ = ["import_evals", "import_mlflow", "score"]
 
 Saver = Callable[["Store", Iterator[pa.Table]], int]
 
@@ -84,7 +85,104 @@ def import_mlflow(args: argparse.Namespace) -> int:
 
     uri = (args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")).rstrip("/")
     source = MlflowSource(uri, args.experiment, args.filter or "")
-    runs = source.runs()
+    scored: list[pa.Table] = []
+
+    def at_steps(runs: pa.Table, folder: Path, extra: dict[str, Any]) -> pa.Table:
+        # each run's quality at its best (or last) step, from its metric history
+        inspection = inspect(source.to_parquet(runs, folder), name=f"MLflow {uri}")
+        quality = _quality_columns(
+            inspection.for_metric(metric_named(args.metric)), parse_map(args.map)
+        )
+        if not quality:
+            return runs
+        runs, steps = source.at_steps(
+            runs, quality, metric_named(args.metric), best=args.step == "best"
+        )
+        extra["steps"] = steps
+        extra["said"] = [steps["said"]]
+        return runs
+
+    code = _import_runs(
+        args,
+        source.runs(),
+        source=SOURCE,
+        origin=uri,
+        name=f"{uri} ({', '.join(args.experiment)})",
+        fmt="mlflow-server",
+        default_output=Path("mlflow-runs.scored.csv"),
+        prepare=at_steps,
+        keep=scored if args.write_back else None,
+    )
+    if args.write_back and code != EXIT_DATABASE and scored:
+        done = source.write_back(scored)
+        print(
+            f"Logged mlprod.cer, mlprod.ter and mlprod.psr on {done:,} MLflow runs.",
+            file=sys.stderr,
+        )
+    return code
+
+
+#: What each evaluation tool's import reads, and the quality it scores by default.
+EVAL_TOOLS = {
+    "lm-eval": ("results_*.json", "accuracy"),
+    "promptfoo": ("*.json", "pass_rate"),
+}
+
+
+def import_evals(args: argparse.Namespace) -> int:
+    """``mlprod import lm-eval PATH`` and ``mlprod import promptfoo PATH``: evaluation
+    runs from the tools' own files, their tokens priced by the LLM price book."""
+    from mlprod.ingest.evals import (
+        TOKEN_PRICING,
+        eval_files,
+        lm_eval_runs,
+        priced_by_the_book,
+        promptfoo_runs,
+    )
+
+    tool = args.tracker
+    pattern, default_metric = EVAL_TOOLS[tool]
+    args.metric = args.metric or default_metric
+    metric = metric_named(args.metric)
+    files = eval_files(args.paths, pattern)
+    given = [Path(p).resolve() for p in args.paths]
+    root = Path(os.path.commonpath(given)) if given else Path.cwd()
+    if root.is_file():
+        root = root.parent
+    runs = (
+        lm_eval_runs(files, root, metric) if tool == "lm-eval" else promptfoo_runs(files, root)
+    )
+    typed = {k: v for k, v in parse_set(args.set).items() if k in TOKEN_PRICING}
+    args.set = [pair for pair in args.set if pair.partition("=")[0].strip() not in TOKEN_PRICING]
+    runs, said = priced_by_the_book(runs, typed, args.currency)
+    return _import_runs(
+        args,
+        runs,
+        source=tool,
+        origin=str(root),
+        name=f"{tool} {root} ({len(files):,} file{'s' if len(files) != 1 else ''})",
+        fmt=tool,
+        default_output=Path(f"{tool}-runs.scored.csv"),
+        said=[f"inference cost of {line}" for line in said],
+    )
+
+
+def _import_runs(
+    args: argparse.Namespace,
+    runs: pa.Table,
+    *,
+    source: str,
+    origin: str,
+    name: str,
+    fmt: str,
+    default_output: Path,
+    prepare: Callable[[pa.Table, Path, dict[str, Any]], pa.Table] | None = None,
+    said: list[str] | None = None,
+    keep: list[pa.Table] | None = None,
+) -> int:
+    """Score runs a tracker or a tool gave (one row per run, a file's columns) like a
+    file; with ``--save``, runs already in the history from ``source`` and ``origin``
+    (same run id) are left out, so the import can run from cron."""
     read = runs.num_rows
     skipped = 0
     if args.save and read:
@@ -92,17 +190,22 @@ def import_mlflow(args: argparse.Namespace) -> int:
         from mlprod.store import Store
 
         with Store(args.db or config.database(), wait=args.wait) as store:
-            runs, skipped = unsaved_runs(store, runs, source=SOURCE, origin=uri)
-    extra = {"source": uri, "read": read, "skipped": skipped, "written_back": 0}
+            runs, skipped = unsaved_runs(store, runs, source=source, origin=origin)
+    extra: dict[str, Any] = {
+        "source": origin,
+        "read": read,
+        "skipped": skipped,
+        "written_back": 0,
+        "said": said or [],
+    }
     if runs.num_rows == 0:
         _say(
             args,
             {"rows": 0, "ok": 0, "scored": 0, "errors": 0, "saved": 0, **extra},
-            f"{uri}: {read:,} runs, all already in the history ({skipped:,} skipped); "
+            f"{origin}: {read:,} runs, all already in the history ({skipped:,} skipped); "
             "nothing new to score.",
         )
         return EXIT_OK
-    scored: list[pa.Table] = []
 
     def save(store: Store, rows: Iterator[pa.Table]) -> int:
         from mlprod.saving import save_batch
@@ -110,40 +213,23 @@ def import_mlflow(args: argparse.Namespace) -> int:
         return save_batch(
             store,
             rows,
-            source=SOURCE,
-            file_name=uri,
+            source=source,
+            file_name=origin,
             author=args.author or config.local_user(),
             currency=args.currency,
             again=True,
-            imported_from=uri,
+            imported_from=origin,
         )
 
-    with tempfile.TemporaryDirectory(prefix="mlprod-mlflow-") as folder:
-        inspection = inspect(source.to_parquet(runs, Path(folder)), name=f"MLflow {uri}")
-        metric = metric_named(args.metric)
-        quality = _quality_columns(inspection.for_metric(metric), parse_map(args.map))
-        if quality:  # each run's value at its best (or last) step, from its metric history
-            runs, steps = source.at_steps(runs, quality, metric, best=args.step == "best")
-            extra["steps"] = steps
-            inspection = inspect(source.to_parquet(runs, Path(folder)), name=f"MLflow {uri}")
-        inspection.format = "mlflow-server"
+    with tempfile.TemporaryDirectory(prefix=f"mlprod-{source}-") as folder:
+        if prepare is not None:
+            runs = prepare(runs, Path(folder), extra)
+        path = Path(folder) / f"{source}-runs.parquet"
+        pq.write_table(runs, path)
+        inspection = inspect(path, name=name)
+        inspection.format = fmt
         output = Path(args.output) if args.output and args.output != "-" else None
-        code = _run(
-            args,
-            inspection,
-            f"{uri} ({', '.join(args.experiment)})",
-            output or Path("mlflow-runs.scored.csv"),
-            save,
-            extra,
-            keep=scored if args.write_back else None,
-        )
-    if args.write_back and code != EXIT_DATABASE:
-        done = source.write_back(scored)
-        print(
-            f"Logged mlprod.cer, mlprod.ter and mlprod.psr on {done:,} MLflow runs.",
-            file=sys.stderr,
-        )
-    return code
+        return _run(args, inspection, name, output or default_output, save, extra, keep=keep)
 
 
 def _quality_columns(inspection: Inspection, overrides: dict[str, str]) -> list[str]:
@@ -204,14 +290,15 @@ def _run(
     if progress:
         progress.done()
     source = provenance(
-        mapping, inspection.hours_from, scenario.provides(), inspection.spare_columns(mapping)
+        mapping,
+        inspection.hours_from,
+        scenario.provides(),
+        inspection.spare_columns(mapping),
+        metric=inspection.metric,
     )
-    lines = scenario.describe()
     metric = inspection.metric
-    if not metric.is_f1:
-        lines.insert(0, f"quality is {metric.score_label} ({metric.label}, {metric.direction})")
-    if steps := (extra or {}).get("steps"):
-        lines.insert(1, steps["said"])
+    lines = [] if metric.is_f1 else [f"quality is {metric.score_label} ({metric.direction})"]
+    lines += (extra or {}).get("said", []) + scenario.describe()
     pricing = scenario.pricing(default_fx().rate(args.currency))
     if priced := outcome.summary.pricing_text(pricing):
         lines.append(priced)

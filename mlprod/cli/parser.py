@@ -215,6 +215,33 @@ def build_parser() -> argparse.ArgumentParser:
         "history (default), or at its last step",
     )
     _batch_options(mlflow, saves="the runs not stored yet")
+    for tool, what, where in (
+        (
+            "lm-eval",
+            "lm-evaluation-harness results: one run per task of each results_*.json "
+            "(default --metric accuracy, i.e. acc; acc_norm, exact_match, ... as the harness "
+            "names them)",
+            "results_*.json files, or folders holding them",
+        ),
+        (
+            "promptfoo",
+            "promptfoo output (promptfoo eval -o FILE.json): one run per prompt x provider "
+            "(default --metric pass_rate; score and named scores too)",
+            "output JSON files, or folders holding them",
+        ),
+    ):
+        evals = trackers.add_parser(
+            tool,
+            help=what.split(":")[0] + " files",
+            description=f"Score {what}. Tokens are priced by the LLM price book "
+            "(data/llm_prices.csv); a model it does not list is a row error unless you "
+            "--set price_in_per_1m and price_out_per_1m (or llm_model=A_LISTED_MODEL). "
+            "Training hours and cost are the model's: --set them. With --save, runs already "
+            "in the history (same folder, same run) are skipped.",
+        )
+        evals.add_argument("paths", nargs="+", metavar="PATH", help=where)
+        evals.add_argument("-o", "--output", help=f"scored file (default: {tool}-runs.scored.csv)")
+        _batch_options(evals, saves="the runs not stored yet")
     gate = commands.add_parser(
         "gate",
         help="CI: promote or hold a candidate against the run in production",

@@ -16,6 +16,7 @@ from mlprod.quality import F1, Metric
 __all__ = [
     "FIELDS",
     "FIELD_LABELS",
+    "EVAL_FORMATS",
     "FORMATS",
     "NUMERIC_FIELDS",
     "REQUIRED",
@@ -64,7 +65,8 @@ TEXT_LIMITS = {
     "state": 200,
 }
 #: The step a tracker's metric history was read at (shown in the scored file, not stored).
-FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at", "step")
+#: Why an importer could not read a run (a broken file, an unpriced model): a row error.
+FIELDS = (*NUMERIC_FIELDS, *TEXT_FIELDS, "created_at", "step", "row_error")
 #: What every run needs (each from its column, a derivation or a --set value).
 REQUIRED = INPUT_FIELDS
 
@@ -84,6 +86,7 @@ FIELD_LABELS = {
     "spot": "Spot",
     "state": "Run state",
     "step": "Step",
+    "row_error": "Import problem",
 }
 
 # The sections trackers put a metric under (``val/f1``, ``eval_f1``, ``test-f1``): every
@@ -176,6 +179,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "spot": ("spot", "use_spot", "spot_instance", "preemptible"),
     "state": ("state", "status", "run_status", "run_state"),
     "step": ("metric_step", "best_step"),
+    "row_error": ("row_error",),
 }
 
 # Prefixes trackers put before keys, best first for numbers (metrics) and for text.
@@ -189,7 +193,11 @@ FORMATS = {
     "wandb": "Weights & Biases runs table export",
     "parquet": "Parquet file",
     "mlflow-server": "MLflow tracking server",
+    "lm-eval": "lm-evaluation-harness results",
+    "promptfoo": "promptfoo output",
 }
+#: Formats whose runs an importer priced itself (their tokens, by the price book).
+EVAL_FORMATS = ("lm-eval", "promptfoo")
 
 
 def normalize_header(name: str) -> str:
@@ -328,6 +336,7 @@ def provenance(
     provided: Iterable[str] = (),
     spare: Mapping[str, list[str]] | None = None,
     given_as: str = "--set",
+    metric: Metric = F1,
 ) -> str:
     """Which column fed each field, in words (for the summary of a scored file).
 
@@ -336,17 +345,18 @@ def provenance(
     F1 score from 'metrics.val_f1'; Training time (hours) from 'end_time' minus \
 'start_time'; Inference cost from --set
     """
-    parts = [f"{FIELD_LABELS[k]} from '{v}'" for k, v in mapping.items() if k in REQUIRED]
+    labels = {**FIELD_LABELS, "f1": FIELD_LABELS["f1"] if metric.is_f1 else metric.label}
+    parts = [f"{labels[k]} from '{v}'" for k, v in mapping.items() if k in REQUIRED]
     for name, others in (spare or {}).items():
         if name in mapping and others:
-            where = f"{FIELD_LABELS[name]} from '{mapping[name]}'"
+            where = f"{labels[name]} from '{mapping[name]}'"
             also = ", ".join(f"'{c}'" for c in others)
             parts = [f"{part} (else {also})" if part == where else part for part in parts]
     if "training_hours" not in mapping and hours is not None:
         parts.append(f"{FIELD_LABELS['training_hours']} {hours.describe()}")
     for name in REQUIRED:
         if name in provided and name not in mapping:
-            parts.append(f"{FIELD_LABELS[name]} from {given_as}")
+            parts.append(f"{labels[name]} from {given_as}")
     if "training_cost" not in mapping and {"gpu_model", "gpu_count"} <= set(mapping) | set(
         provided
     ):

@@ -44,6 +44,8 @@ from mlprod.ingest.fields import (
     HoursFrom,
     too_long,
 )
+from mlprod.ingest.evals import PRICED_COLUMNS
+from mlprod.ingest.fields import EVAL_FORMATS
 from mlprod.ingest.inspection import Inspection, resolve_mapping
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, record_batches
 from mlprod.ingest.seeds import Evidence, evidence_in, group_tags, with_group
@@ -65,6 +67,7 @@ def _score_batch(
     spare: Mapping[str, list[str]] | None = None,
     evidence: Evidence | None = None,
     metric: Metric = F1,
+    passthrough: tuple[str, ...] = (),
 ) -> pa.Table:
     """One block of runs scored: one row out per row in, a bad row an error, never a stop.
 
@@ -83,6 +86,11 @@ def _score_batch(
             given_inference = is_empty(batch.column(mapping["inference_cost"]))
         batch, mapping = with_scenario(batch, mapping, scenario, decimal)
     problems, logged_f1, f1_parts = Problems(n), Problems(n), Problems(n)
+    if "row_error" in mapping:  # what an importer could not read comes first
+        reasons = parse_text(batch.column(mapping["row_error"]), "row_error")
+        problems.add(
+            np.asarray(reasons.is_valid(), dtype=bool), reasons.to_numpy(zero_copy_only=False)
+        )
     values, assumed = _numbers_of(
         batch,
         mapping,
@@ -135,6 +143,8 @@ def _score_batch(
     }
     for name in ("precision", "recall", "tp", "fp", "fn"):
         out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
+    for name in passthrough:  # how an importer priced the run, kept with it
+        out[name] = batch.column(name)
     if "step" in mapping:  # the step of a metric history the quality was read at
         out["step"] = pa.array(parse_numbers(batch.column(mapping["step"]), "step", Problems(n)))
     if not metric.is_f1:
@@ -427,11 +437,15 @@ def scored_batches(
         check_scenario(batch_scenario)
     extra = {c for columns in spare.values() for c in columns}
     evidence = evidence_in(inspection.columns)
+    passthrough = tuple(
+        c for c in PRICED_COLUMNS if inspection.format in EVAL_FORMATS and c in inspection.columns
+    )
     needed = sorted(
         set(mapping.values())
         | (set(hours_from.columns) if hours_from else set())
         | extra
-        | set(evidence.columns),
+        | set(evidence.columns)
+        | set(passthrough),
         key=inspection.columns.index,
     )
     numeric = {mapping[name] for name in NUMERIC_FIELDS if name in mapping} | {
@@ -487,6 +501,7 @@ def scored_batches(
                 spare,
                 evidence,
                 inspection.metric,
+                passthrough,
             )
             schema = table.schema
             here = [row for row in pending if row[0] is not None and row[0] < cursor]
