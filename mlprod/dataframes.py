@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -65,6 +66,7 @@ def score(
     defaults: Mapping[str, str | float] | None = None,
     currency: str = "USD",
     db: str | os.PathLike[str] | None = None,
+    metric: str | None = None,
 ) -> pd.DataFrame:
     """Score every run of a DataFrame, as ``mlprod score`` scores a file.
 
@@ -87,6 +89,11 @@ def score(
         A history whose team pricing prices GPU hours (its provider, spot, discount and
         own GPU prices; ``defaults`` such as ``{"provider": "AWS"}`` go over it). Without
         it, each GPU at the cheapest listed provider, on demand, at list price.
+    metric : str, optional
+        The quality the ratios divide, as ``--metric``: F1 by default; ``"accuracy"``,
+        ``"pass@1"``, a name of your own (higher is better, 0 to 1), or an error rate such
+        as ``"wer"`` (scored as 1 − WER, kept in ``metric_value``). Loss, RMSE and
+        perplexity are refused (:class:`~mlprod.errors.InvalidInput`).
 
     Returns
     -------
@@ -107,6 +114,7 @@ def score(
     """
     from mlprod.ingest import inspect, resolve_mapping, scored_batches
     from mlprod.ingest.defaults import Scenario, scenario_values
+    from mlprod.quality import metric_named
 
     table = _as_arrow(runs)
     given = scenario_values(defaults or {}, label="defaults")
@@ -115,7 +123,7 @@ def score(
     with tempfile.TemporaryDirectory(prefix="mlprod-frame-") as folder:
         path = Path(folder) / "runs.parquet"
         pq.write_table(table, path)
-        inspection = inspect(path, name="the DataFrame")
+        inspection = inspect(path, name="the DataFrame").for_metric(metric_named(metric))
         chosen = resolve_mapping(inspection, mapping, provided=Scenario(given, currency).provides())
         pricing = History(db).team_pricing() if db is not None else None
         scored = pa.concat_tables(
@@ -139,7 +147,9 @@ class History:
 
     Filters (every method takes them): ``models``, ``projects``, ``tags``, ``authors``,
     ``sources`` (lists, "any of"), ``since`` and ``until`` (dates, inclusive) and
-    ``search`` (text in the model, run id or name, project, tags or notes).
+    ``search`` (text in the model, run id or name, project, tags or notes), and ``metric``
+    (the quality metric, e.g. ``"accuracy"``: best runs and frontiers are of one metric,
+    and ask for it when the history holds several).
     """
 
     def __init__(self, db: str | os.PathLike[str] | None = None) -> None:
@@ -173,9 +183,8 @@ class History:
     def best_per_model(self, **filters: object) -> pd.DataFrame:
         """The best run of every model for each ratio: ``model_name, ratio, value, id``
         and the run's name."""
-        where = _filter(filters)
         with self._store() as store:
-            return store.best_per_model(where)
+            return store.best_per_model(_one_metric(store, _filter(filters)))
 
     def frontier(
         self, against: Literal["total_cost", "latency_ms"] = "total_cost", **filters: object
@@ -187,8 +196,8 @@ class History:
             raise InvalidInput(
                 "against", f"against is 'total_cost' or 'latency_ms', got {against!r}."
             )
-        where = _filter(filters)
         with self._store() as store:
+            where = _one_metric(store, _filter(filters))
             return store.frontiers(where)[against].rename(columns={"x": against})
 
     def save(
@@ -221,10 +230,35 @@ class History:
             )
 
 
-_FILTERS = ("models", "projects", "tags", "authors", "sources", "since", "until", "search")
+_FILTERS = (
+    "models",
+    "projects",
+    "tags",
+    "authors",
+    "sources",
+    "since",
+    "until",
+    "search",
+    "metric",
+)
+
+
+def _one_metric(store: Store, where: HistoryFilter) -> HistoryFilter:
+    """``where`` on one quality metric: runs of two are never ranked or fronted together."""
+    if where.metrics:
+        return where
+    held = list(store.metrics())
+    if len(held) > 1:
+        raise InvalidInput(
+            "metric",
+            f"This history holds runs scored on {', '.join(held)}: runs of different metrics "
+            f"are never ranked together. Pass metric=..., e.g. metric={held[0]!r}.",
+        )
+    return replace(where, metrics=tuple(held))
 
 
 def _filter(filters: Mapping[str, object]) -> HistoryFilter:
+    from mlprod.quality import metric_named
     from mlprod.store import HistoryFilter
 
     unknown = sorted(set(filters) - set(_FILTERS))
@@ -257,4 +291,5 @@ def _filter(filters: Mapping[str, object]) -> HistoryFilter:
         date_from=day("since"),
         date_to=day("until"),
         text=str(filters.get("search") or ""),
+        metrics=tuple(metric_named(m).key for m in names("metric")),
     )

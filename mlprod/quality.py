@@ -76,7 +76,20 @@ class Metric:
         """
         from mlprod.metrics import quality_value
 
+        if self.lower_is_better:
+            number = _number_or_none(value)
+            if number is not None and number > 1:
+                raise InvalidInput("f1", self.above_one(number))
         return round(self.score(quality_value(value, self.input_label)), 12)
+
+    def above_one(self, value: float) -> str:
+        """Why a lower-is-better value above 1 (a WER of 1.4: more errors than words) is
+        not scored."""
+        return (
+            f"{self.label} is {value:g}, above 1: {self.score_label} would be below 0, and "
+            f"a ratio needs a quality from 0 to 1. Give {self.label} as a fraction (a "
+            "percentage of 14 is 0.14)."
+        )
 
     def logged(self, score: float) -> float:
         """The value as logged, from its quality (the inverse of :meth:`scores`)."""
@@ -152,6 +165,8 @@ UNBOUNDED = {
     "cross_entropy": "cross-entropy",
     "nll": "negative log-likelihood",
     "perplexity": "perplexity",
+    "word_perplexity": "perplexity",
+    "byte_perplexity": "perplexity",
     "ppl": "perplexity",
     "bits_per_byte": "bits per byte",
     "bpb": "bits per byte",
@@ -163,6 +178,13 @@ UNBOUNDED = {
 _BY_NAME = {name: m for m in KNOWN_METRICS for name in (m.key, *m.names)}
 _PASS_AT = re.compile(r"pass(?:@|_at_|_)(\d{1,3})")
 _OWN_NAME = re.compile(r"[a-z0-9][a-z0-9_@.:+-]{0,59}")
+
+
+def _number_or_none(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def _normalised(name: str) -> str:

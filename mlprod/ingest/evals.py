@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,9 @@ def _lm_eval_model(config: Mapping[str, Any]) -> str | None:
     return str(config["model"]) if config.get("model") else None
 
 
-def lm_eval_runs(files: list[Path], root: Path | None = None, metric: Metric | None = None) -> pa.Table:
+def lm_eval_runs(
+    files: list[Path], root: Path | None = None, metric: Metric | None = None
+) -> pa.Table:
     """One run per task of each lm-eval results file (see the module's docstring). A file
     that cannot be read is one run with its reason in ``row_error``; a task whose metric
     the harness marks lower-is-better, read on a higher-is-better metric, too."""
@@ -151,7 +154,9 @@ def lm_eval_runs(files: list[Path], root: Path | None = None, metric: Metric | N
     for path in files:
         name = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
         data, problem = _load(path)
-        if problem is None and not (isinstance(data, dict) and isinstance(data.get("results"), dict)):
+        if problem is None and not (
+            isinstance(data, dict) and isinstance(data.get("results"), dict)
+        ):
             problem = f"{path.name} is not an lm-eval results file (no 'results' by task)."
         if problem is not None:
             rows.append({"run_id": name, "run_name": path.name, "row_error": problem})
@@ -295,6 +300,59 @@ def promptfoo_runs(files: list[Path], root: Path | None = None) -> pa.Table:
 # -- pricing the tokens --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Price:
+    """One model's price per 1M tokens, in the batch's currency, and where it came from."""
+
+    input: float
+    output: float
+    cached: float
+    provider: str | None = None
+    as_of: date | None = None
+
+
+def _price_of(
+    model: str, typed: Mapping[str, str | float], book: LlmPriceBook, rate: float
+) -> _Price | str:
+    """``model``'s price (typed prices win over the book's), or why it has none."""
+    typed_in = _number(typed.get("price_in_per_1m"))
+    typed_out = _number(typed.get("price_out_per_1m"))
+    typed_cached = _number(typed.get("price_cached_per_1m"))
+    provider = str(typed["llm_provider"]) if typed.get("llm_provider") else None
+    try:
+        listed = book.price(model, provider)
+    except InvalidInput:
+        listed = None
+    if listed is None:
+        if typed_in is None or typed_out is None:
+            return (
+                f"no price for model {model}: add it to the price book (data/llm_prices.csv) "
+                "or --set its prices (price_in_per_1m, price_out_per_1m)"
+            )
+        return _Price(typed_in, typed_out, typed_cached if typed_cached is not None else typed_in)
+    price_in = typed_in if typed_in is not None else listed.input_per_1m * rate
+    cached = typed_cached
+    if cached is None:
+        cached = (
+            listed.cached_input_per_1m * rate
+            if listed.cached_input_per_1m is not None
+            else price_in
+        )
+    return _Price(
+        price_in,
+        typed_out if typed_out is not None else listed.output_per_1m * rate,
+        cached,
+        listed.provider,
+        listed.as_of,
+    )
+
+
+def _floats(runs: pa.Table, name: str) -> np.ndarray:
+    if name not in runs.column_names:
+        return np.full(runs.num_rows, np.nan)
+    return np.asarray(runs[name].to_numpy(zero_copy_only=False), dtype=float)
+
+
 def priced_by_the_book(
     runs: pa.Table,
     typed: Mapping[str, str | float],
@@ -314,109 +372,76 @@ def priced_by_the_book(
     book = book or default_llm_prices()
     rate = default_fx().rate(currency)
     n = runs.num_rows
-    models = runs["model_name"].to_pylist()
-    priced_as = str(typed["llm_model"]) if typed.get("llm_model") else None
-    provider = str(typed["llm_provider"]) if typed.get("llm_provider") else None
-    tokens_in = np.asarray(runs["tokens_in"].to_numpy(zero_copy_only=False), dtype=float)
-    tokens_out = np.asarray(runs["tokens_out"].to_numpy(zero_copy_only=False), dtype=float)
-    cached = (
-        np.nan_to_num(np.asarray(runs["tokens_cached"].to_numpy(zero_copy_only=False), float))
-        if "tokens_cached" in runs.column_names
-        else np.zeros(n)
-    )
-    tool_cost = (
-        np.asarray(runs["tool_cost"].to_numpy(zero_copy_only=False), float)
-        if "tool_cost" in runs.column_names
-        else np.full(n, np.nan)
-    )
-    prices: dict[str, tuple[float, float, float, str | None, Any] | str] = {}
-    for model in {priced_as or m for m in models if m or priced_as}:  # each model once
-        typed_in, typed_out = _number(typed.get("price_in_per_1m")), _number(typed.get("price_out_per_1m"))
-        typed_cached = _number(typed.get("price_cached_per_1m"))
-        try:
-            listed = book.price(model, provider)
-        except InvalidInput:
-            listed = None
-        if listed is None and (typed_in is None or typed_out is None):
-            prices[model] = (
-                f"no price for model {model}: add it to the price book (data/llm_prices.csv) "
-                "or --set its prices (price_in_per_1m, price_out_per_1m)"
-            )
-            continue
-        p_in = typed_in if typed_in is not None else listed.input_per_1m * rate  # type: ignore[union-attr]
-        p_out = typed_out if typed_out is not None else listed.output_per_1m * rate  # type: ignore[union-attr]
-        p_cached = typed_cached
-        if p_cached is None:
-            p_cached = (
-                listed.cached_input_per_1m * rate
-                if listed is not None and listed.cached_input_per_1m is not None
-                else p_in
-            )
-        prices[model] = (
-            p_in,
-            p_out,
-            p_cached,
-            listed.provider if listed is not None else None,
-            listed.as_of if listed is not None else None,
-        )
-    key = [priced_as or m for m in models]
+    as_model = str(typed["llm_model"]) if typed.get("llm_model") else None
+    key = [as_model or m for m in runs["model_name"].to_pylist()]
+    prices = {model: _price_of(model, typed, book, rate) for model in set(key) if model}
     found = [prices.get(k) if k else None for k in key]
-    known = np.array([isinstance(f, tuple) for f in found])
-    p_in = np.array([f[0] if isinstance(f, tuple) else np.nan for f in found])
-    p_out = np.array([f[1] if isinstance(f, tuple) else np.nan for f in found])
-    p_cached = np.array([f[2] if isinstance(f, tuple) else np.nan for f in found])
+    known = np.array([isinstance(f, _Price) for f in found], dtype=bool)
+
+    def each(attribute: str) -> np.ndarray:
+        return np.array([getattr(f, attribute) if isinstance(f, _Price) else np.nan for f in found])
+
+    tokens_in, tokens_out = _floats(runs, "tokens_in"), _floats(runs, "tokens_out")
+    cached = np.nan_to_num(_floats(runs, "tokens_cached"))
+    tool_cost = _floats(runs, "tool_cost")
+    p_in, p_out, p_cached = each("input"), each("output"), each("cached")
     with np.errstate(invalid="ignore"):
         cost = ((tokens_in - cached) * p_in + cached * p_cached + tokens_out * p_out) / 1e6
-    has_tokens = ~np.isnan(tokens_in) & ~np.isnan(tokens_out)
-    by_book = known & has_tokens
-    by_tool = ~known & has_tokens & (tool_cost > 0)
-    cost = np.round(np.where(by_book, cost, np.where(by_tool, tool_cost * rate, np.nan)), 12)
-    reasons = [
-        f if isinstance(f, str) and has and not tool else None
-        for f, has, tool in zip(found, has_tokens, by_tool, strict=True)
-    ]
+        has_tokens = ~np.isnan(tokens_in) & ~np.isnan(tokens_out)
+        by_book = known & has_tokens
+        by_tool = ~known & has_tokens & (tool_cost > 0)
+        cost = np.round(np.where(by_book, cost, np.where(by_tool, tool_cost * rate, np.nan)), 12)
+        share = np.where(tokens_in > 0, cached / np.where(tokens_in > 0, tokens_in, 1), np.nan)
     old = runs["row_error"].to_pylist() if "row_error" in runs.column_names else [None] * n
-    errors = [o or r for o, r in zip(old, reasons, strict=True)]
-    mode = np.where(by_book, "eval tokens", np.where(by_tool, "the tool's own cost", None))
+    errors = [
+        before or (f if isinstance(f, str) and has and not tool else None)
+        for before, f, has, tool in zip(old, found, has_tokens, by_tool, strict=True)
+    ]
+    booked = [
+        f if isinstance(f, _Price) and b else None for f, b in zip(found, by_book, strict=True)
+    ]
+    modes = [
+        "eval tokens" if b else "the tool's own cost" if t else None
+        for b, t in zip(by_book, by_tool, strict=True)
+    ]
     columns = {
-        "inference_cost": pa.array(np.where(by_book | by_tool, cost, np.nan)),
+        "inference_cost": pa.array(cost, from_pandas=True),
         "row_error": pa.array(errors, pa.string()),
-        "inference_mode": pa.array(mode.tolist(), pa.string()),
-        "llm_model": pa.array([k if b else None for k, b in zip(key, by_book, strict=True)], pa.string()),
-        "llm_provider": pa.array(
-            [f[3] if isinstance(f, tuple) and b else None for f, b in zip(found, by_book, strict=True)],
-            pa.string(),
+        "inference_mode": pa.array(modes, pa.string()),
+        "llm_model": pa.array(
+            [k if b else None for k, b in zip(key, booked, strict=True)], pa.string()
         ),
-        "llm_prices_as_of": pa.array(
-            [f[4] if isinstance(f, tuple) and b else None for f, b in zip(found, by_book, strict=True)],
-            pa.date32(),
+        "llm_provider": pa.array([b.provider if b else None for b in booked], pa.string()),
+        "llm_prices_as_of": pa.array([b.as_of if b else None for b in booked], pa.date32()),
+        "tokens_in_per_month": pa.array(np.where(by_book, tokens_in, np.nan), from_pandas=True),
+        "tokens_out_per_month": pa.array(np.where(by_book, tokens_out, np.nan), from_pandas=True),
+        "price_in_per_1m": pa.array(np.where(by_book, p_in, np.nan), from_pandas=True),
+        "price_out_per_1m": pa.array(np.where(by_book, p_out, np.nan), from_pandas=True),
+        "price_cached_per_1m": pa.array(
+            np.where(by_book & (cached > 0), p_cached, np.nan), from_pandas=True
         ),
-        "tokens_in_per_month": pa.array(np.where(by_book, tokens_in, np.nan)),
-        "tokens_out_per_month": pa.array(np.where(by_book, tokens_out, np.nan)),
-        "price_in_per_1m": pa.array(np.where(by_book, p_in, np.nan)),
-        "price_out_per_1m": pa.array(np.where(by_book, p_out, np.nan)),
-        "price_cached_per_1m": pa.array(np.where(by_book & (cached > 0), p_cached, np.nan)),
-        "cached_input_share": pa.array(
-            np.where(by_book & (tokens_in > 0), np.divide(cached, tokens_in, where=tokens_in > 0, out=np.zeros(n)), np.nan)
-        ),
+        "cached_input_share": pa.array(np.where(by_book, share, np.nan), from_pandas=True),
     }
     for name, column in columns.items():
-        if pa.types.is_floating(column.type):  # no number is null, never NaN
-            column = pa.array(column.to_numpy(zero_copy_only=False), from_pandas=True)
         if name in runs.column_names:
             runs = runs.set_column(runs.column_names.index(name), name, column)
         else:
             runs = runs.append_column(name, column)
+    return runs, _said(prices, key, currency)
+
+
+def _said(prices: Mapping[str, _Price | str], key: list[str], currency: str) -> list[str]:
+    """How each model's runs were priced, in words."""
     said = []
     for model, price in sorted(prices.items()):
-        runs_of = sum(1 for k in key if k == model)
-        if isinstance(price, tuple):
-            where = f" at {price[3]}, {price[4]}" if price[3] else " at the typed prices"
-            said.append(
-                f"{model}: {runs_of:,} run{'s' if runs_of != 1 else ''} priced by their tokens"
-                f"{where} (in {price[0]:.4g}, cached {price[2]:.4g}, out {price[1]:.4g} "
-                f"{currency} per 1M)"
-            )
-        else:
-            said.append(f"{model}: {runs_of:,} run{'s' if runs_of != 1 else ''} — {price}")
-    return runs, said
+        runs = sum(1 for k in key if k == model)
+        what = f"{model}: {runs:,} run{'s' if runs != 1 else ''}"
+        if isinstance(price, str):
+            said.append(f"{what} — {price}")
+            continue
+        where = f" at {price.provider}, {price.as_of}" if price.provider else " at the typed prices"
+        said.append(
+            f"{what} priced by their tokens{where} (in {price.input:.4g}, cached "
+            f"{price.cached:.4g}, out {price.output:.4g} {currency} per 1M)"
+        )
+    return said

@@ -14,9 +14,9 @@ from mlprod.metrics import INPUT_FIELDS, LABELS
 from mlprod.quality import F1, Metric
 
 __all__ = [
+    "EVAL_FORMATS",
     "FIELDS",
     "FIELD_LABELS",
-    "EVAL_FORMATS",
     "FORMATS",
     "NUMERIC_FIELDS",
     "REQUIRED",

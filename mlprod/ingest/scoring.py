@@ -36,7 +36,9 @@ from mlprod.ingest.defaults import (
     is_empty,
     with_scenario,
 )
+from mlprod.ingest.evals import PRICED_COLUMNS
 from mlprod.ingest.fields import (
+    EVAL_FORMATS,
     NUMERIC_FIELDS,
     REQUIRED,
     RUN_TEXT_FIELDS,
@@ -44,8 +46,6 @@ from mlprod.ingest.fields import (
     HoursFrom,
     too_long,
 )
-from mlprod.ingest.evals import PRICED_COLUMNS
-from mlprod.ingest.fields import EVAL_FORMATS
 from mlprod.ingest.inspection import Inspection, resolve_mapping
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, record_batches
 from mlprod.ingest.seeds import Evidence, evidence_in, group_tags, with_group
@@ -112,6 +112,12 @@ def _score_batch(
         f1_from = pa.nulls(n, pa.string())
         logged = values["f1"]
         values["f1"] = metric.scores(logged)
+        with np.errstate(invalid="ignore"):
+            above = (logged > 1) if metric.lower_is_better else np.zeros(n, dtype=bool)
+        if above.any():  # a WER of 1.4 is no typo: more errors than words
+            messages = np.full(n, None, dtype=object)
+            messages[above] = [metric.above_one(v) for v in logged[above].tolist()]
+            problems.add(above, messages)
     scored = score_arrays(*(values[name] for name in REQUIRED), quality=metric.input_label)
     problems.add(~scored.ok, scored.error)
     texts = _texts_of(batch, mapping, problems)
