@@ -86,7 +86,7 @@ def inputs_frame(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per run and input, with the value as a person reads it."""
     currency = runs[0].currency
     symbol = CURRENCIES.get(currency, currency).strip()
-    names = ("F1", f"Total cost ({symbol})", "Training time (h)", "Latency (ms)")
+    names = (runs[0].quality, f"Total cost ({symbol})", "Training time (h)", "Latency (ms)")
     rows = []
     for label, run in zip(run_labels(runs), runs, strict=True):
         values = (run.f1, run.total_cost, run.training_hours, run.latency_ms)
@@ -397,16 +397,17 @@ def frontier_dots(
 
 
 def frontier_layers(
-    points: pd.DataFrame, frontier: pd.DataFrame, *, x_title: str
+    points: pd.DataFrame, frontier: pd.DataFrame, *, x_title: str, quality: str = "F1"
 ) -> alt.LayerChart:
-    """F1 against x: every run of :func:`frontier_dots` (``points``) as a dot, the Pareto
+    """The runs' quality (``quality``: F1, or the metric they are scored on) against x:
+    every run of :func:`frontier_dots` (``points``) as a dot, the Pareto
     ``frontier`` as a step line, runs answering a question highlighted. Nothing in the
     spec depends on the data (the axis spans the runs by itself, the count of dots is
     :func:`sample_words`): another filter only swaps the data."""
     # Half the page wide: a short title, the explanation in the subtitle (a long title was
     # cut at "…what no other run …").
     title = alt.TitleParams(
-        f"F1 vs {x_title}",
+        f"{quality} vs {x_title}",
         subtitle=[
             "The line: the frontier, runs no other run beats on both.",
             "Dots: runs; the large orange ones answer the questions above.",
@@ -416,7 +417,7 @@ def frontier_layers(
         alt.Tooltip("model_name:N", title="Model"),
         alt.Tooltip("run_name:N", title="Run"),
         alt.Tooltip("run_id:N", title="Run id"),
-        alt.Tooltip("f1:Q", title="F1"),
+        alt.Tooltip("f1:Q", title=quality),
         alt.Tooltip("x:Q", title=x_title, format=",.4g"),
         alt.Tooltip("created_at:T", title="Date"),
     ]
@@ -430,7 +431,7 @@ def frontier_layers(
     )
     y = alt.Y(
         "f1:Q",
-        title="F1",
+        title=quality,
         scale=alt.Scale(zero=False, padding=10),  # the best run's dot is not cut in half
         axis=alt.Axis(format=".3~f"),
     )

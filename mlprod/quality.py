@@ -46,6 +46,14 @@ class Metric:
         return "F1 score" if self.is_f1 else self.label
 
     @property
+    def input_title(self) -> str:
+        """A form's label for the value as logged: ``WER (lower is better: scored as
+        1 − WER)``."""
+        if self.lower_is_better:
+            return f"{self.label} (lower is better: scored as {self.score_label})"
+        return self.label
+
+    @property
     def score_label(self) -> str:
         """What the ratios divide: ``F1``, ``Accuracy``, ``1 − WER``."""
         return f"1 − {self.label}" if self.lower_is_better else self.label

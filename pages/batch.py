@@ -15,11 +15,11 @@ from mlprod.ingest.mlflow_server import SOURCE, MlflowError
 from mlprod.ingest.on_disk import score_to_disk
 from mlprod.saving import file_hash, previous_save, save_batch, unsaved_runs
 from mlprod.text import md
-from mlprod.ui.mlflow_source import mlflow_runs
+from mlprod.ui.mlflow_source import at_steps, mlflow_runs
 from mlprod.ui.scenario_inputs import scenario_inputs
 from mlprod.ui.team_pricing import GPU_PRICES, pricing_bar, unpriced_gpus
 from mlprod.ui.uploads import max_upload_bytes, scoring_turn, spill_upload
-from mlprod.ui.widgets import SCORED_COLUMN_ORDER, shown_empty
+from mlprod.ui.widgets import SCORED_COLUMN_ORDER, metric_picker, shown_empty
 
 ui.ensure_app_shell()
 
@@ -64,6 +64,31 @@ except BadFile as exc:
     st.stop()
 if read is not None:
     inspection.format = "mlflow-server"
+metric_column, step_column = st.columns([1, 1])
+with metric_column:
+    metric, metric_error = metric_picker("batch-metric")
+if metric_error:
+    st.error(md(metric_error), icon=":material/error:")
+    st.stop()
+inspection = inspection.for_metric(metric)
+if read is not None:  # each run's quality at its best (or last) step, from its history
+    best_step = (
+        step_column.radio(
+            "Quality at each run's",
+            ("best step", "last step"),
+            key="batch-step",
+            horizontal=True,
+            help=f"The best {metric.label} in its direction ({metric.direction}) over the "
+            "run's metric history, or the last value logged. Latency and costs are the run's.",
+        )
+        == "best step"
+    )
+    stepped = at_steps(read, inspection, metric, best=best_step)
+    if stepped is not None:
+        path, said = stepped
+        inspection = inspect(path, name=file_name).for_metric(metric)
+        inspection.format = "mlflow-server"
+        step_column.caption(md(said))
 
 st.subheader(f"{md(file_name)}: {inspection.format_label}")
 for note in inspection.notes:
@@ -73,7 +98,7 @@ with st.expander("First rows of the file", expanded=False):
 
 # The mapping: detected columns, correctable; a person's choice is remembered per layout.
 remembered = st.session_state.setdefault("batch-mappings", {}).setdefault(
-    tuple(inspection.columns), dict(inspection.mapping)
+    (tuple(inspection.columns), metric.key), dict(inspection.mapping)
 )
 if read is not None and read.every_state:  # "Also unfinished runs": a state decides nothing
     remembered.pop("state", None)
@@ -84,11 +109,14 @@ with st.expander("Column mapping", expanded=bool(inspection.missing(remembered))
     grid = st.columns(4)
     for index, name in enumerate(FIELDS):
         current = remembered.get(name)
+        label = metric.label if name == "f1" and not metric.is_f1 else FIELD_LABELS[name]
         choice = grid[index % 4].selectbox(
-            FIELD_LABELS[name] + (" *" if name in REQUIRED else ""),
+            label + (" *" if name in REQUIRED else ""),
             options,
             index=options.index(current) if current in options else 0,
-            key=f"batch-map-{name}",
+            # the quality's column is chosen anew for another metric
+            key=f"batch-map-{name}"
+            + (f"-{metric.key}" if name == "f1" and not metric.is_f1 else ""),
         )
         if choice == NOT_IN_FILE:
             remembered.pop(name, None)
@@ -112,7 +140,9 @@ missing = inspection.missing(remembered, provided)
 if missing:
     st.warning(
         "Choose a column for, or give one value for every run to: "
-        + ", ".join(FIELD_LABELS[m] for m in missing)
+        + ", ".join(
+            metric.label if m == "f1" and not metric.is_f1 else FIELD_LABELS[m] for m in missing
+        )
         + "."
     )
     st.stop()
@@ -124,13 +154,19 @@ st.caption(
             provided,
             inspection.spare_columns(remembered),
             "the values for every run",
+            metric,
         )
     )
     + "."
 )
 
 content_hash = file_hash(inspection.path)
-scored_key = (content_hash, tuple(sorted(remembered.items())), tuple(sorted(given.items())))
+scored_key = (
+    content_hash,
+    tuple(sorted(remembered.items())),
+    tuple(sorted(given.items())),
+    metric.key,
+)
 rescore = st.session_state.pop("batch-rescore", False)
 if st.button("Score", type="primary", key="batch-score", icon=":material/play_arrow:") or rescore:
     bar = st.progress(0.0, text="Scoring…")
@@ -193,7 +229,7 @@ st.dataframe(
     hide_index=True,
     height=360,
     column_order=[c for c in SCORED_COLUMN_ORDER if c in scored.preview.column_names],
-    column_config=ui.scored_column_config(),
+    column_config=ui.scored_column_config(metric.score_label),
 )
 if summary.rows > shown:
     st.caption(f"Showing the first {shown:,} of {summary.rows:,} rows; download for all.")
@@ -216,7 +252,7 @@ if summary.errors:
         shown_empty(scored.error_preview.to_pandas()),
         hide_index=True,
         height=250,
-        column_config=ui.scored_column_config(),
+        column_config=ui.scored_column_config(metric.score_label),
     )
 
 download, errors_download, save = st.columns(3)

@@ -13,6 +13,7 @@ from mlprod.errors import InvalidInput
 from mlprod.formatting import formulas
 from mlprod.ingest.fields import TEXT_LIMITS
 from mlprod.metrics import RunInputs, resolve_f1
+from mlprod.quality import metric_of
 from mlprod.saving import calculation_record, save_calculation
 from mlprod.text import md
 from mlprod.ui.cost_inputs import (
@@ -23,6 +24,7 @@ from mlprod.ui.cost_inputs import (
     training_cost_inputs,
 )
 from mlprod.ui.team_pricing import pricing_bar
+from mlprod.ui.widgets import metric_picker
 
 ui.ensure_app_shell()
 
@@ -37,7 +39,12 @@ st.caption(
 form_column, result_column = st.columns([4, 7], gap="large")
 
 with form_column:
-    f1_mode = st.radio("F1 from", F1_MODES, key="calc-f1-mode", horizontal=True)
+    metric, metric_error = metric_picker("calc-metric")
+    f1_mode = (
+        st.radio("F1 from", F1_MODES, key="calc-f1-mode", horizontal=True)
+        if metric.is_f1
+        else "metric"
+    )
     train_mode = st.radio("Training cost from", TRAIN_MODES, key="calc-train-mode", horizontal=True)
     infer_mode = st.radio(
         "Inference cost from", INFER_MODES, key="calc-infer-mode", horizontal=True
@@ -45,7 +52,21 @@ with form_column:
     team_pricing = pricing_bar("calc") if train_mode == TRAIN_MODES[1] else None
     with st.form("calc-form", border=True):
         f1_parts: dict[str, float | None] = {}
-        if f1_mode == "F1 score":
+        if f1_mode == "metric":
+            f1_parts["value"] = st.number_input(
+                metric.label
+                + (
+                    f" (lower is better: scored as {metric.score_label})"
+                    if metric.lower_is_better
+                    else ""
+                ),
+                value=0.10 if metric.lower_is_better else 0.90,
+                step=0.01,
+                format="%.3f",
+                key="calc-metric-value",
+                help="Between 0 and 1 (0.90, not 90).",
+            )
+        elif f1_mode == "F1 score":
             f1_parts["f1"] = st.number_input(
                 "F1 score",
                 value=0.90,
@@ -120,7 +141,13 @@ with form_column:
 # The result shown is the last one calculated; on a first visit, the prefilled example.
 if submitted or "calc-result" not in st.session_state:
     try:
-        f1 = resolve_f1(**f1_parts)
+        if metric_error is not None:
+            raise InvalidInput("metric", metric_error)
+        f1 = (
+            metric.score_of(f1_parts.pop("value"))
+            if "value" in f1_parts
+            else resolve_f1(**f1_parts)
+        )
         costs = build_costs(CostScenario(**cost_inputs, currency=currency), training_hours)
         run = RunInputs(f1, costs.training_cost, costs.inference_cost, training_hours, latency_ms)
         ratios = run.ratios
@@ -133,6 +160,7 @@ if submitted or "calc-result" not in st.session_state:
             project=project,
             tags=tags,
             notes=notes,
+            metric=metric,
         )
     except InvalidInput as exc:
         st.session_state["calc-result"] = {"error": str(exc)}
@@ -152,11 +180,12 @@ if "error" in result:
     st.stop()
 
 record = result["record"]
+shown_metric = metric_of(record.get("metric"))
 with result_column:
     title = record["model_name"] or "This run"
-    st.subheader(f"{md(title)}: F1 {record['f1']:.3g}")
-    shown_formulas = formulas(RunInputs.of(record), record["currency"])
-    ratio_cards(result["ratios"], record["currency"], shown_formulas)
+    st.subheader(f"{md(title)}: {shown_metric.score_label} {record['f1']:.3g}")
+    shown_formulas = formulas(RunInputs.of(record), record["currency"], shown_metric)
+    ratio_cards(result["ratios"], record["currency"], shown_formulas, shown_metric)
 
     st.markdown("**How they are computed**")
     st.code(

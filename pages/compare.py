@@ -117,6 +117,12 @@ rows = (
 )
 run_a, run_b = (resolve_side(s, rows, noise=with_noise) for s in (side_a, side_b))
 extras = [run_from_row(rows.loc[i].to_dict() | {"id": i}) for i in extra_ids if i in rows.index]
+if other_metric := [r.name for r in extras if r.metric.key != run_a.metric.key]:
+    st.caption(  # runs of two quality metrics are never drawn together
+        f"Not shown: {md(', '.join(other_metric))} (scored on another metric than "
+        f"{md(run_a.quality)})."
+    )
+    extras = [r for r in extras if r.metric.key == run_a.metric.key]
 
 
 def share_link() -> None:

@@ -9,6 +9,7 @@ from mlprod.charts import sample_words
 from mlprod.comparison.noise import GROUP_RULE
 from mlprod.config import CURRENCIES
 from mlprod.formatting import format_money, format_ratio
+from mlprod.quality import metric_of
 from mlprod.store import HistoryFilter
 from mlprod.text import md
 from mlprod.ui.history_files import download_buttons
@@ -59,7 +60,20 @@ symbol = CURRENCIES.get(currency or "", "").strip() or "mixed currencies"
 
 # -- filters ---------------------------------------------------------------------------------
 options = ui.filter_options()
+# Runs of two quality metrics are never ranked, drawn or fronted together: a history that
+# holds several shows one at a time (the one with the most runs first).
+held = list(ui.history_metrics())
 with st.container(border=True):
+    if len(held) > 1:
+        chosen_metric = st.selectbox(
+            "Quality metric",
+            held,
+            format_func=lambda key: metric_of(key).score_label,
+            key="history-metric",
+            help="Runs scored on different metrics are never compared: pick one.",
+        )
+    else:
+        chosen_metric = held[0] if held else "f1"
     models_col, projects_col, tags_col = st.columns(3)
     models = models_col.multiselect("Model", options["models"], key="history-models")
     projects = projects_col.multiselect("Project", options["projects"], key="history-projects")
@@ -83,13 +97,15 @@ f = HistoryFilter(
     date_from=date_from,
     date_to=date_to,
     text=text,
+    metrics=(chosen_metric,) if len(held) > 1 else (),
 )
+quality = metric_of(chosen_metric).score_label
 
 # -- figures, the two questions and the charts: all SQL, one cached overview per filter -------
 q1, q2 = st.columns(2, gap="large")
 with q1, st.container(border=True):
     gap = st.number_input(
-        "Cheapest run within this much F1 of the best",
+        f"Cheapest run within this much {quality} of the best",
         0.0,
         1.0,
         0.01,
@@ -120,9 +136,9 @@ if summary["runs"] == 0:
     ui.follow_writes()
     st.stop()
 if view.cheapest:
-    cheapest_slot.markdown(run_answer(view.cheapest, currency))
+    cheapest_slot.markdown(run_answer(view.cheapest, currency, quality))
 under_slot.markdown(
-    run_answer(view.best_under, currency)
+    run_answer(view.best_under, currency, quality)
     if view.best_under
     else f"No run costs at most {format_money(budget, currency or 'USD')} with latency ≤ "
     f"{format_ratio(latency)} ms."
@@ -177,7 +193,7 @@ st.dataframe(
     key=table_key,
     on_select="rerun",
     selection_mode="multi-row",
-    column_config=history_column_config(),
+    column_config=history_column_config(quality),
 )
 production_line()
 delete_col, undo_col, export_csv, export_parquet = st.columns(4)
@@ -246,7 +262,7 @@ if st.toggle("Show deleted runs", key="history-show-deleted"):
             key=gone_key,
             on_select="rerun",
             selection_mode="multi-row",
-            column_config=history_column_config(),
+            column_config=history_column_config(quality),
         )
         if (
             editor

@@ -304,3 +304,59 @@ def test_an_eval_import_saves_once_and_a_broken_file_is_a_row_error(tmp_path, db
         assert store.metrics() == {"pass_rate": 4}
         assumed = store.calculations_by_id(store.history_page(HistoryFilter())["id"].tolist())
         assert set(assumed["inference_mode"]) == {"eval tokens"}
+
+
+# -- the pages -------------------------------------------------------------------------------
+
+
+class TestPages:
+    def test_the_calculator_scores_and_saves_a_run_on_wer(self, app, db_path):
+        app.run()
+        app.selectbox(key="calc-metric").set_value("WER").run()
+        assert app.number_input(key="calc-metric-value").label.startswith("WER (lower is better")
+        app.number_input(key="calc-metric-value").set_value(0.2)
+        app.button(key="calc-submit").click().run()
+        assert not app.exception and not app.error
+        shown = " ".join(c.value for c in app.caption)
+        assert "0.08 1 − WER per training hour" in shown  # (1 − 0.2) / 10 hours
+        assert app.metric[1].value == "0.08"
+        app.button(key="calc-save").click().run()
+        with Store(db_path) as store:
+            assert store.metrics() == {"wer": 1}
+            assert store.history_page(HistoryFilter())["f1"].tolist() == [0.8]
+
+    def test_the_calculator_refuses_an_unbounded_name_of_ones_own(self, app):
+        app.run()
+        app.selectbox(key="calc-metric").set_value("Other (name it)").run()
+        app.text_input(key="calc-metric-name").input("val_loss").run()
+        app.button(key="calc-submit").click().run()
+        assert "no upper bound" in app.error[0].value
+
+    def test_history_shows_one_metric_at_a_time(self, app, db_path):
+        history = mlprod.History(db_path)
+        history.save(mlprod.score(runs_frame(), metric="accuracy"), author="ann")
+        history.save(mlprod.score(runs_frame().assign(f1=[0.9, 0.8, 0.7]).head(2)), author="ann")
+        app.run()
+        app.switch_page("pages/history.py").run()
+        picker = app.selectbox(key="history-metric")
+        assert picker.options == ["Accuracy", "F1"]  # most runs first
+        assert len(app.dataframe[0].value) == 3
+        assert "within this much Accuracy" in app.number_input(key="history-gap").label
+        picker.set_value("f1").run()
+        assert not app.exception and len(app.dataframe[0].value) == 2
+        assert "within this much F1" in app.number_input(key="history-gap").label
+
+    def test_batch_scores_and_saves_a_file_on_the_metric_picked(self, app, db_path):
+        app.run()
+        app.switch_page("pages/batch.py").run()
+        data = runs_frame().to_csv(index=False).encode()
+        app.file_uploader(key="batch-upload").upload("asr.csv", data, "text/csv").run()
+        app.selectbox(key="batch-metric").set_value("WER").run()
+        app.button(key="batch-score").click().run()
+        assert not app.exception
+        scored = next(d.value for d in app.dataframe if "cer" in d.value.columns)
+        assert scored["f1"].tolist()[:2] == pytest.approx([0.82, 0.91])
+        assert "WER is 1.4, above 1" in scored["error"].tolist()[2]
+        app.button(key="batch-save").click().run()
+        with Store(db_path) as store:
+            assert store.metrics() == {"wer": 2}

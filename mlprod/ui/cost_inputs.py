@@ -14,6 +14,7 @@ from mlprod.costs.modes import INFERENCE_FIELDS, INFERENCE_MODES, MONTHS, CostFi
 from mlprod.costs.pricing import Pricing
 from mlprod.formatting import format_ratio, readable
 from mlprod.metrics import Ratios
+from mlprod.quality import F1, Metric
 from mlprod.text import md
 from mlprod.ui.team_pricing import discount_input
 
@@ -275,9 +276,12 @@ def _serving_inputs(currency: str) -> dict[str, Any]:
     }
 
 
-def ratio_cards(ratios: Ratios, currency: str, formulas: dict[str, str]) -> None:
-    """Three metrics, each with its raw value, a readable form and its formula."""
-    words = readable(ratios, currency)
+def ratio_cards(
+    ratios: Ratios, currency: str, formulas: dict[str, str], metric: Metric = F1
+) -> None:
+    """Three metrics, each with its raw value, a readable form (in the run's quality
+    metric) and its formula."""
+    words = readable(ratios, currency, metric)
     meaning = {"cer": "Cost efficiency", "ter": "Time efficiency", "psr": "Performance over speed"}
     for column, name in zip(st.columns(3), ("cer", "ter", "psr"), strict=True):
         with column:

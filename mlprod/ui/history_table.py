@@ -20,6 +20,7 @@ from mlprod.charts import (
 )
 from mlprod.formatting import format_money, format_ratio
 from mlprod.ingest import inspect, resolve_mapping, scored_batches
+from mlprod.quality import metric_of
 from mlprod.saving import save_batch
 from mlprod.store import HistoryFilter, HistoryOverview
 from mlprod.text import md
@@ -115,13 +116,16 @@ def _frontier_charts(
     """The two frontiers: they change with the filter and with which runs answer the two
     questions (highlighted), not with the questions' numbers themselves."""
     charts = {}
+    quality = metric_of(f.metrics[0]).score_label if f.metrics else "F1"
     for x, title in (("total_cost", f"total cost ({symbol})"), ("latency_ms", "latency (ms)")):
         frames = [frontier_dots(_view.points, x=x, highlight=set(answers)), _view.frontiers[x]]
 
         def draw(frames: list[pd.DataFrame] = frames, title: str = title) -> alt.LayerChart:
-            return frontier_layers(*frames, x_title=title)
+            return frontier_layers(*frames, x_title=title, quality=quality)
 
-        charts[f"history-frontier-{x}"] = _drawn(f"history-frontier-{x}", (title,), draw, frames)
+        charts[f"history-frontier-{x}"] = _drawn(
+            f"history-frontier-{x}", (title, quality), draw, frames
+        )
     return charts
 
 
@@ -156,10 +160,10 @@ def spread_columns(spread: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def history_column_config() -> dict[str, object]:
+def history_column_config(quality: str = "F1") -> dict[str, object]:
     number = st.column_config.NumberColumn
     return {
-        **scored_column_config(),
+        **scored_column_config(quality),
         "answer": st.column_config.TextColumn("★", help="answers a question above", width=30),
         "total_cost": number("Total cost", format="%.2f"),
         "author": st.column_config.TextColumn("Saved by"),
@@ -180,7 +184,7 @@ def history_column_config() -> dict[str, object]:
     }
 
 
-def run_answer(row: dict[str, Any], currency: str | None = "USD") -> str:
+def run_answer(row: dict[str, Any], currency: str | None = "USD", quality: str = "F1") -> str:
     """One line naming a run that answers a question, with its numbers."""
     name = row.get("run_name") or row.get("run_id")
     if not name:  # a calculator save has neither: name it by its date, not our id
@@ -193,7 +197,7 @@ def run_answer(row: dict[str, Any], currency: str | None = "USD") -> str:
     total = float(row["training_cost"]) + float(row["inference_cost"])
     return (
         f"★ **{md(row.get('model_name') or 'run')}** · {md(name)} — "
-        f"F1 {float(row['f1']):.4g}, "
+        f"{quality} {float(row['f1']):.4g}, "
         f"{format_money(total, currency or 'USD')}{'' if currency else ' (as stored)'}, "
         f"{format_ratio(float(row['latency_ms']), 4)} ms"
     )

@@ -11,13 +11,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import streamlit as st
 
+from mlprod.ingest.inspection import Inspection
 from mlprod.ingest.mlflow_server import MlflowError, MlflowSource, experiments_on
+from mlprod.quality import Metric
 from mlprod.text import md
 from mlprod.ui.uploads import SessionFolder
 
-__all__ = ["ReadRuns", "mlflow_runs"]
+__all__ = ["ReadRuns", "at_steps", "mlflow_runs"]
 
 KEY = "batch-mlflow"
 
@@ -99,3 +102,34 @@ def mlflow_runs() -> ReadRuns | None:
     if read is not None and read.uri == uri and read.path.exists():
         return read
     return None
+
+
+def at_steps(
+    read: ReadRuns, inspection: Inspection, metric: Metric, *, best: bool
+) -> tuple[Path, str] | None:
+    """The runs read with each one's quality at its best (or last) step, from the server's
+    metric histories (asked once per metric and choice in a session): a Parquet file beside
+    the runs read, and what was done in words; None when no run logs the metric."""
+    wanted = (str(read.path), metric.key, best)
+    done = st.session_state.get(f"{KEY}-steps")
+    if done is not None and done[0] == wanted and done[1].exists():
+        return done[1], done[2]
+    columns = [
+        c
+        for c in [inspection.mapping.get("f1"), *inspection.fallbacks.get("f1", [])]
+        if c and c.startswith("metrics.")
+    ]
+    if not columns:
+        return None
+    try:
+        with st.spinner("Reading each run's metric history…"):
+            runs, steps = read.source().at_steps(
+                pq.read_table(read.path), columns, metric, best=best
+            )
+    except MlflowError as exc:
+        st.error(md(exc), icon=":material/error:")
+        return None
+    path = read.path.with_name(f"at-steps-{metric.key.replace('/', '_')}-{best}.parquet")
+    pq.write_table(runs, path)
+    st.session_state[f"{KEY}-steps"] = (wanted, path, steps["said"])
+    return path, steps["said"]

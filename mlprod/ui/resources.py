@@ -30,6 +30,7 @@ __all__ = [
     "group_runs",
     "history_currencies",
     "history_key",
+    "history_metrics",
     "history_overview",
     "history_rows",
     "history_summary",
@@ -212,6 +213,16 @@ def _currencies(database: str) -> list[str]:
 
 def history_currencies() -> list[str]:
     return _currencies(history_key())
+
+
+@st.cache_data(ttl=900, show_spinner=False)
+def _metrics(database: str) -> dict[str, int]:
+    return within_limits(store().metrics())
+
+
+def history_metrics() -> dict[str, int]:
+    """The quality metrics of the history's runs and their counts, most runs first."""
+    return _metrics(history_key())
 
 
 @st.cache_data(ttl=900, show_spinner=False)

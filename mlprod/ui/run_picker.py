@@ -12,6 +12,7 @@ from mlprod.comparison.noise import GROUP_RULE
 from mlprod.comparison.sides import side_run
 from mlprod.errors import InvalidInput
 from mlprod.metrics import INPUT_FIELDS, LABELS, RunInputs
+from mlprod.quality import metric_of
 from mlprod.store import Store
 from mlprod.text import md
 from mlprod.ui.resources import group_runs, search_runs, store
@@ -140,7 +141,8 @@ def _text(value: object) -> str:
 
 def run_label(row: object) -> str:
     """How a run reads in a picker: its name (MLflow's run name; else the start of its run
-    id), model, date and F1; never a 32-character id cut off by the box.
+    id), model, date and quality (F1, or the metric it is scored on); never a 32-character
+    id cut off by the box.
 
     >>> row = pd.Series({"run_name": "sweep-7", "run_id": "a" * 32, "model_name": "bert",
     ...                  "created_at": pd.Timestamp("2026-11-02"), "f1": 0.8123})
@@ -154,7 +156,9 @@ def run_label(row: object) -> str:
     created = get("created_at")
     if isinstance(created, pd.Timestamp):
         parts.append(f"{created:%Y-%m-%d}")
-    parts.append(f"F1 {float(get('f1') or 0):.3f}")
+    metric = get("metric")
+    quality = metric_of(metric if isinstance(metric, str) else None).score_label
+    parts.append(f"{quality} {float(get('f1') or 0):.3f}")
     return " · ".join(part for part in parts if part) or "run"
 
 

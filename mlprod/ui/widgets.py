@@ -13,6 +13,8 @@ import streamlit as st
 
 from mlprod import config
 from mlprod.charts import themed
+from mlprod.errors import InvalidInput
+from mlprod.quality import F1, KNOWN_METRICS, Metric, metric_named
 
 __all__ = [
     "PRICED_COLUMNS",
@@ -21,6 +23,7 @@ __all__ = [
     "chart_spec",
     "chart_template",
     "filled",
+    "metric_picker",
     "page_url",
     "scored_column_config",
     "shown_empty",
@@ -156,21 +159,22 @@ def page_url(params: dict[str, str]) -> str:
     return f"{base}?{urlencode(params)}"
 
 
-def scored_column_config() -> dict[str, object]:
-    """How a scored table reads: currency, significant digits, dates."""
+def scored_column_config(quality: str = "F1") -> dict[str, object]:
+    """How a scored table reads: currency, significant digits, dates; the quality column
+    and the ratios' help in the runs' metric (``quality``: ``Accuracy``, ``1 − WER``)."""
     ratio = st.column_config.NumberColumn
     return {
         "line": st.column_config.NumberColumn("Line", format="%d"),
         "status": st.column_config.TextColumn("Status"),
         "error": st.column_config.TextColumn("Error", width="large"),
-        "f1": ratio("F1", format="%.4f"),
+        "f1": ratio(quality, format="%.4f"),
         "training_cost": ratio(f"Training cost ({config.currency()})", format="%.2f"),
         "inference_cost": ratio(f"Inference cost ({config.currency()})", format="%.2f"),
         "training_hours": ratio("Training h", format="%.2f"),
         "latency_ms": ratio("Latency ms", format="%.1f"),
-        "cer": ratio("CER", format="%.4g", help="F1 per currency unit"),
-        "ter": ratio("TER", format="%.4g", help="F1 per training hour"),
-        "psr": ratio("PSR", format="%.4g", help="F1 per ms of latency"),
+        "cer": ratio("CER", format="%.4g", help=f"{quality} per currency unit"),
+        "ter": ratio("TER", format="%.4g", help=f"{quality} per training hour"),
+        "psr": ratio("PSR", format="%.4g", help=f"{quality} per ms of latency"),
         "created_at": st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD HH:mm"),
         "run_id": st.column_config.TextColumn("Run id", width="small"),
         "run_name": st.column_config.TextColumn("Run name"),
@@ -179,3 +183,27 @@ def scored_column_config() -> dict[str, object]:
         "tags": st.column_config.TextColumn("Tags"),
         "notes": st.column_config.TextColumn("Notes"),
     }
+
+
+#: The metrics a run can be scored on, F1 first; the last choice takes a team's own name.
+METRIC_CHOICES = (*(m.label for m in KNOWN_METRICS), "Other (name it)")
+
+
+def metric_picker(key: str) -> tuple[Metric, str | None]:
+    """The quality metric a person picks (F1 first) and, for a name of their own that is
+    refused (an unbounded one), why; F1 stands in meanwhile."""
+    choice = st.selectbox(
+        "Quality metric",
+        METRIC_CHOICES,
+        key=key,
+        help="What the ratios divide. F1 by default; a lower-is-better error rate (WER, "
+        "error rate) is scored as 1 − it; loss, RMSE and perplexity have no upper bound and "
+        "are refused. See the Guide.",
+    )
+    if choice != METRIC_CHOICES[-1]:
+        return KNOWN_METRICS[METRIC_CHOICES.index(choice)], None
+    own = st.text_input("Metric name", key=f"{key}-name", placeholder="e.g. helpfulness (0 to 1)")
+    try:
+        return (metric_named(own) if own.strip() else F1), None
+    except InvalidInput as exc:
+        return F1, str(exc)
