@@ -5,6 +5,7 @@ import streamlit as st
 from mlprod import ui
 from mlprod.formatting import format_ratio
 from mlprod.metrics import calculate
+from mlprod.quality import KNOWN_METRICS
 
 ui.ensure_app_shell()
 
@@ -51,6 +52,49 @@ with meaning:
   is within run-to-run spread.
 """
     )
+
+HIGHER = ", ".join(m.label for m in KNOWN_METRICS if not m.lower_is_better)
+LOWER = ", ".join(m.label for m in KNOWN_METRICS if m.lower_is_better)
+st.header("Quality beyond F1: the metric and its direction", anchor="metrics")
+st.markdown(
+    f"""
+F1 is the default. A run can be scored on another quality instead — pick it in the
+calculator or on Batch, or give `--metric NAME` to `mlprod score`, `calc` and `import`
+(`mlprod.score(df, metric=...)` in a notebook). The ratios then divide that quality and say
+so: *0.75 Accuracy per $1,000*.
+
+| The metric | How it is scored | Examples |
+|---|---|---|
+| Higher is better, 0 to 1 | as logged | {HIGHER}, or a name of your own |
+| Lower is better, 0 to 1 | **1 − x**, labelled so (*1 − WER*) | {LOWER} |
+| No upper bound | refused | loss, RMSE, MAE, perplexity, R² |
+
+**Why a loss is refused.** A ratio needs a quality where more is better and 1 is the most
+there is. RMSE per dollar grows as the model gets *worse*, and its size depends on the
+target's units (the same model has RMSE 0.5 in metres and 500 in millimetres): its ratios
+would rank runs backwards. Log a bounded score next to it (R² clipped at 0 is not one: it
+has no lower bound) and score on that.
+
+**Runs of two metrics are never compared.** Each save keeps its metric. History shows one
+metric at a time (a picker appears once the history holds two), its frontiers and best runs
+are of that metric only, and Compare refuses A on F1 against B on accuracy.
+
+**The best step.** A tracker keeps each metric's history (MLflow's metric history): mlprod
+reads the best value in the metric's direction, and says at which step; `--step last` (or
+*last step* on Batch) takes the last. Latency and costs stay the run's own.
+
+**Evaluation files.** `mlprod import lm-eval PATH` (lm-evaluation-harness `results_*.json`,
+a run per task, `acc` by default) and `mlprod import promptfoo PATH` (`promptfoo eval -o`
+output, a run per prompt × provider, pass rate by default). Their tokens are priced by the
+dated LLM price book; a model it does not list is a row error, never $0.
+
+**When a ratio on accuracy misleads.** On imbalanced classes (1% fraud), a model that always
+says "not fraud" is 99% accurate, catches nothing, and — being tiny — gets the best CER of
+all. Accuracy per dollar then rewards the useless model. That is why F1 is the default: it is
+low unless both precision and recall are decent. Use accuracy where classes are balanced or
+every error costs the same; for rare positives, prefer F1 or balanced accuracy.
+"""
+)
 
 st.header("How to use each page", anchor="pages")
 st.markdown(

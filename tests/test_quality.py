@@ -360,3 +360,12 @@ class TestPages:
         app.button(key="batch-save").click().run()
         with Store(db_path) as store:
             assert store.metrics() == {"wer": 2}
+
+    def test_the_guide_explains_the_metric_choice_and_the_direction_rule(self, app):
+        app.run()
+        app.switch_page("pages/guide.py").run()
+        shown = " ".join(m.value for m in app.markdown)
+        assert "Lower is better, 0 to 1 | **1 − x**" in shown
+        for metric in KNOWN_METRICS:  # every metric the pickers offer is in the table
+            assert metric.label in shown
+        assert "Why a loss is refused" in shown and "imbalanced classes" in shown
