@@ -85,3 +85,21 @@ def test_gate_benchmark_reports_its_figures_and_a_decision():
     assert figures["gate_decision"]["exit"] == (
         0 if figures["gate_decision"]["decision"] == "promote" else 1
     )
+
+
+def test_eval_import_benchmark_reports_runs_per_second_for_both_tools():
+    """The evaluation-file import benchmark, on 20 files of each tool."""
+    out = subprocess.run(
+        [sys.executable, "tests/benchmarks/eval_import.py", "--files", "20", "--repeat", "1"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    figures = [json.loads(line) for line in out.stdout.splitlines()]
+    assert {(f["tool"], f["figure"]) for f in figures} == {
+        (tool, figure)
+        for tool in ("lm-eval", "promptfoo")
+        for figure in ("import", "import_save", "read_files_in_process")
+    }
+    runs = {f["tool"]: f["runs"] for f in figures}
+    assert runs == {"lm-eval": 40, "promptfoo": 80}  # two tasks, four prompt × provider
+    assert all(f["runs_per_s"] > 0 for f in figures)
