@@ -62,7 +62,7 @@ def readable(ratios: Ratios, currency: str = "USD", metric: Metric = F1) -> dict
     >>> readable(Ratios(0.00075, 0.09, 0.018), metric=metric_named("accuracy"))["ter"]
     '0.09 Accuracy per training hour'
     """
-    quality = metric.score_label
+    quality = metric.quantity
     return {
         "cer": _per_money_unit(ratios.cer, currency, quality),
         "ter": f"{format_ratio(ratios.ter, 3)} {metric.per('training hour')}",
@@ -79,7 +79,7 @@ def formulas(run: RunInputs, currency: str = "USD", metric: Metric = F1) -> dict
     ratios = run.ratios
     f1, training_cost, inference_cost, training_hours, latency_ms = run.values()
     f = format_ratio(f1)
-    q = f"({metric.score_label})" if metric.lower_is_better else metric.score_label
+    q = metric.quantity
     return {
         "cer": (
             f"CER = {q} / (training cost + inference cost) = {f} / "

@@ -103,9 +103,14 @@ class Metric:
         """The value as logged, from its quality (the inverse of :meth:`scores`)."""
         return 1.0 - score if self.lower_is_better else score
 
+    @property
+    def quantity(self) -> str:
+        """The quality after a number or in a formula: ``F1``, ``(1 − WER)``."""
+        return f"({self.score_label})" if self.lower_is_better else self.score_label
+
     def per(self, what: str) -> str:
-        """``F1 per training hour``, ``1 − WER per $1,000``."""
-        return f"{self.score_label} per {what}"
+        """``F1 per training hour``, ``(1 − WER) per $1,000``."""
+        return f"{self.quantity} per {what}"
 
 
 #: The metrics mlprod knows by name, F1 first (the calculator's picker lists them in this

@@ -94,10 +94,8 @@ def test_calc_scores_a_run_on_its_metric_and_labels_the_ratios(
         {"cer": quality / 1200, "ter": quality / 10, "psr": quality / 50}
     )
     code, out, _ = cli(capsys, *args, "--save", "--db", str(db_path))
-    assert (
-        f"{label} per training hour" in out
-        and f"TER = {label if metric != 'wer' else '(1 − WER)'} /" in out
-    )
+    quantity = f"({label})" if metric == "wer" else label
+    assert f"{quantity} per training hour" in out and f"TER = {quantity} /" in out
     with Store(db_path) as store:
         assert store.metrics() == {metric_named(metric).key: 1}
         row = store.history_page(HistoryFilter())
@@ -318,7 +316,7 @@ class TestPages:
         app.button(key="calc-submit").click().run()
         assert not app.exception and not app.error
         shown = " ".join(c.value for c in app.caption)
-        assert "0.08 1 − WER per training hour" in shown  # (1 − 0.2) / 10 hours
+        assert "0.08 (1 − WER) per training hour" in shown  # (1 − 0.2) / 10 hours
         assert app.metric[1].value == "0.08"
         app.button(key="calc-save").click().run()
         with Store(db_path) as store:
@@ -342,6 +340,8 @@ class TestPages:
         assert picker.options == ["Accuracy", "F1"]  # most runs first
         assert len(app.dataframe[0].value) == 3
         assert "within this much Accuracy" in app.number_input(key="history-gap").label
+        charts = " ".join(c.proto.spec for c in app.get("vega_lite_chart"))
+        assert "Accuracy vs total cost" in charts and "F1 vs" not in charts
         picker.set_value("f1").run()
         assert not app.exception and len(app.dataframe[0].value) == 2
         assert "within this much F1" in app.number_input(key="history-gap").label
