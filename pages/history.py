@@ -296,7 +296,7 @@ with spread_box:
                 "A lead smaller than a group's spread may be a lucky seed: the Compare page weighs "
                 f"it (pick *Group of runs* there). {GROUP_RULE}"
             )
-            shown = spread_columns(spread)
+            shown = spread_columns(spread, quality)
             numbers = [c for c in shown.columns if c not in ("Group", "Runs")]
             st.dataframe(
                 shown,

@@ -146,11 +146,12 @@ def history_charts(
     return {**_filter_charts(key, f, view), **_frontier_charts(key, f, answers, symbol, view)}
 
 
-def spread_columns(spread: pd.DataFrame) -> pd.DataFrame:
-    """:meth:`Store.spread_per_group` as a person reads it: per measure, mean and min–max."""
+def spread_columns(spread: pd.DataFrame, quality: str = "F1") -> pd.DataFrame:
+    """:meth:`Store.spread_per_group` as a person reads it: per measure (the quality named
+    as the runs' metric), mean and min–max."""
     out = pd.DataFrame({"Group": spread["run_group"], "Runs": spread["runs"]})
     for measure in ("f1", "cer", "ter", "psr"):
-        name = measure.upper()
+        name = quality if measure == "f1" else measure.upper()
         out[f"{name} mean"] = spread[f"{measure}_mean"]
         out[f"{name} min"] = spread[f"{measure}_min"]
         out[f"{name} max"] = spread[f"{measure}_max"]
