@@ -45,6 +45,7 @@ __all__ = [
     "f1_from_precision_recall",
     "quality_value",
     "resolve_f1",
+    "round_significant",
     "score_arrays",
 ]
 
@@ -195,7 +196,7 @@ def _flag_not_finite(
 _POW10 = 10.0 ** np.arange(23)  # exact doubles
 
 
-def _round_significant(x: FloatArray, digits: int = SIGNIFICANT_DIGITS) -> FloatArray:
+def round_significant(x: FloatArray, digits: int = SIGNIFICANT_DIGITS) -> FloatArray:
     """Round to ``digits`` (or one more) significant digits; 0, NaN and inf pass through.
 
     Dividing an exact integer by an exact power of ten is correctly rounded, so the
@@ -305,9 +306,9 @@ def score_arrays(
         ter[bad] = np.nan
         psr[bad] = np.nan
     return Scored(
-        cer=_round_significant(cer),
-        ter=_round_significant(ter),
-        psr=_round_significant(psr),
+        cer=round_significant(cer),
+        ter=round_significant(ter),
+        psr=round_significant(psr),
         ok=ok,
         error=error,
         error_field=error_field,
@@ -518,7 +519,7 @@ def f1_arrays_from_precision_recall(precision: Any, recall: Any) -> F1Parts:
     with np.errstate(divide="ignore", invalid="ignore"):
         total = p + r
         f1 = np.where(total > 0, 2 * p * r / np.where(total > 0, total, 1), 0.0)
-    f1 = np.where(errors.bad, np.nan, _round_significant(f1))
+    f1 = np.where(errors.bad, np.nan, round_significant(f1))
     return f1, errors.message, errors.field
 
 
@@ -549,7 +550,7 @@ def f1_arrays_from_counts(tp: Any, fp: Any, fn: Any) -> F1Parts:
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         f1 = 2 * counts["tp"] / denominator
-    f1 = np.where(errors.bad, np.nan, _round_significant(f1))
+    f1 = np.where(errors.bad, np.nan, round_significant(f1))
     return f1, errors.message, errors.field
 
 

@@ -71,7 +71,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 return batch.score(args)
             if args.tracker == "mlflow":
                 return batch.import_mlflow(args)
-            return batch.import_evals(args)
+            if args.tracker in batch.EVAL_TOOLS:
+                return batch.import_evals(args)
+            return batch.import_tracker(args)
         from mlprod.cli import commands
 
         return commands.run(args)

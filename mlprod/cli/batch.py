@@ -38,7 +38,7 @@ from mlprod.quality import metric_named
 if TYPE_CHECKING:  # the store (DuckDB) is imported only when a command saves
     from mlprod.store import Store
 
-__all__ = ["import_evals", "import_mlflow", "score"]
+__all__ = ["import_evals", "import_mlflow", "import_tracker", "score"]
 
 Saver = Callable[["Store", Iterator[pa.Table]], int]
 
@@ -162,6 +162,39 @@ def import_evals(args: argparse.Namespace) -> int:
         fmt=tool,
         default_output=Path(f"{tool}-runs.scored.csv"),
         said=[f"inference cost of {line}" for line in said],
+    )
+
+
+def import_tracker(args: argparse.Namespace) -> int:
+    """``mlprod import wandb|tensorboard|trainer|lightning|dvc|mlruns|codecarbon PATH``:
+    runs from the files a tracker left on disk, scored as a file."""
+    from mlprod.ingest.trackers import TRACKERS
+
+    tool = TRACKERS[args.tracker]
+    paths = [Path(p) for p in args.paths]
+    for path in paths:
+        if not path.exists():
+            raise BadFile(f"No such file or folder: {path}")
+    runs = tool.read(paths, metric_named(args.metric), best=args.step == "best")
+    if runs.num_rows == 0:
+        raise BadFile(f"No {tool.what} under {', '.join(map(str, paths))}.")
+    said = [f"read {runs.num_rows:,} runs: {tool.fed}"]
+    if args.energy:
+        from mlprod.ingest.trackers.codecarbon import join_energy
+
+        runs, joined = join_energy(runs, Path(args.energy))
+        said.append(joined)
+    given = [p.resolve() for p in paths]
+    root = Path(os.path.commonpath(given)) if len(given) > 1 else given[0]
+    return _import_runs(
+        args,
+        runs,
+        source=args.tracker,
+        origin=str(root),
+        name=f"{args.tracker} {root}",
+        fmt="wandb-runs" if args.tracker == "wandb" else args.tracker,  # "wandb": an export
+        default_output=Path(f"{args.tracker}-runs.scored.csv"),
+        said=said,
     )
 
 
@@ -294,13 +327,14 @@ def _run(
         inspection.spare_columns(mapping),
         metric=inspection.metric,
     )
-    metric = inspection.metric
-    lines = [] if metric.is_f1 else [f"quality is {metric.score_label} ({metric.direction})"]
-    lines += (extra or {}).get("said", []) + scenario.describe()
+    lines = scenario.describe()
     pricing = scenario.pricing(default_fx().rate(args.currency))
     if priced := outcome.summary.pricing_text(pricing):
         lines.append(priced)
-    extra = {**(extra or {}), "pricing": pricing.as_record(), "metric": metric.key}
+    metric = inspection.metric
+    said = [] if metric.is_f1 else [f"Quality: {metric.score_label} ({metric.direction})"]
+    said += [f"Source: {line}" for line in (extra or {}).get("said", [])]
+    extra = {**(extra or {}), "pricing": pricing.as_record(), "metric": metric.key, "said": said}
     return _report(args, outcome, inspection, name, output, source, lines, given, extra)
 
 
@@ -329,6 +363,8 @@ def _report(
         print(summary.describe(name, inspection.format_label, output, batch_no), file=stream)
         if extra.get("skipped"):
             print(f"Skipped {extra['skipped']:,} runs already in the history.", file=stream)
+        for line in extra.get("said", []):
+            print(line, file=stream)
         print(f"Columns: {source}.", file=stream)
         for line in scenario_lines:
             print(f"Scenario: {line}", file=stream)

@@ -207,14 +207,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="log mlprod.cer, mlprod.ter and mlprod.psr on each scored run",
     )
     mlflow.add_argument("-o", "--output", help="scored file (default: mlflow-runs.scored.csv)")
-    mlflow.add_argument(
-        "--step",
-        choices=("best", "last"),
-        default="best",
-        help="the quality at each run's best step in the metric's direction, from its metric "
-        "history (default), or at its last step",
-    )
+    _step_option(mlflow)
     _batch_options(mlflow, saves="the runs not stored yet")
+    _energy_option(mlflow)
+    from mlprod.ingest.trackers import TRACKERS
+
+    for name, tracker in TRACKERS.items():
+        files = trackers.add_parser(
+            name,
+            help=tracker.what,
+            description=f"Score {tracker.what}: {tracker.fed}. Same options as import "
+            "mlflow; with --save, runs already in the history (same path, same run id) are "
+            "skipped, so it can run from cron.",
+        )
+        files.add_argument("paths", nargs="+", metavar="PATH", help=tracker.paths)
+        files.add_argument("-o", "--output", help=f"scored file (default: {name}-runs.scored.csv)")
+        if name != "codecarbon":
+            _step_option(files)
+            _energy_option(files)
+        else:
+            files.set_defaults(step="best", energy=None)
+        _batch_options(files, saves="the runs not stored yet")
     for tool, what, where in (
         (
             "lm-eval",
@@ -240,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
             "in the history (same folder, same run) are skipped.",
         )
         evals.add_argument("paths", nargs="+", metavar="PATH", help=where)
+        _energy_option(evals)
         evals.add_argument("-o", "--output", help=f"scored file (default: {tool}-runs.scored.csv)")
         _batch_options(evals, saves="the runs not stored yet")
     gate = commands.add_parser(
@@ -320,6 +334,25 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--db", help=_DB_HELP)
     ui.add_argument("--browser", action="store_true", help="open a browser tab too")
     return parser
+
+
+def _step_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--step",
+        choices=("best", "last"),
+        default="best",
+        help="the quality at each run's best step in the metric's direction, from its metric "
+        "history (default), or at its last step",
+    )
+
+
+def _energy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--energy",
+        metavar="EMISSIONS_CSV",
+        help="CodeCarbon's emissions.csv: each run takes the energy (kWh) and CO2e measured "
+        "for it (by run id or name, else by project and overlapping time)",
+    )
 
 
 def _metric_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

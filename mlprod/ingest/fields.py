@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from mlprod.metrics import INPUT_FIELDS, LABELS
 from mlprod.quality import F1, Metric
 
+#: What a run's training used, where it was measured (CodeCarbon): kWh and kg CO2e.
+ENERGY_FIELDS = ("energy_kwh", "co2_kg")
+
 __all__ = [
+    "ENERGY_FIELDS",
     "EVAL_FORMATS",
     "FIELDS",
     "FIELD_LABELS",
@@ -44,6 +48,7 @@ NUMERIC_FIELDS = (
     "fp",
     "fn",
     "gpu_count",
+    *ENERGY_FIELDS,
 )
 #: Text columns every scored file carries (null when the file has none).
 RUN_TEXT_FIELDS = ("run_id", "run_name", "model_name", "project", "tags", "notes")
@@ -87,6 +92,8 @@ FIELD_LABELS = {
     "state": "Run state",
     "step": "Step",
     "row_error": "Import problem",
+    "energy_kwh": "Energy (kWh)",
+    "co2_kg": "CO2e (kg)",
 }
 
 # The sections trackers put a metric under (``val/f1``, ``eval_f1``, ``test-f1``): every
@@ -180,7 +187,26 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "state": ("state", "status", "run_status", "run_state"),
     "step": ("metric_step", "best_step"),
     "row_error": ("row_error",),
+    "energy_kwh": (
+        "energy_kwh",
+        "energy_consumed",
+        "energy_consumed_kwh",
+        "energy",
+        "kwh",
+        "training_energy_kwh",
+    ),
+    "co2_kg": ("co2_kg", "emissions", "emissions_kg", "co2e_kg", "co2e", "carbon_kg"),
 }
+# Trackers' configs nest settings in sections (DVC's ``train.gpu``, a YAML's
+# ``hardware.gpus``): the names of what a run used are known under them too. Not the
+# quality: ``train_f1`` is the training set's, not the run's quality.
+_CONFIG_SECTIONS = ("train_", "training_", "trainer_", "model_", "hardware_", "resources_")
+for _name in ("model_name", "gpu_model", "gpu_count", "provider", "spot", "training_hours",
+              "training_cost", "inference_cost"):  # fmt: skip
+    SYNONYMS[_name] = (
+        *SYNONYMS[_name],
+        *(s + n for s in _CONFIG_SECTIONS for n in SYNONYMS[_name] if not n.startswith(s)),
+    )
 
 # Prefixes trackers put before keys, best first for numbers (metrics) and for text.
 _NUMERIC_PREFIXES = ("metrics.", "summary.", "", "params.", "config.", "tags.")
@@ -195,6 +221,13 @@ FORMATS = {
     "mlflow-server": "MLflow tracking server",
     "lm-eval": "lm-evaluation-harness results",
     "promptfoo": "promptfoo output",
+    "wandb-runs": "W&B run folders",
+    "tensorboard": "TensorBoard event files",
+    "trainer": "Hugging Face Trainer state",
+    "lightning": "Lightning CSV logs",
+    "dvc": "DVC experiments",
+    "mlruns": "MLflow file store",
+    "codecarbon": "CodeCarbon emissions",
 }
 #: Formats whose runs an importer priced itself (their tokens, by the price book).
 EVAL_FORMATS = ("lm-eval", "promptfoo")

@@ -38,6 +38,7 @@ from mlprod.ingest.defaults import (
 )
 from mlprod.ingest.evals import PRICED_COLUMNS
 from mlprod.ingest.fields import (
+    ENERGY_FIELDS,
     EVAL_FORMATS,
     NUMERIC_FIELDS,
     REQUIRED,
@@ -49,7 +50,12 @@ from mlprod.ingest.fields import (
 from mlprod.ingest.inspection import Inspection, resolve_mapping
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, record_batches
 from mlprod.ingest.seeds import Evidence, evidence_in, group_tags, with_group
-from mlprod.metrics import f1_arrays_from_counts, f1_arrays_from_precision_recall, score_arrays
+from mlprod.metrics import (
+    f1_arrays_from_counts,
+    f1_arrays_from_precision_recall,
+    round_significant,
+    score_arrays,
+)
 from mlprod.quality import F1, Metric, metric_named
 from mlprod.text import plain
 
@@ -120,6 +126,7 @@ def _score_batch(
             problems.add(above, messages)
     scored = score_arrays(*(values[name] for name in REQUIRED), quality=metric.input_label)
     problems.add(~scored.ok, scored.error)
+    energy = _energy_of(values, scored.cer, problems) if "energy_kwh" in values else {}
     texts = _texts_of(batch, mapping, problems)
     if evidence:  # runs that repeat one training are tagged as its group
         groups = group_tags(batch, evidence, [texts["model_name"], texts["project"]])
@@ -149,6 +156,7 @@ def _score_batch(
     }
     for name in ("precision", "recall", "tp", "fp", "fn"):
         out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
+    out.update(energy)
     for name in passthrough:  # how an importer priced the run, kept with it
         out[name] = batch.column(name)
     if "step" in mapping:  # the step of a metric history the quality was read at
@@ -159,6 +167,29 @@ def _score_batch(
             out["metric_value"] = pa.array(logged)
     out.update(assumed)  # only when the training cost was priced from GPUs, or a scenario
     return pa.table(out)
+
+
+def _energy_of(
+    values: Mapping[str, np.ndarray], cer: np.ndarray, problems: Problems
+) -> dict[str, pa.Array]:
+    """The energy a run's training used and its quality per kWh, where it was measured;
+    unknown (null) elsewhere, never estimated. A measured energy of 0 or less is a row
+    error."""
+    energy = values["energy_kwh"]
+    co2 = values.get("co2_kg", np.full(len(energy), np.nan))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bad = ~np.isnan(energy) & (energy <= 0)
+        bad_co2 = ~np.isnan(co2) & (co2 < 0)
+        per_kwh = np.where(np.isnan(cer) | bad, np.nan, values["f1"] / energy)
+    if bad.any():
+        problems.add(bad, "Energy (kWh) must be above 0 where it was measured.")
+    if bad_co2.any():
+        problems.add(bad_co2, "CO2e (kg) cannot be negative.")
+    return {
+        "energy_kwh": pa.array(energy, from_pandas=True),
+        "co2_kg": pa.array(co2, from_pandas=True),
+        "quality_per_kwh": pa.array(round_significant(per_kwh), from_pandas=True),
+    }
 
 
 def _with_spare_columns(
@@ -203,6 +234,8 @@ def _numbers_of(
             found = logged_f1 if name == "f1" else f1_parts if name in _F1_PARTS else problems
             if gpu_priced and name in ("training_cost", "gpu_count"):
                 found = own_cost if name == "training_cost" else by_gpu
+            if name in ENERGY_FIELDS:  # measured for some runs: an empty cell is unknown
+                found = Problems(n)
             label = metric.label if name == "f1" and not metric.is_f1 else None
             values[name] = parse_numbers(batch.column(mapping[name]), name, found, decimal, label)
     if "training_hours" not in values and hours_from is not None:

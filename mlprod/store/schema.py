@@ -109,6 +109,10 @@ BOOK_COLUMNS = (
     ("llm_batch_discount", "DOUBLE"),
 )
 ASSUMPTION_COLUMNS += tuple(name for name, _ in BOOK_COLUMNS)
+#: The energy a run's training used, where it was measured (issue #36), kept with what
+#: its cost assumed: both are rarely given, and read with the run.
+ENERGY_COLUMNS = (("energy_kwh", "DOUBLE"), ("co2_kg", "DOUBLE"))
+ASSUMPTION_COLUMNS += tuple(name for name, _ in ENERGY_COLUMNS)
 
 _ROLLUP_KEYS = "batch_no, day, model_name, project, tags"
 
@@ -430,6 +434,10 @@ def migrations(d: Dialect) -> dict[int, tuple[str, ...]]:
                coalesce(b.metric, 'f1') AS metric
         FROM calculations c JOIN batches b ON b.batch_no = {d.batch_of("c.id")}
         """,
+    )
+    # The energy a run used, where measured (issue #36).
+    steps[11] = tuple(
+        f"ALTER TABLE cost_assumptions ADD COLUMN {name} {kind}" for name, kind in ENERGY_COLUMNS
     )
     # What DuckDB finds by scanning its zone maps, a row store finds through indexes.
     steps[6] += d.indexes()

@@ -1,0 +1,296 @@
+"""Trackers whose runs are plain files: Hugging Face Trainer state, Lightning's CSVLogger,
+DVC experiments and an MLflow file store (``mlruns/``).
+
+- **Trainer** (``trainer_state.json``, ``Trainer.save_state()`` and every checkpoint):
+  ``log_history`` holds the evaluations per step (``eval_f1``, ``eval_accuracy``...) and
+  the training's own ``train_runtime`` (seconds); latency is the evaluation's time per
+  sample (1,000 / ``eval_samples_per_second`` ms). The model is the ``config.json``
+  beside it or in the last checkpoint (``_name_or_path``, else its architecture). A
+  checkpoint's own state is the same run: only the newest state of a folder is read.
+- **Lightning** (``CSVLogger``: ``<name>/version_N/metrics.csv`` and ``hparams.yaml``):
+  one run per version folder; a metric's history is its column by ``step``. The CSV
+  keeps no clock: give the training hours (``--set training_hours=...``) unless a column
+  holds them.
+- **DVC** (``dvc exp show --json``): one run per commit and experiment, its params and
+  metrics flattened (``train.lr``, ``val.f1``), its timestamp; the workspace is left out
+  (it repeats the last run). DVC keeps no duration either.
+- **MLflow file store** (``mlruns/<experiment>/<run>/``: ``meta.yaml``, ``metrics/<key>``
+  as ``timestamp value step`` lines, ``params/``, ``tags/``): each run with its state,
+  start and end, and every metric's history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from mlprod.ingest.trackers import at_steps, number, rows_table
+from mlprod.quality import Metric
+
+__all__ = ["read_dvc", "read_lightning", "read_mlruns", "read_trainer"]
+
+
+def _relative(path: Path, roots: list[Path]) -> str:
+    for root in roots:
+        if path.is_relative_to(root):
+            return str(path.relative_to(root)) or path.name
+    return str(path)
+
+
+def _yaml(path: Path) -> tuple[Any, str | None]:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text()), None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return None, f"{path.name} cannot be read ({type(exc).__name__})"
+
+
+def _json(path: Path) -> tuple[Any, str | None]:
+    try:
+        return json.loads(path.read_text()), None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"{path.name} cannot be read as JSON ({exc}); is it cut short?"
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested settings as ``a.b`` keys (``{"val": {"f1": 0.9}}`` is ``val.f1``)."""
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            yield from _flat(value, f"{prefix}{key}.")
+        elif not isinstance(value, list):
+            yield f"{prefix}{key}", value
+
+
+def _with_history(
+    row: dict[str, Any], history: dict[str, list[tuple[int, float]]], metric: Metric, best: bool
+) -> dict[str, Any]:
+    for key, points in history.items():
+        row[f"metrics.{key}"] = points[-1][1]
+    values, step = at_steps(history, metric, best=best)
+    row.update({f"metrics.{k}": v for k, v in values.items()})
+    row["metric_step"] = step
+    return row
+
+
+# -- Hugging Face Trainer ---------------------------------------------------------------------
+
+
+def _trainer_model(folder: Path) -> str | None:
+    configs = [folder / "config.json", *sorted(folder.glob("checkpoint-*/config.json"))]
+    for config in reversed([c for c in configs if c.is_file()]):
+        data, _ = _json(config)
+        if isinstance(data, dict):
+            name = data.get("_name_or_path") or next(iter(data.get("architectures") or []), None)
+            return str(name) if name else data.get("model_type")
+    return None
+
+
+def _step_of(state: Path) -> int:
+    return int(number(state.parent.name.rpartition("-")[2]) or 0)
+
+
+def read_trainer(paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
+    roots = [p.resolve() for p in paths]
+    states = sorted({s.resolve() for p in paths for s in p.rglob("trainer_state.json")})
+    newest: dict[Path, Path] = {}  # a run's folder -> its newest state
+    for state in states:  # the folder's own state, else its last checkpoint's
+        in_checkpoint = state.parent.name.startswith("checkpoint-")
+        folder = state.parent.parent if in_checkpoint else state.parent
+        known = newest.get(folder)
+        if (
+            known is None
+            or (not in_checkpoint and known.parent != folder)
+            or (in_checkpoint and known.parent != folder and _step_of(state) > _step_of(known))
+        ):
+            newest[folder] = state
+    rows = []
+    for folder, state in sorted(newest.items()):
+        data, problem = _json(state)
+        row: dict[str, Any] = {"run_id": _relative(folder, roots), "run_name": folder.name}
+        if problem or not isinstance(data, dict) or not isinstance(data.get("log_history"), list):
+            row["row_error"] = problem or f"{state.name} has no log_history."
+            rows.append(row)
+            continue
+        history: dict[str, list[tuple[int, float]]] = {}
+        runtime = latency = None
+        for entry in data["log_history"]:
+            step = int(entry.get("step") or 0)
+            for key, value in entry.items():
+                if key in ("step", "epoch") or (found := number(value)) is None:
+                    continue
+                if key == "train_runtime":
+                    runtime = found
+                elif key == "eval_samples_per_second" and found > 0:
+                    latency = 1000 / found
+                elif key.startswith("eval_") and not key.endswith(("_runtime", "_per_second")):
+                    history.setdefault(key, []).append((step, found))
+        row |= {
+            "model_name": _trainer_model(folder),
+            "training_hours": runtime / 3600 if runtime else None,
+            "latency_ms": latency,
+            "state": "finished" if runtime else "running",
+            "start_time": datetime.fromtimestamp(state.stat().st_mtime - (runtime or 0), UTC),
+        }
+        rows.append(_with_history(row, history, metric, best))
+    return rows_table(rows)
+
+
+# -- Lightning CSVLogger ----------------------------------------------------------------------
+
+
+def read_lightning(paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
+    roots = [p.resolve() for p in paths]
+    files = sorted({m.resolve() for p in paths for m in p.rglob("metrics.csv")})
+    rows = []
+    for path in files:
+        folder = path.parent
+        row: dict[str, Any] = {
+            "run_id": _relative(folder, roots),
+            "run_name": f"{folder.parent.name}/{folder.name}",
+            "project": folder.parent.name,
+        }
+        hparams, problem = (
+            _yaml(folder / "hparams.yaml") if (folder / "hparams.yaml").is_file() else ({}, None)
+        )
+        if isinstance(hparams, dict):
+            row |= {f"params.{k}": v for k, v in _flat(hparams)}
+        history: dict[str, list[tuple[int, float]]] = {}
+        try:
+            with path.open(newline="") as fh:
+                for line in csv.DictReader(fh):
+                    step = int(number(line.get("step")) or 0)
+                    for key, value in line.items():
+                        if key in ("step", "epoch") or key is None:
+                            continue
+                        if (found := number(value)) is not None:
+                            history.setdefault(key, []).append((step, found))
+        except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+            problem = f"{path.name} cannot be read ({exc})"
+        if problem:
+            row["row_error"] = problem
+        row["start_time"] = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        rows.append(_with_history(row, history, metric, best))
+    return rows_table(rows)
+
+
+# -- DVC experiments -----------------------------------------------------------------------------
+
+
+def _dvc_entries(data: Any) -> Iterator[dict[str, Any]]:
+    """Every commit and experiment of ``dvc exp show --json`` (the workspace left out)."""
+    for entry in data if isinstance(data, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("rev") != "workspace":
+            yield entry
+        for group in entry.get("experiments") or []:
+            for rev in (group or {}).get("revs") or []:
+                if isinstance(rev, dict):
+                    yield rev
+
+
+def read_dvc(paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
+    rows = []
+    for path in paths:
+        data, problem = _json(path)
+        if problem or not isinstance(data, list):
+            rows.append(
+                {
+                    "run_id": path.name,
+                    "run_name": path.name,
+                    "row_error": problem or f"{path.name} is not `dvc exp show --json` output.",
+                }
+            )
+            continue
+        for entry in _dvc_entries(data):
+            body = entry.get("data") or {}
+            row: dict[str, Any] = {
+                "run_id": str(entry.get("rev")),
+                "run_name": entry.get("name") or str(entry.get("rev"))[:7],
+                "project": path.parent.resolve().name,
+                "state": "failed" if entry.get("error") else "finished",
+            }
+            when = body.get("timestamp")
+            if isinstance(when, str):
+                with contextlib.suppress(ValueError):
+                    row["start_time"] = datetime.fromisoformat(when).replace(tzinfo=UTC)
+            for file in (body.get("params") or {}).values():
+                row |= {f"params.{k}": v for k, v in _flat((file or {}).get("data") or {})}
+            for file in (body.get("metrics") or {}).values():
+                row |= {f"metrics.{k}": v for k, v in _flat((file or {}).get("data") or {})}
+            rows.append(row)
+    return rows_table(rows)
+
+
+# -- MLflow file store ---------------------------------------------------------------------------
+
+
+def _lines(folder: Path) -> Iterator[tuple[str, Path]]:
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        if path.is_file():
+            yield str(path.relative_to(folder)), path
+
+
+def read_mlruns(paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
+    rows = []
+    for path in paths:
+        experiments = {}
+        for meta in path.glob("*/meta.yaml"):
+            data, _ = _yaml(meta)
+            if isinstance(data, dict):
+                experiments[meta.parent.name] = data.get("name")
+        for meta in sorted(path.glob("*/*/meta.yaml")):
+            run = meta.parent
+            data, problem = _yaml(meta)
+            row: dict[str, Any] = {
+                "run_id": run.name,
+                "experiment_name": experiments.get(run.parent.name),
+            }
+            if problem or not isinstance(data, dict):
+                rows.append({**row, "row_error": problem or "meta.yaml holds no run."})
+                continue
+            if data.get("lifecycle_stage") == "deleted":
+                continue
+            row |= {
+                "run_id": data.get("run_id") or run.name,
+                "run_name": data.get("run_name"),
+                "status": _MLFLOW_STATES.get(data.get("status"), data.get("status")),
+                "start_time": _ms(data.get("start_time")),
+                "end_time": _ms(data.get("end_time")),
+            }
+            for key, file in _lines(run / "params"):
+                row[f"params.{key}"] = file.read_text().strip()
+            for key, file in _lines(run / "tags"):
+                row[f"tags.{key}"] = file.read_text().strip()
+            history: dict[str, list[tuple[int, float]]] = {}
+            for key, file in _lines(run / "metrics"):
+                for line in file.read_text().splitlines():
+                    parts = line.split()
+                    if len(parts) >= 2 and (found := number(parts[1])) is not None:
+                        step = int(number(parts[2]) or 0) if len(parts) > 2 else 0
+                        history.setdefault(key, []).append((step, found))
+            rows.append(_with_history(row, history, metric, best))
+    return rows_table(rows)
+
+
+#: MLflow's RunStatus numbers, as meta.yaml keeps them.
+_MLFLOW_STATES: dict[Any, Any] = {
+    1: "RUNNING",
+    2: "SCHEDULED",
+    3: "FINISHED",
+    4: "FAILED",
+    5: "KILLED",
+}
+
+
+def _ms(value: Any) -> datetime | None:
+    found = number(value)
+    return datetime.fromtimestamp(found / 1000, UTC) if found else None
