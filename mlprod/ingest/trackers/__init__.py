@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from mlprod.errors import BadFile
 from mlprod.ingest.fields import normalize_header, synonyms_for
 from mlprod.quality import Metric
 
@@ -115,7 +116,13 @@ class Tracker:
     def read(self, paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
         module, _, function = self.reader.partition(":")
         read = getattr(import_module(f"mlprod.ingest.trackers.{module}"), function)
-        return read(paths, metric, best=best) if module != "codecarbon" else read(paths)
+        try:
+            return read(paths, metric, best=best) if module != "codecarbon" else read(paths)
+        except ModuleNotFoundError as exc:  # an installed mlprod without the extra
+            raise BadFile(
+                f"Reading {self.what} needs the package '{exc.name}': "
+                f"pip install 'mlprod[{exc.name}]'."
+            ) from None
 
 
 #: The trackers ``mlprod import NAME PATH`` reads from disk, by command name.

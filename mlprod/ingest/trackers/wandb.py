@@ -284,11 +284,7 @@ class _Run:
             "tags": ", ".join([*self.tags, *([f"group={self.group}"] if self.group else [])])
             or None,
             "start_time": self.started,
-            "state": "finished"
-            if self.exit_code == 0
-            else "failed"
-            if self.exit_code is not None
-            else "crashed",
+            "state": self._state(),
             "training_hours": self.runtime / 3600 if self.runtime else None,
             "gpu_model": self.gpu,
             "gpu_count": self.gpus,
@@ -304,9 +300,16 @@ class _Run:
         values, step = at_steps(self.history, metric, best=best)
         row.update({f"metrics.{k}": v for k, v in values.items()})
         row["metric_step"] = step
-        if self.problem and not self.history and not self.summary:
-            row["row_error"] = self.problem
+        if self.problem and self.exit_code is None:  # cut short or damaged: said, not guessed
+            row["row_error"] = f"{self.problem} (the run may have crashed or still be running)"
         return row
+
+    def _state(self) -> str | None:
+        """finished, failed, or crashed (no exit record in an intact log); unknown when
+        the log is damaged (its row error says why)."""
+        if self.exit_code is not None:
+            return "finished" if self.exit_code == 0 else "failed"
+        return None if self.problem else "crashed"
 
 
 def _json(path: Path) -> Any:
