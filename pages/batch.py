@@ -18,6 +18,7 @@ from mlprod.text import md
 from mlprod.ui.mlflow_source import at_steps, mlflow_runs
 from mlprod.ui.scenario_inputs import scenario_inputs
 from mlprod.ui.team_pricing import GPU_PRICES, pricing_bar, unpriced_gpus
+from mlprod.ui.tracker_source import tracker_runs
 from mlprod.ui.uploads import max_upload_bytes, scoring_turn, spill_upload
 from mlprod.ui.widgets import SCORED_COLUMN_ORDER, metric_picker, shown_empty
 
@@ -30,20 +31,44 @@ fx_rate = default_fx().rate(config.currency())
 st.title("Batch scoring")
 st.caption(
     "Drop a CSV of runs — your own, an `mlflow.search_runs()` export, the MLflow UI's "
-    "Download CSV, or a W&B runs table export (.csv, .csv.gz or .parquet). Every row is "
-    "scored; rows with problems are listed with their line number and kept out of the history."
+    "Download CSV, or a W&B runs table export (.csv, .csv.gz or .parquet) — read the runs of "
+    "an MLflow server, or upload the files a tracker left on disk (W&B, TensorBoard, "
+    "Trainer, Lightning, DVC, mlruns, CodeCarbon). Every row is scored; rows with problems "
+    "are listed with their line number and kept out of the history."
 )
 
-from_server = (
-    st.radio("Runs from", ("A file", "An MLflow server"), key="batch-source", horizontal=True)
-    == "An MLflow server"
+SOURCES = ("A file", "An MLflow server", "Tracker files")
+kind = st.radio("Runs from", SOURCES, key="batch-source", horizontal=True)
+from_server = kind == SOURCES[1]
+metric_column, step_column = st.columns([1, 1])
+with metric_column:
+    metric, metric_error = metric_picker("batch-metric")
+if metric_error:
+    st.error(md(metric_error), icon=":material/error:")
+    st.stop()
+best_step = kind == SOURCES[0] or (
+    step_column.radio(
+        "Quality at each run's",
+        ("best step", "last step"),
+        key="batch-step",
+        horizontal=True,
+        help=f"The best {metric.label} in its direction ({metric.direction}) over the run's "
+        "metric history, or the last value logged. Latency and costs are the run's.",
+    )
+    == "best step"
 )
 read = None
+tracker_format = None
 if from_server:
     read = mlflow_runs()
     if read is None:
         st.stop()
     path, file_name = read.path, read.name
+elif kind == SOURCES[2]:
+    found = tracker_runs(metric, best=best_step)
+    if found is None:
+        st.stop()
+    path, file_name, tracker_format = found
 else:
     uploaded = st.file_uploader(
         "File of runs", type=["csv", "gz", "parquet", "tsv", "txt"], key="batch-upload"
@@ -62,27 +87,12 @@ try:
 except BadFile as exc:
     st.error(md(exc), icon=":material/error:")
     st.stop()
+inspection = inspection.for_metric(metric)
+if tracker_format is not None:
+    inspection.format = tracker_format
 if read is not None:
     inspection.format = "mlflow-server"
-metric_column, step_column = st.columns([1, 1])
-with metric_column:
-    metric, metric_error = metric_picker("batch-metric")
-if metric_error:
-    st.error(md(metric_error), icon=":material/error:")
-    st.stop()
-inspection = inspection.for_metric(metric)
-if read is not None:  # each run's quality at its best (or last) step, from its history
-    best_step = (
-        step_column.radio(
-            "Quality at each run's",
-            ("best step", "last step"),
-            key="batch-step",
-            horizontal=True,
-            help=f"The best {metric.label} in its direction ({metric.direction}) over the "
-            "run's metric history, or the last value logged. Latency and costs are the run's.",
-        )
-        == "best step"
-    )
+    # each run's quality at its best (or last) step, from its history on the server
     stepped = at_steps(read, inspection, metric, best=best_step)
     if stepped is not None:
         path, said = stepped

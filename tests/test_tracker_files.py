@@ -297,3 +297,42 @@ def test_codecarbon_tasks_as_runs_of_their_own_and_no_energy_is_never_estimated(
         assert run["quality_per_kwh"] == pytest.approx(0.8 / task.energy_consumed)
     _, _, rows = imported(capsys, tmp_path, "wandb", str(WANDB), *COSTS)  # no --energy
     assert "energy_kwh" not in next(iter(rows.values()))  # absent, not 0, not a guess
+
+
+class TestBatchPage:
+    def test_wandb_logs_uploaded_on_the_batch_page_score_at_their_best_step(self, app, db_path):
+        app.run()
+        app.switch_page("pages/batch.py").run()
+        app.radio(key="batch-source").set_value("Tracker files").run()
+        app.selectbox(key="batch-tracker-name").set_value("wandb").run()
+        logs = sorted(WANDB.glob("offline-run-*/run-*.wandb"))
+        uploader = app.file_uploader(key="batch-tracker-files")
+        for log in logs:
+            uploader.upload(log.name, log.read_bytes(), "application/octet-stream")
+        uploader.run()
+        assert not app.exception and not app.error
+        app.number_input(key="batch-scenario-training_cost").set_value(500.0)
+        app.number_input(key="batch-scenario-inference_cost").set_value(50.0).run()
+        app.button(key="batch-score").click().run()
+        scored = next(d.value for d in app.dataframe if "cer" in d.value.columns)
+        by_name = dict(zip(scored["run_name"], scored["f1"], strict=False))
+        assert by_name["whisper-ft-1"] == 0.86 and by_name["whisper-ft-2"] == 0.83
+        assert [m.value for m in app.metric if m.label == "Skipped"] == ["1"]  # the crash
+        app.button(key="batch-save").click().run()
+        with Store(db_path) as store:
+            assert sorted(store.history_page(HistoryFilter())["f1"]) == [0.83, 0.86]
+
+    def test_a_zip_that_climbs_out_of_its_folder_is_not_unpacked_there(self, tmp_path):
+        import io
+        import zipfile
+
+        from mlprod.ui.tracker_source import _unzip
+
+        data = io.BytesIO()
+        with zipfile.ZipFile(data, "w") as archive:
+            archive.writestr("../../escaped.txt", "x")
+            archive.writestr("/etc/absolute.txt", "x")
+            archive.writestr("mlruns/0/meta.yaml", "name: Default\n")
+        _unzip(data.getvalue(), tmp_path / "in", limit=10_000)
+        assert (tmp_path / "in" / "mlruns" / "0" / "meta.yaml").is_file()
+        assert not (tmp_path / "escaped.txt").exists() and not list(tmp_path.rglob("absolute.txt"))

@@ -192,7 +192,7 @@ def import_tracker(args: argparse.Namespace) -> int:
         source=args.tracker,
         origin=str(root),
         name=f"{args.tracker} {root}",
-        fmt="wandb-runs" if args.tracker == "wandb" else args.tracker,  # "wandb": an export
+        fmt=tool.format,
         default_output=Path(f"{args.tracker}-runs.scored.csv"),
         said=said,
     )

@@ -112,6 +112,8 @@ class Tracker:
     paths: str
     fed: str
     reader: str
+    #: Its key in :data:`mlprod.ingest.fields.FORMATS`.
+    format: str
 
     def read(self, paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
         module, _, function = self.reader.partition(":")
@@ -134,6 +136,7 @@ TRACKERS: dict[str, Tracker] = {
         "files/wandb-summary.json); GPU model and count from the log's system info or "
         "files/wandb-metadata.json; config from files/config.yaml",
         "wandb:read_wandb",
+        "wandb-runs",  # "wandb" is W&B's runs-table export
     ),
     "tensorboard": Tracker(
         "TensorBoard event files (each folder of events.out.tfevents.* is a run)",
@@ -141,6 +144,7 @@ TRACKERS: dict[str, Tracker] = {
         "scalars per tag and step and the hparams from the event files; training hours "
         "from the first to the last event's wall time",
         "tensorboard:read_tensorboard",
+        "tensorboard",
     ),
     "trainer": Tracker(
         "Hugging Face Trainer output (trainer_state.json)",
@@ -148,6 +152,7 @@ TRACKERS: dict[str, Tracker] = {
         "evaluation metrics per step, train_runtime and the evaluation's time per sample "
         "from trainer_state.json; the model from config.json",
         "files:read_trainer",
+        "trainer",
     ),
     "lightning": Tracker(
         "Lightning CSVLogger folders (version_N/metrics.csv and hparams.yaml)",
@@ -155,6 +160,7 @@ TRACKERS: dict[str, Tracker] = {
         "metrics per step from metrics.csv; hyperparameters from hparams.yaml; no clock "
         "(give --set training_hours)",
         "files:read_lightning",
+        "lightning",
     ),
     "dvc": Tracker(
         "DVC experiments (the output of `dvc exp show --json`)",
@@ -162,12 +168,14 @@ TRACKERS: dict[str, Tracker] = {
         "params and metrics of each commit and experiment, and its timestamp; no duration "
         "(a metric or --set gives the training hours)",
         "files:read_dvc",
+        "dvc",
     ),
     "mlruns": Tracker(
         "an MLflow file store (mlruns/), without a server",
         "mlruns folders",
         "meta.yaml (name, state, start and end), metrics/ (every step), params/ and tags/",
         "files:read_mlruns",
+        "mlruns",
     ),
     "codecarbon": Tracker(
         "CodeCarbon's emissions.csv, as runs of their own",
@@ -175,5 +183,6 @@ TRACKERS: dict[str, Tracker] = {
         "duration, energy_consumed (kWh), emissions (kg CO2e), GPU model and count from "
         "emissions.csv; the quality and costs from --set or --map",
         "codecarbon:read_codecarbon",
+        "codecarbon",
     ),
 }

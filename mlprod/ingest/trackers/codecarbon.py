@@ -74,7 +74,8 @@ def _interval(row: dict[str, Any]) -> tuple[datetime, datetime] | None:
 def read_codecarbon(paths: list[Path]) -> pa.Table:
     """Each tracked task as a run of its own (see the module's docstring)."""
     rows = []
-    for path in paths:
+    files = [f for p in paths for f in (sorted(p.rglob("*.csv")) if p.is_dir() else [p])]
+    for path in files:
         for i, row in enumerate(tracked(path)):
             span = _interval(row)
             seconds = number(row.get("duration"))

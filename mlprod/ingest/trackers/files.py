@@ -199,7 +199,8 @@ def _dvc_entries(data: Any) -> Iterator[dict[str, Any]]:
 
 def read_dvc(paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
     rows = []
-    for path in paths:
+    files = [f for p in paths for f in (sorted(p.rglob("*.json")) if p.is_dir() else [p])]
+    for path in files:
         data, problem = _json(path)
         if problem or not isinstance(data, list):
             rows.append(
@@ -239,45 +240,47 @@ def _lines(folder: Path) -> Iterator[tuple[str, Path]]:
             yield str(path.relative_to(folder)), path
 
 
+def _mlflow_runs(path: Path) -> list[Path]:
+    """The run folders of the MLflow file stores under ``path`` (a folder with its
+    ``meta.yaml`` and ``metrics/``, ``params/`` or ``tags/``)."""
+    return sorted(
+        meta.parent
+        for meta in path.rglob("meta.yaml")
+        if any((meta.parent / kind).is_dir() for kind in ("metrics", "params", "tags"))
+    )
+
+
 def read_mlruns(paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
     rows = []
-    for path in paths:
-        experiments = {}
-        for meta in path.glob("*/meta.yaml"):
-            data, _ = _yaml(meta)
-            if isinstance(data, dict):
-                experiments[meta.parent.name] = data.get("name")
-        for meta in sorted(path.glob("*/*/meta.yaml")):
-            run = meta.parent
-            data, problem = _yaml(meta)
-            row: dict[str, Any] = {
-                "run_id": run.name,
-                "experiment_name": experiments.get(run.parent.name),
-            }
-            if problem or not isinstance(data, dict):
-                rows.append({**row, "row_error": problem or "meta.yaml holds no run."})
-                continue
-            if data.get("lifecycle_stage") == "deleted":
-                continue
-            row |= {
-                "run_id": data.get("run_id") or run.name,
-                "run_name": data.get("run_name"),
-                "status": _MLFLOW_STATES.get(data.get("status"), data.get("status")),
-                "start_time": _ms(data.get("start_time")),
-                "end_time": _ms(data.get("end_time")),
-            }
-            for key, file in _lines(run / "params"):
-                row[f"params.{key}"] = file.read_text().strip()
-            for key, file in _lines(run / "tags"):
-                row[f"tags.{key}"] = file.read_text().strip()
-            history: dict[str, list[tuple[int, float]]] = {}
-            for key, file in _lines(run / "metrics"):
-                for line in file.read_text().splitlines():
-                    parts = line.split()
-                    if len(parts) >= 2 and (found := number(parts[1])) is not None:
-                        step = int(number(parts[2]) or 0) if len(parts) > 2 else 0
-                        history.setdefault(key, []).append((step, found))
-            rows.append(_with_history(row, history, metric, best))
+    for run in (run for path in paths for run in _mlflow_runs(path)):
+        experiment, _ = _yaml(run.parent / "meta.yaml")
+        name = experiment.get("name") if isinstance(experiment, dict) else None
+        data, problem = _yaml(run / "meta.yaml")
+        row: dict[str, Any] = {"run_id": run.name, "experiment_name": name}
+        if problem or not isinstance(data, dict):
+            rows.append({**row, "row_error": problem or "meta.yaml holds no run."})
+            continue
+        if data.get("lifecycle_stage") == "deleted":
+            continue
+        row |= {
+            "run_id": data.get("run_id") or run.name,
+            "run_name": data.get("run_name"),
+            "status": _MLFLOW_STATES.get(data.get("status"), data.get("status")),
+            "start_time": _ms(data.get("start_time")),
+            "end_time": _ms(data.get("end_time")),
+        }
+        for key, file in _lines(run / "params"):
+            row[f"params.{key}"] = file.read_text().strip()
+        for key, file in _lines(run / "tags"):
+            row[f"tags.{key}"] = file.read_text().strip()
+        history: dict[str, list[tuple[int, float]]] = {}
+        for key, file in _lines(run / "metrics"):
+            for line in file.read_text().splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and (found := number(parts[1])) is not None:
+                    step = int(number(parts[2]) or 0) if len(parts) > 2 else 0
+                    history.setdefault(key, []).append((step, found))
+        rows.append(_with_history(row, history, metric, best))
     return rows_table(rows)
 
 
