@@ -24,6 +24,7 @@ __all__ = [
     "FONT",
     "break_even_chart",
     "comparison_card",
+    "energy_chart",
     "inputs_chart",
     "inputs_frame",
     "ratio_chart",
@@ -280,6 +281,8 @@ def comparison_card(
 
     lines = wrap(comparison.verdict)
     notes = [line for text in comparison.key_numbers[:2] for line in wrap(text)]
+    if comparison.energy:  # the energy stands on the card where it was measured
+        notes += wrap(comparison.energy)
     if even is not None:
         notes += [line for text in even.lines[:1] for line in wrap(text)]
     # Heights leave room for a verdict of up to three lines inside 720 px.
@@ -460,6 +463,35 @@ def best_frame(best: pd.DataFrame, *, max_models: int = 12) -> pd.DataFrame:
     """The best runs the chart draws: those of the ``max_models`` models with the best CER."""
     top = best[best.ratio == "CER"].nlargest(max_models, "value")["model_name"]
     return best[best.model_name.isin(top)]
+
+
+def energy_chart(per_model: pd.DataFrame, quality: str = "F1") -> alt.Chart:
+    """Each model's best quality per kWh of training energy, where it was measured
+    (:meth:`Store.energy_per_model`), with its runs' kWh and CO2e in the tooltip."""
+    return (
+        alt.Chart(per_model)
+        .mark_bar(cornerRadiusEnd=3, color=A_COLOR)
+        .encode(
+            y=alt.Y("model_name:N", title=None, sort="-x"),
+            x=alt.X("per_kwh:Q", title=f"{quality} per kWh", axis=alt.Axis(format="~g")),
+            tooltip=[
+                alt.Tooltip("model_name:N", title="Model"),
+                alt.Tooltip("run:N", title="Best run"),
+                alt.Tooltip("per_kwh:Q", title=f"{quality} per kWh", format=".4g"),
+                alt.Tooltip("runs:Q", title="Runs measured"),
+                alt.Tooltip("kwh:Q", title="kWh in all", format=",.4g"),
+                alt.Tooltip("co2_kg:Q", title="kg CO2e in all", format=",.4g"),
+            ],
+        )
+        .properties(
+            width=520,
+            height=alt.Step(18),
+            title=alt.TitleParams(
+                f"Best {quality} per kWh of training energy, per model",
+                subtitle="Runs whose energy was measured (CodeCarbon); none is estimated.",
+            ),
+        )
+    )
 
 
 def best_chart(best: pd.DataFrame, *, max_models: int = 12) -> alt.FacetChart:

@@ -10,7 +10,7 @@ from mlprod.advice import advice_for
 from mlprod.config import CURRENCIES
 from mlprod.costs.scenario import CostScenario, build_costs
 from mlprod.errors import InvalidInput
-from mlprod.formatting import formulas
+from mlprod.formatting import format_ratio, formulas
 from mlprod.ingest.fields import TEXT_LIMITS
 from mlprod.metrics import RunInputs, resolve_f1
 from mlprod.quality import metric_of
@@ -135,6 +135,18 @@ with form_column:
             notes = st.text_area(
                 "Notes", key="calc-notes", height=80, max_chars=TEXT_LIMITS["notes"]
             )
+            energy_col, co2_col = st.columns(2)
+            energy_kwh = energy_col.number_input(
+                "Energy used (kWh)",
+                min_value=0.0,
+                value=None,
+                key="calc-energy",
+                help="What the training used, where it was measured (CodeCarbon's "
+                "energy_consumed): adds quality per kWh. Left empty, none is shown or guessed.",
+            )
+            co2_kg = co2_col.number_input(
+                "CO2e (kg)", min_value=0.0, value=None, key="calc-co2", help="Its emissions."
+            )
 
         submitted = st.form_submit_button("Calculate", type="primary", key="calc-submit")
 
@@ -148,6 +160,9 @@ if submitted or "calc-result" not in st.session_state:
             if "value" in f1_parts
             else resolve_f1(**f1_parts)
         )
+        if energy_kwh is not None and energy_kwh <= 0:
+            raise InvalidInput("energy_kwh", "Energy used (kWh) must be above 0, or empty.")
+        measured = {"energy_kwh": energy_kwh, "co2_kg": co2_kg} if energy_kwh else {}
         costs = build_costs(CostScenario(**cost_inputs, currency=currency), training_hours)
         run = RunInputs(f1, costs.training_cost, costs.inference_cost, training_hours, latency_ms)
         ratios = run.ratios
@@ -155,7 +170,7 @@ if submitted or "calc-result" not in st.session_state:
             run,
             currency=currency,
             f1_inputs=f1_parts,
-            assumptions=costs.assumptions,
+            assumptions={**costs.assumptions, **measured},
             model_name=model_name,
             project=project,
             tags=tags,
@@ -186,6 +201,12 @@ with result_column:
     st.subheader(f"{md(title)}: {shown_metric.score_label} {record['f1']:.3g}")
     shown_formulas = formulas(RunInputs.of(record), record["currency"], shown_metric)
     ratio_cards(result["ratios"], record["currency"], shown_formulas, shown_metric)
+    if record.get("energy_kwh"):
+        carbon = f", {format_ratio(record['co2_kg'], 3)} kg CO2e" if record.get("co2_kg") else ""
+        st.caption(
+            f"**Energy efficiency**: {format_ratio(record['f1'] / record['energy_kwh'], 3)} "
+            f"{shown_metric.per('kWh')} ({format_ratio(record['energy_kwh'], 4)} kWh{carbon})."
+        )
 
     st.markdown("**How they are computed**")
     st.code(

@@ -161,7 +161,9 @@ with first_screen:
     ui.chart(ratios, "compare-ratios")
 
 st.subheader("Why", anchor=False)
-for line in comparison.key_numbers + comparison.break_evens:
+for line in [*comparison.key_numbers, comparison.energy or "", *comparison.break_evens]:
+    if not line:
+        continue
     st.markdown(f"- {md(line)}")
 
 st.dataframe(

@@ -5,7 +5,7 @@ from datetime import date
 import streamlit as st
 
 from mlprod import ui
-from mlprod.charts import sample_words
+from mlprod.charts import energy_chart, sample_words
 from mlprod.comparison.noise import GROUP_RULE
 from mlprod.config import CURRENCIES
 from mlprod.formatting import format_money, format_ratio
@@ -171,6 +171,9 @@ for column, x in ((cost_col, "total_cost"), (latency_col, "latency_ms")):
         ui.chart(charts[f"history-frontier-{x}"], f"history-frontier-{x}")
 st.caption(sample_words(len(view.points), summary["runs"]))
 ui.chart(charts["history-best"], "history-best")
+energy = ui.energy_per_model(f)
+if not energy.empty:  # only where some run's energy was measured: never estimated
+    ui.chart(energy_chart(energy, quality), "history-energy")
 # -- the table, with delete and undo -----------------------------------------------------------
 st.subheader("Calculations")
 st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="history-page")

@@ -336,3 +336,49 @@ class TestBatchPage:
         _unzip(data.getvalue(), tmp_path / "in", limit=10_000)
         assert (tmp_path / "in" / "mlruns" / "0" / "meta.yaml").is_file()
         assert not (tmp_path / "escaped.txt").exists() and not list(tmp_path.rglob("absolute.txt"))
+
+
+class TestEnergyOnThePages:
+    def runs(self, db_path):
+        frame = pd.DataFrame({
+            "model_name": ["whisper-small", "whisper-large", "whisper-tiny"],
+            "f1": [0.86, 0.91, 0.7],
+            "training_cost": [500.0, 4000.0, 50.0], "inference_cost": [50.0, 50.0, 50.0],
+            "training_hours": [2.0, 16.0, 0.5], "latency_ms": [40.0, 90.0, 10.0],
+            "energy_consumed": [2.0, 28.0, None], "emissions": [0.1, 1.4, None],
+        })  # fmt: skip
+        import mlprod
+
+        history = mlprod.History(db_path)
+        history.save(mlprod.score(frame), author="ann")
+        return history
+
+    def test_history_shows_quality_per_kwh_where_measured_and_no_guess_elsewhere(
+        self, app, db_path
+    ):
+        self.runs(db_path)
+        app.run()
+        app.switch_page("pages/history.py").run()
+        assert not app.exception
+        table = app.dataframe[0].value.set_index("model_name")
+        assert table.loc["whisper-small", "quality_per_kwh"] == pytest.approx(0.43)
+        assert table.loc["whisper-large", "quality_per_kwh"] == pytest.approx(0.91 / 28)
+        assert pd.isna(table.loc["whisper-tiny", "quality_per_kwh"])  # unknown, not 0
+        spec = next(c.proto.spec for c in app.get("vega_lite_chart") if "per kWh" in c.proto.spec)
+        assert "Best F1 per kWh of training energy" in spec
+
+    def test_compare_and_its_card_weigh_the_energy_of_both(self, db_path):
+        from mlprod.comparison.compare import compare, comparison_table, run_from_row
+
+        history = self.runs(db_path)
+        rows = {row["model_name"]: row for row in history.runs().to_dict("records")}
+        small = run_from_row(rows["whisper-small"])
+        large = run_from_row(rows["whisper-large"])
+        tiny = run_from_row(rows["whisper-tiny"])
+        both = compare(small, large)
+        assert both.energy is not None and "whisper-small gives 13× the F1 per kWh" in both.energy
+        table = comparison_table(both).set_index("measure")
+        assert table.loc["F1 per kWh", "A"] == pytest.approx(0.43)
+        assert table.loc["Energy (kWh)", "B"] == 28.0
+        one = compare(small, tiny)
+        assert "whisper-tiny's is unknown, so their energy is not compared" in (one.energy or "")

@@ -168,7 +168,7 @@ def import_evals(args: argparse.Namespace) -> int:
 def import_tracker(args: argparse.Namespace) -> int:
     """``mlprod import wandb|tensorboard|trainer|lightning|dvc|mlruns|codecarbon PATH``:
     runs from the files a tracker left on disk, scored as a file."""
-    from mlprod.ingest.trackers import TRACKERS
+    from mlprod.trackers import TRACKERS
 
     tool = TRACKERS[args.tracker]
     paths = [Path(p) for p in args.paths]

@@ -227,7 +227,10 @@ def compare(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return EXIT_OK
     print(comparison.verdict)
-    for line in comparison.key_numbers + comparison.break_evens + (even.lines if even else []):
+    energy = [comparison.energy] if comparison.energy else []
+    for line in (
+        comparison.key_numbers + energy + comparison.break_evens + (even.lines if even else [])
+    ):
         print(f"  - {line}")
     if even is None:
         print(

@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _step_option(mlflow)
     _batch_options(mlflow, saves="the runs not stored yet")
     _energy_option(mlflow)
-    from mlprod.ingest.trackers import TRACKERS
+    from mlprod.trackers import TRACKERS
 
     for name, tracker in TRACKERS.items():
         files = trackers.add_parser(

@@ -56,6 +56,14 @@ class Run(RunInputs):
     noise: Noise | None = field(default=None, compare=False, hash=False, kw_only=True)
     #: The quality its ``f1`` holds (:mod:`mlprod.quality`): F1 unless scored on another.
     metric: Metric = field(default=F1, kw_only=True)
+    #: The energy its training used and its carbon, where measured (CodeCarbon).
+    energy_kwh: float | None = field(default=None, kw_only=True)
+    co2_kg: float | None = field(default=None, kw_only=True)
+
+    @property
+    def per_kwh(self) -> float | None:
+        """Its quality per kWh of training energy; None where the energy is unknown."""
+        return self.f1 / self.energy_kwh if self.energy_kwh else None
 
     @property
     def quality(self) -> str:
@@ -102,6 +110,8 @@ class Comparison:
     interval: tuple[float, float] | None = None
     within_noise: bool = False
     f1_interval: tuple[float, float] | None = None  # of B - A
+    #: The energy of both trainings in words, where either was measured.
+    energy: str | None = None
 
 
 def _winner(a: float, b: float, tie_band: float) -> tuple[str, float]:
@@ -177,6 +187,7 @@ def compare(
         comparison.key_numbers.insert(1, _f1_gap(a, b, comparison.f1_interval))
     if (priced := _priced_apart(a, b)) is not None:
         comparison.key_numbers.append(priced)
+    comparison.energy = _energy_said(a, b)
     comparison.break_evens = _break_evens(comparison)
     return comparison
 
@@ -277,6 +288,36 @@ def _priced_apart(a: Run, b: Run) -> str | None:
     return (
         f"Priced differently: A's GPU hours at {pa_}, B's at {pb} — part of the cost gap is "
         "the price, not the model."
+    )
+
+
+def _energy_said(a: Run, b: Run) -> str | None:
+    """Quality per kWh of both, where measured; never a guess for the side without.
+
+    >>> print(_energy_said(Run(0.9, 1, 1, 1, 1, name="a", energy_kwh=2.0, co2_kg=0.5),
+    ...                    Run(0.8, 1, 1, 1, 1, name="b", energy_kwh=8.0)))
+    Energy: a used 2 kWh (0.5 kg CO2e), b 8 kWh: 0.45 F1 per kWh against 0.1 — a gives 4.5× the F1 per kWh.
+    """  # noqa: E501
+    if a.energy_kwh is None and b.energy_kwh is None:
+        return None
+    per_a, per_b = a.per_kwh, b.per_kwh
+    if per_a is None or per_b is None:
+        known, unknown = (a, b) if per_a is not None else (b, a)
+        return (
+            f"Energy: only {known.name}'s was measured ({format_ratio(known.energy_kwh or 0, 4)} "
+            f"kWh); {unknown.name}'s is unknown, so their energy is not compared."
+        )
+
+    def used(run: Run) -> str:
+        carbon = f" ({format_ratio(run.co2_kg, 3)} kg CO2e)" if run.co2_kg is not None else ""
+        return f"{format_ratio(run.energy_kwh or 0, 4)} kWh{carbon}"
+
+    better = a if per_a >= per_b else b
+    times = max(per_a, per_b) / min(per_a, per_b) if min(per_a, per_b) > 0 else math.inf
+    return (
+        f"Energy: {a.name} used {used(a)}, {b.name} {used(b)}: "
+        f"{format_ratio(per_a, 3)} {a.quality} per kWh against {format_ratio(per_b, 3)}"
+        f" — {better.name} gives {_times(times)} the {a.quality} per kWh."
     )
 
 
@@ -444,6 +485,17 @@ def comparison_table(comparison: Comparison) -> pd.DataFrame:
         ("Training time (hours)", a.training_hours, b.training_hours, ""),
         ("Latency (ms)", a.latency_ms, b.latency_ms, ""),
     ]
+    if a.energy_kwh is not None or b.energy_kwh is not None:  # where measured
+        nan = float("nan")
+
+        def known(value: float | None) -> float:
+            return nan if value is None else value
+
+        rows += [
+            ("Energy (kWh)", known(a.energy_kwh), known(b.energy_kwh), ""),
+            ("CO2e (kg)", known(a.co2_kg), known(b.co2_kg), ""),
+            (f"{a.quality} per kWh", known(a.per_kwh), known(b.per_kwh), ""),
+        ]
     for name, result in comparison.ratios.items():
         winner = {"A": f"A · {a.name}", "B": f"B · {b.name}", "tie": "tie"}[result.winner]
         if result.within_noise:
@@ -458,7 +510,9 @@ def comparison_table(comparison: Comparison) -> pd.DataFrame:
 def run_from_row(row: Any) -> Run:
     """A history or batch row (a mapping or a pandas row) as a :class:`Run`."""
     get = row.get
-    name = get("model_name") or get("run_name") or get("run_id") or "run"
+    name = next(
+        (get(key) for key in ("model_name", "run_name", "run_id") if _given(get(key))), "run"
+    )
     created = get("created_at")
     identifier = get("id")
     return Run(
@@ -469,6 +523,8 @@ def run_from_row(row: Any) -> Run:
         created_at=str(created)[:16] if created is not None else None,
         assumptions={name: get(name) for name in ASSUMPTION_LABELS if _given(get(name))},
         metric=metric_of(get("metric") if _given(get("metric")) else None),
+        energy_kwh=float(get("energy_kwh")) if _given(get("energy_kwh")) else None,
+        co2_kg=float(get("co2_kg")) if _given(get("co2_kg")) else None,
     )
 
 

@@ -69,7 +69,7 @@ class Exports(HistoryQueries):
             "SELECT c.id, c.created_at, c.model_name, c.run_id, c.run_name, c.project, "
             "c.tags, c.notes, c.f1, c.training_cost, c.inference_cost, c.training_hours, "
             "c.latency_ms, c.cer, c.ter, c.psr, b.currency, b.author, b.source, "
-            "coalesce(b.metric, 'f1') AS metric, "
+            "coalesce(b.metric, 'f1') AS metric, c.f1 / a.energy_kwh AS quality_per_kwh, "
             f"{ASSUMED_SQL} FROM ({picked}) c "
             f"JOIN batches b ON b.batch_no = {self.sql.batch_of('c.id')} "
             f"LEFT JOIN cost_assumptions a ON a.calculation_id = c.id {order}",

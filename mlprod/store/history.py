@@ -116,7 +116,7 @@ class HistoryQueries(Lookups):
                 "ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?) "
                 f"SELECT page.*, page.training_cost + page.inference_cost AS total_cost, "
                 "b.author, b.source, b.currency, b.file_name, d.done_by AS deleted_by, "
-                "coalesce(b.metric, 'f1') AS metric, "
+                "coalesce(b.metric, 'f1') AS metric, page.f1 / a.energy_kwh AS quality_per_kwh, "
                 f"{ASSUMED_SQL} "
                 f"FROM page JOIN batches b ON b.batch_no = {self.sql.batch_of('page.id')} "
                 "LEFT JOIN cost_assumptions a ON a.calculation_id = page.id "
@@ -464,6 +464,31 @@ class HistoryQueries(Lookups):
                     self.sql.row_sample(columns, where, wanted), [*params, limit]
                 ).df()
         return points, total
+
+    def energy_per_model(self, f: HistoryFilter, *, models: int = 20) -> pd.DataFrame:
+        """Per model, its best quality per kWh among the runs whose energy was measured,
+        that run, and the model's measured kWh and kg CO2e in all (``models`` best). Empty
+        when no matching run's energy was measured."""
+        with self.cursor() as cur:  # most histories hold no energy: asked once, cheaply
+            if not cur.execute(
+                "SELECT 1 FROM cost_assumptions WHERE energy_kwh IS NOT NULL LIMIT 1"
+            ).fetchall():
+                return pd.DataFrame(
+                    columns=["model_name", "per_kwh", "id", "runs", "kwh", "co2_kg", "run"]
+                )
+            where, params = self._where(f)
+            per = "c.f1 / a.energy_kwh"
+            return cur.execute(
+                f"WITH best AS (SELECT {_MODEL} AS model_name, max({per}) AS per_kwh, "
+                f"{self.sql.arg_max('c.id', per)} AS id, count(*) AS runs, "
+                "sum(a.energy_kwh) AS kwh, sum(a.co2_kg) AS co2_kg FROM calculations c "
+                "JOIN cost_assumptions a ON a.calculation_id = c.id "
+                f"WHERE {where} AND a.energy_kwh > 0 GROUP BY {_MODEL} "
+                "ORDER BY per_kwh DESC LIMIT ?) SELECT best.*, coalesce(c.run_name, c.run_id) "
+                "AS run FROM best LEFT JOIN calculations c ON c.id = best.id "
+                "ORDER BY best.per_kwh DESC",
+                [*params, models],
+            ).df()
 
     def best_per_model(self, f: HistoryFilter, *, details: bool = True) -> pd.DataFrame:
         """The best run of every model for each ratio (long format: model_name, ratio,

@@ -9,6 +9,7 @@ Batch scoring).
 from mlprod.ui.resources import (
     deleted_runs,
     deletion_log,
+    energy_per_model,
     filter_options,
     follow_writes,
     history_currencies,
@@ -45,6 +46,7 @@ __all__ = [
     "check_cost_tables",
     "deleted_runs",
     "deletion_log",
+    "energy_per_model",
     "ensure_app_shell",
     "favicon",
     "filter_options",

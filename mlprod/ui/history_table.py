@@ -56,6 +56,9 @@ HISTORY_TABLE_COLUMNS = [
     "cer",
     "ter",
     "psr",
+    "quality_per_kwh",
+    "energy_kwh",
+    "co2_kg",
     "currency",
     "author",
     "source",
@@ -166,6 +169,11 @@ def history_column_config(quality: str = "F1") -> dict[str, object]:
     return {
         **scored_column_config(quality),
         "answer": st.column_config.TextColumn("★", help="answers a question above", width=30),
+        "quality_per_kwh": number(
+            f"{quality} per kWh", format="%.4g", help="where the energy was measured"
+        ),
+        "energy_kwh": number("Energy kWh", format="%.4g"),
+        "co2_kg": number("CO2e kg", format="%.4g"),
         "total_cost": number("Total cost", format="%.2f"),
         "author": st.column_config.TextColumn("Saved by"),
         "source": st.column_config.TextColumn("Source"),

@@ -25,6 +25,7 @@ from mlprod.text import md
 __all__ = [
     "deleted_runs",
     "deletion_log",
+    "energy_per_model",
     "filter_options",
     "follow_writes",
     "group_runs",
@@ -213,6 +214,16 @@ def _currencies(database: str) -> list[str]:
 
 def history_currencies() -> list[str]:
     return _currencies(history_key())
+
+
+@st.cache_data(ttl=900, max_entries=128, show_spinner=False, hash_funcs=BY_FILTER)
+def _energy(database: str, f: HistoryFilter) -> pd.DataFrame:
+    return within_limits(store().energy_per_model(f))
+
+
+def energy_per_model(f: HistoryFilter) -> pd.DataFrame:
+    """:meth:`Store.energy_per_model`, cached until anything is written."""
+    return _energy(history_key(), f)
 
 
 @st.cache_data(ttl=900, show_spinner=False)

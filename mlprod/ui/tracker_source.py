@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import streamlit as st
 
 from mlprod.errors import BadFile, InvalidInput
-from mlprod.ingest.trackers import TRACKERS
 from mlprod.quality import Metric
 from mlprod.text import md
+from mlprod.trackers import TRACKERS
 from mlprod.ui.uploads import SessionFolder, max_upload_bytes
 
 __all__ = ["tracker_runs"]

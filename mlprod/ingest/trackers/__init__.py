@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from importlib import import_module
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from mlprod.errors import BadFile
 from mlprod.ingest.fields import normalize_header, synonyms_for
 from mlprod.quality import Metric
 
-__all__ = ["TRACKERS", "History", "Tracker", "at_steps", "number", "rows_table"]
+__all__ = ["History", "at_steps", "number", "rows_table"]
 
 #: A metric's history: (step, value) in the order logged.
 History = Sequence[tuple[int, float]]
@@ -100,89 +96,3 @@ def rows_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 _NUMBERS = frozenset(("training_hours", "latency_ms", "energy_kwh", "co2_kg"))
-
-
-@dataclass(frozen=True)
-class Tracker:
-    """One tracker's files: what they are, where each field comes from, and the reader
-    (``module:function``, imported when used: a tracker's reader may need a package
-    only its command loads)."""
-
-    what: str
-    paths: str
-    fed: str
-    reader: str
-    #: Its key in :data:`mlprod.ingest.fields.FORMATS`.
-    format: str
-
-    def read(self, paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
-        module, _, function = self.reader.partition(":")
-        read = getattr(import_module(f"mlprod.ingest.trackers.{module}"), function)
-        try:
-            return read(paths, metric, best=best) if module != "codecarbon" else read(paths)
-        except ModuleNotFoundError as exc:  # an installed mlprod without the extra
-            raise BadFile(
-                f"Reading {self.what} needs the package '{exc.name}': "
-                f"pip install 'mlprod[{exc.name}]'."
-            ) from None
-
-
-#: The trackers ``mlprod import NAME PATH`` reads from disk, by command name.
-TRACKERS: dict[str, Tracker] = {
-    "wandb": Tracker(
-        "W&B run folders (offline runs, and runs that ran online or were synced)",
-        "wandb/ folders, or run folders",
-        "metrics, config, state and runtime from each run's run-*.wandb log (and "
-        "files/wandb-summary.json); GPU model and count from the log's system info or "
-        "files/wandb-metadata.json; config from files/config.yaml",
-        "wandb:read_wandb",
-        "wandb-runs",  # "wandb" is W&B's runs-table export
-    ),
-    "tensorboard": Tracker(
-        "TensorBoard event files (each folder of events.out.tfevents.* is a run)",
-        "log folders",
-        "scalars per tag and step and the hparams from the event files; training hours "
-        "from the first to the last event's wall time",
-        "tensorboard:read_tensorboard",
-        "tensorboard",
-    ),
-    "trainer": Tracker(
-        "Hugging Face Trainer output (trainer_state.json)",
-        "output folders",
-        "evaluation metrics per step, train_runtime and the evaluation's time per sample "
-        "from trainer_state.json; the model from config.json",
-        "files:read_trainer",
-        "trainer",
-    ),
-    "lightning": Tracker(
-        "Lightning CSVLogger folders (version_N/metrics.csv and hparams.yaml)",
-        "log folders",
-        "metrics per step from metrics.csv; hyperparameters from hparams.yaml; no clock "
-        "(give --set training_hours)",
-        "files:read_lightning",
-        "lightning",
-    ),
-    "dvc": Tracker(
-        "DVC experiments (the output of `dvc exp show --json`)",
-        "JSON files",
-        "params and metrics of each commit and experiment, and its timestamp; no duration "
-        "(a metric or --set gives the training hours)",
-        "files:read_dvc",
-        "dvc",
-    ),
-    "mlruns": Tracker(
-        "an MLflow file store (mlruns/), without a server",
-        "mlruns folders",
-        "meta.yaml (name, state, start and end), metrics/ (every step), params/ and tags/",
-        "files:read_mlruns",
-        "mlruns",
-    ),
-    "codecarbon": Tracker(
-        "CodeCarbon's emissions.csv, as runs of their own",
-        "emissions.csv files",
-        "duration, energy_consumed (kWh), emissions (kg CO2e), GPU model and count from "
-        "emissions.csv; the quality and costs from --set or --map",
-        "codecarbon:read_codecarbon",
-        "codecarbon",
-    ),
-}
