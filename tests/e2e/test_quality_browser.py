@@ -83,3 +83,39 @@ def test_history_open_while_a_command_saves_eval_runs_shows_one_metric_at_a_time
     drawn = "() => [...document.querySelectorAll('[data-testid=stVegaLiteChart]')].filter(c => c.querySelector('canvas, svg')).length === 4"  # noqa: E501
     page.wait_for_function(drawn, timeout=30_000)
     full_screenshot(page, artifacts / "history-pass-rate.png")
+
+
+def test_wandb_logs_uploaded_on_the_batch_page_are_scored_and_saved(server, page, artifacts):
+    """One tracker source of the Batch page, as a person uses it: W&B's offline logs
+    dropped on the page, scored at each run's best step, saved."""
+    logs = sorted((PROJECT_DIR / "tests" / "data" / "trackers" / "wandb").glob("*/run-*.wandb"))
+    page.goto(server["url"] + "/batch")
+    wait_idle(page)
+    named(page)
+    page.get_by_text("Tracker files", exact=True).click()
+    wait_idle(page)
+    pick(page, "Tracker", "W&B run folders (offline runs, and runs that ran online or were synced)")
+    chips = page.locator('[data-testid="stFileChip"]')
+    for _ in range(3):
+        wait_idle(page)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            [str(log) for log in logs]
+        )
+        with suppress(AssertionError):
+            expect(chips).to_have_count(len(logs), timeout=15_000)
+            break
+    expect(page.get_by_text("W&B run folders", exact=False).first).to_be_visible()
+    wait_idle(page)
+    for label, value in (("Training cost", "500"), ("Inference cost", "50")):
+        box = page.get_by_role("spinbutton", name=label).first
+        box.fill(value)
+        box.press("Enter")
+        wait_idle(page)
+    page.get_by_role("button", name="Score", exact=True).click()
+    expect(page.get_by_text("Best CER")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("whisper-ft-1", exact=False).first).to_be_visible()
+    full_screenshot(page, artifacts / "batch-wandb-logs.png")
+    page.get_by_role("button", name="to history").click()
+    expect(page.get_by_text("Saved", exact=False).first).to_be_visible(timeout=30_000)
+    rows = saved(server["db"])
+    assert sorted(rows[rows["source"] == "batch"]["f1"].tolist())[-2:] == [0.83, 0.86]

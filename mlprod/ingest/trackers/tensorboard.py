@@ -68,11 +68,13 @@ class _Run:
         self.problem: str | None = None
 
     def read(self, folder: Path) -> None:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+        from tensorboard.backend.event_processing.event_file_loader import (
+            LegacyEventFileLoader,
+        )
 
         for path in sorted(folder.glob(PATTERN)):
             try:
-                for event in EventFileLoader(str(path)).Load():
+                for event in LegacyEventFileLoader(str(path)).Load():
                     self._take(event)
             except Exception as exc:  # a damaged or cut-off file: what was read stands
                 self.problem = f"{path.name} cannot be read on ({type(exc).__name__}: {exc})"
