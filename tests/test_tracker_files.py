@@ -225,6 +225,7 @@ def test_dvc_experiments_with_their_params_metrics_and_a_bad_value(capsys, tmp_p
 # -- an MLflow file store -----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # MLflow's own environment writes the store
 def test_an_mlflow_file_store_without_a_server(capsys, tmp_path):
     """Runs MLflow itself wrote to ./mlruns (its file store, in MLflow's own environment)."""
     script = textwrap.dedent(
