@@ -67,8 +67,11 @@ DEFAULT_DB = _default_db()
 
 
 def _secrets_files() -> list[Path]:
-    """Where secrets are read from, later files winning: the clone's, else Streamlit's own
-    places (``~/.streamlit/secrets.toml``, then ``./.streamlit/secrets.toml``)."""
+    """Where secrets are read from, later files winning: ``MLPROD_SECRETS`` (one file: a CI
+    job's, a test's) if set; else the clone's, else Streamlit's own places
+    (``~/.streamlit/secrets.toml``, then ``./.streamlit/secrets.toml``)."""
+    if os.environ.get("MLPROD_SECRETS"):
+        return [Path(os.environ["MLPROD_SECRETS"])]
     if IN_CLONE:
         return [PROJECT_DIR / ".streamlit" / "secrets.toml"]
     return [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml"]

@@ -142,7 +142,20 @@ def save_calculation(
     (:class:`~mlprod.errors.NotAllowed`) and nothing is stored.
     """
     author = _acting(who, author)
-    return store.save_calculation(record, calc_key=calc_key, author=author, source=source)
+    saved = store.save_calculation(record, calc_key=calc_key, author=author, source=source)
+    if saved and (batch := store.find_batch(calc_key)) is not None:
+        _alert(store, int(batch["batch_no"]))
+    return saved
+
+
+def _alert(store: Store, batch_no: int) -> None:
+    """The team's alerts on a batch just committed (:mod:`mlprod.alerts`: bounded in
+    time, never failing the save); nothing when none are configured."""
+    from mlprod.alerts import configured, notify
+
+    rules = configured()
+    if rules is not None:
+        notify(store, batch_no, rules)
 
 
 def _acting(who: Person | None, author: str | None) -> str | None:
@@ -269,7 +282,7 @@ def save_batch(
     tables: Iterator[pa.Table] = iter([scored] if isinstance(scored, pa.Table) else scored)
     content_hash = _hash_meanwhile(Path(file)) if file is not None else None
     metric = _MetricOf()
-    return store.append_calculations(
+    batch_no = store.append_calculations(
         (_for_store(metric.seen_in(table)) for table in tables),
         source=source,
         author=author,
@@ -280,6 +293,8 @@ def save_batch(
         imported_from=imported_from,
         metric=metric.key,
     )
+    _alert(store, batch_no)
+    return batch_no
 
 
 class _MetricOf:

@@ -288,7 +288,7 @@ def test_migration_from_version_1_adds_cost_assumptions_rollup_and_frontier_runs
     )
     con.close()
     with Store(db_path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 11
+        assert s.schema_version() == SCHEMA_VERSION == 12
         # The rollup (migration 3) starts with the live runs already in the file.
         summary = s.summary(HistoryFilter())
         assert summary["runs"] == 2 and summary["best_f1"] == 0.9

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlprod.store.alerts import AlertLog
 from mlprod.store.copies import Copies
 from mlprod.store.exports import Exports
 from mlprod.store.filters import HistoryFilter, HistoryOverview, bucket_for
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 
-class Store(Schema, Writes, Exports, Groups, Copies, TeamSettings, ProductionMarks):
+class Store(Schema, Writes, Exports, Groups, Copies, TeamSettings, ProductionMarks, AlertLog):
     """The team's history of calculations.
 
     Parameters

@@ -19,6 +19,7 @@ COPIED_TABLES = (
     "frontier_runs",
     "team_pricing",
     "production_marks",
+    "alert_log",
 )
 
 

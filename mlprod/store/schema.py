@@ -38,6 +38,7 @@ OUR_TABLES = frozenset(
         "frontier_runs",
         "team_pricing",
         "production_marks",
+        "alert_log",
         "schema_version",
     )
 )
@@ -438,6 +439,21 @@ def migrations(d: Dialect) -> dict[int, tuple[str, ...]]:
     # The energy a run used, where measured (issue #36).
     steps[11] = tuple(
         f"ALTER TABLE cost_assumptions ADD COLUMN {name} {kind}" for name, kind in ENERGY_COLUMNS
+    )
+    # Alerts (issue #37): every event once (its key), pending until a webhook took it.
+    steps[12] = (
+        """
+        CREATE TABLE alert_log (
+            event_key  VARCHAR PRIMARY KEY,
+            kind       VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            payload    VARCHAR NOT NULL,
+            status     VARCHAR NOT NULL,
+            attempts   INTEGER NOT NULL,
+            last_error VARCHAR,
+            sent_at    TIMESTAMP
+        )
+        """,
     )
     # What DuckDB finds by scanning its zone maps, a row store finds through indexes.
     steps[6] += d.indexes()
