@@ -30,6 +30,7 @@ __all__ = [
     "ratio_chart",
     "ratio_frame",
     "run_labels",
+    "verdict_banner",
 ]
 
 A_COLOR, B_COLOR = "#0072B2", "#E69F00"
@@ -262,6 +263,30 @@ def break_even_chart(
     return chart.properties(width=width, height=height)
 
 
+def verdict_banner(comparison: Comparison, *, width: int) -> alt.LayerChart:
+    """The verdict on a band of its own colour (green when a side is chosen, grey for a
+    tie), in bold: it stands apart from the detail lines below it."""
+    chosen = comparison.recommended != "tie"
+    lines = textwrap.wrap(comparison.verdict, max(40, width // 9), break_on_hyphens=False)
+    height = 27 * len(lines) + 22
+    band = (
+        alt.Chart(pd.DataFrame({"x": [0]}))
+        .mark_rect(color="#E6F4EA" if chosen else "#EEF1F5", cornerRadius=6)
+        .encode(x=alt.value(0), x2=alt.value(width), y=alt.value(0), y2=alt.value(height))
+    )
+    edge = band.mark_rect(color="#1E7B3A" if chosen else "#5A6573").encode(x2=alt.value(6))
+    text = (
+        alt.Chart(pd.DataFrame({"i": range(len(lines)), "line": lines}))
+        .mark_text(align="left", baseline="top", fontSize=17, fontWeight="bold", color="#1F2733")
+        .encode(
+            x=alt.value(20),
+            y=alt.Y("i:O", axis=None, scale=alt.Scale(paddingInner=0, paddingOuter=0.45)),
+            text="line:N",
+        )
+    )
+    return alt.layer(band, edge, text).properties(width=width, height=height)
+
+
 def comparison_card(
     comparison: Comparison,
     extras: Sequence[Run] = (),
@@ -279,35 +304,43 @@ def comparison_card(
     def wrap(text: str) -> list[str]:
         return textwrap.wrap(text, 135, break_on_hyphens=False)
 
-    lines = wrap(comparison.verdict)
     notes = [line for text in comparison.key_numbers[:2] for line in wrap(text)]
     if comparison.energy:  # the energy stands on the card where it was measured
         notes += wrap(comparison.energy)
     if even is not None:
         notes += [line for text in even.lines[:1] for line in wrap(text)]
-    # Heights leave room for a verdict of up to three lines inside 720 px.
-    room = 19 * (len(lines) + max(0, len(notes) - 2))
+    # The verdict on its own band, the details below it in the body's type: it stands
+    # apart. Heights keep the whole inside 720 px.
+    banner = verdict_banner(comparison, width=1180)
+    banner_height = int(banner.to_dict()["height"])
+    room = banner_height + 18 * len(notes) - 40
     ratio_width, input_width = (380, 64) if even is not None else (560, 105)
-    ratios = ratio_chart(ratio_frame(runs), width=ratio_width, height=488 - room).properties(
+    ratios = ratio_chart(ratio_frame(runs), width=ratio_width, height=470 - room).properties(
         title=alt.TitleParams("Productivity ratios, higher is better, best run = 100", fontSize=15)
     )
-    inputs = inputs_chart(inputs_frame(runs), width=input_width, height=428 - room).properties(
+    inputs = inputs_chart(inputs_frame(runs), width=input_width, height=410 - room).properties(
         title=alt.TitleParams("Inputs", fontSize=15)
     )
     panels: list[alt.TopLevelMixin] = [ratios, inputs]
     if even is not None:
         names = (comparison.a.name, comparison.b.name)
-        cost = break_even_chart(even, names, comparison.a.currency, width=300, height=400 - room)
+        cost = break_even_chart(even, names, comparison.a.currency, width=300, height=382 - room)
         panels.append(cost.properties(title=alt.TitleParams("Total cost vs traffic", fontSize=15)))
-    card = alt.hconcat(*panels, spacing=32).properties(
+    details = (
+        alt.Chart(pd.DataFrame({"i": range(len(notes)), "line": notes}))
+        .mark_text(align="left", baseline="top", fontSize=14, color="#3D4856")
+        .encode(x=alt.value(0), y=alt.Y("i:O", axis=None), text="line:N")
+        .properties(width=1180, height=alt.Step(18))
+    )
+    card = alt.vconcat(banner, details, alt.hconcat(*panels, spacing=32), spacing=10).properties(
         title=alt.TitleParams(
             title_text,
-            subtitle=[*lines, *notes, f"mlprod · {day}"],
+            subtitle=f"mlprod · {day}",
             fontSize=24,
-            subtitleFontSize=14,
-            subtitleColor="#3D4856",
-            subtitlePadding=8,
-            offset=16,
+            subtitleFontSize=13,
+            subtitleColor="#5A6573",
+            anchor="start",
+            offset=12,
         ),
         padding={"left": 24, "right": 24, "top": 20, "bottom": 16},
     )

@@ -25,6 +25,7 @@ from mlprod.comparison.links import parse_side, read_link, side_param, weights_p
 from mlprod.comparison.noise import GROUP_RULE, spread_table
 from mlprod.errors import InvalidInput
 from mlprod.export import card_png, csv_bytes, svg_text
+from mlprod.report import Review, review_html, review_pdf
 from mlprod.text import md
 from mlprod.ui.production import production_for
 from mlprod.ui.run_picker import resolve_side, run_label, run_picker, side_defaults
@@ -294,6 +295,34 @@ csv_col.download_button(
     "text/csv",
     key="compare-csv",
     icon=":material/table:",
+    on_click="ignore",
+)
+
+
+def review() -> Review:
+    """The review report: built when a download asks for it."""
+    return Review(comparison, extras, even=even, link=ui.page_url(dict(st.query_params.to_dict())))
+
+
+html_col, pdf_col, _ = st.columns(3)
+html_col.download_button(
+    "Download review (HTML)",
+    lambda: review_html(review()).encode(),
+    f"{stem}-review.html",
+    "text/html",
+    key="compare-review-html",
+    icon=":material/description:",
+    on_click="ignore",
+    help="One file for a reviewer: the verdict, numbers, charts, assumptions and the link; "
+    "it opens without a network.",
+)
+pdf_col.download_button(
+    "Download review (PDF)",
+    lambda: review_pdf(review()),
+    f"{stem}-review.pdf",
+    "application/pdf",
+    key="compare-review-pdf",
+    icon=":material/picture_as_pdf:",
     on_click="ignore",
 )
 

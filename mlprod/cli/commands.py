@@ -240,6 +240,38 @@ def compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def report(args: argparse.Namespace) -> int:
+    """``mlprod report A B -o review.html|review.pdf``."""
+    import os
+    from pathlib import Path
+
+    from mlprod.comparison.break_even import break_even
+    from mlprod.comparison.compare import compare
+    from mlprod.comparison.links import compare_link, parse_side, parse_weights
+    from mlprod.comparison.sides import side_run
+    from mlprod.errors import BadLink
+    from mlprod.report import Review, write_review
+    from mlprod.store import Store
+
+    try:
+        sides = [parse_side(args.a), parse_side(args.b)]
+        weights = parse_weights(args.weights)
+    except BadLink as exc:
+        raise InvalidInput("side", str(exc)) from None
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise InvalidInput("output", f"No folder {out.parent} to write {out.name} into.")
+    with Store(args.db or config.database()) as store:
+        run_a, run_b = (side_run(s, store, noise=not args.no_noise) for s in sides)
+    comparison = compare(run_a, run_b, weights=weights, tie_band=args.tie / 100)
+    url = args.dashboard_url or os.environ.get("MLPROD_DASHBOARD_URL")
+    link = compare_link(url, sides[0], sides[1], weights, args.tie / 100) if url else None
+    even = break_even(run_a, run_b, traffic=args.traffic)
+    written = write_review(Review(comparison, even=even, link=link), out)
+    print(f"{comparison.verdict}\nReview written to {written}")
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the command ``args`` name."""
     if args.command in ("gate", "production"):
@@ -251,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
         "restore": backup_or_restore,
         "calc": calc,
         "compare": compare,
+        "report": report,
         "ui": ui,
     }[args.command]
     return command(args)

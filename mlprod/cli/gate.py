@@ -10,7 +10,6 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from mlprod import config
 from mlprod.access import Person
@@ -115,7 +114,7 @@ def gate(args: argparse.Namespace) -> int:
     bad input or no baseline: exit 2."""
     from mlprod.comparison.compare import compare
     from mlprod.comparison.gate import baseline_needed, decide, rules_from
-    from mlprod.comparison.links import side_param, weights_param
+    from mlprod.comparison.links import compare_link, side_param
     from mlprod.store import Store
 
     section = config.secrets().get("mlprod", {})
@@ -146,13 +145,7 @@ def gate(args: argparse.Namespace) -> int:
         b = about["side"]
         if args.from_file or b.startswith("mlflow:"):
             b = side_param(candidate)
-        query = {
-            "a": base_about["side"],
-            "b": b,
-            "w": weights_param(dict(rules.weights)),
-            "tie": f"{rules.tie_band * 100:g}",
-        }
-        link = f"{url.rstrip('/')}/compare?{urlencode(query)}"
+        link = compare_link(url, base_about["side"], b, dict(rules.weights), rules.tie_band)
     decision = decide(comparison, rules, link, (_where(base_about), _where(about)))
     report = decision.as_dict() | {"baseline_side": base_about, "candidate_side": about}
     if args.markdown:

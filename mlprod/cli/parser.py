@@ -161,6 +161,28 @@ def build_parser() -> argparse.ArgumentParser:
     versus.add_argument("--json", action="store_true", help="print the answer as JSON")
     versus.add_argument("--db", help=_DB_HELP)
 
+    report = commands.add_parser(
+        "report",
+        help="a review report of model A vs model B: one self-contained HTML or PDF file",
+        description="Write what the Compare page shows for a reviewer, in one file with its "
+        "charts (no network needed to open it): the verdict, the key numbers, the ratios, "
+        "inputs, cost assumptions and price dates, run-to-run spread, break-even traffic and "
+        "the permalink. Sides as compare takes them.",
+    )
+    report.add_argument("a", help="model A")
+    report.add_argument("b", help="model B")
+    report.add_argument(
+        "-o", "--output", required=True, help="review.html, or review.pdf for a PDF"
+    )
+    report.add_argument("--weights", default="1,1,1", help="cost,time,speed (default 1,1,1)")
+    report.add_argument("--tie", type=float, default=2.0, help="tie band in %% (default 2)")
+    report.add_argument("--traffic", type=float, help="requests per month now")
+    report.add_argument("--no-noise", action="store_true", help="ignore run-to-run spread")
+    report.add_argument(
+        "--dashboard-url", help="for the permalink (default: MLPROD_DASHBOARD_URL)"
+    )
+    report.add_argument("--db", help=_DB_HELP)
+
     score = commands.add_parser(
         "score",
         help="score a CSV/Parquet file of runs (ours, MLflow, W&B)",

@@ -84,6 +84,29 @@ def parse_side(text: str) -> int | Run | GroupSide:
     return Run(*numbers, name=parts[0] or "run")
 
 
+def compare_link(
+    dashboard: str,
+    a: int | Run | GroupSide | str,
+    b: int | Run | GroupSide | str,
+    weights: dict[str, float],
+    tie_band: float,
+) -> str:
+    """The Compare page's address for this comparison on the dashboard at ``dashboard``.
+
+    >>> compare_link("https://mlprod.test/", 1, 2, {"cer": 1, "ter": 1, "psr": 2}, 0.02)
+    'https://mlprod.test/compare?a=1&b=2&w=1%2C1%2C2&tie=2'
+    """
+    from urllib.parse import urlencode
+
+    query = {
+        "a": a if isinstance(a, str) else side_param(a),
+        "b": b if isinstance(b, str) else side_param(b),
+        "w": weights_param(weights),
+        "tie": f"{tie_band * 100:g}",
+    }
+    return f"{dashboard.rstrip('/')}/compare?{urlencode(query)}"
+
+
 def weights_param(weights: dict[str, float]) -> str:
     """``cost,time,speed`` weights as a URL parameter."""
     return ",".join(f"{weights.get(k, 1):g}" for k in ("cer", "ter", "psr"))
