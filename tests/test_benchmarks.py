@@ -103,3 +103,19 @@ def test_eval_import_benchmark_reports_runs_per_second_for_both_tools():
     runs = {f["tool"]: f["runs"] for f in figures}
     assert runs == {"lm-eval": 40, "promptfoo": 80}  # two tasks, four prompt × provider
     assert all(f["runs_per_s"] > 0 for f in figures)
+
+
+def test_report_benchmark_reports_the_report_and_the_alerts():
+    """The review report's and the alert rules' benchmark, on a history of 5,000 runs."""
+    out = subprocess.run(
+        [sys.executable, "tests/benchmarks/report.py", "--rows", "5000", "--repeat", "1"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    figures = {f["figure"]: f for f in map(json.loads, out.stdout.splitlines())}
+    assert set(figures) == {"report_html_whole_process", "report_pdf_whole_process",
+                            "mlprod_version_only", "alert_rules_after_a_save"}  # fmt: skip
+    assert (
+        figures["report_pdf_whole_process"]["median_s"] > figures["mlprod_version_only"]["median_s"]
+    )
+    assert figures["alert_rules_after_a_save"]["events"] > 0  # the rules found something
