@@ -25,7 +25,7 @@ def test_runs_from_an_mlflow_server_to_the_history(mlflow_server, browser, tmp_p
         page.goto(f"{server.url}/batch")
         wait_idle(page)
         named(page)
-        page.get_by_text("An MLflow server").click()
+        page.get_by_text("An MLflow server", exact=True).click()  # the caption names it too
         page.get_by_label("Tracking server").fill(mlflow_server)
         page.keyboard.press("Enter")
         page.get_by_text("Experiments").wait_for(timeout=30_000)
