@@ -383,3 +383,69 @@ class TestEnergyOnThePages:
         assert table.loc["Energy (kWh)", "B"] == 28.0
         one = compare(small, tiny)
         assert "whisper-tiny's is unknown, so their energy is not compared" in (one.energy or "")
+
+
+#: Each tracker's files and what its runs lack, for the tests every importer passes.
+EVERY_TRACKER = {
+    "wandb": (lambda tmp: WANDB, []),
+    "tensorboard": (
+        lambda tmp: (write_tensorboard(tmp / "tb"), tmp / "tb")[1],
+        ["--metric", "accuracy"],
+    ),
+    "trainer": (lambda tmp: DATA / "trainer", []),
+    "lightning": (
+        lambda tmp: DATA / "lightning",
+        ["--set", "training_hours=2", "--set", "latency_ms=4"],
+    ),
+    "dvc": (lambda tmp: DATA / "dvc" / "exp-show.json", []),
+    "codecarbon": (
+        lambda tmp: DATA / "codecarbon" / "emissions.csv",
+        ["--set", "f1=0.8", "--set", "latency_ms=30"],
+    ),
+}
+
+
+@pytest.mark.parametrize("tracker", sorted(EVERY_TRACKER))
+def test_every_importer_saves_once_and_a_second_import_saves_nothing(tracker, capsys, tmp_path):
+    where, extra = EVERY_TRACKER[tracker]
+    path = where(tmp_path)
+    db = tmp_path / "h.duckdb"
+    args = [tracker, str(path), *COSTS, "--set", "latency_ms=20", *extra, "--save", "--db",
+            str(db)]  # fmt: skip
+    _, first, _ = imported(capsys, tmp_path, *args)
+    assert first["saved"] > 0
+    _, second, _ = imported(capsys, tmp_path, *args)
+    assert second["saved"] == 0 and second["skipped"] == first["saved"]
+    with Store(db) as store:
+        assert len(store.history_page(HistoryFilter())) == first["saved"]
+
+
+BROKEN = {  # a file of each tracker cut short or not what it claims
+    "trainer": ("run/trainer_state.json", '{"log_history": [{"eval_f1": 0.8, "st'),
+    "lightning": ("logs/version_0/metrics.csv", "epoch,step,val_f1\n0,1,0.8\x00\x01\n"),
+    "dvc": ("exp.json", '[{"rev": "workspace", "data": {"metrics'),
+    "codecarbon": ("emissions.csv", "timestamp,project_name\n2026-12-01T00:00:00,asr\n"),
+    "mlruns": ("mlruns/1/abc/meta.yaml", "run_id: abc\nstatus: [unclosed\n"),
+}
+
+
+@pytest.mark.parametrize("tracker", sorted(BROKEN))
+def test_a_broken_file_of_every_tracker_is_a_row_error_or_exit_2_never_a_traceback(
+    tracker, tmp_path, capsys
+):
+    name, text = BROKEN[tracker]
+    path = tmp_path / "in" / name
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    if tracker == "mlruns":
+        (path.parent / "metrics").mkdir()
+    target = path if tracker in ("dvc", "codecarbon") else tmp_path / "in"
+    code = main(["import", tracker, str(target), *COSTS, "--set", "latency_ms=20",
+                 "--set", "training_hours=1", "-o", str(tmp_path / "o.csv")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code in (1, 2) and "Traceback" not in err
+    if code == 2:
+        assert err.startswith("error:") or "error:" in err
+    else:
+        scored = pd.read_csv(tmp_path / "o.csv")
+        assert scored["status"].tolist() == ["error"] and scored["error"].str.len().min() > 10
