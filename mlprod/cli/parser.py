@@ -178,9 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--tie", type=float, default=2.0, help="tie band in %% (default 2)")
     report.add_argument("--traffic", type=float, help="requests per month now")
     report.add_argument("--no-noise", action="store_true", help="ignore run-to-run spread")
-    report.add_argument(
-        "--dashboard-url", help="for the permalink (default: MLPROD_DASHBOARD_URL)"
-    )
+    report.add_argument("--dashboard-url", help="for the permalink (default: MLPROD_DASHBOARD_URL)")
     report.add_argument("--db", help=_DB_HELP)
 
     score = commands.add_parser(

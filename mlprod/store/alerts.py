@@ -40,22 +40,27 @@ class AlertLog(Connection):
         first. One pass over the models' runs sorted by cost (a running maximum), not a
         join of every run with every other."""
         lo, hi = _batch_ids(batch_no)
-        batch_of = self.sql.batch_of("c.id")
         with self.cursor() as cur:
             return cur.execute(
-                "WITH models AS (SELECT DISTINCT model_name FROM calculations "
-                "WHERE id BETWEEN ? AND ? AND model_name IS NOT NULL), "
-                f"runs AS (SELECT {_RUN} AS total_cost, c.id BETWEEN ? AND ? AS fresh "
-                f"FROM calculations c JOIN batches b ON b.batch_no = {batch_of} "
-                "WHERE c.deleted_at IS NULL AND c.model_name IN (SELECT model_name FROM models) "
+                f"WITH fresh AS (SELECT {_RUN} AS total_cost FROM calculations c "
+                "WHERE c.id BETWEEN ? AND ? AND c.deleted_at IS NULL "
+                "AND c.model_name IS NOT NULL), "
+                # The earlier runs that matter are on their group's frontier (a run on the
+                # model's frontier is on its own group's): the kept frontier runs, not all.
+                "earlier AS (SELECT f.model_name, f.f1, f.total_cost FROM frontier_runs f "
+                "JOIN batches b ON b.batch_no = f.batch_no WHERE f.batch_no <> ? "
+                "AND f.model_name IN (SELECT DISTINCT model_name FROM fresh) "
                 "AND coalesce(b.metric, 'f1') = (SELECT coalesce(metric, 'f1') FROM batches "
                 "WHERE batch_no = ?)), "
+                "runs AS (SELECT id, model_name, run_name, run_id, f1, total_cost, "
+                "true AS fresh FROM fresh UNION ALL SELECT NULL, model_name, NULL, NULL, f1, "
+                "total_cost, false FROM earlier), "
                 "ranked AS (SELECT *, max(CASE WHEN fresh THEN NULL ELSE f1 END) OVER ("
                 "PARTITION BY model_name ORDER BY total_cost, fresh ROWS BETWEEN UNBOUNDED "
                 "PRECEDING AND CURRENT ROW) AS best FROM runs) "
                 "SELECT id, model_name, run_name, run_id, f1, total_cost, best FROM ranked "
                 "WHERE fresh AND best - f1 > ? ORDER BY best - f1 DESC, id LIMIT ?",
-                [lo, hi, lo, hi, batch_no, gap, limit],
+                [lo, hi, batch_no, batch_no, gap, limit],
             ).df()
 
     def batch_runs(self, batch_no: int, models: list[str], *, limit: int = 10_000) -> pd.DataFrame:
