@@ -277,6 +277,13 @@ def test_promptfoo_prices_tokens_by_the_book_and_never_an_unknown_model_at_zero(
             assert row["status"] == "error" and math.isnan(row["inference_cost"])
             assert row["error"].startswith("no price for model my-local-llama")
             assert "--set its prices" in row["error"]
+    per_1k = tmp_path / "per-1k.parquet"
+    cli(capsys, "import", "promptfoo", str(PROMPTFOO), *COSTS, "--per-1k-evals", "-o", str(per_1k))
+    priced = [r for r in pq.read_table(per_1k).to_pylist() if r["status"] == "ok"]
+    assert len(priced) == 2
+    for row in priced:  # three tests per prompt and provider
+        total = next(r for r in rows if r["run_id"] == row["run_id"])["inference_cost"]
+        assert row["inference_cost"] == pytest.approx(total / 3 * 1000)
     code, stdout, _ = cli(capsys, "import", "promptfoo", str(PROMPTFOO), *COSTS,
                           "--set", "price_in_per_1m=0.05", "--set", "price_out_per_1m=0.1",
                           "-o", str(tmp_path / "typed.parquet"), "--json")  # fmt: skip

@@ -152,7 +152,7 @@ def import_evals(args: argparse.Namespace) -> int:
     runs = lm_eval_runs(files, root, metric) if tool == "lm-eval" else promptfoo_runs(files, root)
     typed = {k: v for k, v in parse_set(args.set).items() if k in TOKEN_PRICING}
     args.set = [pair for pair in args.set if pair.partition("=")[0].strip() not in TOKEN_PRICING]
-    runs, said = priced_by_the_book(runs, typed, args.currency)
+    runs, said = priced_by_the_book(runs, typed, args.currency, per_1k_evals=args.per_1k_evals)
     return _import_runs(
         args,
         runs,

@@ -273,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
             "in the history (same folder, same run) are skipped.",
         )
         evals.add_argument("paths", nargs="+", metavar="PATH", help=where)
+        evals.add_argument(
+            "--per-1k-evals",
+            action="store_true",
+            help="the inference cost per 1,000 evaluations instead of over the whole run "
+            "(runs of different sizes on one footing)",
+        )
         _energy_option(evals)
         evals.add_argument("-o", "--output", help=f"scored file (default: {tool}-runs.scored.csv)")
         _batch_options(evals, saves="the runs not stored yet")

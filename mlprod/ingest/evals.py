@@ -358,6 +358,8 @@ def priced_by_the_book(
     typed: Mapping[str, str | float],
     currency: str = "USD",
     book: LlmPriceBook | None = None,
+    *,
+    per_1k_evals: bool = False,
 ) -> tuple[pa.Table, list[str]]:
     """Each run's inference cost from its tokens (``tokens_in``, ``tokens_out``,
     ``tokens_cached``: the evaluation's own) at its model's price (the book's in US$,
@@ -365,8 +367,10 @@ def priced_by_the_book(
     the book's price of a typed ``llm_model``): cached input tokens at the cached price.
     A run whose model has no price is never $0: its ``row_error`` says so, unless the
     tool's own cost (``tool_cost``) is there to use. Runs without tokens are left as they
-    are. Returns the runs with ``inference_cost`` and :data:`PRICED_COLUMNS`, and what was
-    priced how, in words."""
+    are. With ``per_1k_evals`` the cost is per 1,000 evaluations (the run's cost over its
+    ``samples``, × 1,000): runs of different sizes then compare on one footing. Returns the
+    runs with ``inference_cost`` and :data:`PRICED_COLUMNS`, and what was priced how, in
+    words."""
     if "tokens_in" not in runs.column_names or runs.num_rows == 0:
         return runs, []
     book = book or default_llm_prices()
@@ -390,7 +394,11 @@ def priced_by_the_book(
         has_tokens = ~np.isnan(tokens_in) & ~np.isnan(tokens_out)
         by_book = known & has_tokens
         by_tool = ~known & has_tokens & (tool_cost > 0)
-        cost = np.round(np.where(by_book, cost, np.where(by_tool, tool_cost * rate, np.nan)), 12)
+        cost = np.where(by_book, cost, np.where(by_tool, tool_cost * rate, np.nan))
+        if per_1k_evals:
+            samples = _floats(runs, "samples")
+            cost = np.where(samples > 0, cost / samples * 1000, np.nan)
+        cost = np.round(cost, 12)
         share = np.where(tokens_in > 0, cached / np.where(tokens_in > 0, tokens_in, 1), np.nan)
     old = runs["row_error"].to_pylist() if "row_error" in runs.column_names else [None] * n
     errors = [
@@ -427,7 +435,10 @@ def priced_by_the_book(
             runs = runs.set_column(runs.column_names.index(name), name, column)
         else:
             runs = runs.append_column(name, column)
-    return runs, _said(prices, key, currency)
+    said = _said(prices, key, currency)
+    if per_1k_evals:
+        said.append("inference cost per 1,000 evaluations (each run's cost over its samples)")
+    return runs, said
 
 
 def _said(prices: Mapping[str, _Price | str], key: list[str], currency: str) -> list[str]:
