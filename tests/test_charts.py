@@ -83,10 +83,15 @@ def test_card_names_both_models_the_verdict_and_the_date():
     c = compare(LIGHT, HEAVY)
     spec = comparison_card(c, on=date(2026, 11, 28)).to_dict()
     assert spec["title"]["text"] == "light-distilled vs heavy-ensemble"
-    subtitle = " ".join(spec["title"]["subtitle"])
-    assert "Choose A, light-distilled" in subtitle
-    assert "$24,750 per 0.01 F1" in subtitle
-    assert "2026-11-28" in subtitle
+    assert "2026-11-28" in spec["title"]["subtitle"]
+    banner, details = spec["vconcat"][0], spec["vconcat"][1]  # the verdict, then details
+
+    def words(chart: dict) -> str:
+        layer = chart["layer"][-1] if "layer" in chart else chart
+        return " ".join(row["line"] for row in spec["datasets"][layer["data"]["name"]])
+
+    assert words(banner).startswith("Choose A, light-distilled")
+    assert "$24,750 per 0.01 F1" in words(details)
 
 
 def test_card_png_is_a_2x_1280x720_image_with_both_colours():

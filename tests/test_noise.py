@@ -224,17 +224,17 @@ def test_compare_page_shows_break_even_traffic_and_puts_it_on_the_card(app, db_p
     specs = [json.loads(c.proto.spec) for c in app.get("vega_lite_chart")]
     titles = [json.dumps(spec.get("title", "")) for spec in specs]
     assert any("total cost vs traffic" in t for t in titles)
-    assert not any("hconcat" in spec for spec in specs)  # the card's preview is closed
+    assert not any("vconcat" in spec for spec in specs)  # the card's preview is closed
     assert not app.get("image")  # the card's preview is closed: not built
     app.session_state["compare-card-open"] = True
     app.run()
     assert not app.exception and len(app.get("image")) == 1  # the PNG as exported
-    # What the card holds: the three panels, the break-even line in its title.
+    # What the card holds: the three panels, the break-even line among its details.
     with Store(db_path) as s:
         a, b = (side_run(ids[name], s, noise=True) for name in ("70B via API", "fine-tuned 7B"))
     card = comparison_card(compare(a, b), [], even=break_even(a, b)).to_dict()
-    assert len(card["hconcat"]) == 3  # ratios, inputs, total cost vs traffic
-    assert "Total cost is equal at 3.189M" in json.dumps(card["title"])
+    assert len(card["vconcat"][2]["hconcat"]) == 3  # ratios, inputs, total cost vs traffic
+    assert "Total cost is equal at 3.189M" in json.dumps(card["datasets"])  # the details
     app.number_input(key="compare-traffic").set_value(4_000_000.0).run()
     assert any("Today: 4M requests/month" in text(m.value) for m in app.markdown)
     assert app.query_params["t"] == "4000000"  # the link keeps the traffic
