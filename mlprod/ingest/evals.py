@@ -22,8 +22,8 @@ named.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ import pyarrow as pa
 from mlprod.costs.fx import default_fx
 from mlprod.costs.llm import LlmPriceBook, default_llm_prices
 from mlprod.errors import BadFile, InvalidInput
+from mlprod.ingest.trackers import number, rows_table
 from mlprod.quality import Metric
 
 __all__ = [
@@ -102,31 +103,6 @@ def _load(path: Path) -> tuple[Any, str | None]:
         return None, f"{path.name} cannot be read as JSON ({exc}); is it cut short?"
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _table(rows: list[dict[str, Any]], numeric: Iterable[str]) -> pa.Table:
-    names = list(dict.fromkeys(k for row in rows for k in row))
-    numeric = set(numeric)
-    columns: dict[str, pa.Array] = {}
-    for name in names:
-        values = [row.get(name) for row in rows]
-        if name == "created_at":
-            columns[name] = pa.array(values, pa.timestamp("us", tz="UTC"))
-        elif name in numeric:
-            columns[name] = pa.array(values, pa.float64())
-        else:
-            columns[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
-    return pa.table(columns)
-
-
 # -- lm-evaluation-harness ----------------------------------------------------------------
 
 
@@ -143,68 +119,81 @@ def _lm_eval_model(config: Mapping[str, Any]) -> str | None:
     return str(config["model"]) if config.get("model") else None
 
 
+def _lm_eval_file(path: Path, name: str, metric: Metric | None) -> list[dict[str, Any]]:
+    """The runs of one results file: one per task; one with the reason where the file
+    cannot be read."""
+    data, problem = _load(path)
+    if problem is None and not (isinstance(data, dict) and isinstance(data.get("results"), dict)):
+        problem = f"{path.name} is not an lm-eval results file (no 'results' by task)."
+    if problem is not None:
+        return [{"run_id": name, "run_name": path.name, "row_error": problem}]
+    samples = {
+        task: number((counts or {}).get("effective", (counts or {}).get("original")))
+        for task, counts in (data.get("n-samples") or {}).items()
+    }
+    seconds = number(data.get("total_evaluation_time_seconds"))
+    total = sum(n for n in samples.values() if n)
+    when = number(data.get("date"))
+    shared = {
+        "model_name": _lm_eval_model(data.get("config") or {}),
+        "project": "lm-eval",
+        "created_at": datetime.fromtimestamp(when, UTC) if when else None,
+        "latency_ms": seconds * 1000 / total if seconds and total else None,
+    }
+    directions = data.get("higher_is_better") or {}
+    return [
+        _lm_eval_task(task, values, name, shared, samples.get(task), directions, metric)
+        for task, values in data["results"].items()
+        if isinstance(values, dict)
+    ]
+
+
+def _lm_eval_task(
+    task: str,
+    values: Mapping[str, Any],
+    name: str,
+    shared: Mapping[str, Any],
+    samples: float | None,
+    directions: Mapping[str, Any],
+    metric: Metric | None,
+) -> dict[str, Any]:
+    """One task of a results file as a run: each metric a column (``metrics.acc``; a
+    filter other than ``none`` appended); a metric the harness marks lower-is-better,
+    read on a higher-is-better one, a row error."""
+    row: dict[str, Any] = {
+        "run_id": f"{name}#{task}",
+        "run_name": str(values.get("alias") or task).strip() or task,
+        **shared,
+        "samples": samples,
+    }
+    for key, value in values.items():
+        measure, _, kind = key.partition(",")
+        if not kind or measure.endswith("_stderr"):
+            continue
+        row.setdefault(f"metrics.{measure if kind == 'none' else f'{measure}_{kind}'}", value)
+        lower = (directions.get(task) or {}).get(measure) is False
+        if lower and metric is not None and not metric.lower_is_better and measure in metric.names:
+            row["row_error"] = (
+                f"lm-eval marks {measure} lower-is-better in {task}: score it as an error "
+                "rate (--metric error_rate with --map metric=...)."
+            )
+    return row
+
+
 def lm_eval_runs(
     files: list[Path], root: Path | None = None, metric: Metric | None = None
 ) -> pa.Table:
     """One run per task of each lm-eval results file (see the module's docstring). A file
     that cannot be read is one run with its reason in ``row_error``; a task whose metric
     the harness marks lower-is-better, read on a higher-is-better metric, too."""
-    rows: list[dict[str, Any]] = []
-    numeric: set[str] = {"latency_ms", "samples"}
-    for path in files:
-        name = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
-        data, problem = _load(path)
-        if problem is None and not (
-            isinstance(data, dict) and isinstance(data.get("results"), dict)
-        ):
-            problem = f"{path.name} is not an lm-eval results file (no 'results' by task)."
-        if problem is not None:
-            rows.append({"run_id": name, "run_name": path.name, "row_error": problem})
-            continue
-        config = data.get("config") or {}
-        samples = {
-            task: _number((counts or {}).get("effective", (counts or {}).get("original")))
-            for task, counts in (data.get("n-samples") or {}).items()
-        }
-        seconds = _number(data.get("total_evaluation_time_seconds"))
-        total = sum(n for n in samples.values() if n)
-        latency = seconds * 1000 / total if seconds and total else None
-        when = _number(data.get("date"))
-        directions = data.get("higher_is_better") or {}
-        for task, values in data["results"].items():
-            if not isinstance(values, dict):
-                continue
-            row: dict[str, Any] = {
-                "run_id": f"{name}#{task}",
-                "run_name": str(values.get("alias") or task).strip() or task,
-                "model_name": _lm_eval_model(config),
-                "project": "lm-eval",
-                "created_at": datetime.fromtimestamp(when, UTC) if when else None,
-                "latency_ms": latency,
-                "samples": samples.get(task),
-            }
-            for key, value in values.items():
-                measure, _, kind = key.partition(",")
-                if not kind or measure.endswith("_stderr"):
-                    continue
-                column = measure if kind == "none" else f"{measure}_{kind}"
-                row.setdefault(column, _number(value))
-                numeric.add(column)
-                lower = (directions.get(task) or {}).get(measure) is False
-                if (
-                    lower
-                    and metric is not None
-                    and not metric.lower_is_better
-                    and measure in metric.names
-                ):
-                    row["row_error"] = (
-                        f"lm-eval marks {measure} lower-is-better in {task}: score it as an "
-                        "error rate (--metric error_rate with --map metric=...)."
-                    )
-            rows.append(row)
+    rows = [row for path in files for row in _lm_eval_file(path, _named(path, root), metric)]
     if not rows:
         raise BadFile("The lm-eval results files hold no tasks.")
-    return _table(rows, numeric)
+    return rows_table(rows)
+
+
+def _named(path: Path, root: Path | None) -> str:
+    return str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
 
 
 # -- promptfoo --------------------------------------------------------------------------------
@@ -220,81 +209,76 @@ def _shortened(text: str, limit: int = 120) -> str:
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
+def _promptfoo_file(path: Path, name: str) -> list[dict[str, Any]]:
+    """The runs of one output file: one per prompt × provider; one with the reason where
+    the file cannot be read."""
+    data, problem = _load(path)
+    results = data.get("results") if isinstance(data, dict) else None
+    prompts = results.get("prompts") if isinstance(results, dict) else None
+    if problem is None and not isinstance(prompts, list):
+        problem = (
+            f"{path.name} is not a promptfoo output file with per-prompt metrics (written "
+            "by `promptfoo eval -o FILE.json`, results version 3)."
+        )
+    if problem is not None:
+        return [{"run_id": name, "run_name": path.name, "row_error": problem}]
+    assert isinstance(data, dict) and isinstance(results, dict) and isinstance(prompts, list)
+    created = None
+    if isinstance(when := results.get("timestamp"), str):
+        with suppress(ValueError):
+            created = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    project = (data.get("config") or {}).get("description")
+    shared = {"project": str(project) if project else None, "created_at": created}
+    eval_id = str(data.get("evalId") or name)
+    return [_prompt_run(prompt, eval_id, shared) for prompt in prompts]
+
+
+def _prompt_run(
+    prompt: Mapping[str, Any], eval_id: str, shared: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One prompt × provider's metrics as a run: pass rate, mean score, each named score's
+    mean, latency per request and the tokens used."""
+    metrics = prompt.get("metrics") or {}
+    provider = str(prompt.get("provider") or "")
+    counted = [number(metrics.get(k)) or 0.0 for k in ("testPassCount", "testFailCount",
+                                                       "testErrorCount")]  # fmt: skip
+    tests = sum(counted)
+    usage = metrics.get("tokenUsage") or {}
+    requests = number(usage.get("numRequests")) or tests
+
+    def per(value: float | None, count: float) -> float | None:
+        return value / count if value is not None and count else None
+
+    row: dict[str, Any] = {
+        "run_id": f"{eval_id}/{str(prompt.get('id') or '')[:12]}/{provider}",
+        "run_name": _shortened(str(prompt.get("label") or prompt.get("raw") or "")),
+        "model_name": _promptfoo_model(provider),
+        **shared,
+        "metrics.pass_rate": per(counted[0], tests),
+        "metrics.score": per(number(metrics.get("score")) or 0.0, tests),
+        "latency_ms": per(number(metrics.get("totalLatencyMs")), requests),
+        "samples": tests,
+        "tokens_in": number(usage.get("prompt")),
+        "tokens_out": number(usage.get("completion")),
+        "tokens_cached": number(usage.get("cached")),
+        "tool_cost": number(metrics.get("cost")),
+    }
+    counts = metrics.get("namedScoresCount") or {}
+    for named, total in (metrics.get("namedScores") or {}).items():
+        if (mean := per(number(total), number(counts.get(named)) or 0.0)) is not None:
+            row.setdefault(f"metrics.{str(named).strip().lower().replace(' ', '_')}", mean)
+    if not tests:
+        row["row_error"] = f"{provider}: no tests ran for this prompt."
+    return row
+
+
 def promptfoo_runs(files: list[Path], root: Path | None = None) -> pa.Table:
     """One run per prompt × provider of each promptfoo output file (see the module's
     docstring); a file that cannot be read is one run with its reason in ``row_error``."""
-    rows: list[dict[str, Any]] = []
-    numeric: set[str] = {
-        "pass_rate",
-        "score",
-        "latency_ms",
-        "samples",
-        "tokens_in",
-        "tokens_out",
-        "tokens_cached",
-        "tool_cost",
-    }
-    for path in files:
-        name = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
-        data, problem = _load(path)
-        results = data.get("results") if isinstance(data, dict) else None
-        prompts = results.get("prompts") if isinstance(results, dict) else None
-        if problem is None and not isinstance(prompts, list):
-            problem = (
-                f"{path.name} is not a promptfoo output file with per-prompt metrics (written "
-                "by `promptfoo eval -o FILE.json`, results version 3)."
-            )
-        if problem is not None:
-            rows.append({"run_id": name, "run_name": path.name, "row_error": problem})
-            continue
-        assert isinstance(data, dict) and isinstance(results, dict) and isinstance(prompts, list)
-        eval_id = str(data.get("evalId") or name)
-        when = results.get("timestamp")
-        created = None
-        if isinstance(when, str):
-            try:
-                created = datetime.fromisoformat(when.replace("Z", "+00:00"))
-            except ValueError:
-                created = None
-        project = (data.get("config") or {}).get("description")
-        for prompt in prompts:
-            metrics = prompt.get("metrics") or {}
-            provider = str(prompt.get("provider") or "")
-            passed = _number(metrics.get("testPassCount")) or 0.0
-            tests = passed + (_number(metrics.get("testFailCount")) or 0.0)
-            tests += _number(metrics.get("testErrorCount")) or 0.0
-            usage = metrics.get("tokenUsage") or {}
-            requests = _number(usage.get("numRequests")) or tests
-            latency = _number(metrics.get("totalLatencyMs"))
-            row: dict[str, Any] = {
-                "run_id": f"{eval_id}/{str(prompt.get('id') or '')[:12]}/{provider}",
-                "run_name": _shortened(str(prompt.get("label") or prompt.get("raw") or "")),
-                "model_name": _promptfoo_model(provider),
-                "project": str(project) if project else None,
-                "created_at": created,
-                "pass_rate": passed / tests if tests else None,
-                "score": (_number(metrics.get("score")) or 0.0) / tests if tests else None,
-                "latency_ms": latency / requests if latency is not None and requests else None,
-                "samples": tests,
-                "tokens_in": _number(usage.get("prompt")),
-                "tokens_out": _number(usage.get("completion")),
-                "tokens_cached": _number(usage.get("cached")),
-                "tool_cost": _number(metrics.get("cost")),
-            }
-            counts = metrics.get("namedScoresCount") or {}
-            for named, total in (metrics.get("namedScores") or {}).items():
-                count = _number(counts.get(named))
-                total_value = _number(total)
-                if count and total_value is not None:
-                    column = str(named).strip().lower().replace(" ", "_")
-                    row.setdefault(column, total_value / count)
-                    numeric.add(column)
-            if not tests:
-                row["row_error"] = f"{provider}: no tests ran for this prompt."
-            rows.append(row)
+    rows = [row for path in files for row in _promptfoo_file(path, _named(path, root))]
     if not rows:
         raise BadFile("The promptfoo output files hold no prompts.")
-    return _table(rows, numeric)
+    return rows_table(rows)
 
 
 # -- pricing the tokens --------------------------------------------------------------------
@@ -315,9 +299,9 @@ def _price_of(
     model: str, typed: Mapping[str, str | float], book: LlmPriceBook, rate: float
 ) -> _Price | str:
     """``model``'s price (typed prices win over the book's), or why it has none."""
-    typed_in = _number(typed.get("price_in_per_1m"))
-    typed_out = _number(typed.get("price_out_per_1m"))
-    typed_cached = _number(typed.get("price_cached_per_1m"))
+    typed_in = number(typed.get("price_in_per_1m"))
+    typed_out = number(typed.get("price_out_per_1m"))
+    typed_cached = number(typed.get("price_cached_per_1m"))
     provider = str(typed["llm_provider"]) if typed.get("llm_provider") else None
     try:
         listed = book.price(model, provider)
@@ -353,6 +337,99 @@ def _floats(runs: pa.Table, name: str) -> np.ndarray:
     return np.asarray(runs[name].to_numpy(zero_copy_only=False), dtype=float)
 
 
+@dataclass(frozen=True)
+class _Priced:
+    """Each run's model price (or why none) and how its cost was found."""
+
+    key: list[str]
+    found: list[_Price | str | None]
+    by_book: np.ndarray  # its tokens priced by the book (or the typed prices)
+    by_tool: np.ndarray  # no price, but the tool's own cost
+    has_tokens: np.ndarray
+
+    def each(self, attribute: str) -> np.ndarray:
+        return np.array(
+            [getattr(f, attribute) if isinstance(f, _Price) else np.nan for f in self.found]
+        )
+
+    def booked(self) -> list[_Price | None]:
+        return [
+            f if isinstance(f, _Price) and b else None
+            for f, b in zip(self.found, self.by_book, strict=True)
+        ]
+
+
+def _priced(runs: pa.Table, prices: Mapping[str, _Price | str], as_model: str | None) -> _Priced:
+    key = [as_model or m for m in runs["model_name"].to_pylist()]
+    found = [prices.get(k) if k else None for k in key]
+    known = np.array([isinstance(f, _Price) for f in found], dtype=bool)
+    has_tokens = ~np.isnan(_floats(runs, "tokens_in")) & ~np.isnan(_floats(runs, "tokens_out"))
+    with np.errstate(invalid="ignore"):
+        by_tool = ~known & has_tokens & (_floats(runs, "tool_cost") > 0)
+    return _Priced(key, found, known & has_tokens, by_tool, has_tokens)
+
+
+def _costs(runs: pa.Table, p: _Priced, rate: float, per_1k_evals: bool) -> np.ndarray:
+    """Tokens × prices per 1M (cached input at its price), or the tool's own cost; per
+    1,000 evaluations when asked."""
+    tokens_in, tokens_out = _floats(runs, "tokens_in"), _floats(runs, "tokens_out")
+    cached = np.nan_to_num(_floats(runs, "tokens_cached"))
+    with np.errstate(invalid="ignore"):
+        cost = (
+            (tokens_in - cached) * p.each("input")
+            + cached * p.each("cached")
+            + tokens_out * p.each("output")
+        ) / 1e6
+        cost = np.where(
+            p.by_book, cost, np.where(p.by_tool, _floats(runs, "tool_cost") * rate, np.nan)
+        )
+        if per_1k_evals:
+            samples = _floats(runs, "samples")
+            cost = np.where(samples > 0, cost / samples * 1000, np.nan)
+    return np.round(cost, 12)
+
+
+def _priced_columns(runs: pa.Table, p: _Priced, cost: np.ndarray) -> dict[str, pa.Array]:
+    """The cost, each run's reason where it has no price, and what its tokens assumed."""
+    n = runs.num_rows
+    old = runs["row_error"].to_pylist() if "row_error" in runs.column_names else [None] * n
+    errors = [
+        before or (f if isinstance(f, str) and has and not tool else None)
+        for before, f, has, tool in zip(old, p.found, p.has_tokens, p.by_tool, strict=True)
+    ]
+    booked = p.booked()
+    tokens_in, cached = _floats(runs, "tokens_in"), np.nan_to_num(_floats(runs, "tokens_cached"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(tokens_in > 0, cached / tokens_in, np.nan)
+
+    def kept(values: np.ndarray, where: np.ndarray | None = None) -> pa.Array:
+        return pa.array(np.where(p.by_book if where is None else where, values, np.nan),
+                        from_pandas=True)  # fmt: skip
+
+    return {
+        "inference_cost": pa.array(cost, from_pandas=True),
+        "row_error": pa.array(errors, pa.string()),
+        "inference_mode": pa.array(
+            [
+                "eval tokens" if b else "the tool's own cost" if t else None
+                for b, t in zip(p.by_book, p.by_tool, strict=True)
+            ],
+            pa.string(),
+        ),
+        "llm_model": pa.array(
+            [k if b else None for k, b in zip(p.key, booked, strict=True)], pa.string()
+        ),
+        "llm_provider": pa.array([b.provider if b else None for b in booked], pa.string()),
+        "llm_prices_as_of": pa.array([b.as_of if b else None for b in booked], pa.date32()),
+        "tokens_in_per_month": kept(tokens_in),
+        "tokens_out_per_month": kept(_floats(runs, "tokens_out")),
+        "price_in_per_1m": kept(p.each("input")),
+        "price_out_per_1m": kept(p.each("output")),
+        "price_cached_per_1m": kept(p.each("cached"), p.by_book & (cached > 0)),
+        "cached_input_share": kept(share),
+    }
+
+
 def priced_by_the_book(
     runs: pa.Table,
     typed: Mapping[str, str | float],
@@ -375,67 +452,17 @@ def priced_by_the_book(
         return runs, []
     book = book or default_llm_prices()
     rate = default_fx().rate(currency)
-    n = runs.num_rows
     as_model = str(typed["llm_model"]) if typed.get("llm_model") else None
-    key = [as_model or m for m in runs["model_name"].to_pylist()]
-    prices = {model: _price_of(model, typed, book, rate) for model in set(key) if model}
-    found = [prices.get(k) if k else None for k in key]
-    known = np.array([isinstance(f, _Price) for f in found], dtype=bool)
-
-    def each(attribute: str) -> np.ndarray:
-        return np.array([getattr(f, attribute) if isinstance(f, _Price) else np.nan for f in found])
-
-    tokens_in, tokens_out = _floats(runs, "tokens_in"), _floats(runs, "tokens_out")
-    cached = np.nan_to_num(_floats(runs, "tokens_cached"))
-    tool_cost = _floats(runs, "tool_cost")
-    p_in, p_out, p_cached = each("input"), each("output"), each("cached")
-    with np.errstate(invalid="ignore"):
-        cost = ((tokens_in - cached) * p_in + cached * p_cached + tokens_out * p_out) / 1e6
-        has_tokens = ~np.isnan(tokens_in) & ~np.isnan(tokens_out)
-        by_book = known & has_tokens
-        by_tool = ~known & has_tokens & (tool_cost > 0)
-        cost = np.where(by_book, cost, np.where(by_tool, tool_cost * rate, np.nan))
-        if per_1k_evals:
-            samples = _floats(runs, "samples")
-            cost = np.where(samples > 0, cost / samples * 1000, np.nan)
-        cost = np.round(cost, 12)
-        share = np.where(tokens_in > 0, cached / np.where(tokens_in > 0, tokens_in, 1), np.nan)
-    old = runs["row_error"].to_pylist() if "row_error" in runs.column_names else [None] * n
-    errors = [
-        before or (f if isinstance(f, str) and has and not tool else None)
-        for before, f, has, tool in zip(old, found, has_tokens, by_tool, strict=True)
-    ]
-    booked = [
-        f if isinstance(f, _Price) and b else None for f, b in zip(found, by_book, strict=True)
-    ]
-    modes = [
-        "eval tokens" if b else "the tool's own cost" if t else None
-        for b, t in zip(by_book, by_tool, strict=True)
-    ]
-    columns = {
-        "inference_cost": pa.array(cost, from_pandas=True),
-        "row_error": pa.array(errors, pa.string()),
-        "inference_mode": pa.array(modes, pa.string()),
-        "llm_model": pa.array(
-            [k if b else None for k, b in zip(key, booked, strict=True)], pa.string()
-        ),
-        "llm_provider": pa.array([b.provider if b else None for b in booked], pa.string()),
-        "llm_prices_as_of": pa.array([b.as_of if b else None for b in booked], pa.date32()),
-        "tokens_in_per_month": pa.array(np.where(by_book, tokens_in, np.nan), from_pandas=True),
-        "tokens_out_per_month": pa.array(np.where(by_book, tokens_out, np.nan), from_pandas=True),
-        "price_in_per_1m": pa.array(np.where(by_book, p_in, np.nan), from_pandas=True),
-        "price_out_per_1m": pa.array(np.where(by_book, p_out, np.nan), from_pandas=True),
-        "price_cached_per_1m": pa.array(
-            np.where(by_book & (cached > 0), p_cached, np.nan), from_pandas=True
-        ),
-        "cached_input_share": pa.array(np.where(by_book, share, np.nan), from_pandas=True),
-    }
+    models = {as_model or m for m in runs["model_name"].to_pylist()} - {None}
+    prices = {model: _price_of(model, typed, book, rate) for model in models}
+    priced = _priced(runs, prices, as_model)
+    columns = _priced_columns(runs, priced, _costs(runs, priced, rate, per_1k_evals))
     for name, column in columns.items():
         if name in runs.column_names:
             runs = runs.set_column(runs.column_names.index(name), name, column)
         else:
             runs = runs.append_column(name, column)
-    said = _said(prices, key, currency)
+    said = _said(prices, priced.key, currency)
     if per_1k_evals:
         said.append("inference cost per 1,000 evaluations (each run's cost over its samples)")
     return runs, said

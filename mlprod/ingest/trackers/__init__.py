@@ -95,4 +95,17 @@ def rows_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(columns)
 
 
-_NUMBERS = frozenset(("training_hours", "latency_ms", "energy_kwh", "co2_kg"))
+_NUMBERS = frozenset(
+    (
+        "training_hours",
+        "latency_ms",
+        "energy_kwh",
+        "co2_kg",
+        "samples",  # what an evaluation's files give (mlprod.ingest.evals)
+        "tokens_in",
+        "tokens_out",
+        "tokens_cached",
+        "tool_cost",
+        "inference_cost",
+    )
+)
