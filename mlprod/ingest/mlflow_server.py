@@ -194,16 +194,9 @@ class MlflowSource:
             index = runs.column_names.index(column)
             runs = runs.set_column(index, column, pa.array(column_values, pa.float64()))
         runs = runs.append_column("metric_step", pa.array(steps, pa.int64()))
-        found = [step for step in steps if step is not None]
-        where = "best" if best else "last"
-        how = (" (lowest" if metric.lower_is_better else " (highest") + ")" if best else ""
-        said = f"{metric.label} at each run's {where} step{how}"
-        if found:
-            said += f": steps {min(found):,} to {max(found):,} over {len(found):,} runs"
-        said += "; --step last takes the last" if best else ""
         return runs, {
-            "said": said,
-            "step": where,
+            "said": _steps_said(metric, [s for s in steps if s is not None], best=best),
+            "step": "best" if best else "last",
             "runs": {ids[i]: s for i, s in enumerate(steps) if s is not None},
         }
 
@@ -233,6 +226,16 @@ class MlflowSource:
                         raise _explained(self.tracking_uri, exc) from None
                     done += 1
         return done
+
+
+def _steps_said(metric: Metric, steps: list[int], *, best: bool) -> str:
+    """``Accuracy at each run's best step (highest): steps 1 to 3 over 2 runs; ...``"""
+    where = "best" if best else "last"
+    how = (" (lowest)" if metric.lower_is_better else " (highest)") if best else ""
+    said = f"{metric.label} at each run's {where} step{how}"
+    if steps:
+        said += f": steps {min(steps):,} to {max(steps):,} over {len(steps):,} runs"
+    return said + ("; --step last takes the last" if best else "")
 
 
 def _step_of(points: list[Any], metric: Metric, *, best: bool) -> Any:

@@ -93,10 +93,7 @@ def _score_batch(
         batch, mapping = with_scenario(batch, mapping, scenario, decimal)
     problems, logged_f1, f1_parts = Problems(n), Problems(n), Problems(n)
     if "row_error" in mapping:  # what an importer could not read comes first
-        reasons = parse_text(batch.column(mapping["row_error"]), "row_error")
-        problems.add(
-            np.asarray(reasons.is_valid(), dtype=bool), reasons.to_numpy(zero_copy_only=False)
-        )
+        _import_problems(batch.column(mapping["row_error"]), problems)
     values, assumed = _numbers_of(
         batch,
         mapping,
@@ -117,13 +114,7 @@ def _score_batch(
         problems.merge(logged_f1, np.ones(n, dtype=bool))
         f1_from = pa.nulls(n, pa.string())
         logged = values["f1"]
-        values["f1"] = metric.scores(logged)
-        with np.errstate(invalid="ignore"):
-            above = (logged > 1) if metric.lower_is_better else np.zeros(n, dtype=bool)
-        if above.any():  # a WER of 1.4 is no typo: more errors than words
-            messages = np.full(n, None, dtype=object)
-            messages[above] = [metric.above_one(v) for v in logged[above].tolist()]
-            problems.add(above, messages)
+        values["f1"] = _scores_of(logged, metric, problems)
     scored = score_arrays(*(values[name] for name in REQUIRED), quality=metric.input_label)
     problems.add(~scored.ok, scored.error)
     energy = _energy_of(values, scored.cer, problems) if "energy_kwh" in values else {}
@@ -156,17 +147,49 @@ def _score_batch(
     }
     for name in ("precision", "recall", "tp", "fp", "fn"):
         out[name] = pa.array(values[name]) if name in values else pa.nulls(n, pa.float64())
-    out.update(energy)
-    for name in passthrough:  # how an importer priced the run, kept with it
-        out[name] = batch.column(name)
-    if "step" in mapping:  # the step of a metric history the quality was read at
-        out["step"] = pa.array(parse_numbers(batch.column(mapping["step"]), "step", Problems(n)))
+    out |= energy | _read_along(batch, mapping, passthrough)
     if not metric.is_f1:
-        out["metric"] = pa.array(np.full(n, metric.key, dtype=object), pa.string())
-        if metric.lower_is_better:
-            out["metric_value"] = pa.array(logged)
+        out |= _metric_columns(metric, logged)
     out.update(assumed)  # only when the training cost was priced from GPUs, or a scenario
     return pa.table(out)
+
+
+def _read_along(
+    batch: pa.RecordBatch, mapping: Mapping[str, str], passthrough: tuple[str, ...]
+) -> dict[str, pa.Array]:
+    """What travels with a run unscored: how an importer priced it (``passthrough``), and
+    the step of a metric history its quality was read at."""
+    out = {name: batch.column(name) for name in passthrough}
+    if "step" in mapping:
+        step = parse_numbers(batch.column(mapping["step"]), "step", Problems(batch.num_rows))
+        out["step"] = pa.array(step)
+    return out
+
+
+def _import_problems(reasons: pa.Array, problems: Problems) -> None:
+    """What an importer could not read for a run (its ``row_error``): the row's error."""
+    text = parse_text(reasons, "row_error")
+    problems.add(np.asarray(text.is_valid(), dtype=bool), text.to_numpy(zero_copy_only=False))
+
+
+def _scores_of(logged: np.ndarray, metric: Metric, problems: Problems) -> np.ndarray:
+    """Another metric's values as the quality the ratios divide (``1 − x`` for a
+    lower-is-better one); a lower-is-better value above 1 is a row error saying why."""
+    with np.errstate(invalid="ignore"):
+        above = (logged > 1) if metric.lower_is_better else np.zeros(len(logged), dtype=bool)
+    if above.any():  # a WER of 1.4 is no typo: more errors than words
+        messages = np.full(len(logged), None, dtype=object)
+        messages[above] = [metric.above_one(v) for v in logged[above].tolist()]
+        problems.add(above, messages)
+    return metric.scores(logged)
+
+
+def _metric_columns(metric: Metric, logged: np.ndarray) -> dict[str, pa.Array]:
+    """The metric every row is scored on, and a lower-is-better one's value as logged."""
+    out = {"metric": pa.array(np.full(len(logged), metric.key, dtype=object), pa.string())}
+    if metric.lower_is_better:
+        out["metric_value"] = pa.array(logged)
+    return out
 
 
 def _energy_of(
@@ -440,6 +463,14 @@ def _ragged_table(rows: list[tuple[int | None, str]], schema: pa.Schema) -> pa.T
     return pa.table(table, schema=schema)
 
 
+def _priced_by_importer(inspection: Inspection) -> tuple[str, ...]:
+    """The columns in which an evaluation importer said how it priced each run's tokens
+    (kept with the run); none for any other file."""
+    if inspection.format not in EVAL_FORMATS:
+        return ()
+    return tuple(c for c in PRICED_COLUMNS if c in inspection.columns)
+
+
 def scored_batches(
     inspection: Inspection,
     mapping: Mapping[str, str],
@@ -476,9 +507,7 @@ def scored_batches(
         check_scenario(batch_scenario)
     extra = {c for columns in spare.values() for c in columns}
     evidence = evidence_in(inspection.columns)
-    passthrough = tuple(
-        c for c in PRICED_COLUMNS if inspection.format in EVAL_FORMATS and c in inspection.columns
-    )
+    passthrough = _priced_by_importer(inspection)
     needed = sorted(
         set(mapping.values())
         | (set(hours_from.columns) if hours_from else set())

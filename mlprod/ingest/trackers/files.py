@@ -97,41 +97,52 @@ def _step_of(state: Path) -> int:
     return int(number(state.parent.name.rpartition("-")[2]) or 0)
 
 
-def read_trainer(paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
-    roots = [p.resolve() for p in paths]
+def _newest_states(paths: list[Path]) -> dict[Path, Path]:
+    """Each run folder's newest ``trainer_state.json``: its own, else its last
+    checkpoint's (a checkpoint's state is the same run, earlier)."""
     states = sorted({s.resolve() for p in paths for s in p.rglob("trainer_state.json")})
-    newest: dict[Path, Path] = {}  # a run's folder -> its newest state
-    for state in states:  # the folder's own state, else its last checkpoint's
+    newest: dict[Path, Path] = {}
+    for state in states:
         in_checkpoint = state.parent.name.startswith("checkpoint-")
         folder = state.parent.parent if in_checkpoint else state.parent
         known = newest.get(folder)
-        if (
-            known is None
-            or (not in_checkpoint and known.parent != folder)
-            or (in_checkpoint and known.parent != folder and _step_of(state) > _step_of(known))
-        ):
+        own = known is not None and known.parent == folder
+        if known is None or (not own and (not in_checkpoint or _step_of(state) > _step_of(known))):
             newest[folder] = state
+    return newest
+
+
+def _trainer_log(
+    log: list[Any],
+) -> tuple[dict[str, list[tuple[int, float]]], float | None, float | None]:
+    """``log_history``: each evaluation metric by step, the training's runtime (s) and the
+    evaluation's milliseconds per sample."""
+    history: dict[str, list[tuple[int, float]]] = {}
+    runtime = latency = None
+    for entry in log:
+        step = int(entry.get("step") or 0)
+        for key, value in entry.items():
+            if key in ("step", "epoch") or (found := number(value)) is None:
+                continue
+            if key == "train_runtime":
+                runtime = found
+            elif key == "eval_samples_per_second" and found > 0:
+                latency = 1000 / found
+            elif key.startswith("eval_") and not key.endswith(("_runtime", "_per_second")):
+                history.setdefault(key, []).append((step, found))
+    return history, runtime, latency
+
+
+def read_trainer(paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
+    roots = [p.resolve() for p in paths]
     rows = []
-    for folder, state in sorted(newest.items()):
+    for folder, state in sorted(_newest_states(paths).items()):
         data, problem = _json(state)
         row: dict[str, Any] = {"run_id": _relative(folder, roots), "run_name": folder.name}
         if problem or not isinstance(data, dict) or not isinstance(data.get("log_history"), list):
-            row["row_error"] = problem or f"{state.name} has no log_history."
-            rows.append(row)
+            rows.append({**row, "row_error": problem or f"{state.name} has no log_history."})
             continue
-        history: dict[str, list[tuple[int, float]]] = {}
-        runtime = latency = None
-        for entry in data["log_history"]:
-            step = int(entry.get("step") or 0)
-            for key, value in entry.items():
-                if key in ("step", "epoch") or (found := number(value)) is None:
-                    continue
-                if key == "train_runtime":
-                    runtime = found
-                elif key == "eval_samples_per_second" and found > 0:
-                    latency = 1000 / found
-                elif key.startswith("eval_") and not key.endswith(("_runtime", "_per_second")):
-                    history.setdefault(key, []).append((step, found))
+        history, runtime, latency = _trainer_log(data["log_history"])
         row |= {
             "model_name": _trainer_model(folder),
             "training_hours": runtime / 3600 if runtime else None,
@@ -197,37 +208,35 @@ def _dvc_entries(data: Any) -> Iterator[dict[str, Any]]:
                     yield rev
 
 
+def _dvc_run(entry: dict[str, Any], project: str) -> dict[str, Any]:
+    """One commit or experiment: its params and metrics flattened, its timestamp."""
+    body = entry.get("data") or {}
+    row: dict[str, Any] = {
+        "run_id": str(entry.get("rev")),
+        "run_name": entry.get("name") or str(entry.get("rev"))[:7],
+        "project": project,
+        "state": "failed" if entry.get("error") else "finished",
+    }
+    if isinstance(when := body.get("timestamp"), str):
+        with contextlib.suppress(ValueError):
+            row["start_time"] = datetime.fromisoformat(when).replace(tzinfo=UTC)
+    for kind, prefix in (("params", "params."), ("metrics", "metrics.")):
+        for file in (body.get(kind) or {}).values():
+            row |= {f"{prefix}{k}": v for k, v in _flat((file or {}).get("data") or {})}
+    return row
+
+
 def read_dvc(paths: list[Path], metric: Metric, *, best: bool = True) -> pa.Table:
     rows = []
     files = [f for p in paths for f in (sorted(p.rglob("*.json")) if p.is_dir() else [p])]
     for path in files:
         data, problem = _json(path)
         if problem or not isinstance(data, list):
-            rows.append(
-                {
-                    "run_id": path.name,
-                    "run_name": path.name,
-                    "row_error": problem or f"{path.name} is not `dvc exp show --json` output.",
-                }
-            )
+            why = problem or f"{path.name} is not `dvc exp show --json` output."
+            rows.append({"run_id": path.name, "run_name": path.name, "row_error": why})
             continue
-        for entry in _dvc_entries(data):
-            body = entry.get("data") or {}
-            row: dict[str, Any] = {
-                "run_id": str(entry.get("rev")),
-                "run_name": entry.get("name") or str(entry.get("rev"))[:7],
-                "project": path.parent.resolve().name,
-                "state": "failed" if entry.get("error") else "finished",
-            }
-            when = body.get("timestamp")
-            if isinstance(when, str):
-                with contextlib.suppress(ValueError):
-                    row["start_time"] = datetime.fromisoformat(when).replace(tzinfo=UTC)
-            for file in (body.get("params") or {}).values():
-                row |= {f"params.{k}": v for k, v in _flat((file or {}).get("data") or {})}
-            for file in (body.get("metrics") or {}).values():
-                row |= {f"metrics.{k}": v for k, v in _flat((file or {}).get("data") or {})}
-            rows.append(row)
+        project = path.parent.resolve().name
+        rows += [_dvc_run(entry, project) for entry in _dvc_entries(data)]
     return rows_table(rows)
 
 

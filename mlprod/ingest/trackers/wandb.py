@@ -25,12 +25,12 @@ import json
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -206,39 +206,59 @@ class _Run:
             self.problem = f"{path.name} holds a record that cannot be decoded ({exc})"
 
     def _take(self, record: Any) -> None:
-        if record.HasField("run"):
-            run = record.run
-            self.run_id = run.run_id or self.run_id
-            self.name = run.display_name or self.name
-            self.project = run.project or self.project
-            self.group = run.run_group or self.group
-            self.notes = run.notes or self.notes
-            self.tags = list(run.tags) or self.tags
-            if run.start_time.seconds:
-                self.started = datetime.fromtimestamp(run.start_time.seconds, UTC)
-            self.config.update({_key(i): _value(i) for i in run.config.item})
-        if record.HasField("config"):
-            self.config.update({_key(i): _value(i) for i in record.config.item})
-        if record.HasField("summary"):
-            self.summary.update({_key(i): _value(i) for i in record.summary.item})
-        if record.HasField("history"):
-            items = {_key(i): _value(i) for i in record.history.item}
-            step = int(number(items.get("_step")) or record.history.step.num)
-            for key, value in items.items():
-                if (found := number(value)) is not None and not key.startswith("_"):
-                    self.history.setdefault(key, []).append((step, found))
-            if (runtime := number(items.get("_runtime"))) is not None:
-                self.runtime = max(self.runtime or 0.0, runtime)
-        if record.HasField("environment"):
-            env = record.environment
-            self.gpu = env.gpu_type or (env.gpu_nvidia[0].name if env.gpu_nvidia else self.gpu)
-            self.gpus = env.gpu_count or self.gpus
-            if env.started_at.seconds and self.started is None:
-                self.started = datetime.fromtimestamp(env.started_at.seconds, UTC)
-        if record.HasField("exit"):
-            self.exit_code = record.exit.exit_code
-            if record.exit.runtime:
-                self.runtime = max(self.runtime or 0.0, float(record.exit.runtime))
+        """One record: each kind read by its own step (the others are skipped)."""
+        for name, take in self._TAKES.items():
+            if record.HasField(name):
+                take(self, getattr(record, name))
+
+    def _run(self, run: Any) -> None:
+        self.run_id = run.run_id or self.run_id
+        self.name = run.display_name or self.name
+        self.project = run.project or self.project
+        self.group = run.run_group or self.group
+        self.notes = run.notes or self.notes
+        self.tags = list(run.tags) or self.tags
+        if run.start_time.seconds:
+            self.started = datetime.fromtimestamp(run.start_time.seconds, UTC)
+        self.config.update({_key(i): _value(i) for i in run.config.item})
+
+    def _config(self, config: Any) -> None:
+        self.config.update({_key(i): _value(i) for i in config.item})
+
+    def _summary(self, summary: Any) -> None:
+        self.summary.update({_key(i): _value(i) for i in summary.item})
+
+    def _history(self, history: Any) -> None:
+        items = {_key(i): _value(i) for i in history.item}
+        step = int(number(items.get("_step")) or history.step.num)
+        for key, value in items.items():
+            if (found := number(value)) is not None and not key.startswith("_"):
+                self.history.setdefault(key, []).append((step, found))
+        self._ran(number(items.get("_runtime")))
+
+    def _environment(self, env: Any) -> None:
+        self.gpu = env.gpu_type or (env.gpu_nvidia[0].name if env.gpu_nvidia else self.gpu)
+        self.gpus = env.gpu_count or self.gpus
+        if env.started_at.seconds and self.started is None:
+            self.started = datetime.fromtimestamp(env.started_at.seconds, UTC)
+
+    def _exit(self, done: Any) -> None:
+        self.exit_code = done.exit_code
+        self._ran(float(done.runtime) if done.runtime else None)
+
+    def _ran(self, seconds: float | None) -> None:
+        """The run's runtime: the longest any record says."""
+        if seconds is not None:
+            self.runtime = max(self.runtime or 0.0, seconds)
+
+    _TAKES: ClassVar[dict[str, Callable[[_Run, Any], None]]] = {
+        "run": _run,
+        "config": _config,
+        "summary": _summary,
+        "history": _history,
+        "environment": _environment,
+        "exit": _exit,
+    }
 
     def read_files(self, files: Path) -> None:
         """What a run that ran online or was synced keeps beside its log."""
@@ -246,33 +266,35 @@ class _Run:
         if isinstance(summary, dict):
             for key, value in summary.items():
                 self.summary.setdefault(key, value)
-            if (runtime := number(summary.get("_runtime"))) is not None:
-                self.runtime = max(self.runtime or 0.0, runtime)
+            self._ran(number(summary.get("_runtime")))
             if self.exit_code is None:
                 self.exit_code = 0  # a summary is written when a run finishes
         metadata = _json(files / "wandb-metadata.json")
         if isinstance(metadata, dict):
-            self.gpu = self.gpu or metadata.get("gpu")
-            self.gpus = self.gpus or number(metadata.get("gpu_count"))  # type: ignore[assignment]
-            if self.started is None and isinstance(metadata.get("startedAt"), str):
-                with contextlib.suppress(ValueError):
-                    self.started = datetime.fromisoformat(
-                        metadata["startedAt"].replace("Z", "+00:00")
-                    )
-        config = files / "config.yaml"
-        if config.is_file():
-            import yaml
+            self._metadata(metadata)
+        if (files / "config.yaml").is_file():
+            self._config_yaml(files / "config.yaml")
 
-            try:
-                loaded = yaml.safe_load(config.read_text()) or {}
-            except (yaml.YAMLError, UnicodeDecodeError) as exc:
-                self.problem = self.problem or f"config.yaml cannot be read ({exc})"
-                loaded = {}
-            for key, value in loaded.items() if isinstance(loaded, dict) else ():
-                inner = (
-                    value.get("value") if isinstance(value, dict) and "value" in value else value
-                )
-                self.config.setdefault(str(key), inner)
+    def _metadata(self, metadata: dict[str, Any]) -> None:
+        """``wandb-metadata.json``: the GPU, its count, when the run started."""
+        self.gpu = self.gpu or metadata.get("gpu")
+        self.gpus = self.gpus or number(metadata.get("gpu_count"))  # type: ignore[assignment]
+        if self.started is None and isinstance(metadata.get("startedAt"), str):
+            with contextlib.suppress(ValueError):
+                self.started = datetime.fromisoformat(metadata["startedAt"].replace("Z", "+00:00"))
+
+    def _config_yaml(self, path: Path) -> None:
+        """``config.yaml``: each key's ``value`` (W&B's own keys start with ``_``)."""
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            self.problem = self.problem or f"config.yaml cannot be read ({exc})"
+            return
+        for key, value in loaded.items() if isinstance(loaded, dict) else ():
+            inner = value.get("value") if isinstance(value, dict) and "value" in value else value
+            self.config.setdefault(str(key), inner)
 
     def row(self, metric: Metric, best: bool) -> dict[str, Any]:
         run_id = self.run_id or _folder_id(self.folder)
