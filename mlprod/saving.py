@@ -151,9 +151,15 @@ def save_calculation(
 def _alert(store: Store, batch_no: int) -> None:
     """The team's alerts on a batch just committed (:mod:`mlprod.alerts`: bounded in
     time, never failing the save); nothing when none are configured."""
+    import sys
+
     from mlprod.alerts import configured, notify
 
-    rules = configured()
+    try:
+        rules = configured()
+    except (InvalidInput, ValueError, TypeError) as exc:  # a mistyped [mlprod.alerts]
+        print(f"mlprod: alerts are off: [mlprod.alerts] {exc}", file=sys.stderr)
+        return
     if rules is not None:
         notify(store, batch_no, rules)
 

@@ -217,3 +217,14 @@ class TestDashboard:
         assert "Saved" in app.success[0].value
         assert len(receiver.bodies) == 1 and receiver.bodies[0]["event"] == "below_frontier"
         assert receiver.bodies[0]["numbers"]["gap"] == pytest.approx(0.05)
+
+
+def test_a_mistyped_alerts_section_never_fails_a_save(tmp_path, db_path, monkeypatch, capsys):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[mlprod.alerts]\nurl = "http://127.0.0.1:9/hook"\nbelow_frontir = 0.1\n')
+    monkeypatch.setenv("MLPROD_SECRETS", str(secrets))
+    with Store(db_path) as store:
+        save(store, runs(("bert", "a", 0.9, 100.0, 20.0)))
+        assert len(store.history_page(HistoryFilter())) == 1  # saved
+    said = capsys.readouterr().err
+    assert "alerts are off" in said and "Unknown alert setting(s): below_frontir" in said
