@@ -204,10 +204,11 @@ def _hash_meanwhile(path: Path) -> Callable[[], str]:
     return job.result
 
 
-def previous_save(store: Store, file: str | Path) -> dict[str, Any] | None:
-    """The newest batch saved from a file with these exact bytes, if any (``batch_no``,
-    ``saved_at``, ``author``, ``file_name``, ``rows``)."""
-    return store.find_batch(file_hash(file))
+def previous_save(store: Store, file: str | Path, metric: str = "f1") -> dict[str, Any] | None:
+    """The newest batch saved from a file with these exact bytes scored on ``metric`` (a
+    quality key, :mod:`mlprod.quality`), if any (``batch_no``, ``saved_at``, ``author``,
+    ``file_name``, ``rows``)."""
+    return store.find_batch(file_hash(file), metric)
 
 
 def unsaved_runs(store: Store, runs: pa.Table, *, source: str, origin: str) -> tuple[pa.Table, int]:

@@ -333,7 +333,7 @@ with save:
             ui.written()
             st.rerun()
         st.stop()
-    previous = previous_save(ui.store(), inspection.path)
+    previous = previous_save(ui.store(), inspection.path, metric.key)
     confirmed = st.session_state.get("batch-confirm") == content_hash
     if previous and not confirmed:
         st.warning(

@@ -119,18 +119,27 @@ def _roll_up_again(cur: Any, d: Dialect, ids: list[int]) -> None:
 
 
 def _saved_before(
-    cur: Any, content_hash: str, other_than: int | None = None
+    cur: Any, content_hash: str, other_than: int | None = None, metric: str | None = None
 ) -> dict[str, Any] | None:
-    """The newest batch (other than ``other_than``) stored with this content hash."""
+    """The newest batch (other than ``other_than``) stored with this content hash, on the
+    quality ``metric`` when one is named (on any otherwise)."""
     row = cur.execute(
         "SELECT batch_no, saved_at, author, file_name, row_count FROM batches "
         "WHERE content_hash = ? AND batch_no IS DISTINCT FROM ? "
+        "AND (CAST(? AS VARCHAR) IS NULL OR coalesce(metric, 'f1') = ?) "
         "ORDER BY saved_at DESC, batch_no DESC LIMIT 1",
-        [content_hash, other_than],
+        [content_hash, other_than, metric, metric],
     ).fetchone()
     if row is None:
         return None
     return dict(zip(("batch_no", "saved_at", "author", "file_name", "rows"), row, strict=True))
+
+
+def _file_guard(digest: str, metric: str) -> str:
+    """A file's guard against being saved twice: its bytes, on one quality metric (the
+    same file scored on F1 and on accuracy is two sets of numbers; F1's guard is the bare
+    hash, as before metrics)."""
+    return digest if metric == "f1" else f"{digest} on {metric}"
 
 
 def _saved_before_text(file_name: str | None, previous: Mapping[str, Any]) -> str:
@@ -298,13 +307,15 @@ class Writes(Connection):
         if isinstance(chunks, pa.Table | pd.DataFrame):
             chunks = [chunks]
         digest: str | None = None
+        quality: str | None = None
         try:
             with self.transaction() as cur:
                 batch_no, now = self._batch_number(cur)
                 stored = self._store_rows(cur, batch_no, now, chunks)
                 digest = content_hash() if callable(content_hash) else content_hash
+                quality = metric() if callable(metric) else metric
                 if unless_saved and digest is not None:
-                    previous = _saved_before(cur, digest, batch_no)
+                    previous = _saved_before(cur, digest, batch_no, quality)
                     if previous is not None:
                         raise AlreadySaved(_saved_before_text(file_name, previous), previous)
                 self._record_batch(
@@ -317,8 +328,8 @@ class Writes(Connection):
                     currency=currency,
                     file_name=file_name,
                     content_hash=digest,
-                    guard=digest if unless_saved else None,
-                    metric=metric() if callable(metric) else metric,
+                    guard=_file_guard(digest, quality) if unless_saved and digest else None,
+                    metric=quality,
                 )
                 if imported_from is not None:
                     cur.execute(
@@ -332,7 +343,7 @@ class Writes(Connection):
         except Exception as exc:
             if not unique_violation(exc):
                 raise
-            previous = _saved_before_now(self, digest) if digest and unless_saved else None
+            previous = _saved_before_now(self, digest, quality) if digest and unless_saved else None
             if previous is not None:
                 raise AlreadySaved(_saved_before_text(file_name, previous), previous) from None
             raise AlreadySaved(
@@ -372,10 +383,11 @@ class Writes(Connection):
                 stored += insert_stream(cur, map(ids.add_to, run), given, stamp)
         return stored
 
-    def find_batch(self, content_hash: str) -> dict[str, Any] | None:
-        """The newest batch stored from a file with this content hash, if any."""
+    def find_batch(self, content_hash: str, metric: str | None = None) -> dict[str, Any] | None:
+        """The newest batch stored from a file with this content hash (scored on ``metric``
+        when one is named), if any."""
         with self.cursor() as cur:
-            return _saved_before(cur, content_hash)
+            return _saved_before(cur, content_hash, metric=metric)
 
     def soft_delete(
         self, ids: list[int], *, by: str | None = None, who: Person | None = None
@@ -451,6 +463,6 @@ def _conflict(exc: BaseException) -> bool:
     return str(getattr(exc, "sqlstate", "")) in ("40001", "40P01")
 
 
-def _saved_before_now(store: Writes, digest: str) -> dict[str, Any] | None:
+def _saved_before_now(store: Writes, digest: str, metric: str | None) -> dict[str, Any] | None:
     with store.cursor() as cur:
-        return _saved_before(cur, digest)
+        return _saved_before(cur, digest, metric=metric)
