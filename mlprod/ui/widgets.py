@@ -170,7 +170,7 @@ def scored_column_config(quality: str = "F1") -> dict[str, object]:
         "f1": ratio(quality, format="%.4f"),
         "training_cost": ratio(f"Training cost ({config.currency()})", format="%.2f"),
         "inference_cost": ratio(f"Inference cost ({config.currency()})", format="%.2f"),
-        "training_hours": ratio("Training h", format="%.2f"),
+        "training_hours": ratio("Training h", format="%.4g"),  # minutes never read as 0.00
         "latency_ms": ratio("Latency ms", format="%.1f"),
         "cer": ratio("CER", format="%.4g", help=f"{quality} per currency unit"),
         "ter": ratio("TER", format="%.4g", help=f"{quality} per training hour"),
