@@ -9,7 +9,7 @@ from mlprod.config import CURRENCIES
 from mlprod.metrics import Ratios, RunInputs
 from mlprod.quality import F1, Metric
 
-__all__ = ["format_money", "format_ratio", "formulas", "readable"]
+__all__ = ["format_money", "format_number", "format_ratio", "formulas", "readable"]
 
 
 def format_ratio(value: float, digits: int = 4) -> str:
@@ -21,6 +21,21 @@ def format_ratio(value: float, digits: int = 4) -> str:
     if not np.isfinite(value):
         return "—"
     return np.format_float_positional(value, precision=digits, fractional=False, trim="-")
+
+
+def format_number(value: float, digits: int = 4) -> str:
+    """A number in a table: :func:`format_ratio`'s significant digits, the whole part
+    grouped in thousands.
+
+    >>> format_number(600_000_000), format_number(1037.2), format_number(-0.0004998)
+    ('600,000,000', '1,037', '-0.0004998')
+    """
+    text = format_ratio(value, digits)
+    whole, dot, fraction = text.partition(".")
+    if not whole.lstrip("-").isdigit():
+        return text
+    sign = "-" if whole.startswith("-") else ""
+    return f"{sign}{int(whole.lstrip('-')):,}{dot}{fraction}"
 
 
 def format_money(amount: float, currency: str = "USD") -> str:

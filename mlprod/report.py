@@ -32,7 +32,7 @@ from mlprod.charts import (
 from mlprod.comparison.break_even import BreakEven
 from mlprod.comparison.compare import Comparison, Run, assumptions_table, comparison_table
 from mlprod.comparison.noise import spread_table
-from mlprod.formatting import format_ratio
+from mlprod.formatting import format_number
 
 __all__ = ["Review", "review_html", "review_pdf", "write_review"]
 
@@ -64,7 +64,7 @@ class Review:
         c = self.comparison
         ratios = comparison_table(c)
         for column in ("A", "B", "B - A"):
-            ratios[column] = ratios[column].map(lambda v: format_ratio(v, 4))
+            ratios[column] = ratios[column].map(lambda v: format_number(v, 4))
         ratios["B vs A (%)"] = ratios["B vs A (%)"].map(
             lambda v: "—" if pd.isna(v) else f"{v:+.1f}%"
         )
@@ -74,7 +74,7 @@ class Review:
         spread = spread_table({"A": c.a.noise, "B": c.b.noise})
         if spread is not None:
             for column in ("mean", "min", "max", "mean 90% low", "mean 90% high"):
-                spread[column] = spread[column].map(lambda v: format_ratio(v, 4))
+                spread[column] = spread[column].map(lambda v: format_number(v, 4))
             out.append(("Run-to-run spread (each side's group)", spread))
         return out
 

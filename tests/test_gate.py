@@ -171,6 +171,14 @@ def test_the_pr_comment_shows_names_as_text():
     assert "prod\\|" in text
 
 
+def test_the_pr_comment_groups_thousands():
+    a = Run(0.8, 4000, 1200, 40, 2500, name="prod")
+    b = Run(0.82, 3000, 1000, 30, 1800, name="new")
+    text = decide(compare(a, b), GateRules()).markdown()
+    assert "| Total cost (USD) | 5,200 | 4,000 | -23.1% |  |" in text
+    assert "| Latency (ms) | 2,500 | 1,800 | -28.0% |  |" in text
+
+
 class TestPages:
     def test_history_shows_the_run_in_production_and_compare_offers_it_as_a(
         self, app, db_path, tmp_path

@@ -51,6 +51,11 @@ def test_the_html_review_holds_everything_and_fetches_nothing(db_path, pair, tmp
                     "dates", "Break-even traffic", "Permalink"):  # fmt: skip
         assert f">{section}<" in page
     assert "Price as of" in page and "2026-10-01" in page  # the prices' date
+    # numbers as a person reads them: tokens and requests grouped in thousands
+    for row in (r"Requests per month</td><td>2,000,000</td><td>2,000,000",
+                r"Input tokens per month</td><td>600,000,000</td>",
+                r"Total cost \(USD\)</td><td>704</td><td>1,123</td><td>418\.5"):  # fmt: skip
+        assert re.search(row, page), row
     assert f"https://mlprod.test/compare?a={ids[0]}&amp;b={ids[1]}" in page
     assert comparison.break_evens[0] in page.replace("&#x27;", "'")
     # self-contained: no script, stylesheet, image or font fetched from anywhere

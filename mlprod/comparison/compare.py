@@ -15,7 +15,7 @@ import pandas as pd
 from mlprod.comparison.noise import Noise, lead_interval, weighted_interval
 from mlprod.costs.modes import INFERENCE_FIELDS
 from mlprod.errors import InvalidInput
-from mlprod.formatting import format_money, format_ratio
+from mlprod.formatting import format_money, format_number, format_ratio
 from mlprod.metrics import RunInputs
 from mlprod.quality import F1, Metric, metric_of
 
@@ -578,7 +578,9 @@ def assumptions_table(comparison: Comparison) -> pd.DataFrame | None:
             return f"{value:.0%}"
         if hasattr(value, "strftime"):
             return value.strftime("%Y-%m-%d")
-        return format_ratio(value, 6) if isinstance(value, float) else str(value)
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            return format_number(value, 6)
+        return str(value)
 
     return pd.DataFrame(
         {

@@ -19,7 +19,7 @@ from typing import Any
 
 from mlprod.comparison.compare import Comparison, Run, assumptions_table, comparison_table
 from mlprod.errors import InvalidInput
-from mlprod.formatting import format_ratio
+from mlprod.formatting import format_number
 
 __all__ = ["GateDecision", "GateRules", "decide", "rules_from"]
 
@@ -157,7 +157,7 @@ class GateDecision:
             change = "" if math.isnan(row[4]) else f"{row[4]:+.1f}%"
             winner = str(row[5]).replace("A · ", "baseline · ").replace("B · ", "candidate · ")
             lines.append(
-                f"| {_cell(row[0])} | {format_ratio(row[1], 4)} | {format_ratio(row[2], 4)} | "
+                f"| {_cell(row[0])} | {format_number(row[1], 4)} | {format_number(row[2], 4)} | "
                 f"{change} | {_cell(winner)} |"
             )
         assumed = assumptions_table(c)
