@@ -51,6 +51,8 @@ def test_wandb_offline_runs_score_at_their_best_step_and_a_crashed_run_is_skippe
     code, report, rows = imported(capsys, tmp_path, "wandb", str(WANDB), *COSTS)
     assert code == 0 and (report["rows"], report["ok"]) == (3, 2)
     assert report["skipped_states"] == {"CRASHED": 1}  # killed before its log was flushed
+    # the summary names one source per field: the cost given, not also the GPU table
+    assert "Training cost from --set" in report["columns"] and "GPUs" not in report["columns"]
     one, two = rows["whisper-ft-1"], rows["whisper-ft-2"]
     assert (one["f1"], one["step"], two["f1"], two["step"]) == (0.86, 1, 0.83, 2)
     assert one["latency_ms"] == 40.0 and one["cer"] == pytest.approx(0.86 / 550)
@@ -103,6 +105,7 @@ def test_wandb_gpu_name_and_count_are_priced_by_the_table(capsys, tmp_path):
         "--db", str(tmp_path / "h.duckdb"),
     )  # fmt: skip
     assert code == 0 and report["ok"] == 2
+    assert "Training cost from GPUs × hours × the price table" in report["columns"]
     offline_run = rows["whisper-ft-1"]
     assert (offline_run["gpu_model"], offline_run["gpu_count"]) == ("A100-80GB", 8)
     assert offline_run["training_cost"] == pytest.approx(a100(8, offline_run["training_hours"]))

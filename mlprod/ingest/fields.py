@@ -390,9 +390,8 @@ def provenance(
     for name in REQUIRED:
         if name in provided and name not in mapping:
             parts.append(f"{labels[name]} from {given_as}")
-    if "training_cost" not in mapping and {"gpu_model", "gpu_count"} <= set(mapping) | set(
-        provided
-    ):
+    given = set(mapping) | set(provided)
+    if "training_cost" not in given and {"gpu_model", "gpu_count"} <= given:
         parts.append(f"{FIELD_LABELS['training_cost']} from GPUs × hours × the price table")
     return "; ".join(parts)
 
