@@ -39,6 +39,8 @@ FONT = "Liberation Sans"
 TEXT = "#1B2430"
 LETTERS = "ABCDEF"
 RATIO_ORDER = ["CER", "TER", "PSR"]
+#: Tick labels in plain digits, grouped in thousands: 15,000 and 0.0005, never 1.5e+4.
+PLAIN = ",.4~r"
 FACET_HEADER = alt.Header(labelFontSize=13, labelFontWeight="bold")
 RATIO_LABELS = {"cer": "CER · cost", "ter": "TER · time", "psr": "PSR · speed"}
 
@@ -376,7 +378,9 @@ def trend_chart(trend: pd.DataFrame, bucket: str) -> alt.Chart:
         .mark_line(point=True, strokeWidth=2)
         .encode(
             x=alt.X("bucket:T", title=f"{bucket.capitalize()} (UTC)"),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(type="log"), axis=alt.Axis(format="~g")),
+            y=alt.Y(
+                "value:Q", title=None, scale=alt.Scale(type="log"), axis=alt.Axis(format=PLAIN)
+            ),
             color=alt.Color("model_name:N", title="Model", scale=alt.Scale(range=MODEL_PALETTE)),
             tooltip=[
                 alt.Tooltip("bucket:T", title=bucket.capitalize()),
@@ -506,7 +510,7 @@ def energy_chart(per_model: pd.DataFrame, quality: str = "F1") -> alt.Chart:
         .mark_bar(cornerRadiusEnd=3, color=A_COLOR)
         .encode(
             y=alt.Y("model_name:N", title=None, sort="-x"),
-            x=alt.X("per_kwh:Q", title=f"{quality} per kWh", axis=alt.Axis(format="~g")),
+            x=alt.X("per_kwh:Q", title=f"{quality} per kWh", axis=alt.Axis(format=PLAIN)),
             tooltip=[
                 alt.Tooltip("model_name:N", title="Model"),
                 alt.Tooltip("run:N", title="Best run"),
@@ -535,7 +539,7 @@ def best_chart(best: pd.DataFrame, *, max_models: int = 12) -> alt.FacetChart:
         .mark_bar(cornerRadiusEnd=3)
         .encode(
             y=alt.Y("model_name:N", title=None, sort="-x"),
-            x=alt.X("value:Q", title=None, axis=alt.Axis(format="~g")),
+            x=alt.X("value:Q", title=None, axis=alt.Axis(format=PLAIN)),
             color=alt.Color(
                 "ratio:N",
                 legend=None,

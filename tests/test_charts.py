@@ -17,6 +17,7 @@ from mlprod.charts import (
     B_COLOR,
     best_chart,
     comparison_card,
+    energy_chart,
     frontier_dots,
     frontier_layers,
     inputs_chart,
@@ -123,6 +124,24 @@ def test_inputs_axis_labels_do_not_turn_f1_into_milli_units():
     assert "format(datum.value, '~g')" in axis["labelExpr"]
     svg = svg_text(inputs_chart(inputs_frame([LIGHT, HEAVY])))
     assert ">800m<" not in svg and ">0.8<" in svg and ">50k<" in svg
+
+
+def test_ratio_and_energy_axes_read_in_plain_digits_never_exponents():
+    """A TER of 1,430 (a run of minutes) and 91,000 F1 per kWh: ticks read 1,000 and 50,000,
+    not 1e+3 and 5e+4."""
+    best = pd.DataFrame({
+        "model_name": ["whisper", "bert", "whisper", "bert", "whisper", "bert"],
+        "ratio": ["CER", "CER", "TER", "TER", "PSR", "PSR"],
+        "value": [0.0016, 0.0009, 1430.0, 0.21, 0.0215, 0.0004],
+        "run": ["w1", "b1", "w1", "b1", "w1", "b1"],
+    })  # fmt: skip
+    energy = pd.DataFrame({"model_name": ["whisper"], "run": ["w1"], "per_kwh": [91_000.0],
+                           "runs": [2], "kwh": [0.00002], "co2_kg": [0.000004]})  # fmt: skip
+    for chart, ticks in ((best_chart(best), (">1,000<", ">0.0005<")),
+                         (energy_chart(energy), (">50,000<",))):  # fmt: skip
+        svg = svg_text(chart)
+        assert all(tick in svg for tick in ticks), ticks
+        assert not re.search(r">[0-9.]+e[+-][0-9]+<", svg)
 
 
 def test_frontier_axis_spans_the_runs_not_a_rounded_decade():
