@@ -45,7 +45,12 @@ FACET_HEADER = alt.Header(labelFontSize=13, labelFontWeight="bold")
 RATIO_LABELS = {"cer": "CER · cost", "ter": "TER · time", "psr": "PSR · speed"}
 
 
-def _short(name: str, limit: int = 26) -> str:
+#: A legend's label in pixels: "A · " and a name of :func:`_short`'s 34 characters whole
+#: (Vega cuts at 160 px, about 22 characters: two runs of one model read the same).
+LEGEND_LIMIT = 300
+
+
+def _short(name: str, limit: int = 34) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
@@ -126,7 +131,7 @@ def ratio_chart(
             "run:N",
             sort=labels,
             scale=_color_scale(labels),
-            legend=alt.Legend(title=None, orient="top", labelFontSize=13),
+            legend=alt.Legend(title=None, orient="top", labelFontSize=13, labelLimit=LEGEND_LIMIT),
         ),
         tooltip=[
             alt.Tooltip("run:N", title="Run"),
@@ -165,7 +170,7 @@ def inputs_chart(frame: pd.DataFrame, *, width: int = 120, height: int = 230) ->
             scale=_color_scale(labels),
             # Its own key, so a screenshot of this chart alone still says which run is which
             # (beside the ratio chart, on the card, the two share one).
-            legend=alt.Legend(title=None, orient="top", labelFontSize=13),
+            legend=alt.Legend(title=None, orient="top", labelFontSize=13, labelLimit=LEGEND_LIMIT),
         ),
         tooltip=[
             alt.Tooltip("run:N", title="Run"),
@@ -227,7 +232,9 @@ def break_even_chart(
                 "side:N",
                 sort=labels,
                 scale=_color_scale(labels),
-                legend=alt.Legend(title=None, orient="top", labelFontSize=12),
+                legend=alt.Legend(
+                    title=None, orient="top", labelFontSize=12, labelLimit=LEGEND_LIMIT
+                ),
             ),
             tooltip=[
                 alt.Tooltip("side:N", title="Model"),

@@ -20,6 +20,7 @@ from mlprod.comparison.compare import (
     compare,
     comparison_table,
     run_from_row,
+    told_apart,
 )
 from mlprod.comparison.links import parse_side, read_link, side_param, weights_param
 from mlprod.comparison.noise import GROUP_RULE, spread_table
@@ -116,8 +117,10 @@ chosen_ids = [s for s in (side_a, side_b) if isinstance(s, int)] + list(extra_id
 rows = (
     ui.within_limits(store.calculations_by_id(chosen_ids)).set_index("id") if chosen_ids else None
 )
-run_a, run_b = (resolve_side(s, rows, noise=with_noise) for s in (side_a, side_b))
-extras = [run_from_row(rows.loc[i].to_dict() | {"id": i}) for i in extra_ids if i in rows.index]
+run_a, run_b, *extras = told_apart(
+    *(resolve_side(s, rows, noise=with_noise) for s in (side_a, side_b)),
+    *(run_from_row(rows.loc[i].to_dict() | {"id": i}) for i in extra_ids if i in rows.index),
+)
 if other_metric := [r.name for r in extras if r.metric.key != run_a.metric.key]:
     st.caption(  # runs of two quality metrics are never drawn together
         f"Not shown: {md(', '.join(other_metric))} (scored on another metric than "
@@ -170,6 +173,7 @@ for line in [*comparison.key_numbers, comparison.energy or "", *comparison.break
 st.dataframe(
     comparison_table(comparison),
     hide_index=True,
+    height="content",  # every row on a screenshot, none behind a scrollbar
     column_config={
         "measure": st.column_config.TextColumn("Measure"),
         "A": st.column_config.NumberColumn(f"A · {run_a.name}", format="%.4g"),

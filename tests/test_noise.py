@@ -285,6 +285,31 @@ class TestCompareCommand:
         assert even["traffic_now"] == 4e6 and even["cheaper_now"] == "B"
         assert even["equal_total_cost_at"] == [pytest.approx(3.189e6, rel=1e-3)]
 
+    def test_two_runs_of_one_model_are_told_apart_by_their_run_names(
+        self, db_path, capsys, tmp_path
+    ):
+        from mlprod.cli import main
+        from mlprod.store import Store
+
+        path = tmp_path / "sweep.csv"
+        path.write_text(
+            "model,run_name,run_id,f1,training_cost,inference_cost,training_hours,latency_ms\n"
+            "bert,lr-3e-5,r1,0.91,100,10,2,20\n"
+            "bert,,r2,0.88,60,10,1,20\n"
+        )
+        assert main(["score", str(path), "--save", "--db", str(db_path), "-o", "-"]) == 0
+        with Store(db_path) as store:
+            ids = dict(zip(store.search("")["run_id"], store.search("")["id"], strict=True))
+        capsys.readouterr()
+        args = [str(ids["r1"]), str(ids["r2"]), "--db", str(db_path), "--no-noise"]
+        assert main(["compare", *args, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert (out["a"], out["b"]) == ("bert · lr-3e-5", "bert · r2")
+        assert "bert · lr-3e-5" in out["verdict"] or "bert · r2" in out["verdict"]
+        review = tmp_path / "review.html"
+        assert main(["report", *args, "-o", str(review)]) == 0
+        assert "bert · lr-3e-5 vs bert · r2" in review.read_text()
+
     def test_an_unknown_side_is_a_clear_error(self, db_path, capsys):
         from mlprod.cli import main
 

@@ -187,7 +187,7 @@ def calc(args: argparse.Namespace) -> int:
 
 def compare(args: argparse.Namespace) -> int:
     from mlprod.comparison.break_even import break_even
-    from mlprod.comparison.compare import compare
+    from mlprod.comparison.compare import compare, told_apart
     from mlprod.comparison.links import parse_side, parse_weights
     from mlprod.comparison.sides import side_run
     from mlprod.errors import BadLink
@@ -199,7 +199,7 @@ def compare(args: argparse.Namespace) -> int:
     except BadLink as exc:
         raise InvalidInput("side", str(exc)) from None
     with Store(args.db or config.database()) as store:
-        run_a, run_b = (side_run(s, store, noise=not args.no_noise) for s in sides)
+        run_a, run_b = told_apart(*(side_run(s, store, noise=not args.no_noise) for s in sides))
     comparison = compare(run_a, run_b, weights=weights, tie_band=args.tie / 100)
     even = break_even(run_a, run_b, traffic=args.traffic)
     if args.json:
@@ -246,7 +246,7 @@ def report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mlprod.comparison.break_even import break_even
-    from mlprod.comparison.compare import compare
+    from mlprod.comparison.compare import compare, told_apart
     from mlprod.comparison.links import compare_link, parse_side, parse_weights
     from mlprod.comparison.sides import side_run
     from mlprod.errors import BadLink
@@ -262,7 +262,7 @@ def report(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise InvalidInput("output", f"No folder {out.parent} to write {out.name} into.")
     with Store(args.db or config.database()) as store:
-        run_a, run_b = (side_run(s, store, noise=not args.no_noise) for s in sides)
+        run_a, run_b = told_apart(*(side_run(s, store, noise=not args.no_noise) for s in sides))
     comparison = compare(run_a, run_b, weights=weights, tie_band=args.tie / 100)
     url = args.dashboard_url or os.environ.get("MLPROD_DASHBOARD_URL")
     link = compare_link(url, sides[0], sides[1], weights, args.tie / 100) if url else None

@@ -7,7 +7,8 @@ whose values differ by less than the tie band (relative to the larger) is a tie.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -29,6 +30,7 @@ __all__ = [
     "compare",
     "comparison_table",
     "run_from_row",
+    "told_apart",
 ]
 
 RATIO_NAMES = {
@@ -59,6 +61,8 @@ class Run(RunInputs):
     #: The energy its training used and its carbon, where measured (CodeCarbon).
     energy_kwh: float | None = field(default=None, kw_only=True)
     co2_kg: float | None = field(default=None, kw_only=True)
+    #: The run's own name or id in its tracker, where it has one (its ``name`` is the model's).
+    run_name: str | None = field(default=None, kw_only=True)
 
     @property
     def per_kwh(self) -> float | None:
@@ -513,6 +517,7 @@ def run_from_row(row: Any) -> Run:
     name = next(
         (get(key) for key in ("model_name", "run_name", "run_id") if _given(get(key))), "run"
     )
+    own = next((get(key) for key in ("run_name", "run_id") if _given(get(key))), None)
     created = get("created_at")
     identifier = get("id")
     return Run(
@@ -525,7 +530,30 @@ def run_from_row(row: Any) -> Run:
         metric=metric_of(get("metric") if _given(get("metric")) else None),
         energy_kwh=float(get("energy_kwh")) if _given(get("energy_kwh")) else None,
         co2_kg=float(get("co2_kg")) if _given(get("co2_kg")) else None,
+        run_name=None if own is None or str(own) == name else str(own),
     )
+
+
+def told_apart(*runs: Run) -> list[Run]:
+    """The runs named so that no two read the same: two runs of one model (the usual
+    comparison of a tuning) are named ``model · run name`` (or ``model · run ID`` where
+    the run has no name of its own).
+
+    >>> [r.name for r in told_apart(Run(0.9, 1, 1, 1, 1, name="bert", run_name="lr-3e-5"),
+    ...                             Run(0.8, 1, 1, 1, 1, name="bert", calculation_id=7),
+    ...                             Run(0.7, 1, 1, 1, 1, name="gpt"))]
+    ['bert · lr-3e-5', 'bert · run 7', 'gpt']
+    """
+    shared = Counter(run.name for run in runs)
+    out = []
+    for run in runs:
+        detail = run.run_name or (
+            f"run {run.calculation_id}" if run.calculation_id is not None else None
+        )
+        if shared[run.name] > 1 and detail:
+            run = replace(run, name=f"{run.name} · {detail}")
+        out.append(run)
+    return out
 
 
 def _given(value: Any) -> bool:
