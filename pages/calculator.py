@@ -137,7 +137,7 @@ with form_column:
             )
             energy_col, co2_col = st.columns(2)
             energy_kwh = energy_col.number_input(
-                "Energy used (kWh)",
+                "Energy (kWh)",
                 min_value=0.0,
                 value=None,
                 key="calc-energy",
@@ -161,7 +161,7 @@ if submitted or "calc-result" not in st.session_state:
             else resolve_f1(**f1_parts)
         )
         if energy_kwh is not None and energy_kwh <= 0:
-            raise InvalidInput("energy_kwh", "Energy used (kWh) must be above 0, or empty.")
+            raise InvalidInput("energy_kwh", "Energy (kWh) must be above 0, or empty.")
         measured = {"energy_kwh": energy_kwh, "co2_kg": co2_kg} if energy_kwh else {}
         costs = build_costs(CostScenario(**cost_inputs, currency=currency), training_hours)
         run = RunInputs(f1, costs.training_cost, costs.inference_cost, training_hours, latency_ms)
