@@ -104,6 +104,24 @@ class TestCalculator:
         app.button(key="calc-submit").click().run()
         assert "undefined" in text(app.error[0].value)
 
+    def test_measured_energy_adds_quality_per_kwh_and_is_saved_with_the_run(self, app, db_path):
+        app.run()
+        assert not [c for c in app.caption if "Energy efficiency" in c.value]  # none guessed
+        app.number_input(key="calc-energy").set_value(2.0)
+        app.number_input(key="calc-co2").set_value(0.1)
+        app.button(key="calc-submit").click().run()
+        assert "**Energy efficiency**: 0.45 F1 per kWh (2 kWh, 0.1 kg CO2e)." in [
+            c.value for c in app.caption
+        ]
+        app.button(key="calc-save").click().run()
+        with Store(db_path) as store:
+            runs = store.history_page(HistoryFilter())
+        assert runs[["energy_kwh", "co2_kg"]].iloc[0].tolist() == [2.0, 0.1]
+        assert runs["quality_per_kwh"].iloc[0] == pytest.approx(0.45)
+        app.number_input(key="calc-energy").set_value(0.0)
+        app.button(key="calc-submit").click().run()
+        assert "Energy (kWh) must be above 0, or empty." in text(app.error[0].value)
+
     def test_save_writes_exactly_one_row_with_author(self, app, db_path):
         app.run()
         app.sidebar.text_input(key="sidebar-author").input("Ada")
