@@ -99,22 +99,27 @@ every error costs the same; for rare positives, prefer F1 or balanced accuracy.
 st.header("How to use each page", anchor="pages")
 st.markdown(
     """
-- **Calculator** — one run: its F1 (or precision and recall, or TP/FP/FN), its costs typed
-  or built (GPU hours × a dated price; requests or tokens × prices, an API model from the
-  LLM price book; or self-hosted GPUs × replicas × hours a month), training hours and
-  latency. *Calculate* shows the three ratios with their formulas and what to try first;
-  *Save* keeps it in the team's history.
-- **Batch scoring** — a CSV or Parquet file of runs (ours, MLflow, W&B exports) or runs
-  straight from an MLflow server. Columns are recognised or mapped; values missing from
+- **Calculator** — one run: its quality (F1, or precision and recall, or TP/FP/FN; or
+  another metric), its costs typed or built (GPU hours × a dated price; requests or tokens
+  × prices, an API model from the LLM price book; or self-hosted GPUs × replicas × hours a
+  month), training hours and latency, and the energy it used where measured. *Calculate*
+  shows the three ratios with their formulas and what to try first; *Save* keeps it in
+  the team's history.
+- **Batch scoring** — a CSV or Parquet file of runs (ours, MLflow, W&B exports), runs
+  straight from an MLflow server, or a tracker's own files (W&B run folders, TensorBoard
+  event files, Trainer state, Lightning logs, DVC experiments, an `mlruns` folder,
+  CodeCarbon's `emissions.csv`). Columns are recognised or mapped; values missing from
   every run (a cost trackers rarely log) are given once, as on the command line's `--set`.
   Bad rows are listed with the reason and never stop the good ones.
 - **Compare** — model A vs model B (a history run, a group of runs, a batch row or typed
-  in): the winner of each ratio, a verdict under your weights, the price of accuracy,
-  break-even traffic when one side pays per token and the other for GPUs, and a card to
-  download for a review deck. The link reproduces the comparison.
-- **History** — every saved calculation: trend per model, the cost and latency frontiers,
-  the best run per ratio, the run-to-run spread per group, and the table (delete, undo,
-  export).
+  in; the run in production first): the winner of each ratio, a verdict under your
+  weights, the price of accuracy, break-even traffic when one side pays per token and the
+  other for GPUs, energy where both were measured, a card to download for a review deck
+  and a review report (HTML or PDF). The link reproduces the comparison.
+- **History** — every saved calculation, one quality metric at a time: trend per model,
+  the cost and latency frontiers, the best run per ratio, quality per kWh where energy was
+  measured, the run-to-run spread per group, the run in production, and the table
+  (delete, undo, export).
 """
 )
 
