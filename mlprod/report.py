@@ -12,6 +12,7 @@ drawn by vl-convert from one Vega-Lite page. Nothing is fetched when either is o
 from __future__ import annotations
 
 import html
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -223,34 +224,60 @@ def _table_chart(frame: pd.DataFrame, *, width: int, size: int = 11) -> alt.Char
 
 
 def review_pdf(review: Review) -> bytes:
-    """The report as a PDF, drawn by vl-convert from one Vega-Lite page."""
+    """The report as a PDF of a few portrait pages, each drawn by vl-convert from a
+    Vega-Lite page and joined by pypdf: the decision (verdict, key numbers, ratios); where
+    the numbers come from (inputs, cost assumptions, spread); traffic and the permalink."""
     import vl_convert as vlc
+    from pypdf import PdfReader, PdfWriter
 
-    width = 900
+    writer = PdfWriter()
+    pages = _pdf_pages(review, width=900)
+    for number, sections in enumerate(pages, start=1):
+        page = alt.vconcat(*sections, spacing=26).properties(
+            title=alt.TitleParams(
+                review.title if number == 1 else f"{review.title} · page {number} of {len(pages)}",
+                subtitle=f"mlprod review · {review.on.isoformat()}" if number == 1 else [],
+                fontSize=24 if number == 1 else 14, anchor="start", offset=14,
+            ),
+            padding={"left": 28, "right": 28, "top": 24, "bottom": 24},
+        )  # fmt: skip
+        writer.append(PdfReader(io.BytesIO(vlc.vegalite_to_pdf(themed(page).to_dict()))))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _pdf_pages(review: Review, *, width: int) -> list[list[alt.TopLevelMixin]]:
+    """The report's sections grouped into pages a printer takes (each taller than wide,
+    none a long strip)."""
     c = review.comparison
     charts = dict(review.charts())
-    sections: list[alt.TopLevelMixin] = [
+    tables = review.tables()
+    decision: list[alt.TopLevelMixin] = [
         verdict_banner(c, width=width),
         _lines_chart(_wrapped(review.key_numbers()), width=width).properties(title="Key numbers"),
         charts["Productivity ratios"],
-    ]
-    for heading, frame in review.tables():
-        sections.append(_table_chart(frame, width=width).properties(title=heading))
-    sections.append(charts["Inputs"].properties(title="Inputs"))
-    if review.even is not None:
-        sections.append(_lines_chart(_wrapped(review.even.lines), width=width)
-                        .properties(title="Break-even traffic"))  # fmt: skip
-        sections.append(charts["Break-even traffic"])
-    if review.link:
-        sections.append(_lines_chart([review.link], width=width).properties(title="Permalink"))
-    page = alt.vconcat(*sections, spacing=26).properties(
-        title=alt.TitleParams(
-            review.title, subtitle=f"mlprod review · {review.on.isoformat()}", fontSize=24,
-            anchor="start", offset=14,
+        *(
+            _table_chart(frame, width=width).properties(title=heading)
+            for heading, frame in tables[:1]
         ),
-        padding={"left": 28, "right": 28, "top": 24, "bottom": 24},
-    )  # fmt: skip
-    return bytes(vlc.vegalite_to_pdf(themed(page).to_dict()))
+    ]
+    sources: list[alt.TopLevelMixin] = [
+        charts["Inputs"].properties(title="Inputs"),
+        *(
+            _table_chart(frame, width=width).properties(title=heading)
+            for heading, frame in tables[1:]
+        ),
+    ]
+    traffic: list[alt.TopLevelMixin] = []
+    if review.even is not None:
+        traffic.append(_lines_chart(_wrapped(review.even.lines), width=width)
+                       .properties(title="Break-even traffic"))  # fmt: skip
+        traffic.append(charts["Break-even traffic"])
+    if review.link:
+        link = _lines_chart([review.link], width=width).properties(title="Permalink")
+        (traffic if traffic else sources).append(link)
+    return [page for page in (decision, sources, traffic) if page]
 
 
 def write_review(review: Review, path: str | Path) -> Path:

@@ -72,21 +72,25 @@ def test_the_pdf_review_renders_every_chart(db_path, pair, tmp_path):
     assert done.returncode == 0, done.stderr
     pdf = pdfium.PdfDocument(str(out))
     try:
-        text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+        texts = [" ".join(pdf[i].get_textpage().get_text_range().split()) for i in range(len(pdf))]
+        sizes = [pdf[i].get_size() for i in range(len(pdf))]
         images = [
             np.asarray(pdf[i].render(scale=1).to_pil().convert("RGB")) for i in range(len(pdf))
         ]
     finally:
         pdf.close()
-    flat = " ".join(text.split())
+    # pages a printer takes, none a long strip; the decision first
+    assert len(texts) == 3 and all(height <= 1.5 * width for width, height in sizes)
+    assert "Choose A, 70B via API" in texts[0] and "Ratios and inputs" in texts[0]
+    assert "page 2 of 3" in texts[1] and "Permalink" in texts[2]
+    flat = " ".join(texts)
     sections = ("Key numbers", "Break-even traffic", "Cost assumptions, prices and their dates")
     for words in ("Choose A, 70B via API", *sections, "Price as of", "Permalink"):
         assert words in flat
-    page = np.concatenate(images)
 
     def pixels(color: str) -> int:
         rgb = np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)])
-        return int((np.abs(page.astype(int) - rgb).sum(axis=2) < 40).sum())
+        return sum(int((np.abs(page.astype(int) - rgb).sum(axis=2) < 40).sum()) for page in images)
 
     # The bars and the lines drawn in A's and B's colours: the ratio and input charts'
     # bars alone cover far more than this; a page without its charts has none.
