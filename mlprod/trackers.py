@@ -14,7 +14,7 @@ from mlprod.errors import BadFile
 if TYPE_CHECKING:
     from mlprod.quality import Metric
 
-__all__ = ["TRACKERS", "Tracker"]
+__all__ = ["EVALUATIONS", "FILE_SOURCES", "TRACKERS", "Tracker"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,28 @@ TRACKERS: dict[str, Tracker] = {
         "codecarbon",
     ),
 }
+
+#: Evaluation tools' files the Batch page reads beside the trackers' (on the command line,
+#: ``mlprod import lm-eval`` and ``import promptfoo`` have options of their own).
+EVALUATIONS: dict[str, Tracker] = {
+    "lm-eval": Tracker(
+        "lm-evaluation-harness results (results_*.json), one run per task",
+        "results_*.json files, or folders holding them",
+        "each task's metrics (acc, acc_norm, exact_match, … as the harness names them), the "
+        "model from its model arguments, the time per sample from the evaluation's time; "
+        "training hours and cost are the model's: give them below",
+        "evals:read_lm_eval",
+        "lm-eval",
+    ),
+    "promptfoo": Tracker(
+        "promptfoo output (promptfoo eval -o FILE.json), one run per prompt × provider",
+        "output JSON files",
+        "pass rate and scores, latency and tokens per prompt × provider; tokens priced by the "
+        "LLM price book (a model it does not list is a row error, never $0)",
+        "evals:read_promptfoo",
+        "promptfoo",
+    ),
+}
+
+#: Everything the Batch page's "Tracker files" source reads, by name.
+FILE_SOURCES: dict[str, Tracker] = {**TRACKERS, **EVALUATIONS}

@@ -33,7 +33,8 @@ st.caption(
     "Drop a CSV of runs — your own, an `mlflow.search_runs()` export, the MLflow UI's "
     "Download CSV, or a W&B runs table export (.csv, .csv.gz or .parquet) — read the runs of "
     "an MLflow server, or upload the files a tracker left on disk (W&B, TensorBoard, "
-    "Trainer, Lightning, DVC, mlruns, CodeCarbon). Every row is scored; rows with problems "
+    "Trainer, Lightning, DVC, mlruns, CodeCarbon) or an evaluation tool wrote (lm-eval, "
+    "promptfoo). Every row is scored; rows with problems "
     "are listed with their line number and kept out of the history."
 )
 

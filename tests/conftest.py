@@ -308,3 +308,19 @@ def pytest_collection_modifyitems(items):
         if item.get_closest_marker("e2e"):
             lane = "1" if item.module.__name__.rsplit(".", 1)[-1] in _FIRST_LANE else "2"
             item.add_marker(pytest.mark.xdist_group(f"browser-{lane}"))
+
+
+def upload_tracker_files(app, tool: str, files, metric: str | None = None) -> None:
+    """On the Batch page: "Tracker files", ``tool`` picked (and ``metric``), ``files``
+    uploaded as a person drops them."""
+    app.run()
+    app.switch_page("pages/batch.py").run()
+    app.radio(key="batch-source").set_value("Tracker files").run()
+    if metric is not None:
+        app.selectbox(key="batch-metric").set_value(metric).run()
+    app.selectbox(key="batch-tracker-name").set_value(tool).run()
+    uploader = app.file_uploader(key="batch-tracker-files")
+    for path in files:
+        uploader.upload(path.name, path.read_bytes(), "application/octet-stream")
+    uploader.run()
+    assert not app.exception and not app.error

@@ -20,6 +20,7 @@ from mlprod.costs.llm import default_llm_prices
 from mlprod.errors import InvalidInput
 from mlprod.quality import F1, KNOWN_METRICS, metric_named
 from mlprod.store import HistoryFilter, Store
+from tests.conftest import upload_tracker_files
 
 EVALS = Path(__file__).parent / "data" / "evals"
 LM_EVAL = EVALS / "lm-eval"
@@ -383,6 +384,48 @@ class TestPages:
         app.button(key="batch-save").click().run()
         with Store(db_path) as store:
             assert store.metrics() == {"wer": 2}
+
+    def upload_eval(
+        self, app, tool: str, files: list[Path], metric: str, *given: tuple[str, float]
+    ) -> pd.DataFrame:
+        upload_tracker_files(app, tool, files, metric)
+        app.number_input(key="batch-scenario-training_cost").set_value(900.0)
+        app.number_input(key="batch-scenario-training_hours").set_value(12.0).run()
+        for name, value in given:
+            app.number_input(key=f"batch-scenario-{name}").set_value(value).run()
+        app.button(key="batch-score").click().run()
+        assert not app.exception
+        return next(d.value for d in app.dataframe if "cer" in d.value.columns)
+
+    def test_lm_eval_results_uploaded_on_the_batch_page_score_per_task(self, app, db_path):
+        path = next(LM_EVAL.rglob("results_*.json"))
+        results = json.loads(path.read_text())
+        scored = self.upload_eval(
+            app, "lm-eval", [path], "Accuracy", ("inference_cost", 100.0)
+        ).set_index("run_name")
+        acc = results["results"]["mlprod_qa"]["acc,none"]
+        assert scored.loc["mlprod_qa", "f1"] == acc
+        assert scored.loc["mlprod_qa", "ter"] == pytest.approx(acc / 12)
+        assert scored.loc["mlprod_qa", "cer"] == pytest.approx(acc / 1000)
+        assert scored.loc["mlprod_gen", "error"] == "Accuracy is empty."  # no acc: said
+        app.button(key="batch-save").click().run()
+        with Store(db_path) as store:
+            assert store.metrics() == {"accuracy": 1}
+
+    def test_promptfoo_output_uploaded_on_the_batch_page_is_priced_by_the_book(self, app):
+        book = default_llm_prices().price("gpt-4o-mini")
+        scored = self.upload_eval(app, "promptfoo", [PROMPTFOO], "Pass rate")
+        output = json.loads(PROMPTFOO.read_text())
+        for prompt in output["results"]["prompts"]:
+            row = scored[scored["run_id"].str.endswith(f"{prompt['id'][:12]}/{prompt['provider']}")]
+            usage = prompt["metrics"]["tokenUsage"]
+            if prompt["provider"] == "gpt-4o-mini":
+                cost = (usage["prompt"] * book.input_per_1m
+                        + usage["completion"] * book.output_per_1m) / 1e6  # fmt: skip
+                assert row["inference_cost"].iloc[0] == pytest.approx(cost)
+            else:  # a model the book does not list: never $0
+                assert row["error"].iloc[0].startswith("no price for model my-local-llama")
+                assert pd.isna(row["inference_cost"].iloc[0])
 
     def test_the_guide_explains_the_metric_choice_and_the_direction_rule(self, app):
         app.run()

@@ -23,6 +23,7 @@ from mlprod.cli import main
 from mlprod.costs.gpus import default_prices
 from mlprod.ingest.trackers.wandb import BLOCK, FULL, RECORD_HEADER, _record_class
 from mlprod.store import HistoryFilter, Store
+from tests.conftest import upload_tracker_files
 from tests.mlflow_server import SERVER_PYTHON
 
 DATA = Path(__file__).parent / "data" / "trackers"
@@ -305,16 +306,7 @@ def test_codecarbon_tasks_as_runs_of_their_own_and_no_energy_is_never_estimated(
 
 class TestBatchPage:
     def test_wandb_logs_uploaded_on_the_batch_page_score_at_their_best_step(self, app, db_path):
-        app.run()
-        app.switch_page("pages/batch.py").run()
-        app.radio(key="batch-source").set_value("Tracker files").run()
-        app.selectbox(key="batch-tracker-name").set_value("wandb").run()
-        logs = sorted(WANDB.glob("offline-run-*/run-*.wandb"))
-        uploader = app.file_uploader(key="batch-tracker-files")
-        for log in logs:
-            uploader.upload(log.name, log.read_bytes(), "application/octet-stream")
-        uploader.run()
-        assert not app.exception and not app.error
+        upload_tracker_files(app, "wandb", sorted(WANDB.glob("offline-run-*/run-*.wandb")))
         app.number_input(key="batch-scenario-training_cost").set_value(500.0)
         app.number_input(key="batch-scenario-inference_cost").set_value(50.0).run()
         app.button(key="batch-score").click().run()

@@ -18,7 +18,7 @@ import streamlit as st
 from mlprod.errors import BadFile, InvalidInput
 from mlprod.quality import Metric
 from mlprod.text import md
-from mlprod.trackers import TRACKERS
+from mlprod.trackers import FILE_SOURCES
 from mlprod.ui.uploads import SessionFolder, max_upload_bytes
 
 __all__ = ["tracker_runs"]
@@ -34,6 +34,8 @@ LAYOUT = {
     "dvc": "exp-show-{i}.json",
     "mlruns": "{i}/upload",  # only as a .zip of the mlruns folder
     "codecarbon": "emissions-{i}.csv",
+    "lm-eval": "{i}/results_{i}.json",
+    "promptfoo": "promptfoo-{i}.json",
 }
 #: The most files a .zip may unpack to (a tracker's folder of runs is far fewer).
 MAX_MEMBERS = 20_000
@@ -72,19 +74,19 @@ def tracker_runs(metric: Metric, *, best: bool) -> tuple[Path, str, str] | None:
     """The tracker and upload widgets; the runs read (a Parquet file), a name for them
     and their format; None until there are runs to score."""
     tracker = st.selectbox(
-        "Tracker",
-        list(TRACKERS),
-        format_func=lambda name: TRACKERS[name].what,
+        "Tracker or evaluation tool",
+        list(FILE_SOURCES),
+        format_func=lambda name: FILE_SOURCES[name].what,
         key=f"{KEY}-name",
     )
     uploads = st.file_uploader(
         "Its files, or a .zip of its folders",
         accept_multiple_files=True,
         key=f"{KEY}-files",
-        help=f"Read: {TRACKERS[tracker].fed}.",
+        help=f"Read: {FILE_SOURCES[tracker].fed}.",
     )
     if not uploads:
-        st.info(f"Upload the files of {TRACKERS[tracker].what}: {TRACKERS[tracker].fed}.")
+        st.info(f"Upload the files of {FILE_SOURCES[tracker].what}: {FILE_SOURCES[tracker].fed}.")
         return None
     wanted = (tracker, tuple(u.file_id for u in uploads), metric.key, best)
     held = st.session_state.get(KEY)
@@ -106,18 +108,18 @@ def tracker_runs(metric: Metric, *, best: bool) -> tuple[Path, str, str] | None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(upload.getvalue())
         with st.spinner("Reading the runs…"):
-            runs = TRACKERS[tracker].read([root], metric, best=best)
+            runs = FILE_SOURCES[tracker].read([root], metric, best=best)
     except (BadFile, InvalidInput, OSError) as exc:
         folder.remove()
         st.error(md(exc), icon=":material/error:")
         return None
     if runs.num_rows == 0:
         folder.remove()
-        st.warning(f"No runs of {TRACKERS[tracker].what} in these files.")
+        st.warning(f"No runs of {FILE_SOURCES[tracker].what} in these files.")
         return None
     path = folder.path / f"{tracker}-runs.parquet"
     pq.write_table(runs, path)
     name = f"{tracker}: {len(uploads):,} upload{'s' if len(uploads) != 1 else ''}"
-    fmt = TRACKERS[tracker].format
+    fmt = FILE_SOURCES[tracker].format
     st.session_state[KEY] = (wanted, path, name, fmt, folder)
     return path, name, fmt
