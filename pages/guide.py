@@ -77,7 +77,8 @@ has no lower bound) and score on that.
 
 **Runs of two metrics are never compared.** Each save keeps its metric. History shows one
 metric at a time (a picker appears once the history holds two), its frontiers and best runs
-are of that metric only, and Compare refuses A on F1 against B on accuracy.
+are of that metric only, and Compare refuses A on F1 against B on accuracy (a run typed in
+by hand takes the metric picked beside its name).
 
 **The best step.** A tracker keeps each metric's history (MLflow's metric history): mlprod
 reads the best value in the metric's direction, and says at which step; `--step last` (or

@@ -294,6 +294,32 @@ class TestCompare:
         assert text(app.success[0].value).startswith("Choose B, heavy-ensemble")
         assert app.query_params["b"] == "heavy-ensemble~0.99~300~100~5~10"
 
+    def test_a_run_typed_in_is_scored_on_the_metric_picked_beside_its_name(self, app, db_path):
+        import mlprod
+
+        runs = pd.DataFrame({"model_name": ["asr"], "wer": [0.10], "training_cost": [500.0],
+                             "inference_cost": [100.0], "training_hours": [4.0],
+                             "latency_ms": [30.0]})  # fmt: skip
+        mlprod.History(db_path).save(mlprod.score(runs, metric="wer"), author="ann")
+        saved = int(mlprod.History(db_path).runs()["id"].iloc[0])
+        self.open(app, a=str(saved), b="small~0.9~200~100~2~20")
+        assert "A (asr) is scored on 1 − WER and B (small) on F1" in text(app.error[0].value)
+        app.selectbox(key="compare-b-metric").set_value("wer").run()
+        assert app.number_input(key="compare-b-f1").label == "WER"
+        app.number_input(key="compare-b-f1").set_value(0.2).run()  # a WER as typed
+        assert not app.error and app.query_params["b"] == "small~0.8~200~100~2~20~wer"
+        table = app.dataframe[0].value.set_index("measure")
+        assert table.loc["1 − WER", "B"] == pytest.approx(0.8)
+        assert table.loc["CER", "B"] == pytest.approx(0.8 / 300)
+        self.open(app, a=str(saved), b="small~0.8~200~100~2~20~wer")  # the link, opened
+        assert app.selectbox(key="compare-b-metric").value == "wer"
+        assert app.number_input(key="compare-b-f1").value == pytest.approx(0.2)
+
+    def test_a_link_with_a_quality_above_one_falls_back_with_a_warning(self, app):
+        self.open(app, a="fast~1.5~100~0~1~5", b="7")
+        assert "has a quality of 1.5: it is between 0 and 1" in text(app.warning[0].value)
+        assert text(app.success[0].value).startswith("Choose A, light-distilled")
+
     def test_permalink_reproduces_the_comparison(self, app, db_path):
         newest, _ = self.seed(db_path)
         self.open(app, a="fast~0.8~100~0~1~5", b=str(newest), w="0,0,1", tie="5")

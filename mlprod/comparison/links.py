@@ -1,6 +1,7 @@
 """A comparison as a link: ``?a=3&b=light~0.97~400~100~6~20&w=2,1,1&tie=2&x=5,7``.
 
-Each side is a history id or a hand-entered run; every part of a link is read on its own
+Each side is a history id, ``group:NAME`` or a hand-entered run (its quality metric last
+when it is not F1: ``asr~0.88~400~100~6~20~wer``); every part of a link is read on its own
 (:func:`read_link`), so one bad part falls back to its default and says why.
 """
 
@@ -11,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlprod.comparison.compare import Run
-from mlprod.errors import BadLink
+from mlprod.errors import BadLink, InvalidInput
 from mlprod.formatting import format_ratio
+from mlprod.quality import F1, metric_named
 
 __all__ = [
     "MAX_EXTRA_RUNS",
@@ -45,13 +47,19 @@ def side_param(side: int | Run | GroupSide) -> str:
 
     >>> side_param(42), side_param(Run(0.97, 400, 100, 6, 20, name="light"))
     ('42', 'light~0.97~400~100~6~20')
+
+    A run scored on another metric than F1 names it last (its quality as scored: 1 − WER):
+
+    >>> side_param(Run(0.88, 400, 100, 6, 20, name="asr", metric=metric_named("wer")))
+    'asr~0.88~400~100~6~20~wer'
     """
     if isinstance(side, int):
         return str(side)
     if isinstance(side, GroupSide):
         return GROUP_PREFIX + side.group
     values = [format_ratio(x, 12) for x in side.values()]
-    return "~".join([side.name.replace("~", "-"), *values])
+    metric = [] if side.metric.is_f1 else [side.metric.key]
+    return "~".join([side.name.replace("~", "-"), *values, *metric])
 
 
 def parse_side(text: str) -> int | Run | GroupSide:
@@ -75,13 +83,18 @@ def parse_side(text: str) -> int | Run | GroupSide:
             raise BadLink(f"There is no run {shorten_link(text)} in the history.")
         return int(text)
     parts = text.split("~")
-    if len(parts) != 6:
+    if len(parts) not in (6, 7):
         raise BadLink(f"Cannot read the run '{text}' from the link.")
     try:
-        numbers = [float(p) for p in parts[1:]]
-    except ValueError:
+        numbers = [float(p) for p in parts[1:6]]
+        metric = metric_named(parts[6]) if len(parts) == 7 else F1
+    except (ValueError, InvalidInput):
         raise BadLink(f"Cannot read the run '{text}' from the link.") from None
-    return Run(*numbers, name=parts[0] or "run")
+    if not 0 <= numbers[0] <= 1:
+        raise BadLink(
+            f"The run '{text}' in the link has a quality of {parts[1]}: it is between 0 and 1."
+        )
+    return Run(*numbers, name=parts[0] or "run", metric=metric)
 
 
 def compare_link(

@@ -12,7 +12,7 @@ from mlprod.comparison.noise import GROUP_RULE
 from mlprod.comparison.sides import side_run
 from mlprod.errors import InvalidInput
 from mlprod.metrics import INPUT_FIELDS, LABELS, RunInputs
-from mlprod.quality import metric_of
+from mlprod.quality import KNOWN_METRICS, metric_of
 from mlprod.store import Store
 from mlprod.text import md
 from mlprod.ui.resources import group_runs, search_runs, store
@@ -30,9 +30,14 @@ def side_defaults(prefix: str, side: int | Run | GroupSide) -> dict[str, object]
         return {f"{prefix}-source": "History", f"{prefix}-pick": side}
     if isinstance(side, GroupSide):
         return {f"{prefix}-source": SOURCES[1], f"{prefix}-group": side.group}
-    values: dict[str, object] = {f"{prefix}-source": "By hand", f"{prefix}-name": side.name}
+    values: dict[str, object] = {
+        f"{prefix}-source": "By hand",
+        f"{prefix}-name": side.name,
+        f"{prefix}-metric": side.metric.key,
+    }
     for name, value in side.inputs().items():
         values[f"{prefix}-{name}"] = float(value)
+    values[f"{prefix}-f1"] = side.metric.logged(side.f1)  # as typed: a WER, not 1 − WER
     return values
 
 
@@ -115,14 +120,31 @@ def _from_batch(prefix: str, batch: pd.DataFrame) -> Run:
 
 
 def _by_hand(prefix: str) -> Run:
-    name = st.text_input("Model name", key=f"{prefix}-name") or "model"
+    """A run typed in, scored on the quality metric picked beside its name (F1 unless
+    another is picked: both sides of a comparison are on one metric)."""
+    name_column, metric_column = st.columns(2)
+    name = name_column.text_input("Model name", key=f"{prefix}-name") or "model"
+    keys = [m.key for m in KNOWN_METRICS]
+    if (own := st.session_state.get(f"{prefix}-metric")) and own not in keys:
+        keys.append(own)  # a team's own metric, from a link
+    key = metric_column.selectbox(
+        "Quality metric", keys, format_func=lambda k: metric_of(k).label, key=f"{prefix}-metric"
+    )
+    metric = metric_of(key)
     values = {}
     left, right = st.columns(2)
     for i, (field_name, step) in enumerate(HAND_STEPS.items()):
+        quality = field_name == "f1"
         values[field_name] = (left if i % 2 == 0 else right).number_input(
-            LABELS[field_name], step=step, key=f"{prefix}-{field_name}"
+            metric.input_label if quality else LABELS[field_name],
+            min_value=0.0 if quality else None,
+            max_value=1.0 if quality else None,
+            step=step,
+            key=f"{prefix}-{field_name}",
+            help=metric.input_title if quality and metric.lower_is_better else None,
         )
-    return Run(*RunInputs.of(values).values(), name=name)
+    values["f1"] = metric.score(values["f1"])
+    return Run(*RunInputs.of(values).values(), name=name, metric=metric)
 
 
 def resolve_side(side: int | Run | GroupSide, rows: pd.DataFrame | None, *, noise: bool) -> Run:
