@@ -1,6 +1,7 @@
-"""Batch scoring's third source: files a tracker left on disk, uploaded.
+"""Batch scoring's third source: files a tracker (or an evaluation tool) left on disk,
+uploaded.
 
-The person picks the tracker and uploads its files (or a .zip of its folders); they are
+The person picks the tracker or tool and uploads its files (or a .zip of its folders); they are
 laid out as the tracker lays them out (never under the uploaded names: those can be
 anything) and read with the command line's readers, each run's quality at its best or
 last step. The runs then go through the same mapping, scenario, score and save steps as
