@@ -397,12 +397,17 @@ class TestPages:
         assert not app.exception
         return next(d.value for d in app.dataframe if "cer" in d.value.columns)
 
-    def test_lm_eval_results_uploaded_on_the_batch_page_score_per_task(self, app, db_path):
+    def test_lm_eval_results_uploaded_on_the_batch_page_score_per_task(
+        self, app, db_path, tmp_path
+    ):
         path = next(LM_EVAL.rglob("results_*.json"))
         results = json.loads(path.read_text())
+        cut = tmp_path / "results_cut.json"  # a file copied while the harness wrote it
+        cut.write_bytes(path.read_bytes()[:300])
         scored = self.upload_eval(
-            app, "lm-eval", [path], "Accuracy", ("inference_cost", 100.0)
+            app, "lm-eval", [path, cut], "Accuracy", ("inference_cost", 100.0)
         ).set_index("run_name")
+        assert scored.loc["results_cut.json", "error"].startswith("results_cut.json cannot be read")
         acc = results["results"]["mlprod_qa"]["acc,none"]
         assert scored.loc["mlprod_qa", "f1"] == acc
         assert scored.loc["mlprod_qa", "ter"] == pytest.approx(acc / 12)

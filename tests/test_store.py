@@ -201,6 +201,31 @@ def test_a_second_process_waits_then_gets_a_clear_lock_error(duckdb_store, db_pa
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("when", [0.98, 1.0, 1.02])
+def test_a_process_that_ends_as_its_file_is_let_go_ends_cleanly(db_path, when):
+    """The dashboard, a notebook or a test run stopping just as the file is let go after a
+    query: the let-go timer fired while the interpreter ended, and DuckDB's close from that
+    dying thread aborted the process ("FATAL: exception not rethrown", exit 134)."""
+    Store(db_path).close()
+    script = textwrap.dedent(
+        f"""
+        import time
+        from mlprod.store import Store
+        from mlprod.store.connection import LINGER_SECONDS
+        store = Store({str(db_path)!r})
+        with store.cursor() as cur:
+            cur.execute("SELECT count(*) FROM calculations").fetchall()
+        time.sleep(LINGER_SECONDS * {when})  # ends as the timer lets the file go
+        """
+    )
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        assert "exception not rethrown" not in out.stderr
+
+
 def test_not_a_duckdb_file_is_left_alone(tmp_path):
     path = tmp_path / "notes.duckdb"
     path.write_text("my precious notes")

@@ -17,11 +17,13 @@ out, in SQL both run, with the few differences from :attr:`Connection.sql` (a
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -185,6 +187,19 @@ def backend_of(database: str) -> str:
     return "duckdb"
 
 
+#: The DuckDB files this process opens between bursts of use, each closed before the
+#: interpreter ends: a let-go timer that fired while it ended would close one from a
+#: dying thread, and DuckDB's close aborts the whole process there ("FATAL: exception
+#: not rethrown", exit 134: tests/test_store.py).
+_SHARED_FILES: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_shared_files() -> None:
+    for connection in list(_SHARED_FILES):
+        connection.close_if_idle()
+
+
 class Connection:
     """The database connection a ``Store`` works through (its parameters and errors are
     :class:`~mlprod.store.Store`'s): one per process, a cursor per operation."""
@@ -220,6 +235,7 @@ class Connection:
             _refuse_foreign_file(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.read_only = path.exists() and not _writable(path)
+            _SHARED_FILES.add(self)
         else:
             self._con = self._open()
 
@@ -426,6 +442,14 @@ class Connection:
                 "permissions): the history can be viewed, but nothing can be saved or "
                 "deleted. Make it writable, or point MLPROD_DB at a writable file."
             )
+
+    def close_if_idle(self) -> None:
+        """Close the file unless a thread is at work on it (at exit: a daemon thread
+        mid-query keeps it; closing under it would abort as well)."""
+        with self._guard:
+            self._turn += 1  # a pending let-go is off
+            if self._users == 0:
+                self._close_now()
 
     def close(self) -> None:
         if self._pool is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path, PurePosixPath
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import streamlit as st
 
@@ -71,6 +73,22 @@ def _unzip(data: bytes, target: Path, limit: int) -> None:
         out.write_bytes(archive.read(member))
 
 
+def _as_uploaded(runs: pa.Table, uploaded: dict[str, str]) -> pa.Table:
+    """The runs with each file named as it was uploaded (``results_cut.json cannot be
+    read``, not the name it was laid out under) in their ids, names and problems."""
+    for column in ("run_id", "run_name", "row_error"):
+        if column not in runs.column_names or not pa.types.is_string(
+            runs.schema.field(column).type
+        ):
+            continue
+        values = runs[column]
+        for laid_out, name in uploaded.items():
+            if laid_out != name:
+                values = pc.replace_substring(values, laid_out, name)
+        runs = runs.set_column(runs.column_names.index(column), column, values)
+    return runs
+
+
 def tracker_runs(metric: Metric, *, best: bool) -> tuple[Path, str, str] | None:
     """The tracker and upload widgets; the runs read (a Parquet file), a name for them
     and their format; None until there are runs to score."""
@@ -95,6 +113,7 @@ def tracker_runs(metric: Metric, *, best: bool) -> tuple[Path, str, str] | None:
         return held[1], held[2], held[3]
     folder = SessionFolder()  # goes with these runs: replaced, or the session ends
     root = folder.path / "runs"
+    uploaded: dict[str, str] = {}  # a file's name as laid out -> as the person uploaded it
     try:
         for i, upload in enumerate(uploads):
             target = root / f"{i:04d}"
@@ -108,8 +127,9 @@ def tracker_runs(metric: Metric, *, best: bool) -> tuple[Path, str, str] | None:
                 out = root / "0000" / "hparams.yaml"  # the hyperparameters of the run
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(upload.getvalue())
+            uploaded[out.name] = upload.name
         with st.spinner("Reading the runs…"):
-            runs = FILE_SOURCES[tracker].read([root], metric, best=best)
+            runs = _as_uploaded(FILE_SOURCES[tracker].read([root], metric, best=best), uploaded)
     except (BadFile, InvalidInput, OSError) as exc:
         folder.remove()
         st.error(md(exc), icon=":material/error:")
