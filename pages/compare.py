@@ -149,7 +149,13 @@ share_link()
 try:
     comparison = compare(run_a, run_b, weights=weights, tie_band=tie_band)
 except InvalidInput as exc:
-    st.error(f"Cannot compare these runs: {md(exc)}", icon=":material/error:")
+    typed = any(st.session_state.get(f"compare-{x}-source") == "By hand" for x in "ab")
+    hint = (
+        " For a run typed in, pick its quality metric beside its name."
+        if typed and run_a.metric.key != run_b.metric.key
+        else ""
+    )
+    st.error(f"Cannot compare these runs: {md(exc)}{hint}", icon=":material/error:")
     st.stop()
 
 runs = [run_a, run_b, *extras]

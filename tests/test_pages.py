@@ -303,7 +303,9 @@ class TestCompare:
         mlprod.History(db_path).save(mlprod.score(runs, metric="wer"), author="ann")
         saved = int(mlprod.History(db_path).runs()["id"].iloc[0])
         self.open(app, a=str(saved), b="small~0.9~200~100~2~20")
-        assert "A (asr) is scored on 1 − WER and B (small) on F1" in text(app.error[0].value)
+        refused = text(app.error[0].value)
+        assert "A (asr) is scored on 1 − WER and B (small) on F1" in refused
+        assert "pick its quality metric beside its name" in refused
         app.selectbox(key="compare-b-metric").set_value("wer").run()
         assert app.number_input(key="compare-b-f1").label == "WER"
         app.number_input(key="compare-b-f1").set_value(0.2).run()  # a WER as typed
