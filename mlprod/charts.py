@@ -284,14 +284,13 @@ def verdict_banner(comparison: Comparison, *, width: int) -> alt.LayerChart:
         .encode(x=alt.value(0), x2=alt.value(width), y=alt.value(0), y2=alt.value(height))
     )
     edge = band.mark_rect(color="#1E7B3A" if chosen else "#5A6573").encode(x2=alt.value(6))
+    # Each line's top in pixels, the block centred on the band (an ordinal axis spaced
+    # two lines wider than 27 px and set the second on the band's lower edge).
+    tops = [13 + 27 * i for i in range(len(lines))]
     text = (
-        alt.Chart(pd.DataFrame({"i": range(len(lines)), "line": lines}))
+        alt.Chart(pd.DataFrame({"top": tops, "line": lines}))
         .mark_text(align="left", baseline="top", fontSize=17, fontWeight="bold", color="#1F2733")
-        .encode(
-            x=alt.value(20),
-            y=alt.Y("i:O", axis=None, scale=alt.Scale(paddingInner=0, paddingOuter=0.45)),
-            text="line:N",
-        )
+        .encode(x=alt.value(20), y=alt.Y("top:Q", scale=None, axis=None), text="line:N")
     )
     return alt.layer(band, edge, text).properties(width=width, height=height)
 

@@ -112,6 +112,10 @@ def test_the_cards_verdict_stands_on_a_band_of_its_own():
     words = " ".join(row["line"] for row in rows)
     assert words == " ".join(comparison.verdict.split())
     assert banner["layer"][2]["mark"]["fontWeight"] == "bold"
+    # every line inside its band, the block as far from the top as from the bottom
+    size, height = banner["layer"][2]["mark"]["fontSize"], banner["height"]
+    tops = [row["top"] for row in rows]
+    assert len(tops) >= 2 and abs(tops[0] - (height - tops[-1] - size)) <= 8
 
 
 def test_a_report_to_a_folder_that_is_not_there_is_refused(db_path, pair, tmp_path):
