@@ -10,7 +10,7 @@ from mlprod.errors import AlreadySaved, BadFile, InvalidInput
 from mlprod.formatting import format_ratio
 from mlprod.ingest import FIELD_LABELS, FIELDS, REQUIRED, inspect
 from mlprod.ingest.defaults import Scenario
-from mlprod.ingest.fields import provenance
+from mlprod.ingest.fields import other_metrics, provenance
 from mlprod.ingest.mlflow_server import SOURCE, MlflowError
 from mlprod.ingest.on_disk import score_to_disk
 from mlprod.saving import file_hash, previous_save, save_batch, unsaved_runs
@@ -149,12 +149,19 @@ except InvalidInput as exc:  # a builder given in part, say requests without the
     st.stop()
 missing = inspection.missing(remembered, provided)
 if missing:
+    others = other_metrics(inspection.columns, metric) if "f1" in missing else []
     st.warning(
         "Choose a column for, or give one value for every run to: "
         + ", ".join(
             metric.label if m == "f1" and not metric.is_f1 else FIELD_LABELS[m] for m in missing
         )
         + "."
+        + (
+            f" These runs log {md(', '.join(f'{m.label} ({c})' for m, c in others))}: pick "
+            f"that as the quality metric above rather than map a column as {metric.label}."
+            if others
+            else ""
+        )
     )
     st.stop()
 st.caption(

@@ -20,7 +20,7 @@ from mlprod.costs.llm import default_llm_prices
 from mlprod.errors import InvalidInput
 from mlprod.quality import F1, KNOWN_METRICS, metric_named
 from mlprod.store import HistoryFilter, Store
-from tests.conftest import upload_tracker_files
+from tests.conftest import text, upload_tracker_files
 
 EVALS = Path(__file__).parent / "data" / "evals"
 LM_EVAL = EVALS / "lm-eval"
@@ -416,6 +416,18 @@ class TestPages:
         app.button(key="batch-save").click().run()
         with Store(db_path) as store:
             assert store.metrics() == {"accuracy": 1}
+
+    def test_runs_without_f1_that_log_another_quality_say_which_to_score_on(self, app, capsys):
+        """Mapping an accuracy column as F1 would label accuracy F1: the page and the
+        command name the metrics the runs log instead."""
+        path = next(LM_EVAL.rglob("results_*.json"))
+        upload_tracker_files(app, "lm-eval", [path])  # the picker left on F1
+        said = text(app.warning[0].value)
+        assert "These runs log Accuracy (metrics.acc), Exact match (metrics.exact_match)" in said
+        assert "pick that as the quality metric above" in said
+        code, _, err = cli(capsys, "import", "lm-eval", str(LM_EVAL), "--metric", "f1", *COSTS,
+                           "--set", "inference_cost=1")  # fmt: skip
+        assert code == 2 and "score them on that metric (--metric accuracy)" in err
 
     def test_promptfoo_output_uploaded_on_the_batch_page_is_priced_by_the_book(self, app):
         book = default_llm_prices().price("gpt-4o-mini")

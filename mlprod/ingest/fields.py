@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mlprod.metrics import INPUT_FIELDS, LABELS
-from mlprod.quality import F1, Metric
+from mlprod.quality import F1, KNOWN_METRICS, Metric
 
 #: What a run's training used, where it was measured (CodeCarbon): kWh and kg CO2e.
 ENERGY_FIELDS = ("energy_kwh", "co2_kg")
@@ -35,6 +35,7 @@ __all__ = [
     "hours_from",
     "missing_fields",
     "normalize_header",
+    "other_metrics",
     "provenance",
     "synonyms_for",
     "too_long",
@@ -315,6 +316,23 @@ def _candidates(columns: list[str], metric: Metric = F1) -> dict[str, list[str]]
 def auto_mapping(columns: list[str], metric: Metric = F1) -> dict[str, str]:
     """The best column for each field the columns hold (the quality: ``metric``'s)."""
     return {name: found[0] for name, found in _candidates(columns, metric).items()}
+
+
+def other_metrics(columns: list[str], metric: Metric) -> list[tuple[Metric, str]]:
+    """Where the columns hold no ``metric``: the other known qualities they log, each with
+    its column (to be scored on, never mapped as ``metric``: an accuracy column mapped as
+    F1 would be labelled F1).
+
+    >>> [(m.label, c) for m, c in other_metrics(["metrics.acc", "latency_ms"], F1)]
+    [('Accuracy', 'metrics.acc')]
+    """
+    if "f1" in auto_mapping(columns, metric):
+        return []
+    return [
+        (other, column)
+        for other in KNOWN_METRICS
+        if other.key != metric.key and (column := auto_mapping(columns, other).get("f1"))
+    ]
 
 
 def fallbacks(columns: list[str], metric: Metric = F1) -> dict[str, list[str]]:

@@ -30,6 +30,7 @@ from mlprod.ingest.fields import (
     fallbacks,
     hours_from,
     missing_fields,
+    other_metrics,
 )
 from mlprod.ingest.readers import DEFAULT_BLOCK_BYTES, FileFacts, is_gzip, open_csv
 from mlprod.quality import F1, Metric
@@ -337,6 +338,14 @@ def resolve_mapping(
             for m in missing
         )
         example = "250" if missing[0].endswith("cost") else "VALUE"
+        others = other_metrics(inspection.columns, inspection.metric) if "f1" in missing else []
+        hint = (
+            f" These runs log {', '.join(f'{m.label} ({c})' for m, c in others)}: score them "
+            f"on that metric (--metric {others[0][0].key}) rather than map a column as "
+            f"{inspection.metric.label}."
+            if others
+            else ""
+        )
         raise BadFile(
             f"No column found for {wanted}. Columns seen: {', '.join(inspection.columns)}. "
             f"Choose the column for each (e.g. --map "
@@ -349,5 +358,6 @@ def resolve_mapping(
                 if "training_cost" in missing
                 else "."
             )
+            + hint
         )
     return mapping
