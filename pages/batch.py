@@ -149,7 +149,7 @@ except InvalidInput as exc:  # a builder given in part, say requests without the
     st.stop()
 missing = inspection.missing(remembered, provided)
 if missing:
-    others = other_metrics(inspection.columns, metric) if "f1" in missing else []
+    others = other_metrics(inspection.columns, metric) if "f1" in missing else None
     st.warning(
         "Choose a column for, or give one value for every run to: "
         + ", ".join(
@@ -157,8 +157,8 @@ if missing:
         )
         + "."
         + (
-            f" These runs log {md(', '.join(f'{m.label} ({c})' for m, c in others))}: pick "
-            f"that as the quality metric above rather than map a column as {metric.label}."
+            f" These runs log {md(others[0])}: pick that as the quality metric above rather "
+            f"than map a column as {metric.label}."
             if others
             else ""
         )

@@ -122,46 +122,36 @@ def import_mlflow(args: argparse.Namespace) -> int:
     return code
 
 
-#: What each evaluation tool's import reads, and the quality it scores by default.
-EVAL_TOOLS = {
-    "lm-eval": ("results_*.json", "accuracy"),
-    "promptfoo": ("*.json", "pass_rate"),
-}
+#: The quality each evaluation tool's import scores on by default.
+EVAL_TOOLS = {"lm-eval": "accuracy", "promptfoo": "pass_rate"}
 
 
 def import_evals(args: argparse.Namespace) -> int:
     """``mlprod import lm-eval PATH`` and ``mlprod import promptfoo PATH``: evaluation
     runs from the tools' own files, their tokens priced by the LLM price book."""
-    from mlprod.ingest.evals import (
-        TOKEN_PRICING,
-        eval_files,
-        lm_eval_runs,
-        priced_by_the_book,
-        promptfoo_runs,
-    )
+    from mlprod.ingest.evals import TOKEN_PRICING, read_evaluations
 
     tool = args.tracker
-    pattern, default_metric = EVAL_TOOLS[tool]
-    args.metric = args.metric or default_metric
-    metric = metric_named(args.metric)
-    files = eval_files(args.paths, pattern)
-    given = [Path(p).resolve() for p in args.paths]
-    root = Path(os.path.commonpath(given)) if given else Path.cwd()
-    if root.is_file():
-        root = root.parent
-    runs = lm_eval_runs(files, root, metric) if tool == "lm-eval" else promptfoo_runs(files, root)
+    args.metric = args.metric or EVAL_TOOLS[tool]
     typed = {k: v for k, v in parse_set(args.set).items() if k in TOKEN_PRICING}
     args.set = [pair for pair in args.set if pair.partition("=")[0].strip() not in TOKEN_PRICING]
-    runs, said = priced_by_the_book(runs, typed, args.currency, per_1k_evals=args.per_1k_evals)
+    read = read_evaluations(
+        tool,
+        args.paths,
+        metric_named(args.metric),
+        typed,
+        args.currency,
+        per_1k_evals=args.per_1k_evals,
+    )
     return _import_runs(
         args,
-        runs,
+        read.runs,
         source=tool,
-        origin=str(root),
-        name=f"{tool} {root} ({len(files):,} file{'s' if len(files) != 1 else ''})",
+        origin=str(read.root),
+        name=f"{tool} {read.root} ({read.files:,} file{'s' if read.files != 1 else ''})",
         fmt=tool,
         default_output=Path(f"{tool}-runs.scored.csv"),
-        said=[f"inference cost of {line}" for line in said],
+        said=[f"inference cost of {line}" for line in read.said],
     )
 
 

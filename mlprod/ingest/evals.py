@@ -22,6 +22,7 @@ named.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -39,13 +40,19 @@ from mlprod.ingest.trackers import number, rows_table
 from mlprod.quality import Metric
 
 __all__ = [
+    "PATTERNS",
     "PRICED_COLUMNS",
     "TOKEN_PRICING",
+    "Evaluations",
     "eval_files",
     "lm_eval_runs",
     "priced_by_the_book",
     "promptfoo_runs",
+    "read_evaluations",
 ]
+
+#: The files of each tool found under a folder given.
+PATTERNS = {"lm-eval": "results_*.json", "promptfoo": "*.json"}
 
 #: What a person may ``--set`` for the pricing of an evaluation's tokens.
 TOKEN_PRICING = (
@@ -483,3 +490,37 @@ def _said(prices: Mapping[str, _Price | str], key: list[str], currency: str) -> 
             f"{price.cached:.4g}, out {price.output:.4g} {currency} per 1M)"
         )
     return said
+
+
+@dataclass(frozen=True)
+class Evaluations:
+    """An evaluation tool's runs, priced; what was priced how, in words; the folder their
+    ids are relative to; how many files were read."""
+
+    runs: pa.Table
+    said: list[str]
+    root: Path
+    files: int
+
+
+def read_evaluations(
+    tool: str,
+    paths: Iterable[str | Path],
+    metric: Metric,
+    typed: Mapping[str, str | float] | None = None,
+    currency: str = "USD",
+    *,
+    per_1k_evals: bool = False,
+) -> Evaluations:
+    """The runs of ``tool``'s files (``lm-eval`` or ``promptfoo``: :data:`PATTERNS`) at
+    ``paths``, their tokens priced by :func:`priced_by_the_book`: the one reading of
+    ``mlprod import lm-eval|promptfoo`` and the Batch page."""
+    paths = list(paths)
+    files = eval_files(paths, PATTERNS[tool])
+    given = [Path(p).resolve() for p in paths]
+    root = Path(os.path.commonpath(given)) if given else Path.cwd()
+    if root.is_file():
+        root = root.parent
+    runs = lm_eval_runs(files, root, metric) if tool == "lm-eval" else promptfoo_runs(files, root)
+    runs, said = priced_by_the_book(runs, typed or {}, currency, per_1k_evals=per_1k_evals)
+    return Evaluations(runs, said, root, len(files))

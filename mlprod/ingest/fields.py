@@ -318,21 +318,24 @@ def auto_mapping(columns: list[str], metric: Metric = F1) -> dict[str, str]:
     return {name: found[0] for name, found in _candidates(columns, metric).items()}
 
 
-def other_metrics(columns: list[str], metric: Metric) -> list[tuple[Metric, str]]:
-    """Where the columns hold no ``metric``: the other known qualities they log, each with
-    its column (to be scored on, never mapped as ``metric``: an accuracy column mapped as
-    F1 would be labelled F1).
+def other_metrics(columns: list[str], metric: Metric) -> tuple[str, Metric] | None:
+    """Where the columns hold no ``metric`` but log other known qualities (to be scored
+    on, never mapped as ``metric``: an accuracy column mapped as F1 would be labelled
+    F1): them with their columns, in words, and the first of them; else None.
 
-    >>> [(m.label, c) for m, c in other_metrics(["metrics.acc", "latency_ms"], F1)]
-    [('Accuracy', 'metrics.acc')]
+    >>> other_metrics(["metrics.acc", "metrics.exact_match"], F1)[0]
+    'Accuracy (metrics.acc), Exact match (metrics.exact_match)'
     """
     if "f1" in auto_mapping(columns, metric):
-        return []
-    return [
+        return None
+    found = [
         (other, column)
         for other in KNOWN_METRICS
         if other.key != metric.key and (column := auto_mapping(columns, other).get("f1"))
     ]
+    if not found:
+        return None
+    return ", ".join(f"{m.label} ({column})" for m, column in found), found[0][0]
 
 
 def fallbacks(columns: list[str], metric: Metric = F1) -> dict[str, list[str]]:

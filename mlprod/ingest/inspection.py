@@ -338,11 +338,10 @@ def resolve_mapping(
             for m in missing
         )
         example = "250" if missing[0].endswith("cost") else "VALUE"
-        others = other_metrics(inspection.columns, inspection.metric) if "f1" in missing else []
+        others = other_metrics(inspection.columns, inspection.metric) if "f1" in missing else None
         hint = (
-            f" These runs log {', '.join(f'{m.label} ({c})' for m, c in others)}: score them "
-            f"on that metric (--metric {others[0][0].key}) rather than map a column as "
-            f"{inspection.metric.label}."
+            f" These runs log {others[0]}: score them on that metric (--metric "
+            f"{others[1].key}) rather than map a column as {inspection.metric.label}."
             if others
             else ""
         )
