@@ -171,19 +171,19 @@ def test_a_file_scored_with_metric_and_map_metric(tmp_path, capsys):
     assert scored["ter"].tolist() == pytest.approx([0.8 / 2, 0.9 / 16, 0.7 / 1])
 
 
-def test_one_file_saves_once_per_metric(tmp_path, db_path, capsys):
+def test_one_file_saves_once_per_metric(tmp_path, backend_db, capsys):
     path = tmp_path / "runs.csv"
     runs_frame().assign(f1=[0.81, 0.88, 0.69]).to_csv(path, index=False)
-    save = ["score", str(path), "--save", "--db", str(db_path), "-o", str(tmp_path / "o.csv")]
+    save = ["score", str(path), "--save", "--db", backend_db, "-o", str(tmp_path / "o.csv")]
     for metric, code_wanted in (("f1", 0), ("accuracy", 0), ("wer", 1)):  # 1: a WER of 1.4
         code, out, err = cli(capsys, *save, "--metric", metric)
         assert code == code_wanted and "Saved" in out and "Not saved again" not in err
     code, out, _ = cli(capsys, *save, "--metric", "accuracy")
     assert code == 0 and "Not saved again: runs.csv was saved before: 3 rows" in out
-    with Store(db_path) as store:
+    with Store(backend_db) as store:
         assert store.metrics() == {"accuracy": 3, "f1": 3, "wer": 2}
-    assert saving.previous_save(Store(db_path), path, "accuracy")["rows"] == 3
-    assert saving.previous_save(Store(db_path), path, "auc") is None
+        assert saving.previous_save(store, path, "accuracy")["rows"] == 3
+        assert saving.previous_save(store, path, "auc") is None
 
 
 def test_the_history_never_ranks_or_fronts_two_metrics_together(db_path):
